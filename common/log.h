@@ -1,0 +1,22 @@
+/* Logging for every ignition binary: one line per message, prefixed with the
+ * program name, so that a user reading a terminal or a log file knows who spoke. */
+#ifndef IGNITION_LOG_H
+#define IGNITION_LOG_H
+
+#include <stdbool.h>
+
+#define PRINTF_LIKE(fmt, args) __attribute__((format(printf, fmt, args)))
+
+void log_init(const char *program_name);
+void log_set_verbose(bool verbose);
+bool log_is_verbose(void);
+
+void log_debug(const char *fmt, ...) PRINTF_LIKE(1, 2);
+void log_info(const char *fmt, ...) PRINTF_LIKE(1, 2);
+void log_warn(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* An error the caller reports and then handles (e.g. by exiting non-zero). */
+void log_error(const char *fmt, ...) PRINTF_LIKE(1, 2);
+/* An error the program cannot continue from: prints and exits with status 1. */
+_Noreturn void fatal(const char *fmt, ...) PRINTF_LIKE(1, 2);
+
+#endif

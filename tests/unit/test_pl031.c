@@ -1,0 +1,223 @@
+/* The PL031 RTC as Linux's rtc-pl031 driver uses it: read the time from DR, set
+ * it through LR, and an alarm through MR/IMSC/ICR. The clock is injected. */
+#include <check.h>
+#include <stdlib.h>
+
+#include "devices/pl031.h"
+
+#define RTC_BASE 0x09010000ull
+#define RTC_INTID 34
+#define HOST_EPOCH 1700000000 /* Nov 2023 */
+
+/* Register offsets (PL031 TRM, DDI 0224, 3.2). */
+#define RTCDR 0x000
+#define RTCMR 0x004
+#define RTCLR 0x008
+#define RTCCR 0x00c
+#define RTCIMSC 0x010
+#define RTCRIS 0x014
+#define RTCMIS 0x018
+#define RTCICR 0x01c
+#define RTCPERIPHID0 0xfe0
+
+static int64_t host_now;
+static int irq_level; /* -1: never set */
+static unsigned irq_intid;
+static struct device *rtc;
+
+static int64_t fake_clock(void)
+{
+    return host_now;
+}
+
+static void record_irq(void *opaque, unsigned intid, bool level)
+{
+    (void)opaque;
+    irq_level = level;
+    irq_intid = intid;
+}
+
+static void setup(void)
+{
+    host_now = HOST_EPOCH;
+    irq_level = -1;
+    struct irq_line irq = {.set = record_irq, .intid = RTC_INTID};
+    rtc = pl031_create(RTC_BASE, irq, fake_clock);
+    ck_assert_ptr_nonnull(rtc);
+}
+
+static void teardown(void)
+{
+    rtc->ops->destroy(rtc);
+}
+
+static uint32_t rd(uint64_t off)
+{
+    return (uint32_t)rtc->ops->read(rtc, off, 4);
+}
+
+static void wr(uint64_t off, uint32_t value)
+{
+    rtc->ops->write(rtc, off, 4, value);
+}
+
+START_TEST(test_window)
+{
+    ck_assert_uint_eq(rtc->base, RTC_BASE);
+    ck_assert_uint_eq(rtc->size, PL031_SIZE);
+    ck_assert_str_eq(rtc->ops->name, "pl031");
+}
+END_TEST
+
+START_TEST(test_data_register_is_the_clock)
+{
+    ck_assert_uint_eq(rd(RTCDR), HOST_EPOCH);
+    host_now += 61;
+    ck_assert_uint_eq(rd(RTCDR), HOST_EPOCH + 61);
+}
+END_TEST
+
+START_TEST(test_load_register_sets_time)
+{
+    /* hwclock -w: the guest's time then runs on from what it wrote. */
+    wr(RTCLR, 1000);
+    ck_assert_uint_eq(rd(RTCDR), 1000);
+    host_now += 5;
+    ck_assert_uint_eq(rd(RTCDR), 1005);
+}
+END_TEST
+
+START_TEST(test_load_register_can_move_forward)
+{
+    wr(RTCLR, 0xfffffff0u); /* near the end of the 32-bit counter */
+    host_now += 3;
+    ck_assert_uint_eq(rd(RTCDR), 0xfffffff3u);
+}
+END_TEST
+
+START_TEST(test_control_reads_started)
+{
+    /* rtc-pl031 starts the clock only if CR.RTCStart reads 0. */
+    ck_assert_uint_eq(rd(RTCCR) & 1, 1);
+}
+END_TEST
+
+START_TEST(test_amba_id_registers)
+{
+    static const uint8_t id[8] = {0x31, 0x10, 0x04, 0x00, 0x0d, 0xf0, 0x05, 0xb1};
+    for (unsigned i = 0; i < 8; i++)
+        ck_assert_msg(rd(RTCPERIPHID0 + 4 * i) == id[i], "ID register 0x%x reads 0x%x",
+                      RTCPERIPHID0 + 4 * i, rd(RTCPERIPHID0 + 4 * i));
+}
+END_TEST
+
+START_TEST(test_match_register_round_trip)
+{
+    wr(RTCMR, HOST_EPOCH + 100);
+    ck_assert_uint_eq(rd(RTCMR), HOST_EPOCH + 100);
+}
+END_TEST
+
+START_TEST(test_alarm_raises_irq_when_time_passes_match)
+{
+    wr(RTCMR, HOST_EPOCH + 10);
+    wr(RTCIMSC, 1);
+    ck_assert_int_eq(irq_level, 0);
+    ck_assert_uint_eq(rd(RTCRIS), 0);
+    host_now += 9;
+    ck_assert_uint_eq(rd(RTCRIS), 0);
+    ck_assert_int_eq(irq_level, 0);
+    host_now += 1;
+    ck_assert_uint_eq(rd(RTCRIS), 1);
+    ck_assert_uint_eq(rd(RTCMIS), 1);
+    ck_assert_int_eq(irq_level, 1);
+    ck_assert_uint_eq(irq_intid, RTC_INTID);
+}
+END_TEST
+
+START_TEST(test_alarm_masked_sets_raw_only)
+{
+    wr(RTCMR, HOST_EPOCH + 10);
+    host_now += 20;
+    ck_assert_uint_eq(rd(RTCRIS), 1);
+    ck_assert_uint_eq(rd(RTCMIS), 0);
+    ck_assert_int_eq(irq_level, 0);
+}
+END_TEST
+
+/* Regression: ICR must clear a fired alarm for good. */
+START_TEST(test_icr_clears_alarm)
+{
+    wr(RTCMR, HOST_EPOCH + 10);
+    wr(RTCIMSC, 1);
+    host_now += 10;
+    ck_assert_uint_eq(rd(RTCRIS), 1);
+    ck_assert_int_eq(irq_level, 1);
+    wr(RTCICR, 1);
+    ck_assert_int_eq(irq_level, 0);
+    ck_assert_uint_eq(rd(RTCRIS), 0);
+    ck_assert_int_eq(irq_level, 0);
+}
+END_TEST
+
+START_TEST(test_masking_lowers_irq)
+{
+    wr(RTCMR, HOST_EPOCH + 1);
+    wr(RTCIMSC, 1);
+    host_now += 1;
+    rd(RTCRIS);
+    ck_assert_int_eq(irq_level, 1);
+    wr(RTCIMSC, 0); /* alarm_irq_enable(0) */
+    ck_assert_int_eq(irq_level, 0);
+    ck_assert_uint_eq(rd(RTCMIS), 0);
+}
+END_TEST
+
+/* Only ICR clears the raw status (PL031 TRM); a new match value re-arms. */
+START_TEST(test_new_match_rearms_alarm)
+{
+    wr(RTCMR, HOST_EPOCH + 1);
+    host_now += 1;
+    ck_assert_uint_eq(rd(RTCRIS), 1);
+    wr(RTCMR, HOST_EPOCH + 100);
+    ck_assert_uint_eq(rd(RTCRIS), 1);
+    wr(RTCICR, 1);
+    ck_assert_uint_eq(rd(RTCRIS), 0);
+    host_now = HOST_EPOCH + 100;
+    ck_assert_uint_eq(rd(RTCRIS), 1);
+}
+END_TEST
+
+static Suite *pl031_suite(void)
+{
+    Suite *s = suite_create("pl031");
+    TCase *clock = tcase_create("clock");
+    tcase_add_checked_fixture(clock, setup, teardown);
+    tcase_add_test(clock, test_window);
+    tcase_add_test(clock, test_data_register_is_the_clock);
+    tcase_add_test(clock, test_load_register_sets_time);
+    tcase_add_test(clock, test_load_register_can_move_forward);
+    tcase_add_test(clock, test_control_reads_started);
+    tcase_add_test(clock, test_amba_id_registers);
+    suite_add_tcase(s, clock);
+
+    TCase *alarm = tcase_create("alarm");
+    tcase_add_checked_fixture(alarm, setup, teardown);
+    tcase_add_test(alarm, test_match_register_round_trip);
+    tcase_add_test(alarm, test_alarm_raises_irq_when_time_passes_match);
+    tcase_add_test(alarm, test_alarm_masked_sets_raw_only);
+    tcase_add_test(alarm, test_icr_clears_alarm);
+    tcase_add_test(alarm, test_masking_lowers_irq);
+    tcase_add_test(alarm, test_new_match_rearms_alarm);
+    suite_add_tcase(s, alarm);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(pl031_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

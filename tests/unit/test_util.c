@@ -1,0 +1,142 @@
+/* parse_size: the --memory option and config files go through it, so a size a
+ * person writes must mean binary units and anything else must be refused rather
+ * than half-parsed. */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+/* A value parse_size never produces, to see whether a failure wrote anything. */
+#define UNTOUCHED 0xdeadbeefcafef00dull
+
+static void assert_size(const char *text, uint64_t expected)
+{
+    uint64_t bytes = UNTOUCHED;
+    ck_assert_msg(parse_size(text, &bytes) == 0, "\"%s\" was rejected", text);
+    ck_assert_msg(bytes == expected, "\"%s\" gave %llu, expected %llu", text,
+                  (unsigned long long)bytes, (unsigned long long)expected);
+}
+
+static void assert_rejected(const char *text)
+{
+    uint64_t bytes = UNTOUCHED;
+    ck_assert_msg(parse_size(text, &bytes) == -1, "\"%s\" was accepted", text);
+    ck_assert_msg(bytes == UNTOUCHED, "\"%s\" wrote a result although it failed", text);
+}
+
+START_TEST(test_megabytes)
+{
+    assert_size("512M", 512ull << 20);
+}
+END_TEST
+
+START_TEST(test_gigabytes)
+{
+    assert_size("1G", 1ull << 30);
+}
+END_TEST
+
+START_TEST(test_lowercase_kilobytes)
+{
+    assert_size("64k", 64ull << 10);
+}
+END_TEST
+
+START_TEST(test_plain_bytes)
+{
+    assert_size("4096", 4096);
+    assert_size("0", 0);
+}
+END_TEST
+
+START_TEST(test_iec_suffixes)
+{
+    assert_size("2GiB", 2ull << 30);
+    assert_size("2GB", 2ull << 30);
+    assert_size("3Ti", 3ull << 40);
+}
+END_TEST
+
+START_TEST(test_fraction_rejected)
+{
+    assert_rejected("1.5G");
+}
+END_TEST
+
+START_TEST(test_empty_rejected)
+{
+    assert_rejected("");
+    ck_assert_int_eq(parse_size(NULL, &(uint64_t){0}), -1);
+}
+END_TEST
+
+START_TEST(test_unit_without_number_rejected)
+{
+    assert_rejected("M");
+}
+END_TEST
+
+START_TEST(test_negative_rejected)
+{
+    /* strtoull would happily wrap "-1" to UINT64_MAX. */
+    assert_rejected("-1");
+    assert_rejected("-1G");
+}
+END_TEST
+
+START_TEST(test_overflow_rejected)
+{
+    assert_rejected("99999999999T");
+    assert_rejected("18446744073709551616"); /* UINT64_MAX + 1: ERANGE */
+}
+END_TEST
+
+START_TEST(test_largest_values_accepted)
+{
+    /* The overflow checks must not cut off sizes that still fit in 64 bits. */
+    assert_size("16777215T", 16777215ull << 40);
+    assert_size("18446744073709551615", UINT64_MAX);
+    assert_rejected("16777216T"); /* exactly 2^64 */
+}
+END_TEST
+
+START_TEST(test_trailing_garbage_rejected)
+{
+    assert_rejected("1G ");
+    assert_rejected("1Gx");
+    assert_rejected("1X");
+    assert_rejected("1iB"); /* "iB" only after a unit */
+    assert_rejected("0x10");
+    assert_rejected(" 1G");
+}
+END_TEST
+
+static Suite *util_suite(void)
+{
+    Suite *s = suite_create("util");
+    TCase *tc = tcase_create("parse_size");
+    tcase_add_test(tc, test_megabytes);
+    tcase_add_test(tc, test_gigabytes);
+    tcase_add_test(tc, test_lowercase_kilobytes);
+    tcase_add_test(tc, test_plain_bytes);
+    tcase_add_test(tc, test_iec_suffixes);
+    tcase_add_test(tc, test_fraction_rejected);
+    tcase_add_test(tc, test_empty_rejected);
+    tcase_add_test(tc, test_unit_without_number_rejected);
+    tcase_add_test(tc, test_negative_rejected);
+    tcase_add_test(tc, test_overflow_rejected);
+    tcase_add_test(tc, test_largest_values_accepted);
+    tcase_add_test(tc, test_trailing_garbage_rejected);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(util_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

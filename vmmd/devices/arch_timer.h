@@ -1,0 +1,48 @@
+/* The Arm generic timer of one vCPU, for backends without an in-kernel one (emu).
+ * The counter runs at 62.5 MHz from the host's monotonic clock minus an offset
+ * (so a restored snapshot's time can continue from the host clock). */
+#ifndef IGNITION_ARCH_TIMER_H
+#define IGNITION_ARCH_TIMER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define ARCH_TIMER_HZ 62500000ull
+#define ARCH_TIMER_NS_PER_TICK 16ull /* 1e9 / 62.5e6 */
+
+/* PPIs as the DT's timer node lists them (secure phys, phys, virt, hyp). */
+#define ARCH_TIMER_PPI_SEC_PHYS 13
+#define ARCH_TIMER_PPI_PHYS 14
+#define ARCH_TIMER_PPI_VIRT 11
+#define ARCH_TIMER_PPI_HYP 10
+#define ARCH_TIMER_INTID(ppi) (16 + (ppi))
+
+#define CNT_CTL_ENABLE 1u
+#define CNT_CTL_IMASK 2u
+#define CNT_CTL_ISTATUS 4u
+
+struct arch_timer_channel {
+    uint64_t ctl;  /* ENABLE and IMASK; ISTATUS is computed on read */
+    uint64_t cval; /* compare value in counter ticks */
+};
+
+struct arch_timer {
+    uint64_t offset; /* counter = host ticks - offset */
+    struct arch_timer_channel phys, virt;
+};
+
+/* Starts the counter at zero now. */
+void arch_timer_init(struct arch_timer *t, uint64_t now_ns);
+uint64_t arch_timer_count(const struct arch_timer *t, uint64_t now_ns);
+
+/* CNT* register access; false when reg is not a timer register. */
+bool arch_timer_read(const struct arch_timer *t, uint32_t reg, uint64_t now_ns, uint64_t *value);
+bool arch_timer_write(struct arch_timer *t, uint32_t reg, uint64_t now_ns, uint64_t value);
+
+/* Output line of a channel: ENABLE && !IMASK && count >= CVAL. */
+bool arch_timer_line(const struct arch_timer_channel *c, uint64_t count);
+/* Host monotonic time at which the next enabled, unmasked channel fires, or
+ * UINT64_MAX. A channel that has already fired reports now_ns. */
+uint64_t arch_timer_next_deadline_ns(const struct arch_timer *t, uint64_t now_ns);
+
+#endif

@@ -1,0 +1,192 @@
+/* PL011 UART (Arm PrimeCell UART Technical Reference Manual, DDI 0183).
+ *
+ * Transmission completes at once, so the TX FIFO is always empty. Received bytes
+ * sit in a buffer larger than the hardware FIFO, so that pasted input is not
+ * lost while the guest is busy. The AMBA bus in Linux binds the driver by the
+ * PeriphID/CellID registers, so those must read as a real PL011's. */
+#include "pl011.h"
+
+#include <libfdt.h>
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "util.h"
+
+enum {
+    UARTDR = 0x000, UARTRSR = 0x004, UARTFR = 0x018, UARTILPR = 0x020,
+    UARTIBRD = 0x024, UARTFBRD = 0x028, UARTLCR_H = 0x02c, UARTCR = 0x030,
+    UARTIFLS = 0x034, UARTIMSC = 0x038, UARTRIS = 0x03c, UARTMIS = 0x040,
+    UARTICR = 0x044, UARTDMACR = 0x048, UARTPERIPHID0 = 0xfe0,
+};
+
+#define FR_RXFE (1u << 4)
+#define FR_TXFE (1u << 7)
+#define INT_RX (1u << 4)
+#define INT_TX (1u << 5)
+#define INT_RT (1u << 6)
+#define INT_ALL 0x7ffu
+
+static const uint8_t pl011_id[8] = {0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1};
+
+struct pl011 {
+    struct device dev;
+    pthread_mutex_t lock;
+    pl011_output_fn output;
+    void *output_opaque;
+    uint32_t ibrd, fbrd, lcr_h, cr, ifls, imsc, dmacr, ilpr;
+    bool tx_raw; /* TX interrupt raw state: set when a byte was sent */
+    uint8_t rx[PL011_RX_BUFFER];
+    size_t rx_head, rx_count;
+};
+
+static struct pl011 *to_pl011(struct device *dev)
+{
+    return container_of(dev, struct pl011, dev);
+}
+
+static uint32_t raw_interrupts(const struct pl011 *u)
+{
+    /* Receive and receive-timeout stay raised while data waits: Linux drains
+     * the FIFO on either. */
+    return (u->tx_raw ? INT_TX : 0) | (u->rx_count ? INT_RX | INT_RT : 0);
+}
+
+static void update_irq(struct pl011 *u)
+{
+    irq_line_set(&u->dev.irq, (raw_interrupts(u) & u->imsc) != 0);
+}
+
+static uint32_t read_data(struct pl011 *u)
+{
+    if (!u->rx_count)
+        return 0;
+    uint8_t c = u->rx[u->rx_head];
+    u->rx_head = (u->rx_head + 1) % PL011_RX_BUFFER;
+    u->rx_count--;
+    return c;
+}
+
+static uint64_t pl011_read(struct device *dev, uint64_t off, unsigned size)
+{
+    (void)size;
+    struct pl011 *u = to_pl011(dev);
+    pthread_mutex_lock(&u->lock);
+    uint64_t v = 0;
+    switch (off) {
+    case UARTDR: v = read_data(u); break;
+    case UARTFR: v = FR_TXFE | (u->rx_count ? 0 : FR_RXFE); break;
+    case UARTILPR: v = u->ilpr; break;
+    case UARTIBRD: v = u->ibrd; break;
+    case UARTFBRD: v = u->fbrd; break;
+    case UARTLCR_H: v = u->lcr_h; break;
+    case UARTCR: v = u->cr; break;
+    case UARTIFLS: v = u->ifls; break;
+    case UARTIMSC: v = u->imsc; break;
+    case UARTRIS: v = raw_interrupts(u); break;
+    case UARTMIS: v = raw_interrupts(u) & u->imsc; break;
+    case UARTDMACR: v = u->dmacr; break;
+    default:
+        if (off >= UARTPERIPHID0 && off < UARTPERIPHID0 + 0x20 && !(off & 3))
+            v = pl011_id[(off - UARTPERIPHID0) / 4];
+        break;
+    }
+    update_irq(u);
+    pthread_mutex_unlock(&u->lock);
+    return v;
+}
+
+static void pl011_write(struct device *dev, uint64_t off, unsigned size, uint64_t value)
+{
+    (void)size;
+    struct pl011 *u = to_pl011(dev);
+    uint32_t v = (uint32_t)value;
+    pthread_mutex_lock(&u->lock);
+    switch (off) {
+    case UARTDR: {
+        uint8_t c = (uint8_t)v;
+        u->tx_raw = true;
+        if (u->output)
+            u->output(u->output_opaque, &c, 1);
+        break;
+    }
+    case UARTRSR: break; /* error clear: we never have receive errors */
+    case UARTILPR: u->ilpr = v & 0xff; break;
+    case UARTIBRD: u->ibrd = v & 0xffff; break;
+    case UARTFBRD: u->fbrd = v & 0x3f; break;
+    case UARTLCR_H: u->lcr_h = v & 0xff; break;
+    case UARTCR: u->cr = v & 0xffff; break;
+    case UARTIFLS: u->ifls = v & 0x3f; break;
+    case UARTIMSC: u->imsc = v & INT_ALL; break;
+    case UARTICR:
+        if (v & INT_TX)
+            u->tx_raw = false;
+        break;
+    case UARTDMACR: u->dmacr = v & 7; break;
+    default: break; /* read-only and reserved registers ignore writes */
+    }
+    update_irq(u);
+    pthread_mutex_unlock(&u->lock);
+}
+
+size_t pl011_receive(struct device *dev, const uint8_t *data, size_t len)
+{
+    struct pl011 *u = to_pl011(dev);
+    pthread_mutex_lock(&u->lock);
+    size_t n = 0;
+    for (; n < len && u->rx_count < PL011_RX_BUFFER; n++) {
+        u->rx[(u->rx_head + u->rx_count) % PL011_RX_BUFFER] = data[n];
+        u->rx_count++;
+    }
+    update_irq(u);
+    pthread_mutex_unlock(&u->lock);
+    return n;
+}
+
+static int pl011_fdt_node(struct device *dev, void *fdt, const struct fdt_phandles *ph)
+{
+    static const char compatible[] = "arm,pl011\0arm,primecell";
+    static const char clock_names[] = "uartclk\0apb_pclk";
+    fdt32_t clocks[2] = {cpu_to_fdt32(ph->apb_pclk), cpu_to_fdt32(ph->apb_pclk)};
+    int err = device_fdt_begin(fdt, "pl011", dev->base, dev->size);
+    if (!err)
+        err = fdt_property(fdt, "compatible", compatible, sizeof(compatible));
+    if (!err)
+        err = device_fdt_spi(fdt, dev->irq.intid, false);
+    if (!err)
+        err = fdt_property(fdt, "clocks", clocks, sizeof(clocks));
+    if (!err)
+        err = fdt_property(fdt, "clock-names", clock_names, sizeof(clock_names));
+    if (!err)
+        err = fdt_end_node(fdt);
+    return err;
+}
+
+static void pl011_destroy(struct device *dev)
+{
+    struct pl011 *u = to_pl011(dev);
+    pthread_mutex_destroy(&u->lock);
+    free(u);
+}
+
+static const struct device_ops pl011_ops = {
+    .name = "pl011",
+    .read = pl011_read,
+    .write = pl011_write,
+    .fdt_node = pl011_fdt_node,
+    .destroy = pl011_destroy,
+};
+
+struct device *pl011_create(uint64_t base, struct irq_line irq, pl011_output_fn output,
+                            void *output_opaque)
+{
+    struct pl011 *u = calloc(1, sizeof(*u));
+    if (!u)
+        return NULL;
+    u->dev = (struct device){.ops = &pl011_ops, .base = base, .size = PL011_SIZE, .irq = irq};
+    pthread_mutex_init(&u->lock, NULL);
+    u->output = output;
+    u->output_opaque = output_opaque;
+    u->cr = 0x300; /* TXE | RXE, the reset value */
+    u->ifls = 0x12;
+    return &u->dev;
+}

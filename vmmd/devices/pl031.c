@@ -1,0 +1,142 @@
+/* PL031 RTC (Arm PrimeCell Real Time Clock Technical Reference Manual, DDI 0224).
+ *
+ * The counter is the host's wall clock plus an offset that a guest write to the
+ * load register sets, so `date` in the guest is right and `hwclock -w` sticks for
+ * the life of the guest. The match register is compared whenever the guest
+ * touches the device (Linux's alarm polling through RIS); the alarm does not
+ * raise its interrupt on its own while the guest is away. */
+#include "pl031.h"
+
+#include <libfdt.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "util.h"
+
+enum {
+    RTCDR = 0x000, RTCMR = 0x004, RTCLR = 0x008, RTCCR = 0x00c, RTCIMSC = 0x010,
+    RTCRIS = 0x014, RTCMIS = 0x018, RTCICR = 0x01c, RTCPERIPHID0 = 0xfe0,
+};
+
+static const uint8_t pl031_id[8] = {0x31, 0x10, 0x04, 0x00, 0x0d, 0xf0, 0x05, 0xb1};
+
+struct pl031 {
+    struct device dev;
+    pthread_mutex_t lock;
+    pl031_clock_fn clock;
+    int64_t offset; /* guest seconds - host seconds */
+    uint32_t match, imsc, load;
+    bool armed;     /* MR was written and the counter has not reached it since */
+    bool match_raw; /* the alarm fired and the guest has not cleared it */
+};
+
+static struct pl031 *to_pl031(struct device *dev)
+{
+    return container_of(dev, struct pl031, dev);
+}
+
+int64_t pl031_host_clock(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static uint32_t counter(const struct pl031 *r)
+{
+    return (uint32_t)(r->clock() + r->offset);
+}
+
+static void update(struct pl031 *r)
+{
+    if (r->armed && counter(r) >= r->match) {
+        r->match_raw = true;
+        r->armed = false;
+    }
+    irq_line_set(&r->dev.irq, r->match_raw && (r->imsc & 1));
+}
+
+static uint64_t pl031_read(struct device *dev, uint64_t off, unsigned size)
+{
+    (void)size;
+    struct pl031 *r = to_pl031(dev);
+    pthread_mutex_lock(&r->lock);
+    update(r);
+    uint64_t v = 0;
+    switch (off) {
+    case RTCDR: v = counter(r); break;
+    case RTCMR: v = r->match; break;
+    case RTCLR: v = r->load; break;
+    case RTCCR: v = 1; break; /* always started */
+    case RTCIMSC: v = r->imsc; break;
+    case RTCRIS: v = r->match_raw; break;
+    case RTCMIS: v = r->match_raw && (r->imsc & 1); break;
+    default:
+        if (off >= RTCPERIPHID0 && off < RTCPERIPHID0 + 0x20 && !(off & 3))
+            v = pl031_id[(off - RTCPERIPHID0) / 4];
+        break;
+    }
+    pthread_mutex_unlock(&r->lock);
+    return v;
+}
+
+static void pl031_write(struct device *dev, uint64_t off, unsigned size, uint64_t value)
+{
+    (void)size;
+    struct pl031 *r = to_pl031(dev);
+    pthread_mutex_lock(&r->lock);
+    switch (off) {
+    case RTCMR: r->match = (uint32_t)value; r->armed = true; break;
+    case RTCLR:
+        r->load = (uint32_t)value;
+        r->offset = (int64_t)r->load - r->clock();
+        break;
+    case RTCIMSC: r->imsc = (uint32_t)value & 1; break;
+    case RTCICR: if (value & 1) r->match_raw = false; break;
+    default: break;
+    }
+    update(r);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static int pl031_fdt_node(struct device *dev, void *fdt, const struct fdt_phandles *ph)
+{
+    static const char compatible[] = "arm,pl031\0arm,primecell";
+    int err = device_fdt_begin(fdt, "pl031", dev->base, dev->size);
+    if (!err)
+        err = fdt_property(fdt, "compatible", compatible, sizeof(compatible));
+    if (!err)
+        err = device_fdt_spi(fdt, dev->irq.intid, false);
+    if (!err)
+        err = fdt_property_u32(fdt, "clocks", ph->apb_pclk);
+    if (!err)
+        err = fdt_property_string(fdt, "clock-names", "apb_pclk");
+    if (!err)
+        err = fdt_end_node(fdt);
+    return err;
+}
+
+static void pl031_destroy(struct device *dev)
+{
+    struct pl031 *r = to_pl031(dev);
+    pthread_mutex_destroy(&r->lock);
+    free(r);
+}
+
+static const struct device_ops pl031_ops = {
+    .name = "pl031",
+    .read = pl031_read,
+    .write = pl031_write,
+    .fdt_node = pl031_fdt_node,
+    .destroy = pl031_destroy,
+};
+
+struct device *pl031_create(uint64_t base, struct irq_line irq, pl031_clock_fn clock)
+{
+    struct pl031 *r = calloc(1, sizeof(*r));
+    if (!r)
+        return NULL;
+    r->dev = (struct device){.ops = &pl031_ops, .base = base, .size = PL031_SIZE, .irq = irq};
+    pthread_mutex_init(&r->lock, NULL);
+    r->clock = clock ? clock : pl031_host_clock;
+    return &r->dev;
+}

@@ -1,0 +1,688 @@
+/* The emu backend: one arm64 vCPU on the Unicorn engine (QEMU's TCG as a library).
+ *
+ * Unicorn gives us a CPU and a memory map, nothing more, so this file supplies
+ * what a hypervisor would: the GIC and generic timer (device models driven from
+ * MRS/MSR hooks), exception entry into EL1 (emu_entry.c), interrupt delivery
+ * between execution slices, WFI idling, and PSCI calls forwarded to the machine.
+ * ../../shared notes aside, the pitfalls handled here are described where handled. */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "devices/arch_timer.h"
+#include "devices/gicv3.h"
+#include "emu_internal.h"
+#include "hv.h"
+#include "log.h"
+#include "util.h"
+
+#define A64_WFI 0xd503207fu
+
+/* Slice sizing: guest instructions per nanosecond, a conservative estimate of
+ * Unicorn's speed here, turns the time to the next timer deadline into a count. */
+#define SLICE_INSNS_PER_NS 0.1
+#define SLICE_MIN 256u
+#define SLICE_MAX 1000000u /* ~8 ms: bounds the latency of device interrupts */
+#define SLICE_STEP 4u          /* after WFI, an IRQ waits for the idle loop to unmask */
+#define SLICE_STEP_BUDGET 4096u /* ...for at most this many instructions */
+#define SLICE_IRQ_MASKED 1024u  /* an IRQ waits for PSTATE.I to clear */
+
+#define MAX_RAM_REGIONS 4
+
+struct emu_ram {
+    uint64_t gpa, size;
+    uint8_t *host;
+};
+
+struct hv_vm {
+    uc_engine *uc;
+    struct hv_config config;
+    struct hv_io io;
+    struct emu_layout layout;
+    struct emu_entry entry;
+    struct gicv3 *gic;
+    struct arch_timer timer;
+    struct emu_ram ram[MAX_RAM_REGIONS];
+    unsigned num_ram;
+    bool memory_finalised;
+    bool need_va_aliases; /* Unicorn < 2.1 checks virtual addresses as physical */
+    uc_hook hook_intr, hook_mrs, hook_msr;
+    int pending_intno;          /* exception reported by the last slice, or -1 */
+    uint64_t slice_deadline_ns; /* when the running slice was meant to end */
+    int wake_fds[2];            /* written by other threads to end a WFI sleep */
+    atomic_bool stop_requested;
+    unsigned unassigned_reports;
+    struct emu_stats {
+        uint64_t slices, irqs, exceptions, wfis, sleeps, last_report_ns;
+    } stats;
+};
+
+/* ---- backend availability ----------------------------------------------------- */
+
+static bool emu_usable(char *why, size_t why_len)
+{
+    uc_engine *uc;
+    if (uc_open(UC_ARCH_ARM64, UC_MODE_ARM, &uc) != UC_ERR_OK) {
+        snprintf(why, why_len, "this Unicorn library has no arm64 support");
+        return false;
+    }
+    uc_close(uc);
+    return true;
+}
+
+/* ---- memory ------------------------------------------------------------------- */
+
+static void report_unassigned(struct hv_vm *vm, uint64_t gpa, bool write)
+{
+    if (vm->unassigned_reports++ < 8)
+        log_warn("guest %s unassigned physical address 0x%llx (reads as zero)",
+                 write ? "wrote" : "read", (unsigned long long)gpa);
+}
+
+static uint64_t device_space_read(uc_engine *uc, uint64_t gpa, unsigned size, void *opaque)
+{
+    (void)uc;
+    struct hv_vm *vm = opaque;
+    const struct hv_gic_layout *g = &vm->config.gic;
+    if (gpa >= g->dist_base && gpa < g->dist_base + g->dist_size)
+        return gicv3_dist_read(vm->gic, gpa - g->dist_base, size);
+    if (gpa >= g->redist_base && gpa < g->redist_base + g->redist_size)
+        return gicv3_redist_read(vm->gic, gpa - g->redist_base, size);
+    uint64_t value = 0;
+    if (!vm->io.mmio_read(vm->io.opaque, gpa, size, &value))
+        report_unassigned(vm, gpa, false);
+    return value;
+}
+
+static void device_space_write(uc_engine *uc, uint64_t gpa, unsigned size, uint64_t value,
+                               void *opaque)
+{
+    (void)uc;
+    struct hv_vm *vm = opaque;
+    const struct hv_gic_layout *g = &vm->config.gic;
+    if (gpa >= g->dist_base && gpa < g->dist_base + g->dist_size) {
+        gicv3_dist_write(vm->gic, gpa - g->dist_base, size, value);
+        return;
+    }
+    if (gpa >= g->redist_base && gpa < g->redist_base + g->redist_size) {
+        gicv3_redist_write(vm->gic, gpa - g->redist_base, size, value);
+        return;
+    }
+    if (!vm->io.mmio_write(vm->io.opaque, gpa, size, value))
+        report_unassigned(vm, gpa, true);
+}
+
+/* Physical space above device space that is not RAM. Under Unicorn 2.0 these
+ * regions also stand in for guest *virtual* addresses, which that version looks
+ * up in the physical map before translating (fixed in 2.1.0). */
+static uint64_t alias_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
+{
+    (void)uc, (void)size;
+    report_unassigned(opaque, offset, false);
+    return 0;
+}
+
+static void alias_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t value,
+                        void *opaque)
+{
+    (void)uc, (void)size, (void)value;
+    report_unassigned(opaque, offset, true);
+}
+
+static int map_alias(struct hv_vm *vm, uint64_t start, uint64_t end)
+{
+    uint64_t size = end - start;
+    if (uc_mmio_map(vm->uc, start, size, alias_read, vm, alias_write, vm) != UC_ERR_OK)
+        return -1;
+    /* Executable, because user code and the vDSO are fetched at such addresses. */
+    return uc_mem_protect(vm->uc, start, size, UC_PROT_ALL) == UC_ERR_OK ? 0 : -1;
+}
+
+static int compare_ram(const void *a, const void *b)
+{
+    const struct emu_ram *x = a, *y = b;
+    return x->gpa < y->gpa ? -1 : x->gpa > y->gpa;
+}
+
+/* Fills every gap of the 64-bit physical space above device space (see alias_read). */
+static int finalise_memory(struct hv_vm *vm)
+{
+    if (vm->memory_finalised || !vm->need_va_aliases) {
+        vm->memory_finalised = true;
+        return 0;
+    }
+    if (uc_mem_protect(vm->uc, 0, vm->config.mmio_limit, UC_PROT_ALL) != UC_ERR_OK)
+        return -1;
+    qsort(vm->ram, vm->num_ram, sizeof(vm->ram[0]), compare_ram);
+    uint64_t next = vm->config.mmio_limit;
+    for (unsigned i = 0; i < vm->num_ram; i++) {
+        if (vm->ram[i].gpa > next && map_alias(vm, next, vm->ram[i].gpa) < 0)
+            return -1;
+        next = vm->ram[i].gpa + vm->ram[i].size;
+    }
+    /* Unicorn cannot map the very last page (its end would wrap to zero). */
+    if (map_alias(vm, next, UINT64_MAX - 0xfff) < 0)
+        return -1;
+    vm->memory_finalised = true;
+    return 0;
+}
+
+static int emu_map_ram(struct hv_vm *vm, uint64_t gpa, void *host, uint64_t size)
+{
+    if (vm->num_ram == MAX_RAM_REGIONS || vm->memory_finalised)
+        return -EBUSY;
+    if ((gpa | size | (uintptr_t)host) & 0xfff || gpa < vm->config.mmio_limit)
+        return -EINVAL;
+    if (uc_mem_map_ptr(vm->uc, gpa, size, UC_PROT_ALL, host) != UC_ERR_OK)
+        return -ENOMEM;
+    vm->ram[vm->num_ram++] = (struct emu_ram){.gpa = gpa, .size = size, .host = host};
+    return 0;
+}
+
+static bool read_phys_u64(void *opaque, uint64_t pa, uint64_t *value)
+{
+    struct hv_vm *vm = opaque;
+    for (unsigned i = 0; i < vm->num_ram; i++) {
+        const struct emu_ram *r = &vm->ram[i];
+        if (pa >= r->gpa && pa + 8 <= r->gpa + r->size && !(pa & 7)) {
+            memcpy(value, r->host + (pa - r->gpa), 8);
+            return true;
+        }
+    }
+    return false;
+}
+
+/* ---- system registers: GIC CPU interface and generic timer --------------------- */
+
+static uint32_t cp_reg_encoding(const uc_arm64_cp_reg *cp)
+{
+    return SYSREG(cp->op0, cp->op1, cp->crn, cp->crm, cp->op2);
+}
+
+/* Registers Unicorn does not know UNDEF at translation time; when our hook
+ * handles one we must step over the instruction ourselves (for known ones
+ * Unicorn advances PC). */
+static void skip_unknown_sysreg(uc_engine *uc)
+{
+    uint64_t pc;
+    uc_reg_read(uc, UC_ARM64_REG_PC, &pc);
+    pc += 4;
+    uc_reg_write(uc, UC_ARM64_REG_PC, &pc);
+}
+
+static void update_timer_lines(struct hv_vm *vm, uint64_t now_ns)
+{
+    uint64_t count = arch_timer_count(&vm->timer, now_ns);
+    gicv3_set_line(vm->gic, ARCH_TIMER_INTID(ARCH_TIMER_PPI_VIRT),
+                   arch_timer_line(&vm->timer.virt, count));
+    gicv3_set_line(vm->gic, ARCH_TIMER_INTID(ARCH_TIMER_PPI_PHYS),
+                   arch_timer_line(&vm->timer.phys, count));
+}
+
+static uint32_t on_mrs(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp, void *opaque)
+{
+    struct hv_vm *vm = opaque;
+    uint32_t reg = cp_reg_encoding(cp);
+    uint64_t value;
+    bool known_to_unicorn = true;
+    if (arch_timer_read(&vm->timer, reg, monotonic_ns(), &value)) {
+    } else if (gicv3_sysreg_read(vm->gic, reg, &value)) {
+        known_to_unicorn = false;
+    } else {
+        return 0; /* Unicorn's own register, or UNDEF for the guest */
+    }
+    if (rt != UC_ARM64_REG_XZR)
+        uc_reg_write(uc, rt, &value);
+    if (!known_to_unicorn)
+        skip_unknown_sysreg(uc);
+    return 1;
+}
+
+static uint32_t on_msr(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp, void *opaque)
+{
+    (void)rt;
+    struct hv_vm *vm = opaque;
+    uint32_t reg = cp_reg_encoding(cp);
+    uint64_t now = monotonic_ns();
+    if (arch_timer_write(&vm->timer, reg, now, cp->val)) {
+        /* A timer armed sooner than this slice ends must not fire late: end the
+         * slice. The MSR ends its translation block, so the stop is precise. */
+        if (arch_timer_next_deadline_ns(&vm->timer, now) < vm->slice_deadline_ns)
+            uc_emu_stop(uc);
+        update_timer_lines(vm, now);
+        return 1;
+    }
+    if (gicv3_sysreg_write(vm->gic, reg, cp->val)) {
+        skip_unknown_sysreg(uc);
+        return 1;
+    }
+    return 0;
+}
+
+static void on_interrupt(uc_engine *uc, uint32_t intno, void *opaque)
+{
+    struct hv_vm *vm = opaque;
+    /* Handled after uc_emu_start returns: registers written from inside a hook
+     * do not refresh Unicorn's cached state. */
+    vm->pending_intno = (int)intno;
+    uc_emu_stop(uc);
+}
+
+static bool read_insn(struct hv_vm *vm, uint64_t va, uint32_t *insn);
+static uint64_t read_u64(struct hv_vm *vm, int reg);
+
+/* ---- create / destroy ---------------------------------------------------------- */
+
+static void emu_destroy(struct hv_vm *vm)
+{
+    if (!vm)
+        return;
+    emu_entry_destroy(&vm->entry);
+    if (vm->uc)
+        uc_close(vm->uc);
+    gicv3_destroy(vm->gic);
+    for (int i = 0; i < 2; i++)
+        if (vm->wake_fds[i] >= 0)
+            close(vm->wake_fds[i]);
+    free(vm);
+}
+
+static bool unicorn_older_than(unsigned major, unsigned minor)
+{
+    unsigned int maj, min;
+    uc_version(&maj, &min);
+    return maj < major || (maj == major && min < minor);
+}
+
+static int create_engine(struct hv_vm *vm, char *err, size_t err_len)
+{
+    if (uc_open(UC_ARCH_ARM64, UC_MODE_ARM, &vm->uc) != UC_ERR_OK) {
+        vm->uc = NULL;
+        snprintf(err, err_len, "cannot open a Unicorn arm64 engine");
+        return -1;
+    }
+    /* cortex-a57: "max" would bring PAuth/BTI/PAN paths and is much slower. */
+    if (uc_ctl_set_cpu_model(vm->uc, UC_CPU_ARM64_A57) != UC_ERR_OK ||
+        /* An empty exit set: no "until" address that could stop the guest. */
+        uc_ctl_exits_enable(vm->uc) != UC_ERR_OK ||
+        uc_mmio_map(vm->uc, 0, vm->config.mmio_limit, device_space_read, vm,
+                    device_space_write, vm) != UC_ERR_OK ||
+        uc_hook_add(vm->uc, &vm->hook_intr, UC_HOOK_INTR, (void *)on_interrupt, vm, 1, 0) !=
+            UC_ERR_OK ||
+        uc_hook_add(vm->uc, &vm->hook_mrs, UC_HOOK_INSN, (void *)on_mrs, vm, 1, 0,
+                    UC_ARM64_INS_MRS) != UC_ERR_OK ||
+        uc_hook_add(vm->uc, &vm->hook_msr, UC_HOOK_INSN, (void *)on_msr, vm, 1, 0,
+                    UC_ARM64_INS_MSR) != UC_ERR_OK ||
+        emu_prepare_el1(vm->uc) < 0 || emu_entry_init(&vm->entry, vm->uc, &vm->layout) < 0) {
+        snprintf(err, err_len, "cannot set up the Unicorn engine (memory map or hooks)");
+        return -1;
+    }
+    return 0;
+}
+
+static struct hv_vm *emu_create(const struct hv_config *config, char *err, size_t err_len)
+{
+    if (config->num_vcpus != 1) {
+        snprintf(err, err_len, "the emu backend runs exactly one vCPU (asked for %u)",
+                 config->num_vcpus);
+        return NULL;
+    }
+    if (config->mmio_limit == 0 || (config->mmio_limit & 0xfff)) {
+        snprintf(err, err_len, "device space size must be a non-zero multiple of 4 KiB");
+        return NULL;
+    }
+    struct hv_vm *vm = calloc(1, sizeof(*vm));
+    if (!vm) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    vm->config = *config;
+    vm->io = *config->io;
+    vm->config.io = &vm->io;
+    vm->wake_fds[0] = vm->wake_fds[1] = -1;
+    vm->pending_intno = -1;
+    vm->need_va_aliases = unicorn_older_than(2, 1);
+    if (emu_discover_layout(&vm->layout, err, err_len) < 0)
+        goto fail;
+    if (pipe(vm->wake_fds) < 0) {
+        snprintf(err, err_len, "pipe: %s", strerror(errno));
+        goto fail;
+    }
+    for (int i = 0; i < 2; i++)
+        set_nonblock_cloexec(vm->wake_fds[i]);
+    vm->gic = gicv3_create(config->gic.num_spis);
+    if (!vm->gic) {
+        snprintf(err, err_len, "cannot create the interrupt controller (%u SPIs)",
+                 config->gic.num_spis);
+        goto fail;
+    }
+    arch_timer_init(&vm->timer, monotonic_ns());
+    if (create_engine(vm, err, err_len) < 0)
+        goto fail;
+    log_debug("emu: Unicorn %s, exception entry by %s (syndrome @%zu, far @%zu)",
+              vm->need_va_aliases ? "< 2.1 (virtual-address aliases on)" : ">= 2.1",
+              vm->layout.method == EMU_ENTRY_PATCH_HFLAGS ? "flag patch" : "register rebuild",
+              vm->layout.syndrome_offset, vm->layout.vaddress_offset);
+    return vm;
+fail:
+    emu_destroy(vm);
+    return NULL;
+}
+
+/* ---- registers ------------------------------------------------------------------ */
+
+static int uc_reg_for(enum hv_reg reg)
+{
+    unsigned n = (unsigned)reg;
+    if (n <= 28)
+        return UC_ARM64_REG_X0 + (int)n;
+    if (n == 29)
+        return UC_ARM64_REG_X29;
+    if (n == 30)
+        return UC_ARM64_REG_X30;
+    switch (reg) {
+    case HV_REG_SP: return UC_ARM64_REG_SP;
+    case HV_REG_PC: return UC_ARM64_REG_PC;
+    case HV_REG_PSTATE: return UC_ARM64_REG_PSTATE;
+    default: return -1;
+    }
+}
+
+static int emu_get_reg(struct hv_vm *vm, unsigned vcpu, enum hv_reg reg, uint64_t *value)
+{
+    int id = uc_reg_for(reg);
+    if (vcpu != 0 || id < 0)
+        return -EINVAL;
+    *value = 0;
+    if (uc_reg_read(vm->uc, id, value) != UC_ERR_OK)
+        return -EIO;
+    if (reg == HV_REG_PSTATE)
+        *value &= 0xffffffffu;
+    return 0;
+}
+
+static int emu_set_reg(struct hv_vm *vm, unsigned vcpu, enum hv_reg reg, uint64_t value)
+{
+    int id = uc_reg_for(reg);
+    if (vcpu != 0 || id < 0)
+        return -EINVAL;
+    if (reg == HV_REG_PSTATE) {
+        uint32_t v = (uint32_t)value;
+        return uc_reg_write(vm->uc, id, &v) == UC_ERR_OK ? 0 : -EIO;
+    }
+    return uc_reg_write(vm->uc, id, &value) == UC_ERR_OK ? 0 : -EIO;
+}
+
+/* ---- interrupts and wake-ups ----------------------------------------------------- */
+
+static void wake(struct hv_vm *vm)
+{
+    char byte = 1;
+    ssize_t n = write(vm->wake_fds[1], &byte, 1);
+    (void)n; /* a full pipe already means "wake up" */
+}
+
+static void drain_wakeups(struct hv_vm *vm)
+{
+    char buf[64];
+    while (read(vm->wake_fds[0], buf, sizeof(buf)) > 0) {
+    }
+}
+
+static int emu_set_irq(struct hv_vm *vm, unsigned intid, bool level)
+{
+    if (intid < GIC_NUM_PRIVATE || intid >= GIC_NUM_PRIVATE + vm->config.gic.num_spis)
+        return -EINVAL;
+    gicv3_set_line(vm->gic, intid, level);
+    if (level)
+        wake(vm);
+    return 0;
+}
+
+static void emu_stop(struct hv_vm *vm)
+{
+    atomic_store(&vm->stop_requested, true);
+    wake(vm);
+}
+
+/* ---- the run loop ---------------------------------------------------------------- */
+
+static uint64_t read_u64(struct hv_vm *vm, int reg)
+{
+    uint64_t v = 0;
+    uc_reg_read(vm->uc, reg, &v);
+    return v;
+}
+
+static bool irq_deliverable(struct hv_vm *vm, uint64_t pstate)
+{
+    return !(pstate & PSTATE_I) && gicv3_irq_asserted(vm->gic);
+}
+
+/* How many instructions the next slice may run. Interrupts are delivered only
+ * between slices, so while one waits for the guest to unmask IRQs slices are short.
+ * Just after a WFI they are very short: Linux's idle loop unmasks IRQs for a few
+ * dozen instructions and masks them again before its next WFI, and a longer slice
+ * would step over that window every time and never deliver the interrupt.
+ * Otherwise a slice runs until the next timer deadline that has not fired yet. */
+static size_t slice_length(struct hv_vm *vm, uint64_t now, bool irq_waiting, bool stepping)
+{
+    size_t n;
+    if (irq_waiting) {
+        n = stepping ? SLICE_STEP : SLICE_IRQ_MASKED;
+    } else {
+        uint64_t deadline = arch_timer_next_deadline_ns(&vm->timer, now);
+        uint64_t budget_ns = deadline > now ? deadline - now : UINT64_MAX;
+        double insns = (double)budget_ns * SLICE_INSNS_PER_NS;
+        n = insns > SLICE_MAX ? SLICE_MAX : (size_t)insns;
+        if (n < SLICE_MIN)
+            n = SLICE_MIN;
+    }
+    vm->slice_deadline_ns = now + (uint64_t)((double)n / SLICE_INSNS_PER_NS);
+    return n;
+}
+
+/* Reads the guest instruction at virtual address va. */
+static bool read_insn(struct hv_vm *vm, uint64_t va, uint32_t *insn)
+{
+    struct emu_mmu_regs regs = {
+        .ttbr0 = read_u64(vm, UC_ARM64_REG_TTBR0_EL1),
+        .ttbr1 = read_u64(vm, UC_ARM64_REG_TTBR1_EL1),
+    };
+    if (emu_cpreg_read(vm->uc, SYSREG_SCTLR_EL1, &regs.sctlr) < 0 ||
+        emu_cpreg_read(vm->uc, SYSREG_TCR_EL1, &regs.tcr) < 0)
+        return false;
+    uint64_t pa, word;
+    if (!emu_translate(&regs, va, read_phys_u64, vm, &pa) ||
+        !read_phys_u64(vm, pa & ~7ull, &word))
+        return false;
+    *insn = (uint32_t)(word >> ((pa & 4) * 8));
+    return true;
+}
+
+/* WFI leaves PC just past itself. */
+static bool stopped_after_wfi(struct hv_vm *vm, uint64_t pc)
+{
+    uint32_t insn;
+    return read_insn(vm, pc - 4, &insn) && insn == A64_WFI;
+}
+
+/* Sleeps until the next timer deadline or a wake-up from another thread. */
+static void idle(struct hv_vm *vm)
+{
+    uint64_t now = monotonic_ns();
+    uint64_t deadline = arch_timer_next_deadline_ns(&vm->timer, now);
+    if (deadline <= now)
+        return;
+    int timeout_ms = -1;
+    if (deadline != UINT64_MAX) {
+        uint64_t ms = (deadline - now + 999999) / 1000000;
+        timeout_ms = ms > 1000 ? 1000 : (int)ms;
+    }
+    struct pollfd pfd = {.fd = vm->wake_fds[0], .events = POLLIN};
+    poll(&pfd, 1, timeout_ms);
+    drain_wakeups(vm);
+}
+
+static void set_exit_error(struct hv_vm *vm, struct hv_exit *exit, const char *what)
+{
+    exit->reason = HV_EXIT_ERROR;
+    snprintf(exit->message, sizeof(exit->message), "%s (pc 0x%llx, pstate 0x%llx)", what,
+             (unsigned long long)read_u64(vm, UC_ARM64_REG_PC),
+             (unsigned long long)read_u64(vm, UC_ARM64_REG_PSTATE) & 0xffffffffu);
+}
+
+static enum hv_call_result do_hypercall(struct hv_vm *vm)
+{
+    uint64_t args[4], result = 0;
+    for (int i = 0; i < 4; i++)
+        args[i] = read_u64(vm, UC_ARM64_REG_X0 + i);
+    enum hv_call_result r = vm->io.hypercall(vm->io.opaque, args, &result);
+    uc_reg_write(vm->uc, UC_ARM64_REG_X0, &result);
+    return r;
+}
+
+static bool is_synchronous_exception(int intno)
+{
+    return intno == EMU_EXCP_UDEF || intno == EMU_EXCP_SWI ||
+           intno == EMU_EXCP_PREFETCH_ABORT || intno == EMU_EXCP_DATA_ABORT ||
+           intno == EMU_EXCP_BKPT;
+}
+
+/* Takes the exception the last slice reported. Returns false on an exit. */
+static bool handle_exception(struct hv_vm *vm, int intno, struct hv_exit *exit)
+{
+    if (intno == EMU_EXCP_HVC || intno == EMU_EXCP_SMC) {
+        switch (do_hypercall(vm)) {
+        case HV_CALL_CONTINUE: return true;
+        case HV_CALL_SYSTEM_OFF: exit->reason = HV_EXIT_SYSTEM_OFF; return false;
+        case HV_CALL_SYSTEM_RESET: exit->reason = HV_EXIT_SYSTEM_RESET; return false;
+        }
+    }
+    if (!is_synchronous_exception(intno)) {
+        char what[64];
+        snprintf(what, sizeof(what), "unsupported exception %d from the guest CPU", intno);
+        set_exit_error(vm, exit, what);
+        return false;
+    }
+    uint64_t pstate = read_u64(vm, UC_ARM64_REG_PSTATE);
+    uint64_t pc = read_u64(vm, UC_ARM64_REG_PC);
+    int rc;
+    if (((pstate >> 2) & 3) == 0 && irq_deliverable(vm, pstate)) {
+        /* Take the IRQ first and let the trapping instruction run again after it
+         * (for SVC, PC is already past it): one slice instead of several. */
+        rc = emu_entry_take(&vm->entry, EMU_VECTOR_IRQ, intno == EMU_EXCP_SWI ? pc - 4 : pc,
+                            false, 0, false, 0);
+    } else {
+        uint32_t syndrome;
+        uint64_t far;
+        emu_entry_fault_info(&vm->entry, &syndrome, &far);
+        bool abort = intno == EMU_EXCP_DATA_ABORT || intno == EMU_EXCP_PREFETCH_ABORT;
+        rc = emu_entry_take(&vm->entry, EMU_VECTOR_SYNC, pc, true, syndrome, abort, far);
+    }
+    if (rc < 0) {
+        set_exit_error(vm, exit, "could not enter a guest exception");
+        return false;
+    }
+    return true;
+}
+
+/* With --verbose, a line every few seconds says what the vCPU is doing. */
+static void report_stats(struct hv_vm *vm, uint64_t now)
+{
+    struct emu_stats *st = &vm->stats;
+    if (!log_is_verbose() || now - st->last_report_ns < 5000000000ull)
+        return;
+    uint64_t pc = read_u64(vm, UC_ARM64_REG_PC);
+    uint32_t insn = 0, prev = 0;
+    read_insn(vm, pc, &insn);
+    read_insn(vm, pc - 4, &prev);
+    log_debug("emu: pc 0x%llx [%08x %08x] irq %d pstate 0x%llx; slices %llu irqs %llu exceptions %llu wfi %llu "
+              "sleeps %llu",
+              (unsigned long long)pc, prev, insn, gicv3_irq_asserted(vm->gic),
+              (unsigned long long)read_u64(vm, UC_ARM64_REG_PSTATE) & 0xffffffffu,
+              (unsigned long long)st->slices, (unsigned long long)st->irqs,
+              (unsigned long long)st->exceptions, (unsigned long long)st->wfis,
+              (unsigned long long)st->sleeps);
+    *st = (struct emu_stats){.last_report_ns = now};
+}
+
+static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
+{
+    memset(exit, 0, sizeof(*exit));
+    if (finalise_memory(vm) < 0) {
+        set_exit_error(vm, exit, "could not complete the memory map");
+        return 0;
+    }
+    unsigned step_budget = 0; /* instructions left to single-step after a WFI */
+    for (;;) {
+        if (atomic_load(&vm->stop_requested)) {
+            exit->reason = HV_EXIT_STOPPED;
+            return 0;
+        }
+        uint64_t now = monotonic_ns();
+        report_stats(vm, now);
+        update_timer_lines(vm, now);
+        uint64_t pstate = read_u64(vm, UC_ARM64_REG_PSTATE);
+        bool irq_waiting = gicv3_irq_asserted(vm->gic);
+        if (irq_waiting && !(pstate & PSTATE_I)) {
+            if (emu_entry_take(&vm->entry, EMU_VECTOR_IRQ, read_u64(vm, UC_ARM64_REG_PC), false,
+                               0, false, 0) < 0) {
+                set_exit_error(vm, exit, "could not deliver an interrupt");
+                return 0;
+            }
+            irq_waiting = false;
+            step_budget = 0;
+            vm->stats.irqs++;
+        }
+        size_t count = slice_length(vm, now, irq_waiting, step_budget > 0);
+        step_budget = step_budget > count ? step_budget - (unsigned)count : 0;
+        vm->pending_intno = -1;
+        vm->stats.slices++;
+        uc_err err = uc_emu_start(vm->uc, read_u64(vm, UC_ARM64_REG_PC), 0, 0, count);
+        if (err != UC_ERR_OK) {
+            char what[128];
+            snprintf(what, sizeof(what), "the CPU emulator stopped: %s", uc_strerror(err));
+            set_exit_error(vm, exit, what);
+            return 0;
+        }
+        emu_entry_observe(&vm->entry, read_u64(vm, UC_ARM64_REG_PSTATE));
+        if (vm->pending_intno >= 0) {
+            vm->stats.exceptions++;
+            if (!handle_exception(vm, vm->pending_intno, exit))
+                return 0;
+            continue;
+        }
+        if (!stopped_after_wfi(vm, read_u64(vm, UC_ARM64_REG_PC)))
+            continue;
+        /* WFI: with an interrupt pending it completes at once, and Linux (which
+         * idles with IRQs masked around WFI) is about to unmask them; otherwise
+         * sleep until a timer deadline or a device wakes us. */
+        vm->stats.wfis++;
+        update_timer_lines(vm, monotonic_ns());
+        if (!gicv3_irq_asserted(vm->gic)) {
+            vm->stats.sleeps++;
+            idle(vm);
+        }
+        step_budget = SLICE_STEP_BUDGET;
+    }
+}
+
+const struct hv_ops hv_emu_ops = {
+    .name = "emu",
+    .usable = emu_usable,
+    .create = emu_create,
+    .destroy = emu_destroy,
+    .map_ram = emu_map_ram,
+    .get_reg = emu_get_reg,
+    .set_reg = emu_set_reg,
+    .run = emu_run,
+    .set_irq = emu_set_irq,
+    .stop = emu_stop,
+};

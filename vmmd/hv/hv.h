@@ -1,0 +1,94 @@
+/* The hypervisor seam: one small interface, one file per backend.
+ *
+ * A backend runs vCPUs and owns the interrupt controller and timer (in-kernel on
+ * kvm/hvf, modelled in userspace on emu). Everything else (RAM allocation, device
+ * models, the device tree, PSCI policy) belongs to the machine, which hands the
+ * backend a table of callbacks (struct hv_io) for what only it can answer. */
+#ifndef IGNITION_HV_H
+#define IGNITION_HV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct hv_vm;
+
+/* What the machine answers for the backend. Called on the vCPU thread. */
+struct hv_io {
+    void *opaque;
+    /* A load or store to guest-physical address outside RAM. Returns false if
+     * no device claims it (the access then reads as zero and is logged). */
+    bool (*mmio_read)(void *opaque, uint64_t gpa, unsigned size, uint64_t *value);
+    bool (*mmio_write)(void *opaque, uint64_t gpa, unsigned size, uint64_t value);
+    /* An HVC/SMC from the guest (PSCI). args are x0..x3; the result goes to x0. */
+    enum hv_call_result {
+        HV_CALL_CONTINUE,
+        HV_CALL_SYSTEM_OFF,
+        HV_CALL_SYSTEM_RESET,
+    } (*hypercall)(void *opaque, const uint64_t args[4], uint64_t *result);
+};
+
+/* Where the machine placed the interrupt controller, so a backend that models it
+ * (emu) or creates it in the kernel (kvm/hvf) uses the addresses the DT names. */
+struct hv_gic_layout {
+    uint64_t dist_base, dist_size;
+    uint64_t redist_base, redist_size; /* per vCPU */
+    unsigned num_spis;                  /* SPIs 32 .. 32+num_spis-1 */
+};
+
+struct hv_config {
+    unsigned num_vcpus;
+    struct hv_gic_layout gic;
+    /* [0, mmio_limit) is device space; RAM is mapped separately with map_ram. */
+    uint64_t mmio_limit;
+    const struct hv_io *io;
+};
+
+enum hv_exit_reason {
+    HV_EXIT_SYSTEM_OFF,   /* PSCI SYSTEM_OFF */
+    HV_EXIT_SYSTEM_RESET, /* PSCI SYSTEM_RESET */
+    HV_EXIT_STOPPED,      /* hv_ops.stop() was called */
+    HV_EXIT_ERROR,        /* the guest did something the backend cannot run */
+};
+
+struct hv_exit {
+    enum hv_exit_reason reason;
+    char message[256]; /* for HV_EXIT_ERROR: what happened, for a person */
+};
+
+/* Registers the machine sets at boot and reads for diagnostics/snapshots. */
+enum hv_reg {
+    HV_REG_X0 = 0,  /* .. HV_REG_X0 + 30 = x30 */
+    HV_REG_SP = 31, /* SP_EL1 while at EL1h */
+    HV_REG_PC,
+    HV_REG_PSTATE,
+    HV_REG_COUNT,
+};
+
+struct hv_ops {
+    const char *name;
+    /* True when this backend can run on this host; otherwise why not. */
+    bool (*usable)(char *why, size_t why_len);
+    struct hv_vm *(*create)(const struct hv_config *config, char *err, size_t err_len);
+    void (*destroy)(struct hv_vm *vm);
+    /* Maps host memory as guest RAM at gpa (page aligned). Returns 0 or -errno. */
+    int (*map_ram)(struct hv_vm *vm, uint64_t gpa, void *host, uint64_t size);
+    int (*get_reg)(struct hv_vm *vm, unsigned vcpu, enum hv_reg reg, uint64_t *value);
+    int (*set_reg)(struct hv_vm *vm, unsigned vcpu, enum hv_reg reg, uint64_t value);
+    /* Runs vCPU 0 until an exit the machine must act on. */
+    int (*run)(struct hv_vm *vm, struct hv_exit *exit);
+    /* Thread-safe: sets an SPI (intid >= 32) line level. */
+    int (*set_irq)(struct hv_vm *vm, unsigned intid, bool level);
+    /* Thread-safe: makes run() return HV_EXIT_STOPPED soon. */
+    void (*stop)(struct hv_vm *vm);
+};
+
+/* Finds a backend by name ("emu", "kvm", "hvf") or picks one for "auto".
+ * Returns NULL and explains in why when none fits. *note gets a sentence to print
+ * when auto chose (e.g. why emu was picked). */
+const struct hv_ops *hv_select(const char *name, char *why, size_t why_len,
+                               char *note, size_t note_len);
+
+extern const struct hv_ops hv_emu_ops;
+
+#endif

@@ -1,0 +1,348 @@
+#include "machine.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#ifdef __linux__
+#include <sys/random.h>
+#endif
+
+#include "boot.h"
+#include "devices/gicv3.h"
+#include "devices/pl031.h"
+#include "devicetree.h"
+#include "memfile.h"
+#include "psci.h"
+#include "util.h"
+
+#define MAX_KERNEL_FILE (256u << 20)
+#define MAX_INITRD_FILE (1u << 30)
+#define DTB_RESERVE (2u << 20) /* the DTB sits in its own 2 MiB at the top of RAM */
+
+struct machine {
+    const struct hv_ops *hv;
+    struct hv_vm *vm;
+    struct hv_io io;
+    uint8_t *ram;
+    uint64_t ram_size;
+    int ram_fd;
+    struct device *devices[MACHINE_MAX_DEVICES];
+    unsigned num_devices;
+    struct device *uart;
+    uint64_t entry, dtb_addr;
+};
+
+int machine_check_ram_size(uint64_t bytes, char *err, size_t err_len)
+{
+    if (bytes < MACHINE_MIN_RAM || bytes > MACHINE_MAX_RAM) {
+        snprintf(err, err_len, "memory size must be between %lluM and %lluG",
+                 MACHINE_MIN_RAM >> 20, MACHINE_MAX_RAM >> 30);
+        return -1;
+    }
+    if (bytes & ((2u << 20) - 1)) {
+        snprintf(err, err_len, "memory size must be a multiple of 2M");
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- device dispatch --------------------------------------------------------- */
+
+static struct device *device_at(struct machine *m, uint64_t gpa)
+{
+    for (unsigned i = 0; i < m->num_devices; i++) {
+        struct device *d = m->devices[i];
+        if (gpa >= d->base && gpa - d->base < d->size)
+            return d;
+    }
+    return NULL;
+}
+
+static bool mmio_read(void *opaque, uint64_t gpa, unsigned size, uint64_t *value)
+{
+    struct device *d = device_at(opaque, gpa);
+    if (!d)
+        return false;
+    *value = d->ops->read(d, gpa - d->base, size);
+    return true;
+}
+
+static bool mmio_write(void *opaque, uint64_t gpa, unsigned size, uint64_t value)
+{
+    struct device *d = device_at(opaque, gpa);
+    if (!d)
+        return false;
+    d->ops->write(d, gpa - d->base, size, value);
+    return true;
+}
+
+static enum hv_call_result hypercall(void *opaque, const uint64_t args[4], uint64_t *result)
+{
+    (void)opaque;
+    return psci_call(args, result);
+}
+
+static void set_irq(void *opaque, unsigned intid, bool level)
+{
+    struct machine *m = opaque;
+    m->hv->set_irq(m->vm, intid, level);
+}
+
+static int add_device(struct machine *m, struct device *d)
+{
+    if (!d || m->num_devices == MACHINE_MAX_DEVICES)
+        return -1;
+    m->devices[m->num_devices++] = d;
+    return 0;
+}
+
+static struct irq_line irq_for(struct machine *m, unsigned intid)
+{
+    return (struct irq_line){.set = set_irq, .opaque = m, .intid = intid};
+}
+
+/* ---- memory and boot ------------------------------------------------------------ */
+
+static int allocate_ram(struct machine *m, uint64_t size, char *err, size_t err_len)
+{
+    m->ram_fd = memfile_create("ignition-ram", size);
+    if (m->ram_fd < 0) {
+        snprintf(err, err_len, "cannot create %lluM of guest memory: %s",
+                 (unsigned long long)(size >> 20), strerror(-m->ram_fd));
+        return -1;
+    }
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, m->ram_fd, 0);
+    if (p == MAP_FAILED) {
+        snprintf(err, err_len, "cannot map %lluM of guest memory: %s",
+                 (unsigned long long)(size >> 20), strerror(errno));
+        return -1;
+    }
+    m->ram = p;
+    m->ram_size = size;
+    return 0;
+}
+
+static int load_kernel(struct machine *m, const char *path, uint64_t *kernel_end, char *err,
+                       size_t err_len)
+{
+    uint8_t *data;
+    size_t len;
+    int rc = read_whole_file(path, &data, &len, MAX_KERNEL_FILE);
+    if (rc < 0) {
+        snprintf(err, err_len, "kernel %s: %s", path,
+                 rc == -EFBIG ? "larger than 256M, not a kernel Image" : strerror(-rc));
+        return -1;
+    }
+    if (len >= 2 && data[0] == 0x1f && data[1] == 0x8b) {
+        uint8_t *raw;
+        size_t raw_len;
+        char why[128];
+        if (gunzip_buffer(data, len, MAX_KERNEL_FILE, &raw, &raw_len, why, sizeof(why)) < 0) {
+            free(data);
+            snprintf(err, err_len, "kernel %s: %s", path, why);
+            return -1;
+        }
+        free(data);
+        data = raw;
+        len = raw_len;
+    }
+    struct arm64_image image;
+    char why[160];
+    if (arm64_image_parse(data, len, &image, why, sizeof(why)) < 0) {
+        free(data);
+        snprintf(err, err_len, "kernel %s: %s", path, why);
+        return -1;
+    }
+    uint64_t need = image.text_offset + (image.image_size > len ? image.image_size : len);
+    if (need + DTB_RESERVE > m->ram_size) {
+        free(data);
+        snprintf(err, err_len, "kernel %s needs %lluM; give the guest more memory (--mem)", path,
+                 (unsigned long long)((need + DTB_RESERVE) >> 20) + 1);
+        return -1;
+    }
+    memcpy(m->ram + image.text_offset, data, len);
+    free(data);
+    m->entry = MACHINE_RAM_BASE + image.text_offset;
+    *kernel_end = MACHINE_RAM_BASE + need;
+    return 0;
+}
+
+static int load_initrd(struct machine *m, const char *path, uint64_t kernel_end,
+                       uint64_t *start, uint64_t *end, char *err, size_t err_len)
+{
+    *start = *end = 0;
+    if (!path)
+        return 0;
+    uint8_t *data;
+    size_t len;
+    int rc = read_whole_file(path, &data, &len, MAX_INITRD_FILE);
+    if (rc < 0) {
+        snprintf(err, err_len, "initrd %s: %s", path,
+                 rc == -EFBIG ? "larger than 1G" : strerror(-rc));
+        return -1;
+    }
+    uint64_t top = m->dtb_addr;
+    uint64_t at = (top - len) & ~0xfffull;
+    if (len > top - MACHINE_RAM_BASE || at < kernel_end) {
+        free(data);
+        snprintf(err, err_len, "initrd %s (%zuM) does not fit beside the kernel; give the "
+                 "guest more memory (--mem)", path, len >> 20);
+        return -1;
+    }
+    memcpy(m->ram + (at - MACHINE_RAM_BASE), data, len);
+    free(data);
+    *start = at;
+    *end = at + len;
+    return 0;
+}
+
+static void random_bytes(void *buf, size_t len)
+{
+#ifdef __linux__
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n <= 0)
+            continue;
+        p += n;
+        len -= (size_t)n;
+    }
+#else
+    arc4random_buf(buf, len);
+#endif
+}
+
+static int build_dtb(struct machine *m, const struct machine_config *c, uint64_t initrd_start,
+                     uint64_t initrd_end, char *err, size_t err_len)
+{
+    struct fdt_machine desc = {
+        .ram_base = MACHINE_RAM_BASE,
+        .ram_size = m->ram_size,
+        .gic = {.dist_base = MACHINE_GICD_BASE, .dist_size = GICD_SIZE,
+                .redist_base = MACHINE_GICR_BASE, .redist_size = GICR_SIZE,
+                .num_spis = MACHINE_NUM_SPIS},
+        .devices = m->devices,
+        .num_devices = m->num_devices,
+        .stdout_device = m->uart,
+        .bootargs = c->cmdline,
+        .initrd_start = initrd_start,
+        .initrd_end = initrd_end,
+    };
+    random_bytes(desc.rng_seed, sizeof(desc.rng_seed));
+    random_bytes(&desc.kaslr_seed, sizeof(desc.kaslr_seed));
+    int rc = fdt_build(&desc, m->ram + (m->dtb_addr - MACHINE_RAM_BASE), FDT_MAX_SIZE);
+    if (rc < 0) {
+        snprintf(err, err_len, "cannot build the device tree (libfdt error %d)", rc);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- lifecycle -------------------------------------------------------------------- */
+
+static int create_vm(struct machine *m, char *err, size_t err_len)
+{
+    m->io = (struct hv_io){.opaque = m, .mmio_read = mmio_read, .mmio_write = mmio_write,
+                           .hypercall = hypercall};
+    struct hv_config hc = {
+        .num_vcpus = 1,
+        .gic = {.dist_base = MACHINE_GICD_BASE, .dist_size = GICD_SIZE,
+                .redist_base = MACHINE_GICR_BASE, .redist_size = GICR_SIZE,
+                .num_spis = MACHINE_NUM_SPIS},
+        .mmio_limit = MACHINE_DEVICE_LIMIT,
+        .io = &m->io,
+    };
+    m->vm = m->hv->create(&hc, err, err_len);
+    if (!m->vm)
+        return -1;
+    int rc = m->hv->map_ram(m->vm, MACHINE_RAM_BASE, m->ram, m->ram_size);
+    if (rc < 0) {
+        snprintf(err, err_len, "cannot map guest memory into the %s backend: %s", m->hv->name,
+                 strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
+static int set_boot_registers(struct machine *m)
+{
+    /* booting.rst: x0 = DTB address, x1..x3 = 0, PC = image start, EL1h, masked. */
+    if (m->hv->set_reg(m->vm, 0, HV_REG_X0, m->dtb_addr) < 0)
+        return -1;
+    for (enum hv_reg r = HV_REG_X0 + 1; r <= HV_REG_X0 + 3; r++)
+        if (m->hv->set_reg(m->vm, 0, r, 0) < 0)
+            return -1;
+    return m->hv->set_reg(m->vm, 0, HV_REG_PC, m->entry);
+}
+
+struct machine *machine_create(const struct machine_config *c, char *err, size_t err_len)
+{
+    if (machine_check_ram_size(c->ram_size, err, err_len) < 0)
+        return NULL;
+    struct machine *m = calloc(1, sizeof(*m));
+    if (!m) {
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    m->hv = c->hv;
+    m->ram_fd = -1;
+    uint64_t kernel_end, initrd_start, initrd_end;
+    if (allocate_ram(m, c->ram_size, err, err_len) < 0)
+        goto fail;
+    m->dtb_addr = MACHINE_RAM_BASE + m->ram_size - DTB_RESERVE;
+    if (load_kernel(m, c->kernel_path, &kernel_end, err, err_len) < 0 ||
+        load_initrd(m, c->initrd_path, kernel_end, &initrd_start, &initrd_end, err, err_len) < 0)
+        goto fail;
+    if (create_vm(m, err, err_len) < 0)
+        goto fail;
+    m->uart = pl011_create(MACHINE_UART_BASE, irq_for(m, MACHINE_UART_INTID), c->console_output,
+                           c->console_opaque);
+    if (add_device(m, m->uart) < 0 ||
+        add_device(m, pl031_create(MACHINE_RTC_BASE, irq_for(m, MACHINE_RTC_INTID), NULL)) < 0) {
+        snprintf(err, err_len, "cannot create the machine's devices");
+        goto fail;
+    }
+    if (build_dtb(m, c, initrd_start, initrd_end, err, err_len) < 0)
+        goto fail;
+    if (set_boot_registers(m) < 0) {
+        snprintf(err, err_len, "cannot set the boot registers");
+        goto fail;
+    }
+    return m;
+fail:
+    machine_destroy(m);
+    return NULL;
+}
+
+void machine_destroy(struct machine *m)
+{
+    if (!m)
+        return;
+    if (m->vm)
+        m->hv->destroy(m->vm);
+    for (unsigned i = 0; i < m->num_devices; i++)
+        m->devices[i]->ops->destroy(m->devices[i]);
+    if (m->ram)
+        munmap(m->ram, m->ram_size);
+    if (m->ram_fd >= 0)
+        close(m->ram_fd);
+    free(m);
+}
+
+int machine_run(struct machine *m, struct hv_exit *exit)
+{
+    return m->hv->run(m->vm, exit);
+}
+
+void machine_stop(struct machine *m)
+{
+    m->hv->stop(m->vm);
+}
+
+size_t machine_console_input(struct machine *m, const uint8_t *data, size_t len)
+{
+    return pl011_receive(m->uart, data, len);
+}

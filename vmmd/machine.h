@@ -1,0 +1,56 @@
+/* The ignition arm64 machine: RAM, the device list, the device tree and the
+ * boot state, on top of one hv backend. */
+#ifndef IGNITION_MACHINE_H
+#define IGNITION_MACHINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "devices/pl011.h"
+#include "hv/hv.h"
+
+/* Guest-physical layout (addresses as QEMU's "virt" board uses them, which is
+ * what people and tools expect of an arm64 VM). */
+#define MACHINE_GICD_BASE 0x08000000ull
+#define MACHINE_GICR_BASE 0x080a0000ull
+#define MACHINE_UART_BASE 0x09000000ull
+#define MACHINE_RTC_BASE 0x09010000ull
+#define MACHINE_DEVICE_LIMIT 0x40000000ull
+#define MACHINE_RAM_BASE 0x40000000ull
+#define MACHINE_UART_INTID (32 + 1)
+#define MACHINE_RTC_INTID (32 + 2)
+#define MACHINE_NUM_SPIS 64
+
+#define MACHINE_MIN_RAM (64ull << 20)
+#define MACHINE_MAX_RAM (64ull << 30)
+#define MACHINE_MAX_DEVICES 32
+
+struct machine_config {
+    const char *kernel_path;
+    const char *initrd_path; /* or NULL */
+    const char *cmdline;
+    uint64_t ram_size;
+    const struct hv_ops *hv;
+    pl011_output_fn console_output;
+    void *console_opaque;
+};
+
+struct machine;
+
+/* Builds the machine and loads the kernel; nothing runs yet. Returns NULL with a
+ * one-line reason in err. */
+struct machine *machine_create(const struct machine_config *config, char *err, size_t err_len);
+void machine_destroy(struct machine *m);
+
+/* Runs the boot vCPU until the guest powers off, resets, fails or is stopped. */
+int machine_run(struct machine *m, struct hv_exit *exit);
+/* Thread-safe: asks machine_run to return soon. */
+void machine_stop(struct machine *m);
+/* Thread-safe: host input for the serial console. Returns bytes accepted. */
+size_t machine_console_input(struct machine *m, const uint8_t *data, size_t len);
+
+/* Checks a RAM size against what the machine supports. */
+int machine_check_ram_size(uint64_t bytes, char *err, size_t err_len);
+
+#endif

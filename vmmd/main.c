@@ -1,0 +1,94 @@
+/* vmmd: the ignition daemon. `vmmd run` runs one guest in the foreground with
+ * its serial console on the terminal, the way `lkvm run` does. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "machine.h"
+#include "util.h"
+#include "worker.h"
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: vmmd run --kernel IMAGE [--initrd FILE] [--append ARGS] [--mem SIZE]\n"
+            "                [--backend emu|kvm|hvf|auto] [--verbose]\n"
+            "\n"
+            "Runs one guest in the foreground with its serial console on this terminal\n"
+            "(Ctrl-A x quits). Exits 0 when the guest powers off.\n"
+            "\n"
+            "  --kernel IMAGE   arm64 Linux Image (raw or gzip-compressed)\n"
+            "  --initrd FILE    initramfs to load beside the kernel\n"
+            "  --append ARGS    kernel command line (default: console=ttyAMA0)\n"
+            "  --mem SIZE       guest memory, e.g. 512M or 2G (default: 1G)\n"
+            "  --backend NAME   hypervisor backend (default: auto)\n"
+            "  --verbose        log what the backend decides\n");
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "vmmd: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see vmmd run --help)\n");
+    return EXIT_USAGE;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"kernel", required_argument, NULL, 'k'}, {"initrd", required_argument, NULL, 'i'},
+        {"append", required_argument, NULL, 'a'}, {"mem", required_argument, NULL, 'm'},
+        {"backend", required_argument, NULL, 'b'}, {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    struct worker_options o = {.backend = "auto", .ram_size = 1ull << 30};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "k:i:a:m:b:vh", options, NULL)) != -1) {
+        switch (c) {
+        case 'k': o.kernel = optarg; break;
+        case 'i': o.initrd = optarg; break;
+        case 'a': o.append = optarg; break;
+        case 'b': o.backend = optarg; break;
+        case 'v': log_set_verbose(true); break;
+        case 'h': usage(stdout); return 0;
+        case 'm': {
+            char err[128];
+            if (parse_size(optarg, &o.ram_size) < 0)
+                return usage_error("--mem %s: not a size (try 512M or 2G)", optarg);
+            if (machine_check_ram_size(o.ram_size, err, sizeof(err)) < 0) {
+                fprintf(stderr, "vmmd: --mem %s: %s\n", optarg, err);
+                return EXIT_USAGE;
+            }
+            break;
+        }
+        default: return usage_error("%s", "unknown option");
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (!o.kernel)
+        return usage_error("%s", "--kernel IMAGE is required");
+    return worker_run_console(&o);
+}
+
+int main(int argc, char **argv)
+{
+    log_init("vmmd");
+    if (argc >= 2 && strcmp(argv[1], "run") == 0)
+        return cmd_run(argc - 1, argv + 1);
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc >= 2 && strcmp(argv[1], "--version") == 0) {
+        printf("vmmd %s\n", IGNITION_VERSION);
+        return 0;
+    }
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,22 @@
+/* The guest worker: one guest, its vCPU thread and its event loop. Used by
+ * `vmmd run` in the foreground now, and by the supervisor's per-guest worker
+ * processes later. */
+#ifndef IGNITION_WORKER_H
+#define IGNITION_WORKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct worker_options {
+    const char *kernel;
+    const char *initrd;
+    const char *append;
+    const char *backend; /* "emu", "kvm", "hvf" or "auto" */
+    uint64_t ram_size;
+};
+
+/* Runs the guest with its serial console on this process's stdin/stdout until it
+ * powers off (returns 0), fails (1), or a signal stops it (128 + signal). */
+int worker_run_console(const struct worker_options *options);
+
+#endif
