@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -115,6 +116,15 @@ static void on_stdin(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* epoll cannot watch regular files or /dev/null; such input is no console. */
+static bool stdin_pollable(void)
+{
+    struct stat st;
+    if (fstat(STDIN_FILENO, &st) < 0)
+        return false;
+    return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || isatty(STDIN_FILENO);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -211,7 +221,10 @@ int worker_run_console(const struct worker_options *o)
     struct event *sigint = evsignal_new(w.base, SIGINT, on_signal, &w);
     struct event *sigterm = evsignal_new(w.base, SIGTERM, on_signal, &w);
     signal(SIGPIPE, SIG_IGN);
-    event_add(in, NULL);
+    if (stdin_pollable())
+        event_add(in, NULL);
+    else
+        log_debug("standard input is not a terminal or pipe: the console takes no input");
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
     int status = run_until_off(&w, o, hv);

@@ -24,14 +24,11 @@
 
 #define A64_WFI 0xd503207fu
 
-/* Slice sizing: guest instructions per nanosecond, a conservative estimate of
- * Unicorn's speed here, turns the time to the next timer deadline into a count. */
-#define SLICE_INSNS_PER_NS 0.1
-#define SLICE_MIN 256u
-#define SLICE_MAX 1000000u /* ~8 ms: bounds the latency of device interrupts */
-#define SLICE_STEP 4u          /* after WFI, an IRQ waits for the idle loop to unmask */
-#define SLICE_STEP_BUDGET 4096u /* ...for at most this many instructions */
-#define SLICE_IRQ_MASKED 1024u  /* an IRQ waits for PSTATE.I to clear */
+/* A slice runs until the next timer deadline, at most this long, so that the
+ * run loop looks at the world regularly even when no timer is armed. */
+#define SLICE_MAX_NS 10000000ull
+/* The block hook reads the clock once every this many translation blocks. */
+#define CLOCK_CHECK_BLOCKS 64u
 
 #define MAX_RAM_REGIONS 4
 
@@ -54,7 +51,14 @@ struct hv_vm {
     bool need_va_aliases; /* Unicorn < 2.1 checks virtual addresses as physical */
     uc_hook hook_intr, hook_mrs, hook_msr;
     int pending_intno;          /* exception reported by the last slice, or -1 */
-    uint64_t slice_deadline_ns; /* when the running slice was meant to end */
+    uc_hook hook_block;
+    /* Slice control, read by the block hook at the start of every translation
+     * block: the only point where stopping Unicorn 2.0 is exact (stops inside a
+     * block make it re-run the block's first instructions). */
+    atomic_bool attention;      /* set by any thread: end the slice, look again */
+    bool irq_waiting;           /* an IRQ is asserted: end the slice once PSTATE.I clears */
+    uint64_t slice_deadline_ns; /* end the slice when the clock passes this */
+    unsigned blocks_to_clock_check;
     int wake_fds[2];            /* written by other threads to end a WFI sleep */
     atomic_bool stop_requested;
     unsigned unassigned_reports;
@@ -234,6 +238,8 @@ static uint32_t on_mrs(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp
     if (arch_timer_read(&vm->timer, reg, monotonic_ns(), &value)) {
     } else if (gicv3_sysreg_read(vm->gic, reg, &value)) {
         known_to_unicorn = false;
+        if (reg == ICC_IAR1_EL1)
+            vm->irq_waiting = gicv3_irq_asserted(vm->gic);
     } else {
         return 0; /* Unicorn's own register, or UNDEF for the guest */
     }
@@ -251,18 +257,47 @@ static uint32_t on_msr(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp
     uint32_t reg = cp_reg_encoding(cp);
     uint64_t now = monotonic_ns();
     if (arch_timer_write(&vm->timer, reg, now, cp->val)) {
-        /* A timer armed sooner than this slice ends must not fire late: end the
-         * slice. The MSR ends its translation block, so the stop is precise. */
-        if (arch_timer_next_deadline_ns(&vm->timer, now) < vm->slice_deadline_ns)
-            uc_emu_stop(uc);
+        /* A timer armed sooner than this slice ends must not fire late. */
+        uint64_t deadline = arch_timer_next_deadline_ns(&vm->timer, now);
+        if (deadline < vm->slice_deadline_ns)
+            vm->slice_deadline_ns = deadline;
         update_timer_lines(vm, now);
+        vm->irq_waiting = gicv3_irq_asserted(vm->gic);
         return 1;
     }
     if (gicv3_sysreg_write(vm->gic, reg, cp->val)) {
+        /* EOI, PMR and friends change which interrupt may be signalled. */
+        vm->irq_waiting = gicv3_irq_asserted(vm->gic);
         skip_unknown_sysreg(uc);
         return 1;
     }
     return 0;
+}
+
+/* Called before each translation block runs. uc_emu_stop here ends the slice
+ * before any instruction of the block executes, so PC is exact. */
+static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *opaque)
+{
+    (void)address, (void)size;
+    struct hv_vm *vm = opaque;
+    if (atomic_load_explicit(&vm->attention, memory_order_relaxed)) {
+        uc_emu_stop(uc);
+        return;
+    }
+    if (vm->irq_waiting) {
+        /* DAIF writes end their block, so an unmask is seen right here. */
+        uint64_t pstate = PSTATE_I;
+        uc_reg_read(uc, UC_ARM64_REG_PSTATE, &pstate);
+        if (!(pstate & PSTATE_I)) {
+            uc_emu_stop(uc);
+            return;
+        }
+    }
+    if (--vm->blocks_to_clock_check == 0) {
+        vm->blocks_to_clock_check = CLOCK_CHECK_BLOCKS;
+        if (monotonic_ns() >= vm->slice_deadline_ns)
+            uc_emu_stop(uc);
+    }
 }
 
 static void on_interrupt(uc_engine *uc, uint32_t intno, void *opaque)
@@ -314,6 +349,8 @@ static int create_engine(struct hv_vm *vm, char *err, size_t err_len)
         uc_mmio_map(vm->uc, 0, vm->config.mmio_limit, device_space_read, vm,
                     device_space_write, vm) != UC_ERR_OK ||
         uc_hook_add(vm->uc, &vm->hook_intr, UC_HOOK_INTR, (void *)on_interrupt, vm, 1, 0) !=
+            UC_ERR_OK ||
+        uc_hook_add(vm->uc, &vm->hook_block, UC_HOOK_BLOCK, (void *)on_block, vm, 1, 0) !=
             UC_ERR_OK ||
         uc_hook_add(vm->uc, &vm->hook_mrs, UC_HOOK_INSN, (void *)on_mrs, vm, 1, 0,
                     UC_ARM64_INS_MRS) != UC_ERR_OK ||
@@ -440,14 +477,17 @@ static int emu_set_irq(struct hv_vm *vm, unsigned intid, bool level)
     if (intid < GIC_NUM_PRIVATE || intid >= GIC_NUM_PRIVATE + vm->config.gic.num_spis)
         return -EINVAL;
     gicv3_set_line(vm->gic, intid, level);
-    if (level)
+    if (level) {
+        atomic_store(&vm->attention, true);
         wake(vm);
+    }
     return 0;
 }
 
 static void emu_stop(struct hv_vm *vm)
 {
     atomic_store(&vm->stop_requested, true);
+    atomic_store(&vm->attention, true);
     wake(vm);
 }
 
@@ -465,27 +505,15 @@ static bool irq_deliverable(struct hv_vm *vm, uint64_t pstate)
     return !(pstate & PSTATE_I) && gicv3_irq_asserted(vm->gic);
 }
 
-/* How many instructions the next slice may run. Interrupts are delivered only
- * between slices, so while one waits for the guest to unmask IRQs slices are short.
- * Just after a WFI they are very short: Linux's idle loop unmasks IRQs for a few
- * dozen instructions and masks them again before its next WFI, and a longer slice
- * would step over that window every time and never deliver the interrupt.
- * Otherwise a slice runs until the next timer deadline that has not fired yet. */
-static size_t slice_length(struct hv_vm *vm, uint64_t now, bool irq_waiting, bool stepping)
+/* A slice runs until the next timer deadline that has not fired yet (an already
+ * fired timer's interrupt is pending and waits for the guest, not for time). */
+static void plan_slice(struct hv_vm *vm, uint64_t now)
 {
-    size_t n;
-    if (irq_waiting) {
-        n = stepping ? SLICE_STEP : SLICE_IRQ_MASKED;
-    } else {
-        uint64_t deadline = arch_timer_next_deadline_ns(&vm->timer, now);
-        uint64_t budget_ns = deadline > now ? deadline - now : UINT64_MAX;
-        double insns = (double)budget_ns * SLICE_INSNS_PER_NS;
-        n = insns > SLICE_MAX ? SLICE_MAX : (size_t)insns;
-        if (n < SLICE_MIN)
-            n = SLICE_MIN;
-    }
-    vm->slice_deadline_ns = now + (uint64_t)((double)n / SLICE_INSNS_PER_NS);
-    return n;
+    uint64_t deadline = arch_timer_next_deadline_ns(&vm->timer, now);
+    if (deadline <= now || deadline - now > SLICE_MAX_NS)
+        deadline = now + SLICE_MAX_NS;
+    vm->slice_deadline_ns = deadline;
+    vm->blocks_to_clock_check = CLOCK_CHECK_BLOCKS;
 }
 
 /* Reads the guest instruction at virtual address va. */
@@ -613,6 +641,21 @@ static void report_stats(struct hv_vm *vm, uint64_t now)
     *st = (struct emu_stats){.last_report_ns = now};
 }
 
+/* Delivers an asserted interrupt if the guest has IRQs unmasked. Returns -1 if
+ * the entry failed, else whether an interrupt is still waiting. */
+static int deliver_irq(struct hv_vm *vm)
+{
+    if (!gicv3_irq_asserted(vm->gic))
+        return 0;
+    if (read_u64(vm, UC_ARM64_REG_PSTATE) & PSTATE_I)
+        return 1;
+    if (emu_entry_take(&vm->entry, EMU_VECTOR_IRQ, read_u64(vm, UC_ARM64_REG_PC), false, 0,
+                       false, 0) < 0)
+        return -1;
+    vm->stats.irqs++;
+    return 1; /* asserted until the guest acknowledges it, which it does masked */
+}
+
 static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
 {
     memset(exit, 0, sizeof(*exit));
@@ -620,8 +663,9 @@ static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
         set_exit_error(vm, exit, "could not complete the memory map");
         return 0;
     }
-    unsigned step_budget = 0; /* instructions left to single-step after a WFI */
     for (;;) {
+        /* Cleared before looking, so that anything arriving later ends the slice. */
+        atomic_store(&vm->attention, false);
         if (atomic_load(&vm->stop_requested)) {
             exit->reason = HV_EXIT_STOPPED;
             return 0;
@@ -629,23 +673,16 @@ static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
         uint64_t now = monotonic_ns();
         report_stats(vm, now);
         update_timer_lines(vm, now);
-        uint64_t pstate = read_u64(vm, UC_ARM64_REG_PSTATE);
-        bool irq_waiting = gicv3_irq_asserted(vm->gic);
-        if (irq_waiting && !(pstate & PSTATE_I)) {
-            if (emu_entry_take(&vm->entry, EMU_VECTOR_IRQ, read_u64(vm, UC_ARM64_REG_PC), false,
-                               0, false, 0) < 0) {
-                set_exit_error(vm, exit, "could not deliver an interrupt");
-                return 0;
-            }
-            irq_waiting = false;
-            step_budget = 0;
-            vm->stats.irqs++;
+        int waiting = deliver_irq(vm);
+        if (waiting < 0) {
+            set_exit_error(vm, exit, "could not deliver an interrupt");
+            return 0;
         }
-        size_t count = slice_length(vm, now, irq_waiting, step_budget > 0);
-        step_budget = step_budget > count ? step_budget - (unsigned)count : 0;
+        vm->irq_waiting = waiting;
+        plan_slice(vm, now);
         vm->pending_intno = -1;
         vm->stats.slices++;
-        uc_err err = uc_emu_start(vm->uc, read_u64(vm, UC_ARM64_REG_PC), 0, 0, count);
+        uc_err err = uc_emu_start(vm->uc, read_u64(vm, UC_ARM64_REG_PC), 0, 0, 0);
         if (err != UC_ERR_OK) {
             char what[128];
             snprintf(what, sizeof(what), "the CPU emulator stopped: %s", uc_strerror(err));
@@ -661,16 +698,15 @@ static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
         }
         if (!stopped_after_wfi(vm, read_u64(vm, UC_ARM64_REG_PC)))
             continue;
-        /* WFI: with an interrupt pending it completes at once, and Linux (which
-         * idles with IRQs masked around WFI) is about to unmask them; otherwise
-         * sleep until a timer deadline or a device wakes us. */
+        /* WFI. With an interrupt pending it completes at once (Linux idles with
+         * IRQs masked around it and unmasks next); otherwise sleep until a timer
+         * deadline or a device wakes us. */
         vm->stats.wfis++;
         update_timer_lines(vm, monotonic_ns());
-        if (!gicv3_irq_asserted(vm->gic)) {
+        if (!gicv3_irq_asserted(vm->gic) && !atomic_load(&vm->attention)) {
             vm->stats.sleeps++;
             idle(vm);
         }
-        step_budget = SLICE_STEP_BUDGET;
     }
 }
 
