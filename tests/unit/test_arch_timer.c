@@ -7,6 +7,7 @@
 
 #include "devices/arch_timer.h"
 #include "devices/sysreg.h"
+#include "unit.h"
 
 /* Deliberately not a multiple of 16 ns, so the counter's phase is exercised. */
 #define T0 1000000007ull
@@ -291,9 +292,5 @@ static Suite *arch_timer_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(arch_timer_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(arch_timer_suite());
 }

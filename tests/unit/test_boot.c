@@ -11,6 +11,7 @@
 
 #include "boot.h"
 #include "util.h"
+#include "unit.h"
 
 #define FILE_LEN 0x3000
 #define PE_OFFSET 0x40 /* where Linux puts "PE\0\0" */
@@ -527,9 +528,5 @@ int main(void)
                "(run tools/build-guest); the count below does not include it\n",
                IGNITION_GUEST_IMAGE, IGNITION_GUEST_IMAGE_FALLBACK);
     fflush(stdout); /* before Check forks, or the line is printed once per test */
-    SRunner *sr = srunner_create(boot_suite(with_real_image));
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(boot_suite(with_real_image));
 }

@@ -9,6 +9,7 @@
 #include "devicetree.h"
 #include "devices/pl011.h"
 #include "devices/pl031.h"
+#include "unit.h"
 
 #define RAM_BASE 0x40000000ull
 #define RAM_SIZE (512ull << 20)
@@ -355,9 +356,5 @@ static Suite *devicetree_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(devicetree_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(devicetree_suite());
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hv/emu_internal.h"
+#include "unit.h"
 
 /* ---- vector offsets ---------------------------------------------------------------------- */
 
@@ -402,9 +403,5 @@ static Suite *emu_entry_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(emu_entry_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(emu_entry_suite());
 }

@@ -6,6 +6,7 @@
 
 #include "devices/gicv3.h"
 #include "devices/sysreg.h"
+#include "unit.h"
 
 /* Register offsets from the GICv3 architecture specification (IHI 0069, 12.9 and
  * 12.10), spelled as the spec does; the model keeps its own copy private. */
@@ -801,9 +802,5 @@ static Suite *gicv3_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(gicv3_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(gicv3_suite());
 }

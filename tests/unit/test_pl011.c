@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "devices/pl011.h"
+#include "unit.h"
 
 #define UART_BASE 0x09000000ull
 #define UART_INTID 33
@@ -271,9 +272,5 @@ static Suite *pl011_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(pl011_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(pl011_suite());
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "devices/pl031.h"
+#include "unit.h"
 
 #define RTC_BASE 0x09010000ull
 #define RTC_INTID 34
@@ -215,9 +216,5 @@ static Suite *pl031_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(pl031_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(pl031_suite());
 }

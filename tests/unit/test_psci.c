@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "psci.h"
+#include "unit.h"
 
 #define SMCCC_VERSION 0x80000000u /* Linux asks PSCI_FEATURES about it */
 #define RESULT_UNSET 0x5555555555555555ull
@@ -142,9 +143,5 @@ static Suite *psci_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(psci_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(psci_suite());
 }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "util.h"
+#include "unit.h"
 
 /* A value parse_size never produces, to see whether a failure wrote anything. */
 #define UNTOUCHED 0xdeadbeefcafef00dull
@@ -134,9 +135,5 @@ static Suite *util_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(util_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return run_suite(util_suite());
 }

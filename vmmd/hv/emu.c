@@ -4,7 +4,8 @@
  * what a hypervisor would: the GIC and generic timer (device models driven from
  * MRS/MSR hooks), exception entry into EL1 (emu_entry.c), interrupt delivery
  * between execution slices, WFI idling, and PSCI calls forwarded to the machine.
- * ../../shared notes aside, the pitfalls handled here are described where handled. */
+ * Each of Unicorn's pitfalls is described where it is handled; docs/EMU-BACKEND.md
+ * gives the overview. */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -49,9 +50,8 @@ struct hv_vm {
     unsigned num_ram;
     bool memory_finalised;
     bool need_va_aliases; /* Unicorn < 2.1 checks virtual addresses as physical */
-    uc_hook hook_intr, hook_mrs, hook_msr;
+    uc_hook hook_intr, hook_mrs, hook_msr, hook_block;
     int pending_intno;          /* exception reported by the last slice, or -1 */
-    uc_hook hook_block;
     /* Slice control, read by the block hook at the start of every translation
      * block: the only point where stopping Unicorn 2.0 is exact (stops inside a
      * block make it re-run the block's first instructions). */
@@ -234,11 +234,12 @@ static uint32_t on_mrs(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp
     struct hv_vm *vm = opaque;
     uint32_t reg = cp_reg_encoding(cp);
     uint64_t value;
-    bool known_to_unicorn = true;
+    bool known_to_unicorn;
     if (arch_timer_read(&vm->timer, reg, monotonic_ns(), &value)) {
+        known_to_unicorn = true;
     } else if (gicv3_sysreg_read(vm->gic, reg, &value)) {
         known_to_unicorn = false;
-        if (reg == ICC_IAR1_EL1)
+        if (reg == ICC_IAR1_EL1) /* acknowledging changes what is still pending */
             vm->irq_waiting = gicv3_irq_asserted(vm->gic);
     } else {
         return 0; /* Unicorn's own register, or UNDEF for the guest */
@@ -308,9 +309,6 @@ static void on_interrupt(uc_engine *uc, uint32_t intno, void *opaque)
     vm->pending_intno = (int)intno;
     uc_emu_stop(uc);
 }
-
-static bool read_insn(struct hv_vm *vm, uint64_t va, uint32_t *insn);
-static uint64_t read_u64(struct hv_vm *vm, int reg);
 
 /* ---- create / destroy ---------------------------------------------------------- */
 

@@ -309,44 +309,48 @@ static size_t find_offsets(const uc_context *a, const uc_context *b, size_t size
     return n;
 }
 
-static int discover_syndrome(struct emu_layout *l)
+/* Runs two two-instruction programs to their first exception (registers x0..x2
+ * preset) and finds the offset at which the saved contexts hold want_a and want_b. */
+static int offset_holding(const struct emu_layout *l, bool mmu_on, int intno, size_t step,
+                          const uint32_t prog_a[2], const uint64_t x_a[3], uint64_t want_a,
+                          const uint32_t prog_b[2], const uint64_t x_b[3], uint64_t want_b,
+                          size_t *offset)
 {
-    const uint32_t p1[] = {A64_SVC(0x1234), A64_B_SELF};
-    const uint32_t p2[] = {A64_SVC(0x4321), A64_B_SELF};
-    uc_context *a = context_after(false, p1, 2, NULL, 0, EMU_EXCP_SWI);
-    uc_context *b = context_after(false, p2, 2, NULL, 0, EMU_EXCP_SWI);
+    uc_context *a = context_after(mmu_on, prog_a, 2, x_a, 3, intno);
+    uc_context *b = context_after(mmu_on, prog_b, 2, x_b, 3, intno);
     size_t found[4], n = 0;
     if (a && b)
-        n = find_offsets(a, b, l->context_size, 4, ESR_SVC64(0x1234), ESR_SVC64(0x4321), found, 4);
+        n = find_offsets(a, b, l->context_size, step, want_a, want_b, found, 4);
     if (a)
         uc_context_free(a);
     if (b)
         uc_context_free(b);
     if (n == 0)
         return -1;
-    l->syndrome_offset = found[0];
+    *offset = found[0];
     return 0;
 }
 
+/* ESR: two SVCs with different immediates. */
+static int discover_syndrome(struct emu_layout *l)
+{
+    const uint32_t p1[] = {A64_SVC(0x1234), A64_B_SELF};
+    const uint32_t p2[] = {A64_SVC(0x4321), A64_B_SELF};
+    const uint64_t none[3] = {0};
+    return offset_holding(l, false, EMU_EXCP_SWI, 4, p1, none, ESR_SVC64(0x1234), p2, none,
+                          ESR_SVC64(0x4321), &l->syndrome_offset);
+}
+
+/* FAR: translation faults at two addresses, held in different registers so that
+ * the register file itself cannot match both. */
 static int discover_vaddress(struct emu_layout *l)
 {
     const uint64_t va = SCRATCH_FAULT_VA + 0x1238, vb = SCRATCH_FAULT_VA + 0x45670;
     const uint32_t p1[] = {A64_LDR_X0_XN(1), A64_B_SELF};
     const uint32_t p2[] = {A64_LDR_X0_XN(2), A64_B_SELF};
-    const uint64_t x1[] = {0, va, 0}, x2[] = {0, 0, vb};
-    uc_context *a = context_after(true, p1, 2, x1, 3, EMU_EXCP_DATA_ABORT);
-    uc_context *b = context_after(true, p2, 2, x2, 3, EMU_EXCP_DATA_ABORT);
-    size_t found[4], n = 0;
-    if (a && b)
-        n = find_offsets(a, b, l->context_size, 8, va, vb, found, 4);
-    if (a)
-        uc_context_free(a);
-    if (b)
-        uc_context_free(b);
-    if (n == 0)
-        return -1;
-    l->vaddress_offset = found[0];
-    return 0;
+    const uint64_t x1[3] = {0, va, 0}, x2[3] = {0, 0, vb};
+    return offset_holding(l, true, EMU_EXCP_DATA_ABORT, 8, p1, x1, va, p2, x2, vb,
+                          &l->vaddress_offset);
 }
 
 /* Runs EL1 code that ERETs to EL0, takes an SVC from EL0 by hand, and checks that
