@@ -21,7 +21,9 @@ struct worker {
     struct machine *machine;
     pthread_t vcpu_thread;
     struct hv_exit exit;
+    struct event *vcpu_exited; /* activated by the vCPU thread when run returns */
     int stop_signal;
+    bool quit_requested; /* Ctrl-A x on the console */
     bool escape_pending;
     bool terminal_raw;
     struct termios saved_termios;
@@ -111,7 +113,7 @@ static void on_stdin(evutil_socket_t fd, short what, void *arg)
     }
     if (quit) {
         log_info("quit requested from the console");
-        w->stop_signal = SIGTERM;
+        w->quit_requested = true;
         machine_stop(w->machine);
     }
 }
@@ -133,11 +135,20 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     machine_stop(w->machine);
 }
 
+static void on_vcpu_exited(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct worker *w = arg;
+    event_base_loopbreak(w->base);
+}
+
 static void *vcpu_main(void *arg)
 {
     struct worker *w = arg;
     machine_run(w->machine, &w->exit);
-    event_base_loopbreak(w->base);
+    /* An activated event survives until the loop runs, so this cannot be lost
+     * even if the guest stops before the loop has started. */
+    event_active(w->vcpu_exited, EV_READ, 0);
     return NULL;
 }
 
@@ -176,6 +187,8 @@ static int run_until_off(struct worker *w, const struct worker_options *o, const
     for (;;) {
         if (boot_once(w, o, hv) < 0)
             return 1;
+        if (w->quit_requested)
+            return 0;
         if (w->stop_signal)
             return 128 + w->stop_signal;
         switch (w->exit.reason) {
@@ -218,6 +231,7 @@ int worker_run_console(const struct worker_options *o)
     if (w.terminal_raw)
         log_info("serial console on this terminal; Ctrl-A x quits");
     struct event *in = event_new(w.base, STDIN_FILENO, EV_READ | EV_PERSIST, on_stdin, &w);
+    w.vcpu_exited = event_new(w.base, -1, 0, on_vcpu_exited, &w);
     struct event *sigint = evsignal_new(w.base, SIGINT, on_signal, &w);
     struct event *sigterm = evsignal_new(w.base, SIGTERM, on_signal, &w);
     signal(SIGPIPE, SIG_IGN);
@@ -230,6 +244,7 @@ int worker_run_console(const struct worker_options *o)
     int status = run_until_off(&w, o, hv);
     terminal_restore(&w);
     event_free(in);
+    event_free(w.vcpu_exited);
     event_free(sigint);
     event_free(sigterm);
     event_base_free(w.base);

@@ -16,7 +16,8 @@ struct worker_options {
 };
 
 /* Runs the guest with its serial console on this process's stdin/stdout until it
- * powers off (returns 0), fails (1), or a signal stops it (128 + signal). */
+ * powers off or Ctrl-A x quits (returns 0), it fails (1), or a signal stops it
+ * (128 + signal). A guest reset boots it again. */
 int worker_run_console(const struct worker_options *options);
 
 #endif
