@@ -7,6 +7,7 @@
  * Each of Unicorn's pitfalls is described where it is handled; docs/EMU-BACKEND.md
  * gives the overview. */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "devices/arch_timer.h"
@@ -546,13 +548,26 @@ static void idle(struct hv_vm *vm)
     uint64_t deadline = arch_timer_next_deadline_ns(&vm->timer, now);
     if (deadline <= now)
         return;
+    struct pollfd pfd = {.fd = vm->wake_fds[0], .events = POLLIN};
+#ifdef __linux__
+    /* Nanosecond timeout: waking late by a rounded-up millisecond would make the
+     * guest's timer interrupts late. */
+    struct timespec ts, *timeout = NULL;
+    if (deadline != UINT64_MAX) {
+        uint64_t ns = deadline - now;
+        ts = (struct timespec){.tv_sec = (time_t)(ns / 1000000000u),
+                               .tv_nsec = (long)(ns % 1000000000u)};
+        timeout = &ts;
+    }
+    ppoll(&pfd, 1, timeout, NULL);
+#else
     int timeout_ms = -1;
     if (deadline != UINT64_MAX) {
         uint64_t ms = (deadline - now + 999999) / 1000000;
-        timeout_ms = ms > 1000 ? 1000 : (int)ms;
+        timeout_ms = ms > INT_MAX ? INT_MAX : (int)ms;
     }
-    struct pollfd pfd = {.fd = vm->wake_fds[0], .events = POLLIN};
     poll(&pfd, 1, timeout_ms);
+#endif
     drain_wakeups(vm);
 }
 
