@@ -125,6 +125,19 @@ static int allocate_ram(struct machine *m, uint64_t size, char *err, size_t err_
     return 0;
 }
 
+/* read_whole_file's errors in words a person can act on. */
+static const char *file_error_text(int rc, const char *limit)
+{
+    static _Thread_local char text[64];
+    if (rc == -EFBIG) {
+        snprintf(text, sizeof(text), "larger than %s", limit);
+        return text;
+    }
+    if (rc == -EINVAL)
+        return "not a regular file";
+    return strerror(-rc);
+}
+
 static int load_kernel(struct machine *m, const char *path, uint64_t *kernel_end, char *err,
                        size_t err_len)
 {
@@ -132,8 +145,7 @@ static int load_kernel(struct machine *m, const char *path, uint64_t *kernel_end
     size_t len;
     int rc = read_whole_file(path, &data, &len, MAX_KERNEL_FILE);
     if (rc < 0) {
-        snprintf(err, err_len, "kernel %s: %s", path,
-                 rc == -EFBIG ? "larger than 256M, not a kernel Image" : strerror(-rc));
+        snprintf(err, err_len, "kernel %s: %s", path, file_error_text(rc, "256M"));
         return -1;
     }
     if (len >= 2 && data[0] == 0x1f && data[1] == 0x8b) {
@@ -180,8 +192,7 @@ static int load_initrd(struct machine *m, const char *path, uint64_t kernel_end,
     size_t len;
     int rc = read_whole_file(path, &data, &len, MAX_INITRD_FILE);
     if (rc < 0) {
-        snprintf(err, err_len, "initrd %s: %s", path,
-                 rc == -EFBIG ? "larger than 1G" : strerror(-rc));
+        snprintf(err, err_len, "initrd %s: %s", path, file_error_text(rc, "1G"));
         return -1;
     }
     uint64_t top = m->dtb_addr;

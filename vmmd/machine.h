@@ -25,6 +25,9 @@
 #define MACHINE_MIN_RAM (64ull << 20)
 #define MACHINE_MAX_RAM (64ull << 30)
 #define MACHINE_MAX_DEVICES 32
+/* Linux/arm64's COMMAND_LINE_SIZE, terminating NUL included. */
+#define MACHINE_MAX_CMDLINE 2048
+#define MACHINE_MAX_CMDLINE_TEXT "2048"
 
 struct machine_config {
     const char *kernel_path;

@@ -48,11 +48,17 @@ static int cmd_run(int argc, char **argv)
     struct worker_options o = {.backend = "auto", .ram_size = 1ull << 30};
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "k:i:a:m:b:vh", options, NULL)) != -1) {
+    opterr = 0; /* our messages, not getopt's */
+    while ((c = getopt_long(argc, argv, ":k:i:a:m:b:vh", options, NULL)) != -1) {
         switch (c) {
         case 'k': o.kernel = optarg; break;
         case 'i': o.initrd = optarg; break;
-        case 'a': o.append = optarg; break;
+        case 'a':
+            if (strlen(optarg) >= MACHINE_MAX_CMDLINE)
+                return usage_error("--append is longer than the kernel's %s-byte command line",
+                                   MACHINE_MAX_CMDLINE_TEXT);
+            o.append = optarg;
+            break;
         case 'b': o.backend = optarg; break;
         case 'v': log_set_verbose(true); break;
         case 'h': usage(stdout); return 0;
@@ -66,7 +72,8 @@ static int cmd_run(int argc, char **argv)
             }
             break;
         }
-        default: return usage_error("%s", "unknown option");
+        case ':': return usage_error("%s needs a value", argv[optind - 1]);
+        default: return usage_error("unknown option %s", argv[optind - 1]);
         }
     }
     if (optind < argc)

@@ -15,6 +15,8 @@
 #include "machine.h"
 
 #define ESCAPE_CHAR 0x01 /* Ctrl-A, as QEMU's serial multiplexer */
+#define CONSOLE_PENDING 65536 /* input read from the host, not yet taken by the guest */
+#define CONSOLE_RETRY_US 20000
 
 struct worker {
     struct event_base *base;
@@ -22,6 +24,10 @@ struct worker {
     pthread_t vcpu_thread;
     struct hv_exit exit;
     struct event *vcpu_exited; /* activated by the vCPU thread when run returns */
+    struct event *console_in, *console_retry;
+    bool console_open; /* standard input is pollable and not at end of file */
+    uint8_t pending[CONSOLE_PENDING];
+    size_t pending_len;
     int stop_signal;
     bool quit_requested; /* Ctrl-A x on the console */
     bool escape_pending;
@@ -90,27 +96,52 @@ static size_t filter_escapes(struct worker *w, uint8_t *buf, size_t len, bool *q
     return out;
 }
 
+/* Offers waiting input to the guest's UART. What it cannot take yet stays here
+ * (a paste larger than the UART's buffer is not cut short); while this buffer is
+ * full, standard input is not read, so the pressure reaches the writer. */
+static void feed_console(struct worker *w)
+{
+    size_t taken = machine_console_input(w->machine, w->pending, w->pending_len);
+    memmove(w->pending, w->pending + taken, w->pending_len - taken);
+    w->pending_len -= taken;
+    if (w->pending_len) {
+        struct timeval retry = {.tv_usec = CONSOLE_RETRY_US};
+        evtimer_add(w->console_retry, &retry);
+    }
+    if (!w->console_open)
+        return;
+    if (w->pending_len == sizeof(w->pending))
+        event_del(w->console_in);
+    else
+        event_add(w->console_in, NULL);
+}
+
+static void on_console_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    feed_console(arg);
+}
+
 static void on_stdin(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
     struct worker *w = arg;
     uint8_t buf[512];
-    ssize_t n = read(fd, buf, sizeof(buf));
+    size_t room = sizeof(w->pending) - w->pending_len;
+    ssize_t n = read(fd, buf, room < sizeof(buf) ? room : sizeof(buf));
     if (n <= 0) {
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             return;
         /* End of input: the guest keeps running without a keyboard. */
-        event_del(event_base_get_running_event(w->base));
+        w->console_open = false;
+        event_del(w->console_in);
         return;
     }
     bool quit = false;
     size_t len = filter_escapes(w, buf, (size_t)n, &quit);
-    for (size_t done = 0; done < len;) {
-        size_t taken = machine_console_input(w->machine, buf + done, len - done);
-        if (taken == 0)
-            break; /* the guest is not reading; drop rather than block the loop */
-        done += taken;
-    }
+    memcpy(w->pending + w->pending_len, buf, len);
+    w->pending_len += len;
+    feed_console(w);
     if (quit) {
         log_info("quit requested from the console");
         w->quit_requested = true;
@@ -230,20 +261,23 @@ int worker_run_console(const struct worker_options *o)
     terminal_raw(&w);
     if (w.terminal_raw)
         log_info("serial console on this terminal; Ctrl-A x quits");
-    struct event *in = event_new(w.base, STDIN_FILENO, EV_READ | EV_PERSIST, on_stdin, &w);
+    w.console_in = event_new(w.base, STDIN_FILENO, EV_READ | EV_PERSIST, on_stdin, &w);
+    w.console_retry = evtimer_new(w.base, on_console_retry, &w);
     w.vcpu_exited = event_new(w.base, -1, 0, on_vcpu_exited, &w);
     struct event *sigint = evsignal_new(w.base, SIGINT, on_signal, &w);
     struct event *sigterm = evsignal_new(w.base, SIGTERM, on_signal, &w);
     signal(SIGPIPE, SIG_IGN);
-    if (stdin_pollable())
-        event_add(in, NULL);
+    w.console_open = stdin_pollable();
+    if (w.console_open)
+        event_add(w.console_in, NULL);
     else
         log_debug("standard input is not a terminal or pipe: the console takes no input");
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
     int status = run_until_off(&w, o, hv);
     terminal_restore(&w);
-    event_free(in);
+    event_free(w.console_in);
+    event_free(w.console_retry);
     event_free(w.vcpu_exited);
     event_free(sigint);
     event_free(sigterm);

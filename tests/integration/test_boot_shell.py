@@ -22,6 +22,14 @@ def main():
     # The shell echoes the command line; the answer is a line of its own.
     g.expect(r"\r?\n42\r?\n", 60)
 
+    # A paste far larger than the UART's 4 KiB buffer arrives whole.
+    lines = 120
+    g.type("cat > /tmp/paste\n")
+    g.type("".join(f"{i:04d}" + "x" * 95 + "\n" for i in range(lines)))
+    g.type("\x04")
+    g.type("wc -c < /tmp/paste; tail -n 1 /tmp/paste | cut -c1-4\n")
+    g.expect(r"\r?\n%d\r?\n%04d\r?\n" % (lines * 100, lines - 1), 180)
+
     year = time.strftime("%Y", time.gmtime())
     g.type("date -u +%Y\n")
     g.expect(r"\r?\n" + year + r"\r?\n", 60)
@@ -30,7 +38,8 @@ def main():
     status = g.wait_exit(120)
     if status != 0:
         g.fail(f"vmmd exited with status {status} after poweroff, expected 0")
-    print("ok: shell answered 42, RTC year", year, "and poweroff exited 0")
+    print("ok: shell answered 42, a 12000-byte paste arrived whole, RTC year", year,
+          "and poweroff exited 0")
 
 
 if __name__ == "__main__":

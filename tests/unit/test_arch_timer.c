@@ -178,12 +178,29 @@ START_TEST(test_deadline_none_when_masked)
 }
 END_TEST
 
-START_TEST(test_deadline_now_when_fired)
+/* A fired channel has no further deadline: an idle vCPU must not spin on it. */
+START_TEST(test_deadline_none_when_fired)
 {
     wr(CNTV_CVAL_EL0, T0, 10);
     wr(CNTV_CTL_EL0, T0, CNT_CTL_ENABLE);
-    ck_assert_uint_eq(arch_timer_next_deadline_ns(&timer, NS(10)), NS(10));
-    ck_assert_uint_eq(arch_timer_next_deadline_ns(&timer, NS(500) + 3), NS(500) + 3);
+    ck_assert_uint_eq(arch_timer_next_deadline_ns(&timer, NS(10)), UINT64_MAX);
+    ck_assert_uint_eq(arch_timer_next_deadline_ns(&timer, NS(500) + 3), UINT64_MAX);
+    ck_assert(arch_timer_line(&timer.virt, arch_timer_count(&timer, NS(10))));
+}
+END_TEST
+
+START_TEST(test_el0_access_follows_cntkctl)
+{
+    ck_assert(!arch_timer_el0_allowed(CNTVCT_EL0, 0));
+    ck_assert(arch_timer_el0_allowed(CNTVCT_EL0, CNTKCTL_EL0VCTEN));
+    ck_assert(!arch_timer_el0_allowed(CNTPCT_EL0, CNTKCTL_EL0VCTEN));
+    ck_assert(arch_timer_el0_allowed(CNTFRQ_EL0, CNTKCTL_EL0VCTEN));
+    ck_assert(!arch_timer_el0_allowed(CNTV_CTL_EL0, CNTKCTL_EL0VCTEN | CNTKCTL_EL0PCTEN));
+    ck_assert(arch_timer_el0_allowed(CNTV_CVAL_EL0, CNTKCTL_EL0VTEN));
+    ck_assert(arch_timer_el0_allowed(CNTP_TVAL_EL0, CNTKCTL_EL0PTEN));
+    ck_assert(!arch_timer_el0_allowed(SYSREG(3, 0, 1, 0, 0), ~0ull));
+    ck_assert(arch_timer_owns(CNTV_TVAL_EL0));
+    ck_assert(!arch_timer_owns(SYSREG(3, 0, 14, 1, 0))); /* CNTKCTL_EL1 is Unicorn's */
 }
 END_TEST
 
@@ -282,7 +299,8 @@ static Suite *arch_timer_suite(void)
     tcase_add_checked_fixture(deadline, setup, NULL);
     tcase_add_test(deadline, test_deadline_none_when_disabled);
     tcase_add_test(deadline, test_deadline_none_when_masked);
-    tcase_add_test(deadline, test_deadline_now_when_fired);
+    tcase_add_test(deadline, test_deadline_none_when_fired);
+    tcase_add_test(deadline, test_el0_access_follows_cntkctl);
     tcase_add_test(deadline, test_deadline_exact);
     tcase_add_test(deadline, test_deadline_earliest_channel);
     tcase_add_test(deadline, test_deadline_far_future_does_not_overflow);

@@ -80,7 +80,7 @@ static uint64_t channel_deadline_ns(const struct arch_timer *t,
         return UINT64_MAX;
     uint64_t count = arch_timer_count(t, now_ns);
     if (c->cval <= count)
-        return now_ns;
+        return UINT64_MAX; /* fired: the line is high until the guest acts */
     uint64_t ticks = c->cval - count;
     if (ticks > (UINT64_MAX - now_ns) / ARCH_TIMER_NS_PER_TICK)
         return UINT64_MAX;
@@ -94,4 +94,31 @@ uint64_t arch_timer_next_deadline_ns(const struct arch_timer *t, uint64_t now_ns
     uint64_t p = channel_deadline_ns(t, &t->phys, now_ns);
     uint64_t v = channel_deadline_ns(t, &t->virt, now_ns);
     return p < v ? p : v;
+}
+
+bool arch_timer_owns(uint32_t reg)
+{
+    switch (reg) {
+    case CNTFRQ_EL0: case CNTPCT_EL0: case CNTVCT_EL0:
+    case CNTP_CTL_EL0: case CNTP_CVAL_EL0: case CNTP_TVAL_EL0:
+    case CNTV_CTL_EL0: case CNTV_CVAL_EL0: case CNTV_TVAL_EL0:
+        return true;
+    default:
+        return false;
+    }
+}
+
+bool arch_timer_el0_allowed(uint32_t reg, uint64_t cntkctl)
+{
+    switch (reg) {
+    case CNTFRQ_EL0: return cntkctl & (CNTKCTL_EL0PCTEN | CNTKCTL_EL0VCTEN);
+    case CNTPCT_EL0: return cntkctl & CNTKCTL_EL0PCTEN;
+    case CNTVCT_EL0: return cntkctl & CNTKCTL_EL0VCTEN;
+    case CNTP_CTL_EL0: case CNTP_CVAL_EL0: case CNTP_TVAL_EL0:
+        return cntkctl & CNTKCTL_EL0PTEN;
+    case CNTV_CTL_EL0: case CNTV_CVAL_EL0: case CNTV_TVAL_EL0:
+        return cntkctl & CNTKCTL_EL0VTEN;
+    default:
+        return false;
+    }
 }

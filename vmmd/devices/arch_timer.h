@@ -21,6 +21,12 @@
 #define CNT_CTL_IMASK 2u
 #define CNT_CTL_ISTATUS 4u
 
+/* CNTKCTL_EL1 bits that open the timer to EL0 (Arm ARM D11.2.1). */
+#define CNTKCTL_EL0PCTEN (1u << 0)
+#define CNTKCTL_EL0VCTEN (1u << 1)
+#define CNTKCTL_EL0VTEN (1u << 8)
+#define CNTKCTL_EL0PTEN (1u << 9)
+
 struct arch_timer_channel {
     uint64_t ctl;  /* ENABLE and IMASK; ISTATUS is computed on read */
     uint64_t cval; /* compare value in counter ticks */
@@ -39,10 +45,17 @@ uint64_t arch_timer_count(const struct arch_timer *t, uint64_t now_ns);
 bool arch_timer_read(const struct arch_timer *t, uint32_t reg, uint64_t now_ns, uint64_t *value);
 bool arch_timer_write(struct arch_timer *t, uint32_t reg, uint64_t now_ns, uint64_t value);
 
+/* Whether EL0 may access reg under the given CNTKCTL_EL1; false for registers
+ * that are not timer registers. */
+bool arch_timer_el0_allowed(uint32_t reg, uint64_t cntkctl);
+bool arch_timer_owns(uint32_t reg);
+
 /* Output line of a channel: ENABLE && !IMASK && count >= CVAL. */
 bool arch_timer_line(const struct arch_timer_channel *c, uint64_t count);
 /* Host monotonic time at which the next enabled, unmasked channel fires, or
- * UINT64_MAX. A channel that has already fired reports now_ns. */
+ * UINT64_MAX. A channel that has already fired has no deadline: its interrupt is
+ * pending and nothing changes with time until the guest reprograms it (so an
+ * idle vCPU waiting on it must not spin). */
 uint64_t arch_timer_next_deadline_ns(const struct arch_timer *t, uint64_t now_ns);
 
 #endif

@@ -100,15 +100,13 @@ static void pl011_write(struct device *dev, uint64_t off, unsigned size, uint64_
     (void)size;
     struct pl011 *u = to_pl011(dev);
     uint32_t v = (uint32_t)value;
+    bool transmit = false;
     pthread_mutex_lock(&u->lock);
     switch (off) {
-    case UARTDR: {
-        uint8_t c = (uint8_t)v;
+    case UARTDR:
+        transmit = true;
         u->tx_raw = true;
-        if (u->output)
-            u->output(u->output_opaque, &c, 1);
         break;
-    }
     case UARTRSR: break; /* error clear: we never have receive errors */
     case UARTILPR: u->ilpr = v & 0xff; break;
     case UARTIBRD: u->ibrd = v & 0xffff; break;
@@ -126,6 +124,12 @@ static void pl011_write(struct device *dev, uint64_t off, unsigned size, uint64_
     }
     update_irq(u);
     pthread_mutex_unlock(&u->lock);
+    /* Outside the lock: a slow console reader may block this write, and the
+     * event loop must still be able to queue input and handle signals. */
+    if (transmit && u->output) {
+        uint8_t c = (uint8_t)v;
+        u->output(u->output_opaque, &c, 1);
+    }
 }
 
 size_t pl011_receive(struct device *dev, const uint8_t *data, size_t len)

@@ -4,6 +4,7 @@
 #ifndef IGNITION_SYSREG_H
 #define IGNITION_SYSREG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define SYSREG(op0, op1, crn, crm, op2) \
@@ -47,5 +48,12 @@ static inline unsigned sysreg_op1(uint32_t r) { return (r >> 11) & 7; }
 static inline unsigned sysreg_crn(uint32_t r) { return (r >> 7) & 15; }
 static inline unsigned sysreg_crm(uint32_t r) { return (r >> 3) & 15; }
 static inline unsigned sysreg_op2(uint32_t r) { return r & 7; }
+
+/* The GICv3 CPU interface lives in op0=3 op1=0 CRn=12 CRm=8..12, plus PMR. */
+static inline bool sysreg_is_icc(uint32_t r)
+{
+    return r == ICC_PMR_EL1 || (sysreg_op0(r) == 3 && sysreg_op1(r) == 0 &&
+                                sysreg_crn(r) == 12 && sysreg_crm(r) >= 8 && sysreg_crm(r) <= 12);
+}
 
 #endif

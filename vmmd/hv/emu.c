@@ -40,6 +40,12 @@ struct emu_ram {
     uint8_t *host;
 };
 
+/* A physical range that is neither RAM nor device space (see alias_read). */
+struct emu_alias {
+    struct hv_vm *vm;
+    uint64_t base;
+};
+
 struct hv_vm {
     uc_engine *uc;
     struct hv_config config;
@@ -50,6 +56,8 @@ struct hv_vm {
     struct arch_timer timer;
     struct emu_ram ram[MAX_RAM_REGIONS];
     unsigned num_ram;
+    struct emu_alias aliases[MAX_RAM_REGIONS + 1];
+    unsigned num_aliases;
     bool memory_finalised;
     bool need_va_aliases; /* Unicorn < 2.1 checks virtual addresses as physical */
     uc_hook hook_intr, hook_mrs, hook_msr, hook_block;
@@ -130,7 +138,8 @@ static void device_space_write(uc_engine *uc, uint64_t gpa, unsigned size, uint6
 static uint64_t alias_read(uc_engine *uc, uint64_t offset, unsigned size, void *opaque)
 {
     (void)uc, (void)size;
-    report_unassigned(opaque, offset, false);
+    const struct emu_alias *alias = opaque;
+    report_unassigned(alias->vm, alias->base + offset, false);
     return 0;
 }
 
@@ -138,13 +147,18 @@ static void alias_write(uc_engine *uc, uint64_t offset, unsigned size, uint64_t 
                         void *opaque)
 {
     (void)uc, (void)size, (void)value;
-    report_unassigned(opaque, offset, true);
+    const struct emu_alias *alias = opaque;
+    report_unassigned(alias->vm, alias->base + offset, true);
 }
 
 static int map_alias(struct hv_vm *vm, uint64_t start, uint64_t end)
 {
     uint64_t size = end - start;
-    if (uc_mmio_map(vm->uc, start, size, alias_read, vm, alias_write, vm) != UC_ERR_OK)
+    if (vm->num_aliases == ARRAY_SIZE(vm->aliases))
+        return -1;
+    struct emu_alias *alias = &vm->aliases[vm->num_aliases++];
+    *alias = (struct emu_alias){.vm = vm, .base = start};
+    if (uc_mmio_map(vm->uc, start, size, alias_read, alias, alias_write, alias) != UC_ERR_OK)
         return -1;
     /* Executable, because user code and the vDSO are fetched at such addresses. */
     return uc_mem_protect(vm->uc, start, size, UC_PROT_ALL) == UC_ERR_OK ? 0 : -1;
@@ -196,7 +210,7 @@ static bool read_phys_u64(void *opaque, uint64_t pa, uint64_t *value)
     struct hv_vm *vm = opaque;
     for (unsigned i = 0; i < vm->num_ram; i++) {
         const struct emu_ram *r = &vm->ram[i];
-        if (pa >= r->gpa && pa + 8 <= r->gpa + r->size && !(pa & 7)) {
+        if (pa >= r->gpa && r->size >= 8 && pa - r->gpa <= r->size - 8 && !(pa & 7)) {
             memcpy(value, r->host + (pa - r->gpa), 8);
             return true;
         }
@@ -231,15 +245,53 @@ static void update_timer_lines(struct hv_vm *vm, uint64_t now_ns)
                    arch_timer_line(&vm->timer.phys, count));
 }
 
+static bool at_el0(uc_engine *uc)
+{
+    uint64_t pstate = 0;
+    uc_reg_read(uc, UC_ARM64_REG_PSTATE, &pstate);
+    return ((pstate >> 2) & 3) == 0;
+}
+
+/* Whether the hooks may serve reg for the current exception level. Our hook runs
+ * before Unicorn's own access checks, so the architecture's rules for EL0 are
+ * applied here: the CPU interface is EL1-only, and the timer is open to EL0 only
+ * as CNTKCTL_EL1 says. A refused access falls through to Unicorn, which raises
+ * the exception the architecture specifies. */
+static bool access_allowed(struct hv_vm *vm, uint32_t reg)
+{
+    if (!at_el0(vm->uc))
+        return true;
+    if (sysreg_is_icc(reg))
+        return false;
+    uint64_t cntkctl = 0;
+    emu_cpreg_read(vm->uc, SYSREG_CNTKCTL_EL1, &cntkctl);
+    return arch_timer_el0_allowed(reg, cntkctl);
+}
+
+/* ID_AA64PFR0_EL1 as the guest sees it: AArch64 only at EL0 and EL1. The backend
+ * enters exceptions by hand and only from AArch64 state, so the guest kernel must
+ * not run 32-bit programs (it checks this register before it does). */
+static uint64_t guest_id_aa64pfr0(uc_engine *uc)
+{
+    uint64_t v = 0;
+    emu_cpreg_read(uc, SYSREG_ID_AA64PFR0_EL1, &v);
+    return (v & ~0xffull) | 0x11;
+}
+
 static uint32_t on_mrs(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp, void *opaque)
 {
     struct hv_vm *vm = opaque;
     uint32_t reg = cp_reg_encoding(cp);
     uint64_t value;
-    bool known_to_unicorn;
-    if (arch_timer_read(&vm->timer, reg, monotonic_ns(), &value)) {
-        known_to_unicorn = true;
-    } else if (gicv3_sysreg_read(vm->gic, reg, &value)) {
+    bool known_to_unicorn = true;
+    if (reg == SYSREG_ID_AA64PFR0_EL1) {
+        value = guest_id_aa64pfr0(uc);
+    } else if (arch_timer_owns(reg)) {
+        if (!access_allowed(vm, reg))
+            return 0;
+        arch_timer_read(&vm->timer, reg, monotonic_ns(), &value);
+    } else if (sysreg_is_icc(reg) && access_allowed(vm, reg) &&
+               gicv3_sysreg_read(vm->gic, reg, &value)) {
         known_to_unicorn = false;
         if (reg == ICC_IAR1_EL1) /* acknowledging changes what is still pending */
             vm->irq_waiting = gicv3_irq_asserted(vm->gic);
@@ -258,8 +310,11 @@ static uint32_t on_msr(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp
     (void)rt;
     struct hv_vm *vm = opaque;
     uint32_t reg = cp_reg_encoding(cp);
-    uint64_t now = monotonic_ns();
-    if (arch_timer_write(&vm->timer, reg, now, cp->val)) {
+    if (arch_timer_owns(reg)) {
+        if (!access_allowed(vm, reg))
+            return 0;
+        uint64_t now = monotonic_ns();
+        arch_timer_write(&vm->timer, reg, now, cp->val);
         /* A timer armed sooner than this slice ends must not fire late. */
         uint64_t deadline = arch_timer_next_deadline_ns(&vm->timer, now);
         if (deadline < vm->slice_deadline_ns)
@@ -268,7 +323,8 @@ static uint32_t on_msr(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp
         vm->irq_waiting = gicv3_irq_asserted(vm->gic);
         return 1;
     }
-    if (gicv3_sysreg_write(vm->gic, reg, cp->val)) {
+    if (sysreg_is_icc(reg) && access_allowed(vm, reg) &&
+        gicv3_sysreg_write(vm->gic, reg, cp->val)) {
         /* EOI, PMR and friends change which interrupt may be signalled. */
         vm->irq_waiting = gicv3_irq_asserted(vm->gic);
         skip_unknown_sysreg(uc);
@@ -596,6 +652,19 @@ static bool is_synchronous_exception(int intno)
            intno == EMU_EXCP_BKPT;
 }
 
+/* Exception classes that only AArch32 state raises (Arm ARM D17.2.37). The guest
+ * is told AArch32 is absent; a kernel that enters it anyway is stopped here. */
+static bool syndrome_from_aarch32(uint32_t syndrome)
+{
+    switch (syndrome >> 26) {
+    case 0x03: case 0x04: case 0x05: case 0x06: case 0x08: case 0x0c:
+    case 0x11: case 0x12: case 0x13: case 0x28: case 0x38:
+        return true;
+    default:
+        return false;
+    }
+}
+
 /* Takes the exception the last slice reported. Returns false on an exit. */
 static bool handle_exception(struct hv_vm *vm, int intno, struct hv_exit *exit)
 {
@@ -624,6 +693,11 @@ static bool handle_exception(struct hv_vm *vm, int intno, struct hv_exit *exit)
         uint32_t syndrome;
         uint64_t far;
         emu_entry_fault_info(&vm->entry, &syndrome, &far);
+        if (syndrome_from_aarch32(syndrome)) {
+            set_exit_error(vm, exit, "the guest ran 32-bit (AArch32) code, which the emu "
+                                     "backend does not support");
+            return false;
+        }
         bool abort = intno == EMU_EXCP_DATA_ABORT || intno == EMU_EXCP_PREFETCH_ABORT;
         rc = emu_entry_take(&vm->entry, EMU_VECTOR_SYNC, pc, true, syndrome, abort, far);
     }
