@@ -5,6 +5,7 @@
 #define IGNITION_DEVICE_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* An interrupt output wired to the interrupt controller. */
@@ -48,5 +49,11 @@ struct device {
 int device_fdt_spi(void *fdt, unsigned intid, bool edge);
 /* Begins a node named "<name>@<base in hex>" with its reg property. */
 int device_fdt_begin(void *fdt, const char *name, uint64_t base, uint64_t size);
+/* The whole node of an Arm PrimeCell (AMBA) device: "<name>@base", compatible
+ * "arm,<name>" + "arm,primecell", its level SPI, and one clock per name in
+ * clock_names (NUL-separated, clock_names_len bytes), all fed by the APB clock. */
+int device_fdt_primecell(void *fdt, const struct device *dev, const char *name,
+                         const struct fdt_phandles *phandles, const char *clock_names,
+                         size_t clock_names_len);
 
 #endif

@@ -6,7 +6,6 @@
  * PeriphID/CellID registers, so those must read as a real PL011's. */
 #include "pl011.h"
 
-#include <libfdt.h>
 #include <pthread.h>
 #include <stdlib.h>
 
@@ -148,21 +147,8 @@ size_t pl011_receive(struct device *dev, const uint8_t *data, size_t len)
 
 static int pl011_fdt_node(struct device *dev, void *fdt, const struct fdt_phandles *ph)
 {
-    static const char compatible[] = "arm,pl011\0arm,primecell";
     static const char clock_names[] = "uartclk\0apb_pclk";
-    fdt32_t clocks[2] = {cpu_to_fdt32(ph->apb_pclk), cpu_to_fdt32(ph->apb_pclk)};
-    int err = device_fdt_begin(fdt, "pl011", dev->base, dev->size);
-    if (!err)
-        err = fdt_property(fdt, "compatible", compatible, sizeof(compatible));
-    if (!err)
-        err = device_fdt_spi(fdt, dev->irq.intid, false);
-    if (!err)
-        err = fdt_property(fdt, "clocks", clocks, sizeof(clocks));
-    if (!err)
-        err = fdt_property(fdt, "clock-names", clock_names, sizeof(clock_names));
-    if (!err)
-        err = fdt_end_node(fdt);
-    return err;
+    return device_fdt_primecell(fdt, dev, "pl011", ph, clock_names, sizeof(clock_names));
 }
 
 static void pl011_destroy(struct device *dev)

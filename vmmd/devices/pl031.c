@@ -7,7 +7,6 @@
  * raise its interrupt on its own while the guest is away. */
 #include "pl031.h"
 
-#include <libfdt.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -100,19 +99,8 @@ static void pl031_write(struct device *dev, uint64_t off, unsigned size, uint64_
 
 static int pl031_fdt_node(struct device *dev, void *fdt, const struct fdt_phandles *ph)
 {
-    static const char compatible[] = "arm,pl031\0arm,primecell";
-    int err = device_fdt_begin(fdt, "pl031", dev->base, dev->size);
-    if (!err)
-        err = fdt_property(fdt, "compatible", compatible, sizeof(compatible));
-    if (!err)
-        err = device_fdt_spi(fdt, dev->irq.intid, false);
-    if (!err)
-        err = fdt_property_u32(fdt, "clocks", ph->apb_pclk);
-    if (!err)
-        err = fdt_property_string(fdt, "clock-names", "apb_pclk");
-    if (!err)
-        err = fdt_end_node(fdt);
-    return err;
+    static const char clock_names[] = "apb_pclk";
+    return device_fdt_primecell(fdt, dev, "pl031", ph, clock_names, sizeof(clock_names));
 }
 
 static void pl031_destroy(struct device *dev)
