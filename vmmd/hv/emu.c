@@ -750,6 +750,9 @@ static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
         set_exit_error(vm, exit, "could not complete the memory map");
         return 0;
     }
+    /* The guest starts at EL1h: remember its flags now, in case it drops to EL0
+     * and takes an exception before any slice has ended at EL1. */
+    emu_entry_observe(&vm->entry, read_u64(vm, UC_ARM64_REG_PSTATE));
     for (;;) {
         /* Cleared before looking, so that anything arriving later ends the slice. */
         atomic_store(&vm->attention, false);
