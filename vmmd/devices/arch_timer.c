@@ -18,6 +18,11 @@ uint64_t arch_timer_count(const struct arch_timer *t, uint64_t now_ns)
     return host_ticks(now_ns) - t->offset;
 }
 
+void arch_timer_set_count(struct arch_timer *t, uint64_t now_ns, uint64_t count)
+{
+    t->offset = host_ticks(now_ns) - count;
+}
+
 bool arch_timer_line(const struct arch_timer_channel *c, uint64_t count)
 {
     return (c->ctl & CNT_CTL_ENABLE) && !(c->ctl & CNT_CTL_IMASK) && count >= c->cval;

@@ -40,6 +40,8 @@ struct arch_timer {
 /* Starts the counter at zero now. */
 void arch_timer_init(struct arch_timer *t, uint64_t now_ns);
 uint64_t arch_timer_count(const struct arch_timer *t, uint64_t now_ns);
+/* Makes the counter read `count` at now_ns and run on from there (a restore). */
+void arch_timer_set_count(struct arch_timer *t, uint64_t now_ns, uint64_t count);
 
 /* CNT* register access; false when reg is not a timer register. */
 bool arch_timer_read(const struct arch_timer *t, uint32_t reg, uint64_t now_ns, uint64_t *value);

@@ -71,11 +71,19 @@ struct hv_vm {
     unsigned blocks_to_clock_check;
     int wake_fds[2];            /* written by other threads to end a WFI sleep */
     atomic_bool stop_requested;
+    bool has_run; /* state may be set only before the first slice */
     unsigned unassigned_reports;
     struct emu_stats {
         uint64_t slices, irqs, exceptions, wfis, sleeps, last_report_ns;
     } stats;
 };
+
+static uint64_t read_u64(struct hv_vm *vm, int reg)
+{
+    uint64_t v = 0;
+    uc_reg_read(vm->uc, reg, &v);
+    return v;
+}
 
 /* ---- backend availability ----------------------------------------------------- */
 
@@ -512,6 +520,124 @@ static int emu_set_reg(struct hv_vm *vm, unsigned vcpu, enum hv_reg reg, uint64_
     return uc_reg_write(vm->uc, id, &value) == UC_ERR_OK ? 0 : -EIO;
 }
 
+/* ---- whole-vCPU state ----------------------------------------------------------- */
+
+#define EMU_STATE_MAGIC 0x31554d45u /* "EMU1" */
+#define STATE_FIELD(f) offsetof(struct hv_vcpu_state, f)
+
+/* Registers Unicorn names directly. */
+static const struct {
+    int id;
+    size_t field;
+} state_uc_regs[] = {
+    {UC_ARM64_REG_ELR_EL1, STATE_FIELD(elr_el1)},     {UC_ARM64_REG_ESR_EL1, STATE_FIELD(esr_el1)},
+    {UC_ARM64_REG_FAR_EL1, STATE_FIELD(far_el1)},     {UC_ARM64_REG_VBAR_EL1, STATE_FIELD(vbar_el1)},
+    {UC_ARM64_REG_TTBR0_EL1, STATE_FIELD(ttbr0_el1)}, {UC_ARM64_REG_TTBR1_EL1, STATE_FIELD(ttbr1_el1)},
+    {UC_ARM64_REG_MAIR_EL1, STATE_FIELD(mair_el1)},   {UC_ARM64_REG_CPACR_EL1, STATE_FIELD(cpacr_el1)},
+    {UC_ARM64_REG_PAR_EL1, STATE_FIELD(par_el1)},     {UC_ARM64_REG_TPIDR_EL0, STATE_FIELD(tpidr_el0)},
+    {UC_ARM64_REG_TPIDRRO_EL0, STATE_FIELD(tpidrro_el0)},
+    {UC_ARM64_REG_TPIDR_EL1, STATE_FIELD(tpidr_el1)}, {UC_ARM64_REG_FPCR, STATE_FIELD(fpcr)},
+    {UC_ARM64_REG_FPSR, STATE_FIELD(fpsr)},
+};
+
+/* Registers reached through UC_ARM64_REG_CP_REG. */
+static const struct {
+    uint32_t reg;
+    size_t field;
+} state_cp_regs[] = {
+    {SYSREG_SCTLR_EL1, STATE_FIELD(sctlr_el1)},         {SYSREG_TCR_EL1, STATE_FIELD(tcr_el1)},
+    {SYSREG_SPSR_EL1, STATE_FIELD(spsr_el1)},           {SYSREG(3, 0, 10, 3, 0), STATE_FIELD(amair_el1)},
+    {SYSREG(3, 0, 13, 0, 1), STATE_FIELD(contextidr_el1)},
+    {SYSREG_CNTKCTL_EL1, STATE_FIELD(cntkctl_el1)},     {SYSREG(3, 0, 5, 1, 0), STATE_FIELD(afsr0_el1)},
+    {SYSREG(3, 0, 5, 1, 1), STATE_FIELD(afsr1_el1)},    {SYSREG(2, 0, 0, 2, 2), STATE_FIELD(mdscr_el1)},
+    {SYSREG(3, 2, 0, 0, 0), STATE_FIELD(csselr_el1)},
+};
+
+static uint64_t *state_u64(struct hv_vcpu_state *st, size_t field)
+{
+    return (uint64_t *)(void *)((char *)st + field);
+}
+
+static bool on_sp_el1(uint64_t pstate)
+{
+    return ((pstate >> 2) & 3) != 0 && (pstate & 1);
+}
+
+static int emu_get_vcpu_state(struct hv_vm *vm, unsigned vcpu, struct hv_vcpu_state *st)
+{
+    if (vcpu != 0)
+        return -EINVAL;
+    memset(st, 0, sizeof(*st));
+    for (int i = 0; i < 31; i++)
+        st->x[i] = read_u64(vm, i <= 28 ? UC_ARM64_REG_X0 + i
+                                        : (i == 29 ? UC_ARM64_REG_X29 : UC_ARM64_REG_X30));
+    st->pc = read_u64(vm, UC_ARM64_REG_PC);
+    st->pstate = read_u64(vm, UC_ARM64_REG_PSTATE) & 0xffffffffu;
+    /* The live SP is the one PSTATE selects; the other is in its bank. */
+    uint64_t sp = read_u64(vm, UC_ARM64_REG_SP);
+    st->sp_el1 = on_sp_el1(st->pstate) ? sp : read_u64(vm, UC_ARM64_REG_SP_EL1);
+    st->sp_el0 = on_sp_el1(st->pstate) ? read_u64(vm, UC_ARM64_REG_SP_EL0) : sp;
+    for (size_t i = 0; i < ARRAY_SIZE(state_uc_regs); i++)
+        *state_u64(st, state_uc_regs[i].field) = read_u64(vm, state_uc_regs[i].id);
+    for (size_t i = 0; i < ARRAY_SIZE(state_cp_regs); i++)
+        if (emu_cpreg_read(vm->uc, state_cp_regs[i].reg, state_u64(st, state_cp_regs[i].field)) < 0)
+            return -EIO;
+    for (int i = 0; i < 32; i++)
+        if (uc_reg_read(vm->uc, UC_ARM64_REG_V0 + i, st->v[i]) != UC_ERR_OK)
+            return -EIO;
+    uint64_t now = monotonic_ns();
+    st->cntv_ctl = vm->timer.virt.ctl;
+    st->cntv_cval = vm->timer.virt.cval;
+    st->cntp_ctl = vm->timer.phys.ctl;
+    st->cntp_cval = vm->timer.phys.cval;
+    st->counter = arch_timer_count(&vm->timer, now);
+    unsigned int major, minor;
+    st->backend[0] = EMU_STATE_MAGIC;
+    st->backend[1] = uc_version(&major, &minor);
+    return emu_entry_save_flags(&vm->entry, &st->backend[2], &st->backend[3]) < 0 ? -EIO : 0;
+}
+
+static int write_u64(struct hv_vm *vm, int reg, uint64_t value)
+{
+    return uc_reg_write(vm->uc, reg, &value) == UC_ERR_OK ? 0 : -1;
+}
+
+static int emu_set_vcpu_state(struct hv_vm *vm, unsigned vcpu, const struct hv_vcpu_state *st)
+{
+    unsigned int major, minor;
+    if (vcpu != 0)
+        return -EINVAL;
+    if (vm->has_run)
+        return -EBUSY;
+    /* The cached-flags word means nothing to another Unicorn build. */
+    if (st->backend[0] != EMU_STATE_MAGIC || st->backend[1] != uc_version(&major, &minor))
+        return -EINVAL;
+    struct hv_vcpu_state copy = *st;
+    int rc = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(state_cp_regs); i++)
+        rc |= emu_cpreg_write(vm->uc, state_cp_regs[i].reg, *state_u64(&copy, state_cp_regs[i].field));
+    for (size_t i = 0; i < ARRAY_SIZE(state_uc_regs); i++)
+        rc |= write_u64(vm, state_uc_regs[i].id, *state_u64(&copy, state_uc_regs[i].field));
+    for (int i = 0; i < 31; i++)
+        rc |= write_u64(vm, i <= 28 ? UC_ARM64_REG_X0 + i
+                                    : (i == 29 ? UC_ARM64_REG_X29 : UC_ARM64_REG_X30), st->x[i]);
+    for (int i = 0; i < 32; i++)
+        rc |= uc_reg_write(vm->uc, UC_ARM64_REG_V0 + i, copy.v[i]) == UC_ERR_OK ? 0 : -1;
+    rc |= write_u64(vm, UC_ARM64_REG_SP_EL0, st->sp_el0);
+    rc |= write_u64(vm, UC_ARM64_REG_SP_EL1, st->sp_el1);
+    uint32_t pstate = (uint32_t)st->pstate;
+    rc |= uc_reg_write(vm->uc, UC_ARM64_REG_PSTATE, &pstate) == UC_ERR_OK ? 0 : -1;
+    rc |= write_u64(vm, UC_ARM64_REG_SP, on_sp_el1(st->pstate) ? st->sp_el1 : st->sp_el0);
+    rc |= write_u64(vm, UC_ARM64_REG_PC, st->pc);
+    rc |= emu_entry_restore_flags(&vm->entry, st->backend[2], st->backend[3]);
+    if (rc)
+        return -EIO;
+    vm->timer.virt = (struct arch_timer_channel){.ctl = st->cntv_ctl, .cval = st->cntv_cval};
+    vm->timer.phys = (struct arch_timer_channel){.ctl = st->cntp_ctl, .cval = st->cntp_cval};
+    arch_timer_set_count(&vm->timer, monotonic_ns(), st->counter);
+    return 0;
+}
+
 /* ---- interrupts and wake-ups ----------------------------------------------------- */
 
 static void wake(struct hv_vm *vm)
@@ -548,13 +674,6 @@ static void emu_stop(struct hv_vm *vm)
 }
 
 /* ---- the run loop ---------------------------------------------------------------- */
-
-static uint64_t read_u64(struct hv_vm *vm, int reg)
-{
-    uint64_t v = 0;
-    uc_reg_read(vm->uc, reg, &v);
-    return v;
-}
 
 static bool irq_deliverable(struct hv_vm *vm, uint64_t pstate)
 {
@@ -750,6 +869,7 @@ static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
         set_exit_error(vm, exit, "could not complete the memory map");
         return 0;
     }
+    vm->has_run = true;
     /* The guest starts at EL1h: remember its flags now, in case it drops to EL0
      * and takes an exception before any slice has ended at EL1. */
     emu_entry_observe(&vm->entry, read_u64(vm, UC_ARM64_REG_PSTATE));
@@ -808,6 +928,8 @@ const struct hv_ops hv_emu_ops = {
     .map_ram = emu_map_ram,
     .get_reg = emu_get_reg,
     .set_reg = emu_set_reg,
+    .get_vcpu_state = emu_get_vcpu_state,
+    .set_vcpu_state = emu_set_vcpu_state,
     .run = emu_run,
     .set_irq = emu_set_irq,
     .stop = emu_stop,

@@ -79,6 +79,36 @@ void emu_entry_observe(struct emu_entry *e, uint64_t pstate)
     e->have_el1_hflags = true;
 }
 
+int emu_entry_save_flags(struct emu_entry *e, uint32_t *current, uint32_t *el1)
+{
+    *current = *el1 = 0;
+    if (e->layout->method != EMU_ENTRY_PATCH_HFLAGS)
+        return 0;
+    if (uc_context_save(e->uc, e->context) != UC_ERR_OK)
+        return -1;
+    *current = context_u32(e->context, e->layout->hflags_offset);
+    *el1 = e->have_el1_hflags ? e->el1_hflags : *current;
+    return 0;
+}
+
+int emu_entry_restore_flags(struct emu_entry *e, uint32_t current, uint32_t el1)
+{
+    if (e->layout->method == EMU_ENTRY_CPREG_REBUILD) {
+        uint64_t spsr;
+        if (emu_cpreg_read(e->uc, SYSREG_SPSR_EL1, &spsr) < 0)
+            return -1;
+        return emu_cpreg_write(e->uc, SYSREG_SPSR_EL1, spsr);
+    }
+    if (uc_context_save(e->uc, e->context) != UC_ERR_OK)
+        return -1;
+    memcpy((uint8_t *)e->context + e->layout->hflags_offset, &current, sizeof(current));
+    if (uc_context_restore(e->uc, e->context) != UC_ERR_OK)
+        return -1;
+    e->el1_hflags = el1;
+    e->have_el1_hflags = true;
+    return 0;
+}
+
 void emu_entry_fault_info(struct emu_entry *e, uint32_t *syndrome, uint64_t *far)
 {
     if (uc_context_save(e->uc, e->context) != UC_ERR_OK) {

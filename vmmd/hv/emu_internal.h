@@ -65,6 +65,11 @@ void emu_entry_destroy(struct emu_entry *e);
 /* Called at slice boundaries: remembers the guest's EL1 flags while at EL1h. */
 void emu_entry_observe(struct emu_entry *e, uint64_t pstate);
 
+/* The cached translation flags, for saving and restoring a vCPU (patch method;
+ * with the rebuild method restore just makes Unicorn rebuild them). */
+int emu_entry_save_flags(struct emu_entry *e, uint32_t *current, uint32_t *el1);
+int emu_entry_restore_flags(struct emu_entry *e, uint32_t current, uint32_t el1);
+
 /* Reads the syndrome and fault address of the exception just reported. */
 void emu_entry_fault_info(struct emu_entry *e, uint32_t *syndrome, uint64_t *far);
 

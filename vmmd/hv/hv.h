@@ -65,6 +65,25 @@ enum hv_reg {
     HV_REG_COUNT,
 };
 
+/* Architectural state of one vCPU and its generic timer: what a snapshot keeps,
+ * in a form every backend can produce and accept. */
+struct hv_vcpu_state {
+    uint64_t x[31];
+    uint64_t sp_el0, sp_el1, pc, pstate;
+    uint64_t elr_el1, spsr_el1, esr_el1, far_el1, vbar_el1;
+    uint64_t sctlr_el1, tcr_el1, ttbr0_el1, ttbr1_el1, mair_el1, amair_el1;
+    uint64_t contextidr_el1, cpacr_el1, cntkctl_el1, par_el1, afsr0_el1, afsr1_el1;
+    uint64_t mdscr_el1, csselr_el1, tpidr_el0, tpidrro_el0, tpidr_el1;
+    uint64_t fpcr, fpsr;
+    uint64_t v[32][2]; /* SIMD/FP registers, low half first */
+    /* Timer: the guest's view. On set, the counter continues from `counter`
+     * (the backend chooses its offset from the host clock accordingly). */
+    uint64_t cntv_ctl, cntv_cval, cntp_ctl, cntp_cval, counter;
+    /* Opaque to the machine: what only this backend needs to resume (emu: the
+     * emulator's cached translation flags, valid for the same Unicorn build). */
+    uint32_t backend[4];
+};
+
 struct hv_ops {
     const char *name;
     /* True when this backend can run on this host; otherwise why not. */
@@ -75,6 +94,10 @@ struct hv_ops {
     int (*map_ram)(struct hv_vm *vm, uint64_t gpa, void *host, uint64_t size);
     int (*get_reg)(struct hv_vm *vm, unsigned vcpu, enum hv_reg reg, uint64_t *value);
     int (*set_reg)(struct hv_vm *vm, unsigned vcpu, enum hv_reg reg, uint64_t value);
+    /* Whole-vCPU state. set_vcpu_state is for a vCPU that has not run yet (a
+     * restore); it returns -EBUSY otherwise, -EINVAL for state it cannot resume. */
+    int (*get_vcpu_state)(struct hv_vm *vm, unsigned vcpu, struct hv_vcpu_state *state);
+    int (*set_vcpu_state)(struct hv_vm *vm, unsigned vcpu, const struct hv_vcpu_state *state);
     /* Runs vCPU 0 until an exit the machine must act on. */
     int (*run)(struct hv_vm *vm, struct hv_exit *exit);
     /* Thread-safe: sets an SPI (intid >= 32) line level. */
