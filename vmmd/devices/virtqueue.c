@@ -1,0 +1,191 @@
+/* Split virtqueue walker (virtio 1.2 §2.7). Everything read from the rings is
+ * guest-controlled and is checked before use; see virtqueue.h for the rules. */
+#include "virtqueue.h"
+
+#include <string.h>
+
+#include "virtio.h"
+
+/* Ring layout offsets (§2.7.6, §2.7.8): avail = flags, idx, ring[size],
+ * used_event; used = flags, idx, ring[size] of {id, len}, avail_event. */
+#define AVAIL_IDX 2
+#define AVAIL_RING 4
+#define USED_IDX 2
+#define USED_RING 4
+#define USED_ELEM_SIZE 8
+
+static uint16_t le16_at(const uint8_t *p)
+{
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t le32_at(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t le64_at(const uint8_t *p)
+{
+    return (uint64_t)le32_at(p) | (uint64_t)le32_at(p + 4) << 32;
+}
+
+static void put_le16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)v;
+    p[1] = (uint8_t)(v >> 8);
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* The driver publishes an index after its entries: read it with acquire, and
+ * publish ours with release (§2.7.13 memory barriers). */
+static uint16_t load_index(const uint8_t *p)
+{
+    uint16_t v;
+    __atomic_load((const uint16_t *)(const void *)p, &v, __ATOMIC_ACQUIRE);
+    return (uint16_t)le16_at((const uint8_t *)&v);
+}
+
+static void store_index(uint8_t *p, uint16_t v)
+{
+    uint8_t bytes[2];
+    put_le16(bytes, v);
+    uint16_t raw;
+    memcpy(&raw, bytes, 2);
+    __atomic_store((uint16_t *)(void *)p, &raw, __ATOMIC_RELEASE);
+}
+
+void *guest_ram_ptr(const struct guest_ram *ram, uint64_t gpa, uint64_t len)
+{
+    if (gpa < ram->gpa)
+        return NULL;
+    uint64_t offset = gpa - ram->gpa;
+    if (offset > ram->size || len > ram->size - offset)
+        return NULL;
+    return ram->host + offset;
+}
+
+enum virtq_error virtq_init(struct virtq *q, const struct guest_ram *ram, uint16_t size,
+                            bool event_idx, uint64_t desc_gpa, uint64_t avail_gpa,
+                            uint64_t used_gpa)
+{
+    memset(q, 0, sizeof(*q));
+    if (size == 0 || size > VIRTQ_MAX_SIZE || (desc_gpa % VIRTQ_DESC_ALIGN) ||
+        (avail_gpa % VIRTQ_AVAIL_ALIGN) || (used_gpa % VIRTQ_USED_ALIGN))
+        return VIRTQ_BAD_LAYOUT;
+    q->desc = guest_ram_ptr(ram, desc_gpa, (uint64_t)size * VIRTQ_DESC_SIZE);
+    q->avail = guest_ram_ptr(ram, avail_gpa, AVAIL_RING + 2ull * size + 2);
+    q->used = guest_ram_ptr(ram, used_gpa, USED_RING + (uint64_t)USED_ELEM_SIZE * size + 2);
+    if (!q->desc || !q->avail || !q->used)
+        return VIRTQ_BAD_LAYOUT;
+    q->ram = ram;
+    q->size = size;
+    q->event_idx = event_idx;
+    q->used_idx = 0; /* a queue starts empty after reset (§2.7.13.1) */
+    q->last_avail = 0;
+    return VIRTQ_OK;
+}
+
+struct desc {
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags, next;
+};
+
+static struct desc desc_at(const uint8_t *table, uint32_t index)
+{
+    const uint8_t *p = table + (size_t)index * VIRTQ_DESC_SIZE;
+    return (struct desc){.addr = le64_at(p), .len = le32_at(p + 8), .flags = le16_at(p + 12),
+                         .next = le16_at(p + 14)};
+}
+
+static enum virtq_error add_segment(const struct virtq *q, struct virtq_chain *c,
+                                    const struct desc *d)
+{
+    bool writable = d->flags & VIRTQ_DESC_F_WRITE;
+    /* §2.7.4.2: device-writable descriptors come after all readable ones. */
+    if (!writable && c->writable_len)
+        return VIRTQ_BAD_CHAIN;
+    if (c->num_segments == VIRTQ_MAX_SEGMENTS)
+        return VIRTQ_BAD_CHAIN;
+    uint8_t *host = guest_ram_ptr(q->ram, d->addr, d->len);
+    if (!host)
+        return VIRTQ_BAD_CHAIN;
+    c->segments[c->num_segments++] =
+        (struct virtq_segment){.host = host, .len = d->len, .device_writable = writable};
+    if (writable)
+        c->writable_len += d->len;
+    else
+        c->readable_len += d->len;
+    return VIRTQ_OK;
+}
+
+/* Follows a chain in one table (the ring's or an indirect one). Visiting more
+ * descriptors than the table holds means the chain loops. */
+static enum virtq_error walk_table(const struct virtq *q, struct virtq_chain *c,
+                                   const uint8_t *table, uint32_t entries, uint32_t index,
+                                   bool indirect)
+{
+    for (uint32_t visited = 0;; visited++) {
+        if (index >= entries || visited == entries)
+            return VIRTQ_BAD_CHAIN;
+        struct desc d = desc_at(table, index);
+        if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+            /* §2.7.5.3.1: no nesting, no NEXT with INDIRECT, whole descriptors. */
+            if (indirect || (d.flags & VIRTQ_DESC_F_NEXT) || d.len == 0 ||
+                d.len % VIRTQ_DESC_SIZE || d.len / VIRTQ_DESC_SIZE > VIRTQ_MAX_SIZE)
+                return VIRTQ_BAD_CHAIN;
+            const uint8_t *sub = guest_ram_ptr(q->ram, d.addr, d.len);
+            if (!sub)
+                return VIRTQ_BAD_CHAIN;
+            return walk_table(q, c, sub, d.len / VIRTQ_DESC_SIZE, 0, true);
+        }
+        enum virtq_error err = add_segment(q, c, &d);
+        if (err != VIRTQ_OK)
+            return err;
+        if (!(d.flags & VIRTQ_DESC_F_NEXT))
+            return VIRTQ_OK;
+        index = d.next;
+    }
+}
+
+enum virtq_error virtq_pop(struct virtq *q, struct virtq_chain *chain)
+{
+    uint16_t avail_idx = load_index(q->avail + AVAIL_IDX);
+    uint16_t pending = (uint16_t)(avail_idx - q->last_avail);
+    if (pending == 0)
+        return VIRTQ_EMPTY;
+    if (pending > q->size)
+        return VIRTQ_BAD_INDEX;
+    uint16_t slot = q->last_avail % q->size;
+    uint16_t head = le16_at(q->avail + AVAIL_RING + 2u * slot);
+    q->last_avail++;
+    if (q->event_idx) /* avail_event: notify us when the driver passes this */
+        store_index(q->used + USED_RING + (size_t)USED_ELEM_SIZE * q->size, q->last_avail);
+    chain->head = head;
+    chain->num_segments = 0;
+    chain->readable_len = chain->writable_len = 0;
+    return walk_table(q, chain, q->desc, q->size, head, false);
+}
+
+void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
+{
+    uint8_t *elem = q->used + USED_RING + (size_t)USED_ELEM_SIZE * (q->used_idx % q->size);
+    put_le32(elem, head);
+    put_le32(elem + 4, written);
+    q->used_idx++;
+    store_index(q->used + USED_IDX, q->used_idx);
+}
+
+bool virtq_should_interrupt(const struct virtq *q, uint16_t old_used)
+{
+    if (!q->event_idx)
+        return !(le16_at(q->avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+    /* §2.7.10: interrupt if used_event lies in [old_used, new_used). */
+    uint16_t used_event = load_index(q->avail + AVAIL_RING + 2u * q->size);
+    return (uint16_t)(q->used_idx - used_event - 1) < (uint16_t)(q->used_idx - old_used);
+}

@@ -1,0 +1,71 @@
+/* Split virtqueues (virtio 1.2 §2.7), walked safely against a hostile guest:
+ * every address and length is checked against guest RAM (wrap-around included),
+ * chains are bounded (loops end), indirect tables are validated, and a device may
+ * not read what the driver marked writable or vice versa. A bad chain is an error
+ * the transport turns into DEVICE_NEEDS_RESET; vmmd carries on. */
+#ifndef IGNITION_VIRTQUEUE_H
+#define IGNITION_VIRTQUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Guest RAM as the device sees it: one contiguous region. */
+struct guest_ram {
+    uint64_t gpa;
+    uint64_t size;
+    uint8_t *host;
+};
+
+/* Host pointer for [gpa, gpa + len) if it lies wholly in RAM, else NULL. */
+void *guest_ram_ptr(const struct guest_ram *ram, uint64_t gpa, uint64_t len);
+
+#define VIRTQ_MAX_SEGMENTS 256 /* per chain; longer chains are refused */
+
+struct virtq_segment {
+    uint8_t *host;
+    uint32_t len;
+    bool device_writable;
+};
+
+struct virtq_chain {
+    uint16_t head; /* the id to return in the used ring */
+    unsigned num_segments;
+    uint64_t readable_len, writable_len;
+    struct virtq_segment segments[VIRTQ_MAX_SEGMENTS];
+};
+
+struct virtq {
+    const struct guest_ram *ram;
+    uint16_t size;
+    bool event_idx; /* VIRTIO_F_EVENT_IDX negotiated */
+    uint8_t *desc, *avail, *used; /* host views of the three parts */
+    uint16_t last_avail;          /* next available entry to take */
+    uint16_t used_idx;            /* our copy of used->idx */
+};
+
+enum virtq_error {
+    VIRTQ_OK = 0,
+    VIRTQ_EMPTY = 1,         /* nothing available */
+    VIRTQ_BAD_LAYOUT = -1,   /* rings misaligned, too small, or outside RAM */
+    VIRTQ_BAD_INDEX = -2,    /* avail idx ran ahead by more than the queue size */
+    VIRTQ_BAD_CHAIN = -3,    /* a descriptor chain broke a rule */
+};
+
+/* Checks and maps the three parts of a queue of `size` entries (1..32768). */
+enum virtq_error virtq_init(struct virtq *q, const struct guest_ram *ram, uint16_t size,
+                            bool event_idx, uint64_t desc_gpa, uint64_t avail_gpa,
+                            uint64_t used_gpa);
+
+/* Takes the next available chain. VIRTQ_EMPTY when there is none; on
+ * VIRTQ_BAD_CHAIN the entry is consumed and chain->head names it. */
+enum virtq_error virtq_pop(struct virtq *q, struct virtq_chain *chain);
+
+/* Returns a chain to the driver with the number of bytes written into it. */
+void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
+
+/* Whether the driver wants an interrupt for what was pushed since used index
+ * old_used (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX, §2.7.7). */
+bool virtq_should_interrupt(const struct virtq *q, uint16_t old_used);
+
+#endif
