@@ -13,6 +13,7 @@
 #include "boot.h"
 #include "devices/gicv3.h"
 #include "devices/pl031.h"
+#include "devices/virtio_rng.h"
 #include "devicetree.h"
 #include "memfile.h"
 #include "psci.h"
@@ -32,6 +33,8 @@ struct machine {
     struct device *devices[MACHINE_MAX_DEVICES];
     unsigned num_devices;
     struct device *uart;
+    struct guest_ram guest_ram; /* what virtio devices may address */
+    unsigned num_virtio;
     uint64_t entry, dtb_addr;
 };
 
@@ -104,6 +107,17 @@ static struct irq_line irq_for(struct machine *m, unsigned intid)
     return (struct irq_line){.set = set_irq, .opaque = m, .intid = intid};
 }
 
+/* virtio-mmio devices take consecutive 0x200 windows and SPIs. */
+typedef struct device *(*virtio_create_fn)(uint64_t base, struct irq_line irq,
+                                           const struct guest_ram *ram);
+
+static int add_virtio(struct machine *m, virtio_create_fn create)
+{
+    unsigned n = m->num_virtio++;
+    return add_device(m, create(MACHINE_VIRTIO_BASE + (uint64_t)n * VIRTIO_MMIO_SIZE,
+                                irq_for(m, MACHINE_VIRTIO_INTID(n)), &m->guest_ram));
+}
+
 /* ---- memory and boot ------------------------------------------------------------ */
 
 static int allocate_ram(struct machine *m, uint64_t size, char *err, size_t err_len)
@@ -122,6 +136,7 @@ static int allocate_ram(struct machine *m, uint64_t size, char *err, size_t err_
     }
     m->ram = p;
     m->ram_size = size;
+    m->guest_ram = (struct guest_ram){.gpa = MACHINE_RAM_BASE, .size = size, .host = p};
     return 0;
 }
 
@@ -312,7 +327,8 @@ struct machine *machine_create(const struct machine_config *c, char *err, size_t
     m->uart = pl011_create(MACHINE_UART_BASE, irq_for(m, MACHINE_UART_INTID), c->console_output,
                            c->console_opaque);
     if (add_device(m, m->uart) < 0 ||
-        add_device(m, pl031_create(MACHINE_RTC_BASE, irq_for(m, MACHINE_RTC_INTID), NULL)) < 0) {
+        add_device(m, pl031_create(MACHINE_RTC_BASE, irq_for(m, MACHINE_RTC_INTID), NULL)) < 0 ||
+        add_virtio(m, virtio_rng_create) < 0) {
         snprintf(err, err_len, "cannot create the machine's devices");
         goto fail;
     }

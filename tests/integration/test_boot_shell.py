@@ -30,6 +30,14 @@ def main():
     g.type("wc -c < /tmp/paste; tail -n 1 /tmp/paste | cut -c1-4\n")
     g.expect(r"\r?\n%d\r?\n%04d\r?\n" % (lines * 100, lines - 1), 180)
 
+    # virtio-rng through the guest's own virtio_mmio and virtio_rng drivers.
+    g.type("cat /sys/class/misc/hw_random/rng_current\n")
+    g.expect(r"\r?\nvirtio_rng\.0\r?\n", 60)
+    g.type("dd if=/dev/hwrng bs=32 count=1 2>/dev/null | od -An -v -tx1 | tr -d ' \\n'; echo\n")
+    m = g.expect(r"\r?\n([0-9a-f]{64})\r?\n", 60)
+    if len(set(m.group(1)[i:i + 2] for i in range(0, 64, 2))) < 8:
+        g.fail(f"/dev/hwrng gave implausible bytes: {m.group(1)}")
+
     year = time.strftime("%Y", time.gmtime())
     g.type("date -u +%Y\n")
     g.expect(r"\r?\n" + year + r"\r?\n", 60)
@@ -38,8 +46,8 @@ def main():
     status = g.wait_exit(120)
     if status != 0:
         g.fail(f"vmmd exited with status {status} after poweroff, expected 0")
-    print("ok: shell answered 42, a 12000-byte paste arrived whole, RTC year", year,
-          "and poweroff exited 0")
+    print("ok: shell answered 42, a 12000-byte paste arrived whole, /dev/hwrng gave bytes, "
+          "RTC year", year, "and poweroff exited 0")
 
 
 if __name__ == "__main__":

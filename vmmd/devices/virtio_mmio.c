@@ -1,0 +1,337 @@
+/* virtio-mmio, modern (version 2) register interface (virtio 1.2 §4.2.2). All
+ * register accesses come from the untrusted guest and are checked: queue
+ * selectors, sizes, addresses, config offsets and widths. */
+#include "virtio_mmio.h"
+
+#include <libfdt.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+#include "virtio.h"
+
+enum {
+    REG_MAGIC = 0x000, REG_VERSION = 0x004, REG_DEVICE_ID = 0x008, REG_VENDOR_ID = 0x00c,
+    REG_DEVICE_FEATURES = 0x010, REG_DEVICE_FEATURES_SEL = 0x014,
+    REG_DRIVER_FEATURES = 0x020, REG_DRIVER_FEATURES_SEL = 0x024,
+    REG_QUEUE_SEL = 0x030, REG_QUEUE_NUM_MAX = 0x034, REG_QUEUE_NUM = 0x038,
+    REG_QUEUE_READY = 0x044, REG_QUEUE_NOTIFY = 0x050,
+    REG_INTERRUPT_STATUS = 0x060, REG_INTERRUPT_ACK = 0x064, REG_STATUS = 0x070,
+    REG_QUEUE_DESC_LOW = 0x080, REG_QUEUE_DESC_HIGH = 0x084,
+    REG_QUEUE_DRIVER_LOW = 0x090, REG_QUEUE_DRIVER_HIGH = 0x094,
+    REG_QUEUE_DEVICE_LOW = 0x0a0, REG_QUEUE_DEVICE_HIGH = 0x0a4,
+    REG_SHM_SEL = 0x0ac, REG_SHM_LEN_LOW = 0x0b0, REG_SHM_LEN_HIGH = 0x0b4,
+    REG_SHM_BASE_LOW = 0x0b8, REG_SHM_BASE_HIGH = 0x0bc,
+    REG_QUEUE_RESET = 0x0c0, REG_CONFIG_GENERATION = 0x0fc, REG_CONFIG = 0x100,
+};
+
+#define MAGIC_VIRT 0x74726976u  /* "virt" */
+#define VENDOR_ID 0x544e4749u   /* "IGNT" */
+#define INT_USED_BUFFER 1u
+#define INT_CONFIG_CHANGE 2u
+
+/* Features every device offers (§6): modern only; Linux takes both ring ones. */
+#define TRANSPORT_FEATURES ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_INDIRECT_DESC) | \
+                            (1ull << VIRTIO_F_EVENT_IDX))
+
+struct queue_setup {
+    uint32_t num;
+    bool ready;
+    uint64_t desc, driver, device;
+    struct virtq vq;
+};
+
+struct virtio_mmio {
+    struct device dev;
+    pthread_mutex_t lock;
+    const struct virtio_device_ops *ops;
+    void *device_state;
+    const struct guest_ram *ram;
+    uint64_t driver_features;
+    uint32_t device_features_sel, driver_features_sel, queue_sel, status, interrupt_status;
+    uint32_t config_generation;
+    struct queue_setup queues[VIRTIO_MMIO_MAX_QUEUES];
+};
+
+static struct virtio_mmio *to_transport(struct device *dev)
+{
+    return container_of(dev, struct virtio_mmio, dev);
+}
+
+static uint64_t offered_features(const struct virtio_mmio *t)
+{
+    return t->ops->features | TRANSPORT_FEATURES;
+}
+
+static struct queue_setup *selected_queue(struct virtio_mmio *t)
+{
+    return t->queue_sel < t->ops->num_queues ? &t->queues[t->queue_sel] : NULL;
+}
+
+/* Edge-triggered SPI: each new reason to interrupt is a new edge. */
+static void raise_interrupt(struct virtio_mmio *t, uint32_t reason)
+{
+    t->interrupt_status |= reason;
+    irq_line_set(&t->dev.irq, true);
+    irq_line_set(&t->dev.irq, false);
+}
+
+static void reset_locked(struct virtio_mmio *t)
+{
+    t->driver_features = 0;
+    t->device_features_sel = t->driver_features_sel = t->queue_sel = 0;
+    t->status = t->interrupt_status = 0;
+    memset(t->queues, 0, sizeof(t->queues));
+    if (t->ops->reset)
+        t->ops->reset(t->device_state);
+}
+
+static void mark_needs_reset_locked(struct virtio_mmio *t)
+{
+    if (t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
+        return;
+    t->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+    raise_interrupt(t, INT_CONFIG_CHANGE);
+}
+
+/* QueueReady = 1: the ring must lie in RAM with the spec's alignment (§2.7). */
+static void enable_queue_locked(struct virtio_mmio *t, struct queue_setup *q)
+{
+    bool event_idx = t->driver_features & (1ull << VIRTIO_F_EVENT_IDX);
+    if (q->num == 0 || q->num > t->ops->queue_max ||
+        virtq_init(&q->vq, t->ram, (uint16_t)q->num, event_idx, q->desc, q->driver,
+                   q->device) != VIRTQ_OK) {
+        log_warn("%s: queue %u set up outside guest memory or with a bad size",
+                 t->ops->name, t->queue_sel);
+        mark_needs_reset_locked(t);
+        return;
+    }
+    q->ready = true;
+}
+
+/* Status writes (§2.1, §3.1.1): FEATURES_OK only for an acceptable feature set. */
+static void write_status_locked(struct virtio_mmio *t, uint32_t value)
+{
+    if (value == 0) {
+        reset_locked(t);
+        return;
+    }
+    if ((value & VIRTIO_STATUS_FEATURES_OK) && !(t->status & VIRTIO_STATUS_FEATURES_OK)) {
+        bool subset = (t->driver_features & ~offered_features(t)) == 0;
+        bool modern = t->driver_features & (1ull << VIRTIO_F_VERSION_1);
+        if (!subset || !modern)
+            value &= ~VIRTIO_STATUS_FEATURES_OK; /* the driver reads it back and gives up */
+    }
+    t->status = (value & 0xff & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET) |
+                (t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+}
+
+static void set_half(uint64_t *field, bool high, uint32_t value)
+{
+    *field = high ? (*field & 0xffffffffull) | ((uint64_t)value << 32)
+                  : (*field & ~0xffffffffull) | value;
+}
+
+/* Queue address and size registers may change only while the queue is off. */
+static void write_queue_reg_locked(struct virtio_mmio *t, uint64_t off, uint32_t value)
+{
+    struct queue_setup *q = selected_queue(t);
+    if (!q)
+        return;
+    if (off == REG_QUEUE_READY) {
+        if (value & 1) {
+            if (!q->ready)
+                enable_queue_locked(t, q);
+        } else {
+            q->ready = false;
+        }
+        return;
+    }
+    if (off == REG_QUEUE_RESET) {
+        if (value & 1)
+            memset(q, 0, sizeof(*q));
+        return;
+    }
+    if (q->ready)
+        return;
+    switch (off) {
+    case REG_QUEUE_NUM: q->num = value; break;
+    case REG_QUEUE_DESC_LOW: case REG_QUEUE_DESC_HIGH:
+        set_half(&q->desc, off == REG_QUEUE_DESC_HIGH, value);
+        break;
+    case REG_QUEUE_DRIVER_LOW: case REG_QUEUE_DRIVER_HIGH:
+        set_half(&q->driver, off == REG_QUEUE_DRIVER_HIGH, value);
+        break;
+    case REG_QUEUE_DEVICE_LOW: case REG_QUEUE_DEVICE_HIGH:
+        set_half(&q->device, off == REG_QUEUE_DEVICE_HIGH, value);
+        break;
+    }
+}
+
+static uint32_t read_register_locked(struct virtio_mmio *t, uint64_t off)
+{
+    struct queue_setup *q = selected_queue(t);
+    switch (off) {
+    case REG_MAGIC: return MAGIC_VIRT;
+    case REG_VERSION: return 2;
+    case REG_DEVICE_ID: return t->ops->device_id;
+    case REG_VENDOR_ID: return VENDOR_ID;
+    case REG_DEVICE_FEATURES:
+        return t->device_features_sel < 2
+                   ? (uint32_t)(offered_features(t) >> (32 * t->device_features_sel))
+                   : 0;
+    case REG_QUEUE_NUM_MAX: return q ? t->ops->queue_max : 0;
+    case REG_QUEUE_READY: return q ? q->ready : 0;
+    case REG_QUEUE_RESET: return 0;
+    case REG_INTERRUPT_STATUS: return t->interrupt_status;
+    case REG_STATUS: return t->status;
+    case REG_SHM_LEN_LOW: case REG_SHM_LEN_HIGH: return 0xffffffffu; /* no shared memory */
+    case REG_CONFIG_GENERATION: return t->config_generation;
+    default: return 0;
+    }
+}
+
+static void write_register_locked(struct virtio_mmio *t, uint64_t off, uint32_t value)
+{
+    switch (off) {
+    case REG_DEVICE_FEATURES_SEL: t->device_features_sel = value; break;
+    case REG_DRIVER_FEATURES_SEL: t->driver_features_sel = value; break;
+    case REG_DRIVER_FEATURES:
+        if (t->driver_features_sel < 2 && !(t->status & VIRTIO_STATUS_FEATURES_OK))
+            set_half(&t->driver_features, t->driver_features_sel == 1, value);
+        break;
+    case REG_QUEUE_SEL: t->queue_sel = value; break;
+    case REG_INTERRUPT_ACK: t->interrupt_status &= ~value; break;
+    case REG_STATUS: write_status_locked(t, value); break;
+    default: write_queue_reg_locked(t, off, value); break;
+    }
+}
+
+static uint64_t virtio_mmio_read(struct device *dev, uint64_t off, unsigned size)
+{
+    struct virtio_mmio *t = to_transport(dev);
+    uint64_t value = 0;
+    pthread_mutex_lock(&t->lock);
+    if (off >= REG_CONFIG) {
+        /* Config space is byte-addressable at any width (§4.2.2.2). */
+        size_t at = off - REG_CONFIG;
+        if (size <= 8 && at < t->ops->config_size && size <= t->ops->config_size - at) {
+            uint8_t bytes[8] = {0};
+            t->ops->config_read(t->device_state, at, bytes, size);
+            for (unsigned i = 0; i < size; i++)
+                value |= (uint64_t)bytes[i] << (8 * i);
+        }
+    } else if (size == 4 && !(off & 3)) {
+        value = read_register_locked(t, off);
+    }
+    pthread_mutex_unlock(&t->lock);
+    return value;
+}
+
+static void virtio_mmio_write(struct device *dev, uint64_t off, unsigned size, uint64_t value)
+{
+    struct virtio_mmio *t = to_transport(dev);
+    unsigned notify_queue = VIRTIO_MMIO_MAX_QUEUES;
+    pthread_mutex_lock(&t->lock);
+    if (off >= REG_CONFIG) {
+        size_t at = off - REG_CONFIG;
+        if (size <= 8 && at < t->ops->config_size && size <= t->ops->config_size - at &&
+            t->ops->config_write) {
+            uint8_t bytes[8];
+            for (unsigned i = 0; i < size; i++)
+                bytes[i] = (uint8_t)(value >> (8 * i));
+            t->ops->config_write(t->device_state, at, bytes, size);
+        }
+    } else if (size == 4 && !(off & 3)) {
+        if (off == REG_QUEUE_NOTIFY) {
+            /* Only the low 16 bits name the queue (§4.2.2, notification data off). */
+            uint32_t q = (uint32_t)value & 0xffff;
+            if (q < t->ops->num_queues && t->queues[q].ready &&
+                (t->status & VIRTIO_STATUS_DRIVER_OK))
+                notify_queue = q;
+        } else {
+            write_register_locked(t, off, (uint32_t)value);
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    if (notify_queue < VIRTIO_MMIO_MAX_QUEUES && t->ops->notify)
+        t->ops->notify(t->device_state, t, notify_queue);
+}
+
+struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned q)
+{
+    if (q >= t->ops->num_queues || !t->queues[q].ready ||
+        (t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET))
+        return NULL;
+    return &t->queues[q].vq;
+}
+
+void virtio_mmio_used(struct virtio_mmio *t, unsigned q, uint16_t old_used)
+{
+    pthread_mutex_lock(&t->lock);
+    if (q < t->ops->num_queues && t->queues[q].ready &&
+        virtq_should_interrupt(&t->queues[q].vq, old_used))
+        raise_interrupt(t, INT_USED_BUFFER);
+    pthread_mutex_unlock(&t->lock);
+}
+
+void virtio_mmio_needs_reset(struct virtio_mmio *t)
+{
+    pthread_mutex_lock(&t->lock);
+    log_warn("%s: the guest sent a malformed request; device needs reset", t->ops->name);
+    mark_needs_reset_locked(t);
+    pthread_mutex_unlock(&t->lock);
+}
+
+static int virtio_mmio_fdt_node(struct device *dev, void *fdt, const struct fdt_phandles *ph)
+{
+    (void)ph;
+    int err = device_fdt_begin(fdt, "virtio_mmio", dev->base, dev->size);
+    if (!err)
+        err = fdt_property_string(fdt, "compatible", "virtio,mmio");
+    if (!err)
+        err = device_fdt_spi(fdt, dev->irq.intid, true);
+    if (!err)
+        err = fdt_property(fdt, "dma-coherent", NULL, 0);
+    if (!err)
+        err = fdt_end_node(fdt);
+    return err;
+}
+
+static void virtio_mmio_destroy(struct device *dev)
+{
+    struct virtio_mmio *t = to_transport(dev);
+    if (t->ops->destroy)
+        t->ops->destroy(t->device_state);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+static const struct device_ops virtio_mmio_ops = {
+    .name = "virtio_mmio",
+    .read = virtio_mmio_read,
+    .write = virtio_mmio_write,
+    .fdt_node = virtio_mmio_fdt_node,
+    .destroy = virtio_mmio_destroy,
+};
+
+struct device *virtio_mmio_create(uint64_t base, struct irq_line irq,
+                                  const struct virtio_device_ops *ops, void *dev,
+                                  const struct guest_ram *ram)
+{
+    if (ops->num_queues > VIRTIO_MMIO_MAX_QUEUES || ops->queue_max == 0 ||
+        ops->queue_max > VIRTQ_MAX_SIZE)
+        return NULL;
+    struct virtio_mmio *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->dev = (struct device){.ops = &virtio_mmio_ops, .base = base, .size = VIRTIO_MMIO_SIZE,
+                             .irq = irq};
+    pthread_mutex_init(&t->lock, NULL);
+    t->ops = ops;
+    t->device_state = dev;
+    t->ram = ram;
+    return &t->dev;
+}

@@ -1,0 +1,48 @@
+/* The virtio-mmio transport, version 2 (virtio 1.2 §4.2), shared by every virtio
+ * device. A device supplies one ops table; the transport does feature
+ * negotiation, queue setup, notifications, interrupts, config space and reset. */
+#ifndef IGNITION_VIRTIO_MMIO_H
+#define IGNITION_VIRTIO_MMIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "device.h"
+#include "virtqueue.h"
+
+#define VIRTIO_MMIO_SIZE 0x200
+#define VIRTIO_MMIO_MAX_QUEUES 8
+
+struct virtio_mmio;
+
+struct virtio_device_ops {
+    const char *name;
+    uint32_t device_id;       /* §5 */
+    uint64_t features;        /* device-specific bits; VERSION_1 etc. are added */
+    unsigned num_queues;
+    uint16_t queue_max;       /* QueueNumMax */
+    size_t config_size;
+    /* Config space bytes [offset, offset + len), already bounds-checked. */
+    void (*config_read)(void *dev, size_t offset, uint8_t *out, size_t len);
+    void (*config_write)(void *dev, size_t offset, const uint8_t *in, size_t len);
+    /* The driver notified queue q (ready, in range). */
+    void (*notify)(void *dev, struct virtio_mmio *t, unsigned q);
+    void (*reset)(void *dev);
+    void (*destroy)(void *dev);
+};
+
+/* Creates the transport for a device; it owns dev from then on. */
+struct device *virtio_mmio_create(uint64_t base, struct irq_line irq,
+                                  const struct virtio_device_ops *ops, void *dev,
+                                  const struct guest_ram *ram);
+
+/* For device code: the ready queue q, or NULL. */
+struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned q);
+/* After pushing used entries on queue q (used index was old_used before them):
+ * raises the used-buffer interrupt if the driver wants one. */
+void virtio_mmio_used(struct virtio_mmio *t, unsigned q, uint16_t old_used);
+/* The device found a broken request: DEVICE_NEEDS_RESET and a config interrupt. */
+void virtio_mmio_needs_reset(struct virtio_mmio *t);
+
+#endif
