@@ -13,6 +13,7 @@
 #include "boot.h"
 #include "devices/gicv3.h"
 #include "devices/pl031.h"
+#include "devices/virtio_console.h"
 #include "devices/virtio_rng.h"
 #include "devicetree.h"
 #include "memfile.h"
@@ -33,6 +34,7 @@ struct machine {
     struct device *devices[MACHINE_MAX_DEVICES];
     unsigned num_devices;
     struct device *uart;
+    struct device *hvc; /* or NULL */
     struct guest_ram guest_ram; /* what virtio devices may address */
     unsigned num_virtio;
     uint64_t entry, dtb_addr;
@@ -108,14 +110,24 @@ static struct irq_line irq_for(struct machine *m, unsigned intid)
 }
 
 /* virtio-mmio devices take consecutive 0x200 windows and SPIs. */
-typedef struct device *(*virtio_create_fn)(uint64_t base, struct irq_line irq,
-                                           const struct guest_ram *ram);
-
-static int add_virtio(struct machine *m, virtio_create_fn create)
+static uint64_t next_virtio_slot(struct machine *m, struct irq_line *irq)
 {
     unsigned n = m->num_virtio++;
-    return add_device(m, create(MACHINE_VIRTIO_BASE + (uint64_t)n * VIRTIO_MMIO_SIZE,
-                                irq_for(m, MACHINE_VIRTIO_INTID(n)), &m->guest_ram));
+    *irq = irq_for(m, MACHINE_VIRTIO_INTID(n));
+    return MACHINE_VIRTIO_BASE + (uint64_t)n * VIRTIO_MMIO_SIZE;
+}
+
+static int add_virtio_devices(struct machine *m, int hvc_fd)
+{
+    struct irq_line irq;
+    uint64_t base = next_virtio_slot(m, &irq);
+    if (add_device(m, virtio_rng_create(base, irq, &m->guest_ram)) < 0)
+        return -1;
+    if (hvc_fd < 0)
+        return 0;
+    base = next_virtio_slot(m, &irq);
+    m->hvc = virtio_console_create(base, irq, &m->guest_ram, hvc_fd);
+    return add_device(m, m->hvc);
 }
 
 /* ---- memory and boot ------------------------------------------------------------ */
@@ -328,7 +340,7 @@ struct machine *machine_create(const struct machine_config *c, char *err, size_t
                            c->console_opaque);
     if (add_device(m, m->uart) < 0 ||
         add_device(m, pl031_create(MACHINE_RTC_BASE, irq_for(m, MACHINE_RTC_INTID), NULL)) < 0 ||
-        add_virtio(m, virtio_rng_create) < 0) {
+        add_virtio_devices(m, c->hvc_fd) < 0) {
         snprintf(err, err_len, "cannot create the machine's devices");
         goto fail;
     }
@@ -372,4 +384,9 @@ void machine_stop(struct machine *m)
 size_t machine_console_input(struct machine *m, const uint8_t *data, size_t len)
 {
     return pl011_receive(m->uart, data, len);
+}
+
+size_t machine_hvc_input(struct machine *m, const uint8_t *data, size_t len)
+{
+    return m->hvc ? virtio_console_input(m->hvc, data, len) : 0;
 }

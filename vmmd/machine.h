@@ -39,6 +39,7 @@ struct machine_config {
     const struct hv_ops *hv;
     pl011_output_fn console_output;
     void *console_opaque;
+    int hvc_fd; /* host end of the virtio console (hvc0), or -1 for none */
 };
 
 struct machine;
@@ -54,6 +55,9 @@ int machine_run(struct machine *m, struct hv_exit *exit);
 void machine_stop(struct machine *m);
 /* Thread-safe: host input for the serial console. Returns bytes accepted. */
 size_t machine_console_input(struct machine *m, const uint8_t *data, size_t len);
+
+/* Thread-safe: host input for hvc0. Returns bytes accepted (0 without hvc0). */
+size_t machine_hvc_input(struct machine *m, const uint8_t *data, size_t len);
 
 /* Checks a RAM size against what the machine supports. */
 int machine_check_ram_size(uint64_t bytes, char *err, size_t err_len);

@@ -1,6 +1,8 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <pthread.h>
@@ -13,10 +15,28 @@
 
 #include "log.h"
 #include "machine.h"
+#include "util.h"
 
 #define ESCAPE_CHAR 0x01 /* Ctrl-A, as QEMU's serial multiplexer */
 #define CONSOLE_PENDING 65536 /* input read from the host, not yet taken by the guest */
 #define CONSOLE_RETRY_US 20000
+
+struct worker;
+
+/* Bytes from a host descriptor on their way into a guest device that may not
+ * take them all at once: what the device cannot take yet stays here (a paste
+ * larger than the device's buffer is not cut short) and is offered again; while
+ * this buffer is full the descriptor is not read, so the pressure reaches the
+ * writer. */
+struct host_input {
+    struct worker *w;
+    struct event *readable, *retry;
+    bool open;           /* pollable and not at end of file */
+    bool escapes;        /* Ctrl-A commands (standard input on a terminal) */
+    size_t (*deliver)(struct machine *m, const uint8_t *data, size_t len);
+    uint8_t pending[CONSOLE_PENDING];
+    size_t pending_len;
+};
 
 struct worker {
     struct event_base *base;
@@ -24,10 +44,11 @@ struct worker {
     pthread_t vcpu_thread;
     struct hv_exit exit;
     struct event *vcpu_exited; /* activated by the vCPU thread when run returns */
-    struct event *console_in, *console_retry;
-    bool console_open; /* standard input is pollable and not at end of file */
-    uint8_t pending[CONSOLE_PENDING];
-    size_t pending_len;
+    struct host_input *serial; /* stdin -> PL011 */
+    struct host_input *hvc;    /* pseudo-terminal -> virtio-console (hvc0) */
+    int hvc_master, hvc_slave;
+    char hvc_path[128];
+    bool hvc_announced;
     int stop_signal;
     bool quit_requested; /* Ctrl-A x on the console */
     bool escape_pending;
@@ -96,57 +117,108 @@ static size_t filter_escapes(struct worker *w, uint8_t *buf, size_t len, bool *q
     return out;
 }
 
-/* Offers waiting input to the guest's UART. What it cannot take yet stays here
- * (a paste larger than the UART's buffer is not cut short); while this buffer is
- * full, standard input is not read, so the pressure reaches the writer. */
-static void feed_console(struct worker *w)
+static void feed(struct host_input *in)
 {
-    size_t taken = machine_console_input(w->machine, w->pending, w->pending_len);
-    memmove(w->pending, w->pending + taken, w->pending_len - taken);
-    w->pending_len -= taken;
-    if (w->pending_len) {
+    size_t taken = in->deliver(in->w->machine, in->pending, in->pending_len);
+    memmove(in->pending, in->pending + taken, in->pending_len - taken);
+    in->pending_len -= taken;
+    if (in->pending_len) {
         struct timeval retry = {.tv_usec = CONSOLE_RETRY_US};
-        evtimer_add(w->console_retry, &retry);
+        evtimer_add(in->retry, &retry);
     }
-    if (!w->console_open)
+    if (!in->open)
         return;
-    if (w->pending_len == sizeof(w->pending))
-        event_del(w->console_in);
+    if (in->pending_len == sizeof(in->pending))
+        event_del(in->readable);
     else
-        event_add(w->console_in, NULL);
+        event_add(in->readable, NULL);
 }
 
-static void on_console_retry(evutil_socket_t fd, short what, void *arg)
+static void on_input_retry(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    feed_console(arg);
+    feed(arg);
 }
 
-static void on_stdin(evutil_socket_t fd, short what, void *arg)
+static void on_input(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
-    struct worker *w = arg;
+    struct host_input *in = arg;
+    struct worker *w = in->w;
     uint8_t buf[512];
-    size_t room = sizeof(w->pending) - w->pending_len;
+    size_t room = sizeof(in->pending) - in->pending_len;
     ssize_t n = read(fd, buf, room < sizeof(buf) ? room : sizeof(buf));
     if (n <= 0) {
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
             return;
-        /* End of input: the guest keeps running without a keyboard. */
-        w->console_open = false;
-        event_del(w->console_in);
+        /* End of input: the guest keeps running without it. */
+        in->open = false;
+        event_del(in->readable);
         return;
     }
     bool quit = false;
-    size_t len = filter_escapes(w, buf, (size_t)n, &quit);
-    memcpy(w->pending + w->pending_len, buf, len);
-    w->pending_len += len;
-    feed_console(w);
+    size_t len = in->escapes ? filter_escapes(w, buf, (size_t)n, &quit) : (size_t)n;
+    memcpy(in->pending + in->pending_len, buf, len);
+    in->pending_len += len;
+    feed(in);
     if (quit) {
         log_info("quit requested from the console");
         w->quit_requested = true;
         machine_stop(w->machine);
     }
+}
+
+static struct host_input *host_input_new(struct worker *w, int fd, bool open,
+                                         size_t (*deliver)(struct machine *, const uint8_t *,
+                                                           size_t))
+{
+    struct host_input *in = calloc(1, sizeof(*in));
+    if (!in)
+        return NULL;
+    *in = (struct host_input){.w = w, .open = open, .deliver = deliver};
+    in->readable = event_new(w->base, fd, EV_READ | EV_PERSIST, on_input, in);
+    in->retry = evtimer_new(w->base, on_input_retry, in);
+    if (open)
+        event_add(in->readable, NULL);
+    return in;
+}
+
+static void host_input_free(struct host_input *in)
+{
+    if (!in)
+        return;
+    event_free(in->readable);
+    event_free(in->retry);
+    free(in);
+}
+
+/* hvc0's host end: a pseudo-terminal in raw mode, as QEMU's pty character
+ * devices. We hold the slave open ourselves so that the master does not read as
+ * hung up before a user attaches; output nobody reads is dropped. */
+static int open_hvc_pty(struct worker *w, char *path, size_t path_len)
+{
+    w->hvc_master = w->hvc_slave = -1;
+    int master = posix_openpt(O_RDWR | O_NOCTTY);
+    if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 || !ptsname(master)) {
+        if (master >= 0)
+            close(master);
+        return -1;
+    }
+    snprintf(path, path_len, "%s", ptsname(master));
+    int slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    struct termios raw;
+    if (slave < 0 || tcgetattr(slave, &raw) < 0) {
+        close(master);
+        if (slave >= 0)
+            close(slave);
+        return -1;
+    }
+    cfmakeraw(&raw);
+    tcsetattr(slave, TCSANOW, &raw);
+    set_nonblock_cloexec(master);
+    w->hvc_master = master;
+    w->hvc_slave = slave;
+    return 0;
 }
 
 /* epoll cannot watch regular files or /dev/null; such input is no console. */
@@ -193,11 +265,16 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         .cmdline = o->append ? o->append : "console=ttyAMA0",
         .ram_size = o->ram_size, .hv = hv,
         .console_output = console_output, .console_opaque = w,
+        .hvc_fd = w->hvc_master,
     };
     w->machine = machine_create(&mc, err, sizeof(err));
     if (!w->machine) {
         log_error("%s", err);
         return -1;
+    }
+    if (w->hvc_master >= 0 && !w->hvc_announced) {
+        log_info("second console (hvc0) on %s", w->hvc_path);
+        w->hvc_announced = true;
     }
     memset(&w->exit, 0, sizeof(w->exit));
     if (pthread_create(&w->vcpu_thread, NULL, vcpu_main, w) != 0) {
@@ -261,23 +338,30 @@ int worker_run_console(const struct worker_options *o)
     terminal_raw(&w);
     if (w.terminal_raw)
         log_info("serial console on this terminal; Ctrl-A x quits");
-    w.console_in = event_new(w.base, STDIN_FILENO, EV_READ | EV_PERSIST, on_stdin, &w);
-    w.console_retry = evtimer_new(w.base, on_console_retry, &w);
+    if (open_hvc_pty(&w, w.hvc_path, sizeof(w.hvc_path)) < 0)
+        log_warn("no pseudo-terminal for hvc0: %s", strerror(errno));
+    bool stdin_ok = stdin_pollable();
+    if (!stdin_ok)
+        log_debug("standard input is not a terminal or pipe: the console takes no input");
+    w.serial = host_input_new(&w, STDIN_FILENO, stdin_ok, machine_console_input);
+    if (w.serial)
+        w.serial->escapes = w.terminal_raw;
+    if (w.hvc_master >= 0)
+        w.hvc = host_input_new(&w, w.hvc_master, true, machine_hvc_input);
     w.vcpu_exited = event_new(w.base, -1, 0, on_vcpu_exited, &w);
     struct event *sigint = evsignal_new(w.base, SIGINT, on_signal, &w);
     struct event *sigterm = evsignal_new(w.base, SIGTERM, on_signal, &w);
     signal(SIGPIPE, SIG_IGN);
-    w.console_open = stdin_pollable();
-    if (w.console_open)
-        event_add(w.console_in, NULL);
-    else
-        log_debug("standard input is not a terminal or pipe: the console takes no input");
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
     int status = run_until_off(&w, o, hv);
     terminal_restore(&w);
-    event_free(w.console_in);
-    event_free(w.console_retry);
+    host_input_free(w.serial);
+    host_input_free(w.hvc);
+    if (w.hvc_master >= 0)
+        close(w.hvc_master);
+    if (w.hvc_slave >= 0)
+        close(w.hvc_slave);
     event_free(w.vcpu_exited);
     event_free(sigint);
     event_free(sigterm);

@@ -3,6 +3,8 @@
 checks what the guest itself reports: its milestones, arithmetic done by its
 shell, the year from its RTC, and a clean power-off that makes vmmd exit 0."""
 
+import os
+import select
 import time
 
 from guest import Guest
@@ -12,6 +14,7 @@ BOOT_TIMEOUT = 420  # a loaded 2-core CI machine; a quiet one boots in under a m
 
 def main():
     g = Guest()
+    hvc_path = g.expect(r"second console \(hvc0\) on (\S+)", 60).group(1).decode()
     g.expect(r"GUEST: init started", BOOT_TIMEOUT)
     g.expect(r"GUEST: modules loaded (\d+)", BOOT_TIMEOUT)
     g.expect(r"GUEST: shell ready", BOOT_TIMEOUT)
@@ -38,6 +41,21 @@ def main():
     if len(set(m.group(1)[i:i + 2] for i in range(0, 64, 2))) < 8:
         g.fail(f"/dev/hwrng gave implausible bytes: {m.group(1)}")
 
+    # hvc0 (virtio-console): a line typed into its host end arrives in the guest,
+    # and what the guest writes there comes out.
+    hvc = os.open(hvc_path, os.O_RDWR | os.O_NOCTTY)
+    g.type('read line < /dev/hvc0; echo "hvc0 said: $line"; echo from-guest > /dev/hvc0\n')
+    time.sleep(2)  # let the guest open hvc0 before the line is sent
+    os.write(hvc, b"typed into hvc0\n")
+    g.expect(r"hvc0 said: typed into hvc0", 60)
+    out, deadline = b"", time.monotonic() + 60
+    while b"from-guest" not in out and time.monotonic() < deadline:
+        if select.select([hvc], [], [], 1.0)[0]:
+            out += os.read(hvc, 4096)
+    os.close(hvc)
+    if b"from-guest" not in out:
+        g.fail(f"the guest's hvc0 output never reached {hvc_path}: {out!r}")
+
     year = time.strftime("%Y", time.gmtime())
     g.type("date -u +%Y\n")
     g.expect(r"\r?\n" + year + r"\r?\n", 60)
@@ -46,7 +64,7 @@ def main():
     status = g.wait_exit(120)
     if status != 0:
         g.fail(f"vmmd exited with status {status} after poweroff, expected 0")
-    print("ok: shell answered 42, a 12000-byte paste arrived whole, /dev/hwrng gave bytes, "
+    print("ok: shell answered 42, a 12000-byte paste arrived whole, /dev/hwrng gave bytes, hvc0 carried a line each way, "
           "RTC year", year, "and poweroff exited 0")
 
 

@@ -233,7 +233,6 @@ static uint64_t virtio_mmio_read(struct device *dev, uint64_t off, unsigned size
 static void virtio_mmio_write(struct device *dev, uint64_t off, unsigned size, uint64_t value)
 {
     struct virtio_mmio *t = to_transport(dev);
-    unsigned notify_queue = VIRTIO_MMIO_MAX_QUEUES;
     pthread_mutex_lock(&t->lock);
     if (off >= REG_CONFIG) {
         size_t at = off - REG_CONFIG;
@@ -249,15 +248,33 @@ static void virtio_mmio_write(struct device *dev, uint64_t off, unsigned size, u
             /* Only the low 16 bits name the queue (§4.2.2, notification data off). */
             uint32_t q = (uint32_t)value & 0xffff;
             if (q < t->ops->num_queues && t->queues[q].ready &&
-                (t->status & VIRTIO_STATUS_DRIVER_OK))
-                notify_queue = q;
+                (t->status & VIRTIO_STATUS_DRIVER_OK) && t->ops->notify)
+                t->ops->notify(t->device_state, t, q);
         } else {
             write_register_locked(t, off, (uint32_t)value);
         }
     }
     pthread_mutex_unlock(&t->lock);
-    if (notify_queue < VIRTIO_MMIO_MAX_QUEUES && t->ops->notify)
-        t->ops->notify(t->device_state, t, notify_queue);
+}
+
+void virtio_mmio_lock(struct virtio_mmio *t)
+{
+    pthread_mutex_lock(&t->lock);
+}
+
+void virtio_mmio_unlock(struct virtio_mmio *t)
+{
+    pthread_mutex_unlock(&t->lock);
+}
+
+struct virtio_mmio *virtio_mmio_of(struct device *dev)
+{
+    return to_transport(dev);
+}
+
+void *virtio_mmio_device_state(struct virtio_mmio *t)
+{
+    return t->device_state;
 }
 
 struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned q)
@@ -329,7 +346,12 @@ struct device *virtio_mmio_create(uint64_t base, struct irq_line irq,
         return NULL;
     t->dev = (struct device){.ops = &virtio_mmio_ops, .base = base, .size = VIRTIO_MMIO_SIZE,
                              .irq = irq};
-    pthread_mutex_init(&t->lock, NULL);
+    /* Recursive: device code runs under it (notify) and calls back in. */
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&t->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
     t->ops = ops;
     t->device_state = dev;
     t->ram = ram;

@@ -26,7 +26,8 @@ struct virtio_device_ops {
     /* Config space bytes [offset, offset + len), already bounds-checked. */
     void (*config_read)(void *dev, size_t offset, uint8_t *out, size_t len);
     void (*config_write)(void *dev, size_t offset, const uint8_t *in, size_t len);
-    /* The driver notified queue q (ready, in range). */
+    /* The driver notified queue q (ready, in range); called with the transport
+     * locked. */
     void (*notify)(void *dev, struct virtio_mmio *t, unsigned q);
     void (*reset)(void *dev);
     void (*destroy)(void *dev);
@@ -37,7 +38,14 @@ struct device *virtio_mmio_create(uint64_t base, struct irq_line irq,
                                   const struct virtio_device_ops *ops, void *dev,
                                   const struct guest_ram *ram);
 
-/* For device code: the ready queue q, or NULL. */
+/* Device work that does not start from a notification (host input arriving on
+ * another thread) holds the transport lock while it touches queues. */
+void virtio_mmio_lock(struct virtio_mmio *t);
+void virtio_mmio_unlock(struct virtio_mmio *t);
+struct virtio_mmio *virtio_mmio_of(struct device *dev);
+void *virtio_mmio_device_state(struct virtio_mmio *t);
+
+/* For device code (transport locked): the ready queue q, or NULL. */
 struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned q);
 /* After pushing used entries on queue q (used index was old_used before them):
  * raises the used-buffer interrupt if the driver wants one. */
