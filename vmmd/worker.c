@@ -200,21 +200,26 @@ static int open_hvc_pty(struct worker *w, char *path, size_t path_len)
     w->hvc_master = w->hvc_slave = -1;
     int master = posix_openpt(O_RDWR | O_NOCTTY);
     if (master < 0 || grantpt(master) < 0 || unlockpt(master) < 0 || !ptsname(master)) {
+        int saved = errno;
         if (master >= 0)
             close(master);
+        errno = saved;
         return -1;
     }
     snprintf(path, path_len, "%s", ptsname(master));
     int slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
     struct termios raw;
     if (slave < 0 || tcgetattr(slave, &raw) < 0) {
+        int saved = errno;
         close(master);
         if (slave >= 0)
             close(slave);
+        errno = saved;
         return -1;
     }
     cfmakeraw(&raw);
-    tcsetattr(slave, TCSANOW, &raw);
+    if (tcsetattr(slave, TCSANOW, &raw) < 0)
+        log_warn("hvc0: cannot make %s raw: %s", path, strerror(errno));
     set_nonblock_cloexec(master);
     w->hvc_master = master;
     w->hvc_slave = slave;

@@ -241,6 +241,8 @@ START_TEST(test_bad_layouts)
     struct virtq other;
     ck_assert_int_eq(virtq_init(&other, &ram, 0, false, DESC_GPA, AVAIL_GPA, USED_GPA),
                      VIRTQ_BAD_LAYOUT);
+    ck_assert_int_eq(virtq_init(&other, &ram, 6, false, DESC_GPA, AVAIL_GPA, USED_GPA),
+                     VIRTQ_BAD_LAYOUT); /* not a power of two */
     ck_assert_int_eq(virtq_init(&other, &ram, QSIZE, false, DESC_GPA + 8, AVAIL_GPA, USED_GPA),
                      VIRTQ_BAD_LAYOUT);
     ck_assert_int_eq(virtq_init(&other, &ram, QSIZE, false, DESC_GPA, AVAIL_GPA + 1, USED_GPA),

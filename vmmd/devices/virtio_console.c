@@ -54,8 +54,8 @@ static void console_notify(void *dev, struct virtio_mmio *t, unsigned q)
 {
     if (q == TRANSMITQ)
         transmit(dev, t);
-    /* New receive buffers need no action: input waits in the host until they
-     * exist, and the next input finds them. */
+    /* New receive buffers need no action here: host input that found none waits
+     * in vmmd, which offers it again shortly (worker.c, host_input). */
 }
 
 static void console_config_read(void *dev, size_t offset, uint8_t *out, size_t len)

@@ -279,7 +279,9 @@ void *virtio_mmio_device_state(struct virtio_mmio *t)
 
 struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned q)
 {
+    /* §3.1.1: the device uses queues only after DRIVER_OK. */
     if (q >= t->ops->num_queues || !t->queues[q].ready ||
+        !(t->status & VIRTIO_STATUS_DRIVER_OK) ||
         (t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET))
         return NULL;
     return &t->queues[q].vq;

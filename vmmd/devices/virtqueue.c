@@ -74,7 +74,8 @@ enum virtq_error virtq_init(struct virtq *q, const struct guest_ram *ram, uint16
                             uint64_t used_gpa)
 {
     memset(q, 0, sizeof(*q));
-    if (size == 0 || size > VIRTQ_MAX_SIZE || (desc_gpa % VIRTQ_DESC_ALIGN) ||
+    /* §2.7: a split queue's size is a power of two; the 16-bit indices rely on it. */
+    if (size == 0 || size > VIRTQ_MAX_SIZE || (size & (size - 1)) || (desc_gpa % VIRTQ_DESC_ALIGN) ||
         (avail_gpa % VIRTQ_AVAIL_ALIGN) || (used_gpa % VIRTQ_USED_ALIGN))
         return VIRTQ_BAD_LAYOUT;
     q->desc = guest_ram_ptr(ram, desc_gpa, (uint64_t)size * VIRTQ_DESC_SIZE);
@@ -155,6 +156,9 @@ static enum virtq_error walk_table(const struct virtq *q, struct virtq_chain *c,
 
 enum virtq_error virtq_pop(struct virtq *q, struct virtq_chain *chain)
 {
+    /* Our avail_event store (last pop) must be visible before we read the
+     * driver's index, or a buffer added in between could go unnotified. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     uint16_t avail_idx = load_index(q->avail + AVAIL_IDX);
     uint16_t pending = (uint16_t)(avail_idx - q->last_avail);
     if (pending == 0)
@@ -183,6 +187,9 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 
 bool virtq_should_interrupt(const struct virtq *q, uint16_t old_used)
 {
+    /* The used index we published must be visible before we read the driver's
+     * suppression state (it does the mirror image), or an interrupt is lost. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (!q->event_idx)
         return !(le16_at(q->avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
     /* §2.7.10: interrupt if used_event lies in [old_used, new_used). */
