@@ -13,9 +13,11 @@
 #include "boot.h"
 #include "devices/gicv3.h"
 #include "devices/pl031.h"
+#include "devices/virtio_blk.h"
 #include "devices/virtio_console.h"
 #include "devices/virtio_rng.h"
 #include "devicetree.h"
+#include "log.h"
 #include "memfile.h"
 #include "psci.h"
 #include "util.h"
@@ -117,17 +119,51 @@ static uint64_t next_virtio_slot(struct machine *m, struct irq_line *irq)
     return MACHINE_VIRTIO_BASE + (uint64_t)n * VIRTIO_MMIO_SIZE;
 }
 
-static int add_virtio_devices(struct machine *m, int hvc_fd)
+static void describe_disk(unsigned index, const struct disk_spec *spec, const struct disk *d)
+{
+    if (disk_read_only(d))
+        log_info("disk %u: %s, read-only", index, spec->path);
+    else
+        log_info("disk %u: %s, copy-on-write (%s) in %s", index, spec->path,
+                 disk_layer_kind(d), disk_layer_path(d));
+}
+
+static int add_disks(struct machine *m, const struct machine_config *c, char *err,
+                     size_t err_len)
+{
+    for (unsigned i = 0; i < c->num_disks; i++) {
+        struct disk *d = disk_open(&c->disks[i], c->instance_dir, i, err, err_len);
+        if (!d)
+            return -1;
+        if (c->announce_disks)
+            describe_disk(i, &c->disks[i], d);
+        struct irq_line irq;
+        uint64_t base = next_virtio_slot(m, &irq);
+        if (add_device(m, virtio_blk_create(base, irq, &m->guest_ram, d)) < 0) {
+            snprintf(err, err_len, "cannot create the device for disk %s", c->disks[i].path);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int add_virtio_devices(struct machine *m, const struct machine_config *c, char *err,
+                              size_t err_len)
 {
     struct irq_line irq;
     uint64_t base = next_virtio_slot(m, &irq);
     if (add_device(m, virtio_rng_create(base, irq, &m->guest_ram)) < 0)
-        return -1;
-    if (hvc_fd < 0)
-        return 0;
-    base = next_virtio_slot(m, &irq);
-    m->hvc = virtio_console_create(base, irq, &m->guest_ram, hvc_fd);
-    return add_device(m, m->hvc);
+        goto fail;
+    if (c->hvc_fd >= 0) {
+        base = next_virtio_slot(m, &irq);
+        m->hvc = virtio_console_create(base, irq, &m->guest_ram, c->hvc_fd);
+        if (add_device(m, m->hvc) < 0)
+            goto fail;
+    }
+    return add_disks(m, c, err, err_len);
+fail:
+    snprintf(err, err_len, "cannot create the machine's devices");
+    return -1;
 }
 
 /* ---- memory and boot ------------------------------------------------------------ */
@@ -339,11 +375,12 @@ struct machine *machine_create(const struct machine_config *c, char *err, size_t
     m->uart = pl011_create(MACHINE_UART_BASE, irq_for(m, MACHINE_UART_INTID), c->console_output,
                            c->console_opaque);
     if (add_device(m, m->uart) < 0 ||
-        add_device(m, pl031_create(MACHINE_RTC_BASE, irq_for(m, MACHINE_RTC_INTID), NULL)) < 0 ||
-        add_virtio_devices(m, c->hvc_fd) < 0) {
+        add_device(m, pl031_create(MACHINE_RTC_BASE, irq_for(m, MACHINE_RTC_INTID), NULL)) < 0) {
         snprintf(err, err_len, "cannot create the machine's devices");
         goto fail;
     }
+    if (add_virtio_devices(m, c, err, err_len) < 0)
+        goto fail;
     if (build_dtb(m, c, initrd_start, initrd_end, err, err_len) < 0)
         goto fail;
     if (set_boot_registers(m) < 0) {

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "devices/pl011.h"
+#include "disk.h"
 #include "hv/hv.h"
 
 /* Guest-physical layout (addresses as QEMU's "virt" board uses them, which is
@@ -40,6 +41,10 @@ struct machine_config {
     pl011_output_fn console_output;
     void *console_opaque;
     int hvc_fd; /* host end of the virtio console (hvc0), or -1 for none */
+    const struct disk_spec *disks; /* virtio-blk disks, vda first */
+    unsigned num_disks;
+    const char *instance_dir; /* where writable disks keep their layers */
+    bool announce_disks;      /* log what each disk is (once per run, not per reset) */
 };
 
 struct machine;

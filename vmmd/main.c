@@ -10,13 +10,18 @@
 #include "util.h"
 #include "worker.h"
 
+#define WORKER_MAX_DISKS_TEXT "16"
+_Static_assert(WORKER_MAX_DISKS == 16, "keep the text in step");
+
 #define EXIT_USAGE 2
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "usage: vmmd run --kernel IMAGE [--initrd FILE] [--append ARGS] [--mem SIZE]\n"
+            "                [--disk PATH[,OPTIONS]]... [--instance DIR]\n"
             "                [--backend emu|kvm|hvf|auto] [--verbose]\n"
+            "       vmmd disk export LAYER OUT\n"
             "\n"
             "Runs one guest in the foreground with its serial console on this terminal\n"
             "(Ctrl-A x quits). Exits 0 when the guest powers off.\n"
@@ -25,8 +30,18 @@ static void usage(FILE *out)
             "  --initrd FILE    initramfs to load beside the kernel\n"
             "  --append ARGS    kernel command line (default: console=ttyAMA0)\n"
             "  --mem SIZE       guest memory, e.g. 512M or 2G (default: 1G)\n"
+            "  --disk PATH[,ro][,cow=auto|clone|overlay][,serial=TEXT]\n"
+            "                   a raw disk image as the next virtio disk (vda, vdb, ...).\n"
+            "                   The image itself is never written: the guest's writes go\n"
+            "                   to a copy-on-write layer in the instance directory. ro\n"
+            "                   gives the guest a read-only disk\n"
+            "  --instance DIR   the instance directory; a layer found there is used again\n"
+            "                   (default: a new directory under the state directory)\n"
             "  --backend NAME   hypervisor backend (default: auto)\n"
-            "  --verbose        log what the backend decides\n");
+            "  --verbose        log what the backend decides\n"
+            "\n"
+            "vmmd disk export writes the disk a guest sees through LAYER (a disk layer\n"
+            "from an instance directory) to OUT as a plain raw image.\n");
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -43,14 +58,25 @@ static int cmd_run(int argc, char **argv)
         {"kernel", required_argument, NULL, 'k'}, {"initrd", required_argument, NULL, 'i'},
         {"append", required_argument, NULL, 'a'}, {"mem", required_argument, NULL, 'm'},
         {"backend", required_argument, NULL, 'b'}, {"verbose", no_argument, NULL, 'v'},
+        {"disk", required_argument, NULL, 'd'},   {"instance", required_argument, NULL, 'I'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     struct worker_options o = {.backend = "auto", .ram_size = 1ull << 30};
     int c;
     optind = 1;
     opterr = 0; /* our messages, not getopt's */
-    while ((c = getopt_long(argc, argv, ":k:i:a:m:b:vh", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":k:i:a:m:b:d:I:vh", options, NULL)) != -1) {
         switch (c) {
+        case 'd': {
+            char err[160];
+            if (o.num_disks == WORKER_MAX_DISKS)
+                return usage_error("more than %s disks", WORKER_MAX_DISKS_TEXT);
+            if (disk_spec_parse(optarg, &o.disks[o.num_disks], err, sizeof(err)) < 0)
+                return usage_error("--disk: %s", err);
+            o.num_disks++;
+            break;
+        }
+        case 'I': o.instance_dir = optarg; break;
         case 'k': o.kernel = optarg; break;
         case 'i': o.initrd = optarg; break;
         case 'a':
@@ -83,11 +109,27 @@ static int cmd_run(int argc, char **argv)
     return worker_run_console(&o);
 }
 
+static int cmd_disk(int argc, char **argv)
+{
+    if (argc != 4 || strcmp(argv[1], "export") != 0) {
+        fprintf(stderr, "vmmd: usage: vmmd disk export LAYER OUT\n");
+        return EXIT_USAGE;
+    }
+    char err[512];
+    if (disk_export(argv[2], argv[3], err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     log_init("vmmd");
     if (argc >= 2 && strcmp(argv[1], "run") == 0)
         return cmd_run(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "disk") == 0)
+        return cmd_disk(argc - 1, argv + 1);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
         return 0;

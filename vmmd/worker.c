@@ -11,10 +11,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
 #include "machine.h"
+#include "paths.h"
 #include "util.h"
 
 #define ESCAPE_CHAR 0x01 /* Ctrl-A, as QEMU's serial multiplexer */
@@ -49,6 +51,8 @@ struct worker {
     int hvc_master, hvc_slave;
     char hvc_path[128];
     bool hvc_announced;
+    bool booted_once;
+    char instance_dir[4096]; /* empty when no disk needs one */
     int stop_signal;
     bool quit_requested; /* Ctrl-A x on the console */
     bool escape_pending;
@@ -271,12 +275,15 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         .ram_size = o->ram_size, .hv = hv,
         .console_output = console_output, .console_opaque = w,
         .hvc_fd = w->hvc_master,
+        .disks = o->disks, .num_disks = o->num_disks,
+        .instance_dir = w->instance_dir, .announce_disks = !w->booted_once,
     };
     w->machine = machine_create(&mc, err, sizeof(err));
     if (!w->machine) {
         log_error("%s", err);
         return -1;
     }
+    w->booted_once = true;
     if (w->hvc_master >= 0 && !w->hvc_announced) {
         log_info("second console (hvc0) on %s", w->hvc_path);
         w->hvc_announced = true;
@@ -320,6 +327,40 @@ static int run_until_off(struct worker *w, const struct worker_options *o, const
     }
 }
 
+static bool needs_instance_dir(const struct worker_options *o)
+{
+    for (unsigned i = 0; i < o->num_disks; i++)
+        if (!o->disks[i].read_only)
+            return true;
+    return false;
+}
+
+/* Writable disks keep their copy-on-write layers in the instance directory:
+ * the one asked for, or a new one under the state directory. */
+static int prepare_instance_dir(struct worker *w, const struct worker_options *o)
+{
+    if (!needs_instance_dir(o))
+        return 0;
+    char state[3072];
+    if (o->instance_dir) {
+        snprintf(w->instance_dir, sizeof(w->instance_dir), "%s", o->instance_dir);
+    } else if (paths_state_dir(state, sizeof(state)) == 0) {
+        snprintf(w->instance_dir, sizeof(w->instance_dir), "%s/instances/run-%lld-%d", state,
+                 (long long)time(NULL), (int)getpid());
+    } else {
+        log_error("no state directory (HOME is not set): give --instance DIR");
+        return -1;
+    }
+    int rc = paths_make_dirs(w->instance_dir, 0700);
+    if (rc < 0) {
+        log_error("cannot create the instance directory %s: %s", w->instance_dir,
+                  strerror(-rc));
+        return -1;
+    }
+    log_info("instance directory %s", w->instance_dir);
+    return 0;
+}
+
 int worker_run_console(const struct worker_options *o)
 {
     char why[256], note[256];
@@ -335,6 +376,8 @@ int worker_run_console(const struct worker_options *o)
         return 1;
     }
     struct worker w = {0};
+    if (prepare_instance_dir(&w, o) < 0)
+        return 1;
     w.base = event_base_new();
     if (!w.base) {
         log_error("cannot create the event loop");

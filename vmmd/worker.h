@@ -7,12 +7,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "disk.h"
+
+#define WORKER_MAX_DISKS 16
+
 struct worker_options {
     const char *kernel;
     const char *initrd;
     const char *append;
     const char *backend; /* "emu", "kvm", "hvf" or "auto" */
     uint64_t ram_size;
+    struct disk_spec disks[WORKER_MAX_DISKS]; /* vda, vdb, ... */
+    unsigned num_disks;
+    const char *instance_dir; /* NULL: a new one under the state directory */
 };
 
 /* Runs the guest with its serial console on this process's stdin/stdout until it

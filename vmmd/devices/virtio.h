@@ -38,4 +38,55 @@
 #define VIRTQ_AVAIL_ALIGN 2u
 #define VIRTQ_USED_ALIGN 4u
 
+/* §5 Device Types */
+#define VIRTIO_ID_BLOCK 2
+
+/* §5.2.3 Block Device: Feature bits */
+#define VIRTIO_BLK_F_SIZE_MAX 1
+#define VIRTIO_BLK_F_SEG_MAX 2
+#define VIRTIO_BLK_F_GEOMETRY 4
+#define VIRTIO_BLK_F_RO 5
+#define VIRTIO_BLK_F_BLK_SIZE 6
+#define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_F_TOPOLOGY 10
+#define VIRTIO_BLK_F_CONFIG_WCE 11
+#define VIRTIO_BLK_F_MQ 12
+#define VIRTIO_BLK_F_DISCARD 13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+/* §5.2.4 Block Device: Device configuration layout (byte offsets) */
+#define VIRTIO_BLK_CFG_CAPACITY 0
+#define VIRTIO_BLK_CFG_SIZE_MAX 8
+#define VIRTIO_BLK_CFG_SEG_MAX 12
+#define VIRTIO_BLK_CFG_GEOMETRY 16
+#define VIRTIO_BLK_CFG_BLK_SIZE 20
+#define VIRTIO_BLK_CFG_PHYSICAL_BLOCK_EXP 24
+#define VIRTIO_BLK_CFG_ALIGNMENT_OFFSET 25
+#define VIRTIO_BLK_CFG_MIN_IO_SIZE 26
+#define VIRTIO_BLK_CFG_OPT_IO_SIZE 28
+#define VIRTIO_BLK_CFG_WRITEBACK 32
+#define VIRTIO_BLK_CFG_NUM_QUEUES 34
+#define VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS 36
+#define VIRTIO_BLK_CFG_MAX_DISCARD_SEG 40
+#define VIRTIO_BLK_CFG_DISCARD_SECTOR_ALIGNMENT 44
+#define VIRTIO_BLK_CFG_MAX_WRITE_ZEROES_SECTORS 48
+#define VIRTIO_BLK_CFG_MAX_WRITE_ZEROES_SEG 52
+#define VIRTIO_BLK_CFG_WRITE_ZEROES_MAY_UNMAP 56
+#define VIRTIO_BLK_CFG_SIZE 60 /* through write_zeroes_may_unmap and its padding */
+
+/* §5.2.6 Block Device: Device Operation */
+#define VIRTIO_BLK_T_IN 0u
+#define VIRTIO_BLK_T_OUT 1u
+#define VIRTIO_BLK_T_FLUSH 4u
+#define VIRTIO_BLK_T_GET_ID 8u
+#define VIRTIO_BLK_T_DISCARD 11u
+#define VIRTIO_BLK_T_WRITE_ZEROES 13u
+#define VIRTIO_BLK_S_OK 0u
+#define VIRTIO_BLK_S_IOERR 1u
+#define VIRTIO_BLK_S_UNSUPP 2u
+#define VIRTIO_BLK_ID_BYTES 20u
+#define VIRTIO_BLK_REQ_HEADER_SIZE 16u /* le32 type, le32 reserved, le64 sector */
+#define VIRTIO_BLK_DWZ_SEGMENT_SIZE 16u /* le64 sector, le32 num_sectors, le32 flags */
+#define VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP 1u
+
 #endif

@@ -1,0 +1,19 @@
+/* virtio-blk (virtio 1.2 §5.2) over a disk image (disk.h). Requests run on the
+ * device's own I/O thread, so a slow host disk never stalls the vCPU. */
+#ifndef IGNITION_VIRTIO_BLK_H
+#define IGNITION_VIRTIO_BLK_H
+
+#include "device.h"
+#include "disk.h"
+#include "virtqueue.h"
+
+/* The device owns disk from then on (also when creation fails). */
+struct device *virtio_blk_create(uint64_t base, struct irq_line irq, const struct guest_ram *ram,
+                                 struct disk *disk);
+
+/* One request, as the I/O thread runs it: reads the header and data from the
+ * chain, performs it on disk, writes the status byte. Returns the bytes
+ * written into the chain, or -1 when the chain has no room for a status. */
+int virtio_blk_handle(struct disk *disk, const struct virtq_chain *chain);
+
+#endif
