@@ -23,7 +23,7 @@ enum {
 static uint8_t *mem;
 static struct guest_ram ram;
 static struct device *dev;
-static int notified, edges, resets;
+static int notified, edges, resets, queue_stops;
 static uint8_t config[6] = {1, 2, 3, 4, 5, 6};
 
 static void config_read(void *d, size_t off, uint8_t *out, size_t len)
@@ -50,6 +50,13 @@ static void on_reset(void *d)
     resets++;
 }
 
+static void on_queue_stop(void *d, unsigned q)
+{
+    (void)d;
+    ck_assert_uint_eq(q, 1);
+    queue_stops++;
+}
+
 static void on_irq(void *opaque, unsigned intid, bool level)
 {
     (void)opaque, (void)intid;
@@ -60,14 +67,14 @@ static void on_irq(void *opaque, unsigned intid, bool level)
 static const struct virtio_device_ops test_ops = {
     .name = "test", .device_id = 42, .features = 1ull << 3, .num_queues = 2, .queue_max = 16,
     .config_size = sizeof(config), .config_read = config_read, .config_write = config_write,
-    .notify = on_notify, .reset = on_reset,
+    .notify = on_notify, .reset = on_reset, .queue_stop = on_queue_stop,
 };
 
 static void setup(void)
 {
     mem = calloc(1, RAM_SIZE);
     ram = (struct guest_ram){.gpa = RAM_GPA, .size = RAM_SIZE, .host = mem};
-    notified = edges = resets = 0;
+    notified = edges = resets = queue_stops = 0;
     dev = virtio_mmio_create(0x0a000000, (struct irq_line){.set = on_irq, .intid = 48},
                              &test_ops, NULL, &ram);
     ck_assert_ptr_nonnull(dev);
@@ -157,6 +164,23 @@ START_TEST(test_queue_in_ram_becomes_ready)
     setup_queue(1, 16, RAM_GPA + 0x1000, RAM_GPA + 0x2000, RAM_GPA + 0x3000);
     ck_assert_uint_eq(rd(QUEUE_READY), 1);
     ck_assert(!(rd(STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET));
+}
+END_TEST
+
+/* Switching a ready queue off or resetting it tells the device first, so work
+ * it took from the old rings cannot complete into new ones. */
+START_TEST(test_queue_stop_reaches_device)
+{
+    negotiate(1ull << VIRTIO_F_VERSION_1);
+    setup_queue(1, 16, RAM_GPA + 0x1000, RAM_GPA + 0x2000, RAM_GPA + 0x3000);
+    wr(QUEUE_READY, 0);
+    ck_assert_int_eq(queue_stops, 1);
+    wr(QUEUE_READY, 0); /* already off: nothing to stop */
+    ck_assert_int_eq(queue_stops, 1);
+    setup_queue(1, 16, RAM_GPA + 0x1000, RAM_GPA + 0x2000, RAM_GPA + 0x3000);
+    wr(0x0c0 /* QueueReset */, 1);
+    ck_assert_int_eq(queue_stops, 2);
+    ck_assert_uint_eq(rd(QUEUE_READY), 0);
 }
 END_TEST
 
@@ -251,6 +275,7 @@ static Suite *virtio_mmio_suite(void)
     tcase_add_test(tc, test_features_ok_refuses_unknown_bits);
     tcase_add_test(tc, test_features_ok_accepts_subset);
     tcase_add_test(tc, test_queue_in_ram_becomes_ready);
+    tcase_add_test(tc, test_queue_stop_reaches_device);
     tcase_add_test(tc, test_queue_outside_ram_needs_reset);
     tcase_add_test(tc, test_queue_too_large_needs_reset);
     tcase_add_test(tc, test_queue_selector_out_of_range);

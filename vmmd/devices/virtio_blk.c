@@ -294,6 +294,13 @@ static void blk_reset(void *dev)
 }
 
 /* The guest sees IOERR; the person running it learns why, a few times. */
+/* One queue: stopping it is a reset as far as requests in flight go. */
+static void blk_queue_stop(void *dev, unsigned q)
+{
+    (void)q;
+    blk_reset(dev);
+}
+
 static void log_host_failure(struct blk *b, int rc)
 {
     if (b->errors_logged >= LOG_LIMIT)
@@ -404,6 +411,7 @@ static const struct virtio_device_ops blk_ops_template = {
     .config_read = blk_config_read,
     .notify = blk_notify,
     .reset = blk_reset,
+    .queue_stop = blk_queue_stop,
     .destroy = blk_destroy,
 };
 

@@ -111,6 +111,12 @@ static void enable_queue_locked(struct virtio_mmio *t, struct queue_setup *q)
     q->ready = true;
 }
 
+static void stop_queue_locked(struct virtio_mmio *t)
+{
+    if (t->ops->queue_stop)
+        t->ops->queue_stop(t->device_state, t->queue_sel);
+}
+
 /* Status writes (§2.1, §3.1.1): FEATURES_OK only for an acceptable feature set. */
 static void write_status_locked(struct virtio_mmio *t, uint32_t value)
 {
@@ -144,14 +150,17 @@ static void write_queue_reg_locked(struct virtio_mmio *t, uint64_t off, uint32_t
         if (value & 1) {
             if (!q->ready)
                 enable_queue_locked(t, q);
-        } else {
+        } else if (q->ready) {
+            stop_queue_locked(t);
             q->ready = false;
         }
         return;
     }
     if (off == REG_QUEUE_RESET) {
-        if (value & 1)
+        if (value & 1) {
+            stop_queue_locked(t);
             memset(q, 0, sizeof(*q));
+        }
         return;
     }
     if (q->ready)

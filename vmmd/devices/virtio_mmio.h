@@ -30,6 +30,9 @@ struct virtio_device_ops {
      * locked. */
     void (*notify)(void *dev, struct virtio_mmio *t, unsigned q);
     void (*reset)(void *dev);
+    /* Queue q is being reset or switched off (transport locked): work taken
+     * from it must not complete into whatever rings come next. Optional. */
+    void (*queue_stop)(void *dev, unsigned q);
     void (*destroy)(void *dev);
 };
 
