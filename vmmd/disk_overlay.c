@@ -309,11 +309,6 @@ static int open_recorded_base(struct overlay *o, const char *base_path, char *er
 
 static int load_bitmap(struct overlay *o, const char *path, char *err, size_t err_len)
 {
-    struct stat st;
-    if (fstat(o->fd, &st) < 0 || (uint64_t)st.st_size < o->data_offset) {
-        snprintf(err, err_len, "%s is truncated", path);
-        return -1;
-    }
     int rc = pread_full(o->fd, o->bitmap, o->bitmap_bytes, HEADER_SIZE);
     if (rc < 0) {
         snprintf(err, err_len, "cannot read %s: %s", path, strerror(-rc));
@@ -343,6 +338,11 @@ struct overlay *overlay_open(const char *path, int base_fd, const struct stat *b
         snprintf(why, sizeof(why), "not an ignition overlay");
     else if (decode_header(o, header, base_path, why, sizeof(why)) == 0)
         why[0] = '\0';
+    /* The bitmap is sized from the header: the file must really hold it, so a
+     * damaged header cannot make us allocate what is not there. */
+    struct stat st;
+    if (!why[0] && (fstat(fd, &st) < 0 || (uint64_t)st.st_size < o->data_offset))
+        snprintf(why, sizeof(why), "truncated");
     if (why[0]) {
         snprintf(err, err_len, "%s: %s", path, why);
         close(fd);

@@ -65,6 +65,15 @@ static struct disk *open_disk(enum disk_cow cow, bool read_only)
     return d;
 }
 
+/* Removes disk0's overlay and makes a new one. */
+static struct disk *open_disk_fresh(void)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "%s/disk0.cow", inst);
+    unlink(path);
+    return open_disk(DISK_COW_OVERLAY, false);
+}
+
 static void assert_base_untouched(void)
 {
     static uint8_t now[BASE_SIZE];
@@ -272,6 +281,15 @@ START_TEST(test_overlay_damaged_header)
     char err[512] = "";
     ck_assert_ptr_null(disk_open(&spec, inst, 0, err, sizeof(err)));
     ck_assert_msg(strstr(err, "damaged") != NULL, "%s", err);
+    /* A header that claims a huge disk in a small file. */
+    disk_close(open_disk_fresh());
+    fd = open(path, O_WRONLY);
+    /* consistent geometry for 2^49 bytes: a 2^34-byte bitmap the file lacks */
+    uint64_t geometry[4] = {1ull << 49, 4096, 1ull << 34, (1ull << 34) + 4096};
+    ck_assert_int_eq(pwrite(fd, geometry, sizeof(geometry), 16), (ssize_t)sizeof(geometry));
+    close(fd);
+    ck_assert_ptr_null(disk_open(&spec, inst, 0, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "truncated"), "%s", err);
     write_file(path, "short", 5);
     ck_assert_ptr_null(disk_open(&spec, inst, 0, err, sizeof(err)));
     ck_assert_msg(strstr(err, "not an ignition overlay") != NULL, "%s", err);
