@@ -45,8 +45,8 @@ def debugfs():
     return p
 
 
-def boot_from_disk(instance, *extra):
-    root = os.path.join(guest_dir(), "rootfs.ext4")
+def boot_from_disk(instance, *extra, root=None):
+    root = root or os.path.join(guest_dir(), "rootfs.ext4")
     g = Guest("--disk", f"{root},serial=ignition-root", "--instance", instance, *extra,
               append="console=ttyAMA0 quiet root=/dev/vda")
     g.expect(r"GUEST: switching root to /dev/vda", BOOT_TIMEOUT)
