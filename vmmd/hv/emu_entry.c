@@ -325,14 +325,17 @@ static uc_context *context_after(bool mmu_on, const uint32_t *prog, size_t n,
     return ctx;
 }
 
-/* Offsets (step-aligned) where context a holds va and context b holds vb. */
+/* Offsets where context a holds va and context b holds vb, as width-byte values.
+ * The scan moves 4 bytes at a time whatever the width: the CPU state does not start
+ * 8-aligned inside every Unicorn's context (2.1 put an int before it, so its 64-bit
+ * fields sit at 4 mod 8). */
 static size_t find_offsets(const uc_context *a, const uc_context *b, size_t size,
-                           size_t step, uint64_t va, uint64_t vb, size_t *found, size_t max)
+                           size_t width, uint64_t va, uint64_t vb, size_t *found, size_t max)
 {
     size_t n = 0;
-    for (size_t off = 0; off + step <= size && n < max; off += step) {
-        uint64_t x = step == 4 ? context_u32(a, off) : context_u64(a, off);
-        uint64_t y = step == 4 ? context_u32(b, off) : context_u64(b, off);
+    for (size_t off = 0; off + width <= size && n < max; off += 4) {
+        uint64_t x = width == 4 ? context_u32(a, off) : context_u64(a, off);
+        uint64_t y = width == 4 ? context_u32(b, off) : context_u64(b, off);
         if (x == va && y == vb)
             found[n++] = off;
     }
@@ -341,7 +344,7 @@ static size_t find_offsets(const uc_context *a, const uc_context *b, size_t size
 
 /* Runs two two-instruction programs to their first exception (registers x0..x2
  * preset) and finds the offset at which the saved contexts hold want_a and want_b. */
-static int offset_holding(const struct emu_layout *l, bool mmu_on, int intno, size_t step,
+static int offset_holding(const struct emu_layout *l, bool mmu_on, int intno, size_t width,
                           const uint32_t prog_a[2], const uint64_t x_a[3], uint64_t want_a,
                           const uint32_t prog_b[2], const uint64_t x_b[3], uint64_t want_b,
                           size_t *offset)
@@ -350,7 +353,7 @@ static int offset_holding(const struct emu_layout *l, bool mmu_on, int intno, si
     uc_context *b = context_after(mmu_on, prog_b, 2, x_b, 3, intno);
     size_t found[4], n = 0;
     if (a && b)
-        n = find_offsets(a, b, l->context_size, step, want_a, want_b, found, 4);
+        n = find_offsets(a, b, l->context_size, width, want_a, want_b, found, 4);
     if (a)
         uc_context_free(a);
     if (b)
