@@ -2,7 +2,8 @@
  * through its real run loop, take exceptions into an EL1 vector and report
  * back through PSCI SYSTEM_OFF, so these tests see what the guest saw. They
  * check that EL0 cannot use the GIC CPU interface, that EL0 timer access
- * follows CNTKCTL_EL1, and that the guest is told AArch32 is absent. */
+ * follows CNTKCTL_EL1, that the guest is told AArch32 is absent, and that
+ * instruction-cache maintenance drops code a device rewrote behind the CPU. */
 #include <check.h>
 #include <errno.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include "hv/hv.h"
 #include "psci.h"
 #include "unit.h"
+#include "util.h"
 
 #define RAM_BASE 0x40000000ull
 #define RAM_SIZE (2u << 20)
@@ -37,6 +39,11 @@
 struct calls {
     int hypercalls;
     uint64_t args[4];
+    /* When set, a load from device space calls it (inside the slice, as an MMIO
+     * read does) with the guest's RAM: a device completing DMA. */
+    void (*on_device_read)(uint8_t *ram, unsigned reads);
+    uint8_t *ram;
+    unsigned device_reads;
 };
 
 static enum hv_call_result on_hypercall(void *opaque, const uint64_t args[4], uint64_t *result)
@@ -48,11 +55,15 @@ static enum hv_call_result on_hypercall(void *opaque, const uint64_t args[4], ui
     return args[0] == PSCI_SYSTEM_OFF ? HV_CALL_SYSTEM_OFF : HV_CALL_CONTINUE;
 }
 
-static bool no_device_read(void *opaque, uint64_t gpa, unsigned size, uint64_t *value)
+static bool device_read(void *opaque, uint64_t gpa, unsigned size, uint64_t *value)
 {
-    (void)opaque, (void)gpa, (void)size;
+    (void)gpa, (void)size;
+    struct calls *c = opaque;
     *value = 0;
-    return false;
+    if (!c->on_device_read)
+        return false;
+    c->on_device_read(c->ram, ++c->device_reads);
+    return true;
 }
 
 static bool no_device_write(void *opaque, uint64_t gpa, unsigned size, uint64_t value)
@@ -84,7 +95,7 @@ struct guest {
 static void guest_create(struct guest *g, const uint32_t *el0_program, size_t n)
 {
     memset(g, 0, sizeof(*g));
-    g->io = (struct hv_io){.opaque = &g->calls, .mmio_read = no_device_read,
+    g->io = (struct hv_io){.opaque = &g->calls, .mmio_read = device_read,
                            .mmio_write = no_device_write, .hypercall = on_hypercall};
     struct hv_config config = {
         .num_vcpus = 1,
@@ -102,6 +113,7 @@ static void guest_create(struct guest *g, const uint32_t *el0_program, size_t n)
     memcpy(g->ram, el1_code, sizeof(el1_code));
     memcpy(g->ram + (VBAR + 0x400 - RAM_BASE), el0_vector, sizeof(el0_vector));
     memcpy(g->ram + (EL0_CODE - RAM_BASE), el0_program, n * sizeof(uint32_t));
+    g->calls.ram = g->ram;
     ck_assert_int_eq(hv_emu_ops.map_ram(g->vm, RAM_BASE, g->ram, RAM_SIZE), 0);
 }
 
@@ -260,6 +272,217 @@ START_TEST(test_state_from_another_build_is_refused)
 }
 END_TEST
 
+/* ---- instruction-cache maintenance ---------------------------------------- */
+
+/* A function the guest calls (movz x0, #n; ret); the host rewrites it through
+ * the RAM pointer between two calls, as a device writing by DMA would. It ends
+ * its page, away from where a loop over the page starts. */
+#define FUNC (RAM_BASE + 0x10ff8)
+#define FUNC_PAGE (FUNC & ~0xfffull)
+#define TABLES (RAM_BASE + 0x20000) /* level-1 table for the MMU case */
+#define ALIAS_OFFSET 0x40000000ull  /* FUNC + this: the same page, never executable */
+
+#define SYS_IC_IVAU SYSREG(1, 3, 7, 5, 1)
+#define SYS_IC_IALLU SYSREG(1, 0, 7, 5, 0)
+#define SYS_DC_CVAU SYSREG(1, 3, 7, 11, 1)
+#define CTR_EL0 SYSREG(3, 3, 0, 0, 1)
+#define SCTLR_EL1 SYSREG(3, 0, 1, 0, 0)
+#define TCR_EL1 SYSREG(3, 0, 2, 0, 2)
+#define TTBR0_EL1 SYSREG(3, 0, 2, 0, 0)
+#define MAIR_EL1 SYSREG(3, 0, 10, 2, 0)
+
+#define A64_SYS(op, rt) A64_MSR(op, rt) /* SYS is MSR with op0 = 1 */
+#define A64_DSB_ISH 0xd5033b9fu
+#define A64_ISB 0xd5033fdfu
+#define A64_RET 0xd65f03c0u
+#define A64_BLR_X20 0xd63f0280u
+#define A64_MOV(rd, rm) (0xaa0003e0u | ((uint32_t)(rm) << 16) | (rd)) /* orr rd, xzr, rm */
+#define A64_ORR_X9_X9_X10 0xaa0a0129u
+
+/* x20 = FUNC; x21 = the address the maintenance names. */
+static const uint32_t maintain_by_va[] = {
+    A64_SYS(SYS_DC_CVAU, 21), A64_DSB_ISH, A64_SYS(SYS_IC_IVAU, 21), A64_DSB_ISH, A64_ISB,
+};
+/* Linux's loop: every 64-byte line of the page from x21 up to x4. */
+static const uint32_t maintain_page_by_lines[] = {
+    A64_SYS(SYS_IC_IVAU, 21), 0x910102b5u /* add x21, x21, #64 */, 0xeb0402bfu /* cmp x21, x4 */,
+    0x54ffffa3u /* b.lo .-12 */, A64_DSB_ISH, A64_ISB,
+};
+static const uint32_t maintain_all[] = {
+    A64_SYS(SYS_DC_CVAU, 21), A64_DSB_ISH, A64_SYS(SYS_IC_IALLU, 31), A64_DSB_ISH, A64_ISB,
+};
+/* MMU on from x10..x13 (SCTLR bits, MAIR, TCR, TTBR0), identity-mapped code. */
+static const uint32_t mmu_on[] = {
+    A64_MSR(MAIR_EL1, 11), A64_MSR(TCR_EL1, 12), A64_MSR(TTBR0_EL1, 13), A64_ISB,
+    A64_MRS(9, SCTLR_EL1), A64_ORR_X9_X9_X10, A64_MSR(SCTLR_EL1, 9), A64_ISB,
+};
+/* Call FUNC and power off with its result in x1 and CTR_EL0 in x2. */
+static const uint32_t call_and_report[] = {
+    A64_BLR_X20, A64_MOV(1, 0), A64_MRS(2, CTR_EL0),
+    A64_MOVZ(0, 0x0008, 0), A64_MOVK(0, 0x8400, 1), A64_HVC0,
+};
+
+struct refill_result {
+    uint64_t before, after, ctr;
+};
+
+static size_t append(uint32_t *program, size_t n, const uint32_t *insns, size_t count)
+{
+    memcpy(program + n, insns, count * sizeof(uint32_t));
+    return n + count;
+}
+
+static void write_function(struct guest *g, uint16_t result)
+{
+    const uint32_t function[] = {A64_MOVZ(0, result, 0), A64_RET};
+    memcpy(g->ram + (FUNC - RAM_BASE), function, sizeof(function));
+}
+
+/* One level-1 table (39-bit addresses, 4 KiB granule): 1 GiB at RAM_BASE mapped
+ * to itself and executable, and the same 1 GiB again one GiB higher with PXN
+ * and UXN, as Linux's linear map is. */
+static void enable_mmu(struct guest *g)
+{
+    uint64_t *l1 = (uint64_t *)(void *)(g->ram + (TABLES - RAM_BASE));
+    const uint64_t block = RAM_BASE | (1u << 10) /* AF */ | (3u << 8) /* inner shareable */ | 1;
+    l1[RAM_BASE >> 30] = block;
+    l1[(RAM_BASE + ALIAS_OFFSET) >> 30] = block | (3ull << 53); /* PXN, UXN */
+    const uint64_t tcr = 25 | (1u << 8) | (1u << 10) | (3u << 12) /* T0SZ, WB, inner shareable */
+                         | (25u << 16) | (1u << 23) | (2ull << 30); /* T1SZ, EPD1, TG1 4K */
+    ck_assert_int_eq(hv_emu_ops.set_reg(g->vm, 0, HV_REG_X0 + 10, 0x1005), 0); /* M, C, I */
+    ck_assert_int_eq(hv_emu_ops.set_reg(g->vm, 0, HV_REG_X0 + 11, 0xff), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g->vm, 0, HV_REG_X0 + 12, tcr), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g->vm, 0, HV_REG_X0 + 13, TABLES), 0);
+}
+
+/* At EL1: call FUNC (returns 1), stop; the host rewrites FUNC to return 2; the
+ * guest runs the maintenance sequence on x21 (x4: x21 + 4 KiB) and calls FUNC
+ * again. */
+static struct refill_result run_refill(const uint32_t *maintenance, size_t count, bool mmu,
+                                       uint64_t maintained)
+{
+    uint32_t program[64];
+    size_t n = 0;
+    if (mmu)
+        n = append(program, n, mmu_on, ARRAY_SIZE(mmu_on));
+    n = append(program, n, call_and_report, ARRAY_SIZE(call_and_report));
+    n = append(program, n, maintenance, count);
+    n = append(program, n, call_and_report, ARRAY_SIZE(call_and_report));
+    struct guest g;
+    guest_create(&g, program, n); /* entered directly, so it runs at EL1 */
+    write_function(&g, 1);
+    if (mmu)
+        enable_mmu(&g);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_X0 + 20, FUNC), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_X0 + 21, maintained), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_X0 + 4, maintained + 0x1000), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_PC, EL0_CODE), 0);
+    struct refill_result r = {0};
+    guest_run_until_off(&g);
+    r.before = g.calls.args[1];
+    r.ctr = g.calls.args[2];
+    write_function(&g, 2);
+    guest_run_until_off(&g); /* resumes after the HVC */
+    r.after = g.calls.args[1];
+    guest_destroy(&g);
+    return r;
+}
+
+/* MMU off: IC IVAU names the rewritten line by its (identical) physical address.
+ * CTR_EL0.DIC is 0, so Linux does issue IC IVAU before executing a page. */
+START_TEST(test_ic_ivau_drops_code_rewritten_behind_the_cpu)
+{
+    struct refill_result r = run_refill(maintain_by_va, ARRAY_SIZE(maintain_by_va), false, FUNC + 4);
+    ck_assert_uint_eq(r.before, 1);
+    ck_assert_uint_eq(r.after, 2);
+    ck_assert_uint_eq((r.ctr >> 29) & 1, 0); /* DIC */
+}
+END_TEST
+
+/* MMU on, and the maintenance goes through a non-executable alias of the page,
+ * as Linux's does (its linear map): the translations still go. */
+START_TEST(test_ic_ivau_through_a_non_executable_alias)
+{
+    struct refill_result r = run_refill(maintain_by_va, ARRAY_SIZE(maintain_by_va), true,
+                                        FUNC + ALIAS_OFFSET);
+    ck_assert_uint_eq(r.before, 1);
+    ck_assert_uint_eq(r.after, 2);
+}
+END_TEST
+
+/* The whole page, line by line, through the alias: the backend drops the first
+ * line alone and the rest of the page at the second. */
+START_TEST(test_ic_ivau_loop_over_a_page)
+{
+    struct refill_result r = run_refill(maintain_page_by_lines, ARRAY_SIZE(maintain_page_by_lines),
+                                        true, FUNC_PAGE + ALIAS_OFFSET);
+    ck_assert_uint_eq(r.before, 1);
+    ck_assert_uint_eq(r.after, 2);
+}
+END_TEST
+
+/* IC IALLU names no address: every translation goes. */
+START_TEST(test_ic_iallu_drops_all_code)
+{
+    struct refill_result r = run_refill(maintain_all, ARRAY_SIZE(maintain_all), true,
+                                        FUNC + ALIAS_OFFSET);
+    ck_assert_uint_eq(r.before, 1);
+    ck_assert_uint_eq(r.after, 2);
+}
+END_TEST
+
+#define A64_BL(from, to) (0x94000000u | ((uint32_t)((to) - (from)) & 0x3ffffffu))
+#define A64_LDR_W3_X22 0xb94002c3u
+#define DEVICE_REGISTER 0x09000000ull
+
+/* Each device read rewrites FUNC to return one more than before. */
+static void rewrite_function(uint8_t *ram, unsigned reads)
+{
+    const uint32_t function[] = {A64_MOVZ(0, reads + 1, 0), A64_RET};
+    memcpy(ram + (FUNC - RAM_BASE), function, sizeof(function));
+}
+
+/* All in one slice: call FUNC, let the device rewrite it, maintain the page
+ * through a subroutine, call FUNC; then once more through the same IC IVAU.
+ * The backend skips repeated IC IVAUs to a page it just dropped while only
+ * their own loop runs; the second round must not be mistaken for that. */
+START_TEST(test_ic_ivau_again_after_another_rewrite)
+{
+    enum { MAINTAIN = 15 };
+    const uint32_t program[] = {
+        A64_BLR_X20, A64_MOV(19, 0), A64_LDR_W3_X22, A64_BL(3, MAINTAIN),
+        A64_BLR_X20, A64_MOV(23, 0), A64_LDR_W3_X22, A64_BL(7, MAINTAIN),
+        A64_BLR_X20, A64_MOV(3, 0), A64_MOV(1, 19), A64_MOV(2, 23),
+        A64_MOVZ(0, 0x0008, 0), A64_MOVK(0, 0x8400, 1), A64_HVC0,
+        /* MAINTAIN: */ A64_SYS(SYS_IC_IVAU, 21), A64_DSB_ISH, A64_ISB, A64_RET,
+    };
+    struct guest g;
+    guest_create(&g, program, ARRAY_SIZE(program));
+    write_function(&g, 1);
+    g.calls.on_device_read = rewrite_function;
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_X0 + 20, FUNC), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_X0 + 21, FUNC + 4), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_X0 + 22, DEVICE_REGISTER), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_PC, EL0_CODE), 0);
+    guest_run_until_off(&g);
+    ck_assert_uint_eq(g.calls.device_reads, 2);
+    ck_assert_uint_eq(g.calls.args[1], 1);
+    ck_assert_uint_eq(g.calls.args[2], 2);
+    ck_assert_uint_eq(g.calls.args[3], 3);
+    guest_destroy(&g);
+}
+END_TEST
+
+/* The hook leaves the architecture's checks to Unicorn: EL0 may use IC IVAU
+ * only when SCTLR_EL1.UCI is set, which it is not here. */
+START_TEST(test_el0_ic_ivau_needs_uci)
+{
+    const uint32_t program[] = {A64_SYS(SYS_IC_IVAU, 6), A64_SVC0};
+    struct calls c = run_at_el0(program, 2, 0);
+    ck_assert_uint_eq(exception_class(&c), 0x18);
+}
+END_TEST
+
 static Suite *emu_backend_suite(void)
 {
     Suite *s = suite_create("emu_backend");
@@ -277,6 +500,15 @@ static Suite *emu_backend_suite(void)
     tcase_add_test(state, test_state_moves_a_running_guest);
     tcase_add_test(state, test_state_from_another_build_is_refused);
     suite_add_tcase(s, state);
+    TCase *icache = tcase_create("icache");
+    tcase_set_timeout(icache, 20);
+    tcase_add_test(icache, test_ic_ivau_drops_code_rewritten_behind_the_cpu);
+    tcase_add_test(icache, test_ic_ivau_through_a_non_executable_alias);
+    tcase_add_test(icache, test_ic_ivau_loop_over_a_page);
+    tcase_add_test(icache, test_ic_iallu_drops_all_code);
+    tcase_add_test(icache, test_ic_ivau_again_after_another_rewrite);
+    tcase_add_test(icache, test_el0_ic_ivau_needs_uci);
+    suite_add_tcase(s, icache);
     return s;
 }
 

@@ -33,13 +33,6 @@
 /* The block hook reads the clock once every this many translation blocks. */
 #define CLOCK_CHECK_BLOCKS 64u
 
-#define MAX_RAM_REGIONS 4
-
-struct emu_ram {
-    uint64_t gpa, size;
-    uint8_t *host;
-};
-
 /* A physical range that is neither RAM nor device space (see alias_read). */
 struct emu_alias {
     struct hv_vm *vm;
@@ -52,6 +45,7 @@ struct hv_vm {
     struct hv_io io;
     struct emu_layout layout;
     struct emu_entry entry;
+    struct emu_icache icache;
     struct gicv3 *gic;
     struct arch_timer timer;
     struct emu_ram ram[MAX_RAM_REGIONS];
@@ -345,8 +339,9 @@ static uint32_t on_msr(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp
  * before any instruction of the block executes, so PC is exact. */
 static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *opaque)
 {
-    (void)address, (void)size;
     struct hv_vm *vm = opaque;
+    if (vm->icache.loop_running)
+        emu_icache_block(&vm->icache, address, size);
     if (atomic_load_explicit(&vm->attention, memory_order_relaxed)) {
         uc_emu_stop(uc);
         return;
@@ -420,6 +415,7 @@ static int create_engine(struct hv_vm *vm, char *err, size_t err_len)
                     UC_ARM64_INS_MRS) != UC_ERR_OK ||
         uc_hook_add(vm->uc, &vm->hook_msr, UC_HOOK_INSN, (void *)on_msr, vm, 1, 0,
                     UC_ARM64_INS_MSR) != UC_ERR_OK ||
+        emu_icache_init(&vm->icache, vm->uc, vm->ram, &vm->num_ram, read_phys_u64, vm) < 0 ||
         emu_prepare_el1(vm->uc) < 0 || emu_entry_init(&vm->entry, vm->uc, &vm->layout) < 0) {
         snprintf(err, err_len, "cannot set up the Unicorn engine (memory map or hooks)");
         return -1;
@@ -838,13 +834,16 @@ static void report_stats(struct hv_vm *vm, uint64_t now)
     read_insn(vm, pc, &insn);
     read_insn(vm, pc - 4, &prev);
     log_debug("emu: pc 0x%llx [%08x %08x] irq %d pstate 0x%llx; slices %llu irqs %llu exceptions %llu wfi %llu "
-              "sleeps %llu",
+              "sleeps %llu; ic ivau %llu iall %llu, ranges dropped %llu",
               (unsigned long long)pc, prev, insn, gicv3_irq_asserted(vm->gic),
               (unsigned long long)read_u64(vm, UC_ARM64_REG_PSTATE) & 0xffffffffu,
               (unsigned long long)st->slices, (unsigned long long)st->irqs,
               (unsigned long long)st->exceptions, (unsigned long long)st->wfis,
-              (unsigned long long)st->sleeps);
+              (unsigned long long)st->sleeps, (unsigned long long)vm->icache.stats.ivau,
+              (unsigned long long)vm->icache.stats.all,
+              (unsigned long long)vm->icache.stats.dropped);
     *st = (struct emu_stats){.last_report_ns = now};
+    memset(&vm->icache.stats, 0, sizeof(vm->icache.stats));
 }
 
 /* Delivers an asserted interrupt if the guest has IRQs unmasked. Returns -1 if
@@ -899,6 +898,7 @@ static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
             set_exit_error(vm, exit, what);
             return 0;
         }
+        emu_icache_slice_ended(&vm->icache);
         emu_entry_observe(&vm->entry, read_u64(vm, UC_ARM64_REG_PSTATE));
         if (vm->pending_intno >= 0) {
             vm->stats.exceptions++;

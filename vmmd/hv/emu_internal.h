@@ -91,6 +91,40 @@ struct emu_mmu_regs {
 bool emu_translate(const struct emu_mmu_regs *regs, uint64_t va, emu_read_phys_fn read_phys,
                    void *opaque, uint64_t *pa);
 
+/* Guest RAM as mapped into Unicorn: one RAM block per region. */
+#define MAX_RAM_REGIONS 4
+struct emu_ram {
+    uint64_t gpa, size;
+    uint8_t *host;
+};
+
+/* Instruction-cache maintenance (emu_icache.c): IC IVAU, IC IALLU and IC
+ * IALLUIS drop the translations they cover, from a SYS hook. The block hook
+ * calls emu_icache_block while loop_running, the run loop emu_icache_slice_ended
+ * after every slice. */
+struct emu_icache {
+    uc_engine *uc;
+    const struct emu_ram *ram; /* the backend's RAM regions, *num_ram of them */
+    const unsigned *num_ram;
+    emu_read_phys_fn read_phys; /* for the table walk */
+    void *opaque;
+    uint64_t line_size; /* CTR_EL0.IminLine */
+    bool loop_running;      /* only the block with the last IC IVAU has run since */
+    bool loop_page_dropped; /* ... and it dropped all of loop_page */
+    uint64_t loop_page;     /* virtual page of that IC IVAU */
+    uint64_t loop_pa;       /* its physical page */
+    uint64_t loop_pc;       /* the IC IVAU's address */
+    uc_hook hook;
+    struct {
+        uint64_t ivau, all, dropped; /* dropped: ranges (line, page, RAM region) */
+    } stats;
+};
+
+int emu_icache_init(struct emu_icache *ic, uc_engine *uc, const struct emu_ram *ram,
+                    const unsigned *num_ram, emu_read_phys_fn read_phys, void *opaque);
+void emu_icache_block(struct emu_icache *ic, uint64_t address, uint32_t size);
+void emu_icache_slice_ended(struct emu_icache *ic);
+
 /* Sysreg helpers over UC_ARM64_REG_CP_REG. */
 int emu_cpreg_read(uc_engine *uc, uint32_t reg, uint64_t *value);
 int emu_cpreg_write(uc_engine *uc, uint32_t reg, uint64_t value);
