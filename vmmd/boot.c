@@ -6,23 +6,7 @@
 #include <string.h>
 #include <zlib.h>
 
-static uint64_t le64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = (v << 8) | p[i];
-    return v;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint16_t le16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
+#include "byteorder.h"
 
 /* Kernels built with an EFI stub (Debian's are) carry a PE/COFF header whose
  * section table says how long the file must be: that catches truncated copies,

@@ -11,6 +11,8 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "byteorder.h"
+
 #define MAGIC "IGNTCOW1"
 #define VERSION 1u
 #define HEADER_SIZE 4096u
@@ -96,20 +98,6 @@ int file_zero_range(int fd, uint64_t offset, uint64_t len)
 
 /* ---- the header ------------------------------------------------------------------ */
 
-static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
-{
-    for (unsigned i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned bytes)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < bytes; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static void mtime_of(const struct stat *st, int64_t *sec, int64_t *nsec)
 {
 #ifdef __APPLE__
@@ -136,16 +124,16 @@ static void encode_header(const struct overlay *o, const char *base_path,
     size_t path_len = strlen(base_path);
     memset(h, 0, HEADER_SIZE);
     memcpy(h + H_MAGIC, MAGIC, 8);
-    put_le(h + H_VERSION, VERSION, 4);
-    put_le(h + H_BLOCK_SIZE, OVERLAY_BLOCK_SIZE, 4);
-    put_le(h + H_DISK_SIZE, o->size, 8);
-    put_le(h + H_BITMAP_OFFSET, HEADER_SIZE, 8);
-    put_le(h + H_BITMAP_BYTES, o->bitmap_bytes, 8);
-    put_le(h + H_DATA_OFFSET, o->data_offset, 8);
-    put_le(h + H_BASE_SIZE, (uint64_t)base_st->st_size, 8);
-    put_le(h + H_BASE_MTIME_SEC, (uint64_t)sec, 8);
-    put_le(h + H_BASE_MTIME_NSEC, (uint64_t)nsec, 8);
-    put_le(h + H_BASE_PATH_LEN, path_len, 4);
+    le_put(h + H_VERSION, VERSION, 4);
+    le_put(h + H_BLOCK_SIZE, OVERLAY_BLOCK_SIZE, 4);
+    le_put(h + H_DISK_SIZE, o->size, 8);
+    le_put(h + H_BITMAP_OFFSET, HEADER_SIZE, 8);
+    le_put(h + H_BITMAP_BYTES, o->bitmap_bytes, 8);
+    le_put(h + H_DATA_OFFSET, o->data_offset, 8);
+    le_put(h + H_BASE_SIZE, (uint64_t)base_st->st_size, 8);
+    le_put(h + H_BASE_MTIME_SEC, (uint64_t)sec, 8);
+    le_put(h + H_BASE_MTIME_NSEC, (uint64_t)nsec, 8);
+    le_put(h + H_BASE_PATH_LEN, path_len, 4);
     memcpy(h + H_BASE_PATH, base_path, path_len);
 }
 
@@ -157,17 +145,17 @@ static int decode_header(struct overlay *o, const uint8_t *h, char *base_path, c
         snprintf(err, err_len, "not an ignition overlay");
         return -1;
     }
-    if (get_le(h + H_VERSION, 4) != VERSION || get_le(h + H_BLOCK_SIZE, 4) != OVERLAY_BLOCK_SIZE) {
+    if (le_get(h + H_VERSION, 4) != VERSION || le_get(h + H_BLOCK_SIZE, 4) != OVERLAY_BLOCK_SIZE) {
         snprintf(err, err_len, "overlay format version %llu is not supported",
-                 (unsigned long long)get_le(h + H_VERSION, 4));
+                 (unsigned long long)le_get(h + H_VERSION, 4));
         return -1;
     }
-    uint64_t size = get_le(h + H_DISK_SIZE, 8);
-    uint64_t path_len = get_le(h + H_BASE_PATH_LEN, 4);
+    uint64_t size = le_get(h + H_DISK_SIZE, 8);
+    uint64_t path_len = le_get(h + H_BASE_PATH_LEN, 4);
     geometry_for(o, size);
-    if (size == 0 || size > (1ull << 50) || get_le(h + H_BITMAP_OFFSET, 8) != HEADER_SIZE ||
-        get_le(h + H_BITMAP_BYTES, 8) != o->bitmap_bytes ||
-        get_le(h + H_DATA_OFFSET, 8) != o->data_offset || path_len == 0 ||
+    if (size == 0 || size > (1ull << 50) || le_get(h + H_BITMAP_OFFSET, 8) != HEADER_SIZE ||
+        le_get(h + H_BITMAP_BYTES, 8) != o->bitmap_bytes ||
+        le_get(h + H_DATA_OFFSET, 8) != o->data_offset || path_len == 0 ||
         path_len >= MAX_BASE_PATH) {
         snprintf(err, err_len, "overlay header is damaged");
         return -1;
@@ -182,9 +170,9 @@ static int check_base_identity(const uint8_t *h, const struct stat *st, const ch
 {
     int64_t sec, nsec;
     mtime_of(st, &sec, &nsec);
-    if (get_le(h + H_BASE_SIZE, 8) != (uint64_t)st->st_size ||
-        (int64_t)get_le(h + H_BASE_MTIME_SEC, 8) != sec ||
-        (int64_t)get_le(h + H_BASE_MTIME_NSEC, 8) != nsec) {
+    if (le_get(h + H_BASE_SIZE, 8) != (uint64_t)st->st_size ||
+        (int64_t)le_get(h + H_BASE_MTIME_SEC, 8) != sec ||
+        (int64_t)le_get(h + H_BASE_MTIME_NSEC, 8) != nsec) {
         snprintf(err, err_len, "was made over a different or since modified base (%s); "
                  "remove it to start afresh", base_path);
         return -1;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "byteorder.h"
 #include "log.h"
 #include "virtio.h"
 #include "virtio_mmio.h"
@@ -44,16 +45,6 @@ static bool copy_readable(const struct virtq_chain *c, uint64_t offset, void *ou
         dst += n, len -= n, offset = 0;
     }
     return len == 0;
-}
-
-static uint32_t le32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
 }
 
 /* Whether sectors [sector, sector + count) lie on the disk. */
@@ -240,26 +231,20 @@ struct blk {
     struct virtio_device_ops ops; /* the template with this disk's features */
 };
 
-static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
-{
-    for (unsigned i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 static void build_config(struct blk *b)
 {
     uint8_t *c = b->config;
-    put_le(c + VIRTIO_BLK_CFG_CAPACITY, disk_size(b->disk) / DISK_SECTOR, 8);
-    put_le(c + VIRTIO_BLK_CFG_SEG_MAX, BLK_SEG_MAX, 4);
-    put_le(c + VIRTIO_BLK_CFG_BLK_SIZE, DISK_SECTOR, 4);
+    le_put(c + VIRTIO_BLK_CFG_CAPACITY, disk_size(b->disk) / DISK_SECTOR, 8);
+    le_put(c + VIRTIO_BLK_CFG_SEG_MAX, BLK_SEG_MAX, 4);
+    le_put(c + VIRTIO_BLK_CFG_BLK_SIZE, DISK_SECTOR, 4);
     c[VIRTIO_BLK_CFG_PHYSICAL_BLOCK_EXP] = BLK_PHYSICAL_BLOCK_EXP;
-    put_le(c + VIRTIO_BLK_CFG_MIN_IO_SIZE, 1u << BLK_PHYSICAL_BLOCK_EXP, 2);
-    put_le(c + VIRTIO_BLK_CFG_NUM_QUEUES, 1, 2);
-    put_le(c + VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS, BLK_MAX_DWZ_SECTORS, 4);
-    put_le(c + VIRTIO_BLK_CFG_MAX_DISCARD_SEG, BLK_MAX_DWZ_SEG, 4);
-    put_le(c + VIRTIO_BLK_CFG_DISCARD_SECTOR_ALIGNMENT, 1u << BLK_PHYSICAL_BLOCK_EXP, 4);
-    put_le(c + VIRTIO_BLK_CFG_MAX_WRITE_ZEROES_SECTORS, BLK_MAX_DWZ_SECTORS, 4);
-    put_le(c + VIRTIO_BLK_CFG_MAX_WRITE_ZEROES_SEG, BLK_MAX_DWZ_SEG, 4);
+    le_put(c + VIRTIO_BLK_CFG_MIN_IO_SIZE, 1u << BLK_PHYSICAL_BLOCK_EXP, 2);
+    le_put(c + VIRTIO_BLK_CFG_NUM_QUEUES, 1, 2);
+    le_put(c + VIRTIO_BLK_CFG_MAX_DISCARD_SECTORS, BLK_MAX_DWZ_SECTORS, 4);
+    le_put(c + VIRTIO_BLK_CFG_MAX_DISCARD_SEG, BLK_MAX_DWZ_SEG, 4);
+    le_put(c + VIRTIO_BLK_CFG_DISCARD_SECTOR_ALIGNMENT, 1u << BLK_PHYSICAL_BLOCK_EXP, 4);
+    le_put(c + VIRTIO_BLK_CFG_MAX_WRITE_ZEROES_SECTORS, BLK_MAX_DWZ_SECTORS, 4);
+    le_put(c + VIRTIO_BLK_CFG_MAX_WRITE_ZEROES_SEG, BLK_MAX_DWZ_SEG, 4);
     c[VIRTIO_BLK_CFG_WRITE_ZEROES_MAY_UNMAP] = 1;
 }
 

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "byteorder.h"
 #include "virtio.h"
 
 /* Ring layout offsets (§2.7.6, §2.7.8): avail = flags, idx, ring[size],
@@ -14,46 +15,19 @@
 #define USED_RING 4
 #define USED_ELEM_SIZE 8
 
-static uint16_t le16_at(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t le32_at(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64_at(const uint8_t *p)
-{
-    return (uint64_t)le32_at(p) | (uint64_t)le32_at(p + 4) << 32;
-}
-
-static void put_le16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* The driver publishes an index after its entries: read it with acquire, and
  * publish ours with release (§2.7.13 memory barriers). */
 static uint16_t load_index(const uint8_t *p)
 {
     uint16_t v;
     __atomic_load((const uint16_t *)(const void *)p, &v, __ATOMIC_ACQUIRE);
-    return (uint16_t)le16_at((const uint8_t *)&v);
+    return (uint16_t)le16((const uint8_t *)&v);
 }
 
 static void store_index(uint8_t *p, uint16_t v)
 {
     uint8_t bytes[2];
-    put_le16(bytes, v);
+    le_put(bytes, v, 2);
     uint16_t raw;
     memcpy(&raw, bytes, 2);
     __atomic_store((uint16_t *)(void *)p, &raw, __ATOMIC_RELEASE);
@@ -100,8 +74,8 @@ struct desc {
 static struct desc desc_at(const uint8_t *table, uint32_t index)
 {
     const uint8_t *p = table + (size_t)index * VIRTQ_DESC_SIZE;
-    return (struct desc){.addr = le64_at(p), .len = le32_at(p + 8), .flags = le16_at(p + 12),
-                         .next = le16_at(p + 14)};
+    return (struct desc){.addr = le64(p), .len = le32(p + 8), .flags = le16(p + 12),
+                         .next = le16(p + 14)};
 }
 
 static enum virtq_error add_segment(const struct virtq *q, struct virtq_chain *c,
@@ -166,7 +140,7 @@ enum virtq_error virtq_pop(struct virtq *q, struct virtq_chain *chain)
     if (pending > q->size)
         return VIRTQ_BAD_INDEX;
     uint16_t slot = q->last_avail % q->size;
-    uint16_t head = le16_at(q->avail + AVAIL_RING + 2u * slot);
+    uint16_t head = le16(q->avail + AVAIL_RING + 2u * slot);
     q->last_avail++;
     if (q->event_idx) /* avail_event: notify us when the driver passes this */
         store_index(q->used + USED_RING + (size_t)USED_ELEM_SIZE * q->size, q->last_avail);
@@ -179,8 +153,8 @@ enum virtq_error virtq_pop(struct virtq *q, struct virtq_chain *chain)
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 {
     uint8_t *elem = q->used + USED_RING + (size_t)USED_ELEM_SIZE * (q->used_idx % q->size);
-    put_le32(elem, head);
-    put_le32(elem + 4, written);
+    le_put(elem, head, 4);
+    le_put(elem + 4, written, 4);
     q->used_idx++;
     store_index(q->used + USED_IDX, q->used_idx);
 }
@@ -191,7 +165,7 @@ bool virtq_should_interrupt(const struct virtq *q, uint16_t old_used)
      * suppression state (it does the mirror image), or an interrupt is lost. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (!q->event_idx)
-        return !(le16_at(q->avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+        return !(le16(q->avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
     /* §2.7.10: interrupt if used_event lies in [old_used, new_used). */
     uint16_t used_event = load_index(q->avail + AVAIL_RING + 2u * q->size);
     return (uint16_t)(q->used_idx - used_event - 1) < (uint16_t)(q->used_idx - old_used);
