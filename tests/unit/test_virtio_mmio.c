@@ -16,7 +16,7 @@ enum {
     MAGIC = 0x000, VERSION = 0x004, DEVICE_ID = 0x008, DEV_FEATURES = 0x010,
     DEV_FEATURES_SEL = 0x014, DRV_FEATURES = 0x020, DRV_FEATURES_SEL = 0x024,
     QUEUE_SEL = 0x030, QUEUE_NUM_MAX = 0x034, QUEUE_NUM = 0x038, QUEUE_READY = 0x044,
-    QUEUE_NOTIFY = 0x050, INT_STATUS = 0x060, INT_ACK = 0x064, STATUS = 0x070,
+    QUEUE_NOTIFY = 0x050, INT_STATUS = 0x060, INT_ACK = 0x064, STATUS = 0x070, CONFIG_GEN = 0x0fc,
     DESC_LOW = 0x080, DRIVER_LOW = 0x090, DEVICE_LOW = 0x0a0, CONFIG = 0x100,
 };
 
@@ -264,6 +264,21 @@ START_TEST(test_interrupt_ack)
 }
 END_TEST
 
+START_TEST(test_config_changed_interrupts_after_driver_ok)
+{
+    uint32_t gen = (uint32_t)rd(CONFIG_GEN);
+    virtio_mmio_config_changed(virtio_mmio_of(dev));
+    ck_assert_uint_ne(rd(CONFIG_GEN), gen); /* a driver re-reading config sees it */
+    ck_assert_int_eq(edges, 0);             /* but no interrupt before DRIVER_OK */
+    negotiate(1ull << VIRTIO_F_VERSION_1);
+    wr(STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+                   VIRTIO_STATUS_DRIVER_OK);
+    virtio_mmio_config_changed(virtio_mmio_of(dev));
+    ck_assert_int_eq(edges, 1);
+    ck_assert_uint_eq(rd(INT_STATUS), 2);
+}
+END_TEST
+
 static Suite *virtio_mmio_suite(void)
 {
     Suite *s = suite_create("virtio_mmio");
@@ -283,6 +298,7 @@ static Suite *virtio_mmio_suite(void)
     tcase_add_test(tc, test_config_space_any_width_in_bounds);
     tcase_add_test(tc, test_reset_clears_everything);
     tcase_add_test(tc, test_interrupt_ack);
+    tcase_add_test(tc, test_config_changed_interrupts_after_driver_ok);
     suite_add_tcase(s, tc);
     return s;
 }

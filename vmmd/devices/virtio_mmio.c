@@ -305,6 +305,16 @@ void virtio_mmio_used(struct virtio_mmio *t, unsigned q, uint16_t old_used)
     pthread_mutex_unlock(&t->lock);
 }
 
+void virtio_mmio_config_changed(struct virtio_mmio *t)
+{
+    pthread_mutex_lock(&t->lock);
+    /* §4.2.2.2: a driver reading config across this sees the generation move. */
+    t->config_generation++;
+    if (t->status & VIRTIO_STATUS_DRIVER_OK)
+        raise_interrupt(t, INT_CONFIG_CHANGE);
+    pthread_mutex_unlock(&t->lock);
+}
+
 void virtio_mmio_needs_reset(struct virtio_mmio *t)
 {
     pthread_mutex_lock(&t->lock);

@@ -53,6 +53,10 @@ struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned q);
 /* After pushing used entries on queue q (used index was old_used before them):
  * raises the used-buffer interrupt if the driver wants one. */
 void virtio_mmio_used(struct virtio_mmio *t, unsigned q, uint16_t old_used);
+/* The device changed its config space (e.g. new display modes): bumps
+ * ConfigGeneration and raises the configuration-change interrupt. Recursive
+ * lock: callable with or without the transport locked. */
+void virtio_mmio_config_changed(struct virtio_mmio *t);
 /* The device found a broken request: DEVICE_NEEDS_RESET and a config interrupt. */
 void virtio_mmio_needs_reset(struct virtio_mmio *t);
 
