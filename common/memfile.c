@@ -8,21 +8,45 @@
 #include <unistd.h>
 
 #ifdef __linux__
-static int memfile_open(const char *name)
+static int memfile_open(const char *name, int *ro_fd)
 {
-    return memfd_create(name, MFD_CLOEXEC);
+    int fd = memfd_create(name, MFD_CLOEXEC);
+    if (fd < 0 || !ro_fd)
+        return fd;
+    /* A memfd has no name to open again, but its /proc link does: opened O_RDONLY
+     * it is a new open file description of the same object with read access only. */
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    *ro_fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (*ro_fd < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    return fd;
 }
 #else
-static int memfile_open(const char *name)
+static int memfile_open(const char *name, int *ro_fd)
 {
-    /* An unguessable name, unlinked at once: only our fd refers to it. */
+    /* An unguessable name, unlinked at once: only our fds refer to it. */
     for (int attempt = 0; attempt < 16; attempt++) {
         char path[64];
         snprintf(path, sizeof(path), "/%s-%08x%08x", name, arc4random(), arc4random());
         int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
         if (fd >= 0) {
+            if (ro_fd)
+                *ro_fd = shm_open(path, O_RDONLY, 0600);
+            int saved = errno;
             shm_unlink(path);
+            if (ro_fd && *ro_fd < 0) {
+                close(fd);
+                errno = saved;
+                return -1;
+            }
             fcntl(fd, F_SETFD, FD_CLOEXEC);
+            if (ro_fd)
+                fcntl(*ro_fd, F_SETFD, FD_CLOEXEC);
             return fd;
         }
         if (errno != EEXIST)
@@ -34,7 +58,7 @@ static int memfile_open(const char *name)
 
 int memfile_create(const char *name, uint64_t size)
 {
-    int fd = memfile_open(name);
+    int fd = memfile_open(name, NULL);
     if (fd < 0)
         return -errno;
     if (ftruncate(fd, (off_t)size) < 0) {
@@ -43,4 +67,21 @@ int memfile_create(const char *name, uint64_t size)
         return err;
     }
     return fd;
+}
+
+int memfile_create_shared(const char *name, uint64_t size, int *rw_fd, int *ro_fd)
+{
+    int ro = -1;
+    int fd = memfile_open(name, &ro);
+    if (fd < 0)
+        return -errno;
+    if (ftruncate(fd, (off_t)size) < 0) {
+        int err = -errno;
+        close(fd);
+        close(ro);
+        return err;
+    }
+    *rw_fd = fd;
+    *ro_fd = ro;
+    return 0;
 }

@@ -9,4 +9,10 @@
  * an immediately unlinked shm object elsewhere). Returns an fd or -errno. */
 int memfile_create(const char *name, uint64_t size);
 
+/* A memory file shared with less trusted processes: *rw_fd for us, *ro_fd to hand
+ * out. ro_fd is a separate read-only open of the same object, so whoever holds it
+ * can map it for reading only: no PROT_WRITE shared mapping, no write(), no
+ * ftruncate (which would fault our own mapping). Returns 0 or -errno. */
+int memfile_create_shared(const char *name, uint64_t size, int *rw_fd, int *ro_fd);
+
 #endif

@@ -2,9 +2,14 @@
  * person writes must mean binary units and anything else must be refused rather
  * than half-parsed. */
 #include <check.h>
+#include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
+#include "memfile.h"
 #include "util.h"
 #include "unit.h"
 
@@ -113,9 +118,37 @@ START_TEST(test_trailing_garbage_rejected)
 }
 END_TEST
 
+/* What a viewer could do with the read-only descriptor of a scanout. */
+START_TEST(test_shared_memfile_read_only_end)
+{
+    int rw = -1, ro = -1;
+    ck_assert_int_eq(memfile_create_shared("test", 8192, &rw, &ro), 0);
+    uint8_t *w = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
+    ck_assert_ptr_ne(w, MAP_FAILED);
+    memcpy(w + 4096, "pixels", 6);
+    const uint8_t *r = mmap(NULL, 8192, PROT_READ, MAP_SHARED, ro, 0);
+    ck_assert_ptr_ne(r, MAP_FAILED);
+    ck_assert_mem_eq(r + 4096, "pixels", 6);
+    /* No way to change what others see, nor to shrink it under our mapping. */
+    ck_assert_ptr_eq(mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, ro, 0), MAP_FAILED);
+    ck_assert_int_eq(errno, EACCES);
+    ck_assert_int_ne(mprotect((void *)r, 8192, PROT_READ | PROT_WRITE), 0);
+    ck_assert_int_lt(write(ro, "x", 1), 0);
+    ck_assert_int_lt(ftruncate(ro, 0), 0);
+    ck_assert_uint_eq(w[4096], 'p');
+    munmap(w, 8192);
+    munmap((void *)r, 8192);
+    close(rw);
+    close(ro);
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
+    TCase *shm = tcase_create("memfile");
+    tcase_add_test(shm, test_shared_memfile_read_only_end);
+    suite_add_tcase(s, shm);
     TCase *tc = tcase_create("parse_size");
     tcase_add_test(tc, test_megabytes);
     tcase_add_test(tc, test_gigabytes);
