@@ -279,6 +279,34 @@ START_TEST(test_interrupt_with_event_idx)
 }
 END_TEST
 
+/* A device waiting for several buffers counts them without taking any, and
+ * with EVENT_IDX asks to hear of the next one the driver adds. */
+START_TEST(test_available_and_notify_on_next)
+{
+    put_desc(DESC_GPA, 0, BUF_GPA, 8, VIRTQ_DESC_F_WRITE, 0);
+    put_desc(DESC_GPA, 1, BUF_GPA + 8, 8, VIRTQ_DESC_F_WRITE, 0);
+    ck_assert_uint_eq(virtq_available(&q), 0);
+    offer(0);
+    offer(1);
+    ck_assert_uint_eq(virtq_available(&q), 2);
+    struct virtq_chain c;
+    ck_assert_int_eq(virtq_pop(&q, &c), VIRTQ_OK);
+    ck_assert_uint_eq(virtq_available(&q), 1);
+    ck_assert_uint_eq(get16(USED_GPA + 4 + 8 * QSIZE), 1); /* avail_event: the next pop */
+    virtq_notify_on_next(&q);
+    ck_assert_uint_eq(get16(USED_GPA + 4 + 8 * QSIZE), 2); /* the driver's next addition */
+    put16(AVAIL_GPA + 2, 1 + QSIZE + 1);                    /* a corrupt index shows */
+    ck_assert_uint_eq(virtq_available(&q), QSIZE + 1);
+
+    struct virtq plain;
+    ck_assert_int_eq(virtq_init(&plain, &ram, QSIZE, false, DESC_GPA, AVAIL_GPA, USED_GPA),
+                     VIRTQ_OK);
+    put16(USED_GPA + 4 + 8 * QSIZE, 0x5555);
+    virtq_notify_on_next(&plain); /* no EVENT_IDX: the field is not ours to write */
+    ck_assert_uint_eq(get16(USED_GPA + 4 + 8 * QSIZE), 0x5555);
+}
+END_TEST
+
 static Suite *virtqueue_suite(void)
 {
     Suite *s = suite_create("virtqueue");
@@ -291,6 +319,7 @@ static Suite *virtqueue_suite(void)
     tcase_add_test(good, test_indirect_table);
     tcase_add_test(good, test_interrupt_suppression_without_event_idx);
     tcase_add_test(good, test_interrupt_with_event_idx);
+    tcase_add_test(good, test_available_and_notify_on_next);
     suite_add_tcase(s, good);
     TCase *bad = tcase_create("hostile");
     tcase_add_checked_fixture(bad, setup, teardown);

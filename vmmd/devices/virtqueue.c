@@ -150,6 +150,21 @@ enum virtq_error virtq_pop(struct virtq *q, struct virtq_chain *chain)
     return walk_table(q, chain, q->desc, q->size, head, false);
 }
 
+uint16_t virtq_available(const struct virtq *q)
+{
+    /* As in virtq_pop: our avail_event store must be seen before this read. */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return (uint16_t)(load_index(q->avail + AVAIL_IDX) - q->last_avail);
+}
+
+void virtq_notify_on_next(struct virtq *q)
+{
+    if (!q->event_idx)
+        return;
+    store_index(q->used + USED_RING + (size_t)USED_ELEM_SIZE * q->size,
+                load_index(q->avail + AVAIL_IDX));
+}
+
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 {
     uint8_t *elem = q->used + USED_RING + (size_t)USED_ELEM_SIZE * (q->used_idx % q->size);

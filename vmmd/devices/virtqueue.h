@@ -61,6 +61,19 @@ enum virtq_error virtq_init(struct virtq *q, const struct guest_ram *ram, uint16
  * VIRTQ_BAD_CHAIN the entry is consumed and chain->head names it. */
 enum virtq_error virtq_pop(struct virtq *q, struct virtq_chain *chain);
 
+/* How many chains the driver has made available that the device has not taken
+ * yet. More than the queue size means a corrupt index (virtq_pop then says
+ * VIRTQ_BAD_INDEX). */
+uint16_t virtq_available(const struct virtq *q);
+
+/* For a device that waits until several buffers are available at once: with
+ * EVENT_IDX the driver notifies only when it adds the buffer the device asked
+ * for last (its next pop), so this asks for a notification on its very next
+ * addition. The caller counts again afterwards (virtq_available): a buffer added
+ * in between is either counted or notified. Without EVENT_IDX the driver
+ * notifies anyway. */
+void virtq_notify_on_next(struct virtq *q);
+
 /* Returns a chain to the driver with the number of bytes written into it. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
 
