@@ -40,6 +40,7 @@
 
 /* §5 Device Types */
 #define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_INPUT 18
 
 /* §5.2.3 Block Device: Feature bits */
 #define VIRTIO_BLK_F_SIZE_MAX 1
@@ -88,5 +89,34 @@
 #define VIRTIO_BLK_REQ_HEADER_SIZE 16u /* le32 type, le32 reserved, le64 sector */
 #define VIRTIO_BLK_DWZ_SEGMENT_SIZE 16u /* le64 sector, le32 num_sectors, le32 flags */
 #define VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP 1u
+
+/* §5.8.2 Input Device: Virtqueues */
+#define VIRTIO_INPUT_EVENTQ 0
+#define VIRTIO_INPUT_STATUSQ 1
+
+/* §5.8.4 Input Device: Device configuration layout. The driver writes select
+ * and subsel; the device answers with size and the union. */
+#define VIRTIO_INPUT_CFG_UNSET 0x00
+#define VIRTIO_INPUT_CFG_ID_NAME 0x01
+#define VIRTIO_INPUT_CFG_ID_SERIAL 0x02
+#define VIRTIO_INPUT_CFG_ID_DEVIDS 0x03
+#define VIRTIO_INPUT_CFG_PROP_BITS 0x10
+#define VIRTIO_INPUT_CFG_EV_BITS 0x11
+#define VIRTIO_INPUT_CFG_ABS_INFO 0x12
+/* byte offsets: u8 select, u8 subsel, u8 size, u8 reserved[5], then the union */
+#define VIRTIO_INPUT_CFG_OFF_SELECT 0
+#define VIRTIO_INPUT_CFG_OFF_SUBSEL 1
+#define VIRTIO_INPUT_CFG_OFF_SIZE 2
+#define VIRTIO_INPUT_CFG_OFF_UNION 8
+#define VIRTIO_INPUT_CFG_UNION_BYTES 128 /* string, bitmap, absinfo or devids */
+#define VIRTIO_INPUT_CFG_BYTES (VIRTIO_INPUT_CFG_OFF_UNION + VIRTIO_INPUT_CFG_UNION_BYTES)
+/* struct virtio_input_absinfo: le32 min, max, fuzz, flat, res */
+#define VIRTIO_INPUT_ABSINFO_BYTES 20
+/* struct virtio_input_devids: le16 bustype, vendor, product, version */
+#define VIRTIO_INPUT_DEVIDS_BYTES 8
+
+/* §5.8.6 Input Device: Device Operation. struct virtio_input_event is
+ * le16 type, le16 code, le32 value: one per eventq and statusq buffer. */
+#define VIRTIO_INPUT_EVENT_BYTES 8
 
 #endif
