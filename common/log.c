@@ -6,6 +6,7 @@
 
 static const char *log_program = "ignition";
 static bool log_verbose;
+static bool log_quiet;
 
 void log_init(const char *program_name)
 {
@@ -15,6 +16,11 @@ void log_init(const char *program_name)
 void log_set_verbose(bool verbose)
 {
     log_verbose = verbose;
+}
+
+void log_set_quiet(bool quiet)
+{
+    log_quiet = quiet;
 }
 
 bool log_is_verbose(void)
@@ -45,7 +51,8 @@ void log_info(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    log_emit("", fmt, ap);
+    if (!log_quiet)
+        log_emit("", fmt, ap);
     va_end(ap);
 }
 
@@ -53,7 +60,8 @@ void log_warn(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    log_emit("warning: ", fmt, ap);
+    if (!log_quiet)
+        log_emit("warning: ", fmt, ap);
     va_end(ap);
 }
 
