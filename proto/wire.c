@@ -627,3 +627,166 @@ const char *wire_conn_error(const struct wire_conn *c)
 {
     return c->failed ? c->error : "";
 }
+
+/* ---- handshake -------------------------------------------------------------------- */
+
+/* Copies text from a peer for a person to read: bytes outside printable ASCII
+ * (terminal escapes among them) become '?'. */
+static void copy_printable(char *out, size_t out_len, const char *text)
+{
+    if (!out || !out_len)
+        return;
+    size_t i = 0;
+    for (; text && text[i] && i + 1 < out_len; i++) {
+        unsigned char ch = (unsigned char)text[i];
+        out[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    out[i] = '\0';
+}
+
+static int explain_handshake_error(int err, int timeout_ms, char *msg, size_t msg_len)
+{
+    switch (err) {
+    case -ETIMEDOUT:
+        set_why(msg, msg_len, "no answer to Hello within %d ms", timeout_ms);
+        break;
+    case -ENOTCONN:
+    case -ECONNRESET:
+    case -EPIPE:
+        set_why(msg, msg_len, "the server closed the connection during the handshake");
+        break;
+    default:
+        set_why(msg, msg_len, "handshake: %s", strerror(-err));
+        break;
+    }
+    return err;
+}
+
+/* Judges the server's answer to our Hello. */
+static int check_answer(Ignition__Envelope *reply, const char *client_name, char *err,
+                        size_t err_len)
+{
+    if (reply->body_case == IGNITION__ENVELOPE__BODY_ERROR) {
+        if (reply->error->message && reply->error->message[0])
+            copy_printable(err, err_len, reply->error->message);
+        else
+            set_why(err, err_len, "the server refused the connection (error code %d)",
+                    (int)reply->error->code);
+        return -EPROTO;
+    }
+    if (reply->body_case != IGNITION__ENVELOPE__BODY_WELCOME) {
+        set_why(err, err_len, "the server answered Hello with message kind %d, not Welcome",
+                (int)reply->body_case);
+        return -EPROTO;
+    }
+    uint32_t theirs = reply->welcome->protocol_version;
+    uint32_t ours = IGNITION__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    if (theirs != ours) {
+        set_why(err, err_len, "the server speaks protocol version %u, this %s speaks %u; update %s",
+                theirs, client_name, ours, theirs > ours ? client_name : "vmmd");
+        return -EPROTO;
+    }
+    return 0;
+}
+
+int wire_client_handshake(int sock, const char *client_name, int timeout_ms,
+                          Ignition__Welcome **welcome_out, char *err, size_t err_len)
+{
+    if (welcome_out)
+        *welcome_out = NULL;
+    if (!client_name)
+        client_name = "";
+    Ignition__Hello hello = IGNITION__HELLO__INIT;
+    hello.protocol_version = IGNITION__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    hello.client_name = (char *)client_name;
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_HELLO;
+    env.hello = &hello;
+    int r = wire_send(sock, &env, NULL, 0);
+    if (r < 0)
+        return explain_handshake_error(r, timeout_ms, err, err_len);
+    Ignition__Envelope *reply;
+    r = wire_recv(sock, &reply, NULL, NULL, timeout_ms);
+    if (r < 0)
+        return explain_handshake_error(r, timeout_ms, err, err_len);
+    r = check_answer(reply, client_name, err, err_len);
+    if (r == 0 && welcome_out) {
+        /* Detached from the envelope, which then frees nothing of it. */
+        *welcome_out = reply->welcome;
+        reply->welcome = NULL;
+        reply->body_case = IGNITION__ENVELOPE__BODY__NOT_SET;
+    }
+    ignition__envelope__free_unpacked(reply, NULL);
+    return r;
+}
+
+/* Is name fit to identify a client in logs and messages? */
+static bool client_name_ok(const char *name, char *why, size_t why_len)
+{
+    if (!name || !name[0]) {
+        set_why(why, why_len, "client_name is empty");
+        return false;
+    }
+    size_t len = strlen(name);
+    if (len > WIRE_MAX_CLIENT_NAME) {
+        set_why(why, why_len, "client_name is %zu bytes; at most %d are allowed", len,
+                WIRE_MAX_CLIENT_NAME);
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        if (ch < 0x20 || ch >= 0x7f) {
+            set_why(why, why_len, "client_name has byte 0x%02x at offset %zu, not printable ASCII",
+                    ch, i);
+            return false;
+        }
+    }
+    return true;
+}
+
+bool wire_hello_check(const Ignition__Envelope *env, char *why, size_t why_len)
+{
+    if (!env || env->body_case != IGNITION__ENVELOPE__BODY_HELLO) {
+        set_why(why, why_len, "expected Hello first, got message kind %d",
+                env ? (int)env->body_case : 0);
+        return false;
+    }
+    const Ignition__Hello *hello = env->hello;
+    uint32_t ours = IGNITION__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    if (hello->protocol_version != ours) {
+        /* The name goes into a message for a person only when it is sane. */
+        const char *older = client_name_ok(hello->client_name, NULL, 0) ? hello->client_name
+                                                                        : "the client";
+        set_why(why, why_len, "protocol version %u, this vmmd speaks %u; update %s",
+                hello->protocol_version, ours, hello->protocol_version > ours ? "vmmd" : older);
+        return false;
+    }
+    return client_name_ok(hello->client_name, why, why_len);
+}
+
+static Ignition__Envelope error_envelope(Ignition__Error *error, Ignition__Error__Code code,
+                                         const char *message)
+{
+    Ignition__Error init = IGNITION__ERROR__INIT;
+    *error = init;
+    error->code = code;
+    error->message = (char *)(message ? message : "");
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_ERROR;
+    env.error = error;
+    return env;
+}
+
+int wire_queue_error(struct wire_conn *c, Ignition__Error__Code code, const char *message)
+{
+    Ignition__Error error;
+    Ignition__Envelope env = error_envelope(&error, code, message);
+    return wire_conn_queue(c, &env, NULL, 0);
+}
+
+int wire_send_error(int sock, Ignition__Error__Code code, const char *message)
+{
+    Ignition__Error error;
+    Ignition__Envelope env = error_envelope(&error, code, message);
+    return wire_send(sock, &env, NULL, 0);
+}

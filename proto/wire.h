@@ -24,6 +24,7 @@
 #define WIRE_MAX_MESSAGE (1u << 20) /* largest N of a frame */
 #define WIRE_MAX_FDS 4              /* fds one message may carry */
 #define WIRE_HEADER_BYTES 4
+#define WIRE_MAX_CLIENT_NAME 64
 /* Default bound on what one connection may have waiting to be written. */
 #define WIRE_DEFAULT_QUEUE_LIMIT (4u << 20)
 /* Bound on the fds waiting in one connection's queue: each holds a descriptor
@@ -127,5 +128,28 @@ void wire_conn_set_limit(struct wire_conn *c, size_t bytes);
 
 /* Why the connection failed, one line; "" while it has not. */
 const char *wire_conn_error(const struct wire_conn *c);
+
+/* ---- handshake (DESIGN.md section 4) --------------------------------------------- */
+
+/* The client's side: sends Hello{PROTOCOL_VERSION_CURRENT, client_name} and waits
+ * up to timeout_ms for the answer. Returns 0 on a Welcome of our version (given
+ * to *welcome_out when not NULL; free with ignition__welcome__free_unpacked(w,
+ * NULL)); -EPROTO for an Error (its message in err), a Welcome of another
+ * version (err names both) or any other answer; otherwise the -errno of
+ * wire_send or wire_recv, explained in err. Text from the server is put in err
+ * with unprintable bytes replaced by '?'. */
+int wire_client_handshake(int sock, const char *client_name, int timeout_ms,
+                          Ignition__Welcome **welcome_out, char *err, size_t err_len);
+
+/* The server's side: is env a Hello of our protocol version with a client_name of
+ * 1 to WIRE_MAX_CLIENT_NAME printable ASCII bytes? When not, why says what is
+ * wrong in a line meant for the client's user (e.g. "protocol version 7, this
+ * vmmd speaks 1; update vmmd"); send it back with wire_queue_error. */
+bool wire_hello_check(const Ignition__Envelope *env, char *why, size_t why_len);
+
+/* Queue or send (blocking) an Error{code, message}; results as wire_conn_queue
+ * and wire_send. */
+int wire_queue_error(struct wire_conn *c, Ignition__Error__Code code, const char *message);
+int wire_send_error(int sock, Ignition__Error__Code code, const char *message);
 
 #endif

@@ -1,8 +1,9 @@
 /* The wire framing as peers will use it and as a hostile peer might: every
  * message kind round trip, fds passed and refused, frames split at every byte
  * and packed back to back, bad lengths, bodies that do not decode, streams
- * that end mid-frame, and a queue that fills against a peer that does not read.
- * Everything runs over socketpairs in one process; fd leaks are counted. */
+ * that end mid-frame, a queue that fills against a peer that does not read,
+ * and the handshake with its version checks. Everything runs over socketpairs
+ * in one process; fd leaks are counted. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1072,6 +1073,198 @@ START_TEST(test_free_closes_fds_of_half_read_frame)
 }
 END_TEST
 
+/* ---- handshake -------------------------------------------------------------------------- */
+
+START_TEST(test_handshake_welcomed)
+{
+    /* The server's answer is written first: the socket keeps it until asked. */
+    Ignition__Envelope answer = sample(IGNITION__ENVELOPE__BODY_WELCOME);
+    ck_assert_int_eq(wire_send(sv[1], &answer, NULL, 0), 0);
+    char err[256] = "";
+    Ignition__Welcome *w = NULL;
+    ck_assert_int_eq(wire_client_handshake(sv[0], "ignition-view", 1000, &w, err, sizeof(err)), 0);
+    ck_assert_ptr_nonnull(w);
+    ck_assert_uint_eq(w->protocol_version, PROTOCOL_CURRENT);
+    ck_assert_str_eq(w->server_version, "0.1.0");
+    ck_assert_str_eq(w->guest_name, "desk");
+    ignition__welcome__free_unpacked(w, NULL);
+
+    Ignition__Envelope *hello_env;
+    ck_assert_int_eq(wire_recv(sv[1], &hello_env, NULL, NULL, 1000), 0);
+    ck_assert_int_eq(hello_env->body_case, IGNITION__ENVELOPE__BODY_HELLO);
+    ck_assert_uint_eq(hello_env->hello->protocol_version, PROTOCOL_CURRENT);
+    ck_assert_str_eq(hello_env->hello->client_name, "ignition-view");
+    char why[128] = "untouched";
+    ck_assert(wire_hello_check(hello_env, why, sizeof(why)));
+    ignition__envelope__free_unpacked(hello_env, NULL);
+}
+END_TEST
+
+START_TEST(test_handshake_without_welcome_out)
+{
+    Ignition__Envelope answer = sample(IGNITION__ENVELOPE__BODY_WELCOME);
+    ck_assert_int_eq(wire_send(sv[1], &answer, NULL, 0), 0);
+    ck_assert_int_eq(wire_client_handshake(sv[0], "vmmctl", 1000, NULL, NULL, 0), 0);
+}
+END_TEST
+
+/* The server is newer than the client: its Welcome names a version we do not
+ * speak. */
+START_TEST(test_handshake_server_version_mismatch)
+{
+    Ignition__Envelope answer = sample(IGNITION__ENVELOPE__BODY_WELCOME);
+    welcome.protocol_version = PROTOCOL_CURRENT + 1;
+    ck_assert_int_eq(wire_send(sv[1], &answer, NULL, 0), 0);
+    char err[256] = "";
+    Ignition__Welcome *w = (Ignition__Welcome *)1;
+    ck_assert_int_eq(wire_client_handshake(sv[0], "ignition-view", 1000, &w, err, sizeof(err)),
+                     -EPROTO);
+    ck_assert_ptr_null(w);
+    ck_assert_str_eq(err, "the server speaks protocol version 2, this ignition-view speaks 1; "
+                          "update ignition-view");
+}
+END_TEST
+
+START_TEST(test_handshake_older_server)
+{
+    Ignition__Envelope answer = sample(IGNITION__ENVELOPE__BODY_WELCOME);
+    welcome.protocol_version = 0;
+    ck_assert_int_eq(wire_send(sv[1], &answer, NULL, 0), 0);
+    char err[256] = "";
+    ck_assert_int_eq(wire_client_handshake(sv[0], "vmmctl", 1000, NULL, err, sizeof(err)),
+                     -EPROTO);
+    ck_assert_str_eq(err, "the server speaks protocol version 0, this vmmctl speaks 1; update vmmd");
+}
+END_TEST
+
+static Ignition__Envelope hello_from(const char *name, uint32_t version)
+{
+    Ignition__Envelope env = sample(IGNITION__ENVELOPE__BODY_HELLO);
+    hello.client_name = (char *)name;
+    hello.protocol_version = version;
+    return env;
+}
+
+static void assert_hello_refused(Ignition__Envelope env, const char *expected)
+{
+    char why[160] = "";
+    ck_assert(!wire_hello_check(&env, why, sizeof(why)));
+    ck_assert_str_eq(why, expected);
+}
+
+START_TEST(test_hello_version_mismatch_both_ways)
+{
+    assert_hello_refused(hello_from("ignition-view", 7),
+                         "protocol version 7, this vmmd speaks 1; update vmmd");
+    assert_hello_refused(hello_from("ignition-view", 0),
+                         "protocol version 0, this vmmd speaks 1; update ignition-view");
+    /* An insane name is not repeated back. */
+    assert_hello_refused(hello_from("\x1b[2J", 0),
+                         "protocol version 0, this vmmd speaks 1; update the client");
+}
+END_TEST
+
+/* The server refuses the client's version: the client reports the server's
+ * own words. */
+START_TEST(test_handshake_refused_by_server)
+{
+    char why[160];
+    Ignition__Envelope old_hello = hello_from("ignition-view", 0);
+    ck_assert(!wire_hello_check(&old_hello, why, sizeof(why)));
+    ck_assert_int_eq(
+        wire_send_error(sv[1], IGNITION__ERROR__CODE__CODE_VERSION_MISMATCH, why), 0);
+    char err[256] = "";
+    ck_assert_int_eq(wire_client_handshake(sv[0], "ignition-view", 1000, NULL, err, sizeof(err)),
+                     -EPROTO);
+    ck_assert_str_eq(err, "protocol version 0, this vmmd speaks 1; update ignition-view");
+}
+END_TEST
+
+START_TEST(test_handshake_error_text_made_printable)
+{
+    ck_assert_int_eq(wire_send_error(sv[1], IGNITION__ERROR__CODE__CODE_INTERNAL,
+                                     "bad\x1b[31m news\n"),
+                     0);
+    char err[256] = "";
+    ck_assert_int_eq(wire_client_handshake(sv[0], "vmmctl", 1000, NULL, err, sizeof(err)),
+                     -EPROTO);
+    ck_assert_str_eq(err, "bad?[31m news?");
+}
+END_TEST
+
+START_TEST(test_handshake_unexpected_answer)
+{
+    Ignition__Envelope answer = sample(IGNITION__ENVELOPE__BODY_KEY_EVENT);
+    ck_assert_int_eq(wire_send(sv[1], &answer, NULL, 0), 0);
+    char err[256] = "";
+    ck_assert_int_eq(wire_client_handshake(sv[0], "vmmctl", 1000, NULL, err, sizeof(err)),
+                     -EPROTO);
+    ck_assert_str_eq(err, "the server answered Hello with message kind 8, not Welcome");
+}
+END_TEST
+
+START_TEST(test_handshake_timeout)
+{
+    char err[256] = "";
+    ck_assert_int_eq(wire_client_handshake(sv[0], "vmmctl", 30, NULL, err, sizeof(err)),
+                     -ETIMEDOUT);
+    ck_assert_str_eq(err, "no answer to Hello within 30 ms");
+}
+END_TEST
+
+START_TEST(test_handshake_server_hangs_up)
+{
+    shutdown(sv[1], SHUT_WR);
+    char err[256] = "";
+    ck_assert_int_eq(wire_client_handshake(sv[0], "vmmctl", 1000, NULL, err, sizeof(err)),
+                     -ENOTCONN);
+    ck_assert_str_eq(err, "the server closed the connection during the handshake");
+}
+END_TEST
+
+START_TEST(test_hello_names)
+{
+    char name[WIRE_MAX_CLIENT_NAME + 2];
+    memset(name, 'v', sizeof(name));
+    name[WIRE_MAX_CLIENT_NAME] = '\0';
+    Ignition__Envelope env = hello_from(name, PROTOCOL_CURRENT);
+    ck_assert(wire_hello_check(&env, NULL, 0));
+    name[WIRE_MAX_CLIENT_NAME] = 'v';
+    name[WIRE_MAX_CLIENT_NAME + 1] = '\0';
+    assert_hello_refused(hello_from(name, PROTOCOL_CURRENT),
+                         "client_name is 65 bytes; at most 64 are allowed");
+    assert_hello_refused(hello_from("", PROTOCOL_CURRENT), "client_name is empty");
+    assert_hello_refused(hello_from("view\x7f", PROTOCOL_CURRENT),
+                         "client_name has byte 0x7f at offset 4, not printable ASCII");
+    assert_hello_refused(hello_from("vi\xc3\xa9w", PROTOCOL_CURRENT),
+                         "client_name has byte 0xc3 at offset 2, not printable ASCII");
+}
+END_TEST
+
+START_TEST(test_hello_check_wants_hello)
+{
+    Ignition__Envelope env = sample(IGNITION__ENVELOPE__BODY_KEY_EVENT);
+    assert_hello_refused(env, "expected Hello first, got message kind 8");
+}
+END_TEST
+
+START_TEST(test_queue_error_arrives)
+{
+    struct wire_conn *out = conn_on(&sv[0]);
+    ck_assert_int_eq(wire_queue_error(out, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
+                                      "rectangle outside the scanout"),
+                     0);
+    ck_assert_int_eq(wire_conn_flush(out), WIRE_OK);
+    Ignition__Envelope *env;
+    ck_assert_int_eq(wire_recv(sv[1], &env, NULL, NULL, 1000), 0);
+    ck_assert_int_eq(env->body_case, IGNITION__ENVELOPE__BODY_ERROR);
+    ck_assert_int_eq(env->error->code, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE);
+    ck_assert_str_eq(env->error->message, "rectangle outside the scanout");
+    ignition__envelope__free_unpacked(env, NULL);
+    wire_conn_free(out);
+}
+END_TEST
+
 static Suite *wire_suite(void)
 {
     Suite *s = suite_create("wire");
@@ -1133,6 +1326,22 @@ static Suite *wire_suite(void)
     tcase_add_test(queue, test_free_closes_fds_of_half_read_frame);
     suite_add_tcase(s, queue);
 
+    TCase *hs = tcase_create("handshake");
+    tcase_add_checked_fixture(hs, setup, teardown);
+    tcase_add_test(hs, test_handshake_welcomed);
+    tcase_add_test(hs, test_handshake_without_welcome_out);
+    tcase_add_test(hs, test_handshake_server_version_mismatch);
+    tcase_add_test(hs, test_handshake_older_server);
+    tcase_add_test(hs, test_hello_version_mismatch_both_ways);
+    tcase_add_test(hs, test_handshake_refused_by_server);
+    tcase_add_test(hs, test_handshake_error_text_made_printable);
+    tcase_add_test(hs, test_handshake_unexpected_answer);
+    tcase_add_test(hs, test_handshake_timeout);
+    tcase_add_test(hs, test_handshake_server_hangs_up);
+    tcase_add_test(hs, test_hello_names);
+    tcase_add_test(hs, test_hello_check_wants_hello);
+    tcase_add_test(hs, test_queue_error_arrives);
+    suite_add_tcase(s, hs);
     return s;
 }
 
