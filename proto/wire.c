@@ -32,6 +32,11 @@
 #define BODY_FIRST_CHUNK 4096u
 /* Frames gathered into one sendmsg by wire_conn_flush. */
 #define FLUSH_BATCH 16
+/* What decoding one message may allocate. protobuf-c allocates a struct per
+ * element of a repeated message field, so a frame full of empty Rects (two
+ * bytes each) would otherwise cost some thirty times its size. Real messages
+ * stay far below this: a cursor's pixels cost their own size. */
+#define DECODE_BUDGET (16u << 20)
 
 /* Room for the most fds we accept with one message; a peer sending more makes
  * the kernel truncate (MSG_CTRUNC) rather than hand us an unbounded number. */
@@ -139,10 +144,42 @@ int wire_encode(const Ignition__Envelope *env, uint8_t **frame, size_t *frame_le
     return 0;
 }
 
+struct decode_budget {
+    size_t left;
+    bool exceeded;
+};
+
+/* malloc, as protobuf-c's default allocator, so that a decoded message is
+ * freed as any other (ignition__envelope__free_unpacked(env, NULL)). */
+static void *budget_alloc(void *data, size_t size)
+{
+    struct decode_budget *budget = data;
+    if (size > budget->left) {
+        budget->exceeded = true;
+        return NULL;
+    }
+    budget->left -= size;
+    return malloc(size);
+}
+
+static void budget_free(void *data, void *ptr)
+{
+    (void)data;
+    free(ptr);
+}
+
 static int decode_body(const uint8_t *body, size_t len, Ignition__Envelope **env, char *why,
                        size_t why_len)
 {
-    Ignition__Envelope *e = ignition__envelope__unpack(NULL, len, body);
+    struct decode_budget budget = {.left = DECODE_BUDGET};
+    ProtobufCAllocator allocator = {
+        .alloc = budget_alloc, .free = budget_free, .allocator_data = &budget};
+    Ignition__Envelope *e = ignition__envelope__unpack(&allocator, len, body);
+    if (!e && budget.exceeded) {
+        set_why(why, why_len, "a %zu-byte message would take more than %u MiB to decode", len,
+                DECODE_BUDGET >> 20);
+        return -EBADMSG;
+    }
     if (!e) {
         set_why(why, why_len, "a %zu-byte message does not decode", len);
         return -EBADMSG;

@@ -43,7 +43,8 @@ int wire_encode(const Ignition__Envelope *env, uint8_t **frame, size_t *frame_le
 
 /* Decodes the body of one frame (len bytes, without the length prefix).
  * Returns 0 and *env (free with ignition__envelope__free_unpacked(env, NULL)),
- * or -EBADMSG when the bytes do not decode or carry no body. */
+ * or -EBADMSG when the bytes do not decode, carry no body, or would take more
+ * memory to decode than any real message does (16 MiB). */
 int wire_decode(const uint8_t *body, size_t len, Ignition__Envelope **env);
 
 /* ---- blocking helpers (clients, tests, command-line tools) ---------------------- */
@@ -63,7 +64,8 @@ int wire_send(int sock, const Ignition__Envelope *env, const int *fds, unsigned 
  *   -ENOTCONN    orderly end of stream before a frame started
  *   -ECONNRESET  the stream ended inside a frame
  *   -EMSGSIZE    announced length 0 or more than WIRE_MAX_MESSAGE
- *   -EBADMSG     the body does not decode, or carries no message
+ *   -EBADMSG     the body does not decode, carries no message, or would take
+ *                more memory to decode than any real message (see wire_decode)
  *   -EPROTO      more fds arrived than WIRE_MAX_FDS
  *   or the -errno of a failed read.
  * On every error *env is NULL, *nfds is 0 and the fds received are closed. An

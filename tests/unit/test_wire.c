@@ -791,6 +791,67 @@ START_TEST(test_decode_directly)
 }
 END_TEST
 
+/* The body of an envelope holding a Damage of count empty rectangles: two
+ * bytes of frame each, a struct and a pointer each once decoded. */
+static size_t empty_rects_body(uint8_t *body, size_t count)
+{
+    size_t damage_len = 2 * count, n = 0;
+    body[n++] = 0x2a; /* field 5 (damage), length-delimited */
+    for (size_t v = damage_len; ; v >>= 7) {
+        body[n++] = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+        if (v < 0x80)
+            break;
+    }
+    for (size_t i = 0; i < count; i++) {
+        body[n++] = 0x1a; /* field 3 (rects), an empty Rect */
+        body[n++] = 0x00;
+    }
+    return n;
+}
+
+/* Decoding has a memory budget: a frame can not make us allocate many times
+ * its size, while large real messages still pass. */
+START_TEST(test_decode_memory_is_bounded)
+{
+    uint8_t *body = malloc(WIRE_MAX_MESSAGE);
+    size_t len = empty_rects_body(body, (WIRE_MAX_MESSAGE - 8) / 2);
+    ck_assert_uint_le(len, WIRE_MAX_MESSAGE);
+    Ignition__Envelope *env = (Ignition__Envelope *)1;
+    ck_assert_int_eq(wire_decode(body, len, &env), -EBADMSG);
+
+    /* The same shape at a size a real Damage might have decodes. */
+    len = empty_rects_body(body, 4096);
+    ck_assert_int_eq(wire_decode(body, len, &env), 0);
+    ck_assert_uint_eq(env->damage->n_rects, 4096);
+    ignition__envelope__free_unpacked(env, NULL);
+    free(body);
+}
+END_TEST
+
+START_TEST(test_decode_budget_through_connection)
+{
+    uint8_t *frame = malloc(WIRE_MAX_MESSAGE);
+    size_t len = empty_rects_body(frame + 4, (WIRE_MAX_MESSAGE - 8) / 2);
+    le_put(frame, len, 4);
+    len += 4;
+    ck_assert_int_eq(set_nonblock_cloexec(sv[0]), 0);
+    struct wire_conn *in = conn_on(&sv[1]);
+    size_t sent = 0;
+    enum wire_result r = WIRE_AGAIN;
+    while (r == WIRE_AGAIN) {
+        ssize_t n = write(sv[0], frame + sent, len - sent);
+        if (n > 0)
+            sent += (size_t)n;
+        r = wire_conn_read(in);
+        ck_assert_msg(sent < len || r != WIRE_AGAIN, "all %zu bytes sent, still waiting", len);
+    }
+    ck_assert_int_eq(r, WIRE_ERROR);
+    assert_error_says(in, "would take more than 16 MiB to decode");
+    free(frame);
+    wire_conn_free(in);
+}
+END_TEST
+
 /* ---- end of stream ---------------------------------------------------------------------- */
 
 START_TEST(test_eof_between_frames)
@@ -1305,6 +1366,8 @@ static Suite *wire_suite(void)
     tcase_add_test(framing, test_undecodable_body);
     tcase_add_test(framing, test_undecodable_body_blocking);
     tcase_add_test(framing, test_envelope_without_body);
+    tcase_add_test(framing, test_decode_memory_is_bounded);
+    tcase_add_test(framing, test_decode_budget_through_connection);
     tcase_add_test(framing, test_eof_between_frames);
     tcase_add_test(framing, test_eof_between_frames_blocking);
     tcase_add_test(framing, test_eof_inside_header);
