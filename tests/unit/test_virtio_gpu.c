@@ -1,0 +1,1471 @@
+/* virtio-gpu commands as Linux sends them and as a hostile guest might, with
+ * real bytes in a fake guest RAM: display info and EDID, resources in every
+ * format, backing lists (scattered, split across segments, outside RAM),
+ * transfers checked pixel by pixel through a viewer's read-only mapping,
+ * scanouts, flushes, the cursor queue, fences, every rejection, the memory
+ * budget, host mode requests, config space, reset, and the whole device
+ * through the transport. */
+#include <check.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "byteorder.h"
+#include "devices/edid.h"
+#include "devices/virtio.h"
+#include "devices/virtio_gpu.h"
+#include "devices/virtio_mmio.h"
+#include "linux_virtio_gpu.h"
+#include "scanout.h"
+#include "unit.h"
+
+#define RAM_GPA 0x40000000ull
+#define RAM_SIZE (4u << 20)
+
+static uint8_t *mem;
+static struct guest_ram ram;
+static struct device *dev;
+static struct virtio_gpu *gpu;
+static int edges;
+
+static uint8_t *at(uint64_t gpa) { return mem + (gpa - RAM_GPA); }
+
+/* ---- what the publisher is told --------------------------------------------------------- */
+
+struct seen_scanout {
+    int calls;
+    struct display_scanout last;
+    int fd; /* our dup of the last ro_fd, as a publisher keeps it; -1: none */
+};
+
+struct seen_flush {
+    unsigned scanout;
+    struct display_rect rect;
+    uint64_t sequence;
+};
+
+static struct seen_scanout seen[DISPLAY_MAX_SCANOUTS];
+static struct seen_flush flushes[16];
+static int num_flushes;
+static int cursor_images, cursor_moves;
+static unsigned cursor_scanout, move_scanout;
+static bool cursor_visible;
+static struct display_cursor cursor;
+static uint8_t cursor_copy[64 * 64 * 4];
+static uint32_t move_x, move_y;
+
+static void on_scanout_changed(void *opaque, unsigned id, const struct display_scanout *s)
+{
+    (void)opaque;
+    ck_assert_uint_lt(id, DISPLAY_MAX_SCANOUTS);
+    struct seen_scanout *v = &seen[id];
+    v->calls++;
+    v->last = *s;
+    if (v->fd >= 0)
+        close(v->fd);
+    v->fd = s->enabled ? dup(s->ro_fd) : -1;
+    if (s->enabled) {
+        ck_assert_int_ge(v->fd, 0);
+        /* The pixels the scanout shows are inside the mapping it names. */
+        ck_assert_uint_ge(s->object_size,
+                          SCANOUT_SHM_HEADER_SIZE + (uint64_t)s->stride * s->resource_height);
+        ck_assert_uint_le(s->rect.x + s->rect.width, s->resource_width);
+        ck_assert_uint_le(s->rect.y + s->rect.height, s->resource_height);
+    }
+}
+
+static void on_flushed(void *opaque, unsigned id, struct display_rect rect, uint64_t sequence)
+{
+    (void)opaque;
+    ck_assert_int_lt(num_flushes, 16);
+    flushes[num_flushes++] = (struct seen_flush){id, rect, sequence};
+}
+
+static void on_cursor_image(void *opaque, unsigned id, const struct display_cursor *c)
+{
+    (void)opaque;
+    cursor_images++;
+    cursor_scanout = id;
+    cursor_visible = c != NULL;
+    if (c) {
+        cursor = *c;
+        ck_assert_uint_le((uint64_t)c->width * c->height * 4, sizeof(cursor_copy));
+        memcpy(cursor_copy, c->pixels, (size_t)c->width * c->height * 4);
+        cursor.pixels = cursor_copy;
+    }
+}
+
+static void on_cursor_move(void *opaque, unsigned id, uint32_t x, uint32_t y)
+{
+    (void)opaque;
+    cursor_moves++;
+    move_scanout = id;
+    move_x = x;
+    move_y = y;
+}
+
+static const struct display_ops recorder = {
+    .scanout_changed = on_scanout_changed, .flushed = on_flushed,
+    .cursor_image = on_cursor_image, .cursor_move = on_cursor_move,
+};
+
+static void on_irq(void *opaque, unsigned intid, bool level)
+{
+    (void)opaque, (void)intid;
+    if (level)
+        edges++;
+}
+
+static void forget_seen(void)
+{
+    for (unsigned i = 0; i < DISPLAY_MAX_SCANOUTS; i++) {
+        if (seen[i].fd >= 0)
+            close(seen[i].fd);
+        seen[i] = (struct seen_scanout){.fd = -1};
+    }
+    num_flushes = cursor_images = cursor_moves = 0;
+    cursor_visible = false;
+}
+
+static struct device *make_device(const struct guest_ram *r, unsigned scanouts, uint64_t budget)
+{
+    struct virtio_gpu_options opts = {.num_scanouts = scanouts, .max_host_bytes = budget,
+                                      .display = &recorder};
+    return virtio_gpu_create(0x0a000000, (struct irq_line){.set = on_irq, .intid = 52}, r,
+                             &opts);
+}
+
+static void create_device(unsigned scanouts, uint64_t budget)
+{
+    if (dev)
+        dev->ops->destroy(dev);
+    forget_seen();
+    dev = make_device(&ram, scanouts, budget);
+    ck_assert_ptr_nonnull(dev);
+    gpu = virtio_gpu_of(dev);
+}
+
+static void setup(void)
+{
+    mem = calloc(1, RAM_SIZE);
+    ram = (struct guest_ram){.gpa = RAM_GPA, .size = RAM_SIZE, .host = mem};
+    edges = 0;
+    for (unsigned i = 0; i < DISPLAY_MAX_SCANOUTS; i++)
+        seen[i].fd = -1;
+    dev = NULL;
+    create_device(2, 0);
+}
+
+static void teardown(void)
+{
+    dev->ops->destroy(dev);
+    dev = NULL;
+    forget_seen();
+    free(mem);
+}
+
+/* ---- building requests ------------------------------------------------------------------ */
+
+static uint8_t req[4096], resp[2048];
+static uint32_t req_len, resp_room;
+static int written;
+static struct virtq_chain chain;
+
+static void add(void *host, uint32_t len, bool writable)
+{
+    chain.segments[chain.num_segments++] =
+        (struct virtq_segment){.host = host, .len = len, .device_writable = writable};
+    if (writable)
+        chain.writable_len += len;
+    else
+        chain.readable_len += len;
+}
+
+static void begin(uint32_t type)
+{
+    memset(req, 0, sizeof(req));
+    le_put(req, type, 4);
+    req_len = VIRTIO_GPU_HDR_SIZE;
+    resp_room = sizeof(resp);
+}
+
+static void put32(unsigned off, uint32_t v)
+{
+    le_put(req + off, v, 4);
+    if (off + 4 > req_len)
+        req_len = off + 4;
+}
+
+static void put64(unsigned off, uint64_t v)
+{
+    le_put(req + off, v, 8);
+    if (off + 8 > req_len)
+        req_len = off + 8;
+}
+
+static void put_rect(unsigned off, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
+{
+    put32(off, x);
+    put32(off + 4, y);
+    put32(off + 8, w);
+    put32(off + 12, h);
+}
+
+/* The request as one readable segment, then resp_room bytes to write into. */
+static void frame(void)
+{
+    memset(&chain, 0, sizeof(chain));
+    memset(resp, 0xee, sizeof(resp));
+    add(req, req_len, false);
+    if (resp_room)
+        add(resp, resp_room, true);
+}
+
+/* Sends the request on the control queue; returns the response type. */
+static uint32_t run(void)
+{
+    frame();
+    written = virtio_gpu_handle_control(gpu, &chain);
+    return written >= 4 ? le32(resp) : 0;
+}
+
+static uint32_t run_cursor(void)
+{
+    frame();
+    written = (int)virtio_gpu_handle_cursor(gpu, &chain);
+    return written >= 4 ? le32(resp) : 0;
+}
+
+static uint32_t create(uint32_t id, uint32_t format, uint32_t width, uint32_t height)
+{
+    begin(VIRTIO_GPU_CMD_RESOURCE_CREATE_2D);
+    put32(VIRTIO_GPU_CREATE_2D_RESOURCE_ID, id);
+    put32(VIRTIO_GPU_CREATE_2D_FORMAT, format);
+    put32(VIRTIO_GPU_CREATE_2D_WIDTH, width);
+    put32(VIRTIO_GPU_CREATE_2D_HEIGHT, height);
+    return run();
+}
+
+static void put_entries(uint32_t id, unsigned n, const uint64_t *gpa, const uint32_t *len)
+{
+    begin(VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING);
+    put32(VIRTIO_GPU_ATTACH_BACKING_RESOURCE_ID, id);
+    put32(VIRTIO_GPU_ATTACH_BACKING_NR_ENTRIES, n);
+    for (unsigned i = 0; i < n; i++) {
+        unsigned e = VIRTIO_GPU_ATTACH_BACKING_SIZE + i * VIRTIO_GPU_MEM_ENTRY_SIZE;
+        put64(e + VIRTIO_GPU_MEM_ENTRY_ADDR, gpa[i]);
+        put32(e + VIRTIO_GPU_MEM_ENTRY_LENGTH, len[i]);
+        put32(e + 12, 0);
+    }
+}
+
+static uint32_t attach(uint32_t id, unsigned n, const uint64_t *gpa, const uint32_t *len)
+{
+    put_entries(id, n, gpa, len);
+    return run();
+}
+
+static uint32_t attach_one(uint32_t id, uint64_t gpa, uint32_t len)
+{
+    return attach(id, 1, &gpa, &len);
+}
+
+static uint32_t detach(uint32_t id)
+{
+    begin(VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING);
+    put32(VIRTIO_GPU_DETACH_BACKING_RESOURCE_ID, id);
+    put32(VIRTIO_GPU_DETACH_BACKING_RESOURCE_ID + 4, 0);
+    return run();
+}
+
+static uint32_t unref(uint32_t id)
+{
+    begin(VIRTIO_GPU_CMD_RESOURCE_UNREF);
+    put32(VIRTIO_GPU_UNREF_RESOURCE_ID, id);
+    put32(VIRTIO_GPU_UNREF_RESOURCE_ID + 4, 0);
+    return run();
+}
+
+static uint32_t set_scanout(uint32_t scanout, uint32_t id, uint32_t x, uint32_t y, uint32_t w,
+                            uint32_t h)
+{
+    begin(VIRTIO_GPU_CMD_SET_SCANOUT);
+    put_rect(VIRTIO_GPU_SET_SCANOUT_RECT, x, y, w, h);
+    put32(VIRTIO_GPU_SET_SCANOUT_SCANOUT_ID, scanout);
+    put32(VIRTIO_GPU_SET_SCANOUT_RESOURCE_ID, id);
+    return run();
+}
+
+static uint32_t transfer(uint32_t id, uint32_t x, uint32_t y, uint32_t w, uint32_t h,
+                         uint64_t offset)
+{
+    begin(VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D);
+    put_rect(VIRTIO_GPU_TRANSFER_RECT, x, y, w, h);
+    put64(VIRTIO_GPU_TRANSFER_OFFSET, offset);
+    put32(VIRTIO_GPU_TRANSFER_RESOURCE_ID, id);
+    put32(VIRTIO_GPU_TRANSFER_RESOURCE_ID + 4, 0);
+    return run();
+}
+
+static uint32_t flush(uint32_t id, uint32_t x, uint32_t y, uint32_t w, uint32_t h)
+{
+    begin(VIRTIO_GPU_CMD_RESOURCE_FLUSH);
+    put_rect(VIRTIO_GPU_FLUSH_RECT, x, y, w, h);
+    put32(VIRTIO_GPU_FLUSH_RESOURCE_ID, id);
+    put32(VIRTIO_GPU_FLUSH_RESOURCE_ID + 4, 0);
+    return run();
+}
+
+static void cursor_request(uint32_t type, uint32_t scanout, uint32_t x, uint32_t y,
+                           uint32_t id, uint32_t hot_x, uint32_t hot_y)
+{
+    begin(type);
+    put32(VIRTIO_GPU_CURSOR_SCANOUT_ID, scanout);
+    put32(VIRTIO_GPU_CURSOR_X, x);
+    put32(VIRTIO_GPU_CURSOR_Y, y);
+    put32(VIRTIO_GPU_CURSOR_RESOURCE_ID, id);
+    put32(VIRTIO_GPU_CURSOR_HOT_X, hot_x);
+    put32(VIRTIO_GPU_CURSOR_HOT_Y, hot_y);
+    put32(VIRTIO_GPU_UPDATE_CURSOR_SIZE - 4, 0);
+}
+
+/* A resource with one linear backing at gpa, filled with pattern bytes. */
+static void make_backed(uint32_t id, uint32_t format, uint32_t w, uint32_t h, uint64_t gpa)
+{
+    ck_assert_uint_eq(create(id, format, w, h), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(attach_one(id, gpa, w * h * 4), VIRTIO_GPU_RESP_OK_NODATA);
+}
+
+/* A viewer's view: the object behind a scanout, mapped read-only. */
+struct view {
+    const uint8_t *map;
+    size_t size;
+};
+
+static struct view map_scanout(unsigned scanout)
+{
+    ck_assert_int_ge(seen[scanout].fd, 0);
+    size_t size = (size_t)seen[scanout].last.object_size;
+    void *p = mmap(NULL, size, PROT_READ, MAP_SHARED, seen[scanout].fd, 0);
+    ck_assert_ptr_ne(p, MAP_FAILED);
+    return (struct view){p, size};
+}
+
+static void unmap_view(struct view v)
+{
+    munmap((void *)v.map, v.size);
+}
+
+static const struct scanout_shm_header *header(struct view v)
+{
+    return (const struct scanout_shm_header *)(const void *)v.map;
+}
+
+static const uint8_t *pixel(struct view v, uint32_t stride, uint32_t x, uint32_t y)
+{
+    return v.map + SCANOUT_SHM_HEADER_SIZE + (size_t)y * stride + (size_t)x * 4;
+}
+
+/* What a resource's shared object takes: header and rows, whole pages. */
+static uint64_t object_bytes(uint32_t w, uint32_t h)
+{
+    uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    return (SCANOUT_SHM_HEADER_SIZE + (uint64_t)w * 4 * h + page - 1) / page * page;
+}
+
+/* ---- display info and EDID -------------------------------------------------------------- */
+
+START_TEST(test_get_display_info)
+{
+    begin(VIRTIO_GPU_CMD_GET_DISPLAY_INFO);
+    ck_assert_uint_eq(run(), VIRTIO_GPU_RESP_OK_DISPLAY_INFO);
+    ck_assert_int_eq(written, VIRTIO_GPU_RESP_DISPLAY_INFO_SIZE);
+    const uint8_t *one = resp + VIRTIO_GPU_HDR_SIZE;
+    ck_assert_uint_eq(le32(one + 0), 0);    /* x */
+    ck_assert_uint_eq(le32(one + 4), 0);    /* y */
+    ck_assert_uint_eq(le32(one + 8), 1280); /* the default mode */
+    ck_assert_uint_eq(le32(one + 12), 800);
+    ck_assert_uint_eq(le32(one + VIRTIO_GPU_DISPLAY_ONE_ENABLED), 1);
+    ck_assert_uint_eq(le32(one + 20), 0); /* flags */
+    /* The second scanout waits for a mode; the rest do not exist. */
+    for (unsigned i = 1; i < VIRTIO_GPU_MAX_SCANOUTS; i++)
+        for (unsigned b = 0; b < VIRTIO_GPU_DISPLAY_ONE_SIZE; b++)
+            ck_assert_uint_eq(one[i * VIRTIO_GPU_DISPLAY_ONE_SIZE + b], 0);
+    ck_assert_uint_eq(resp[VIRTIO_GPU_RESP_DISPLAY_INFO_SIZE], 0xee); /* nothing past it */
+}
+END_TEST
+
+static uint32_t get_edid(uint32_t scanout)
+{
+    begin(VIRTIO_GPU_CMD_GET_EDID);
+    put32(VIRTIO_GPU_GET_EDID_SCANOUT, scanout);
+    put32(VIRTIO_GPU_GET_EDID_SCANOUT + 4, 0);
+    return run();
+}
+
+START_TEST(test_get_edid)
+{
+    ck_assert_uint_eq(get_edid(0), VIRTIO_GPU_RESP_OK_EDID);
+    ck_assert_int_eq(written, VIRTIO_GPU_RESP_EDID_SIZE);
+    ck_assert_uint_eq(le32(resp + VIRTIO_GPU_RESP_EDID_SIZE_FIELD), 128);
+    const uint8_t *e = resp + VIRTIO_GPU_RESP_EDID_DATA;
+    uint8_t expected[EDID_BLOCK_SIZE];
+    ck_assert(edid_generate(1280, 800, 1, expected));
+    ck_assert_mem_eq(e, expected, EDID_BLOCK_SIZE);
+    static const uint8_t magic[8] = {0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0};
+    ck_assert_mem_eq(e, magic, 8);
+    unsigned sum = 0;
+    for (int i = 0; i < EDID_BLOCK_SIZE; i++)
+        sum += e[i];
+    ck_assert_uint_eq(sum % 256, 0);
+    /* The preferred timing is the scanout's mode. */
+    ck_assert_uint_eq(e[56] | (e[58] >> 4) << 8, 1280);
+    ck_assert_uint_eq(e[59] | (e[61] >> 4) << 8, 800);
+    for (int i = EDID_BLOCK_SIZE; i < VIRTIO_GPU_EDID_BYTES; i++)
+        ck_assert_uint_eq(e[i], 0);
+    /* Scanouts are told apart by serial. */
+    ck_assert_uint_eq(get_edid(1), VIRTIO_GPU_RESP_OK_EDID);
+    ck_assert_uint_eq(le32(resp + VIRTIO_GPU_RESP_EDID_DATA + 12), 2);
+    ck_assert_uint_eq(get_edid(2), VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID);
+    ck_assert_int_eq(written, VIRTIO_GPU_HDR_SIZE);
+    ck_assert_uint_eq(get_edid(0xffffffffu), VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID);
+}
+END_TEST
+
+/* Beyond what a base block describes, the EDID is empty and Linux falls back
+ * to the display info. */
+START_TEST(test_edid_of_huge_mode_is_empty)
+{
+    ck_assert_int_eq(virtio_gpu_request_mode(dev, 1, 5120, 2880), 0);
+    ck_assert_uint_eq(get_edid(1), VIRTIO_GPU_RESP_OK_EDID);
+    ck_assert_uint_eq(le32(resp + VIRTIO_GPU_RESP_EDID_SIZE_FIELD), 0);
+    for (int i = 0; i < VIRTIO_GPU_EDID_BYTES; i++)
+        ck_assert_uint_eq(resp[VIRTIO_GPU_RESP_EDID_DATA + i], 0);
+}
+END_TEST
+
+/* ---- headers, fences, malformed requests ------------------------------------------------ */
+
+static void put_header_fields(uint32_t flags, uint64_t fence, uint32_t ctx, uint8_t ring)
+{
+    put32(VIRTIO_GPU_HDR_FLAGS, flags);
+    put64(VIRTIO_GPU_HDR_FENCE_ID, fence);
+    put32(VIRTIO_GPU_HDR_CTX_ID, ctx);
+    req[VIRTIO_GPU_HDR_RING_IDX] = ring;
+}
+
+START_TEST(test_fence_echoed)
+{
+    begin(VIRTIO_GPU_CMD_GET_DISPLAY_INFO);
+    put_header_fields(VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX | 0x80,
+                      0x1122334455667788ull, 7, 5);
+    ck_assert_uint_eq(run(), VIRTIO_GPU_RESP_OK_DISPLAY_INFO);
+    static const uint8_t fenced[VIRTIO_GPU_HDR_SIZE] = {
+        0x01, 0x11, 0, 0,                               /* OK_DISPLAY_INFO */
+        3, 0, 0, 0,                                     /* FENCE | INFO_RING_IDX only */
+        0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, /* fence_id */
+        7, 0, 0, 0,                                     /* ctx_id */
+        5, 0, 0, 0,                                     /* ring_idx, padding */
+    };
+    ck_assert_mem_eq(resp, fenced, VIRTIO_GPU_HDR_SIZE);
+
+    /* Errors echo the fence too: the driver waits on it either way. */
+    begin(VIRTIO_GPU_CMD_RESOURCE_UNREF);
+    put_header_fields(VIRTIO_GPU_FLAG_FENCE, 42, 0, 9);
+    put32(VIRTIO_GPU_UNREF_RESOURCE_ID, 99);
+    put32(VIRTIO_GPU_UNREF_RESOURCE_ID + 4, 0);
+    ck_assert_uint_eq(run(), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+    ck_assert_int_eq(written, VIRTIO_GPU_HDR_SIZE);
+    ck_assert_uint_eq(le32(resp + VIRTIO_GPU_HDR_FLAGS), VIRTIO_GPU_FLAG_FENCE);
+    ck_assert_uint_eq(le64(resp + VIRTIO_GPU_HDR_FENCE_ID), 42);
+    ck_assert_uint_eq(resp[VIRTIO_GPU_HDR_RING_IDX], 0); /* no INFO_RING_IDX */
+
+    /* Without FENCE, no fence id comes back. */
+    begin(VIRTIO_GPU_CMD_GET_DISPLAY_INFO);
+    put_header_fields(0, 42, 3, 1);
+    run();
+    ck_assert_uint_eq(le32(resp + VIRTIO_GPU_HDR_FLAGS), 0);
+    ck_assert_uint_eq(le64(resp + VIRTIO_GPU_HDR_FENCE_ID), 0);
+    ck_assert_uint_eq(le32(resp + VIRTIO_GPU_HDR_CTX_ID), 3);
+    ck_assert_uint_eq(resp[VIRTIO_GPU_HDR_RING_IDX], 0);
+}
+END_TEST
+
+START_TEST(test_malformed_requests)
+{
+    /* Shorter than a header: no fields to echo. */
+    begin(VIRTIO_GPU_CMD_GET_DISPLAY_INFO);
+    req_len = VIRTIO_GPU_HDR_SIZE - 1;
+    ck_assert_uint_eq(run(), VIRTIO_GPU_RESP_ERR_UNSPEC);
+    ck_assert_int_eq(written, VIRTIO_GPU_HDR_SIZE);
+    for (int i = 4; i < VIRTIO_GPU_HDR_SIZE; i++)
+        ck_assert_uint_eq(resp[i], 0);
+    /* Shorter than the command. */
+    begin(VIRTIO_GPU_CMD_RESOURCE_CREATE_2D);
+    put32(VIRTIO_GPU_CREATE_2D_HEIGHT, 1);
+    req_len--;
+    ck_assert_uint_eq(run(), VIRTIO_GPU_RESP_ERR_UNSPEC);
+    ck_assert_uint_eq(virtio_gpu_host_bytes(gpu), 0);
+    begin(VIRTIO_GPU_CMD_GET_EDID);
+    ck_assert_uint_eq(run(), VIRTIO_GPU_RESP_ERR_UNSPEC);
+    /* Unknown, and everything 3D, blob, capset or UUID: not offered. */
+    static const uint32_t unsupported[] = {
+        0, 0x99, 0x0fff, VIRTIO_GPU_CMD_GET_CAPSET_INFO, VIRTIO_GPU_CMD_GET_CAPSET,
+        VIRTIO_GPU_CMD_RESOURCE_ASSIGN_UUID, VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB,
+        VIRTIO_GPU_CMD_SET_SCANOUT_BLOB, VIRTIO_GPU_CMD_CTX_CREATE, VIRTIO_GPU_CMD_CTX_DESTROY,
+        VIRTIO_GPU_CMD_CTX_ATTACH_RESOURCE, VIRTIO_GPU_CMD_CTX_DETACH_RESOURCE,
+        VIRTIO_GPU_CMD_RESOURCE_CREATE_3D, VIRTIO_GPU_CMD_TRANSFER_TO_HOST_3D,
+        VIRTIO_GPU_CMD_TRANSFER_FROM_HOST_3D, VIRTIO_GPU_CMD_SUBMIT_3D,
+        VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB, VIRTIO_GPU_CMD_RESOURCE_UNMAP_BLOB,
+        VIRTIO_GPU_CMD_UPDATE_CURSOR, VIRTIO_GPU_CMD_MOVE_CURSOR, VIRTIO_GPU_RESP_OK_NODATA,
+    };
+    for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++) {
+        begin(unsupported[i]);
+        req_len = 256; /* room for any of their structs */
+        ck_assert_uint_eq(run(), VIRTIO_GPU_RESP_ERR_UNSPEC);
+        ck_assert_int_eq(written, VIRTIO_GPU_HDR_SIZE);
+    }
+}
+END_TEST
+
+/* A response needs a writable header; a data response needs all its room. */
+START_TEST(test_room_for_the_response)
+{
+    begin(VIRTIO_GPU_CMD_GET_DISPLAY_INFO);
+    resp_room = VIRTIO_GPU_HDR_SIZE - 1;
+    run();
+    ck_assert_int_eq(written, -1);
+    resp_room = 0;
+    run();
+    ck_assert_int_eq(written, -1);
+    resp_room = VIRTIO_GPU_RESP_DISPLAY_INFO_SIZE - 1;
+    ck_assert_uint_eq(run(), VIRTIO_GPU_RESP_ERR_UNSPEC);
+    ck_assert_int_eq(written, VIRTIO_GPU_HDR_SIZE);
+    /* The response may be split over several writable segments. */
+    begin(VIRTIO_GPU_CMD_GET_DISPLAY_INFO);
+    memset(&chain, 0, sizeof(chain));
+    memset(resp, 0xee, sizeof(resp));
+    add(req, req_len, false);
+    add(resp, 10, true);
+    add(resp + 10, 100, true);
+    add(resp + 110, VIRTIO_GPU_RESP_DISPLAY_INFO_SIZE - 110, true);
+    ck_assert_int_eq(virtio_gpu_handle_control(gpu, &chain), VIRTIO_GPU_RESP_DISPLAY_INFO_SIZE);
+    ck_assert_uint_eq(le32(resp), VIRTIO_GPU_RESP_OK_DISPLAY_INFO);
+    ck_assert_uint_eq(le32(resp + VIRTIO_GPU_HDR_SIZE + 8), 1280);
+}
+END_TEST
+
+/* ---- resources ---------------------------------------------------------------------------- */
+
+static const uint32_t all_formats[8] = {
+    VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM,
+    VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM, VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM,
+    VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM, VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM,
+    VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM, VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM,
+};
+
+/* Each resource's object carries the header a viewer checks, and only a
+ * read-only descriptor leaves the device. */
+START_TEST(test_create_every_format)
+{
+    for (unsigned i = 0; i < 8; i++) {
+        ck_assert_uint_eq(create(10 + i, all_formats[i], 33, 7), VIRTIO_GPU_RESP_OK_NODATA);
+        ck_assert_int_eq(written, VIRTIO_GPU_HDR_SIZE);
+        ck_assert_uint_eq(set_scanout(0, 10 + i, 0, 0, 33, 7), VIRTIO_GPU_RESP_OK_NODATA);
+        struct view v = map_scanout(0);
+        const struct scanout_shm_header *h = header(v);
+        uint64_t size = object_bytes(33, 7);
+        ck_assert_uint_eq(h->magic, SCANOUT_SHM_MAGIC);
+        ck_assert_uint_eq(h->version, SCANOUT_SHM_VERSION);
+        ck_assert_uint_eq(h->header_size, SCANOUT_SHM_HEADER_SIZE);
+        ck_assert_uint_eq(h->format, all_formats[i]);
+        ck_assert_uint_eq(h->width, 33);
+        ck_assert_uint_eq(h->height, 7);
+        ck_assert_uint_eq(h->stride, 33 * 4);
+        ck_assert_uint_eq(h->sequence, 0);
+        ck_assert_uint_eq(h->size, size);
+        ck_assert_uint_eq(seen[0].last.object_size, size);
+        ck_assert_uint_eq(seen[0].last.format, all_formats[i]);
+        unmap_view(v);
+        errno = 0;
+        ck_assert_ptr_eq(mmap(NULL, (size_t)size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                              seen[0].fd, 0), MAP_FAILED);
+        ck_assert_int_eq(errno, EACCES);
+        ck_assert_int_lt(write(seen[0].fd, "x", 1), 0);
+    }
+    ck_assert_uint_eq(virtio_gpu_host_bytes(gpu), 8 * seen[0].last.object_size);
+}
+END_TEST
+
+START_TEST(test_create_rejections)
+{
+    ck_assert_uint_eq(create(0, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 8, 8),
+                      VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+    ck_assert_uint_eq(create(1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 8, 8), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(create(1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 8, 8),
+                      VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+    static const uint32_t bad_formats[] = {0, 5, 66, 69, 120, 122, 133, 135, 0xffffffffu};
+    for (size_t i = 0; i < sizeof(bad_formats) / sizeof(bad_formats[0]); i++)
+        ck_assert_uint_eq(create(2, bad_formats[i], 8, 8), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(create(2, 2, 0, 8), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(create(2, 2, 8, 0), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(create(2, 2, 16385, 1), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(create(2, 2, 1, 16385), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(create(2, 2, 0xffffffffu, 0xffffffffu),
+                      VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(create(2, 2, 16384, 1), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(create(3, 2, 1, 16384), VIRTIO_GPU_RESP_OK_NODATA);
+    /* 16384x16384 is a GiB: over the default budget. */
+    ck_assert_uint_eq(create(4, 2, 16384, 16384), VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
+}
+END_TEST
+
+START_TEST(test_memory_budget)
+{
+    uint64_t one = object_bytes(256, 256);
+    create_device(1, 2 * one + one / 2);
+    ck_assert_uint_eq(create(1, 2, 256, 256), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(create(2, 2, 256, 256), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(virtio_gpu_host_bytes(gpu), 2 * one);
+    ck_assert_uint_eq(create(3, 2, 256, 256), VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
+    ck_assert_uint_eq(virtio_gpu_host_bytes(gpu), 2 * one);
+    /* Backing lists count too, and come back on detach. */
+    uint64_t gpa[3] = {RAM_GPA, RAM_GPA + 0x10000, RAM_GPA + 0x20000};
+    uint32_t len[3] = {0x10000, 0x10000, 0x20000};
+    ck_assert_uint_eq(attach(1, 3, gpa, len), VIRTIO_GPU_RESP_OK_NODATA);
+    uint64_t with_list = virtio_gpu_host_bytes(gpu);
+    ck_assert_uint_gt(with_list, 2 * one);
+    ck_assert_uint_eq(detach(1), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(virtio_gpu_host_bytes(gpu), 2 * one);
+    ck_assert_uint_eq(attach(1, 3, gpa, len), VIRTIO_GPU_RESP_OK_NODATA);
+    /* Unref returns the object and its list. */
+    ck_assert_uint_eq(unref(1), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(virtio_gpu_host_bytes(gpu), one);
+    ck_assert_uint_eq(create(3, 2, 256, 256), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(unref(2), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(unref(3), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(virtio_gpu_host_bytes(gpu), 0);
+}
+END_TEST
+
+START_TEST(test_resource_count_cap)
+{
+    for (uint32_t id = 1; id <= VIRTIO_GPU_MAX_RESOURCES; id++)
+        ck_assert_uint_eq(create(id, 2, 1, 1), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(create(VIRTIO_GPU_MAX_RESOURCES + 1, 2, 1, 1),
+                      VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY);
+    ck_assert_uint_eq(unref(7), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(create(VIRTIO_GPU_MAX_RESOURCES + 1, 2, 1, 1), VIRTIO_GPU_RESP_OK_NODATA);
+}
+END_TEST
+
+START_TEST(test_unref_rejections)
+{
+    ck_assert_uint_eq(unref(0), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+    ck_assert_uint_eq(unref(5), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+    ck_assert_uint_eq(create(5, 2, 4, 4), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(unref(5), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(unref(5), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+}
+END_TEST
+
+/* ---- backing and transfers -------------------------------------------------------------- */
+
+static uint8_t pattern(uint64_t k)
+{
+    return (uint8_t)(k * 7 + 3);
+}
+
+/* The backing of a 8x4 resource (128 bytes) in three scattered, odd-sized
+ * pieces: 40 bytes, 50 bytes, 38 bytes. Backing byte k holds pattern(k). */
+static const uint64_t piece_gpa[3] = {RAM_GPA + 0x30005, RAM_GPA + 0x10003, RAM_GPA + 0x20011};
+static const uint32_t piece_len[3] = {40, 50, 38};
+
+static void fill_scattered_backing(void)
+{
+    uint64_t k = 0;
+    for (int p = 0; p < 3; p++)
+        for (uint32_t i = 0; i < piece_len[p]; i++, k++)
+            *at(piece_gpa[p] + i) = pattern(k);
+}
+
+START_TEST(test_transfer_scattered_backing)
+{
+    fill_scattered_backing();
+    ck_assert_uint_eq(create(1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 8, 4), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(attach(1, 3, piece_gpa, piece_len), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(set_scanout(0, 1, 0, 0, 8, 4), VIRTIO_GPU_RESP_OK_NODATA);
+    /* As Linux sends a damaged rect: offset of its first pixel, rows by stride. */
+    ck_assert_uint_eq(transfer(1, 2, 1, 5, 3, 1 * 32 + 2 * 4), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(written, VIRTIO_GPU_HDR_SIZE);
+    struct view v = map_scanout(0);
+    for (uint32_t y = 0; y < 4; y++) {
+        for (uint32_t x = 0; x < 8; x++) {
+            bool inside = x >= 2 && x < 7 && y >= 1 && y < 4;
+            for (uint32_t c = 0; c < 4; c++) {
+                uint8_t want = inside ? pattern(y * 32 + x * 4 + c) : 0;
+                ck_assert_msg(pixel(v, 32, x, y)[c] == want, "pixel %u,%u byte %u", x, y, c);
+            }
+        }
+    }
+    /* An offset that is not the rect's own position: rows still advance by
+     * the resource's stride from it. */
+    ck_assert_uint_eq(transfer(1, 0, 0, 2, 2, 44), VIRTIO_GPU_RESP_OK_NODATA);
+    for (uint32_t y = 0; y < 2; y++)
+        for (uint32_t x = 0; x < 2; x++)
+            for (uint32_t c = 0; c < 4; c++)
+                ck_assert_uint_eq(pixel(v, 32, x, y)[c], pattern(44 + y * 32 + x * 4 + c));
+    unmap_view(v);
+}
+END_TEST
+
+START_TEST(test_transfer_rejections)
+{
+    fill_scattered_backing();
+    ck_assert_uint_eq(transfer(1, 0, 0, 1, 1, 0), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+    ck_assert_uint_eq(create(1, 2, 8, 4), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(transfer(1, 0, 0, 8, 4, 0), VIRTIO_GPU_RESP_ERR_UNSPEC); /* no backing */
+    ck_assert_uint_eq(attach(1, 3, piece_gpa, piece_len), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(set_scanout(0, 1, 0, 0, 8, 4), VIRTIO_GPU_RESP_OK_NODATA);
+    /* Rects outside the resource, with and without wrap-around. */
+    ck_assert_uint_eq(transfer(1, 0, 0, 9, 4, 0), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(transfer(1, 0, 0, 8, 5, 0), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(transfer(1, 7, 0, 2, 1, 0), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(transfer(1, 0xffffffffu, 0, 2, 1, 0), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(transfer(1, 0, 0xfffffffeu, 1, 4, 0), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(transfer(1, 9, 0, 0, 0, 0), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    /* A backing too short for the rect at that offset. */
+    ck_assert_uint_eq(transfer(1, 0, 0, 8, 4, 4), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(transfer(1, 0, 3, 8, 1, 97), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(transfer(1, 0, 0, 1, 1, 128), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(transfer(1, 0, 0, 1, 1, UINT64_MAX), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(transfer(1, 0, 0, 1, 1, UINT64_MAX - 2),
+                      VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    /* Nothing was copied by any of them. */
+    struct view v = map_scanout(0);
+    for (size_t i = SCANOUT_SHM_HEADER_SIZE; i < SCANOUT_SHM_HEADER_SIZE + 128; i++)
+        ck_assert_uint_eq(v.map[i], 0);
+    unmap_view(v);
+    /* The exact fits pass; an empty rect is nothing to do. */
+    ck_assert_uint_eq(transfer(1, 0, 0, 8, 4, 0), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(transfer(1, 0, 3, 8, 1, 96), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(transfer(1, 0, 0, 1, 1, 124), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(transfer(1, 8, 4, 0, 0, 0), VIRTIO_GPU_RESP_OK_NODATA);
+}
+END_TEST
+
+START_TEST(test_attach_backing_rejections)
+{
+    ck_assert_uint_eq(attach_one(1, RAM_GPA, 64), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+    ck_assert_uint_eq(create(1, 2, 4, 4), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(attach_one(1, RAM_GPA - 1, 64), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(attach_one(1, RAM_GPA + RAM_SIZE - 63, 64),
+                      VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(attach_one(1, UINT64_MAX - 16, 64), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(attach_one(1, 0, 64), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(attach_one(1, RAM_GPA, 0), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(attach_one(1, RAM_GPA, 0xffffffffu), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    /* One bad entry among good ones refuses the lot. */
+    uint64_t gpa[3] = {RAM_GPA, RAM_GPA + 0x1000, RAM_GPA + RAM_SIZE};
+    uint32_t len[3] = {16, 16, 16};
+    ck_assert_uint_eq(attach(1, 3, gpa, len), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(transfer(1, 0, 0, 1, 1, 0), VIRTIO_GPU_RESP_ERR_UNSPEC); /* none attached */
+    /* No entries, too many entries, fewer entries than announced. */
+    put_entries(1, 0, NULL, NULL);
+    ck_assert_uint_eq(run(), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    put_entries(1, 1, gpa, len);
+    put32(VIRTIO_GPU_ATTACH_BACKING_NR_ENTRIES, 16385);
+    ck_assert_uint_eq(run(), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    put32(VIRTIO_GPU_ATTACH_BACKING_NR_ENTRIES, 0xffffffffu);
+    ck_assert_uint_eq(run(), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    put_entries(1, 2, gpa, len);
+    put32(VIRTIO_GPU_ATTACH_BACKING_NR_ENTRIES, 3);
+    ck_assert_uint_eq(run(), VIRTIO_GPU_RESP_ERR_UNSPEC);
+    put_entries(1, 2, gpa, len);
+    req_len--;
+    ck_assert_uint_eq(run(), VIRTIO_GPU_RESP_ERR_UNSPEC);
+    ck_assert_uint_eq(virtio_gpu_host_bytes(gpu), object_bytes(4, 4)); /* no list kept */
+    /* Attached once; a second attach needs a detach first. */
+    ck_assert_uint_eq(attach(1, 2, gpa, len), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(attach(1, 2, gpa, len), VIRTIO_GPU_RESP_ERR_UNSPEC);
+    ck_assert_uint_eq(detach(1), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(detach(1), VIRTIO_GPU_RESP_ERR_UNSPEC);
+    ck_assert_uint_eq(detach(9), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+    ck_assert_uint_eq(attach(1, 2, gpa, len), VIRTIO_GPU_RESP_OK_NODATA);
+}
+END_TEST
+
+/* A big resource may take one entry per page of its pixels, beyond 16384. */
+START_TEST(test_backing_entry_cap_follows_the_resource)
+{
+    ck_assert_uint_eq(create(2, 2, 4096, 4096), VIRTIO_GPU_RESP_OK_NODATA); /* 16384 pages */
+    static uint8_t big[VIRTIO_GPU_ATTACH_BACKING_SIZE + 16386 * 16];
+    for (uint32_t n = 16386; n >= 16385; n--) {
+        memset(big, 0, sizeof(big));
+        le_put(big, VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING, 4);
+        le_put(big + VIRTIO_GPU_ATTACH_BACKING_RESOURCE_ID, 2, 4);
+        le_put(big + VIRTIO_GPU_ATTACH_BACKING_NR_ENTRIES, n, 4);
+        for (uint32_t i = 0; i < n; i++) {
+            le_put(big + VIRTIO_GPU_ATTACH_BACKING_SIZE + i * 16, RAM_GPA + i * 64ull, 8);
+            le_put(big + VIRTIO_GPU_ATTACH_BACKING_SIZE + i * 16 + 8, 64, 4);
+        }
+        memset(&chain, 0, sizeof(chain));
+        add(big, VIRTIO_GPU_ATTACH_BACKING_SIZE + n * 16, false);
+        add(resp, sizeof(resp), true);
+        ck_assert_int_eq(virtio_gpu_handle_control(gpu, &chain), VIRTIO_GPU_HDR_SIZE);
+        ck_assert_uint_eq(le32(resp), n == 16385 ? VIRTIO_GPU_RESP_OK_NODATA
+                                                 : VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    }
+}
+END_TEST
+
+/* Linux may hand the entry list over in page-sized pieces; any split works. */
+START_TEST(test_attach_entries_split_across_segments)
+{
+    fill_scattered_backing();
+    ck_assert_uint_eq(create(1, 2, 8, 4), VIRTIO_GPU_RESP_OK_NODATA);
+    put_entries(1, 3, piece_gpa, piece_len);
+    memset(&chain, 0, sizeof(chain));
+    add(req, VIRTIO_GPU_ATTACH_BACKING_SIZE + 5, false);
+    add(req + VIRTIO_GPU_ATTACH_BACKING_SIZE + 5, 7, false);
+    add(req + VIRTIO_GPU_ATTACH_BACKING_SIZE + 12, 1, false);
+    add(req + VIRTIO_GPU_ATTACH_BACKING_SIZE + 13, 3 * 16 - 13, false);
+    add(resp, VIRTIO_GPU_HDR_SIZE, true);
+    ck_assert_int_eq(virtio_gpu_handle_control(gpu, &chain), VIRTIO_GPU_HDR_SIZE);
+    ck_assert_uint_eq(le32(resp), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(set_scanout(0, 1, 0, 0, 8, 4), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(transfer(1, 0, 0, 8, 4, 0), VIRTIO_GPU_RESP_OK_NODATA);
+    struct view v = map_scanout(0);
+    for (uint32_t k = 0; k < 128; k++)
+        ck_assert_uint_eq(v.map[SCANOUT_SHM_HEADER_SIZE + k], pattern(k));
+    unmap_view(v);
+}
+END_TEST
+
+/* ---- scanouts and flushes ----------------------------------------------------------------- */
+
+START_TEST(test_set_scanout)
+{
+    ck_assert_uint_eq(create(3, VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM, 100, 50),
+                      VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(set_scanout(1, 3, 10, 5, 80, 40), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(seen[1].calls, 1);
+    ck_assert_int_eq(seen[0].calls, 0);
+    const struct display_scanout *s = &seen[1].last;
+    ck_assert(s->enabled);
+    ck_assert_uint_eq(s->resource_id, 3);
+    ck_assert_uint_eq(s->format, VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM);
+    ck_assert_uint_eq(s->stride, 400);
+    ck_assert_uint_eq(s->resource_width, 100);
+    ck_assert_uint_eq(s->resource_height, 50);
+    ck_assert_uint_eq(s->rect.x, 10);
+    ck_assert_uint_eq(s->rect.y, 5);
+    ck_assert_uint_eq(s->rect.width, 80);
+    ck_assert_uint_eq(s->rect.height, 40);
+    ck_assert_ptr_nonnull(s->map);
+    /* The same binding again is no change. */
+    ck_assert_uint_eq(set_scanout(1, 3, 10, 5, 80, 40), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(seen[1].calls, 1);
+    ck_assert_uint_eq(set_scanout(1, 3, 0, 0, 100, 50), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(seen[1].calls, 2);
+    /* Resource 0 switches it off, whatever rect comes with it. */
+    ck_assert_uint_eq(set_scanout(1, 0, 0, 0, 1280, 800), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(seen[1].calls, 3);
+    ck_assert(!seen[1].last.enabled);
+    ck_assert_int_eq(seen[1].last.ro_fd, -1);
+    ck_assert_uint_eq(set_scanout(1, 0, 0, 0, 0, 0), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(seen[1].calls, 3);
+}
+END_TEST
+
+START_TEST(test_set_scanout_rejections)
+{
+    ck_assert_uint_eq(create(3, 2, 100, 50), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(set_scanout(2, 3, 0, 0, 100, 50), VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID);
+    ck_assert_uint_eq(set_scanout(0xffffffffu, 0, 0, 0, 0, 0),
+                      VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID);
+    ck_assert_uint_eq(set_scanout(0, 4, 0, 0, 100, 50), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+    ck_assert_uint_eq(set_scanout(0, 3, 1, 0, 100, 50), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(set_scanout(0, 3, 0, 1, 100, 50), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(set_scanout(0, 3, 0xffffff00u, 0, 0x200, 50),
+                      VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(set_scanout(0, 3, 0, 0, 0, 50), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(set_scanout(0, 3, 0, 0, 100, 0), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_int_eq(seen[0].calls, 0);
+}
+END_TEST
+
+/* An unref of a resource being shown reports the scanouts disabled first. */
+START_TEST(test_unref_of_a_scanned_out_resource)
+{
+    ck_assert_uint_eq(create(3, 2, 64, 64), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(set_scanout(0, 3, 0, 0, 64, 64), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(set_scanout(1, 3, 0, 0, 32, 32), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(unref(3), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(seen[0].calls, 2);
+    ck_assert_int_eq(seen[1].calls, 2);
+    ck_assert(!seen[0].last.enabled);
+    ck_assert(!seen[1].last.enabled);
+    ck_assert_uint_eq(flush(3, 0, 0, 1, 1), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+    ck_assert_uint_eq(virtio_gpu_host_bytes(gpu), 0);
+    /* The scanouts stay off: a new resource with the id is not shown. */
+    ck_assert_uint_eq(create(3, 2, 64, 64), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(flush(3, 0, 0, 64, 64), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(num_flushes, 0);
+}
+END_TEST
+
+START_TEST(test_flush)
+{
+    ck_assert_uint_eq(create(3, 2, 100, 100), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(set_scanout(0, 3, 10, 20, 50, 40), VIRTIO_GPU_RESP_OK_NODATA);
+    struct view v = map_scanout(0);
+    /* Clipped to the scanout and moved into its coordinates. */
+    ck_assert_uint_eq(flush(3, 0, 0, 30, 30), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(written, VIRTIO_GPU_HDR_SIZE);
+    ck_assert_int_eq(num_flushes, 1);
+    ck_assert_uint_eq(flushes[0].scanout, 0);
+    ck_assert_uint_eq(flushes[0].rect.x, 0);
+    ck_assert_uint_eq(flushes[0].rect.y, 0);
+    ck_assert_uint_eq(flushes[0].rect.width, 20);
+    ck_assert_uint_eq(flushes[0].rect.height, 10);
+    ck_assert_uint_eq(flushes[0].sequence, 1);
+    ck_assert_uint_eq(__atomic_load_n(&header(v)->sequence, __ATOMIC_ACQUIRE), 1);
+    ck_assert_uint_eq(flush(3, 55, 50, 45, 50), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(num_flushes, 2);
+    ck_assert_uint_eq(flushes[1].rect.x, 45);
+    ck_assert_uint_eq(flushes[1].rect.y, 30);
+    ck_assert_uint_eq(flushes[1].rect.width, 5);
+    ck_assert_uint_eq(flushes[1].rect.height, 10);
+    ck_assert_uint_eq(flushes[1].sequence, 2);
+    /* Outside what the scanout shows: nobody to tell, nothing published. */
+    ck_assert_uint_eq(flush(3, 60, 0, 40, 100), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(flush(3, 0, 0, 10, 100), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(flush(3, 0, 0, 0, 0), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(num_flushes, 2);
+    ck_assert_uint_eq(header(v)->sequence, 2);
+    /* Rects outside the resource are refused. */
+    ck_assert_uint_eq(flush(3, 0, 0, 101, 1), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(flush(3, 0xfffffff0u, 0, 0x20, 1), VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER);
+    ck_assert_uint_eq(flush(4, 0, 0, 1, 1), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+    /* Mirrored on a second scanout: one sequence, both told. */
+    ck_assert_uint_eq(set_scanout(1, 3, 0, 0, 100, 100), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(flush(3, 0, 0, 100, 100), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(num_flushes, 4);
+    ck_assert_uint_eq(flushes[2].scanout, 0);
+    ck_assert_uint_eq(flushes[2].rect.width, 50);
+    ck_assert_uint_eq(flushes[3].scanout, 1);
+    ck_assert_uint_eq(flushes[3].rect.width, 100);
+    ck_assert_uint_eq(flushes[2].sequence, 3);
+    ck_assert_uint_eq(flushes[3].sequence, 3);
+    ck_assert_uint_eq(header(v)->sequence, 3);
+    unmap_view(v);
+}
+END_TEST
+
+/* ---- the cursor queue ------------------------------------------------------------------- */
+
+/* A w x h resource whose pixel (x, y) holds bytes {x, y, 0x80 + x, 0x40 + y}. */
+static void make_cursor_resource(uint32_t id, uint32_t format, uint32_t w, uint32_t h)
+{
+    uint64_t gpa = RAM_GPA + 0x100000;
+    for (uint32_t y = 0; y < h; y++) {
+        for (uint32_t x = 0; x < w; x++) {
+            uint8_t *p = at(gpa + (uint64_t)(y * w + x) * 4);
+            p[0] = (uint8_t)x, p[1] = (uint8_t)y, p[2] = (uint8_t)(0x80 + x);
+            p[3] = (uint8_t)(0x40 + y);
+        }
+    }
+    make_backed(id, format, w, h, gpa);
+    ck_assert_uint_eq(transfer(id, 0, 0, w, h, 0), VIRTIO_GPU_RESP_OK_NODATA);
+}
+
+START_TEST(test_cursor_update_and_move)
+{
+    make_cursor_resource(9, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 64, 64);
+    /* Linux's way: no response buffer at all. */
+    cursor_request(VIRTIO_GPU_CMD_UPDATE_CURSOR, 1, 300, 200, 9, 5, 6);
+    resp_room = 0;
+    ck_assert_uint_eq(run_cursor(), 0);
+    ck_assert_int_eq(written, 0);
+    ck_assert_int_eq(cursor_images, 1);
+    ck_assert(cursor_visible);
+    ck_assert_uint_eq(cursor_scanout, 1);
+    ck_assert_uint_eq(cursor.width, 64);
+    ck_assert_uint_eq(cursor.height, 64);
+    ck_assert_uint_eq(cursor.hot_x, 5);
+    ck_assert_uint_eq(cursor.hot_y, 6);
+    for (uint32_t y = 0; y < 64; y++)
+        for (uint32_t x = 0; x < 64; x++) {
+            const uint8_t *p = cursor_copy + (y * 64 + x) * 4;
+            ck_assert(p[0] == x && p[1] == y && p[2] == 0x80 + x && p[3] == 0x40 + y);
+        }
+    ck_assert_int_eq(cursor_moves, 1);
+    ck_assert_uint_eq(move_scanout, 1);
+    ck_assert_uint_eq(move_x, 300);
+    ck_assert_uint_eq(move_y, 200);
+    /* MOVE_CURSOR only moves; negative positions arrive as Linux's int32 bits. */
+    cursor_request(VIRTIO_GPU_CMD_MOVE_CURSOR, 1, (uint32_t)-3, 7, 0, 0, 0);
+    put_header_fields(VIRTIO_GPU_FLAG_FENCE, 77, 0, 0);
+    ck_assert_uint_eq(run_cursor(), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(written, VIRTIO_GPU_HDR_SIZE);
+    ck_assert_uint_eq(le64(resp + VIRTIO_GPU_HDR_FENCE_ID), 77);
+    ck_assert_int_eq(cursor_images, 1);
+    ck_assert_int_eq(cursor_moves, 2);
+    ck_assert_uint_eq(move_x, 0xfffffffdu);
+    ck_assert_uint_eq(move_y, 7);
+    /* Resource 0 hides it, and the position still applies. */
+    cursor_request(VIRTIO_GPU_CMD_UPDATE_CURSOR, 1, 10, 11, 0, 0, 0);
+    ck_assert_uint_eq(run_cursor(), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(cursor_images, 2);
+    ck_assert(!cursor_visible);
+    ck_assert_int_eq(cursor_moves, 3);
+    ck_assert_uint_eq(move_x, 10);
+}
+END_TEST
+
+/* Bad cursor commands are ignored: OK_NODATA (the queue has no errors), no
+ * callbacks. Only what is no cursor command at all gets ERR_UNSPEC. */
+START_TEST(test_cursor_rejections)
+{
+    make_cursor_resource(9, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 64, 64);
+    cursor_request(VIRTIO_GPU_CMD_UPDATE_CURSOR, 2, 0, 0, 9, 0, 0);
+    ck_assert_uint_eq(run_cursor(), VIRTIO_GPU_RESP_OK_NODATA);
+    cursor_request(VIRTIO_GPU_CMD_MOVE_CURSOR, 0xffffffffu, 0, 0, 9, 0, 0);
+    ck_assert_uint_eq(run_cursor(), VIRTIO_GPU_RESP_OK_NODATA);
+    cursor_request(VIRTIO_GPU_CMD_UPDATE_CURSOR, 0, 0, 0, 10, 0, 0);
+    ck_assert_uint_eq(run_cursor(), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(cursor_images + cursor_moves, 0);
+    cursor_request(VIRTIO_GPU_CMD_UPDATE_CURSOR, 0, 0, 0, 9, 0, 0);
+    req_len--;
+    ck_assert_uint_eq(run_cursor(), VIRTIO_GPU_RESP_ERR_UNSPEC);
+    cursor_request(VIRTIO_GPU_CMD_GET_DISPLAY_INFO, 0, 0, 0, 0, 0, 0);
+    ck_assert_uint_eq(run_cursor(), VIRTIO_GPU_RESP_ERR_UNSPEC);
+    begin(VIRTIO_GPU_CMD_MOVE_CURSOR);
+    req_len = 3;
+    ck_assert_uint_eq(run_cursor(), VIRTIO_GPU_RESP_ERR_UNSPEC);
+    resp_room = 0;
+    ck_assert_uint_eq(run_cursor(), 0);
+    ck_assert_int_eq(cursor_images + cursor_moves, 0);
+}
+END_TEST
+
+/* Every format comes out as B, G, R, A bytes; X formats are opaque. */
+START_TEST(test_cursor_format_conversion)
+{
+    static const uint8_t expect[8][4] = {
+        {0x11, 0x22, 0x33, 0x44}, /* B8G8R8A8 */
+        {0x11, 0x22, 0x33, 0xff}, /* B8G8R8X8 */
+        {0x44, 0x33, 0x22, 0x11}, /* A8R8G8B8: A=11 R=22 G=33 B=44 */
+        {0x44, 0x33, 0x22, 0xff}, /* X8R8G8B8 */
+        {0x33, 0x22, 0x11, 0x44}, /* R8G8B8A8 */
+        {0x22, 0x33, 0x44, 0xff}, /* X8B8G8R8 */
+        {0x22, 0x33, 0x44, 0x11}, /* A8B8G8R8 */
+        {0x33, 0x22, 0x11, 0xff}, /* R8G8B8X8 */
+    };
+    static const uint8_t source[4] = {0x11, 0x22, 0x33, 0x44};
+    for (unsigned i = 0; i < 8; i++) {
+        uint64_t gpa = RAM_GPA + 0x200000 + i * 0x1000;
+        memcpy(at(gpa), source, 4);
+        make_backed(20 + i, all_formats[i], 1, 1, gpa);
+        ck_assert_uint_eq(transfer(20 + i, 0, 0, 1, 1, 0), VIRTIO_GPU_RESP_OK_NODATA);
+        cursor_request(VIRTIO_GPU_CMD_UPDATE_CURSOR, 0, 0, 0, 20 + i, 0, 0);
+        run_cursor();
+        ck_assert_uint_eq(cursor.width, 1);
+        ck_assert_mem_eq(cursor_copy, expect[i], 4);
+    }
+}
+END_TEST
+
+/* Larger resources show their top-left 64x64; smaller ones all of themselves;
+ * the hot spot stays inside the image. */
+START_TEST(test_cursor_size_clamped)
+{
+    make_cursor_resource(9, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 100, 80);
+    cursor_request(VIRTIO_GPU_CMD_UPDATE_CURSOR, 0, 0, 0, 9, 90, 70);
+    run_cursor();
+    ck_assert_uint_eq(cursor.width, 64);
+    ck_assert_uint_eq(cursor.height, 64);
+    ck_assert_uint_eq(cursor.hot_x, 63);
+    ck_assert_uint_eq(cursor.hot_y, 63);
+    ck_assert_uint_eq(cursor_copy[(10 * 64 + 63) * 4], 63); /* x of pixel (63, 10) */
+    ck_assert_uint_eq(cursor_copy[(10 * 64 + 63) * 4 + 1], 10);
+    ck_assert_uint_eq(unref(9), VIRTIO_GPU_RESP_OK_NODATA);
+    make_cursor_resource(9, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 16, 8);
+    cursor_request(VIRTIO_GPU_CMD_UPDATE_CURSOR, 0, 0, 0, 9, 3, 2);
+    run_cursor();
+    ck_assert_uint_eq(cursor.width, 16);
+    ck_assert_uint_eq(cursor.height, 8);
+    ck_assert_uint_eq(cursor.hot_x, 3);
+    ck_assert_uint_eq(cursor.hot_y, 2);
+    ck_assert_uint_eq(cursor_copy[(7 * 16 + 15) * 4 + 2], 0x80 + 15);
+}
+END_TEST
+
+/* ---- the device through the transport --------------------------------------------------- */
+
+enum { DEVICE_ID = 0x008, DEV_FEATURES = 0x010, DEV_FEATURES_SEL = 0x014, DRV_FEATURES = 0x020,
+       DRV_FEATURES_SEL = 0x024, QUEUE_SEL = 0x030, QUEUE_NUM_MAX = 0x034, QUEUE_NUM = 0x038,
+       QUEUE_READY = 0x044, QUEUE_NOTIFY = 0x050, INT_STATUS = 0x060, INT_ACK = 0x064,
+       STATUS = 0x070, DESC_LOW = 0x080, DRIVER_LOW = 0x090, DEVICE_LOW = 0x0a0,
+       CONFIG_GEN = 0x0fc, CONFIG = 0x100 };
+
+/* Two queues of 8, rings at fixed places in RAM. */
+#define QUEUE_BASE(q) (RAM_GPA + 0x300000 + (q) * 0x4000ull)
+#define DESC(q) QUEUE_BASE(q)
+#define AVAIL(q) (QUEUE_BASE(q) + 0x1000)
+#define USED(q) (QUEUE_BASE(q) + 0x2000)
+#define BUF (RAM_GPA + 0x380000)
+
+static uint64_t rd(uint64_t off, unsigned size) { return dev->ops->read(dev, off, size); }
+static void wr(uint64_t off, uint64_t v) { dev->ops->write(dev, off, 4, v); }
+static void wr_width(uint64_t off, unsigned size, uint64_t v)
+{
+    dev->ops->write(dev, off, size, v);
+}
+
+static void driver_init(void)
+{
+    uint64_t f = 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_GPU_F_EDID;
+    wr(STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+    wr(DRV_FEATURES_SEL, 0);
+    wr(DRV_FEATURES, (uint32_t)f);
+    wr(DRV_FEATURES_SEL, 1);
+    wr(DRV_FEATURES, (uint32_t)(f >> 32));
+    wr(STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
+    for (unsigned q = 0; q < 2; q++) {
+        wr(QUEUE_SEL, q);
+        wr(QUEUE_NUM, 8);
+        wr(DESC_LOW, (uint32_t)DESC(q));
+        wr(DRIVER_LOW, (uint32_t)AVAIL(q));
+        wr(DEVICE_LOW, (uint32_t)USED(q));
+        wr(QUEUE_READY, 1);
+    }
+    wr(STATUS, rd(STATUS, 4) | VIRTIO_STATUS_DRIVER_OK);
+}
+
+static void put_desc(unsigned q, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
+                     uint16_t next)
+{
+    uint8_t *p = at(DESC(q) + 16ull * i);
+    le_put(p, addr, 8);
+    le_put(p + 8, len, 4);
+    le_put(p + 12, flags, 2);
+    le_put(p + 14, next, 2);
+}
+
+/* Offers descriptor head as the next available chain of q and notifies. */
+static void offer(unsigned q, uint16_t head)
+{
+    uint16_t idx = le16(at(AVAIL(q) + 2));
+    le_put(at(AVAIL(q) + 4 + 2 * (idx % 8)), head, 2);
+    le_put(at(AVAIL(q) + 2), (uint16_t)(idx + 1), 2);
+    wr(QUEUE_NOTIFY, q);
+}
+
+static uint16_t used_idx(unsigned q)
+{
+    return le16(at(USED(q) + 2));
+}
+
+static uint32_t used_len(unsigned q, unsigned slot)
+{
+    return le32(at(USED(q) + 4 + 8 * slot + 4));
+}
+
+START_TEST(test_identity_and_config_space)
+{
+    ck_assert_uint_eq(rd(DEVICE_ID, 4), 16);
+    wr(DEV_FEATURES_SEL, 0);
+    /* Device-specific bits (0..23): EDID only; no 3D, no blobs, no UUIDs. */
+    ck_assert_uint_eq(rd(DEV_FEATURES, 4) & 0xffffff, 1u << VIRTIO_GPU_F_EDID);
+    wr(QUEUE_SEL, 1);
+    ck_assert_uint_ge(rd(QUEUE_NUM_MAX, 4), 8);
+    wr(QUEUE_SEL, 2);
+    ck_assert_uint_eq(rd(QUEUE_NUM_MAX, 4), 0); /* two queues only */
+    ck_assert_uint_eq(rd(CONFIG + VIRTIO_GPU_CFG_EVENTS_READ, 4), 0);
+    ck_assert_uint_eq(rd(CONFIG + VIRTIO_GPU_CFG_EVENTS_CLEAR, 4), 0);
+    ck_assert_uint_eq(rd(CONFIG + VIRTIO_GPU_CFG_NUM_SCANOUTS, 4), 2);
+    ck_assert_uint_eq(rd(CONFIG + VIRTIO_GPU_CFG_NUM_SCANOUTS, 1), 2);
+    ck_assert_uint_eq(rd(CONFIG + VIRTIO_GPU_CFG_NUM_CAPSETS, 4), 0);
+    ck_assert_uint_eq(rd(CONFIG + VIRTIO_GPU_CFG_SIZE, 4), 0); /* past the end */
+    /* The driver may not write events_read, num_scanouts or num_capsets. */
+    wr(CONFIG + VIRTIO_GPU_CFG_NUM_SCANOUTS, 9);
+    wr(CONFIG + VIRTIO_GPU_CFG_EVENTS_READ, 1);
+    ck_assert_uint_eq(rd(CONFIG + VIRTIO_GPU_CFG_NUM_SCANOUTS, 4), 2);
+    ck_assert_uint_eq(rd(CONFIG + VIRTIO_GPU_CFG_EVENTS_READ, 4), 0);
+}
+END_TEST
+
+/* The host resizes a display: the guest sees the event, a new config
+ * generation and an interrupt, then the new mode in display info and EDID. */
+START_TEST(test_request_mode)
+{
+    driver_init();
+    uint32_t generation = (uint32_t)rd(CONFIG_GEN, 4);
+    int edges_before = edges;
+    ck_assert_int_eq(virtio_gpu_request_mode(dev, 1, 1024, 768), 0);
+    ck_assert_uint_ne(rd(CONFIG_GEN, 4), generation);
+    ck_assert_int_gt(edges, edges_before);
+    ck_assert_uint_eq(rd(INT_STATUS, 4) & 2, 2); /* configuration change */
+    ck_assert_uint_eq(rd(CONFIG + VIRTIO_GPU_CFG_EVENTS_READ, 4), VIRTIO_GPU_EVENT_DISPLAY);
+    begin(VIRTIO_GPU_CMD_GET_DISPLAY_INFO);
+    ck_assert_uint_eq(run(), VIRTIO_GPU_RESP_OK_DISPLAY_INFO);
+    const uint8_t *second = resp + VIRTIO_GPU_HDR_SIZE + VIRTIO_GPU_DISPLAY_ONE_SIZE;
+    ck_assert_uint_eq(le32(second + 8), 1024);
+    ck_assert_uint_eq(le32(second + 12), 768);
+    ck_assert_uint_eq(le32(second + VIRTIO_GPU_DISPLAY_ONE_ENABLED), 1);
+    ck_assert_uint_eq(le32(resp + VIRTIO_GPU_HDR_SIZE + 8), 1280); /* the first unchanged */
+    ck_assert_uint_eq(get_edid(1), VIRTIO_GPU_RESP_OK_EDID);
+    const uint8_t *e = resp + VIRTIO_GPU_RESP_EDID_DATA;
+    ck_assert_uint_eq(e[56] | (e[58] >> 4) << 8, 1024);
+    ck_assert_uint_eq(e[59] | (e[61] >> 4) << 8, 768);
+    /* The driver acknowledges by writing the bits to events_clear. */
+    wr_width(CONFIG + VIRTIO_GPU_CFG_EVENTS_CLEAR + 1, 1, 0xff); /* not that byte */
+    ck_assert_uint_eq(rd(CONFIG + VIRTIO_GPU_CFG_EVENTS_READ, 4), VIRTIO_GPU_EVENT_DISPLAY);
+    wr(CONFIG + VIRTIO_GPU_CFG_EVENTS_CLEAR, VIRTIO_GPU_EVENT_DISPLAY);
+    ck_assert_uint_eq(rd(CONFIG + VIRTIO_GPU_CFG_EVENTS_READ, 4), 0);
+    /* Asking for what is already there changes nothing. */
+    generation = (uint32_t)rd(CONFIG_GEN, 4);
+    edges_before = edges;
+    ck_assert_int_eq(virtio_gpu_request_mode(dev, 1, 1024, 768), 0);
+    ck_assert_uint_eq(rd(CONFIG_GEN, 4), generation);
+    ck_assert_int_eq(edges, edges_before);
+    ck_assert_uint_eq(rd(CONFIG + VIRTIO_GPU_CFG_EVENTS_READ, 4), 0);
+    /* Out of range. */
+    ck_assert_int_eq(virtio_gpu_request_mode(dev, 2, 1024, 768), -EINVAL);
+    ck_assert_int_eq(virtio_gpu_request_mode(dev, 0, 0, 768), -EINVAL);
+    ck_assert_int_eq(virtio_gpu_request_mode(dev, 0, 1024, 16385), -EINVAL);
+    ck_assert_int_eq(virtio_gpu_request_mode(dev, 0, 16384, 16384), 0);
+}
+END_TEST
+
+/* Chains through the rings: a command with a response, a cursor command
+ * without one, and a control chain with no room that breaks the device. */
+START_TEST(test_queues_through_the_transport)
+{
+    driver_init();
+    int edges_before = edges;
+    le_put(at(BUF), VIRTIO_GPU_CMD_GET_DISPLAY_INFO, 4);
+    memset(at(BUF + 0x100), 0xee, VIRTIO_GPU_RESP_DISPLAY_INFO_SIZE);
+    put_desc(0, 0, BUF, VIRTIO_GPU_HDR_SIZE, VIRTQ_DESC_F_NEXT, 1);
+    put_desc(0, 1, BUF + 0x100, VIRTIO_GPU_RESP_DISPLAY_INFO_SIZE, VIRTQ_DESC_F_WRITE, 0);
+    offer(0, 0);
+    ck_assert_uint_eq(used_idx(0), 1);
+    ck_assert_uint_eq(used_len(0, 0), VIRTIO_GPU_RESP_DISPLAY_INFO_SIZE);
+    ck_assert_uint_eq(le32(at(BUF + 0x100)), VIRTIO_GPU_RESP_OK_DISPLAY_INFO);
+    ck_assert_uint_eq(le32(at(BUF + 0x100 + VIRTIO_GPU_HDR_SIZE + 8)), 1280);
+    ck_assert_int_gt(edges, edges_before);
+    ck_assert_uint_eq(rd(INT_STATUS, 4) & 1, 1);
+    wr(INT_ACK, 1);
+
+    make_cursor_resource(9, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 64, 64);
+    uint8_t *cmd = at(BUF + 0x1000);
+    memset(cmd, 0, VIRTIO_GPU_UPDATE_CURSOR_SIZE);
+    le_put(cmd, VIRTIO_GPU_CMD_UPDATE_CURSOR, 4);
+    le_put(cmd + VIRTIO_GPU_CURSOR_X, 40, 4);
+    le_put(cmd + VIRTIO_GPU_CURSOR_RESOURCE_ID, 9, 4);
+    put_desc(1, 0, BUF + 0x1000, VIRTIO_GPU_UPDATE_CURSOR_SIZE, 0, 0);
+    offer(1, 0);
+    ck_assert_uint_eq(used_idx(1), 1);
+    ck_assert_uint_eq(used_len(1, 0), 0);
+    ck_assert_int_eq(cursor_images, 1);
+    ck_assert_uint_eq(move_x, 40);
+
+    put_desc(0, 2, BUF, VIRTIO_GPU_HDR_SIZE, 0, 0);
+    offer(0, 2);
+    ck_assert_uint_eq(used_idx(0), 1);
+    ck_assert(rd(STATUS, 4) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+}
+END_TEST
+
+/* Reset drops every resource (scanouts reported off, cursor hidden) and
+ * keeps the modes the host asked for. */
+START_TEST(test_reset)
+{
+    driver_init();
+    ck_assert_int_eq(virtio_gpu_request_mode(dev, 1, 800, 600), 0);
+    make_cursor_resource(9, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 64, 64);
+    ck_assert_uint_eq(set_scanout(0, 9, 0, 0, 64, 64), VIRTIO_GPU_RESP_OK_NODATA);
+    cursor_request(VIRTIO_GPU_CMD_UPDATE_CURSOR, 1, 0, 0, 9, 0, 0);
+    run_cursor();
+    ck_assert(cursor_visible);
+    wr(STATUS, 0);
+    ck_assert(!seen[0].last.enabled);
+    ck_assert_int_eq(seen[0].calls, 2);
+    ck_assert(!cursor_visible);
+    ck_assert_uint_eq(cursor_scanout, 1);
+    ck_assert_uint_eq(virtio_gpu_host_bytes(gpu), 0);
+    ck_assert_uint_eq(rd(CONFIG + VIRTIO_GPU_CFG_EVENTS_READ, 4), 0);
+    ck_assert_uint_eq(flush(9, 0, 0, 1, 1), VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID);
+    begin(VIRTIO_GPU_CMD_GET_DISPLAY_INFO);
+    run();
+    ck_assert_uint_eq(le32(resp + VIRTIO_GPU_HDR_SIZE + VIRTIO_GPU_DISPLAY_ONE_SIZE + 8), 800);
+}
+END_TEST
+
+START_TEST(test_bad_options)
+{
+    struct virtio_gpu_options opts = {.num_scanouts = DISPLAY_MAX_SCANOUTS + 1};
+    struct irq_line irq = {0};
+    ck_assert_ptr_null(virtio_gpu_create(0, irq, &ram, &opts));
+    opts = (struct virtio_gpu_options){.width = 16385};
+    ck_assert_ptr_null(virtio_gpu_create(0, irq, &ram, &opts));
+    opts = (struct virtio_gpu_options){.num_scanouts = 16, .width = 640, .height = 480};
+    struct device *d = virtio_gpu_create(0, irq, &ram, &opts);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_uint_eq(d->ops->read(d, CONFIG + VIRTIO_GPU_CFG_NUM_SCANOUTS, 4), 16);
+    d->ops->destroy(d);
+    d = virtio_gpu_create(0, irq, &ram, NULL); /* all defaults, nobody told */
+    ck_assert_ptr_nonnull(d);
+    d->ops->destroy(d);
+}
+END_TEST
+
+START_TEST(test_constants_match_linux)
+{
+    const struct linux_virtio_gpu *l = &linux_virtio_gpu;
+    ck_assert_int_eq(VIRTIO_ID_GPU, l->id_gpu);
+    ck_assert_int_eq(VIRTIO_GPU_F_VIRGL, l->f_virgl);
+    ck_assert_int_eq(VIRTIO_GPU_F_EDID, l->f_edid);
+    ck_assert_int_eq(VIRTIO_GPU_F_RESOURCE_UUID, l->f_resource_uuid);
+    ck_assert_int_eq(VIRTIO_GPU_F_RESOURCE_BLOB, l->f_resource_blob);
+    ck_assert_int_eq(VIRTIO_GPU_F_CONTEXT_INIT, l->f_context_init);
+    ck_assert_int_eq(VIRTIO_GPU_EVENT_DISPLAY, l->event_display);
+    ck_assert_int_eq(VIRTIO_GPU_MAX_SCANOUTS, l->max_scanouts);
+    ck_assert_int_eq(DISPLAY_MAX_SCANOUTS, l->max_scanouts);
+    ck_assert_int_eq(VIRTIO_GPU_FLAG_FENCE, l->flag_fence);
+    ck_assert_int_eq(VIRTIO_GPU_FLAG_INFO_RING_IDX, l->flag_info_ring_idx);
+    static const unsigned ours[39] = {
+        VIRTIO_GPU_CMD_GET_DISPLAY_INFO, VIRTIO_GPU_CMD_RESOURCE_CREATE_2D,
+        VIRTIO_GPU_CMD_RESOURCE_UNREF, VIRTIO_GPU_CMD_SET_SCANOUT, VIRTIO_GPU_CMD_RESOURCE_FLUSH,
+        VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D, VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING,
+        VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING, VIRTIO_GPU_CMD_GET_CAPSET_INFO,
+        VIRTIO_GPU_CMD_GET_CAPSET, VIRTIO_GPU_CMD_GET_EDID, VIRTIO_GPU_CMD_RESOURCE_ASSIGN_UUID,
+        VIRTIO_GPU_CMD_RESOURCE_CREATE_BLOB, VIRTIO_GPU_CMD_SET_SCANOUT_BLOB,
+        VIRTIO_GPU_CMD_CTX_CREATE, VIRTIO_GPU_CMD_CTX_DESTROY,
+        VIRTIO_GPU_CMD_CTX_ATTACH_RESOURCE, VIRTIO_GPU_CMD_CTX_DETACH_RESOURCE,
+        VIRTIO_GPU_CMD_RESOURCE_CREATE_3D, VIRTIO_GPU_CMD_TRANSFER_TO_HOST_3D,
+        VIRTIO_GPU_CMD_TRANSFER_FROM_HOST_3D, VIRTIO_GPU_CMD_SUBMIT_3D,
+        VIRTIO_GPU_CMD_RESOURCE_MAP_BLOB, VIRTIO_GPU_CMD_RESOURCE_UNMAP_BLOB,
+        VIRTIO_GPU_CMD_UPDATE_CURSOR, VIRTIO_GPU_CMD_MOVE_CURSOR,
+        VIRTIO_GPU_RESP_OK_NODATA, VIRTIO_GPU_RESP_OK_DISPLAY_INFO,
+        VIRTIO_GPU_RESP_OK_CAPSET_INFO, VIRTIO_GPU_RESP_OK_CAPSET, VIRTIO_GPU_RESP_OK_EDID,
+        VIRTIO_GPU_RESP_OK_RESOURCE_UUID, VIRTIO_GPU_RESP_OK_MAP_INFO,
+        VIRTIO_GPU_RESP_ERR_UNSPEC, VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY,
+        VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID, VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID,
+        VIRTIO_GPU_RESP_ERR_INVALID_CONTEXT_ID, VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER,
+    };
+    for (int i = 0; i < 39; i++)
+        ck_assert_msg((int)ours[i] == l->codes[i], "code %d: 0x%x, Linux 0x%x", i, ours[i],
+                      (unsigned)l->codes[i]);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(all_formats[i], l->formats[i]);
+    ck_assert_int_eq(VIRTIO_GPU_CFG_EVENTS_READ, l->cfg_events_read);
+    ck_assert_int_eq(VIRTIO_GPU_CFG_EVENTS_CLEAR, l->cfg_events_clear);
+    ck_assert_int_eq(VIRTIO_GPU_CFG_NUM_SCANOUTS, l->cfg_num_scanouts);
+    ck_assert_int_eq(VIRTIO_GPU_CFG_NUM_CAPSETS, l->cfg_num_capsets);
+    ck_assert_int_eq(VIRTIO_GPU_CFG_SIZE, l->cfg_size);
+    ck_assert_int_eq(VIRTIO_GPU_HDR_TYPE, l->hdr_type);
+    ck_assert_int_eq(VIRTIO_GPU_HDR_FLAGS, l->hdr_flags);
+    ck_assert_int_eq(VIRTIO_GPU_HDR_FENCE_ID, l->hdr_fence_id);
+    ck_assert_int_eq(VIRTIO_GPU_HDR_CTX_ID, l->hdr_ctx_id);
+    ck_assert_int_eq(VIRTIO_GPU_HDR_RING_IDX, l->hdr_ring_idx);
+    ck_assert_int_eq(VIRTIO_GPU_HDR_SIZE, l->hdr_size);
+    ck_assert_int_eq(VIRTIO_GPU_RECT_SIZE, l->rect_size);
+    ck_assert_int_eq(VIRTIO_GPU_DISPLAY_ONE_SIZE, l->display_one_size);
+    ck_assert_int_eq(VIRTIO_GPU_DISPLAY_ONE_ENABLED, l->display_one_enabled);
+    ck_assert_int_eq(VIRTIO_GPU_RESP_DISPLAY_INFO_SIZE, l->resp_display_info_size);
+    ck_assert_int_eq(VIRTIO_GPU_GET_EDID_SCANOUT, l->get_edid_scanout);
+    ck_assert_int_eq(VIRTIO_GPU_GET_EDID_SIZE, l->get_edid_size);
+    ck_assert_int_eq(VIRTIO_GPU_RESP_EDID_SIZE_FIELD, l->resp_edid_size_field);
+    ck_assert_int_eq(VIRTIO_GPU_RESP_EDID_DATA, l->resp_edid_data);
+    ck_assert_int_eq(VIRTIO_GPU_RESP_EDID_SIZE, l->resp_edid_size);
+    ck_assert_int_eq(VIRTIO_GPU_EDID_BYTES, l->edid_bytes);
+    ck_assert_int_eq(VIRTIO_GPU_CREATE_2D_RESOURCE_ID, l->create_2d_resource_id);
+    ck_assert_int_eq(VIRTIO_GPU_CREATE_2D_FORMAT, l->create_2d_format);
+    ck_assert_int_eq(VIRTIO_GPU_CREATE_2D_WIDTH, l->create_2d_width);
+    ck_assert_int_eq(VIRTIO_GPU_CREATE_2D_HEIGHT, l->create_2d_height);
+    ck_assert_int_eq(VIRTIO_GPU_CREATE_2D_SIZE, l->create_2d_size);
+    ck_assert_int_eq(VIRTIO_GPU_UNREF_RESOURCE_ID, l->unref_resource_id);
+    ck_assert_int_eq(VIRTIO_GPU_UNREF_SIZE, l->unref_size);
+    ck_assert_int_eq(VIRTIO_GPU_DETACH_BACKING_RESOURCE_ID, l->detach_resource_id);
+    ck_assert_int_eq(VIRTIO_GPU_DETACH_BACKING_SIZE, l->detach_size);
+    ck_assert_int_eq(VIRTIO_GPU_SET_SCANOUT_RECT, l->set_scanout_rect);
+    ck_assert_int_eq(VIRTIO_GPU_SET_SCANOUT_SCANOUT_ID, l->set_scanout_scanout_id);
+    ck_assert_int_eq(VIRTIO_GPU_SET_SCANOUT_RESOURCE_ID, l->set_scanout_resource_id);
+    ck_assert_int_eq(VIRTIO_GPU_SET_SCANOUT_SIZE, l->set_scanout_size);
+    ck_assert_int_eq(VIRTIO_GPU_FLUSH_RECT, l->flush_rect);
+    ck_assert_int_eq(VIRTIO_GPU_FLUSH_RESOURCE_ID, l->flush_resource_id);
+    ck_assert_int_eq(VIRTIO_GPU_FLUSH_SIZE, l->flush_size);
+    ck_assert_int_eq(VIRTIO_GPU_TRANSFER_RECT, l->transfer_rect);
+    ck_assert_int_eq(VIRTIO_GPU_TRANSFER_OFFSET, l->transfer_offset);
+    ck_assert_int_eq(VIRTIO_GPU_TRANSFER_RESOURCE_ID, l->transfer_resource_id);
+    ck_assert_int_eq(VIRTIO_GPU_TRANSFER_SIZE, l->transfer_size);
+    ck_assert_int_eq(VIRTIO_GPU_ATTACH_BACKING_RESOURCE_ID, l->attach_resource_id);
+    ck_assert_int_eq(VIRTIO_GPU_ATTACH_BACKING_NR_ENTRIES, l->attach_nr_entries);
+    ck_assert_int_eq(VIRTIO_GPU_ATTACH_BACKING_SIZE, l->attach_size);
+    ck_assert_int_eq(VIRTIO_GPU_MEM_ENTRY_ADDR, l->mem_entry_addr);
+    ck_assert_int_eq(VIRTIO_GPU_MEM_ENTRY_LENGTH, l->mem_entry_length);
+    ck_assert_int_eq(VIRTIO_GPU_MEM_ENTRY_SIZE, l->mem_entry_size);
+    ck_assert_int_eq(VIRTIO_GPU_CURSOR_SCANOUT_ID, l->cursor_scanout_id);
+    ck_assert_int_eq(VIRTIO_GPU_CURSOR_X, l->cursor_x);
+    ck_assert_int_eq(VIRTIO_GPU_CURSOR_Y, l->cursor_y);
+    ck_assert_int_eq(VIRTIO_GPU_CURSOR_RESOURCE_ID, l->cursor_resource_id);
+    ck_assert_int_eq(VIRTIO_GPU_CURSOR_HOT_X, l->cursor_hot_x);
+    ck_assert_int_eq(VIRTIO_GPU_CURSOR_HOT_Y, l->cursor_hot_y);
+    ck_assert_int_eq(VIRTIO_GPU_UPDATE_CURSOR_SIZE, l->update_cursor_size);
+}
+END_TEST
+
+static Suite *gpu_suite(void)
+{
+    Suite *s = suite_create("virtio_gpu");
+    TCase *control = tcase_create("control");
+    tcase_add_checked_fixture(control, setup, teardown);
+    tcase_add_test(control, test_get_display_info);
+    tcase_add_test(control, test_get_edid);
+    tcase_add_test(control, test_edid_of_huge_mode_is_empty);
+    tcase_add_test(control, test_fence_echoed);
+    tcase_add_test(control, test_malformed_requests);
+    tcase_add_test(control, test_room_for_the_response);
+    tcase_add_test(control, test_create_every_format);
+    tcase_add_test(control, test_create_rejections);
+    tcase_add_test(control, test_memory_budget);
+    tcase_add_test(control, test_resource_count_cap);
+    tcase_add_test(control, test_unref_rejections);
+    tcase_add_test(control, test_transfer_scattered_backing);
+    tcase_add_test(control, test_transfer_rejections);
+    tcase_add_test(control, test_attach_backing_rejections);
+    tcase_add_test(control, test_backing_entry_cap_follows_the_resource);
+    tcase_add_test(control, test_attach_entries_split_across_segments);
+    tcase_add_test(control, test_set_scanout);
+    tcase_add_test(control, test_set_scanout_rejections);
+    tcase_add_test(control, test_unref_of_a_scanned_out_resource);
+    tcase_add_test(control, test_flush);
+    tcase_add_test(control, test_constants_match_linux);
+    suite_add_tcase(s, control);
+    TCase *cursor_tc = tcase_create("cursor");
+    tcase_add_checked_fixture(cursor_tc, setup, teardown);
+    tcase_add_test(cursor_tc, test_cursor_update_and_move);
+    tcase_add_test(cursor_tc, test_cursor_rejections);
+    tcase_add_test(cursor_tc, test_cursor_format_conversion);
+    tcase_add_test(cursor_tc, test_cursor_size_clamped);
+    suite_add_tcase(s, cursor_tc);
+    TCase *device = tcase_create("device");
+    tcase_add_checked_fixture(device, setup, teardown);
+    tcase_add_test(device, test_identity_and_config_space);
+    tcase_add_test(device, test_request_mode);
+    tcase_add_test(device, test_queues_through_the_transport);
+    tcase_add_test(device, test_reset);
+    tcase_add_test(device, test_bad_options);
+    suite_add_tcase(s, device);
+    return s;
+}
+
+int main(void)
+{
+    return run_suite(gpu_suite());
+}

@@ -1,0 +1,1142 @@
+/* virtio-gpu, 2D: a control queue and a cursor queue, both served on the
+ * notifying vCPU. Every request is checked before use: its length, resource
+ * and scanout ids, formats, sizes, rectangles (overflow included), backing
+ * entries against guest RAM, and host memory against a budget. A bad request
+ * gets the spec's error response; only a chain with no room for a response
+ * marks the device NEEDS_RESET.
+ *
+ * A resource's pixels live in a shared memory object (proto/scanout.h) from
+ * creation on: TRANSFER_TO_HOST_2D gathers guest backing straight into it and
+ * RESOURCE_FLUSH only bumps its sequence and tells the publisher. */
+#include "virtio_gpu.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "byteorder.h"
+#include "edid.h"
+#include "log.h"
+#include "memfile.h"
+#include "scanout.h"
+#include "util.h"
+#include "virtio.h"
+#include "virtio_mmio.h"
+
+#define GPU_QUEUE_SIZE 256
+#define BYTES_PER_PIXEL 4u
+/* Linux sends one backing entry per run of contiguous pages: allow that many
+ * for the resource's pixels, and at least this many whatever its size. */
+#define MIN_BACKING_ENTRIES_CAP 16384u
+#define GUEST_PAGE 4096u
+#define CURSOR_MAX 64u /* Linux's cursor resources are 64x64 */
+#define MAX_REQUEST_SIZE VIRTIO_GPU_UPDATE_CURSOR_SIZE /* the largest fixed part */
+/* Rejected commands are logged, at most LOG_BURST of them every LOG_WINDOW_NS. */
+#define LOG_BURST 10u
+#define LOG_WINDOW_NS (10ull * 1000000000ull)
+
+/* ---- state ------------------------------------------------------------------------------ */
+
+/* A guest memory range of the backing; start is its offset within the backing. */
+struct backing_entry {
+    uint64_t gpa, start;
+    uint32_t len;
+};
+
+struct resource {
+    uint32_t id, format, width, height, stride;
+    uint8_t *map; /* the whole shared object: header, then pixels */
+    uint64_t object_size;
+    int ro_fd;
+    struct backing_entry *backing; /* NULL: none attached */
+    uint32_t num_backing;
+    uint64_t backing_len;
+};
+
+struct cursor {
+    uint32_t resource_id, hot_x, hot_y, x, y;
+    bool shown; /* the publisher has an image */
+};
+
+struct scanout {
+    bool enabled; /* the mode the guest is told about */
+    uint32_t width, height;
+    struct resource *resource; /* what it shows; NULL: disabled */
+    struct display_rect rect;
+    struct cursor cursor;
+};
+
+struct virtio_gpu {
+    const struct guest_ram *ram;
+    struct virtio_mmio *transport;
+    const struct display_ops *display;
+    void *display_opaque;
+    unsigned num_scanouts;
+    uint64_t page_size, max_host_bytes, host_bytes;
+    uint32_t events_read;
+    struct scanout scanouts[DISPLAY_MAX_SCANOUTS];
+    struct resource *resources[VIRTIO_GPU_MAX_RESOURCES]; /* creation order */
+    unsigned num_resources;
+    uint64_t log_window_start;
+    unsigned logged_in_window, unlogged;
+    struct virtq_chain chain; /* large; used under the transport lock */
+    uint8_t cursor_pixels[CURSOR_MAX * CURSOR_MAX * BYTES_PER_PIXEL];
+};
+
+/* ---- formats ---------------------------------------------------------------------------- */
+
+/* Where each channel sits in a pixel's four bytes; the formats are named by
+ * byte order in memory. */
+struct format_layout {
+    uint32_t format;
+    uint8_t b, g, r, a;
+    bool has_alpha;
+};
+
+static const struct format_layout FORMATS[] = {
+    {VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 0, 1, 2, 3, true},
+    {VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 0, 1, 2, 3, false},
+    {VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM, 3, 2, 1, 0, true},
+    {VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM, 3, 2, 1, 0, false},
+    {VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM, 2, 1, 0, 3, true},
+    {VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM, 1, 2, 3, 0, false},
+    {VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM, 1, 2, 3, 0, true},
+    {VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM, 2, 1, 0, 3, false},
+};
+
+static const struct format_layout *format_layout(uint32_t format)
+{
+    for (size_t i = 0; i < ARRAY_SIZE(FORMATS); i++)
+        if (FORMATS[i].format == format)
+            return &FORMATS[i];
+    return NULL;
+}
+
+/* ---- rejections, logged a few at a time ------------------------------------------------- */
+
+static bool log_allowed(struct virtio_gpu *g)
+{
+    uint64_t now = monotonic_ns();
+    if (now - g->log_window_start >= LOG_WINDOW_NS) {
+        if (g->unlogged)
+            log_warn("virtio-gpu: %u more rejected commands not logged", g->unlogged);
+        g->log_window_start = now;
+        g->logged_in_window = g->unlogged = 0;
+    }
+    if (g->logged_in_window >= LOG_BURST) {
+        g->unlogged++;
+        return false;
+    }
+    g->logged_in_window++;
+    return true;
+}
+
+static void log_rejection(struct virtio_gpu *g, const char *what, const char *fmt, va_list ap)
+{
+    if (!log_allowed(g))
+        return;
+    char why[160];
+    vsnprintf(why, sizeof(why), fmt, ap);
+    log_warn("virtio-gpu: %s rejected: %s", what, why);
+}
+
+/* ---- reading and writing chains --------------------------------------------------------- */
+
+/* A cursor over the readable part of a chain, for lists of any length. */
+struct chain_reader {
+    const struct virtq_chain *chain;
+    unsigned segment;
+    uint32_t offset;
+};
+
+static bool read_bytes(struct chain_reader *rd, void *out, size_t len)
+{
+    uint8_t *dst = out;
+    const struct virtq_chain *c = rd->chain;
+    while (len) {
+        if (rd->segment >= c->num_segments || c->segments[rd->segment].device_writable)
+            return false;
+        const struct virtq_segment *s = &c->segments[rd->segment];
+        size_t n = s->len - rd->offset < len ? s->len - rd->offset : len;
+        memcpy(dst, s->host + rd->offset, n);
+        dst += n, len -= n;
+        rd->offset += (uint32_t)n;
+        if (rd->offset == s->len)
+            rd->segment++, rd->offset = 0;
+    }
+    return true;
+}
+
+static bool skip_bytes(struct chain_reader *rd, uint64_t len)
+{
+    const struct virtq_chain *c = rd->chain;
+    while (len) {
+        if (rd->segment >= c->num_segments || c->segments[rd->segment].device_writable)
+            return false;
+        uint32_t left = c->segments[rd->segment].len - rd->offset;
+        if (len < left) {
+            rd->offset += (uint32_t)len;
+            return true;
+        }
+        len -= left;
+        rd->segment++, rd->offset = 0;
+    }
+    return true;
+}
+
+/* Scatters len bytes over the chain's writable segments; returns how many fit. */
+static uint32_t write_response(const struct virtq_chain *c, const uint8_t *data, uint32_t len)
+{
+    uint32_t done = 0;
+    for (unsigned i = 0; i < c->num_segments && done < len; i++) {
+        const struct virtq_segment *s = &c->segments[i];
+        if (!s->device_writable)
+            continue;
+        uint32_t n = s->len < len - done ? s->len : len - done;
+        memcpy(s->host, data + done, n);
+        done += n;
+    }
+    return done;
+}
+
+/* ---- geometry --------------------------------------------------------------------------- */
+
+static struct display_rect read_rect(const uint8_t *p)
+{
+    return (struct display_rect){le32(p), le32(p + 4), le32(p + 8), le32(p + 12)};
+}
+
+static bool rect_inside(struct display_rect r, uint32_t width, uint32_t height)
+{
+    return r.x <= width && r.width <= width - r.x && r.y <= height && r.height <= height - r.y;
+}
+
+/* The overlap of a and b, false when it is empty. */
+static bool rect_intersect(struct display_rect a, struct display_rect b, struct display_rect *out)
+{
+    uint64_t x0 = a.x > b.x ? a.x : b.x, y0 = a.y > b.y ? a.y : b.y;
+    uint64_t ax1 = (uint64_t)a.x + a.width, bx1 = (uint64_t)b.x + b.width;
+    uint64_t ay1 = (uint64_t)a.y + a.height, by1 = (uint64_t)b.y + b.height;
+    uint64_t x1 = ax1 < bx1 ? ax1 : bx1, y1 = ay1 < by1 ? ay1 : by1;
+    if (x1 <= x0 || y1 <= y0)
+        return false;
+    *out = (struct display_rect){(uint32_t)x0, (uint32_t)y0, (uint32_t)(x1 - x0),
+                                 (uint32_t)(y1 - y0)};
+    return true;
+}
+
+static bool dimension_ok(uint32_t v)
+{
+    return v >= 1 && v <= VIRTIO_GPU_MAX_DIMENSION;
+}
+
+/* ---- telling the publisher -------------------------------------------------------------- */
+
+static void report_scanout(struct virtio_gpu *g, unsigned id)
+{
+    if (!g->display || !g->display->scanout_changed)
+        return;
+    const struct scanout *s = &g->scanouts[id];
+    struct display_scanout d = {.enabled = false, .ro_fd = -1};
+    const struct resource *r = s->resource;
+    if (r)
+        d = (struct display_scanout){
+            .enabled = true, .resource_id = r->id, .ro_fd = r->ro_fd, .map = r->map,
+            .object_size = r->object_size, .format = r->format, .stride = r->stride,
+            .resource_width = r->width, .resource_height = r->height, .rect = s->rect,
+        };
+    g->display->scanout_changed(g->display_opaque, id, &d);
+}
+
+static void report_flush(struct virtio_gpu *g, unsigned id, struct display_rect rect,
+                         uint64_t sequence)
+{
+    if (g->display && g->display->flushed)
+        g->display->flushed(g->display_opaque, id, rect, sequence);
+}
+
+static void report_cursor_image(struct virtio_gpu *g, unsigned id, const struct display_cursor *c)
+{
+    if (g->display && g->display->cursor_image)
+        g->display->cursor_image(g->display_opaque, id, c);
+}
+
+static void report_cursor_move(struct virtio_gpu *g, unsigned id, uint32_t x, uint32_t y)
+{
+    if (g->display && g->display->cursor_move)
+        g->display->cursor_move(g->display_opaque, id, x, y);
+}
+
+/* ---- resources -------------------------------------------------------------------------- */
+
+static struct resource *find_resource(const struct virtio_gpu *g, uint32_t id)
+{
+    for (unsigned i = 0; i < g->num_resources; i++)
+        if (g->resources[i]->id == id)
+            return g->resources[i];
+    return NULL;
+}
+
+static uint8_t *pixels(const struct resource *r)
+{
+    return r->map + SCANOUT_SHM_HEADER_SIZE;
+}
+
+static struct scanout_shm_header *header_of(const struct resource *r)
+{
+    return (struct scanout_shm_header *)(void *)r->map;
+}
+
+/* Header and rows, whole pages: what a create of this shape costs. */
+static uint64_t object_size(const struct virtio_gpu *g, uint32_t width, uint32_t height)
+{
+    uint64_t bytes = SCANOUT_SHM_HEADER_SIZE + (uint64_t)width * BYTES_PER_PIXEL * height;
+    return (bytes + g->page_size - 1) / g->page_size * g->page_size;
+}
+
+static bool budget_allows(const struct virtio_gpu *g, uint64_t bytes)
+{
+    return bytes <= g->max_host_bytes && g->host_bytes <= g->max_host_bytes - bytes;
+}
+
+/* The shared object, mapped here; only the read-only descriptor is kept (for
+ * viewers), so a resource holds one descriptor. */
+static int map_object(struct resource *r)
+{
+    int rw_fd, ro_fd;
+    int rc = memfile_create_shared("ignition-gpu", r->object_size, &rw_fd, &ro_fd);
+    if (rc < 0)
+        return rc;
+    void *map = mmap(NULL, r->object_size, PROT_READ | PROT_WRITE, MAP_SHARED, rw_fd, 0);
+    int err = map == MAP_FAILED ? -errno : 0;
+    close(rw_fd);
+    if (err) {
+        close(ro_fd);
+        return err;
+    }
+    r->map = map;
+    r->ro_fd = ro_fd;
+    *header_of(r) = (struct scanout_shm_header){
+        .magic = SCANOUT_SHM_MAGIC, .version = SCANOUT_SHM_VERSION,
+        .header_size = SCANOUT_SHM_HEADER_SIZE, .format = r->format, .width = r->width,
+        .height = r->height, .stride = r->stride, .size = r->object_size,
+    };
+    return 0;
+}
+
+static void detach_backing(struct virtio_gpu *g, struct resource *r)
+{
+    g->host_bytes -= (uint64_t)r->num_backing * sizeof(*r->backing);
+    free(r->backing);
+    r->backing = NULL;
+    r->num_backing = 0;
+    r->backing_len = 0;
+}
+
+static void free_resource(struct virtio_gpu *g, struct resource *r)
+{
+    detach_backing(g, r);
+    g->host_bytes -= r->object_size;
+    munmap(r->map, r->object_size);
+    close(r->ro_fd);
+    free(r);
+}
+
+/* Why a resource of this shape may not be created (the response code in
+ * *code), or NULL when it may. */
+static const char *check_new_resource(const struct virtio_gpu *g, uint32_t id, uint32_t format,
+                                      uint32_t width, uint32_t height, uint32_t *code)
+{
+    *code = VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID;
+    if (id == 0)
+        return "resource id 0";
+    if (find_resource(g, id))
+        return "the id is taken";
+    *code = VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+    if (!format_layout(format))
+        return "unknown format";
+    if (!dimension_ok(width) || !dimension_ok(height))
+        return "size out of range";
+    *code = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+    if (g->num_resources >= VIRTIO_GPU_MAX_RESOURCES)
+        return "too many resources";
+    if (!budget_allows(g, object_size(g, width, height)))
+        return "over the host memory budget";
+    return NULL;
+}
+
+/* Creates a checked resource (check_new_resource said yes). 0 or -errno. */
+static int add_resource(struct virtio_gpu *g, uint32_t id, uint32_t format, uint32_t width,
+                        uint32_t height)
+{
+    struct resource *r = calloc(1, sizeof(*r));
+    if (!r)
+        return -ENOMEM;
+    *r = (struct resource){.id = id, .format = format, .width = width, .height = height,
+                           .stride = width * BYTES_PER_PIXEL,
+                           .object_size = object_size(g, width, height), .ro_fd = -1};
+    int rc = map_object(r);
+    if (rc < 0) {
+        free(r);
+        return rc;
+    }
+    g->host_bytes += r->object_size;
+    g->resources[g->num_resources++] = r;
+    return 0;
+}
+
+/* Stops showing r anywhere (telling the publisher) and forgets it as a cursor
+ * image: the publisher keeps the image it was given. */
+static void unbind_resource(struct virtio_gpu *g, const struct resource *r)
+{
+    for (unsigned i = 0; i < g->num_scanouts; i++) {
+        struct scanout *s = &g->scanouts[i];
+        if (s->resource == r) {
+            s->resource = NULL;
+            s->rect = (struct display_rect){0};
+            report_scanout(g, i);
+        }
+        if (s->cursor.resource_id == r->id)
+            s->cursor.resource_id = 0;
+    }
+}
+
+static void remove_resource(struct virtio_gpu *g, struct resource *r)
+{
+    unbind_resource(g, r);
+    unsigned i = 0;
+    while (g->resources[i] != r)
+        i++;
+    memmove(&g->resources[i], &g->resources[i + 1],
+            (g->num_resources - i - 1) * sizeof(g->resources[0]));
+    g->num_resources--;
+    free_resource(g, r);
+}
+
+static void hide_cursors(struct virtio_gpu *g)
+{
+    for (unsigned i = 0; i < g->num_scanouts; i++) {
+        struct cursor *c = &g->scanouts[i].cursor;
+        if (c->shown)
+            report_cursor_image(g, i, NULL);
+        *c = (struct cursor){0};
+    }
+}
+
+/* Device reset and load: every resource goes, scanouts showing one are
+ * reported disabled first; the modes stay. */
+static void drop_all_resources(struct virtio_gpu *g)
+{
+    while (g->num_resources)
+        remove_resource(g, g->resources[g->num_resources - 1]);
+    hide_cursors(g);
+}
+
+/* ---- backing ---------------------------------------------------------------------------- */
+
+/* Enough for one entry per guest page of the resource, and never fewer than
+ * MIN_BACKING_ENTRIES_CAP. */
+static uint64_t backing_entries_cap(const struct resource *r)
+{
+    uint64_t pages = (uint64_t)r->stride * r->height / GUEST_PAGE + 1;
+    return pages > MIN_BACKING_ENTRIES_CAP ? pages : MIN_BACKING_ENTRIES_CAP;
+}
+
+static const char *check_backing_entry(const struct virtio_gpu *g, uint64_t gpa, uint32_t len)
+{
+    if (len == 0)
+        return "a backing entry of length 0";
+    if (!guest_ram_ptr(g->ram, gpa, len))
+        return "a backing entry outside guest RAM";
+    return NULL;
+}
+
+/* Attaches entries (gpa/len pairs, checked here). The response code on failure. */
+static uint32_t attach_entries(struct virtio_gpu *g, struct resource *r,
+                               const struct virtio_gpu_backing_entry *in, uint32_t n,
+                               const char **why)
+{
+    uint64_t bytes = (uint64_t)n * sizeof(struct backing_entry);
+    if (!budget_allows(g, bytes)) {
+        *why = "backing list over the host memory budget";
+        return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+    }
+    struct backing_entry *list = malloc((size_t)bytes);
+    if (!list) {
+        *why = "out of host memory";
+        return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+    }
+    uint64_t start = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if ((*why = check_backing_entry(g, in[i].gpa, in[i].len))) {
+            free(list);
+            return VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER;
+        }
+        list[i] = (struct backing_entry){.gpa = in[i].gpa, .start = start, .len = in[i].len};
+        start += in[i].len;
+    }
+    r->backing = list;
+    r->num_backing = n;
+    r->backing_len = start;
+    g->host_bytes += bytes;
+    return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+/* Copies backing bytes [src, src + len) to dst. *entry is where the search
+ * starts and is left at the last entry used, so rows in increasing order cost
+ * one pass over the list. Entries are checked against RAM again: false when
+ * one no longer lies in it. */
+static bool gather(const struct virtio_gpu *g, const struct resource *r, uint64_t src,
+                   uint8_t *dst, uint64_t len, uint32_t *entry)
+{
+    uint32_t i = *entry;
+    while (len) {
+        while (i < r->num_backing && r->backing[i].start + r->backing[i].len <= src)
+            i++;
+        if (i == r->num_backing)
+            return false;
+        const struct backing_entry *e = &r->backing[i];
+        uint64_t skip = src - e->start;
+        uint64_t n = e->len - skip < len ? e->len - skip : len;
+        const uint8_t *host = guest_ram_ptr(g->ram, e->gpa + skip, n);
+        if (!host)
+            return false;
+        memcpy(dst, host, (size_t)n);
+        dst += n, src += n, len -= n;
+    }
+    *entry = i;
+    return true;
+}
+
+/* TRANSFER_TO_HOST_2D's copy: row y of the rect comes from backing offset
+ * `offset + y * stride`. The caller checked the rect and the backing length. */
+static bool transfer_rect(const struct virtio_gpu *g, struct resource *r,
+                          struct display_rect rect, uint64_t offset)
+{
+    uint32_t entry = 0;
+    uint64_t row_bytes = (uint64_t)rect.width * BYTES_PER_PIXEL;
+    for (uint32_t y = 0; y < rect.height; y++) {
+        uint8_t *dst = pixels(r) + (uint64_t)(rect.y + y) * r->stride +
+                       (uint64_t)rect.x * BYTES_PER_PIXEL;
+        if (!gather(g, r, offset + (uint64_t)y * r->stride, dst, row_bytes, &entry))
+            return false;
+    }
+    return true;
+}
+
+/* ---- requests --------------------------------------------------------------------------- */
+
+struct request {
+    const struct virtq_chain *chain;
+    const char *name;                    /* of the command, for the log */
+    bool have_header;                    /* the header could be read: echo it */
+    uint8_t cmd[MAX_REQUEST_SIZE];       /* header and the command's fixed part */
+    uint8_t resp[VIRTIO_GPU_RESP_EDID_SIZE];
+    uint32_t resp_len;                   /* bytes of resp to send, header included */
+};
+
+static void note(struct virtio_gpu *g, const struct request *r, const char *fmt, ...)
+    PRINTF_LIKE(3, 4);
+static uint32_t reject(struct virtio_gpu *g, const struct request *r, uint32_t code,
+                       const char *fmt, ...) PRINTF_LIKE(4, 5);
+
+/* Logs why a request was ignored. */
+static void note(struct virtio_gpu *g, const struct request *r, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_rejection(g, r->name, fmt, ap);
+    va_end(ap);
+}
+
+/* Logs why a request failed and returns the response code. */
+static uint32_t reject(struct virtio_gpu *g, const struct request *r, uint32_t code,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_rejection(g, r->name, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static uint32_t arg(const struct request *r, unsigned offset)
+{
+    return le32(r->cmd + offset);
+}
+
+static struct resource *resource_arg(struct virtio_gpu *g, const struct request *r,
+                                     unsigned offset)
+{
+    return find_resource(g, arg(r, offset));
+}
+
+static uint32_t no_such_resource(struct virtio_gpu *g, const struct request *r, unsigned offset)
+{
+    return reject(g, r, VIRTIO_GPU_RESP_ERR_INVALID_RESOURCE_ID, "no resource %u",
+                  arg(r, offset));
+}
+
+static uint32_t cmd_get_display_info(struct virtio_gpu *g, struct request *r)
+{
+    for (unsigned i = 0; i < g->num_scanouts; i++) {
+        const struct scanout *s = &g->scanouts[i];
+        if (!s->enabled)
+            continue;
+        uint8_t *one = r->resp + VIRTIO_GPU_HDR_SIZE + i * VIRTIO_GPU_DISPLAY_ONE_SIZE;
+        le_put(one + 8, s->width, 4);
+        le_put(one + 12, s->height, 4);
+        le_put(one + VIRTIO_GPU_DISPLAY_ONE_ENABLED, 1, 4);
+    }
+    r->resp_len = VIRTIO_GPU_RESP_DISPLAY_INFO_SIZE;
+    return VIRTIO_GPU_RESP_OK_DISPLAY_INFO;
+}
+
+/* Modes a base block cannot describe (beyond 4095 pixels, or below the 64
+ * Linux ignores) get an empty EDID: Linux then takes the size from
+ * GET_DISPLAY_INFO instead. */
+static uint32_t cmd_get_edid(struct virtio_gpu *g, struct request *r)
+{
+    uint32_t id = arg(r, VIRTIO_GPU_GET_EDID_SCANOUT);
+    if (id >= g->num_scanouts)
+        return reject(g, r, VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID, "no scanout %u", id);
+    const struct scanout *s = &g->scanouts[id];
+    bool have = edid_generate(s->width, s->height, id + 1, r->resp + VIRTIO_GPU_RESP_EDID_DATA);
+    le_put(r->resp + VIRTIO_GPU_RESP_EDID_SIZE_FIELD, have ? EDID_BLOCK_SIZE : 0, 4);
+    r->resp_len = VIRTIO_GPU_RESP_EDID_SIZE;
+    return VIRTIO_GPU_RESP_OK_EDID;
+}
+
+static uint32_t cmd_resource_create_2d(struct virtio_gpu *g, struct request *r)
+{
+    uint32_t id = arg(r, VIRTIO_GPU_CREATE_2D_RESOURCE_ID);
+    uint32_t format = arg(r, VIRTIO_GPU_CREATE_2D_FORMAT);
+    uint32_t width = arg(r, VIRTIO_GPU_CREATE_2D_WIDTH);
+    uint32_t height = arg(r, VIRTIO_GPU_CREATE_2D_HEIGHT);
+    uint32_t code;
+    const char *why = check_new_resource(g, id, format, width, height, &code);
+    if (why)
+        return reject(g, r, code, "resource %u, format %u, %ux%u: %s", id, format, width,
+                      height, why);
+    int rc = add_resource(g, id, format, width, height);
+    if (rc < 0)
+        return reject(g, r, VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY, "resource %u: %s", id,
+                      strerror(-rc));
+    return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+static uint32_t cmd_resource_unref(struct virtio_gpu *g, struct request *r)
+{
+    struct resource *res = resource_arg(g, r, VIRTIO_GPU_UNREF_RESOURCE_ID);
+    if (!res)
+        return no_such_resource(g, r, VIRTIO_GPU_UNREF_RESOURCE_ID);
+    remove_resource(g, res);
+    return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+/* Binds (or with resource 0 unbinds) a scanout; changes are reported. */
+static uint32_t cmd_set_scanout(struct virtio_gpu *g, struct request *r)
+{
+    uint32_t id = arg(r, VIRTIO_GPU_SET_SCANOUT_SCANOUT_ID);
+    if (id >= g->num_scanouts)
+        return reject(g, r, VIRTIO_GPU_RESP_ERR_INVALID_SCANOUT_ID, "no scanout %u", id);
+    struct scanout *s = &g->scanouts[id];
+    struct display_rect rect = read_rect(r->cmd + VIRTIO_GPU_SET_SCANOUT_RECT);
+    struct resource *res = NULL;
+    if (arg(r, VIRTIO_GPU_SET_SCANOUT_RESOURCE_ID) != 0) {
+        res = resource_arg(g, r, VIRTIO_GPU_SET_SCANOUT_RESOURCE_ID);
+        if (!res)
+            return no_such_resource(g, r, VIRTIO_GPU_SET_SCANOUT_RESOURCE_ID);
+        if (rect.width == 0 || rect.height == 0 || !rect_inside(rect, res->width, res->height))
+            return reject(g, r, VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER,
+                          "rect %ux%u+%u+%u not in resource %u (%ux%u)", rect.width,
+                          rect.height, rect.x, rect.y, res->id, res->width, res->height);
+    } else {
+        rect = (struct display_rect){0}; /* Linux sends the old size with resource 0 */
+    }
+    if (s->resource == res && !memcmp(&s->rect, &rect, sizeof(rect)))
+        return VIRTIO_GPU_RESP_OK_NODATA;
+    s->resource = res;
+    s->rect = rect;
+    report_scanout(g, id);
+    return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+/* The pixels are in place (transfers run synchronously): publish a new
+ * sequence once, then tell each scanout showing part of rect. */
+static uint32_t cmd_resource_flush(struct virtio_gpu *g, struct request *r)
+{
+    struct resource *res = resource_arg(g, r, VIRTIO_GPU_FLUSH_RESOURCE_ID);
+    if (!res)
+        return no_such_resource(g, r, VIRTIO_GPU_FLUSH_RESOURCE_ID);
+    struct display_rect rect = read_rect(r->cmd + VIRTIO_GPU_FLUSH_RECT);
+    if (!rect_inside(rect, res->width, res->height))
+        return reject(g, r, VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER,
+                      "rect %ux%u+%u+%u not in resource %u (%ux%u)", rect.width, rect.height,
+                      rect.x, rect.y, res->id, res->width, res->height);
+    struct scanout_shm_header *h = header_of(res);
+    uint64_t sequence = 0;
+    for (unsigned i = 0; i < g->num_scanouts; i++) {
+        const struct scanout *s = &g->scanouts[i];
+        struct display_rect clip;
+        if (s->resource != res || !rect_intersect(rect, s->rect, &clip))
+            continue;
+        if (sequence == 0) {
+            sequence = __atomic_load_n(&h->sequence, __ATOMIC_RELAXED) + 1;
+            __atomic_store_n(&h->sequence, sequence, __ATOMIC_RELEASE);
+        }
+        clip.x -= s->rect.x;
+        clip.y -= s->rect.y;
+        report_flush(g, i, clip, sequence);
+    }
+    return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+static uint32_t cmd_transfer_to_host_2d(struct virtio_gpu *g, struct request *r)
+{
+    struct resource *res = resource_arg(g, r, VIRTIO_GPU_TRANSFER_RESOURCE_ID);
+    if (!res)
+        return no_such_resource(g, r, VIRTIO_GPU_TRANSFER_RESOURCE_ID);
+    struct display_rect rect = read_rect(r->cmd + VIRTIO_GPU_TRANSFER_RECT);
+    uint64_t offset = le64(r->cmd + VIRTIO_GPU_TRANSFER_OFFSET);
+    if (!rect_inside(rect, res->width, res->height))
+        return reject(g, r, VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER,
+                      "rect %ux%u+%u+%u not in resource %u (%ux%u)", rect.width, rect.height,
+                      rect.x, rect.y, res->id, res->width, res->height);
+    if (!res->backing)
+        return reject(g, r, VIRTIO_GPU_RESP_ERR_UNSPEC, "resource %u has no backing", res->id);
+    if (rect.width == 0 || rect.height == 0)
+        return VIRTIO_GPU_RESP_OK_NODATA;
+    /* Both terms are below 2^31 (16384 rows of 65536 bytes): no overflow. */
+    uint64_t span = (uint64_t)(rect.height - 1) * res->stride +
+                    (uint64_t)rect.width * BYTES_PER_PIXEL;
+    if (offset > res->backing_len || span > res->backing_len - offset)
+        return reject(g, r, VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER,
+                      "%llu bytes at offset %llu do not fit the %llu bytes of backing",
+                      (unsigned long long)span, (unsigned long long)offset,
+                      (unsigned long long)res->backing_len);
+    if (!transfer_rect(g, res, rect, offset))
+        return reject(g, r, VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER,
+                      "backing of resource %u left guest RAM", res->id);
+    return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+static bool read_backing_list(struct chain_reader *rd, struct virtio_gpu_backing_entry *out,
+                              uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t e[VIRTIO_GPU_MEM_ENTRY_SIZE];
+        if (!read_bytes(rd, e, sizeof(e)))
+            return false;
+        out[i] = (struct virtio_gpu_backing_entry){le64(e + VIRTIO_GPU_MEM_ENTRY_ADDR),
+                                                   le32(e + VIRTIO_GPU_MEM_ENTRY_LENGTH)};
+    }
+    return true;
+}
+
+/* The entries follow the fixed part in the readable bytes, split anywhere. */
+static uint32_t cmd_resource_attach_backing(struct virtio_gpu *g, struct request *r)
+{
+    struct resource *res = resource_arg(g, r, VIRTIO_GPU_ATTACH_BACKING_RESOURCE_ID);
+    if (!res)
+        return no_such_resource(g, r, VIRTIO_GPU_ATTACH_BACKING_RESOURCE_ID);
+    uint32_t n = arg(r, VIRTIO_GPU_ATTACH_BACKING_NR_ENTRIES);
+    if (res->backing)
+        return reject(g, r, VIRTIO_GPU_RESP_ERR_UNSPEC, "resource %u already has backing",
+                      res->id);
+    if (n == 0 || n > backing_entries_cap(res))
+        return reject(g, r, VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER,
+                      "%u backing entries for resource %u", n, res->id);
+    /* Checked before allocating for them. */
+    if (r->chain->readable_len - VIRTIO_GPU_ATTACH_BACKING_SIZE <
+        (uint64_t)n * VIRTIO_GPU_MEM_ENTRY_SIZE)
+        return reject(g, r, VIRTIO_GPU_RESP_ERR_UNSPEC,
+                      "%u backing entries announced, fewer sent", n);
+    struct virtio_gpu_backing_entry *list = malloc((size_t)n * sizeof(*list));
+    if (!list)
+        return reject(g, r, VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY, "out of host memory");
+    struct chain_reader rd = {.chain = r->chain};
+    const char *why = NULL;
+    uint32_t code = VIRTIO_GPU_RESP_ERR_UNSPEC;
+    if (!skip_bytes(&rd, VIRTIO_GPU_ATTACH_BACKING_SIZE) || !read_backing_list(&rd, list, n))
+        why = "the backing entries could not be read";
+    else
+        code = attach_entries(g, res, list, n, &why);
+    free(list);
+    if (why)
+        return reject(g, r, code, "resource %u: %s", res->id, why);
+    return code;
+}
+
+static uint32_t cmd_resource_detach_backing(struct virtio_gpu *g, struct request *r)
+{
+    struct resource *res = resource_arg(g, r, VIRTIO_GPU_DETACH_BACKING_RESOURCE_ID);
+    if (!res)
+        return no_such_resource(g, r, VIRTIO_GPU_DETACH_BACKING_RESOURCE_ID);
+    if (!res->backing)
+        return reject(g, r, VIRTIO_GPU_RESP_ERR_UNSPEC, "resource %u has no backing", res->id);
+    detach_backing(g, res);
+    return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+struct command {
+    uint32_t type;
+    const char *name;
+    uint32_t size; /* the fixed part, header included */
+    uint32_t (*run)(struct virtio_gpu *g, struct request *r);
+};
+
+/* The 2D commands; 3D, blob, capset and UUID ones are not offered and fall
+ * through to ERR_UNSPEC with anything unknown. */
+static const struct command CONTROL_COMMANDS[] = {
+    {VIRTIO_GPU_CMD_GET_DISPLAY_INFO, "GET_DISPLAY_INFO", VIRTIO_GPU_HDR_SIZE,
+     cmd_get_display_info},
+    {VIRTIO_GPU_CMD_GET_EDID, "GET_EDID", VIRTIO_GPU_GET_EDID_SIZE, cmd_get_edid},
+    {VIRTIO_GPU_CMD_RESOURCE_CREATE_2D, "RESOURCE_CREATE_2D", VIRTIO_GPU_CREATE_2D_SIZE,
+     cmd_resource_create_2d},
+    {VIRTIO_GPU_CMD_RESOURCE_UNREF, "RESOURCE_UNREF", VIRTIO_GPU_UNREF_SIZE,
+     cmd_resource_unref},
+    {VIRTIO_GPU_CMD_SET_SCANOUT, "SET_SCANOUT", VIRTIO_GPU_SET_SCANOUT_SIZE, cmd_set_scanout},
+    {VIRTIO_GPU_CMD_RESOURCE_FLUSH, "RESOURCE_FLUSH", VIRTIO_GPU_FLUSH_SIZE,
+     cmd_resource_flush},
+    {VIRTIO_GPU_CMD_TRANSFER_TO_HOST_2D, "TRANSFER_TO_HOST_2D", VIRTIO_GPU_TRANSFER_SIZE,
+     cmd_transfer_to_host_2d},
+    {VIRTIO_GPU_CMD_RESOURCE_ATTACH_BACKING, "RESOURCE_ATTACH_BACKING",
+     VIRTIO_GPU_ATTACH_BACKING_SIZE, cmd_resource_attach_backing},
+    {VIRTIO_GPU_CMD_RESOURCE_DETACH_BACKING, "RESOURCE_DETACH_BACKING",
+     VIRTIO_GPU_DETACH_BACKING_SIZE, cmd_resource_detach_backing},
+};
+
+/* Reads the header and the command's fixed part; NULL (and why) when the
+ * request is too short or unknown. */
+static const struct command *parse_request(struct request *r, const struct command *table,
+                                           size_t count, const char **why)
+{
+    struct chain_reader rd = {.chain = r->chain};
+    if (!read_bytes(&rd, r->cmd, VIRTIO_GPU_HDR_SIZE)) {
+        *why = "shorter than a header";
+        return NULL;
+    }
+    r->have_header = true;
+    uint32_t type = le32(r->cmd + VIRTIO_GPU_HDR_TYPE);
+    const struct command *cmd = NULL;
+    for (size_t i = 0; i < count && !cmd; i++)
+        if (table[i].type == type)
+            cmd = &table[i];
+    if (!cmd) {
+        *why = "unknown or unsupported command";
+        return NULL;
+    }
+    r->name = cmd->name;
+    if (!read_bytes(&rd, r->cmd + VIRTIO_GPU_HDR_SIZE, cmd->size - VIRTIO_GPU_HDR_SIZE)) {
+        *why = "shorter than its command";
+        return NULL;
+    }
+    return cmd;
+}
+
+/* The response header echoes the request's fence, context and ring (§5.7.6.7). */
+static void put_response_header(struct request *r, uint32_t type)
+{
+    uint8_t *h = r->resp;
+    memset(h, 0, VIRTIO_GPU_HDR_SIZE);
+    le_put(h + VIRTIO_GPU_HDR_TYPE, type, 4);
+    if (!r->have_header)
+        return;
+    uint32_t flags = le32(r->cmd + VIRTIO_GPU_HDR_FLAGS) &
+                     (VIRTIO_GPU_FLAG_FENCE | VIRTIO_GPU_FLAG_INFO_RING_IDX);
+    le_put(h + VIRTIO_GPU_HDR_FLAGS, flags, 4);
+    if (flags & VIRTIO_GPU_FLAG_FENCE)
+        memcpy(h + VIRTIO_GPU_HDR_FENCE_ID, r->cmd + VIRTIO_GPU_HDR_FENCE_ID, 8);
+    memcpy(h + VIRTIO_GPU_HDR_CTX_ID, r->cmd + VIRTIO_GPU_HDR_CTX_ID, 4);
+    if (flags & VIRTIO_GPU_FLAG_INFO_RING_IDX)
+        h[VIRTIO_GPU_HDR_RING_IDX] = r->cmd[VIRTIO_GPU_HDR_RING_IDX];
+}
+
+static uint32_t reject_unparsed(struct virtio_gpu *g, const struct request *r, const char *why)
+{
+    if (!r->have_header)
+        return reject(g, r, VIRTIO_GPU_RESP_ERR_UNSPEC, "%s", why);
+    return reject(g, r, VIRTIO_GPU_RESP_ERR_UNSPEC, "%s (type 0x%x)", why,
+                  le32(r->cmd + VIRTIO_GPU_HDR_TYPE));
+}
+
+static uint32_t run_control(struct virtio_gpu *g, struct request *r)
+{
+    const char *why;
+    const struct command *cmd = parse_request(r, CONTROL_COMMANDS, ARRAY_SIZE(CONTROL_COMMANDS),
+                                              &why);
+    return cmd ? cmd->run(g, r) : reject_unparsed(g, r, why);
+}
+
+int virtio_gpu_handle_control(struct virtio_gpu *g, const struct virtq_chain *chain)
+{
+    if (chain->writable_len < VIRTIO_GPU_HDR_SIZE)
+        return -1;
+    struct request r = {.chain = chain, .name = "request"};
+    uint32_t type = run_control(g, &r);
+    if (r.resp_len > chain->writable_len) {
+        type = reject(g, &r, VIRTIO_GPU_RESP_ERR_UNSPEC, "no room for a %u-byte response",
+                      r.resp_len);
+        r.resp_len = 0;
+    }
+    if (r.resp_len < VIRTIO_GPU_HDR_SIZE)
+        r.resp_len = VIRTIO_GPU_HDR_SIZE;
+    put_response_header(&r, type);
+    return (int)write_response(chain, r.resp, r.resp_len);
+}
+
+/* ---- the cursor queue ------------------------------------------------------------------- */
+
+/* The top-left 64x64 of the resource (all of a Linux cursor), as B, G, R, A bytes. */
+static struct display_cursor cursor_image_of(struct virtio_gpu *g, const struct resource *res,
+                                             const struct cursor *c)
+{
+    const struct format_layout *f = format_layout(res->format);
+    uint32_t w = res->width < CURSOR_MAX ? res->width : CURSOR_MAX;
+    uint32_t h = res->height < CURSOR_MAX ? res->height : CURSOR_MAX;
+    uint8_t *out = g->cursor_pixels;
+    for (uint32_t y = 0; y < h; y++) {
+        const uint8_t *row = pixels(res) + (uint64_t)y * res->stride;
+        for (uint32_t x = 0; x < w; x++, out += 4) {
+            const uint8_t *p = row + x * BYTES_PER_PIXEL;
+            out[0] = p[f->b];
+            out[1] = p[f->g];
+            out[2] = p[f->r];
+            out[3] = f->has_alpha ? p[f->a] : 0xff;
+        }
+    }
+    return (struct display_cursor){
+        .width = w, .height = h, .pixels = g->cursor_pixels,
+        .hot_x = c->hot_x < w ? c->hot_x : w - 1, .hot_y = c->hot_y < h ? c->hot_y : h - 1,
+    };
+}
+
+/* Shows the cursor's resource, or hides it for resource 0. */
+static void show_cursor(struct virtio_gpu *g, unsigned id)
+{
+    struct cursor *c = &g->scanouts[id].cursor;
+    const struct resource *res = find_resource(g, c->resource_id);
+    if (!res) {
+        c->resource_id = 0;
+        c->shown = false;
+        report_cursor_image(g, id, NULL);
+        return;
+    }
+    struct display_cursor image = cursor_image_of(g, res, c);
+    c->shown = true;
+    report_cursor_image(g, id, &image);
+}
+
+/* Not answered with errors (§5.7.6.10 names only OK_NODATA): a bad cursor
+ * command is logged and ignored. */
+static uint32_t cmd_update_cursor(struct virtio_gpu *g, struct request *r)
+{
+    uint32_t id = arg(r, VIRTIO_GPU_CURSOR_SCANOUT_ID);
+    uint32_t resource_id = arg(r, VIRTIO_GPU_CURSOR_RESOURCE_ID);
+    if (id >= g->num_scanouts) {
+        note(g, r, "no scanout %u", id);
+        return VIRTIO_GPU_RESP_OK_NODATA;
+    }
+    if (resource_id && !find_resource(g, resource_id)) {
+        note(g, r, "no resource %u", resource_id);
+        return VIRTIO_GPU_RESP_OK_NODATA;
+    }
+    struct cursor *c = &g->scanouts[id].cursor;
+    c->resource_id = resource_id;
+    c->hot_x = arg(r, VIRTIO_GPU_CURSOR_HOT_X);
+    c->hot_y = arg(r, VIRTIO_GPU_CURSOR_HOT_Y);
+    c->x = arg(r, VIRTIO_GPU_CURSOR_X);
+    c->y = arg(r, VIRTIO_GPU_CURSOR_Y);
+    show_cursor(g, id);
+    report_cursor_move(g, id, c->x, c->y);
+    return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+static uint32_t cmd_move_cursor(struct virtio_gpu *g, struct request *r)
+{
+    uint32_t id = arg(r, VIRTIO_GPU_CURSOR_SCANOUT_ID);
+    if (id >= g->num_scanouts) {
+        note(g, r, "no scanout %u", id);
+        return VIRTIO_GPU_RESP_OK_NODATA;
+    }
+    struct cursor *c = &g->scanouts[id].cursor;
+    c->x = arg(r, VIRTIO_GPU_CURSOR_X);
+    c->y = arg(r, VIRTIO_GPU_CURSOR_Y);
+    report_cursor_move(g, id, c->x, c->y);
+    return VIRTIO_GPU_RESP_OK_NODATA;
+}
+
+static const struct command CURSOR_COMMANDS[] = {
+    {VIRTIO_GPU_CMD_UPDATE_CURSOR, "UPDATE_CURSOR", VIRTIO_GPU_UPDATE_CURSOR_SIZE,
+     cmd_update_cursor},
+    {VIRTIO_GPU_CMD_MOVE_CURSOR, "MOVE_CURSOR", VIRTIO_GPU_UPDATE_CURSOR_SIZE, cmd_move_cursor},
+};
+
+/* Anything that is not a whole cursor command gets ERR_UNSPEC. */
+uint32_t virtio_gpu_handle_cursor(struct virtio_gpu *g, const struct virtq_chain *chain)
+{
+    struct request r = {.chain = chain, .name = "cursor request"};
+    const char *why;
+    const struct command *cmd =
+        parse_request(&r, CURSOR_COMMANDS, ARRAY_SIZE(CURSOR_COMMANDS), &why);
+    uint32_t type = cmd ? cmd->run(g, &r) : reject_unparsed(g, &r, why);
+    if (chain->writable_len < VIRTIO_GPU_HDR_SIZE)
+        return 0;
+    put_response_header(&r, type);
+    return write_response(chain, r.resp, VIRTIO_GPU_HDR_SIZE);
+}
+
+/* ---- the device ------------------------------------------------------------------------- */
+
+static void serve_queue(struct virtio_gpu *g, struct virtio_mmio *t, unsigned q)
+{
+    struct virtq *vq = virtio_mmio_queue(t, q);
+    if (!vq)
+        return;
+    uint16_t old_used = vq->used_idx;
+    enum virtq_error err;
+    bool broken = false;
+    while ((err = virtq_pop(vq, &g->chain)) == VIRTQ_OK) {
+        int written = q == VIRTIO_GPU_CONTROLQ
+                          ? virtio_gpu_handle_control(g, &g->chain)
+                          : (int)virtio_gpu_handle_cursor(g, &g->chain);
+        if (written < 0) {
+            broken = true;
+            break;
+        }
+        virtq_push(vq, g->chain.head, (uint32_t)written);
+    }
+    if (vq->used_idx != old_used)
+        virtio_mmio_used(t, q, old_used);
+    if (broken || (err != VIRTQ_OK && err != VIRTQ_EMPTY))
+        virtio_mmio_needs_reset(t);
+}
+
+static void gpu_notify(void *dev, struct virtio_mmio *t, unsigned q)
+{
+    serve_queue(dev, t, q);
+}
+
+static void gpu_config_read(void *dev, size_t offset, uint8_t *out, size_t len)
+{
+    struct virtio_gpu *g = dev;
+    uint8_t config[VIRTIO_GPU_CFG_SIZE] = {0};
+    le_put(config + VIRTIO_GPU_CFG_EVENTS_READ, g->events_read, 4);
+    le_put(config + VIRTIO_GPU_CFG_NUM_SCANOUTS, g->num_scanouts, 4);
+    memcpy(out, config + offset, len);
+}
+
+/* Only events_clear is writable: each 1 bit clears that event (§5.7.4). */
+static void gpu_config_write(void *dev, size_t offset, const uint8_t *in, size_t len)
+{
+    struct virtio_gpu *g = dev;
+    for (size_t i = 0; i < len; i++) {
+        size_t at = offset + i;
+        if (at >= VIRTIO_GPU_CFG_EVENTS_CLEAR && at < VIRTIO_GPU_CFG_EVENTS_CLEAR + 4)
+            g->events_read &= ~((uint32_t)in[i] << (8 * (at - VIRTIO_GPU_CFG_EVENTS_CLEAR)));
+    }
+}
+
+static void gpu_reset(void *dev)
+{
+    struct virtio_gpu *g = dev;
+    drop_all_resources(g);
+    g->events_read = 0;
+}
+
+/* No one is told: the publisher goes with the device. */
+static void gpu_destroy(void *dev)
+{
+    struct virtio_gpu *g = dev;
+    for (unsigned i = 0; i < g->num_resources; i++)
+        free_resource(g, g->resources[i]);
+    free(g);
+}
+
+static const struct virtio_device_ops gpu_ops = {
+    .name = "virtio-gpu",
+    .device_id = VIRTIO_ID_GPU,
+    .features = 1ull << VIRTIO_GPU_F_EDID,
+    .num_queues = 2,
+    .queue_max = GPU_QUEUE_SIZE,
+    .config_size = VIRTIO_GPU_CFG_SIZE,
+    .config_read = gpu_config_read,
+    .config_write = gpu_config_write,
+    .notify = gpu_notify,
+    .reset = gpu_reset,
+    .destroy = gpu_destroy,
+};
+
+static bool apply_options(struct virtio_gpu *g, const struct virtio_gpu_options *opts)
+{
+    struct virtio_gpu_options o = opts ? *opts : (struct virtio_gpu_options){0};
+    g->num_scanouts = o.num_scanouts ? o.num_scanouts : 1;
+    uint32_t width = o.width ? o.width : VIRTIO_GPU_DEFAULT_WIDTH;
+    uint32_t height = o.height ? o.height : VIRTIO_GPU_DEFAULT_HEIGHT;
+    g->max_host_bytes = o.max_host_bytes ? o.max_host_bytes : VIRTIO_GPU_DEFAULT_MAX_HOST_BYTES;
+    g->display = o.display;
+    g->display_opaque = o.display_opaque;
+    if (g->num_scanouts > DISPLAY_MAX_SCANOUTS || !dimension_ok(width) || !dimension_ok(height))
+        return false;
+    for (unsigned i = 0; i < g->num_scanouts; i++)
+        g->scanouts[i] = (struct scanout){.enabled = i == 0, .width = width, .height = height};
+    return true;
+}
+
+struct device *virtio_gpu_create(uint64_t base, struct irq_line irq, const struct guest_ram *ram,
+                                 const struct virtio_gpu_options *opts)
+{
+    struct virtio_gpu *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    g->ram = ram;
+    long page = sysconf(_SC_PAGESIZE);
+    g->page_size = page > 0 ? (uint64_t)page : 4096;
+    if (!apply_options(g, opts)) {
+        free(g);
+        return NULL;
+    }
+    struct device *dev = virtio_mmio_create(base, irq, &gpu_ops, g, ram);
+    if (!dev) {
+        free(g);
+        return NULL;
+    }
+    g->transport = virtio_mmio_of(dev);
+    return dev;
+}
+
+struct virtio_gpu *virtio_gpu_of(struct device *dev)
+{
+    return virtio_mmio_device_state(virtio_mmio_of(dev));
+}
+
+uint64_t virtio_gpu_host_bytes(const struct virtio_gpu *gpu)
+{
+    return gpu->host_bytes;
+}
+
+int virtio_gpu_request_mode(struct device *dev, unsigned scanout_id, uint32_t width,
+                            uint32_t height)
+{
+    struct virtio_gpu *g = virtio_gpu_of(dev);
+    if (scanout_id >= g->num_scanouts || !dimension_ok(width) || !dimension_ok(height))
+        return -EINVAL;
+    virtio_mmio_lock(g->transport);
+    struct scanout *s = &g->scanouts[scanout_id];
+    bool changed = !s->enabled || s->width != width || s->height != height;
+    if (changed) {
+        s->enabled = true;
+        s->width = width;
+        s->height = height;
+        g->events_read |= VIRTIO_GPU_EVENT_DISPLAY;
+        /* The driver re-reads display info and EDIDs on this, then modesets. */
+        virtio_mmio_config_changed(g->transport);
+    }
+    virtio_mmio_unlock(g->transport);
+    return 0;
+}

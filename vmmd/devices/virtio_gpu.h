@@ -1,0 +1,71 @@
+/* virtio-gpu (virtio 1.2 §5.7), 2D: guest resources whose pixels live in
+ * shared memory objects that viewers map (display.h), scanouts, a hardware
+ * cursor per scanout, EDID, and display modes the host can change. Commands
+ * run synchronously on the notifying vCPU, so a fenced command is complete
+ * when its response is in the used ring. */
+#ifndef IGNITION_VIRTIO_GPU_H
+#define IGNITION_VIRTIO_GPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "device.h"
+#include "display.h"
+#include "virtqueue.h"
+
+#define VIRTIO_GPU_DEFAULT_WIDTH 1280u /* fbcon's 160x50 with the 8x16 font */
+#define VIRTIO_GPU_DEFAULT_HEIGHT 800u
+#define VIRTIO_GPU_DEFAULT_MAX_HOST_BYTES (256ull << 20)
+#define VIRTIO_GPU_MAX_DIMENSION 16384u /* of a resource or a mode, either way */
+#define VIRTIO_GPU_MAX_RESOURCES 512u   /* each holds a descriptor and a mapping */
+
+struct virtio_gpu_options {
+    unsigned num_scanouts;   /* 1..DISPLAY_MAX_SCANOUTS; 0 means 1 */
+    uint32_t width, height;  /* every scanout's initial mode; 0 means the default */
+    /* Host memory the guest's resources may take: their shared objects and
+     * backing lists. 0 means the default. */
+    uint64_t max_host_bytes;
+    const struct display_ops *display; /* NULL: nobody is told */
+    void *display_opaque;
+};
+
+/* opts may be NULL (all defaults). Scanout 0 starts enabled, the others once
+ * the host requests a mode for them. Returns NULL on a bad option. */
+struct device *virtio_gpu_create(uint64_t base, struct irq_line irq, const struct guest_ram *ram,
+                                 const struct virtio_gpu_options *opts);
+
+/* The host's display changed size (any thread): scanout_id now reports
+ * width x height, enabled, and the guest is told through the display event
+ * and a config interrupt. 0, also when nothing changed; -EINVAL for a scanout
+ * or size out of range. */
+int virtio_gpu_request_mode(struct device *dev, unsigned scanout_id, uint32_t width,
+                            uint32_t height);
+
+/* One range of guest memory backing a resource (RESOURCE_ATTACH_BACKING's
+ * mem entries, in order). */
+struct virtio_gpu_backing_entry {
+    uint64_t gpa;
+    uint32_t len;
+};
+
+/* ---- for tests and fuzzing ---------------------------------------------------------- */
+
+struct virtio_gpu;
+
+struct virtio_gpu *virtio_gpu_of(struct device *dev);
+
+/* One control-queue chain, as a notification runs it: reads the request,
+ * carries it out, writes the response. Returns the bytes written into the
+ * chain, or -1 when it has no room for a response header (the device then
+ * needs a reset). */
+int virtio_gpu_handle_control(struct virtio_gpu *gpu, const struct virtq_chain *chain);
+
+/* One cursor-queue chain. Returns the bytes written: a response header when
+ * the chain has room for one (Linux gives none), else 0. */
+uint32_t virtio_gpu_handle_cursor(struct virtio_gpu *gpu, const struct virtq_chain *chain);
+
+/* Host memory the guest's resources take now (counted against max_host_bytes). */
+uint64_t virtio_gpu_host_bytes(const struct virtio_gpu *gpu);
+
+#endif
