@@ -3,8 +3,9 @@
  * format, backing lists (scattered, split across segments, outside RAM),
  * transfers checked pixel by pixel through a viewer's read-only mapping,
  * scanouts, flushes, the cursor queue, fences, every rejection, the memory
- * budget, host mode requests, config space, reset, and the whole device
- * through the transport. */
+ * budget, host mode requests, config space, reset, the whole device through
+ * the transport, and snapshot state saved from one device and loaded into
+ * another. */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -1420,6 +1421,194 @@ START_TEST(test_constants_match_linux)
 }
 END_TEST
 
+/* ---- snapshots ---------------------------------------------------------------------------- */
+
+static void assert_states_equal(const struct virtio_gpu_state *a, const struct virtio_gpu_state *b)
+{
+    ck_assert_uint_eq(a->num_scanouts, b->num_scanouts);
+    ck_assert_uint_eq(a->events_read, b->events_read);
+    for (unsigned i = 0; i < a->num_scanouts; i++)
+        ck_assert_mem_eq(&a->scanouts[i], &b->scanouts[i], sizeof(a->scanouts[i]));
+    ck_assert_uint_eq(a->num_resources, b->num_resources);
+    for (size_t i = 0; i < a->num_resources; i++) {
+        const struct virtio_gpu_resource_state *x = &a->resources[i], *y = &b->resources[i];
+        ck_assert_uint_eq(x->id, y->id);
+        ck_assert_uint_eq(x->format, y->format);
+        ck_assert_uint_eq(x->width, y->width);
+        ck_assert_uint_eq(x->height, y->height);
+        ck_assert_uint_eq(x->num_backing, y->num_backing);
+        for (uint32_t k = 0; k < x->num_backing; k++) {
+            ck_assert_uint_eq(x->backing[k].gpa, y->backing[k].gpa);
+            ck_assert_uint_eq(x->backing[k].len, y->backing[k].len);
+        }
+    }
+}
+
+/* A desktop's worth of state: a scanned-out framebuffer in scattered
+ * backing, a cursor on the second display, an unbacked resource shown there
+ * too, a host-requested mode not yet acknowledged. */
+static void build_state(void)
+{
+    ck_assert_int_eq(virtio_gpu_request_mode(dev, 1, 1024, 768), 0);
+    uint64_t gpa[3] = {RAM_GPA + 0x40003, RAM_GPA + 0x50000, RAM_GPA + 0x41000};
+    uint32_t len[3] = {1000, 0x2000, 64 * 48 * 4 - 1000 - 0x2000};
+    for (int p = 0, k = 0; p < 3; p++)
+        for (uint32_t i = 0; i < len[p]; i++, k++)
+            *at(gpa[p] + i) = pattern((uint64_t)k);
+    ck_assert_uint_eq(create(1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 64, 48),
+                      VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(attach(1, 3, gpa, len), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(transfer(1, 0, 0, 64, 48, 0), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(set_scanout(0, 1, 8, 4, 48, 40), VIRTIO_GPU_RESP_OK_NODATA);
+    make_cursor_resource(2, VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM, 64, 64);
+    cursor_request(VIRTIO_GPU_CMD_UPDATE_CURSOR, 1, 100, 200, 2, 3, 4);
+    run_cursor();
+    cursor_request(VIRTIO_GPU_CMD_MOVE_CURSOR, 1, 110, 210, 0, 0, 0);
+    run_cursor();
+    ck_assert_uint_eq(create(3, VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM, 10, 10),
+                      VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(set_scanout(1, 3, 0, 0, 10, 10), VIRTIO_GPU_RESP_OK_NODATA);
+}
+
+START_TEST(test_save_load_round_trip)
+{
+    build_state();
+    struct virtio_gpu_state saved;
+    ck_assert_int_eq(virtio_gpu_save(dev, &saved), 0);
+    ck_assert_uint_eq(saved.num_scanouts, 2);
+    ck_assert_uint_eq(saved.events_read, VIRTIO_GPU_EVENT_DISPLAY);
+    ck_assert_uint_eq(saved.num_resources, 3);
+    ck_assert_uint_eq(saved.resources[0].id, 1);
+    ck_assert_uint_eq(saved.resources[0].num_backing, 3);
+    ck_assert_uint_eq(saved.resources[0].backing[1].gpa, RAM_GPA + 0x50000);
+    ck_assert_uint_eq(saved.resources[0].backing[1].len, 0x2000);
+    ck_assert_uint_eq(saved.resources[1].id, 2);
+    ck_assert_uint_eq(saved.resources[2].num_backing, 0);
+    ck_assert_ptr_null(saved.resources[2].backing);
+    const struct virtio_gpu_scanout_state *s0 = &saved.scanouts[0], *s1 = &saved.scanouts[1];
+    ck_assert(s0->enabled && s0->width == 1280 && s0->height == 800);
+    ck_assert(s1->enabled && s1->width == 1024 && s1->height == 768);
+    ck_assert_uint_eq(s0->resource_id, 1);
+    ck_assert(s0->rect.x == 8 && s0->rect.y == 4 && s0->rect.width == 48 && s0->rect.height == 40);
+    ck_assert_uint_eq(s1->resource_id, 3);
+    ck_assert_uint_eq(s0->cursor.resource_id, 0);
+    ck_assert_uint_eq(s1->cursor.resource_id, 2);
+    ck_assert(s1->cursor.hot_x == 3 && s1->cursor.hot_y == 4);
+    ck_assert(s1->cursor.x == 110 && s1->cursor.y == 210);
+
+    /* A second device over the same RAM, as a restore builds it. */
+    forget_seen();
+    struct device *restored = make_device(&ram, 2, 0);
+    ck_assert_ptr_nonnull(restored);
+    ck_assert_int_eq(virtio_gpu_load(restored, &saved), 0);
+    ck_assert_int_eq(seen[0].calls, 1);
+    ck_assert(seen[0].last.enabled);
+    ck_assert_uint_eq(seen[0].last.resource_id, 1);
+    ck_assert_mem_eq(&seen[0].last.rect, &s0->rect, sizeof(s0->rect));
+    ck_assert(seen[1].last.enabled);
+    ck_assert_uint_eq(seen[1].last.resource_id, 3);
+    ck_assert_uint_eq(seen[1].last.format, VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM);
+    ck_assert(cursor_visible);
+    ck_assert_uint_eq(cursor_scanout, 1);
+    ck_assert(cursor.width == 64 && cursor.hot_x == 3 && cursor.hot_y == 4);
+    ck_assert(cursor_copy[(5 * 64 + 7) * 4] == 7 && cursor_copy[(5 * 64 + 7) * 4 + 1] == 5);
+    ck_assert(move_scanout == 1 && move_x == 110 && move_y == 210);
+    /* The framebuffer's pixels came back from guest RAM. */
+    struct view v = map_scanout(0);
+    ck_assert_uint_eq(header(v)->width, 64);
+    for (uint32_t k = 0; k < 64 * 48 * 4; k++)
+        ck_assert_uint_eq(v.map[SCANOUT_SHM_HEADER_SIZE + k], pattern(k));
+    unmap_view(v);
+
+    struct virtio_gpu_state again;
+    ck_assert_int_eq(virtio_gpu_save(restored, &again), 0);
+    assert_states_equal(&saved, &again);
+    ck_assert_uint_eq(virtio_gpu_host_bytes(virtio_gpu_of(restored)), virtio_gpu_host_bytes(gpu));
+    ck_assert_uint_eq(restored->ops->read(restored, CONFIG + VIRTIO_GPU_CFG_EVENTS_READ, 4),
+                      VIRTIO_GPU_EVENT_DISPLAY);
+    /* And it carries on as the original would. */
+    gpu = virtio_gpu_of(restored);
+    begin(VIRTIO_GPU_CMD_GET_DISPLAY_INFO);
+    run();
+    ck_assert_uint_eq(le32(resp + VIRTIO_GPU_HDR_SIZE + VIRTIO_GPU_DISPLAY_ONE_SIZE + 8), 1024);
+    ck_assert_uint_eq(flush(1, 0, 0, 64, 48), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(num_flushes, 1);
+    ck_assert_uint_eq(flushes[0].rect.width, 48);
+    ck_assert_uint_eq(transfer(1, 0, 0, 64, 48, 0), VIRTIO_GPU_RESP_OK_NODATA);
+    gpu = virtio_gpu_of(dev);
+    virtio_gpu_state_free(&saved);
+    virtio_gpu_state_free(&again);
+    ck_assert_ptr_null(saved.resources);
+    restored->ops->destroy(restored);
+}
+END_TEST
+
+/* A backing shorter than the resource restores what it holds. */
+START_TEST(test_load_short_backing)
+{
+    for (uint32_t k = 0; k < 100; k++)
+        *at(RAM_GPA + 0x7000 + k) = pattern(k);
+    struct virtio_gpu_backing_entry entry = {RAM_GPA + 0x7000, 100};
+    struct virtio_gpu_resource_state res = {.id = 5, .format = 2, .width = 8, .height = 8,
+                                            .num_backing = 1, .backing = &entry};
+    struct virtio_gpu_state st = {.num_scanouts = 2, .num_resources = 1, .resources = &res};
+    st.scanouts[0] = (struct virtio_gpu_scanout_state){
+        .enabled = true, .width = 640, .height = 480, .resource_id = 5, .rect = {0, 0, 8, 8}};
+    st.scanouts[1] = (struct virtio_gpu_scanout_state){.width = 640, .height = 480};
+    ck_assert_int_eq(virtio_gpu_load(dev, &st), 0);
+    struct view v = map_scanout(0);
+    for (uint32_t k = 0; k < 256; k++)
+        ck_assert_uint_eq(v.map[SCANOUT_SHM_HEADER_SIZE + k], k < 100 ? pattern(k) : 0);
+    unmap_view(v);
+}
+END_TEST
+
+/* A state that does not hold together is refused and leaves no resources. */
+START_TEST(test_load_rejects_inconsistent_state)
+{
+    build_state();
+    struct virtio_gpu_state good;
+    ck_assert_int_eq(virtio_gpu_save(dev, &good), 0);
+    struct virtio_gpu_state bad = good;
+    struct virtio_gpu_resource_state res[3];
+    struct virtio_gpu_backing_entry entry;
+#define REFUSED(edit, err)                                                   \
+    do {                                                                     \
+        bad = good;                                                          \
+        memcpy(res, good.resources, sizeof(res));                            \
+        bad.resources = res;                                                 \
+        edit;                                                                \
+        ck_assert_int_eq(virtio_gpu_load(dev, &bad), err);                   \
+        ck_assert_uint_eq(virtio_gpu_host_bytes(gpu), 0);                    \
+        ck_assert_int_eq(virtio_gpu_load(dev, &good), 0);                    \
+    } while (0)
+    REFUSED(bad.num_scanouts = 1, -EINVAL);
+    REFUSED(bad.scanouts[1].width = 0, -EINVAL);
+    REFUSED(bad.scanouts[0].height = 16385, -EINVAL);
+    REFUSED(res[2].format = 7, -EINVAL);
+    REFUSED(res[2].width = 0, -EINVAL);
+    REFUSED(res[2].id = 1, -EINVAL);
+    REFUSED(res[2].id = 0, -EINVAL);
+    REFUSED((entry = (struct virtio_gpu_backing_entry){RAM_GPA + RAM_SIZE - 8, 16},
+             res[2].backing = &entry, res[2].num_backing = 1), -EINVAL);
+    REFUSED((entry = (struct virtio_gpu_backing_entry){RAM_GPA, 0},
+             res[2].backing = &entry, res[2].num_backing = 1), -EINVAL);
+    REFUSED(res[2].num_backing = 1, -EINVAL); /* and no list */
+    REFUSED(bad.scanouts[0].resource_id = 4, -EINVAL);
+    REFUSED(bad.scanouts[0].rect.width = 57, -EINVAL);
+    REFUSED(bad.scanouts[0].rect.height = 0, -EINVAL);
+    REFUSED(bad.scanouts[1].cursor.resource_id = 9, -EINVAL);
+    REFUSED(bad.num_resources = VIRTIO_GPU_MAX_RESOURCES + 1, -EINVAL);
+#undef REFUSED
+    /* Over a small device's budget. */
+    struct device *small = make_device(&ram, 2, 4 * 4096);
+    ck_assert_int_eq(virtio_gpu_load(small, &good), -ENOMEM);
+    ck_assert_uint_eq(virtio_gpu_host_bytes(virtio_gpu_of(small)), 0);
+    small->ops->destroy(small);
+    virtio_gpu_state_free(&good);
+}
+END_TEST
+
 static Suite *gpu_suite(void)
 {
     Suite *s = suite_create("virtio_gpu");
@@ -1462,6 +1651,12 @@ static Suite *gpu_suite(void)
     tcase_add_test(device, test_reset);
     tcase_add_test(device, test_bad_options);
     suite_add_tcase(s, device);
+    TCase *snapshot = tcase_create("snapshot");
+    tcase_add_checked_fixture(snapshot, setup, teardown);
+    tcase_add_test(snapshot, test_save_load_round_trip);
+    tcase_add_test(snapshot, test_load_short_backing);
+    tcase_add_test(snapshot, test_load_rejects_inconsistent_state);
+    suite_add_tcase(s, snapshot);
     return s;
 }
 

@@ -1140,3 +1140,164 @@ int virtio_gpu_request_mode(struct device *dev, unsigned scanout_id, uint32_t wi
     virtio_mmio_unlock(g->transport);
     return 0;
 }
+
+/* ---- snapshots -------------------------------------------------------------------------- */
+
+static int save_resource(const struct resource *r, struct virtio_gpu_resource_state *out)
+{
+    *out = (struct virtio_gpu_resource_state){.id = r->id, .format = r->format,
+                                              .width = r->width, .height = r->height};
+    if (!r->backing)
+        return 0;
+    out->backing = malloc(r->num_backing * sizeof(*out->backing));
+    if (!out->backing)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < r->num_backing; i++)
+        out->backing[i] = (struct virtio_gpu_backing_entry){r->backing[i].gpa, r->backing[i].len};
+    out->num_backing = r->num_backing;
+    return 0;
+}
+
+static void save_scanout(const struct scanout *s, struct virtio_gpu_scanout_state *out)
+{
+    *out = (struct virtio_gpu_scanout_state){
+        .enabled = s->enabled, .width = s->width, .height = s->height,
+        .resource_id = s->resource ? s->resource->id : 0, .rect = s->rect,
+        .cursor = {s->cursor.resource_id, s->cursor.hot_x, s->cursor.hot_y, s->cursor.x,
+                   s->cursor.y},
+    };
+}
+
+int virtio_gpu_save(struct device *dev, struct virtio_gpu_state *out)
+{
+    struct virtio_gpu *g = virtio_gpu_of(dev);
+    memset(out, 0, sizeof(*out));
+    virtio_mmio_lock(g->transport);
+    out->num_scanouts = g->num_scanouts;
+    out->events_read = g->events_read;
+    for (unsigned i = 0; i < g->num_scanouts; i++)
+        save_scanout(&g->scanouts[i], &out->scanouts[i]);
+    int rc = 0;
+    if (g->num_resources) {
+        out->resources = calloc(g->num_resources, sizeof(*out->resources));
+        rc = out->resources ? 0 : -ENOMEM;
+    }
+    for (unsigned i = 0; i < g->num_resources && rc == 0; i++, out->num_resources++)
+        rc = save_resource(g->resources[i], &out->resources[i]);
+    virtio_mmio_unlock(g->transport);
+    if (rc < 0)
+        virtio_gpu_state_free(out);
+    return rc;
+}
+
+void virtio_gpu_state_free(struct virtio_gpu_state *state)
+{
+    for (size_t i = 0; i < state->num_resources; i++)
+        free(state->resources[i].backing);
+    free(state->resources);
+    state->resources = NULL;
+    state->num_resources = 0;
+}
+
+static int errno_for(uint32_t code)
+{
+    return code == VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
+}
+
+/* A full transfer from offset 0: as many bytes as the backing holds. */
+static bool reread_pixels(const struct virtio_gpu *g, struct resource *r)
+{
+    uint64_t size = (uint64_t)r->stride * r->height;
+    uint64_t len = r->backing_len < size ? r->backing_len : size;
+    uint32_t entry = 0;
+    return gather(g, r, 0, pixels(r), len, &entry);
+}
+
+static int load_resource(struct virtio_gpu *g, const struct virtio_gpu_resource_state *in)
+{
+    uint32_t code;
+    const char *why = check_new_resource(g, in->id, in->format, in->width, in->height, &code);
+    if (why) {
+        log_warn("virtio-gpu: snapshot resource %u: %s", in->id, why);
+        return errno_for(code);
+    }
+    if (in->num_backing && !in->backing)
+        return -EINVAL;
+    int rc = add_resource(g, in->id, in->format, in->width, in->height);
+    if (rc < 0 || in->num_backing == 0)
+        return rc;
+    struct resource *r = g->resources[g->num_resources - 1];
+    if (in->num_backing > backing_entries_cap(r)) {
+        log_warn("virtio-gpu: snapshot resource %u: too many backing entries", in->id);
+        return -EINVAL;
+    }
+    code = attach_entries(g, r, in->backing, in->num_backing, &why);
+    if (code != VIRTIO_GPU_RESP_OK_NODATA) {
+        log_warn("virtio-gpu: snapshot resource %u: %s", in->id, why);
+        return errno_for(code);
+    }
+    return reread_pixels(g, r) ? 0 : -EINVAL;
+}
+
+static bool mode_ok(const struct virtio_gpu_scanout_state *s)
+{
+    return dimension_ok(s->width) && dimension_ok(s->height);
+}
+
+static int load_scanout(struct virtio_gpu *g, unsigned id,
+                        const struct virtio_gpu_scanout_state *in)
+{
+    struct scanout *s = &g->scanouts[id];
+    if (in->resource_id) {
+        struct resource *r = find_resource(g, in->resource_id);
+        if (!r || in->rect.width == 0 || in->rect.height == 0 ||
+            !rect_inside(in->rect, r->width, r->height))
+            return -EINVAL;
+        s->resource = r;
+        s->rect = in->rect;
+        report_scanout(g, id);
+    }
+    const struct virtio_gpu_cursor_state *c = &in->cursor;
+    if (c->resource_id) {
+        if (!find_resource(g, c->resource_id))
+            return -EINVAL;
+        s->cursor = (struct cursor){c->resource_id, c->hot_x, c->hot_y, c->x, c->y, false};
+        show_cursor(g, id);
+        report_cursor_move(g, id, c->x, c->y);
+    }
+    return 0;
+}
+
+static int load_locked(struct virtio_gpu *g, const struct virtio_gpu_state *in)
+{
+    drop_all_resources(g);
+    if (in->num_scanouts != g->num_scanouts || in->num_resources > VIRTIO_GPU_MAX_RESOURCES)
+        return -EINVAL;
+    for (unsigned i = 0; i < in->num_scanouts; i++)
+        if (!mode_ok(&in->scanouts[i]))
+            return -EINVAL;
+    g->events_read = in->events_read & VIRTIO_GPU_EVENT_DISPLAY;
+    for (unsigned i = 0; i < g->num_scanouts; i++) {
+        struct scanout *s = &g->scanouts[i];
+        s->enabled = in->scanouts[i].enabled;
+        s->width = in->scanouts[i].width;
+        s->height = in->scanouts[i].height;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < in->num_resources && rc == 0; i++)
+        rc = load_resource(g, &in->resources[i]);
+    for (unsigned i = 0; i < g->num_scanouts && rc == 0; i++)
+        rc = load_scanout(g, i, &in->scanouts[i]);
+    if (rc < 0)
+        drop_all_resources(g);
+    return rc;
+}
+
+int virtio_gpu_load(struct device *dev, const struct virtio_gpu_state *in)
+{
+    struct virtio_gpu *g = virtio_gpu_of(dev);
+    virtio_mmio_lock(g->transport);
+    int rc = load_locked(g, in);
+    virtio_mmio_unlock(g->transport);
+    return rc;
+}

@@ -49,6 +49,52 @@ struct virtio_gpu_backing_entry {
     uint32_t len;
 };
 
+/* ---- snapshot state ----------------------------------------------------------------- */
+
+struct virtio_gpu_resource_state {
+    uint32_t id, format, width, height;
+    uint32_t num_backing; /* 0: no backing attached */
+    struct virtio_gpu_backing_entry *backing;
+};
+
+struct virtio_gpu_cursor_state {
+    uint32_t resource_id; /* 0: hidden */
+    uint32_t hot_x, hot_y;
+    uint32_t x, y; /* as the guest sent them (Linux's int32 bit patterns) */
+};
+
+struct virtio_gpu_scanout_state {
+    bool enabled;          /* the mode reported to the guest */
+    uint32_t width, height;
+    uint32_t resource_id;  /* what it shows; 0: nothing */
+    struct display_rect rect;
+    struct virtio_gpu_cursor_state cursor;
+};
+
+struct virtio_gpu_state {
+    unsigned num_scanouts;
+    uint32_t events_read;
+    struct virtio_gpu_scanout_state scanouts[DISPLAY_MAX_SCANOUTS];
+    size_t num_resources;
+    struct virtio_gpu_resource_state *resources; /* in creation order */
+};
+
+/* Fills out (any thread). Release it with virtio_gpu_state_free. 0 or -ENOMEM. */
+int virtio_gpu_save(struct device *dev, struct virtio_gpu_state *out);
+
+/* Replaces the device's resources, scanouts, cursors and modes with in (any
+ * thread; meant for a freshly created device before the guest runs). Every
+ * resource gets a new shared object whose pixels are read back from its
+ * backing in guest RAM: a full transfer from offset 0, which assumes the
+ * backing still holds what was last transferred (true of Linux, whose fbdev
+ * and DRM dumb buffers are the shadow copies it transfers from). Scanouts are
+ * reported through scanout_changed, cursors through cursor_image/cursor_move.
+ * Checked like guest commands: on -EINVAL (inconsistent or out of range) or
+ * -ENOMEM the device is left with no resources. */
+int virtio_gpu_load(struct device *dev, const struct virtio_gpu_state *in);
+
+void virtio_gpu_state_free(struct virtio_gpu_state *state);
+
 /* ---- for tests and fuzzing ---------------------------------------------------------- */
 
 struct virtio_gpu;
