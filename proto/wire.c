@@ -449,7 +449,9 @@ struct wire_conn {
     int ready_fds[WIRE_MAX_FDS];
     unsigned ready_nfds;
     bool closed; /* the peer ended the stream between frames */
-    bool failed;
+    /* Each direction fails on its own: after a bad frame from the peer, the
+     * Error that says why can still go out. */
+    bool read_failed, write_failed;
     struct out_frame *head, *tail;
     size_t queued_bytes, limit;
     unsigned queued_fds;
@@ -502,7 +504,7 @@ int wire_conn_fd(const struct wire_conn *c)
 
 enum wire_result wire_conn_read(struct wire_conn *c)
 {
-    if (c->failed)
+    if (c->read_failed || c->write_failed)
         return WIRE_ERROR;
     if (c->ready)
         return WIRE_OK;
@@ -522,7 +524,7 @@ enum wire_result wire_conn_read(struct wire_conn *c)
         c->closed = true;
         return WIRE_CLOSED;
     default:
-        c->failed = true;
+        c->read_failed = true;
         return WIRE_ERROR;
     }
 }
@@ -560,7 +562,7 @@ int wire_conn_queue(struct wire_conn *c, const Ignition__Envelope *env, const in
 {
     if (nfds > WIRE_MAX_FDS || (nfds && !fds))
         return -EINVAL;
-    if (c->failed)
+    if (c->write_failed)
         return -EPIPE;
     size_t len;
     int err = encoded_size(env, &len);
@@ -631,7 +633,7 @@ static void consume(struct wire_conn *c, size_t n)
 
 enum wire_result wire_conn_flush(struct wire_conn *c)
 {
-    if (c->failed)
+    if (c->write_failed)
         return WIRE_ERROR;
     while (c->head) {
         ssize_t n = send_batch(c);
@@ -642,7 +644,7 @@ enum wire_result wire_conn_flush(struct wire_conn *c)
                 set_why(c->error, sizeof(c->error), "the peer closed the connection");
             else
                 set_why(c->error, sizeof(c->error), "write: %s", strerror((int)-n));
-            c->failed = true;
+            c->write_failed = true;
             return WIRE_ERROR;
         }
         consume(c, (size_t)n);
@@ -662,7 +664,7 @@ void wire_conn_set_limit(struct wire_conn *c, size_t bytes)
 
 const char *wire_conn_error(const struct wire_conn *c)
 {
-    return c->failed ? c->error : "";
+    return c->read_failed || c->write_failed ? c->error : "";
 }
 
 /* ---- handshake -------------------------------------------------------------------- */

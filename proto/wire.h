@@ -95,7 +95,8 @@ int wire_conn_fd(const struct wire_conn *c);
  *   WIRE_ERROR  a bad frame (length 0 or over the cap, a body that does not
  *               decode or has no message, too many fds), the stream ended
  *               inside a frame, or the read failed; wire_conn_error says which.
- *               The connection stays failed: drop it.
+ *               Reading stays failed; an Error reply can still be queued and
+ *               flushed before the connection is dropped.
  * Memory for a frame grows with the bytes that arrive, up to its announced
  * length, which is checked against the cap before anything is allocated. */
 enum wire_result wire_conn_read(struct wire_conn *c);
@@ -113,7 +114,7 @@ size_t wire_conn_read_reserved(const struct wire_conn *c);
  * -EMSGSIZE, -ENOBUFS when the queue would exceed the
  * connection's byte limit or hold more than WIRE_MAX_QUEUED_FDS fds (then
  * nothing is queued: the caller decides, e.g. to drop a viewer that does not
- * read), -EPIPE once the connection has failed, -ENOMEM, or the -errno of dup. */
+ * read), -EPIPE once a write has failed, -ENOMEM, or the -errno of dup. */
 int wire_conn_queue(struct wire_conn *c, const Ignition__Envelope *env, const int *fds,
                     unsigned nfds);
 

@@ -638,10 +638,17 @@ static void assert_length_refused(uint32_t length)
     char expected[64];
     snprintf(expected, sizeof(expected), "frame length %u is outside 1..1048576", length);
     assert_error_says(in, expected);
-    /* The connection stays failed. */
+    /* Reading stays failed, but the reply that says why still goes out. */
     ck_assert_int_eq(wire_conn_read(in), WIRE_ERROR);
-    Ignition__Envelope env = sample(IGNITION__ENVELOPE__BODY_KEY_EVENT);
-    ck_assert_int_eq(wire_conn_queue(in, &env, NULL, 0), -EPIPE);
+    ck_assert_int_eq(wire_queue_error(in, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE, "bad frame"),
+                     0);
+    ck_assert_int_eq(wire_conn_flush(in), WIRE_OK);
+    Ignition__Envelope *reply = NULL;
+    unsigned nfds = 0;
+    ck_assert_int_eq(wire_recv(sv[0], &reply, NULL, &nfds, 1000), 0);
+    ck_assert_int_eq(reply->body_case, IGNITION__ENVELOPE__BODY_ERROR);
+    ck_assert_str_eq(reply->error->message, "bad frame");
+    ignition__envelope__free_unpacked(reply, NULL);
     wire_conn_free(in);
 }
 
