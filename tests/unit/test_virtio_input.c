@@ -718,6 +718,23 @@ START_TEST(test_full_queue_drains_into_unnotified_buffers)
 }
 END_TEST
 
+/* A sender that asks first never loses a sequence: room runs out exactly
+ * before a send would be dropped, and comes back when the guest takes some. */
+START_TEST(test_has_room_before_a_drop)
+{
+    unsigned sent = 0;
+    while (virtio_input_has_room(dev)) {
+        ck_assert_int_eq(virtio_input_key(dev, 1 + sent % 100, true), 0);
+        sent++;
+    }
+    ck_assert_uint_eq(sent, VIRTIO_INPUT_PENDING_SEQUENCES);
+    ck_assert_uint_eq(virtio_input_dropped(dev), 0);
+    driver_init(false);
+    post_event_buffers(0, 2, false);
+    ck_assert(virtio_input_has_room(dev));
+}
+END_TEST
+
 /* The other bound: 1024 waiting events, SYN_REPORTs included. */
 START_TEST(test_overflow_by_events)
 {
@@ -999,6 +1016,7 @@ static Suite *input_suite(void)
     tcase_add_test(keyboard, test_event_buffer_framing);
     tcase_add_test(keyboard, test_input_before_driver_ok);
     tcase_add_test(keyboard, test_overflow_drops_whole_sequences);
+    tcase_add_test(keyboard, test_has_room_before_a_drop);
     tcase_add_test(keyboard, test_full_queue_drains_into_unnotified_buffers);
     tcase_add_test(keyboard, test_reset_drops_queue);
     tcase_add_test(keyboard, test_bad_event_buffer_needs_reset);

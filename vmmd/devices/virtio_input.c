@@ -517,6 +517,18 @@ int virtio_input_send(struct device *dev, const struct virtio_input_event_host *
     return rc;
 }
 
+bool virtio_input_has_room(struct device *dev)
+{
+    struct virtio_mmio *t = virtio_mmio_of(dev);
+    struct input *in = virtio_mmio_device_state(t);
+    virtio_mmio_lock(t);
+    flush_pending(in, t);
+    bool room = in->pending.num_sequences < VIRTIO_INPUT_PENDING_SEQUENCES &&
+                in->pending.num_events + SEQUENCE_SLOTS <= VIRTIO_INPUT_PENDING_EVENTS;
+    virtio_mmio_unlock(t);
+    return room;
+}
+
 static int send_key(struct device *dev, unsigned code, bool pressed)
 {
     if (code > UINT16_MAX)

@@ -43,6 +43,10 @@ struct device *virtio_input_create(uint64_t base, struct irq_line irq, const str
  * -ENOSPC when the queue of waiting sequences is full and this one is dropped. */
 int virtio_input_send(struct device *dev, const struct virtio_input_event_host *events, size_t n);
 
+/* Whether the waiting queue can take another sequence of any length: a sender
+ * that checks first (from one thread) can hold input back instead of losing it. */
+bool virtio_input_has_room(struct device *dev);
+
 /* The sequences the publisher sends, each with virtio_input_send's results. */
 int virtio_input_key(struct device *dev, unsigned code, bool pressed);   /* EV_KEY */
 int virtio_input_tablet_move(struct device *dev, uint32_t x, uint32_t y); /* ABS_X, ABS_Y */
