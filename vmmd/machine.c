@@ -15,6 +15,8 @@
 #include "devices/pl031.h"
 #include "devices/virtio_blk.h"
 #include "devices/virtio_console.h"
+#include "devices/virtio_gpu.h"
+#include "devices/virtio_input.h"
 #include "devices/virtio_rng.h"
 #include "devicetree.h"
 #include "log.h"
@@ -37,10 +39,26 @@ struct machine {
     unsigned num_devices;
     struct device *uart;
     struct device *hvc; /* or NULL */
+    struct device *gpu, *keyboard, *tablet; /* or NULL */
     struct guest_ram guest_ram; /* what virtio devices may address */
     unsigned num_virtio;
     uint64_t entry, dtb_addr;
 };
+
+struct device *machine_gpu(struct machine *m)
+{
+    return m->gpu;
+}
+
+struct device *machine_keyboard(struct machine *m)
+{
+    return m->keyboard;
+}
+
+struct device *machine_tablet(struct machine *m)
+{
+    return m->tablet;
+}
 
 int machine_check_ram_size(uint64_t bytes, char *err, size_t err_len)
 {
@@ -147,6 +165,37 @@ static int add_disks(struct machine *m, const struct machine_config *c, char *er
     return 0;
 }
 
+/* The display devices come after the disks, so disks keep their slots (and the
+ * guest's names for them) whether or not there is a display. */
+static int add_display(struct machine *m, const struct machine_config *c, char *err,
+                       size_t err_len)
+{
+    if (!c->gpu)
+        return 0;
+    struct virtio_gpu_options gpu = {
+        .num_scanouts = c->num_scanouts, .width = c->display_width,
+        .height = c->display_height, .max_host_bytes = c->gpu_memory,
+        .display = c->display, .display_opaque = c->display_opaque,
+    };
+    struct irq_line irq;
+    uint64_t base = next_virtio_slot(m, &irq);
+    m->gpu = virtio_gpu_create(base, irq, &m->guest_ram, &gpu);
+    if (add_device(m, m->gpu) < 0)
+        goto fail;
+    base = next_virtio_slot(m, &irq);
+    m->keyboard = virtio_input_create(base, irq, &m->guest_ram, VIRTIO_INPUT_KEYBOARD, "kbd0");
+    if (add_device(m, m->keyboard) < 0)
+        goto fail;
+    base = next_virtio_slot(m, &irq);
+    m->tablet = virtio_input_create(base, irq, &m->guest_ram, VIRTIO_INPUT_TABLET, "tablet0");
+    if (add_device(m, m->tablet) < 0)
+        goto fail;
+    return 0;
+fail:
+    snprintf(err, err_len, "cannot create the display devices");
+    return -1;
+}
+
 static int add_virtio_devices(struct machine *m, const struct machine_config *c, char *err,
                               size_t err_len)
 {
@@ -160,7 +209,9 @@ static int add_virtio_devices(struct machine *m, const struct machine_config *c,
         if (add_device(m, m->hvc) < 0)
             goto fail;
     }
-    return add_disks(m, c, err, err_len);
+    if (add_disks(m, c, err, err_len) < 0)
+        return -1;
+    return add_display(m, c, err, err_len);
 fail:
     snprintf(err, err_len, "cannot create the machine's devices");
     return -1;

@@ -9,6 +9,7 @@
 
 #include "devices/pl011.h"
 #include "disk.h"
+#include "display.h"
 #include "hv/hv.h"
 
 /* Guest-physical layout (addresses as QEMU's "virt" board uses them, which is
@@ -45,6 +46,14 @@ struct machine_config {
     unsigned num_disks;
     const char *instance_dir; /* where writable disks keep their layers */
     bool announce_disks;      /* log what each disk is (once per run, not per reset) */
+    /* A virtio-gpu with a keyboard and a tablet (virtio-input), reporting to
+     * display (may be NULL). */
+    bool gpu;
+    unsigned num_scanouts;
+    uint32_t display_width, display_height; /* the first scanout's initial mode */
+    uint64_t gpu_memory;                    /* cap on host memory for guest resources */
+    const struct display_ops *display;
+    void *display_opaque;
 };
 
 struct machine;
@@ -63,6 +72,11 @@ size_t machine_console_input(struct machine *m, const uint8_t *data, size_t len)
 
 /* Thread-safe: host input for hvc0. Returns bytes accepted (0 without hvc0). */
 size_t machine_hvc_input(struct machine *m, const uint8_t *data, size_t len);
+
+/* The machine's virtio-gpu, keyboard and tablet, or NULL without a GPU. */
+struct device *machine_gpu(struct machine *m);
+struct device *machine_keyboard(struct machine *m);
+struct device *machine_tablet(struct machine *m);
 
 /* Checks a RAM size against what the machine supports. */
 int machine_check_ram_size(uint64_t bytes, char *err, size_t err_len);

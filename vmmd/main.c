@@ -20,6 +20,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: vmmd run --kernel IMAGE [--initrd FILE] [--append ARGS] [--mem SIZE]\n"
             "                [--disk PATH[,OPTIONS]]... [--instance DIR]\n"
+            "                [--gpu | --no-gpu] [--socket PATH] [--display WxH]\n"
+            "                [--scanouts N] [--gpu-memory SIZE]\n"
             "                [--backend emu|kvm|hvf|auto] [--verbose]\n"
             "       vmmd disk export LAYER OUT\n"
             "\n"
@@ -37,11 +39,35 @@ static void usage(FILE *out)
             "                   gives the guest a read-only disk\n"
             "  --instance DIR   the instance directory; a layer found there is used again\n"
             "                   (default: a new directory under the state directory)\n"
+            "  --gpu, --no-gpu  a virtio-gpu display with a virtio keyboard and tablet,\n"
+            "                   published to viewers (default: --gpu)\n"
+            "  --socket PATH    where viewers attach (default: a socket under the state\n"
+            "                   directory, printed at start; its directory must be 0700)\n"
+            "  --display WxH    the display mode the guest is offered first (1280x800)\n"
+            "  --scanouts N     displays the GPU has, 1 to 16 (default 1)\n"
+            "  --gpu-memory SIZE  cap on host memory for the guest's GPU resources\n"
+            "                   (default 256M)\n"
             "  --backend NAME   hypervisor backend (default: auto)\n"
             "  --verbose        log what the backend decides\n"
             "\n"
             "vmmd disk export writes the disk a guest sees through LAYER (a disk layer\n"
             "from an instance directory) to OUT as a plain raw image.\n");
+}
+
+/* "1280x800": each side 1..16384, nothing else on the line. */
+static int parse_display_mode(const char *text, uint32_t *width, uint32_t *height)
+{
+    char *end;
+    unsigned long w = strtoul(text, &end, 10);
+    if (end == text || (*end != 'x' && *end != 'X'))
+        return -1;
+    const char *h_text = end + 1;
+    unsigned long h = strtoul(h_text, &end, 10);
+    if (end == h_text || *end || w < 1 || w > 16384 || h < 1 || h > 16384)
+        return -1;
+    *width = (uint32_t)w;
+    *height = (uint32_t)h;
+    return 0;
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -59,13 +85,19 @@ static int cmd_run(int argc, char **argv)
         {"append", required_argument, NULL, 'a'}, {"mem", required_argument, NULL, 'm'},
         {"backend", required_argument, NULL, 'b'}, {"verbose", no_argument, NULL, 'v'},
         {"disk", required_argument, NULL, 'd'},   {"instance", required_argument, NULL, 'I'},
+        {"gpu", no_argument, NULL, 'G'},          {"no-gpu", no_argument, NULL, 'N'},
+        {"socket", required_argument, NULL, 'S'}, {"display", required_argument, NULL, 'D'},
+        {"scanouts", required_argument, NULL, 'n'},
+        {"gpu-memory", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
-    struct worker_options o = {.backend = "auto", .ram_size = 1ull << 30};
+    struct worker_options o = {.backend = "auto", .ram_size = 1ull << 30, .gpu = true,
+                               .num_scanouts = 1, .display_width = 1280,
+                               .display_height = 800, .gpu_memory = 256ull << 20};
     int c;
     optind = 1;
     opterr = 0; /* our messages, not getopt's */
-    while ((c = getopt_long(argc, argv, ":k:i:a:m:b:d:I:vh", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":k:i:a:m:b:d:I:S:D:n:M:GNvh", options, NULL)) != -1) {
         switch (c) {
         case 'd': {
             char err[160];
@@ -77,6 +109,25 @@ static int cmd_run(int argc, char **argv)
             break;
         }
         case 'I': o.instance_dir = optarg; break;
+        case 'G': o.gpu = true; break;
+        case 'N': o.gpu = false; break;
+        case 'S': o.socket_path = optarg; break;
+        case 'D':
+            if (parse_display_mode(optarg, &o.display_width, &o.display_height) < 0)
+                return usage_error("--display %s: give WIDTHxHEIGHT, each 1 to 16384", optarg);
+            break;
+        case 'n': {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (*end || end == optarg || n < 1 || n > 16)
+                return usage_error("--scanouts %s: give 1 to 16", optarg);
+            o.num_scanouts = (unsigned)n;
+            break;
+        }
+        case 'M':
+            if (parse_size(optarg, &o.gpu_memory) < 0 || o.gpu_memory < (16ull << 20))
+                return usage_error("--gpu-memory %s: give a size of at least 16M", optarg);
+            break;
         case 'k': o.kernel = optarg; break;
         case 'i': o.initrd = optarg; break;
         case 'a':
@@ -106,6 +157,8 @@ static int cmd_run(int argc, char **argv)
         return usage_error("unexpected argument '%s'", argv[optind]);
     if (!o.kernel)
         return usage_error("%s", "--kernel IMAGE is required");
+    if (o.socket_path && !o.gpu)
+        return usage_error("%s", "--socket has nothing to publish with --no-gpu");
     return worker_run_console(&o);
 }
 

@@ -17,6 +17,7 @@
 #include "log.h"
 #include "machine.h"
 #include "paths.h"
+#include "publisher.h"
 #include "util.h"
 
 #define ESCAPE_CHAR 0x01 /* Ctrl-A, as QEMU's serial multiplexer */
@@ -53,6 +54,7 @@ struct worker {
     bool hvc_announced;
     bool booted_once;
     char instance_dir[4096]; /* empty when no disk needs one */
+    struct publisher *publisher; /* NULL without a display */
     int stop_signal;
     bool quit_requested; /* Ctrl-A x on the console */
     bool escape_pending;
@@ -277,6 +279,10 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         .hvc_fd = w->hvc_master,
         .disks = o->disks, .num_disks = o->num_disks,
         .instance_dir = w->instance_dir, .announce_disks = !w->booted_once,
+        .gpu = o->gpu, .num_scanouts = o->num_scanouts,
+        .display_width = o->display_width, .display_height = o->display_height,
+        .gpu_memory = o->gpu_memory,
+        .display = w->publisher ? &publisher_display_ops : NULL, .display_opaque = w->publisher,
     };
     w->machine = machine_create(&mc, err, sizeof(err));
     if (!w->machine) {
@@ -289,14 +295,21 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         w->hvc_announced = true;
     }
     memset(&w->exit, 0, sizeof(w->exit));
+    if (w->publisher)
+        publisher_attach_machine(w->publisher, machine_gpu(w->machine),
+                                 machine_keyboard(w->machine), machine_tablet(w->machine));
     if (pthread_create(&w->vcpu_thread, NULL, vcpu_main, w) != 0) {
         log_error("cannot start the vCPU thread");
+        if (w->publisher)
+            publisher_detach_machine(w->publisher);
         machine_destroy(w->machine);
         return -1;
     }
     event_base_dispatch(w->base);
     machine_stop(w->machine); /* if the loop ended for a signal */
     pthread_join(w->vcpu_thread, NULL);
+    if (w->publisher)
+        publisher_detach_machine(w->publisher);
     machine_destroy(w->machine);
     w->machine = NULL;
     return 0;
@@ -361,6 +374,36 @@ static int prepare_instance_dir(struct worker *w, const struct worker_options *o
     return 0;
 }
 
+/* Viewers attach at the socket asked for, or at one named after this process
+ * in the state directory's run/ (0700: only its owner can reach it). */
+static int start_publisher(struct worker *w, const struct worker_options *o)
+{
+    if (!o->gpu)
+        return 0;
+    char path[512], dir[448], err[512];
+    if (o->socket_path) {
+        snprintf(path, sizeof(path), "%s", o->socket_path);
+    } else if (paths_state_dir(dir, sizeof(dir) - 16) == 0) {
+        strcat(dir, "/run");
+        int rc = paths_make_dirs(dir, 0700);
+        if (rc < 0) {
+            log_error("cannot create %s: %s", dir, strerror(-rc));
+            return -1;
+        }
+        snprintf(path, sizeof(path), "%s/vmmd-%d.sock", dir, (int)getpid());
+    } else {
+        log_error("no state directory (HOME is not set): give --socket PATH");
+        return -1;
+    }
+    w->publisher = publisher_create(w->base, path, "", err, sizeof(err));
+    if (!w->publisher) {
+        log_error("display socket: %s", err);
+        return -1;
+    }
+    log_info("display socket %s", path);
+    return 0;
+}
+
 int worker_run_console(const struct worker_options *o)
 {
     char why[256], note[256];
@@ -381,6 +424,10 @@ int worker_run_console(const struct worker_options *o)
     w.base = event_base_new();
     if (!w.base) {
         log_error("cannot create the event loop");
+        return 1;
+    }
+    if (start_publisher(&w, o) < 0) {
+        event_base_free(w.base);
         return 1;
     }
     terminal_raw(&w);
@@ -404,6 +451,7 @@ int worker_run_console(const struct worker_options *o)
     event_add(sigterm, NULL);
     int status = run_until_off(&w, o, hv);
     terminal_restore(&w);
+    publisher_destroy(w.publisher);
     host_input_free(w.serial);
     host_input_free(w.hvc);
     if (w.hvc_master >= 0)

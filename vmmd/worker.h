@@ -20,6 +20,13 @@ struct worker_options {
     struct disk_spec disks[WORKER_MAX_DISKS]; /* vda, vdb, ... */
     unsigned num_disks;
     const char *instance_dir; /* NULL: a new one under the state directory */
+    /* Display: a virtio-gpu with keyboard and tablet, published on a Unix socket
+     * (socket_path, or NULL for one under the state directory). */
+    bool gpu;
+    const char *socket_path;
+    unsigned num_scanouts;
+    uint32_t display_width, display_height;
+    uint64_t gpu_memory;
 };
 
 /* Runs the guest with its serial console on this process's stdin/stdout until it
