@@ -8,6 +8,7 @@ import re
 import select
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -36,7 +37,11 @@ class Guest:
         self.args = [vmmd_path(), "run", "--kernel", os.path.join(d, "Image"),
                      "--initrd", os.path.join(d, "initramfs.cpio.gz"),
                      "--append", append, "--mem", mem, *extra_args]
-        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE,
+        # Each guest keeps its state (display socket, default instance) apart
+        # from the user's and from other tests'.
+        env = dict(os.environ)
+        env.setdefault("IGNITION_STATE_DIR", tempfile.mkdtemp(prefix="ignition-state-"))
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.log = b""
         self.seen = 0  # bytes of log already matched by expect()

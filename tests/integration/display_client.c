@@ -1,0 +1,560 @@
+/* A viewer without a window, for the integration tests and benchmarks: it
+ * attaches to a guest worker's display socket with the project's protocol
+ * library, maps the scanout read-only the way ignition-view does, checks what
+ * it sees, and sends keyboard, tablet and window-size input.
+ *
+ *   display_client SOCKET check [SECONDS]     header, read-only mapping, fbcon text
+ *   display_client SOCKET type TEXT           types TEXT then Enter (US layout)
+ *   display_client SOCKET tablet X Y          moves there, clicks left, scrolls up once
+ *   display_client SOCKET watch SECONDS       counts damage notices
+ *   display_client SOCKET churn N             attaches and detaches N times
+ *   display_client SOCKET resize W H          asks the guest for a W x H mode
+ *   display_client SOCKET latency SECONDS     flush-to-notice latency percentiles
+ *   display_client SOCKET keys N              N Shift presses stamped with their send
+ *                                             time (vmmd logs the delivery latency)
+ *   display_client SOCKET raw                 sends stdin as-is, prints the reply
+ *
+ * Prints "key value" lines; exits 0 when everything it checked held. */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ignition.pb-c.h"
+#include "scanout.h"
+#include "unixsock.h"
+#include "wire.h"
+
+#define KEY_LEFTSHIFT 42
+#define KEY_ENTER 28
+#define BTN_LEFT 0x110
+
+struct view {
+    int sock;
+    bool have_scanout;
+    uint32_t width, height, stride, format;
+    uint64_t generation, data_offset, object_size;
+    const uint8_t *map;
+    unsigned damage_notices, damage_rects;
+    bool got_error;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void unmap(struct view *v)
+{
+    if (v->map)
+        munmap((void *)v->map, v->object_size);
+    v->map = NULL;
+    v->have_scanout = false;
+}
+
+static int attach(struct view *v, const char *path)
+{
+    char err[256];
+    memset(v, 0, sizeof(*v));
+    v->sock = unixsock_connect(path, err, sizeof(err));
+    if (v->sock < 0) {
+        fprintf(stderr, "display_client: %s\n", err);
+        return -1;
+    }
+    if (wire_client_handshake(v->sock, "display_client", 10000, NULL, err, sizeof(err)) < 0) {
+        fprintf(stderr, "display_client: handshake: %s\n", err);
+        close(v->sock);
+        return -1;
+    }
+    return 0;
+}
+
+static void detach(struct view *v)
+{
+    unmap(v);
+    close(v->sock);
+}
+
+static int take_scanout(struct view *v, const Ignition__ScanoutInfo *info, const int *fds,
+                        unsigned nfds)
+{
+    unmap(v);
+    if (!info->enabled)
+        return 0;
+    if (nfds != 1 || info->scanout_id != 0) {
+        fprintf(stderr, "display_client: ScanoutInfo with %u fds\n", nfds);
+        return -1;
+    }
+    void *p = mmap(NULL, info->object_size, PROT_READ, MAP_SHARED, fds[0], 0);
+    if (p == MAP_FAILED) {
+        fprintf(stderr, "display_client: mmap: %s\n", strerror(errno));
+        return -1;
+    }
+    /* What a viewer must not be able to do: write what others see. */
+    if (mmap(NULL, info->object_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0) !=
+        MAP_FAILED) {
+        fprintf(stderr, "display_client: the scanout can be mapped writable\n");
+        return -1;
+    }
+    v->map = p;
+    v->have_scanout = true;
+    v->width = info->width;
+    v->height = info->height;
+    v->stride = info->stride;
+    v->format = info->format;
+    v->generation = info->generation;
+    v->data_offset = info->data_offset;
+    v->object_size = info->object_size;
+    return 0;
+}
+
+typedef void (*damage_fn)(struct view *v, const Ignition__Damage *d, void *arg);
+
+/* Handles one message (waiting up to timeout_ms). 1: handled, 0: timeout, -1: error. */
+static int pump(struct view *v, int timeout_ms, damage_fn on_damage, void *arg)
+{
+    Ignition__Envelope *env;
+    int fds[WIRE_MAX_FDS];
+    unsigned nfds = 0;
+    int rc = wire_recv(v->sock, &env, fds, &nfds, timeout_ms);
+    if (rc == -ETIMEDOUT || rc == -EINTR)
+        return 0;
+    if (rc < 0) {
+        fprintf(stderr, "display_client: receive: %s\n", strerror(-rc));
+        return -1;
+    }
+    int result = 1;
+    switch (env->body_case) {
+    case IGNITION__ENVELOPE__BODY_SCANOUT_INFO:
+        if (take_scanout(v, env->scanout_info, fds, nfds) < 0)
+            result = -1;
+        break;
+    case IGNITION__ENVELOPE__BODY_DAMAGE:
+        v->damage_notices++;
+        v->damage_rects += (unsigned)env->damage->n_rects;
+        if (on_damage)
+            on_damage(v, env->damage, arg);
+        break;
+    case IGNITION__ENVELOPE__BODY_ERROR:
+        printf("error %s\n", env->error->message);
+        v->got_error = true;
+        result = -1;
+        break;
+    default:
+        break;
+    }
+    for (unsigned i = 0; i < nfds; i++)
+        close(fds[i]);
+    ignition__envelope__free_unpacked(env, NULL);
+    return result;
+}
+
+/* Handles what arrives for ms milliseconds: a refusal of what was sent comes
+ * back within that (fbcon's blinking cursor keeps damage coming, so waiting
+ * for quiet would never end). */
+static void drain(struct view *v, int ms)
+{
+    double end = now_s() + ms / 1000.0;
+    while (now_s() < end) {
+        int left = (int)((end - now_s()) * 1000);
+        if (pump(v, left > 0 ? left : 1, NULL, NULL) < 0)
+            return;
+    }
+}
+
+static int send_env(struct view *v, Ignition__Envelope *env)
+{
+    int rc = wire_send(v->sock, env, NULL, 0);
+    if (rc < 0)
+        fprintf(stderr, "display_client: send: %s\n", strerror(-rc));
+    return rc;
+}
+
+static int send_key(struct view *v, uint32_t code, bool pressed)
+{
+    Ignition__KeyEvent key = IGNITION__KEY_EVENT__INIT;
+    key.evdev_code = code;
+    key.pressed = pressed;
+    key.sent_monotonic_ns = now_ns();
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_KEY_EVENT;
+    env.key_event = &key;
+    return send_env(v, &env);
+}
+
+/* Waits for the first scanout (sent at once on attach). */
+static int wait_scanout(struct view *v, double seconds)
+{
+    double end = now_s() + seconds;
+    while (!v->have_scanout) {
+        int left = (int)((end - now_s()) * 1000);
+        if (left <= 0 || pump(v, left, NULL, NULL) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- check ------------------------------------------------------------------- */
+
+static bool header_matches(const struct view *v)
+{
+    const struct scanout_shm_header *h = (const void *)v->map;
+    uint64_t seq = __atomic_load_n(&h->sequence, __ATOMIC_ACQUIRE);
+    printf("header magic=%08x version=%u %ux%u stride=%u format=%u sequence=%llu\n",
+           h->magic, h->version, h->width, h->height, h->stride, h->format,
+           (unsigned long long)seq);
+    return h->magic == SCANOUT_SHM_MAGIC && h->version == SCANOUT_SHM_VERSION &&
+           h->header_size == SCANOUT_SHM_HEADER_SIZE && h->stride == v->stride &&
+           h->format == v->format && h->width >= v->width && h->height >= v->height &&
+           h->size == v->object_size &&
+           v->data_offset + (uint64_t)(v->height - 1) * v->stride + (uint64_t)v->width * 4 <=
+               v->object_size;
+}
+
+/* fbcon draws glyphs in one colour on another: text shows as more than one
+ * pixel value within the scanout. */
+static unsigned distinct_pixels(const struct view *v)
+{
+    uint32_t first = 0, count = 0;
+    for (uint32_t y = 0; y < v->height; y++) {
+        const uint32_t *row = (const void *)(v->map + v->data_offset + (uint64_t)y * v->stride);
+        for (uint32_t x = 0; x < v->width; x++) {
+            if (count == 0) {
+                first = row[x];
+                count = 1;
+            } else if (row[x] != first) {
+                return 2;
+            }
+        }
+    }
+    return count;
+}
+
+static int cmd_check(const char *path, double seconds)
+{
+    struct view v;
+    if (attach(&v, path) < 0)
+        return 1;
+    if (wait_scanout(&v, seconds) < 0) {
+        printf("scanout none\n");
+        return 1;
+    }
+    printf("scanout %ux%u stride=%u format=%u\n", v.width, v.height, v.stride, v.format);
+    printf("readonly yes\n");
+    bool header_ok = header_matches(&v);
+    printf("header %s\n", header_ok ? "ok" : "bad");
+    /* The full-frame notice comes right behind ScanoutInfo. */
+    double end = now_s() + seconds;
+    while (v.damage_notices == 0 && now_s() < end)
+        if (pump(&v, 1000, NULL, NULL) < 0)
+            return 1;
+    printf("initial-damage %s\n", v.damage_notices ? "yes" : "no");
+    bool text = false;
+    while (!(text = distinct_pixels(&v) > 1) && now_s() < end)
+        if (pump(&v, 500, NULL, NULL) < 0)
+            return 1;
+    printf("text %s\n", text ? "yes" : "no");
+    detach(&v);
+    return header_ok && v.damage_notices && text ? 0 : 1;
+}
+
+/* ---- input ------------------------------------------------------------------ */
+
+/* US layout: the key and whether Shift is held for it. */
+static bool key_for(char c, uint32_t *code, bool *shift)
+{
+    static const char row_num[] = "1234567890-=", row_q[] = "qwertyuiop[]",
+                      row_a[] = "asdfghjkl;'`", row_z[] = "\\zxcvbnm,./";
+    static const char num_shift[] = "!@#$%^&*()_+", q_shift[] = "QWERTYUIOP{}",
+                      a_shift[] = "ASDFGHJKL:\"~", z_shift[] = "|ZXCVBNM<>?";
+    const char *rows[] = {row_num, row_q, row_a, row_z};
+    const char *shifted[] = {num_shift, q_shift, a_shift, z_shift};
+    static const uint32_t first[] = {2, 16, 30, 43};
+    if (c == ' ') {
+        *code = 57;
+        *shift = false;
+        return true;
+    }
+    for (int r = 0; r < 4; r++) {
+        const char *at = strchr(rows[r], c);
+        *shift = false;
+        if (!at || !c) {
+            at = strchr(shifted[r], c);
+            *shift = true;
+            if (!at || !c)
+                continue;
+            *code = first[r] + (uint32_t)(at - shifted[r]);
+        } else {
+            *code = first[r] + (uint32_t)(at - rows[r]);
+        }
+        return true;
+    }
+    return false;
+}
+
+static int cmd_type(const char *path, const char *text)
+{
+    struct view v;
+    if (attach(&v, path) < 0)
+        return 1;
+    for (const char *c = text; *c; c++) {
+        uint32_t code;
+        bool shift;
+        if (!key_for(*c, &code, &shift)) {
+            fprintf(stderr, "display_client: cannot type '%c'\n", *c);
+            return 2;
+        }
+        if ((shift && send_key(&v, KEY_LEFTSHIFT, true) < 0) || send_key(&v, code, true) < 0 ||
+            send_key(&v, code, false) < 0 || (shift && send_key(&v, KEY_LEFTSHIFT, false) < 0))
+            return 1;
+    }
+    if (send_key(&v, KEY_ENTER, true) < 0 || send_key(&v, KEY_ENTER, false) < 0)
+        return 1;
+    drain(&v, 500);
+    printf("typed %zu\n", strlen(text));
+    detach(&v);
+    return v.got_error ? 1 : 0;
+}
+
+static int cmd_tablet(const char *path, uint32_t x, uint32_t y)
+{
+    struct view v;
+    if (attach(&v, path) < 0 || wait_scanout(&v, 10) < 0)
+        return 1;
+    Ignition__PointerEvent move = IGNITION__POINTER_EVENT__INIT;
+    move.x = x;
+    move.y = y;
+    Ignition__ButtonEvent button = IGNITION__BUTTON_EVENT__INIT;
+    button.evdev_code = BTN_LEFT;
+    Ignition__WheelEvent wheel = IGNITION__WHEEL_EVENT__INIT;
+    wheel.dy = 1;
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_POINTER_EVENT;
+    env.pointer_event = &move;
+    if (send_env(&v, &env) < 0)
+        return 1;
+    env.body_case = IGNITION__ENVELOPE__BODY_BUTTON_EVENT;
+    env.button_event = &button;
+    button.pressed = true;
+    if (send_env(&v, &env) < 0)
+        return 1;
+    button.pressed = false;
+    if (send_env(&v, &env) < 0)
+        return 1;
+    env.body_case = IGNITION__ENVELOPE__BODY_WHEEL_EVENT;
+    env.wheel_event = &wheel;
+    if (send_env(&v, &env) < 0)
+        return 1;
+    drain(&v, 500);
+    printf("scanout %ux%u\n", v.width, v.height);
+    detach(&v);
+    return v.got_error ? 1 : 0;
+}
+
+static int cmd_resize(const char *path, uint32_t w, uint32_t h)
+{
+    struct view v;
+    if (attach(&v, path) < 0)
+        return 1;
+    Ignition__WindowSize size = IGNITION__WINDOW_SIZE__INIT;
+    size.width = w;
+    size.height = h;
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_WINDOW_SIZE;
+    env.window_size = &size;
+    if (send_env(&v, &env) < 0)
+        return 1;
+    drain(&v, 500);
+    detach(&v);
+    return v.got_error ? 1 : 0;
+}
+
+/* ---- watching ------------------------------------------------------------------- */
+
+static int cmd_watch(const char *path, double seconds)
+{
+    struct view v;
+    if (attach(&v, path) < 0)
+        return 1;
+    printf("attached\n");
+    fflush(stdout);
+    double end = now_s() + seconds;
+    while (now_s() < end) {
+        int left = (int)((end - now_s()) * 1000);
+        if (pump(&v, left > 0 ? left : 1, NULL, NULL) < 0)
+            return 1;
+    }
+    printf("damage %u rects %u\n", v.damage_notices, v.damage_rects);
+    detach(&v);
+    return 0;
+}
+
+static int cmd_churn(const char *path, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct view v;
+        if (attach(&v, path) < 0 || wait_scanout(&v, 10) < 0) {
+            printf("churn failed at %u\n", i);
+            return 1;
+        }
+        detach(&v);
+    }
+    printf("churn %u\n", n);
+    return 0;
+}
+
+struct latencies {
+    double *us;
+    size_t n, cap;
+};
+
+static void record_latency(struct view *v, const Ignition__Damage *d, void *arg)
+{
+    (void)v;
+    struct latencies *l = arg;
+    if (!d->flush_monotonic_ns || l->n == l->cap)
+        return;
+    l->us[l->n++] = (double)(now_ns() - d->flush_monotonic_ns) / 1000.0;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+/* Runs until SECONDS pass or SIGTERM/SIGINT arrives, then prints. */
+static int cmd_latency(const char *path, double seconds)
+{
+    struct sigaction sa = {.sa_handler = on_stop}; /* no SA_RESTART: waits end early */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    struct view v;
+    struct latencies l = {.cap = 1u << 20};
+    l.us = calloc(l.cap, sizeof(double));
+    if (!l.us || attach(&v, path) < 0 || wait_scanout(&v, 10) < 0)
+        return 1;
+    /* The first notice is the attach frame, not a guest flush. */
+    while (v.damage_notices == 0)
+        if (pump(&v, 1000, NULL, NULL) < 0)
+            return 1;
+    double end = now_s() + seconds;
+    while (now_s() < end && !stop_requested) {
+        int left = (int)((end - now_s()) * 1000);
+        if (pump(&v, left > 0 ? left : 1, record_latency, &l) < 0)
+            return 1;
+    }
+    qsort(l.us, l.n, sizeof(double), compare_double);
+    if (l.n)
+        printf("notices %zu p50_us %.1f p99_us %.1f max_us %.1f\n", l.n, l.us[l.n / 2],
+               l.us[(l.n * 99) / 100], l.us[l.n - 1]);
+    else
+        printf("notices 0\n");
+    free(l.us);
+    detach(&v);
+    return 0;
+}
+
+static int cmd_keys(const char *path, unsigned n)
+{
+    struct view v;
+    if (attach(&v, path) < 0)
+        return 1;
+    for (unsigned i = 0; i < n; i++) {
+        if (send_key(&v, KEY_LEFTSHIFT, true) < 0 || send_key(&v, KEY_LEFTSHIFT, false) < 0)
+            return 1;
+        /* Paced like a fast typist, so each key finds the guest's queue ready. */
+        nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
+    }
+    drain(&v, 500);
+    printf("keys %u\n", 2 * n);
+    detach(&v);
+    return v.got_error ? 1 : 0;
+}
+
+/* Sends stdin's bytes as they are (after a proper handshake) and prints the
+ * first reply: for tests of what the worker does with a broken peer. */
+static int cmd_raw(const char *path)
+{
+    struct view v;
+    if (attach(&v, path) < 0)
+        return 1;
+    uint8_t buf[65536];
+    ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
+    if (n > 0 && write(v.sock, buf, (size_t)n) != n)
+        return 1;
+    for (;;) {
+        int rc = pump(&v, 5000, NULL, NULL);
+        if (rc <= 0)
+            break;
+    }
+    /* The worker drops a peer that sent garbage: the stream must end. */
+    struct pollfd pfd = {.fd = v.sock, .events = POLLIN};
+    char c;
+    bool closed = false;
+    if (poll(&pfd, 1, 5000) == 1) {
+        ssize_t n = read(v.sock, &c, 1);
+        /* It closed with our garbage unread: a reset rather than an end. */
+        closed = n == 0 || (n < 0 && errno == ECONNRESET);
+    }
+    printf("closed %s\n", closed ? "yes" : "no");
+    detach(&v);
+    return 0;
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: display_client SOCKET check|type|tablet|watch|churn|resize|"
+                    "latency|keys|raw ...\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (argc < 3)
+        return usage();
+    const char *path = argv[1], *cmd = argv[2];
+    if (!strcmp(cmd, "check"))
+        return cmd_check(path, argc > 3 ? atof(argv[3]) : 60);
+    if (!strcmp(cmd, "type") && argc == 4)
+        return cmd_type(path, argv[3]);
+    if (!strcmp(cmd, "tablet") && argc == 5)
+        return cmd_tablet(path, (uint32_t)atoi(argv[3]), (uint32_t)atoi(argv[4]));
+    if (!strcmp(cmd, "watch") && argc == 4)
+        return cmd_watch(path, atof(argv[3]));
+    if (!strcmp(cmd, "churn") && argc == 4)
+        return cmd_churn(path, (unsigned)atoi(argv[3]));
+    if (!strcmp(cmd, "resize") && argc == 5)
+        return cmd_resize(path, (uint32_t)atoi(argv[3]), (uint32_t)atoi(argv[4]));
+    if (!strcmp(cmd, "latency") && argc == 4)
+        return cmd_latency(path, atof(argv[3]));
+    if (!strcmp(cmd, "keys") && argc == 4)
+        return cmd_keys(path, (unsigned)atoi(argv[3]));
+    if (!strcmp(cmd, "raw"))
+        return cmd_raw(path);
+    return usage();
+}
