@@ -51,7 +51,8 @@ struct worker {
     struct host_input *hvc;    /* pseudo-terminal -> virtio-console (hvc0) */
     int hvc_master, hvc_slave;
     char hvc_path[128];
-    bool hvc_announced;
+    bool announced;
+    char socket_path[512]; /* the display socket, announced once the guest boots */
     bool booted_once;
     char instance_dir[4096]; /* empty when no disk needs one */
     struct publisher *publisher; /* NULL without a display */
@@ -290,9 +291,13 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         return -1;
     }
     w->booted_once = true;
-    if (w->hvc_master >= 0 && !w->hvc_announced) {
-        log_info("second console (hvc0) on %s", w->hvc_path);
-        w->hvc_announced = true;
+    if (!w->announced) {
+        /* Only for a machine that exists: a failed start says one thing, its error. */
+        if (w->publisher)
+            log_info("display socket %s", w->socket_path);
+        if (w->hvc_master >= 0)
+            log_info("second console (hvc0) on %s", w->hvc_path);
+        w->announced = true;
     }
     memset(&w->exit, 0, sizeof(w->exit));
     if (w->publisher)
@@ -400,7 +405,7 @@ static int start_publisher(struct worker *w, const struct worker_options *o)
         log_error("display socket: %s", err);
         return -1;
     }
-    log_info("display socket %s", path);
+    snprintf(w->socket_path, sizeof(w->socket_path), "%s", path);
     return 0;
 }
 

@@ -71,6 +71,25 @@ def main():
         ok &= check("initrd too big for memory",
                     ["run", "--kernel", image, "--initrd", huge_initrd, "--mem", "64M"],
                     "more memory", 1)
+        # The display's options, and a socket where others could reach it.
+        ok &= check("zero display size", ["run", "--kernel", image, "--display", "0x600"],
+                    "--display", 2)
+        ok &= check("display size not WxH", ["run", "--kernel", image, "--display", "big"],
+                    "--display", 2)
+        ok &= check("too many scanouts", ["run", "--kernel", image, "--scanouts", "17"],
+                    "--scanouts", 2)
+        ok &= check("socket without gpu", ["run", "--kernel", image, "--no-gpu",
+                                           "--socket", os.path.join(tmp, "s.sock")],
+                    "--no-gpu", 2)
+        shared = os.path.join(tmp, "shared")
+        os.mkdir(shared, 0o755)
+        os.chmod(shared, 0o755)
+        ok &= check("socket in a shared directory",
+                    ["run", "--kernel", image, "--socket", os.path.join(shared, "s.sock")],
+                    "chmod 700", 1)
+        ok &= check("socket path too long",
+                    ["run", "--kernel", image, "--socket", os.path.join(tmp, "x" * 120)],
+                    "at most", 1)
     sys.exit(0 if ok else 1)
 
 
