@@ -21,6 +21,7 @@
 
 #define MAX_VIEWERS 64
 #define HANDSHAKE_SECONDS 5
+#define HANDSHAKE_SECONDS_TEXT "5"
 /* Rectangles kept apart per viewer and scanout; beyond this they merge into
  * their bounding box, so a viewer that falls behind costs bounded memory. */
 #define MAX_PENDING_RECTS 16
@@ -38,6 +39,8 @@
 #define INPUT_STALL_RETRY_US 5000
 #define INPUT_STALL_LIMIT_NS (2000ull * 1000 * 1000)
 #define TABLET_MAX 32767u
+#define HELD_CODES 0x300 /* evdev's KEY_MAX + 1: keys and buttons */
+#define ACCEPT_RETRY_US 100000
 
 struct pending_damage {
     unsigned count;
@@ -52,6 +55,7 @@ struct scanout_state {
     int ro_fd; /* our own duplicate; -1 when disabled */
     uint32_t width, height, stride, format, x, y;
     uint64_t data_offset, object_size, generation;
+    uint64_t sequence; /* the object's header sequence, as last heard of */
 };
 
 struct cursor_state {
@@ -69,8 +73,13 @@ struct viewer {
     uint64_t stalled_since_ns; /* 0: reading */
     bool welcomed;
     char name[80];
+    /* What this viewer has yet to be told. Only the latest of each is kept,
+     * so a viewer that falls behind costs bounded memory and descriptors. */
+    uint32_t info_pending; /* bit per scanout */
     struct pending_damage damage[DISPLAY_MAX_SCANOUTS];
-    bool cursor_move_pending;
+    bool cursor_image_pending, cursor_move_pending;
+    /* Keys and buttons this viewer holds down, released if it goes away. */
+    uint8_t held[HELD_CODES / 8];
     /* Microseconds from a viewer's send to the key being in the guest's queue,
      * for keys that carry their send time (benchmarks). */
     uint32_t *key_latency_us;
@@ -90,7 +99,7 @@ struct mailbox {
 
 struct publisher {
     struct event_base *base;
-    struct event *listener, *wakeup;
+    struct event *listener, *wakeup, *accept_retry;
     int listen_fd;
     char socket_path[256];
     char guest_name[64];
@@ -98,6 +107,11 @@ struct publisher {
     unsigned num_viewers;
     struct device *gpu, *keyboard, *tablet;
     struct mailbox mail;
+    /* The loop's own copy of what the guest shows, with its own descriptors:
+     * viewers are served from it, never under the mailbox's lock, so the GPU's
+     * thread only ever waits for a few copies. */
+    struct scanout_state shown[DISPLAY_MAX_SCANOUTS];
+    struct cursor_state cursor;
 };
 
 /* ---- rectangles -------------------------------------------------------------- */
@@ -163,6 +177,7 @@ static void damage_merge(struct pending_damage *into, const struct pending_damag
 static void damage_full_frame(struct pending_damage *d, const struct scanout_state *s)
 {
     d->count = 0;
+    d->sequence = s->sequence;
     d->oldest_ns = monotonic_ns();
     damage_add(d, (struct display_rect){0, 0, s->width, s->height});
 }
@@ -276,31 +291,38 @@ static bool flush_viewer(struct viewer *v)
     }
 }
 
-/* Turns pending damage and cursor motion into notices, unless the viewer is
- * behind: then they wait, merged, until it has caught up. Returns false if the
+/* Mailbox-free: what the viewer has pending, as notices. */
+static bool send_pending(struct viewer *v)
+{
+    struct publisher *p = v->p;
+    for (unsigned i = 0; i < DISPLAY_MAX_SCANOUTS; i++) {
+        if ((v->info_pending & (1u << i)) && !send_scanout_info(v, i, &p->shown[i]))
+            return false;
+        v->info_pending &= ~(1u << i);
+        if (v->damage[i].count && !send_damage(v, i, &v->damage[i]))
+            return false;
+        v->damage[i].count = 0;
+    }
+    if (v->cursor_image_pending && !send_cursor_image(v, &p->cursor))
+        return false;
+    v->cursor_image_pending = false;
+    if (v->cursor_move_pending && !send_cursor_move(v, &p->cursor))
+        return false;
+    v->cursor_move_pending = false;
+    return true;
+}
+
+/* Writes what the socket takes, then turns what is pending into notices,
+ * unless the viewer is still behind: then they wait, merged, until a later
+ * pump (its socket turning writable) finds it caught up. Returns false if the
  * viewer was dropped. */
 static bool pump_viewer(struct viewer *v)
 {
-    if (!v->welcomed)
-        return flush_viewer(v);
-    if (wire_conn_queued_bytes(v->conn) < NOTICE_BACKLOG_BYTES) {
-        for (unsigned i = 0; i < DISPLAY_MAX_SCANOUTS; i++) {
-            if (!v->damage[i].count)
-                continue;
-            if (!send_damage(v, i, &v->damage[i]))
-                return false;
-            v->damage[i].count = 0;
-        }
-        if (v->cursor_move_pending) {
-            pthread_mutex_lock(&v->p->mail.lock);
-            struct cursor_state c = v->p->mail.cursor;
-            pthread_mutex_unlock(&v->p->mail.lock);
-            if (!send_cursor_move(v, &c))
-                return false;
-            v->cursor_move_pending = false;
-        }
-    }
-    return flush_viewer(v);
+    if (!flush_viewer(v))
+        return false;
+    if (!v->welcomed || wire_conn_queued_bytes(v->conn) >= NOTICE_BACKLOG_BYTES)
+        return true;
+    return send_pending(v) && flush_viewer(v);
 }
 
 /* ---- from the GPU (any thread) ------------------------------------------------- */
@@ -316,6 +338,9 @@ static void on_scanout_changed(void *opaque, unsigned id, const struct display_s
     if (st->ro_fd >= 0)
         close(st->ro_fd);
     *st = (struct scanout_state){.ro_fd = -1, .generation = ++m->next_generation};
+    if (s && s->enabled && s->map)
+        st->sequence = __atomic_load_n(&((const struct scanout_shm_header *)(const void *)s->map)
+                                            ->sequence, __ATOMIC_ACQUIRE);
     if (s && s->enabled) {
         st->ro_fd = fcntl(s->ro_fd, F_DUPFD_CLOEXEC, 0);
         if (st->ro_fd < 0)
@@ -335,6 +360,7 @@ static void on_scanout_changed(void *opaque, unsigned id, const struct display_s
     }
     m->info_changed |= 1u << id;
     m->damage[id].count = 0; /* viewers get the whole new frame */
+    m->damage[id].sequence = 0; /* a new object counts from its own */
     pthread_mutex_unlock(&m->lock);
     event_active(p->wakeup, EV_READ, 0);
 }
@@ -395,66 +421,93 @@ const struct display_ops publisher_display_ops = {
 
 /* ---- on the loop: mail to viewers ------------------------------------------------ */
 
-/* Everything a viewer needs at once on attach: each scanout with a full frame,
- * and the cursor. Mailbox locked. */
-static bool send_initial_state(struct viewer *v)
+/* Everything a viewer needs at once on attach: each scanout with a full
+ * frame, and the cursor. */
+static void mark_initial_state(struct viewer *v)
 {
-    struct mailbox *m = &v->p->mail;
+    const struct publisher *p = v->p;
     for (unsigned i = 0; i < DISPLAY_MAX_SCANOUTS; i++) {
-        const struct scanout_state *s = &m->scanouts[i];
-        if (!s->enabled)
+        if (!p->shown[i].enabled)
             continue;
-        if (!send_scanout_info(v, i, s))
-            return false;
-        damage_full_frame(&v->damage[i], s);
+        v->info_pending |= 1u << i;
+        damage_full_frame(&v->damage[i], &p->shown[i]);
     }
-    if (m->cursor.visible) {
-        if (!send_cursor_image(v, &m->cursor))
-            return false;
-        v->cursor_move_pending = true;
-    }
-    return true;
+    v->cursor_image_pending = v->cursor_move_pending = p->cursor.visible;
 }
 
-/* Mailbox locked. Returns false if the viewer was dropped. */
-static bool deliver_mail(struct viewer *v, const struct mailbox *m)
+/* What changed since the last wakeup, taken out of the mailbox. */
+struct changes {
+    uint32_t info_changed;
+    bool cursor_image_changed, cursor_moved;
+    struct pending_damage damage[DISPLAY_MAX_SCANOUTS];
+};
+
+static void take_scanout(struct publisher *p, unsigned i, const struct scanout_state *latest)
 {
-    for (unsigned i = 0; i < DISPLAY_MAX_SCANOUTS; i++) {
-        const struct scanout_state *s = &m->scanouts[i];
-        if (m->info_changed & (1u << i)) {
-            if (!send_scanout_info(v, i, s))
-                return false;
-            v->damage[i].count = 0;
-            if (s->enabled)
-                damage_full_frame(&v->damage[i], s);
+    struct scanout_state *shown = &p->shown[i];
+    if (shown->ro_fd >= 0)
+        close(shown->ro_fd);
+    *shown = *latest;
+    shown->ro_fd = -1;
+    if (latest->enabled) {
+        shown->ro_fd = fcntl(latest->ro_fd, F_DUPFD_CLOEXEC, 0);
+        if (shown->ro_fd < 0) {
+            log_warn("display: cannot hand scanout %u to viewers: %s", i, strerror(errno));
+            shown->enabled = false;
         }
-        if (s->enabled)
-            damage_merge(&v->damage[i], &m->damage[i]);
     }
-    if (m->cursor_image_changed && !send_cursor_image(v, &m->cursor))
-        return false;
-    if (m->cursor_moved || m->cursor_image_changed)
-        v->cursor_move_pending = true;
-    return true;
+}
+
+/* Quick, under the lock: copies, and a dup per changed scanout. */
+static void take_mail(struct publisher *p, struct changes *c)
+{
+    struct mailbox *m = &p->mail;
+    pthread_mutex_lock(&m->lock);
+    c->info_changed = m->info_changed;
+    for (unsigned i = 0; i < DISPLAY_MAX_SCANOUTS; i++) {
+        if (m->info_changed & (1u << i))
+            take_scanout(p, i, &m->scanouts[i]);
+        c->damage[i] = m->damage[i];
+        if (m->damage[i].count && m->damage[i].sequence > p->shown[i].sequence)
+            p->shown[i].sequence = m->damage[i].sequence;
+        m->damage[i].count = 0;
+    }
+    c->cursor_image_changed = m->cursor_image_changed;
+    c->cursor_moved = m->cursor_moved;
+    if (c->cursor_image_changed || c->cursor_moved)
+        p->cursor = m->cursor;
+    m->info_changed = 0;
+    m->cursor_image_changed = m->cursor_moved = false;
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void note_changes(struct viewer *v, const struct changes *c)
+{
+    const struct publisher *p = v->p;
+    for (unsigned i = 0; i < DISPLAY_MAX_SCANOUTS; i++) {
+        if (c->info_changed & (1u << i)) {
+            v->info_pending |= 1u << i;
+            v->damage[i].count = 0;
+            if (p->shown[i].enabled)
+                damage_full_frame(&v->damage[i], &p->shown[i]);
+        }
+        if (p->shown[i].enabled)
+            damage_merge(&v->damage[i], &c->damage[i]);
+    }
+    v->cursor_image_pending |= c->cursor_image_changed;
+    v->cursor_move_pending |= c->cursor_moved || c->cursor_image_changed;
 }
 
 static void on_wakeup(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct publisher *p = arg;
-    struct mailbox *m = &p->mail;
-    pthread_mutex_lock(&m->lock);
-    struct viewer *v = p->viewers, *next;
-    for (; v; v = next) {
-        next = v->next;
+    static _Thread_local struct changes c; /* large; the loop has one thread */
+    take_mail(p, &c);
+    struct viewer *v, *next;
+    for (v = p->viewers; v; v = v->next)
         if (v->welcomed)
-            deliver_mail(v, m);
-    }
-    m->info_changed = 0;
-    for (unsigned i = 0; i < DISPLAY_MAX_SCANOUTS; i++)
-        m->damage[i].count = 0;
-    m->cursor_image_changed = m->cursor_moved = false;
-    pthread_mutex_unlock(&m->lock);
+            note_changes(v, &c);
     for (v = p->viewers; v; v = next) {
         next = v->next;
         pump_viewer(v);
@@ -495,10 +548,8 @@ static bool handle_hello(struct viewer *v, const Ignition__Envelope *env)
     v->welcomed = true;
     evtimer_del(v->handshake_timer);
     log_info("viewer %s attached", v->name);
-    pthread_mutex_lock(&v->p->mail.lock);
-    bool ok = send_initial_state(v);
-    pthread_mutex_unlock(&v->p->mail.lock);
-    return ok;
+    mark_initial_state(v);
+    return true;
 }
 
 /* Scanout pixels to the tablet's 0..32767, the far edge landing on 32767. */
@@ -515,12 +566,36 @@ static bool scanout_extent(struct publisher *p, unsigned id, uint32_t *w, uint32
 {
     if (id >= DISPLAY_MAX_SCANOUTS)
         return false;
-    pthread_mutex_lock(&p->mail.lock);
-    bool on = p->mail.scanouts[id].enabled;
-    *w = p->mail.scanouts[id].width;
-    *h = p->mail.scanouts[id].height;
-    pthread_mutex_unlock(&p->mail.lock);
-    return on;
+    *w = p->shown[id].width;
+    *h = p->shown[id].height;
+    return p->shown[id].enabled;
+}
+
+static void note_held(struct viewer *v, uint32_t code, bool pressed)
+{
+    if (code >= HELD_CODES)
+        return;
+    if (pressed)
+        v->held[code / 8] |= (uint8_t)(1u << (code % 8));
+    else
+        v->held[code / 8] &= (uint8_t)~(1u << (code % 8));
+}
+
+/* A viewer that goes away with a key down (closed mid-chord, or crashed) must
+ * not leave the guest auto-repeating it. */
+static void release_held(struct viewer *v)
+{
+    struct publisher *p = v->p;
+    for (uint32_t code = 0; code < HELD_CODES; code++) {
+        if (!(v->held[code / 8] & (1u << (code % 8))))
+            continue;
+        if (code == EVDEV_BTN_LEFT || code == EVDEV_BTN_RIGHT || code == EVDEV_BTN_MIDDLE) {
+            if (p->tablet)
+                virtio_input_tablet_button(p->tablet, code, false);
+        } else if (p->keyboard) {
+            virtio_input_key(p->keyboard, code, false);
+        }
+    }
 }
 
 static void note_key_latency(struct viewer *v, uint64_t sent_ns)
@@ -567,8 +642,10 @@ static const char *handle_input(struct viewer *v, const Ignition__Envelope *env)
         }
         if (p->keyboard &&
             virtio_input_key(p->keyboard, env->key_event->evdev_code,
-                             env->key_event->pressed) == 0)
+                             env->key_event->pressed) == 0) {
+            note_held(v, env->key_event->evdev_code, env->key_event->pressed);
             note_key_latency(v, env->key_event->sent_monotonic_ns);
+        }
         return NULL;
     case IGNITION__ENVELOPE__BODY_POINTER_EVENT: {
         uint32_t w, h;
@@ -584,8 +661,9 @@ static const char *handle_input(struct viewer *v, const Ignition__Envelope *env)
         if (code != EVDEV_BTN_LEFT && code != EVDEV_BTN_RIGHT &&
             code != EVDEV_BTN_MIDDLE)
             return "button events take BTN_LEFT, BTN_RIGHT or BTN_MIDDLE";
-        if (p->tablet)
-            virtio_input_tablet_button(p->tablet, code, env->button_event->pressed);
+        if (p->tablet &&
+            virtio_input_tablet_button(p->tablet, code, env->button_event->pressed) == 0)
+            note_held(v, code, env->button_event->pressed);
         return NULL;
     }
     case IGNITION__ENVELOPE__BODY_WHEEL_EVENT: {
@@ -706,7 +784,7 @@ static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     refuse(arg, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
-           "no Hello within " "5" " seconds of connecting");
+           "no Hello within " HANDSHAKE_SECONDS_TEXT " seconds of connecting");
 }
 
 static void drop_viewer(struct viewer *v, const char *why)
@@ -719,6 +797,7 @@ static void drop_viewer(struct viewer *v, const char *why)
         }
     }
     p->num_viewers--;
+    release_held(v);
     if (v->welcomed) {
         log_key_latency(v);
         log_info("viewer %s detached%s%s", v->name, why ? ": " : "", why ? why : "");
@@ -743,10 +822,13 @@ static bool peer_is_us(int fd)
 static void add_viewer(struct publisher *p, int fd)
 {
     struct viewer *v = calloc(1, sizeof(*v));
-    struct wire_conn *conn = v ? wire_conn_new(fd) : NULL;
+    if (!v) {
+        close(fd);
+        return;
+    }
+    struct wire_conn *conn = wire_conn_new(fd); /* closes fd if it fails */
     if (!conn) {
         free(v);
-        close(fd);
         return;
     }
     v->p = p;
@@ -770,6 +852,14 @@ static void on_connection(evutil_socket_t listen_fd, short what, void *arg)
     (void)what;
     struct publisher *p = arg;
     int fd = unixsock_accept((int)listen_fd);
+    if (fd == -EMFILE || fd == -ENFILE) {
+        /* The connection stays queued; listening again at once would spin. */
+        log_warn("display socket: out of file descriptors; taking no viewers for a moment");
+        event_del(p->listener);
+        struct timeval retry = {.tv_usec = ACCEPT_RETRY_US};
+        evtimer_add(p->accept_retry, &retry);
+        return;
+    }
     if (fd < 0) {
         if (fd != -EAGAIN && fd != -EWOULDBLOCK && fd != -EINTR && fd != -ECONNABORTED)
             log_warn("display socket: accept failed: %s", strerror(-fd));
@@ -792,6 +882,13 @@ static void on_connection(evutil_socket_t listen_fd, short what, void *arg)
     add_viewer(p, fd);
 }
 
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct publisher *p = arg;
+    event_add(p->listener, NULL);
+}
+
 /* ---- lifecycle ------------------------------------------------------------------------ */
 
 struct publisher *publisher_create(struct event_base *base, const char *socket_path,
@@ -811,7 +908,7 @@ struct publisher *publisher_create(struct event_base *base, const char *socket_p
     snprintf(p->guest_name, sizeof(p->guest_name), "%s", guest_name ? guest_name : "");
     pthread_mutex_init(&p->mail.lock, NULL);
     for (unsigned i = 0; i < DISPLAY_MAX_SCANOUTS; i++)
-        p->mail.scanouts[i].ro_fd = -1;
+        p->mail.scanouts[i].ro_fd = p->shown[i].ro_fd = -1;
     p->listen_fd = unixsock_listen(socket_path, err, err_len);
     if (p->listen_fd < 0) {
         pthread_mutex_destroy(&p->mail.lock);
@@ -820,6 +917,12 @@ struct publisher *publisher_create(struct event_base *base, const char *socket_p
     }
     p->listener = event_new(base, p->listen_fd, EV_READ | EV_PERSIST, on_connection, p);
     p->wakeup = event_new(base, -1, 0, on_wakeup, p);
+    p->accept_retry = evtimer_new(base, on_accept_retry, p);
+    if (!p->listener || !p->wakeup || !p->accept_retry) {
+        snprintf(err, err_len, "cannot set up the display socket's events");
+        publisher_destroy(p);
+        return NULL;
+    }
     event_add(p->listener, NULL);
     return p;
 }
@@ -830,13 +933,20 @@ void publisher_destroy(struct publisher *p)
         return;
     while (p->viewers)
         drop_viewer(p->viewers, "the guest worker is stopping");
-    event_free(p->listener);
-    event_free(p->wakeup);
+    if (p->listener)
+        event_free(p->listener);
+    if (p->wakeup)
+        event_free(p->wakeup);
+    if (p->accept_retry)
+        event_free(p->accept_retry);
     close(p->listen_fd);
     unlink(p->socket_path);
-    for (unsigned i = 0; i < DISPLAY_MAX_SCANOUTS; i++)
+    for (unsigned i = 0; i < DISPLAY_MAX_SCANOUTS; i++) {
         if (p->mail.scanouts[i].ro_fd >= 0)
             close(p->mail.scanouts[i].ro_fd);
+        if (p->shown[i].ro_fd >= 0)
+            close(p->shown[i].ro_fd);
+    }
     pthread_mutex_destroy(&p->mail.lock);
     free(p);
 }
