@@ -93,10 +93,12 @@ static void detach(struct view *v)
 static int take_scanout(struct view *v, const Ignition__ScanoutInfo *info, const int *fds,
                         unsigned nfds)
 {
+    if (info->scanout_id != 0)
+        return 0; /* this client watches the first scanout only */
     unmap(v);
     if (!info->enabled)
         return 0;
-    if (nfds != 1 || info->scanout_id != 0) {
+    if (nfds != 1) {
         fprintf(stderr, "display_client: ScanoutInfo with %u fds\n", nfds);
         return -1;
     }
@@ -106,9 +108,11 @@ static int take_scanout(struct view *v, const Ignition__ScanoutInfo *info, const
         return -1;
     }
     /* What a viewer must not be able to do: write what others see. */
-    if (mmap(NULL, info->object_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0) !=
-        MAP_FAILED) {
+    void *w = mmap(NULL, info->object_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0);
+    if (w != MAP_FAILED) {
         fprintf(stderr, "display_client: the scanout can be mapped writable\n");
+        munmap(w, info->object_size);
+        munmap(p, info->object_size);
         return -1;
     }
     v->map = p;
@@ -231,6 +235,8 @@ static bool header_matches(const struct view *v)
 static unsigned distinct_pixels(const struct view *v)
 {
     uint32_t first = 0, count = 0;
+    if (!v->have_scanout)
+        return 0; /* switched off meanwhile (a reset): nothing to look at */
     for (uint32_t y = 0; y < v->height; y++) {
         const uint32_t *row = (const void *)(v->map + v->data_offset + (uint64_t)y * v->stride);
         for (uint32_t x = 0; x < v->width; x++) {
@@ -265,7 +271,7 @@ static int cmd_check(const char *path, double seconds)
             return 1;
     printf("initial-damage %s\n", v.damage_notices ? "yes" : "no");
     bool text = false;
-    while (!(text = distinct_pixels(&v) > 1) && now_s() < end)
+    while (header_ok && !(text = distinct_pixels(&v) > 1) && now_s() < end)
         if (pump(&v, 500, NULL, NULL) < 0)
             return 1;
     printf("text %s\n", text ? "yes" : "no");
@@ -449,7 +455,7 @@ static void on_stop(int sig)
 /* Runs until SECONDS pass or SIGTERM/SIGINT arrives, then prints. */
 static int cmd_latency(const char *path, double seconds)
 {
-    struct sigaction sa = {.sa_handler = on_stop}; /* no SA_RESTART: waits end early */
+    struct sigaction sa = {.sa_handler = on_stop};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     struct view v;
@@ -463,8 +469,10 @@ static int cmd_latency(const char *path, double seconds)
             return 1;
     double end = now_s() + seconds;
     while (now_s() < end && !stop_requested) {
+        /* Short waits: the receive goes on through signals, so the flag is
+         * looked at between them. */
         int left = (int)((end - now_s()) * 1000);
-        if (pump(&v, left > 0 ? left : 1, record_latency, &l) < 0)
+        if (pump(&v, left > 200 ? 200 : left > 0 ? left : 1, record_latency, &l) < 0)
             return 1;
     }
     qsort(l.us, l.n, sizeof(double), compare_double);
