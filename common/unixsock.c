@@ -16,17 +16,7 @@
 
 #define LISTEN_BACKLOG 64
 
-static void set_err(char *err, size_t err_len, const char *fmt, ...) PRINTF_LIKE(3, 4);
 
-static void set_err(char *err, size_t err_len, const char *fmt, ...)
-{
-    if (!err || !err_len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, err_len, fmt, ap);
-    va_end(ap);
-}
 
 /* Fills addr; false (with err set) when path does not fit in sun_path. */
 static bool make_address(const char *path, struct sockaddr_un *addr, char *err, size_t err_len)
@@ -35,11 +25,11 @@ static bool make_address(const char *path, struct sockaddr_un *addr, char *err, 
     addr->sun_family = AF_UNIX;
     size_t len = strlen(path);
     if (len == 0) {
-        set_err(err, err_len, "empty socket path");
+        set_message(err, err_len, "empty socket path");
         return false;
     }
     if (len >= sizeof(addr->sun_path)) {
-        set_err(err, err_len, "socket path %s is %zu bytes; a Unix socket path holds at most %zu",
+        set_message(err, err_len, "socket path %s is %zu bytes; a Unix socket path holds at most %zu",
                 path, len, sizeof(addr->sun_path) - 1);
         return false;
     }
@@ -87,26 +77,26 @@ static bool ensure_private_dir(const char *dir, char *err, size_t err_len)
     struct stat st;
     if (stat(dir, &st) < 0) {
         if (errno != ENOENT) {
-            set_err(err, err_len, "cannot inspect directory %s: %s", dir, strerror(errno));
+            set_message(err, err_len, "cannot inspect directory %s: %s", dir, strerror(errno));
             return false;
         }
         /* chmod as well: the umask may have taken bits we need. */
         if (mkdir(dir, 0700) < 0 || chmod(dir, 0700) < 0 || stat(dir, &st) < 0) {
-            set_err(err, err_len, "cannot create directory %s: %s", dir, strerror(errno));
+            set_message(err, err_len, "cannot create directory %s: %s", dir, strerror(errno));
             return false;
         }
     }
     if (!S_ISDIR(st.st_mode)) {
-        set_err(err, err_len, "%s is not a directory", dir);
+        set_message(err, err_len, "%s is not a directory", dir);
         return false;
     }
     if (st.st_uid != geteuid()) {
-        set_err(err, err_len, "directory %s belongs to uid %u, not to us (uid %u)", dir,
+        set_message(err, err_len, "directory %s belongs to uid %u, not to us (uid %u)", dir,
                 (unsigned)st.st_uid, (unsigned)geteuid());
         return false;
     }
     if (st.st_mode & 077) {
-        set_err(err, err_len,
+        set_message(err, err_len,
                 "directory %s is accessible by group or others (mode %04o); "
                 "it must be private to its owner (chmod 700 %s)",
                 dir, (unsigned)(st.st_mode & 07777), dir);
@@ -121,7 +111,7 @@ static int socket_in_use(const struct sockaddr_un *addr, char *err, size_t err_l
 {
     int fd = new_socket(true);
     if (fd < 0) {
-        set_err(err, err_len, "socket: %s", strerror(errno));
+        set_message(err, err_len, "socket: %s", strerror(errno));
         return -1;
     }
     int r = connect(fd, (const struct sockaddr *)addr, sizeof(*addr));
@@ -132,7 +122,7 @@ static int socket_in_use(const struct sockaddr_un *addr, char *err, size_t err_l
         return 1;
     if (saved == ECONNREFUSED)
         return 0;
-    set_err(err, err_len, "cannot tell whether %s is in use: %s", addr->sun_path, strerror(saved));
+    set_message(err, err_len, "cannot tell whether %s is in use: %s", addr->sun_path, strerror(saved));
     return -1;
 }
 
@@ -144,20 +134,20 @@ static bool clear_stale_socket(const struct sockaddr_un *addr, char *err, size_t
     if (lstat(path, &st) < 0) {
         if (errno == ENOENT)
             return true;
-        set_err(err, err_len, "cannot inspect %s: %s", path, strerror(errno));
+        set_message(err, err_len, "cannot inspect %s: %s", path, strerror(errno));
         return false;
     }
     if (!S_ISSOCK(st.st_mode)) {
-        set_err(err, err_len, "%s exists and is not a socket; not removing it", path);
+        set_message(err, err_len, "%s exists and is not a socket; not removing it", path);
         return false;
     }
     switch (socket_in_use(addr, err, err_len)) {
     case 1:
-        set_err(err, err_len, "%s is already in use: another process is listening there", path);
+        set_message(err, err_len, "%s is already in use: another process is listening there", path);
         return false;
     case 0:
         if (unlink(path) < 0 && errno != ENOENT) {
-            set_err(err, err_len, "cannot remove stale socket %s: %s", path, strerror(errno));
+            set_message(err, err_len, "cannot remove stale socket %s: %s", path, strerror(errno));
             return false;
         }
         return true;
@@ -174,14 +164,14 @@ static int bind_and_listen(int fd, const struct sockaddr_un *addr, char *err, si
     (void)fchmod(fd, 0600);
     if (bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0) {
         if (errno == EADDRINUSE)
-            set_err(err, err_len, "%s is already in use: another process created it just now",
+            set_message(err, err_len, "%s is already in use: another process created it just now",
                     path);
         else
-            set_err(err, err_len, "cannot bind %s: %s", path, strerror(errno));
+            set_message(err, err_len, "cannot bind %s: %s", path, strerror(errno));
         return -1;
     }
     if (chmod(path, 0600) < 0 || listen(fd, LISTEN_BACKLOG) < 0) {
-        set_err(err, err_len, "cannot listen on %s: %s", path, strerror(errno));
+        set_message(err, err_len, "cannot listen on %s: %s", path, strerror(errno));
         unlink(path);
         return -1;
     }
@@ -199,7 +189,7 @@ int unixsock_listen(const char *path, char *err, size_t err_len)
         return -1;
     int fd = new_socket(true);
     if (fd < 0) {
-        set_err(err, err_len, "socket: %s", strerror(errno));
+        set_message(err, err_len, "socket: %s", strerror(errno));
         return -1;
     }
     if (bind_and_listen(fd, &addr, err, err_len) < 0) {
@@ -213,15 +203,15 @@ static void explain_connect_error(const char *path, int error, char *err, size_t
 {
     switch (error) {
     case ENOENT:
-        set_err(err, err_len, "no guest is listening at %s (no such socket)", path);
+        set_message(err, err_len, "no guest is listening at %s (no such socket)", path);
         break;
     case ECONNREFUSED:
-        set_err(err, err_len,
+        set_message(err, err_len,
                 "stale socket at %s: the process that made it is gone and nothing listens there",
                 path);
         break;
     default:
-        set_err(err, err_len, "cannot connect to %s: %s", path, strerror(error));
+        set_message(err, err_len, "cannot connect to %s: %s", path, strerror(error));
         break;
     }
 }
@@ -233,7 +223,7 @@ int unixsock_connect(const char *path, char *err, size_t err_len)
         return -1;
     int fd = new_socket(false);
     if (fd < 0) {
-        set_err(err, err_len, "socket: %s", strerror(errno));
+        set_message(err, err_len, "socket: %s", strerror(errno));
         return -1;
     }
     int r;

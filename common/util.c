@@ -3,6 +3,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -97,4 +99,14 @@ int set_nonblock_cloexec(int fd)
     if (fdfl < 0 || fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) < 0)
         return -errno;
     return 0;
+}
+
+void set_message(char *out, size_t out_len, const char *fmt, ...)
+{
+    if (!out || !out_len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, out_len, fmt, ap);
+    va_end(ap);
 }

@@ -21,6 +21,10 @@ uint64_t monotonic_ns(void);
 
 
 
+/* snprintf into an error buffer a caller passed (err may be NULL, len 0). */
+void set_message(char *out, size_t out_len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Sets O_NONBLOCK and FD_CLOEXEC. Returns 0 or -errno. */
 int set_nonblock_cloexec(int fd);
 #endif

@@ -45,17 +45,7 @@ union fd_control {
     char bytes[CMSG_SPACE(sizeof(int) * WIRE_MAX_FDS)];
 };
 
-static void set_why(char *why, size_t why_len, const char *fmt, ...) PRINTF_LIKE(3, 4);
 
-static void set_why(char *why, size_t why_len, const char *fmt, ...)
-{
-    if (!why || !why_len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
-}
 
 static void close_fds(const int *fds, unsigned n)
 {
@@ -176,17 +166,17 @@ static int decode_body(const uint8_t *body, size_t len, Ignition__Envelope **env
         .alloc = budget_alloc, .free = budget_free, .allocator_data = &budget};
     Ignition__Envelope *e = ignition__envelope__unpack(&allocator, len, body);
     if (!e && budget.exceeded) {
-        set_why(why, why_len, "a %zu-byte message would take more than %u MiB to decode", len,
+        set_message(why, why_len, "a %zu-byte message would take more than %u MiB to decode", len,
                 DECODE_BUDGET >> 20);
         return -EBADMSG;
     }
     if (!e) {
-        set_why(why, why_len, "a %zu-byte message does not decode", len);
+        set_message(why, why_len, "a %zu-byte message does not decode", len);
         return -EBADMSG;
     }
     if (e->body_case == IGNITION__ENVELOPE__BODY__NOT_SET) {
         ignition__envelope__free_unpacked(e, NULL);
-        set_why(why, why_len, "a message of no kind we know (empty envelope)");
+        set_message(why, why_len, "a message of no kind we know (empty envelope)");
         return -EBADMSG;
     }
     *env = e;
@@ -321,9 +311,9 @@ static ssize_t receive_some(struct frame_reader *r, int sock, uint8_t *buf, size
 static int explain_receive_error(ssize_t err, char *why, size_t why_len)
 {
     if (err == -EPROTO)
-        set_why(why, why_len, "more than %d fds came with one message", WIRE_MAX_FDS);
+        set_message(why, why_len, "more than %d fds came with one message", WIRE_MAX_FDS);
     else if (err != -EAGAIN)
-        set_why(why, why_len, "read: %s", strerror((int)-err));
+        set_message(why, why_len, "read: %s", strerror((int)-err));
     return (int)err;
 }
 
@@ -335,11 +325,11 @@ static int read_header(struct frame_reader *r, int sock, char *why, size_t why_l
         if (n < 0)
             return explain_receive_error(n, why, why_len);
         if (n == 0 && r->header_got == 0) {
-            set_why(why, why_len, "the peer closed the connection");
+            set_message(why, why_len, "the peer closed the connection");
             return -ENOTCONN;
         }
         if (n == 0) {
-            set_why(why, why_len, "the stream ended inside a frame header (%zu of %d bytes)",
+            set_message(why, why_len, "the stream ended inside a frame header (%zu of %d bytes)",
                     r->header_got, WIRE_HEADER_BYTES);
             return -ECONNRESET;
         }
@@ -347,7 +337,7 @@ static int read_header(struct frame_reader *r, int sock, char *why, size_t why_l
     }
     r->length = le32(r->header);
     if (r->length == 0 || r->length > WIRE_MAX_MESSAGE) {
-        set_why(why, why_len, "frame length %u is outside 1..%u", r->length, WIRE_MAX_MESSAGE);
+        set_message(why, why_len, "frame length %u is outside 1..%u", r->length, WIRE_MAX_MESSAGE);
         return -EMSGSIZE;
     }
     return 0;
@@ -370,14 +360,14 @@ static int read_body(struct frame_reader *r, int sock, char *why, size_t why_len
 {
     while (r->body_got < r->length) {
         if (r->body_got == r->body_reserved && grow_body(r) < 0) {
-            set_why(why, why_len, "out of memory for a %u-byte message", r->length);
+            set_message(why, why_len, "out of memory for a %u-byte message", r->length);
             return -ENOMEM;
         }
         ssize_t n = receive_some(r, sock, r->body + r->body_got, r->body_reserved - r->body_got);
         if (n < 0)
             return explain_receive_error(n, why, why_len);
         if (n == 0) {
-            set_why(why, why_len, "the stream ended inside a frame (%zu of %u bytes)",
+            set_message(why, why_len, "the stream ended inside a frame (%zu of %u bytes)",
                     r->body_got, r->length);
             return -ECONNRESET;
         }
@@ -641,9 +631,9 @@ enum wire_result wire_conn_flush(struct wire_conn *c)
             return WIRE_AGAIN;
         if (n < 0) {
             if (n == -EPIPE || n == -ECONNRESET)
-                set_why(c->error, sizeof(c->error), "the peer closed the connection");
+                set_message(c->error, sizeof(c->error), "the peer closed the connection");
             else
-                set_why(c->error, sizeof(c->error), "write: %s", strerror((int)-n));
+                set_message(c->error, sizeof(c->error), "write: %s", strerror((int)-n));
             c->write_failed = true;
             return WIRE_ERROR;
         }
@@ -687,15 +677,15 @@ static int explain_handshake_error(int err, int timeout_ms, char *msg, size_t ms
 {
     switch (err) {
     case -ETIMEDOUT:
-        set_why(msg, msg_len, "no answer to Hello within %d ms", timeout_ms);
+        set_message(msg, msg_len, "no answer to Hello within %d ms", timeout_ms);
         break;
     case -ENOTCONN:
     case -ECONNRESET:
     case -EPIPE:
-        set_why(msg, msg_len, "the server closed the connection during the handshake");
+        set_message(msg, msg_len, "the server closed the connection during the handshake");
         break;
     default:
-        set_why(msg, msg_len, "handshake: %s", strerror(-err));
+        set_message(msg, msg_len, "handshake: %s", strerror(-err));
         break;
     }
     return err;
@@ -709,19 +699,19 @@ static int check_answer(Ignition__Envelope *reply, const char *client_name, char
         if (reply->error->message && reply->error->message[0])
             copy_printable(err, err_len, reply->error->message);
         else
-            set_why(err, err_len, "the server refused the connection (error code %d)",
+            set_message(err, err_len, "the server refused the connection (error code %d)",
                     (int)reply->error->code);
         return -EPROTO;
     }
     if (reply->body_case != IGNITION__ENVELOPE__BODY_WELCOME) {
-        set_why(err, err_len, "the server answered Hello with message kind %d, not Welcome",
+        set_message(err, err_len, "the server answered Hello with message kind %d, not Welcome",
                 (int)reply->body_case);
         return -EPROTO;
     }
     uint32_t theirs = reply->welcome->protocol_version;
     uint32_t ours = IGNITION__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
     if (theirs != ours) {
-        set_why(err, err_len, "the server speaks protocol version %u, this %s speaks %u; update %s",
+        set_message(err, err_len, "the server speaks protocol version %u, this %s speaks %u; update %s",
                 theirs, client_name, ours, theirs > ours ? client_name : "vmmd");
         return -EPROTO;
     }
@@ -763,19 +753,19 @@ int wire_client_handshake(int sock, const char *client_name, int timeout_ms,
 static bool client_name_ok(const char *name, char *why, size_t why_len)
 {
     if (!name || !name[0]) {
-        set_why(why, why_len, "client_name is empty");
+        set_message(why, why_len, "client_name is empty");
         return false;
     }
     size_t len = strlen(name);
     if (len > WIRE_MAX_CLIENT_NAME) {
-        set_why(why, why_len, "client_name is %zu bytes; at most %d are allowed", len,
+        set_message(why, why_len, "client_name is %zu bytes; at most %d are allowed", len,
                 WIRE_MAX_CLIENT_NAME);
         return false;
     }
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)name[i];
         if (ch < 0x20 || ch >= 0x7f) {
-            set_why(why, why_len, "client_name has byte 0x%02x at offset %zu, not printable ASCII",
+            set_message(why, why_len, "client_name has byte 0x%02x at offset %zu, not printable ASCII",
                     ch, i);
             return false;
         }
@@ -786,7 +776,7 @@ static bool client_name_ok(const char *name, char *why, size_t why_len)
 bool wire_hello_check(const Ignition__Envelope *env, char *why, size_t why_len)
 {
     if (!env || env->body_case != IGNITION__ENVELOPE__BODY_HELLO) {
-        set_why(why, why_len, "expected Hello first, got message kind %d",
+        set_message(why, why_len, "expected Hello first, got message kind %d",
                 env ? (int)env->body_case : 0);
         return false;
     }
@@ -796,7 +786,7 @@ bool wire_hello_check(const Ignition__Envelope *env, char *why, size_t why_len)
         /* The name goes into a message for a person only when it is sane. */
         const char *older = client_name_ok(hello->client_name, NULL, 0) ? hello->client_name
                                                                         : "the client";
-        set_why(why, why_len, "protocol version %u, this vmmd speaks %u; update %s",
+        set_message(why, why_len, "protocol version %u, this vmmd speaks %u; update %s",
                 hello->protocol_version, ours, hello->protocol_version > ours ? "vmmd" : older);
         return false;
     }

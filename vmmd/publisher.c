@@ -17,6 +17,7 @@
 #include "log.h"
 #include "scanout.h"
 #include "unixsock.h"
+#include "util.h"
 #include "wire.h"
 
 #define MAX_VIEWERS 64
@@ -153,13 +154,6 @@ static void damage_add(struct pending_damage *d, struct display_rect r)
         all = rect_union(all, d->rects[i]);
     d->rects[0] = all;
     d->count = 1;
-}
-
-static uint64_t monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 static void damage_merge(struct pending_damage *into, const struct pending_damage *from)
