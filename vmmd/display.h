@@ -48,8 +48,9 @@ struct display_ops {
                     uint64_t sequence);
     /* UPDATE_CURSOR: a new image, or NULL to hide the cursor. */
     void (*cursor_image)(void *opaque, unsigned scanout_id, const struct display_cursor *c);
-    /* MOVE_CURSOR (and the position of UPDATE_CURSOR), in scanout pixels. */
-    void (*cursor_move)(void *opaque, unsigned scanout_id, uint32_t x, uint32_t y);
+    /* MOVE_CURSOR (and the position of UPDATE_CURSOR), in scanout pixels. Signed:
+     * a cursor partly past the left or top edge has a negative position. */
+    void (*cursor_move)(void *opaque, unsigned scanout_id, int32_t x, int32_t y);
 };
 
 #endif

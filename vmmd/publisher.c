@@ -62,7 +62,8 @@ struct scanout_state {
 struct cursor_state {
     bool visible;
     unsigned scanout_id;
-    uint32_t width, height, hot_x, hot_y, x, y;
+    uint32_t width, height, hot_x, hot_y;
+    int32_t x, y;
     uint8_t pixels[CURSOR_MAX_SIDE * CURSOR_MAX_SIDE * 4];
 };
 
@@ -394,7 +395,7 @@ static void on_cursor_image(void *opaque, unsigned id, const struct display_curs
     event_active(p->wakeup, EV_READ, 0);
 }
 
-static void on_cursor_move(void *opaque, unsigned id, uint32_t x, uint32_t y)
+static void on_cursor_move(void *opaque, unsigned id, int32_t x, int32_t y)
 {
     struct publisher *p = opaque;
     pthread_mutex_lock(&p->mail.lock);

@@ -85,7 +85,7 @@ static void on_cursor_image(void *opaque, unsigned id, const struct display_curs
     touch(c->pixels, (size_t)c->width * c->height * 4);
 }
 
-static void on_cursor_move(void *opaque, unsigned id, uint32_t x, uint32_t y)
+static void on_cursor_move(void *opaque, unsigned id, int32_t x, int32_t y)
 {
     (void)opaque, (void)x, (void)y;
     if (id >= SCANOUTS)

@@ -55,7 +55,7 @@ static unsigned cursor_scanout, move_scanout;
 static bool cursor_visible;
 static struct display_cursor cursor;
 static uint8_t cursor_copy[64 * 64 * 4];
-static uint32_t move_x, move_y;
+static int32_t move_x, move_y;
 
 static void on_scanout_changed(void *opaque, unsigned id, const struct display_scanout *s)
 {
@@ -98,7 +98,7 @@ static void on_cursor_image(void *opaque, unsigned id, const struct display_curs
     }
 }
 
-static void on_cursor_move(void *opaque, unsigned id, uint32_t x, uint32_t y)
+static void on_cursor_move(void *opaque, unsigned id, int32_t x, int32_t y)
 {
     (void)opaque;
     cursor_moves++;
@@ -1005,9 +1005,9 @@ START_TEST(test_cursor_update_and_move)
         }
     ck_assert_int_eq(cursor_moves, 1);
     ck_assert_uint_eq(move_scanout, 1);
-    ck_assert_uint_eq(move_x, 300);
-    ck_assert_uint_eq(move_y, 200);
-    /* MOVE_CURSOR only moves; negative positions arrive as Linux's int32 bits. */
+    ck_assert_int_eq(move_x, 300);
+    ck_assert_int_eq(move_y, 200);
+    /* MOVE_CURSOR only moves; Linux's int32 positions come out signed. */
     cursor_request(VIRTIO_GPU_CMD_MOVE_CURSOR, 1, (uint32_t)-3, 7, 0, 0, 0);
     put_header_fields(VIRTIO_GPU_FLAG_FENCE, 77, 0, 0);
     ck_assert_uint_eq(run_cursor(), VIRTIO_GPU_RESP_OK_NODATA);
@@ -1015,15 +1015,15 @@ START_TEST(test_cursor_update_and_move)
     ck_assert_uint_eq(le64(resp + VIRTIO_GPU_HDR_FENCE_ID), 77);
     ck_assert_int_eq(cursor_images, 1);
     ck_assert_int_eq(cursor_moves, 2);
-    ck_assert_uint_eq(move_x, 0xfffffffdu);
-    ck_assert_uint_eq(move_y, 7);
+    ck_assert_int_eq(move_x, -3);
+    ck_assert_int_eq(move_y, 7);
     /* Resource 0 hides it, and the position still applies. */
     cursor_request(VIRTIO_GPU_CMD_UPDATE_CURSOR, 1, 10, 11, 0, 0, 0);
     ck_assert_uint_eq(run_cursor(), VIRTIO_GPU_RESP_OK_NODATA);
     ck_assert_int_eq(cursor_images, 2);
     ck_assert(!cursor_visible);
     ck_assert_int_eq(cursor_moves, 3);
-    ck_assert_uint_eq(move_x, 10);
+    ck_assert_int_eq(move_x, 10);
 }
 END_TEST
 
@@ -1273,7 +1273,7 @@ START_TEST(test_queues_through_the_transport)
     ck_assert_uint_eq(used_idx(1), 1);
     ck_assert_uint_eq(used_len(1, 0), 0);
     ck_assert_int_eq(cursor_images, 1);
-    ck_assert_uint_eq(move_x, 40);
+    ck_assert_int_eq(move_x, 40);
 
     put_desc(0, 2, BUF, VIRTIO_GPU_HDR_SIZE, 0, 0);
     offer(0, 2);

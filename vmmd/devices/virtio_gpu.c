@@ -267,10 +267,12 @@ static void report_cursor_image(struct virtio_gpu *g, unsigned id, const struct 
         g->display->cursor_image(g->display_opaque, id, c);
 }
 
+/* The guest's positions are le32 fields that Linux fills from int32 crtc
+ * coordinates: the bits are a signed number. */
 static void report_cursor_move(struct virtio_gpu *g, unsigned id, uint32_t x, uint32_t y)
 {
     if (g->display && g->display->cursor_move)
-        g->display->cursor_move(g->display_opaque, id, x, y);
+        g->display->cursor_move(g->display_opaque, id, (int32_t)x, (int32_t)y);
 }
 
 /* ---- resources -------------------------------------------------------------------------- */
