@@ -13,6 +13,7 @@
  *   display_client SOCKET keys N              N Shift presses stamped with their send
  *                                             time (vmmd logs the delivery latency)
  *   display_client SOCKET raw                 sends stdin as-is, prints the reply
+ *   display_client SOCKET dump FILE           writes the scanout as a binary PPM
  *
  * Prints "key value" lines; exits 0 when everything it checked held. */
 #include <errno.h>
@@ -503,6 +504,52 @@ static int cmd_keys(const char *path, unsigned n)
     return v.got_error ? 1 : 0;
 }
 
+/* Byte offsets of red, green and blue within a pixel, per virtio-gpu format
+ * (formats are named by byte order in memory). */
+static bool channel_offsets(uint32_t format, int *r, int *g, int *b)
+{
+    switch (format) {
+    case 1: case 2: *b = 0, *g = 1, *r = 2; return true;     /* B8G8R8A8, B8G8R8X8 */
+    case 3: case 4: *r = 1, *g = 2, *b = 3; return true;     /* A8R8G8B8, X8R8G8B8 */
+    case 67: case 134: *r = 0, *g = 1, *b = 2; return true;  /* R8G8B8A8, R8G8B8X8 */
+    case 68: case 121: *b = 1, *g = 2, *r = 3; return true;  /* X8B8G8R8, A8B8G8R8 */
+    default: return false;
+    }
+}
+
+static int cmd_dump(const char *path, const char *out_path)
+{
+    struct view v;
+    int r, g, b;
+    if (attach(&v, path) < 0 || wait_scanout(&v, 10) < 0)
+        return 1;
+    if (!channel_offsets(v.format, &r, &g, &b)) {
+        fprintf(stderr, "display_client: unknown format %u\n", v.format);
+        return 1;
+    }
+    FILE *f = fopen(out_path, "wb");
+    if (!f) {
+        perror(out_path);
+        return 1;
+    }
+    fprintf(f, "P6\n%u %u\n255\n", v.width, v.height);
+    for (uint32_t y = 0; y < v.height; y++) {
+        const uint8_t *row = v.map + v.data_offset + (uint64_t)y * v.stride;
+        for (uint32_t x = 0; x < v.width; x++) {
+            const uint8_t *px = row + (uint64_t)x * 4;
+            const uint8_t rgb[3] = {px[r], px[g], px[b]};
+            fwrite(rgb, 1, 3, f);
+        }
+    }
+    if (fclose(f) != 0) {
+        perror(out_path);
+        return 1;
+    }
+    printf("dumped %ux%u\n", v.width, v.height);
+    detach(&v);
+    return 0;
+}
+
 /* Sends stdin's bytes as they are (after a proper handshake) and prints the
  * first reply: for tests of what the worker does with a broken peer. */
 static int cmd_raw(const char *path)
@@ -536,7 +583,7 @@ static int cmd_raw(const char *path)
 static int usage(void)
 {
     fprintf(stderr, "usage: display_client SOCKET check|type|tablet|watch|churn|resize|"
-                    "latency|keys|raw ...\n");
+                    "latency|keys|raw|dump ...\n");
     return 2;
 }
 
@@ -562,6 +609,8 @@ int main(int argc, char **argv)
         return cmd_latency(path, atof(argv[3]));
     if (!strcmp(cmd, "keys") && argc == 4)
         return cmd_keys(path, (unsigned)atoi(argv[3]));
+    if (!strcmp(cmd, "dump") && argc == 4)
+        return cmd_dump(path, argv[3]);
     if (!strcmp(cmd, "raw"))
         return cmd_raw(path);
     return usage();
