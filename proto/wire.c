@@ -322,12 +322,13 @@ static int read_header(struct frame_reader *r, int sock, char *why, size_t why_l
     while (r->header_got < WIRE_HEADER_BYTES) {
         ssize_t n = receive_some(r, sock, r->header + r->header_got,
                                  WIRE_HEADER_BYTES - r->header_got);
-        if (n < 0)
-            return explain_receive_error(n, why, why_len);
-        if (n == 0 && r->header_got == 0) {
+        /* A peer that resets between frames has simply gone, like one that closes. */
+        if ((n == 0 || n == -ECONNRESET) && r->header_got == 0) {
             set_message(why, why_len, "the peer closed the connection");
             return -ENOTCONN;
         }
+        if (n < 0)
+            return explain_receive_error(n, why, why_len);
         if (n == 0) {
             set_message(why, why_len, "the stream ended inside a frame header (%zu of %d bytes)",
                     r->header_got, WIRE_HEADER_BYTES);

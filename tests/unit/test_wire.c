@@ -878,6 +878,21 @@ START_TEST(test_eof_between_frames)
 }
 END_TEST
 
+/* A peer that closes with our bytes unread resets the stream: between frames
+ * that is a departure like any other, not a bad message. */
+START_TEST(test_reset_between_frames_is_a_close)
+{
+    struct wire_conn *in = conn_on(&sv[1]);
+    Ignition__Envelope env = sample(IGNITION__ENVELOPE__BODY_DAMAGE);
+    ck_assert_int_eq(wire_conn_queue(in, &env, NULL, 0), 0);
+    ck_assert_int_eq(wire_conn_flush(in), WIRE_OK);
+    close(sv[0]); /* unread: the kernel resets the connection */
+    sv[0] = -1;
+    ck_assert_int_eq(wire_conn_read(in), WIRE_CLOSED);
+    wire_conn_free(in);
+}
+END_TEST
+
 START_TEST(test_eof_between_frames_blocking)
 {
     shutdown(sv[0], SHUT_WR);
@@ -1376,6 +1391,7 @@ static Suite *wire_suite(void)
     tcase_add_test(framing, test_decode_memory_is_bounded);
     tcase_add_test(framing, test_decode_budget_through_connection);
     tcase_add_test(framing, test_eof_between_frames);
+    tcase_add_test(framing, test_reset_between_frames_is_a_close);
     tcase_add_test(framing, test_eof_between_frames_blocking);
     tcase_add_test(framing, test_eof_inside_header);
     tcase_add_test(framing, test_eof_inside_body_closes_its_fds);
