@@ -43,6 +43,7 @@ struct viewer {
     char flash[160];   /* a passing message (chords) */
     SDL_TimerID resize_timer, flash_timer;
     bool had_scanout;
+    bool fresh_connection; /* no scanout seen since (re)connecting */
     bool keyboard_grabbed;
     uint32_t asked_w, asked_h; /* the last WindowSize sent */
     bool quit;
@@ -157,8 +158,15 @@ static void on_scanout(struct viewer *v, const Ignition__ScanoutInfo *info, cons
         log_warn("cannot show scanout %u: %s", info->scanout_id, why);
         return;
     }
-    if (info->enabled && !v->had_scanout)
+    if (!info->enabled)
+        return;
+    if (!v->had_scanout) {
         first_scanout(v, info);
+    } else if (v->fresh_connection && v->opts.resize_guest) {
+        /* A restarted guest comes back in its default mode: offer it the window again. */
+        v->resize_timer = start_timer(v, v->resize_timer, RESIZE_DEBOUNCE_MS, VIEW_RESIZE_DUE);
+    }
+    v->fresh_connection = false;
 }
 
 static void on_message(struct viewer *v, const struct session_message *m)
@@ -193,6 +201,7 @@ static void on_session_event(struct viewer *v, const SDL_UserEvent *ev)
         set_title(v, w->guest_name);
         v->status[0] = '\0';
         v->asked_w = v->asked_h = 0;
+        v->fresh_connection = true;
         /* Whatever the guest saw held before the break is let go. */
         input_release_all(&v->input);
         break;
