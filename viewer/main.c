@@ -46,6 +46,9 @@ struct viewer {
     bool fresh_connection; /* no scanout seen since (re)connecting */
     bool keyboard_grabbed;
     uint32_t asked_w, asked_h; /* the last WindowSize sent */
+    /* How many notices became how many frames (tools/bench view reads the
+     * line printed at exit). */
+    uint64_t damage_notices, frames_presented;
     bool quit;
     int exit_code;
 };
@@ -178,6 +181,7 @@ static void on_message(struct viewer *v, const struct session_message *m)
         on_scanout(v, env->scanout_info, m->fds, m->nfds);
         break;
     case IGNITION__ENVELOPE__BODY_DAMAGE:
+        v->damage_notices++;
         screen_damage(&v->screen, env->damage);
         break;
     case IGNITION__ENVELOPE__BODY_CURSOR_IMAGE:
@@ -382,8 +386,10 @@ static void run(struct viewer *v)
         handle_event(v, &ev);
         while (!v->quit && SDL_PollEvent(&ev))
             handle_event(v, &ev);
-        if (!v->quit && v->screen.needs_present)
+        if (!v->quit && v->screen.needs_present) {
             screen_present(&v->screen, status_text(v));
+            v->frames_presented++;
+        }
     }
 }
 
@@ -511,6 +517,8 @@ int main(int argc, char **argv)
     input_init(&v.input, send_to_guest, &v);
     start_timer(&v, 0, v.status[0] ? 0 : SHOW_ANYWAY_MS, VIEW_SHOW);
     run(&v);
+    log_info("%llu damage notices, %llu frames presented",
+             (unsigned long long)v.damage_notices, (unsigned long long)v.frames_presented);
     shut_down(&v);
     return v.exit_code;
 }

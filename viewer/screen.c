@@ -40,6 +40,7 @@ int screen_take_scanout(struct screen *s, const Ignition__ScanoutInfo *info, int
     if (!info->enabled) {
         /* Keep the last frame; the mapping of a switched-off scanout is stale. */
         s->enabled = false;
+        s->has_pending = false;
         mapping_close(&s->map);
         if (s->next) {
             SDL_DestroyTexture(s->next);
@@ -66,6 +67,7 @@ int screen_take_scanout(struct screen *s, const Ignition__ScanoutInfo *info, int
         SDL_DestroyTexture(s->next);
     s->map = m;
     s->next = t;
+    s->has_pending = false; /* rectangles of the old object */
     s->enabled = true;
     return 0;
 }
@@ -88,12 +90,27 @@ static void upload_all(SDL_Texture *t, const struct mapping *m)
 static void promote_next(struct screen *s)
 {
     upload_all(s->next, &s->map);
+    s->has_pending = false; /* all of it is up */
     if (s->shown)
         SDL_DestroyTexture(s->shown);
     s->shown = s->next;
     s->next = NULL;
     s->shown_w = s->map.width;
     s->shown_h = s->map.height;
+}
+
+static void add_pending(struct screen *s, struct view_rect r)
+{
+    if (!s->has_pending) {
+        s->pending = r;
+        s->has_pending = true;
+        return;
+    }
+    int x0 = r.x < s->pending.x ? r.x : s->pending.x;
+    int y0 = r.y < s->pending.y ? r.y : s->pending.y;
+    int x1 = r.x + r.w > s->pending.x + s->pending.w ? r.x + r.w : s->pending.x + s->pending.w;
+    int y1 = r.y + r.h > s->pending.y + s->pending.h ? r.y + r.h : s->pending.y + s->pending.h;
+    s->pending = (struct view_rect){x0, y0, x1 - x0, y1 - y0};
 }
 
 void screen_damage(struct screen *s, const Ignition__Damage *damage)
@@ -110,7 +127,7 @@ void screen_damage(struct screen *s, const Ignition__Damage *damage)
         struct view_rect clipped;
         if (r && clip_damage(r->x, r->y, r->width, r->height, s->map.width, s->map.height,
                              &clipped))
-            upload(s->shown, &s->map, clipped);
+            add_pending(s, clipped);
     }
 }
 
@@ -133,6 +150,11 @@ static void set_scale_mode(SDL_Texture *t, struct view_rect dst, uint32_t w, uin
 
 void screen_present(struct screen *s, const char *status)
 {
+    /* The pixels as they are now: a frame never shows an older state than the
+     * notices it answers. */
+    if (s->has_pending && s->shown && s->map.base && !s->next)
+        upload(s->shown, &s->map, s->pending);
+    s->has_pending = false;
     int dw = 0, dh = 0;
     SDL_GetRendererOutputSize(s->renderer, &dw, &dh);
     SDL_SetRenderDrawColor(s->renderer, 0, 0, 0, 255);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "ignition.pb-c.h"
+#include "geometry.h"
 #include "mapping.h"
 
 struct screen {
@@ -22,6 +23,10 @@ struct screen {
     SDL_Texture *next;
     bool enabled;
     bool needs_present;
+    /* Damage since the last frame, as one bounding box: uploaded once, when
+     * the frame is drawn, however many notices it came in. */
+    struct view_rect pending;
+    bool has_pending;
 };
 
 void screen_init(struct screen *s, SDL_Renderer *renderer);
@@ -32,7 +37,8 @@ void screen_free(struct screen *s);
 int screen_take_scanout(struct screen *s, const Ignition__ScanoutInfo *info, int fd, char *why,
                         size_t why_len);
 
-/* Uploads the damaged rectangles (clipped to the scanout) to the texture. */
+/* Notes the damaged rectangles (clipped to the scanout); the next present
+ * uploads them. */
 void screen_damage(struct screen *s, const Ignition__Damage *damage);
 
 /* Uploads the whole scanout again (the renderer lost its textures). */
