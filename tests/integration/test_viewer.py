@@ -36,7 +36,16 @@ def start_xvfb():
             sys.exit("Xvfb did not start")
         number += chunk
     os.close(r)
-    return xvfb, ":" + number.decode().strip()
+    display = ":" + number.decode().strip()
+    # Answering on -displayfd and taking clients can be apart on a loaded machine.
+    env = dict(os.environ, DISPLAY=display)
+    deadline = time.monotonic() + 30
+    while subprocess.run(["xdotool", "getdisplaygeometry"], env=env,
+                         capture_output=True).returncode != 0:
+        if time.monotonic() > deadline:
+            sys.exit(f"Xvfb on {display} takes no clients")
+        time.sleep(0.2)
+    return xvfb, display
 
 
 class Viewer:
