@@ -14,8 +14,7 @@ static void use_default(struct cursor *c)
     c->current = NULL;
 }
 
-/* An image whose bytes are exactly width x height B8G8R8A8 pixels, hot spot inside. */
-static bool image_valid(const Ignition__CursorImage *im)
+bool cursor_image_valid(const Ignition__CursorImage *im)
 {
     if (im->width == 0 || im->height == 0 || im->width > CURSOR_MAX_SIDE ||
         im->height > CURSOR_MAX_SIDE)
@@ -26,7 +25,7 @@ static bool image_valid(const Ignition__CursorImage *im)
 
 void cursor_set(struct cursor *c, const Ignition__CursorImage *image)
 {
-    if (!image_valid(image)) {
+    if (!cursor_image_valid(image)) {
         if (image->width != 0)
             log_debug("cursor image %ux%u with %zu bytes ignored", image->width, image->height,
                       image->pixels.len);

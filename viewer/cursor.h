@@ -3,6 +3,7 @@
 #define IGNITION_VIEWER_CURSOR_H
 
 #include <SDL_mouse.h>
+#include <stdbool.h>
 
 #include "ignition.pb-c.h"
 
@@ -11,6 +12,10 @@
 struct cursor {
     SDL_Cursor *current; /* ours to free; NULL while the default arrow shows */
 };
+
+/* Whether the image is one to show: exactly width x height B8G8R8A8 pixels of
+ * at most CURSOR_MAX_SIDE a side, its hot spot inside. Needs no window. */
+bool cursor_image_valid(const Ignition__CursorImage *image);
 
 /* Shows the image (the default arrow for an empty or malformed one). */
 void cursor_set(struct cursor *c, const Ignition__CursorImage *image);
