@@ -114,6 +114,21 @@ def read_ppm(path):
     return int(m.group(1)), int(m.group(2)), data[m.end():]
 
 
+def window_matches_scanout(v, sock, tmp):
+    """At 1:1 the window's capture equals the scanout memory: (True, "") or
+    (False, what differs)."""
+    shot, dump = os.path.join(tmp, "window.ppm"), os.path.join(tmp, "scanout.ppm")
+    v.screenshot(shot)
+    subprocess.run([CLIENT, sock, "dump", dump], check=True, capture_output=True)
+    ws, ss = read_ppm(shot), read_ppm(dump)
+    if ws[:2] != ss[:2]:
+        return False, f"window {ws[:2]} and scanout {ss[:2]} differ in size"
+    if ws[2] != ss[2]:
+        diff = sum(1 for i in range(0, len(ss[2]), 3) if ws[2][i:i + 3] != ss[2][i:i + 3])
+        return False, f"{diff} pixels of the window differ from the scanout at 1:1"
+    return True, ""
+
+
 def status_of(pid):
     fds = len(os.listdir(f"/proc/{pid}/fd"))
     with open(f"/proc/{pid}/status") as f:
@@ -156,15 +171,9 @@ def run(g, sock, env, tmp):
     if v.geometry() != (1280, 800):
         g.fail(f"the viewer's window is {v.geometry()}, not the scanout's 1280x800")
     time.sleep(2)
-    shot, dump = os.path.join(tmp, "window.ppm"), os.path.join(tmp, "scanout.ppm")
-    v.screenshot(shot)
-    subprocess.run([CLIENT, sock, "dump", dump], check=True, capture_output=True)
-    ws, ss = read_ppm(shot), read_ppm(dump)
-    if ws[:2] != ss[:2]:
-        g.fail(f"window {ws[:2]} and scanout {ss[:2]} differ in size")
-    if ws[2] != ss[2]:
-        diff = sum(1 for i in range(0, len(ss[2]), 3) if ws[2][i:i + 3] != ss[2][i:i + 3])
-        g.fail(f"{diff} pixels of the window differ from the scanout at 1:1")
+    same, why = window_matches_scanout(v, sock, tmp)
+    if not same:
+        g.fail(why)
     print("window matches the scanout pixel for pixel")
 
     # Typed into the window: the tty1 shell runs it.
@@ -214,6 +223,16 @@ def run(g, sock, env, tmp):
             g.fail(f"the guest's preferred mode is {m.group(1)!r} after resizing the window")
         time.sleep(1)
     print("resizing the window changed the guest's mode")
+    # ...and the window shows the new mode as it is, pixel for pixel.
+    deadline = time.monotonic() + 30
+    while True:
+        time.sleep(2)
+        same, why = window_matches_scanout(v, sock, tmp)
+        if same:
+            break
+        if time.monotonic() > deadline:
+            g.fail(f"after the resize the window does not show the scanout: {why}")
+    print("the window shows the new mode")
     v.close()
 
     # 50 viewers come and go; the guest and vmmd stay as they were.
