@@ -11,6 +11,19 @@
 #define SCANOUT_SHM_VERSION 1u
 #define SCANOUT_SHM_HEADER_SIZE 4096u /* pixels start on the next page */
 
+/* Pixel formats: the virtio-gpu format numbers (virtio 1.2, 5.7.6.8), named by
+ * byte order in memory; 4 bytes per pixel. ScanoutInfo.format is one of these. */
+enum scanout_format {
+    SCANOUT_FORMAT_B8G8R8A8 = 1,
+    SCANOUT_FORMAT_B8G8R8X8 = 2,
+    SCANOUT_FORMAT_A8R8G8B8 = 3,
+    SCANOUT_FORMAT_X8R8G8B8 = 4,
+    SCANOUT_FORMAT_R8G8B8A8 = 67,
+    SCANOUT_FORMAT_X8B8G8R8 = 68,
+    SCANOUT_FORMAT_A8B8G8R8 = 121,
+    SCANOUT_FORMAT_R8G8B8X8 = 134,
+};
+
 /* At offset 0. Geometry is that of the guest resource the pixels belong to; the
  * scanout shows the rectangle ScanoutInfo names within it. */
 struct scanout_shm_header {

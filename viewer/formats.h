@@ -6,17 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* virtio-gpu format numbers (the virtio 1.2 spec, 5.7.6.8). */
-enum {
-    VIEW_FORMAT_B8G8R8A8 = 1,
-    VIEW_FORMAT_B8G8R8X8 = 2,
-    VIEW_FORMAT_A8R8G8B8 = 3,
-    VIEW_FORMAT_X8R8G8B8 = 4,
-    VIEW_FORMAT_R8G8B8A8 = 67,
-    VIEW_FORMAT_X8B8G8R8 = 68,
-    VIEW_FORMAT_A8B8G8R8 = 121,
-    VIEW_FORMAT_R8G8B8X8 = 134,
-};
+#include "scanout.h" /* the format numbers */
+
 
 /* The SDL format whose pixels have the same bytes in memory as the virtio-gpu
  * format, or SDL_PIXELFORMAT_UNKNOWN for a format we do not know. */

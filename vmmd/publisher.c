@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/virtio.h"
 #include "devices/virtio_gpu.h"
 #include "devices/virtio_input.h"
 #include "ignition.pb-c.h"
@@ -42,6 +43,17 @@
 #define TABLET_MAX 32767u
 #define HELD_CODES 0x300 /* evdev's KEY_MAX + 1: keys and buttons */
 #define ACCEPT_RETRY_US 100000
+
+/* ScanoutInfo.format is the resource's virtio-gpu format, passed through. */
+_Static_assert(SCANOUT_FORMAT_B8G8R8A8 == VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM &&
+                   SCANOUT_FORMAT_B8G8R8X8 == VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM &&
+                   SCANOUT_FORMAT_A8R8G8B8 == VIRTIO_GPU_FORMAT_A8R8G8B8_UNORM &&
+                   SCANOUT_FORMAT_X8R8G8B8 == VIRTIO_GPU_FORMAT_X8R8G8B8_UNORM &&
+                   SCANOUT_FORMAT_R8G8B8A8 == VIRTIO_GPU_FORMAT_R8G8B8A8_UNORM &&
+                   SCANOUT_FORMAT_X8B8G8R8 == VIRTIO_GPU_FORMAT_X8B8G8R8_UNORM &&
+                   SCANOUT_FORMAT_A8B8G8R8 == VIRTIO_GPU_FORMAT_A8B8G8R8_UNORM &&
+                   SCANOUT_FORMAT_R8G8B8X8 == VIRTIO_GPU_FORMAT_R8G8B8X8_UNORM,
+               "the wire's formats are virtio-gpu's");
 
 struct pending_damage {
     unsigned count;

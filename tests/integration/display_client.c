@@ -509,10 +509,14 @@ static int cmd_keys(const char *path, unsigned n)
 static bool channel_offsets(uint32_t format, int *r, int *g, int *b)
 {
     switch (format) {
-    case 1: case 2: *b = 0, *g = 1, *r = 2; return true;     /* B8G8R8A8, B8G8R8X8 */
-    case 3: case 4: *r = 1, *g = 2, *b = 3; return true;     /* A8R8G8B8, X8R8G8B8 */
-    case 67: case 134: *r = 0, *g = 1, *b = 2; return true;  /* R8G8B8A8, R8G8B8X8 */
-    case 68: case 121: *b = 1, *g = 2, *r = 3; return true;  /* X8B8G8R8, A8B8G8R8 */
+    case SCANOUT_FORMAT_B8G8R8A8:
+    case SCANOUT_FORMAT_B8G8R8X8: *b = 0, *g = 1, *r = 2; return true;
+    case SCANOUT_FORMAT_A8R8G8B8:
+    case SCANOUT_FORMAT_X8R8G8B8: *r = 1, *g = 2, *b = 3; return true;
+    case SCANOUT_FORMAT_R8G8B8A8:
+    case SCANOUT_FORMAT_R8G8B8X8: *r = 0, *g = 1, *b = 2; return true;
+    case SCANOUT_FORMAT_X8B8G8R8:
+    case SCANOUT_FORMAT_A8B8G8R8: *b = 1, *g = 2, *r = 3; return true;
     default: return false;
     }
 }

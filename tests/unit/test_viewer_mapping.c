@@ -22,7 +22,7 @@ static Ignition__ScanoutInfo good_info(void)
     info.width = W;
     info.height = H;
     info.stride = STRIDE;
-    info.format = VIEW_FORMAT_B8G8R8X8;
+    info.format = SCANOUT_FORMAT_B8G8R8X8;
     info.generation = 3;
     info.data_offset = SCANOUT_SHM_HEADER_SIZE;
     info.object_size = OBJECT;
@@ -37,7 +37,7 @@ static int make_object(size_t size, uint32_t magic)
     ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
     struct scanout_shm_header h = {
         .magic = magic, .version = SCANOUT_SHM_VERSION, .header_size = SCANOUT_SHM_HEADER_SIZE,
-        .format = VIEW_FORMAT_B8G8R8X8, .width = W, .height = H, .stride = STRIDE,
+        .format = SCANOUT_FORMAT_B8G8R8X8, .width = W, .height = H, .stride = STRIDE,
         .size = OBJECT};
     ck_assert_int_eq(pwrite(fd, &h, sizeof(h), 0), (ssize_t)sizeof(h));
     for (uint32_t y = 0; y < H && size >= OBJECT; y++)
@@ -91,7 +91,7 @@ START_TEST(test_header_disagreeing_refused)
 {
     int fd = make_object(OBJECT, SCANOUT_SHM_MAGIC);
     Ignition__ScanoutInfo info = good_info();
-    info.format = VIEW_FORMAT_R8G8B8X8; /* known, but not what the header says */
+    info.format = SCANOUT_FORMAT_R8G8B8X8; /* known, but not what the header says */
     struct mapping m;
     char why[128];
     ck_assert_int_eq(mapping_open(&m, &info, fd, why, sizeof(why)), -1);
@@ -156,25 +156,25 @@ static void assert_bytes_mean(uint32_t virtio, const uint8_t bytes[4], uint8_t r
 START_TEST(test_formats_match_memory_order)
 {
     /* R = 0x11, G = 0x22, B = 0x33, and 0x44 the alpha or padding byte. */
-    assert_bytes_mean(VIEW_FORMAT_B8G8R8X8, (const uint8_t[]){0x33, 0x22, 0x11, 0x44}, 0x11,
+    assert_bytes_mean(SCANOUT_FORMAT_B8G8R8X8, (const uint8_t[]){0x33, 0x22, 0x11, 0x44}, 0x11,
                       0x22, 0x33);
-    assert_bytes_mean(VIEW_FORMAT_B8G8R8A8, (const uint8_t[]){0x33, 0x22, 0x11, 0x44}, 0x11,
+    assert_bytes_mean(SCANOUT_FORMAT_B8G8R8A8, (const uint8_t[]){0x33, 0x22, 0x11, 0x44}, 0x11,
                       0x22, 0x33);
-    assert_bytes_mean(VIEW_FORMAT_X8R8G8B8, (const uint8_t[]){0x44, 0x11, 0x22, 0x33}, 0x11,
+    assert_bytes_mean(SCANOUT_FORMAT_X8R8G8B8, (const uint8_t[]){0x44, 0x11, 0x22, 0x33}, 0x11,
                       0x22, 0x33);
-    assert_bytes_mean(VIEW_FORMAT_A8R8G8B8, (const uint8_t[]){0x44, 0x11, 0x22, 0x33}, 0x11,
+    assert_bytes_mean(SCANOUT_FORMAT_A8R8G8B8, (const uint8_t[]){0x44, 0x11, 0x22, 0x33}, 0x11,
                       0x22, 0x33);
-    assert_bytes_mean(VIEW_FORMAT_R8G8B8X8, (const uint8_t[]){0x11, 0x22, 0x33, 0x44}, 0x11,
+    assert_bytes_mean(SCANOUT_FORMAT_R8G8B8X8, (const uint8_t[]){0x11, 0x22, 0x33, 0x44}, 0x11,
                       0x22, 0x33);
-    assert_bytes_mean(VIEW_FORMAT_R8G8B8A8, (const uint8_t[]){0x11, 0x22, 0x33, 0x44}, 0x11,
+    assert_bytes_mean(SCANOUT_FORMAT_R8G8B8A8, (const uint8_t[]){0x11, 0x22, 0x33, 0x44}, 0x11,
                       0x22, 0x33);
-    assert_bytes_mean(VIEW_FORMAT_X8B8G8R8, (const uint8_t[]){0x44, 0x33, 0x22, 0x11}, 0x11,
+    assert_bytes_mean(SCANOUT_FORMAT_X8B8G8R8, (const uint8_t[]){0x44, 0x33, 0x22, 0x11}, 0x11,
                       0x22, 0x33);
-    assert_bytes_mean(VIEW_FORMAT_A8B8G8R8, (const uint8_t[]){0x44, 0x33, 0x22, 0x11}, 0x11,
+    assert_bytes_mean(SCANOUT_FORMAT_A8B8G8R8, (const uint8_t[]){0x44, 0x33, 0x22, 0x11}, 0x11,
                       0x22, 0x33);
     ck_assert_uint_eq(sdl_format_for_virtio(0), SDL_PIXELFORMAT_UNKNOWN);
-    ck_assert(virtio_format_has_alpha(VIEW_FORMAT_A8B8G8R8));
-    ck_assert(!virtio_format_has_alpha(VIEW_FORMAT_B8G8R8X8));
+    ck_assert(virtio_format_has_alpha(SCANOUT_FORMAT_A8B8G8R8));
+    ck_assert(!virtio_format_has_alpha(SCANOUT_FORMAT_B8G8R8X8));
 }
 END_TEST
 
