@@ -38,8 +38,10 @@ static void send_key(struct input *in, uint32_t code, bool pressed)
     Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
     env.body_case = IGNITION__ENVELOPE__BODY_KEY_EVENT;
     env.key_event = &key;
-    in->send(in->ctx, &env);
-    in->keys_down[code] = pressed;
+    /* A release that could not go out leaves the key down here, so the next
+     * release-all (focus loss) tries it again. */
+    if (in->send(in->ctx, &env))
+        in->keys_down[code] = pressed;
 }
 
 static void send_button(struct input *in, unsigned index, bool pressed)
@@ -51,8 +53,8 @@ static void send_button(struct input *in, unsigned index, bool pressed)
     Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
     env.body_case = IGNITION__ENVELOPE__BODY_BUTTON_EVENT;
     env.button_event = &button;
-    in->send(in->ctx, &env);
-    in->buttons_down[index] = pressed;
+    if (in->send(in->ctx, &env))
+        in->buttons_down[index] = pressed;
 }
 
 enum chord input_key(struct input *in, const SDL_KeyboardEvent *key)
@@ -63,7 +65,11 @@ enum chord input_key(struct input *in, const SDL_KeyboardEvent *key)
     bool pressed = key->state == SDL_PRESSED;
     if (pressed) {
         enum chord c = chord_for((SDL_Keymod)key->keysym.mod, sc);
-        if (c != CHORD_NONE) {
+        unsigned held = keymap_evdev_from_sdl(sc);
+        /* A key the guest already has down (held before Ctrl+Alt, now
+         * auto-repeating) is no chord: its release must reach the guest. */
+        bool guest_has_it = held && held < INPUT_MAX_EVDEV_KEY && in->keys_down[held];
+        if (c != CHORD_NONE && !guest_has_it) {
             in->chord_keys[sc] = true;
             return key->repeat ? CHORD_NONE : c;
         }

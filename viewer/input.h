@@ -24,7 +24,9 @@ enum chord {
 };
 
 /* Hands one message to the connection. */
-typedef void (*input_send_fn)(void *ctx, const Ignition__Envelope *env);
+/* Returns whether the message went out (a worker that stops reading gets
+ * input dropped). */
+typedef bool (*input_send_fn)(void *ctx, const Ignition__Envelope *env);
 
 /* Where the image is, for pointer events. */
 struct input_view {

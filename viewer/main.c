@@ -119,10 +119,10 @@ static const char *status_text(const struct viewer *v)
     return "";
 }
 
-static void send_to_guest(void *ctx, const Ignition__Envelope *env)
+static bool send_to_guest(void *ctx, const Ignition__Envelope *env)
 {
     struct viewer *v = ctx;
-    session_send(v->session, env);
+    return session_send(v->session, env);
 }
 
 static struct input_view current_view(const struct viewer *v)

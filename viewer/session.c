@@ -14,6 +14,12 @@
 #include "util.h"
 
 #define RETRY_MS 500
+/* Messages handed to the main thread and not yet handled: beyond this the
+ * reader stops reading, so a slow window costs bounded memory and the socket
+ * pushes back on the worker (which then merges its notices). One session per
+ * process, so one counter. */
+#define MAX_IN_FLIGHT 256
+static _Atomic unsigned messages_in_flight;
 #define HANDSHAKE_TIMEOUT_MS 5000
 
 struct session {
@@ -178,6 +184,8 @@ static void read_messages(struct session *s, int sock)
             post_text(s, SESSION_LOST, "out of memory");
             return;
         }
+        while (messages_in_flight >= MAX_IN_FLIGHT && !is_stopping(s))
+            nanosleep(&(struct timespec){.tv_nsec = 2000000}, NULL);
         int rc = wire_recv(sock, &m->env, m->fds, &m->nfds, -1);
         if (rc < 0) {
             free(m);
@@ -186,6 +194,7 @@ static void read_messages(struct session *s, int sock)
                                                            : strerror(-rc));
             return;
         }
+        messages_in_flight++;
         post(s, SESSION_MESSAGE, m);
     }
 }
@@ -205,7 +214,8 @@ static void *reader_main(void *arg)
         announce_connected(s);
         read_messages(s, sock);
         drop_sock(s);
-        if (is_stopping(s))
+        /* A worker that takes us and drops us at once must not be hammered. */
+        if (is_stopping(s) || !wait_to_retry(s))
             return NULL;
     }
 }
@@ -227,8 +237,9 @@ static bool has_room(int sock)
     return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
 }
 
-void session_send(struct session *s, const Ignition__Envelope *env)
+bool session_send(struct session *s, const Ignition__Envelope *env)
 {
+    bool sent = false;
     pthread_mutex_lock(&s->lock);
     /* Held across the send so that the reader cannot close the socket under it. */
     if (s->ready && s->sock >= 0) {
@@ -236,12 +247,14 @@ void session_send(struct session *s, const Ignition__Envelope *env)
             int rc = wire_send(s->sock, env, NULL, 0);
             if (rc < 0)
                 log_debug("send: %s", strerror(-rc));
+            sent = rc == 0;
         } else if (!s->dropped_input_logged) {
             log_warn("the guest is not reading input; dropping events");
             s->dropped_input_logged = true;
         }
     }
     pthread_mutex_unlock(&s->lock);
+    return sent;
 }
 
 void session_free(struct session *s)
@@ -275,6 +288,7 @@ void session_event_free(const SDL_UserEvent *event)
         break;
     case SESSION_MESSAGE: {
         struct session_message *m = event->data1;
+        messages_in_flight--;
         for (unsigned i = 0; i < m->nfds; i++)
             if (m->fds[i] >= 0)
                 close(m->fds[i]);

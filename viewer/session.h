@@ -41,7 +41,7 @@ int session_start(struct session *s);
 /* Sends a small input message without ever waiting on the worker: when the
  * socket has no room (a worker that stopped reading) or there is no
  * connection, the message is dropped. Main thread only. */
-void session_send(struct session *s, const Ignition__Envelope *env);
+bool session_send(struct session *s, const Ignition__Envelope *env);
 
 /* Stops the reader thread and closes the connection. */
 void session_free(struct session *s);

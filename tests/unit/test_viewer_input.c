@@ -16,11 +16,14 @@ static struct {
     Ignition__Envelope *env[MAX_SENT];
     unsigned n;
 } sent;
+static bool worker_full; /* the worker stopped reading: sends fail */
 
 /* Keeps a decoded copy of each message, as the worker would see it. */
-static void capture(void *ctx, const Ignition__Envelope *env)
+static bool capture(void *ctx, const Ignition__Envelope *env)
 {
     (void)ctx;
+    if (worker_full)
+        return false;
     uint8_t *frame;
     size_t len;
     ck_assert_int_eq(wire_encode(env, &frame, &len), 0);
@@ -30,6 +33,7 @@ static void capture(void *ctx, const Ignition__Envelope *env)
                      0);
     sent.n++;
     free(frame);
+    return true;
 }
 
 static void reset(void)
@@ -43,6 +47,7 @@ static struct input in;
 
 static void setup(void)
 {
+    worker_full = false;
     input_init(&in, capture, NULL);
 }
 
@@ -103,6 +108,34 @@ START_TEST(test_unmapped_key_not_sent)
     key(SDL_SCANCODE_UNKNOWN, true, 0, 0);
     key((SDL_Scancode)(SDL_NUM_SCANCODES + 5), true, 0, 0);
     ck_assert_uint_eq(sent.n, 0);
+}
+END_TEST
+
+/* A release that could not be sent is tried again when everything held is
+ * let go (focus loss): the guest is never left holding the key. */
+START_TEST(test_unsent_release_is_retried)
+{
+    key(SDL_SCANCODE_A, true, 0, 0);
+    worker_full = true;
+    key(SDL_SCANCODE_A, false, 0, 0);
+    worker_full = false;
+    ck_assert_uint_eq(sent.n, 1);
+    input_release_all(&in);
+    ck_assert_uint_eq(sent.n, 2);
+    assert_key(1, KEY_A, false);
+}
+END_TEST
+
+/* F held, then Ctrl+Alt pressed while it auto-repeats: not the fullscreen
+ * chord, and F's release reaches the guest. */
+START_TEST(test_held_key_is_no_chord)
+{
+    key(SDL_SCANCODE_F, true, 0, 0);
+    ck_assert_int_eq(key(SDL_SCANCODE_F, true, KMOD_LCTRL | KMOD_LALT, 1), CHORD_NONE);
+    key(SDL_SCANCODE_F, false, KMOD_LCTRL | KMOD_LALT, 0);
+    ck_assert_uint_eq(sent.n, 2);
+    assert_key(0, 33, true); /* KEY_F */
+    assert_key(1, 33, false);
 }
 END_TEST
 
@@ -197,6 +230,8 @@ static Suite *input_suite(void)
     TCase *tc = tcase_create("core");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_key_press_and_release);
+    tcase_add_test(tc, test_unsent_release_is_retried);
+    tcase_add_test(tc, test_held_key_is_no_chord);
     tcase_add_test(tc, test_repeats_are_the_guests_job);
     tcase_add_test(tc, test_unmapped_key_not_sent);
     tcase_add_test(tc, test_chords);
