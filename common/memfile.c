@@ -10,7 +10,7 @@
 #ifdef __linux__
 static int memfile_open(const char *name, int *ro_fd)
 {
-    int fd = memfd_create(name, MFD_CLOEXEC);
+    int fd = memfd_create(name, MFD_CLOEXEC | (ro_fd ? MFD_ALLOW_SEALING : 0));
     if (fd < 0 || !ro_fd)
         return fd;
     /* A memfd has no name to open again, but its /proc link does: opened O_RDONLY
@@ -81,6 +81,11 @@ int memfile_create_shared(const char *name, uint64_t size, int *rw_fd, int *ro_f
         close(ro);
         return err;
     }
+#ifdef __linux__
+    /* Its size is fixed for good: whoever maps it can trust fstat and never
+     * fault past an end that moved. */
+    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+#endif
     *rw_fd = fd;
     *ro_fd = ro;
     return 0;
