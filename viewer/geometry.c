@@ -50,6 +50,12 @@ bool window_to_scanout(int wx, int wy, int window_w, int window_h, int dw, int d
      * the scaled position keeps each image pixel's area its own. */
     int64_t px = (int64_t)wx * dw / window_w - r.x;
     int64_t py = (int64_t)wy * dh / window_h - r.y;
+    /* Past the far edge is the last pixel anyway; clamped first, the products
+     * below stay small whatever the window system reports. */
+    if (px >= r.w)
+        px = r.w - 1;
+    if (py >= r.h)
+        py = r.h - 1;
     int64_t ix = px < 0 ? -1 : px * (int64_t)iw / r.w;
     int64_t iy = py < 0 ? -1 : py * (int64_t)ih / r.h;
     *sx = clamp_to_image(ix, iw);

@@ -73,7 +73,7 @@ static int open_fd_count(void)
 #endif
 }
 
-/* A window or drawable coordinate: 24 bits, sign-extended. Screens are far
+/* A window or drawable size: 24 bits, sign-extended. Screens are far
  * smaller, and the pointer transform's 64-bit products need the headroom. */
 static int coordinate(uint32_t raw)
 {
@@ -123,7 +123,8 @@ static void check_clip(uint32_t x, uint32_t y, uint32_t rw, uint32_t rh, uint32_
 static void check_geometry(const struct control *c, uint32_t iw, uint32_t ih,
                            const struct mapping *m)
 {
-    int wx = coordinate(c->g[0]), wy = coordinate(c->g[1]);
+    /* The pointer may be anywhere an int reaches. */
+    int wx = (int)c->g[0], wy = (int)c->g[1];
     int ww = coordinate(c->g[2]), wh = coordinate(c->g[3]);
     int dw = coordinate(c->g[4]), dh = coordinate(c->g[5]);
 
