@@ -24,12 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <dirent.h>
-#endif
 
 #include "byteorder.h"
 #include "cursor.h"
+#include "fds.h"
 #include "geometry.h"
 #include "mapping.h"
 #include "memfile.h"
@@ -55,23 +53,6 @@ struct control {
     uint8_t header_xor[sizeof(struct scanout_shm_header)];
     uint32_t g[GEOMETRY_INTS];
 };
-
-/* Open fds of this process, to prove each run gives back all it took. */
-static int open_fd_count(void)
-{
-#ifdef __linux__
-    DIR *dir = opendir("/proc/self/fd");
-    if (!dir)
-        abort();
-    int n = 0;
-    while (readdir(dir))
-        n++;
-    closedir(dir);
-    return n;
-#else
-    return 0;
-#endif
-}
 
 /* A window or drawable size: 24 bits, sign-extended. Screens are far
  * smaller, and the pointer transform's 64-bit products need the headroom. */

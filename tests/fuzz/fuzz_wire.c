@@ -13,10 +13,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#ifdef __linux__
-#include <dirent.h>
-#endif
 
+#include "fds.h"
 #include "wire.h"
 
 #ifndef MSG_NOSIGNAL
@@ -24,23 +22,6 @@
 #endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-/* Open fds of this process, to prove each run gives back all it took. */
-static int open_fd_count(void)
-{
-#ifdef __linux__
-    DIR *dir = opendir("/proc/self/fd");
-    if (!dir)
-        abort();
-    int n = 0;
-    while (readdir(dir))
-        n++;
-    closedir(dir);
-    return n;
-#else
-    return 0;
-#endif
-}
 
 /* A decoded message goes through the Hello check and back through our encoder.
  * Its encoding need not decode again: protobuf-c accepts an unknown field

@@ -6,6 +6,7 @@ commands, and on failure show the whole console log so the cause is visible."""
 import os
 import re
 import select
+import struct
 import subprocess
 import sys
 import tempfile
@@ -73,6 +74,41 @@ class Guest:
                 self.fail(f"vmmd exited (status {self.proc.wait()}) while waiting "
                           f"for {rx.pattern!r}")
 
+    def shell(self, command, answer, timeout=60):
+        """Runs a command at the serial shell and waits for a regex answer."""
+        self.type(command + "\n")
+        return self.expect(answer, timeout)
+
+    def capture_tablet(self, records):
+        """Starts reading up to `records` evdev records of the tablet in the guest."""
+        m = self.shell("for e in /sys/class/input/event*; do grep -q tablet $e/device/name "
+                       "&& echo TABLET=${e##*/}; done", r"\nTABLET=(event\d+)")
+        dev = m.group(1).decode()
+        self.type(f"timeout 60 dd if=/dev/input/{dev} of=/tmp/ev bs=24 count={records} "
+                  "2>/dev/null &\n")
+        time.sleep(2)  # let dd open the device before input comes
+
+    def tablet_events(self, stop):
+        """What capture_tablet read, as (type, code, value) of each 24-byte struct
+        input_event; stop=True ends the reading first instead of waiting for it."""
+        kill = "kill %1 2>/dev/null; " if stop else ""
+        m = self.shell(f"{kill}wait; od -An -v -tx1 /tmp/ev | tr -d ' \\n'; echo; echo EV-DONE",
+                       r"\n([0-9a-f]*)\r?\nEV-DONE", 90)
+        raw = bytes.fromhex(m.group(1).decode())
+        return [struct.unpack_from("<HHi", raw, i + 16) for i in range(0, len(raw) - 23, 24)]
+
+    def wait_preferred_mode(self, mode, timeout=30):
+        """Waits until the guest's DRM connector lists `mode` (e.g. "1024x768") first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            m = self.shell("head -n 1 /sys/class/drm/card0-Virtual-1/modes; echo MODES-DONE",
+                           r"\n(\S*)\r?\nMODES-DONE")
+            if m.group(1) == mode.encode():
+                return
+            if time.monotonic() > deadline:
+                self.fail(f"the guest's preferred mode is {m.group(1)!r}, not {mode}")
+            time.sleep(1)
+
     def type(self, text):
         self.proc.stdin.write(text.encode())
         self.proc.stdin.flush()
@@ -86,6 +122,14 @@ class Guest:
         while self._read(0.1):
             pass
         return self.proc.returncode
+
+    def descriptors_and_heap(self):
+        """vmmd's open descriptors and RssAnon (kB): what leaks would grow."""
+        pid = self.proc.pid
+        fds = len(os.listdir(f"/proc/{pid}/fd"))
+        with open(f"/proc/{pid}/status") as f:
+            anon = int(re.search(r"RssAnon:\s+(\d+)", f.read()).group(1))
+        return fds, anon
 
     def elapsed(self):
         return time.monotonic() - self.started

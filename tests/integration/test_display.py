@@ -9,7 +9,6 @@ dropped while the guest carries on."""
 
 import os
 import re
-import struct
 import subprocess
 import sys
 import tempfile
@@ -30,18 +29,6 @@ def client(g, sock, *args, timeout=120):
     if r.returncode != 0:
         g.fail(f"display_client {args[0]} failed (status {r.returncode})")
     return r.stdout
-
-
-def status_of(pid):
-    fds = len(os.listdir(f"/proc/{pid}/fd"))
-    with open(f"/proc/{pid}/status") as f:
-        anon = int(re.search(r"RssAnon:\s+(\d+)", f.read()).group(1))
-    return fds, anon
-
-
-def shell(g, command, answer, timeout=60):
-    g.type(command + "\n")
-    return g.expect(answer, timeout)
 
 
 def main():
@@ -81,18 +68,9 @@ def main():
 
     # The tablet: which event device it is, then its records as the guest reads
     # them (24-byte struct input_event: time, type, code, value).
-    m = shell(g, "for e in /sys/class/input/event*; do grep -q tablet $e/device/name && "
-                 "echo TABLET=${e##*/}; done",
-              r"\nTABLET=(event\d+)")
-    dev = m.group(1).decode()
-    records = 9  # move (x, y, syn), press (+syn), release (+syn), wheel (+syn)
-    g.type(f"timeout 60 dd if=/dev/input/{dev} of=/tmp/ev bs=24 count={records} 2>/dev/null &\n")
-    time.sleep(2)
+    g.capture_tablet(9)  # move (x, y, syn), press (+syn), release (+syn), wheel (+syn)
     client(g, sock, "tablet", 640, 400)
-    m = shell(g, "wait; od -An -v -tx1 /tmp/ev | tr -d ' \\n'; echo; echo EV-DONE",
-              r"\n([0-9a-f]*)\r?\nEV-DONE", 90)
-    raw = bytes.fromhex(m.group(1).decode())
-    events = [struct.unpack_from("<HHi", raw, i + 16) for i in range(0, len(raw) - 23, 24)]
+    events = g.tablet_events(stop=False)
     print(f"tablet events: {events}")
     x, y = 640 * 32767 // 1279, 400 * 32767 // 799
     expected = [(3, 0, x), (3, 1, y), (0, 0, 0), (1, 0x110, 1), (0, 0, 0), (1, 0x110, 0),
@@ -102,21 +80,13 @@ def main():
 
     # A viewer's window size becomes the mode the guest prefers.
     client(g, sock, "resize", 1024, 768)
-    deadline = time.monotonic() + 30
-    while True:
-        m = shell(g, "head -n 1 /sys/class/drm/card0-Virtual-1/modes; echo MODES-DONE",
-                  r"\n(\S*)\r?\nMODES-DONE")
-        if m.group(1) == b"1024x768":
-            break
-        if time.monotonic() > deadline:
-            g.fail(f"the guest's preferred mode is still {m.group(1)!r} after a resize")
-        time.sleep(2)
+    g.wait_preferred_mode("1024x768")
 
     # Attach and detach 20 times: vmmd ends with what it started with.
-    before = status_of(g.proc.pid)
+    before = g.descriptors_and_heap()
     client(g, sock, "churn", 20)
     time.sleep(1)
-    after = status_of(g.proc.pid)
+    after = g.descriptors_and_heap()
     print(f"vmmd fds/RssAnon kB before {before}, after {after}")
     if after[0] != before[0]:
         g.fail(f"vmmd holds {after[0] - before[0]} more descriptors after 20 viewers came and went")
@@ -130,7 +100,7 @@ def main():
     print(r.stdout.decode(), r.stderr.decode())
     if b"error " not in r.stdout or b"closed yes" not in r.stdout:
         g.fail("a peer sending an oversized frame was not refused and dropped")
-    shell(g, "echo still-$((20+22))", r"still-42")
+    g.shell("echo still-$((20+22))", r"still-42")
 
     g.type("poweroff\n")
     if g.wait_exit(120) != 0:

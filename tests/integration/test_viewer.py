@@ -129,18 +129,6 @@ def window_matches_scanout(v, sock, tmp):
     return True, ""
 
 
-def status_of(pid):
-    fds = len(os.listdir(f"/proc/{pid}/fd"))
-    with open(f"/proc/{pid}/status") as f:
-        anon = int(re.search(r"RssAnon:\s+(\d+)", f.read()).group(1))
-    return fds, anon
-
-
-def shell(g, command, answer, timeout=60):
-    g.type(command + "\n")
-    return g.expect(answer, timeout)
-
-
 def main():
     for tool in ("Xvfb", "xdotool", "import"):
         if not shutil.which(tool):
@@ -163,7 +151,7 @@ def run(g, sock, env, tmp):
     g.expect(r"GUEST: shell ready", BOOT_TIMEOUT)
     g.expect(r"ignition:[^\n]*# ", 120)
     # A still screen: no blinking cursor between the two captures.
-    shell(g, "echo 0 > /sys/class/graphics/fbcon/cursor_blink; echo BLINK-OFF",
+    g.shell("echo 0 > /sys/class/graphics/fbcon/cursor_blink; echo BLINK-OFF",
           r"\nBLINK-OFF")
     subprocess.run([CLIENT, sock, "check", "120"], check=True, capture_output=True)
 
@@ -184,11 +172,7 @@ def run(g, sock, env, tmp):
     print("typed text reached the guest")
 
     # A click and a wheel turn through the window reach the tablet.
-    m = shell(g, "for e in /sys/class/input/event*; do grep -q tablet $e/device/name && "
-                 "echo TABLET=${e##*/}; done", r"\nTABLET=(event\d+)")
-    dev = m.group(1).decode()
-    g.type(f"timeout 60 dd if=/dev/input/{dev} of=/tmp/ev bs=24 count=64 2>/dev/null &\n")
-    time.sleep(2)
+    g.capture_tablet(64)
     # The guest's input core drops a position equal to the last one, and the
     # pointer may already rest at the window's middle: go elsewhere first.
     v.xdotool("mousemove", "--window", v.win, "100", "100")
@@ -197,12 +181,7 @@ def run(g, sock, env, tmp):
     v.xdotool("click", "--window", v.win, "1")
     v.xdotool("click", "--window", v.win, "4")
     time.sleep(2)
-    m = shell(g, "kill %1 2>/dev/null; wait; od -An -v -tx1 /tmp/ev | tr -d ' \\n'; echo; "
-                 "echo EV-DONE", r"\n([0-9a-f]*)\r?\nEV-DONE", 90)
-    raw = bytes.fromhex(m.group(1).decode())
-    events = [tuple(int.from_bytes(raw[i + o:i + o + n], "little", signed=(o == 20))
-                    for o, n in ((16, 2), (18, 2), (20, 4)))
-              for i in range(0, len(raw) - 23, 24)]
+    events = g.tablet_events(stop=True)
     print(f"tablet events: {events}")
     for want in [(1, 0x110, 1), (1, 0x110, 0), (2, 8, 1)]:
         if want not in events:
@@ -213,15 +192,7 @@ def run(g, sock, env, tmp):
 
     # A bigger window: the guest's preferred mode follows it.
     v.xdotool("windowsize", v.win, "1024", "768")
-    deadline = time.monotonic() + 30
-    while True:
-        m = shell(g, "head -n 1 /sys/class/drm/card0-Virtual-1/modes; echo MODES-DONE",
-                  r"\n(\S*)\r?\nMODES-DONE")
-        if m.group(1) == b"1024x768":
-            break
-        if time.monotonic() > deadline:
-            g.fail(f"the guest's preferred mode is {m.group(1)!r} after resizing the window")
-        time.sleep(1)
+    g.wait_preferred_mode("1024x768")
     print("resizing the window changed the guest's mode")
     # ...and the window shows the new mode as it is, pixel for pixel.
     deadline = time.monotonic() + 30
@@ -236,17 +207,17 @@ def run(g, sock, env, tmp):
     v.close()
 
     # 50 viewers come and go; the guest and vmmd stay as they were.
-    before = status_of(g.proc.pid)
+    before = g.descriptors_and_heap()
     for _ in range(50):
         Viewer(g, sock, env).close()
     time.sleep(1)
-    after = status_of(g.proc.pid)
+    after = g.descriptors_and_heap()
     print(f"vmmd fds/RssAnon kB before {before}, after {after}")
     if after[0] != before[0]:
         g.fail(f"vmmd holds {after[0] - before[0]} more descriptors after 50 viewers")
     if after[1] - before[1] > 8192:
         g.fail(f"vmmd's heap grew by {after[1] - before[1]} kB over 50 viewers")
-    shell(g, "echo alive-$((40+2))", r"alive-42")
+    g.shell("echo alive-$((40+2))", r"alive-42")
     g.type("poweroff\n")
     if g.wait_exit(120) != 0:
         g.fail("vmmd did not exit 0 after poweroff")
