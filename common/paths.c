@@ -1,11 +1,15 @@
 #include "paths.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 static int fits(int n, size_t len)
 {
@@ -14,7 +18,7 @@ static int fits(int n, size_t len)
 
 int paths_state_dir(char *out, size_t len)
 {
-    const char *forced = getenv("IGNITION_STATE_DIR");
+    const char *forced = getenv("IGNITION_HOME");
     if (forced && *forced)
         return fits(snprintf(out, len, "%s", forced), len);
     const char *home = getenv("HOME");
@@ -53,4 +57,44 @@ int paths_make_dirs(const char *path, mode_t mode)
     if (stat(path, &st) < 0)
         return -errno;
     return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+bool paths_guest_name_ok(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > PATHS_GUEST_NAME_MAX || !isalnum((unsigned char)name[0]))
+        return false;
+    for (size_t i = 1; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!isalnum(c) && c != '_' && c != '.' && c != '-')
+            return false;
+    }
+    return true;
+}
+
+/* FNV-1a: only to tell state directories apart in a fallback socket path. */
+static uint32_t short_hash(const char *text)
+{
+    uint32_t h = 2166136261u;
+    for (; *text; text++)
+        h = (h ^ (unsigned char)*text) * 16777619u;
+    return h;
+}
+
+int paths_run_dir(const char *state_dir, char *out, size_t len)
+{
+    /* The longest socket we put there: "<name>.display" for a longest name. */
+    size_t longest = 1 + PATHS_GUEST_NAME_MAX + sizeof(".display");
+    struct sockaddr_un sun;
+    if (fits(snprintf(out, len, "%s/run", state_dir), len) < 0)
+        return -1;
+    if (strlen(out) + longest <= sizeof(sun.sun_path))
+        return 0;
+    /* A deep home directory: sockets go where sun_path can reach them, one
+     * directory per state directory, as tmux does with /tmp/tmux-UID. */
+    const char *tmp = getenv("TMPDIR");
+    if (!tmp || *tmp != '/' || strlen(tmp) > 40)
+        tmp = "/tmp";
+    return fits(snprintf(out, len, "%s/ignition-%u-%08x", tmp, (unsigned)getuid(),
+                         (unsigned)short_hash(state_dir)), len);
 }

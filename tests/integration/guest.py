@@ -41,7 +41,7 @@ class Guest:
         # Each guest keeps its state (display socket, default instance) apart
         # from the user's and from other tests'.
         env = dict(os.environ)
-        env.setdefault("IGNITION_STATE_DIR", tempfile.mkdtemp(prefix="ignition-state-"))
+        env.setdefault("IGNITION_HOME", tempfile.mkdtemp(prefix="ignition-state-"))
         self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.log = b""
