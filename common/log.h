@@ -4,12 +4,16 @@
 #define IGNITION_LOG_H
 
 #include <stdbool.h>
+#include <stdio.h>
 
 #define PRINTF_LIKE(fmt, args) __attribute__((format(printf, fmt, args)))
 
 void log_init(const char *program_name);
 void log_set_verbose(bool verbose);
 bool log_is_verbose(void);
+/* Where lines go: stderr (the default), a file (timestamped lines; NULL for
+ * none), and syslog (which is the unified log on macOS). */
+void log_set_sinks(bool to_stderr, FILE *file, bool to_syslog);
 /* Only errors: for harnesses that feed millions of bad inputs on purpose. */
 void log_set_quiet(bool quiet);
 

@@ -1,5 +1,7 @@
-/* vmmd: the ignition daemon. `vmmd run` runs one guest in the foreground with
- * its serial console on the terminal, the way `lkvm run` does. */
+/* vmmd: the ignition daemon. Plain `vmmd` is the supervisor (one per user,
+ * driven by vmmctl); `vmmd run` runs one guest in the foreground with its
+ * serial console on the terminal, the way `lkvm run` does, and is also what the
+ * supervisor starts for each guest. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +9,7 @@
 
 #include "log.h"
 #include "machine.h"
+#include "supervisor.h"
 #include "util.h"
 #include "worker.h"
 
@@ -18,14 +21,20 @@ _Static_assert(WORKER_MAX_DISKS == 16, "keep the text in step");
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: vmmd run --kernel IMAGE [--initrd FILE] [--append ARGS] [--mem SIZE]\n"
+            "usage: vmmd [-d] [--service] [--home DIR] [--verbose]\n"
+            "       vmmd run --kernel IMAGE [--initrd FILE] [--append ARGS] [--mem SIZE]\n"
             "                [--disk PATH[,OPTIONS]]... [--instance DIR]\n"
             "                [--gpu | --no-gpu] [--socket PATH] [--display WxH]\n"
             "                [--scanouts N] [--gpu-memory SIZE]\n"
             "                [--backend emu|kvm|hvf|auto] [--verbose]\n"
             "       vmmd disk export LAYER OUT\n"
             "\n"
-            "Runs one guest in the foreground with its serial console on this terminal\n"
+            "vmmd alone is the supervisor: it keeps the registry of guests in the state\n"
+            "directory and starts, stops and watches them for vmmctl. It stays in the\n"
+            "foreground unless -d is given; --service is for launchd and systemd. When it\n"
+            "exits, guests keep running, and the next vmmd takes them back.\n"
+            "\n"
+            "vmmd run runs one guest in the foreground with its serial console on this terminal\n"
             "(Ctrl-A x quits). Exits 0 when the guest powers off.\n"
             "\n"
             "  --kernel IMAGE   arm64 Linux Image (raw or gzip-compressed)\n"
@@ -74,7 +83,7 @@ static int usage_error(const char *fmt, const char *arg)
 {
     fprintf(stderr, "vmmd: ");
     fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (see vmmd run --help)\n");
+    fprintf(stderr, " (see vmmd --help)\n");
     return EXIT_USAGE;
 }
 
@@ -176,6 +185,39 @@ static int cmd_disk(int argc, char **argv)
     return 0;
 }
 
+static int cmd_supervisor(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"daemon", no_argument, NULL, 'd'},  {"service", no_argument, NULL, 's'},
+        {"home", required_argument, NULL, 'H'}, {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},   {NULL, 0, NULL, 0},
+    };
+    struct supervisor_options o = {0};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":dH:vh", options, NULL)) != -1) {
+        switch (c) {
+        case 'd': o.daemonize = true; break;
+        case 's': o.service = true; break;
+        case 'H':
+            if (setenv("IGNITION_HOME", optarg, 1) < 0)
+                return usage_error("--home %s: cannot set IGNITION_HOME", optarg);
+            break;
+        case 'v': log_set_verbose(true); break;
+        case 'h': usage(stdout); return 0;
+        case ':': return usage_error("%s needs a value", argv[optind - 1]);
+        default: return usage_error("unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'", argv[optind]);
+    if (o.daemonize && o.service)
+        return usage_error("%s", "-d and --service do not go together: a service manager "
+                                 "keeps vmmd in the foreground");
+    return supervisor_run(&o);
+}
+
 int main(int argc, char **argv)
 {
     log_init("vmmd");
@@ -191,6 +233,8 @@ int main(int argc, char **argv)
         printf("vmmd %s\n", IGNITION_VERSION);
         return 0;
     }
+    if (argc == 1 || argv[1][0] == '-')
+        return cmd_supervisor(argc, argv);
     usage(stderr);
     return EXIT_USAGE;
 }

@@ -1,0 +1,777 @@
+#include "guests.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "paths.h"
+#include "util.h"
+
+#define READY_FD 3                 /* where a worker finds the pipe it says "ready" on */
+#define START_TIMEOUT_SECONDS 60   /* a worker silent this long is stopped */
+#define FORCE_GRACE_SECONDS 5      /* after "stop now", before SIGKILL */
+#define ADOPTED_POLL_MS 500        /* how often adopted workers' locks are looked at */
+#define CONSOLE_TAIL_LINES 20
+#define CONSOLE_TAIL_BYTES 4096
+
+enum stop_stage { STOP_NONE, STOP_ASKED, STOP_NOW, STOP_KILLED };
+
+struct guest {
+    struct guests *set;
+    struct guest *next; /* in name order */
+    struct guest_record rec;
+    char dir[PATH_MAX];
+    char display_socket[PATH_MAX], console_socket[PATH_MAX];
+    char console_log[PATH_MAX], instance_dir[PATH_MAX];
+    char backend[16];
+    bool is_child;        /* ours to waitpid; else adopted, watched by its lock */
+    int ready_fd;         /* read end of the worker's ready pipe while starting */
+    char ready_text[32];
+    size_t ready_len;
+    struct event *ready_ev;
+    struct event *timer;  /* start timeout, or the next step of a stop */
+    enum stop_stage stop_stage;
+};
+
+struct guests {
+    struct event_base *base;
+    struct guests_config config;
+    char state_dir[PATH_MAX], run_dir[PATH_MAX], vmmd_path[PATH_MAX];
+    struct guest *list;
+    struct event *sigchld;
+    struct event *poll;
+};
+
+static void settle(struct guest *g);
+
+/* ---- records and files ----------------------------------------------------------- */
+
+static int64_t now_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void file_in(const struct guest *g, const char *leaf, char *out, size_t len)
+{
+    set_message(out, len, "%s/%s", g->dir, leaf);
+}
+
+static void save(struct guest *g)
+{
+    char path[PATH_MAX], err[PATH_MAX + 64];
+    file_in(g, "guest.json", path, sizeof(path));
+    if (registry_save(path, &g->rec, err, sizeof(err)) < 0)
+        log_error("guest %s: %s", g->rec.name, err);
+}
+
+static void set_state(struct guest *g, enum guest_state state)
+{
+    if (g->rec.state != state)
+        log_info("guest %s: %s", g->rec.name, guest_state_name(state));
+    g->rec.state = state;
+    save(g);
+}
+
+/* The last lines of a text file, for saying why a guest or worker stopped. */
+static char *file_tail(const char *path, unsigned max_lines)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    char buf[CONSOLE_TAIL_BYTES + 1];
+    off_t size = lseek(fd, 0, SEEK_END);
+    off_t from = size > CONSOLE_TAIL_BYTES ? size - CONSOLE_TAIL_BYTES : 0;
+    ssize_t n = size < 0 ? -1 : pread(fd, buf, CONSOLE_TAIL_BYTES, from);
+    close(fd);
+    if (n <= 0)
+        return NULL;
+    buf[n] = '\0';
+    for (ssize_t i = 0; i < n; i++)
+        if (buf[i] == '\r' || buf[i] == '\0')
+            buf[i] = ' ';
+    size_t end = (size_t)n;
+    while (end && (buf[end - 1] == '\n' || buf[end - 1] == ' '))
+        end--;
+    buf[end] = '\0';
+    size_t start = end;
+    for (unsigned lines = 0; start > 0; start--)
+        if (buf[start - 1] == '\n' && ++lines == max_lines)
+            break;
+    return strdup(buf + start);
+}
+
+static void remove_file(const struct guest *g, const char *leaf)
+{
+    char path[PATH_MAX];
+    file_in(g, leaf, path, sizeof(path));
+    unlink(path);
+}
+
+static struct guest *guest_new(struct guests *set, const char *name)
+{
+    struct guest *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    g->set = set;
+    g->ready_fd = -1;
+    set_message(g->rec.name, sizeof(g->rec.name), "%s", name);
+    set_message(g->dir, sizeof(g->dir), "%s/guests/%s", set->state_dir, name);
+    set_message(g->display_socket, sizeof(g->display_socket), "%s/%s.display", set->run_dir, name);
+    set_message(g->console_socket, sizeof(g->console_socket), "%s/%s.console", set->run_dir, name);
+    file_in(g, "console.log", g->console_log, sizeof(g->console_log));
+    file_in(g, "instance", g->instance_dir, sizeof(g->instance_dir));
+    g->timer = evtimer_new(set->base, NULL, NULL);
+    if (!g->timer) {
+        free(g);
+        return NULL;
+    }
+    return g;
+}
+
+static void link_in_order(struct guests *set, struct guest *g)
+{
+    struct guest **at = &set->list;
+    while (*at && strcmp((*at)->rec.name, g->rec.name) < 0)
+        at = &(*at)->next;
+    g->next = *at;
+    *at = g;
+}
+
+static void close_ready(struct guest *g)
+{
+    if (g->ready_ev)
+        event_free(g->ready_ev);
+    g->ready_ev = NULL;
+    if (g->ready_fd >= 0)
+        close(g->ready_fd);
+    g->ready_fd = -1;
+}
+
+static void guest_free(struct guest *g)
+{
+    close_ready(g);
+    event_free(g->timer);
+    guest_record_clear(&g->rec);
+    free(g);
+}
+
+/* ---- the worker's lock: held while it runs ---------------------------------------- */
+
+/* 1: a worker holds the guest's lock (its pid in *pid), 0: none does, -1: unknown. */
+static int worker_alive(const struct guest *g, pid_t *pid)
+{
+    char path[PATH_MAX];
+    file_in(g, "worker.lock", path, sizeof(path));
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -1;
+    int alive = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK ? 1 : 0;
+    if (alive && pid) {
+        char text[32] = {0};
+        ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+        long v = n > 0 ? strtol(text, NULL, 10) : 0;
+        *pid = v > 0 && v <= INT32_MAX ? (pid_t)v : 0;
+    }
+    close(fd); /* also lets go of the shared lock, when we got it */
+    return alive;
+}
+
+/* ---- a worker's end ---------------------------------------------------------------- */
+
+static void describe_status(int status, char *out, size_t len)
+{
+    if (WIFSIGNALED(status))
+        set_message(out, len, "worker killed by signal %d (%s)", WTERMSIG(status),
+                 strsignal(WTERMSIG(status)));
+    else
+        set_message(out, len, "worker exited with status %d", WEXITSTATUS(status));
+}
+
+/* What the worker wrote as it ended ("poweroff", "stopped", "error: ..."), or "". */
+static void read_exit_file(const struct guest *g, char *out, size_t len)
+{
+    char path[PATH_MAX];
+    file_in(g, "exit", path, sizeof(path));
+    out[0] = '\0';
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return;
+    if (!fgets(out, (int)len, f))
+        out[0] = '\0';
+    fclose(f);
+    out[strcspn(out, "\r\n")] = '\0';
+}
+
+static void last_worker_error(const struct guest *g, char *out, size_t len)
+{
+    char path[PATH_MAX];
+    file_in(g, "worker.log", path, sizeof(path));
+    char *tail = file_tail(path, 1);
+    set_message(out, len, "%s", tail && *tail ? tail : "the worker ended without saying why");
+    free(tail);
+}
+
+/* The worker is gone: say why, in the record. have_status: status is its wait
+ * status (a child of ours); otherwise only its exit file can tell. */
+static void worker_gone(struct guest *g, bool have_status, int status)
+{
+    bool was_starting = g->rec.state == GUEST_STARTING;
+    bool stop_asked = g->stop_stage != STOP_NONE;
+    char said[300];
+    read_exit_file(g, said, sizeof(said));
+    close_ready(g);
+    evtimer_del(g->timer);
+    free(g->rec.console_tail);
+    g->rec.console_tail = NULL;
+    g->rec.pid = 0;
+    g->is_child = false;
+    enum guest_state next = GUEST_STOPPED;
+    if (was_starting && !*said) {
+        char why[400];
+        last_worker_error(g, why, sizeof(why));
+        set_message(g->rec.exit_reason, sizeof(g->rec.exit_reason), "did not start: %s", why);
+    } else if (strcmp(said, "poweroff") == 0) {
+        set_message(g->rec.exit_reason, sizeof(g->rec.exit_reason), "powered off");
+    } else if (strcmp(said, "stopped") == 0) {
+        set_message(g->rec.exit_reason, sizeof(g->rec.exit_reason), "stopped");
+    } else if (strncmp(said, "error: ", 7) == 0) {
+        set_message(g->rec.exit_reason, sizeof(g->rec.exit_reason), "%s", said + 7);
+        next = GUEST_CRASHED;
+    } else if (stop_asked && g->stop_stage == STOP_KILLED) {
+        set_message(g->rec.exit_reason, sizeof(g->rec.exit_reason),
+                 "killed: it did not stop when asked");
+    } else if (have_status) {
+        describe_status(status, g->rec.exit_reason, sizeof(g->rec.exit_reason));
+        next = GUEST_CRASHED;
+    } else {
+        set_message(g->rec.exit_reason, sizeof(g->rec.exit_reason),
+                 "worker ended without an exit report (killed?)");
+        next = GUEST_CRASHED;
+    }
+    if (next == GUEST_CRASHED)
+        g->rec.console_tail = file_tail(g->console_log, CONSOLE_TAIL_LINES);
+    g->stop_stage = STOP_NONE;
+    log_info("guest %s: %s", g->rec.name, g->rec.exit_reason);
+    set_state(g, next);
+    settle(g);
+}
+
+static void settle(struct guest *g)
+{
+    if (g->set->config.settled)
+        g->set->config.settled(g->set->config.opaque, g);
+}
+
+static void on_sigchld(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig, (void)what;
+    struct guests *set = arg;
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (struct guest *g = set->list; g; g = g->next) {
+            if (g->is_child && g->rec.pid == pid) {
+                worker_gone(g, true, status);
+                break;
+            }
+        }
+    }
+}
+
+/* Adopted workers are not our children: their lock going free is their end. */
+static void on_poll(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct guests *set = arg;
+    for (struct guest *g = set->list; g; g = g->next)
+        if (!g->is_child && g->rec.pid && worker_alive(g, NULL) == 0)
+            worker_gone(g, false, 0);
+}
+
+/* ---- starting ---------------------------------------------------------------------- */
+
+static void on_ready(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct guest *g = arg;
+    size_t room = sizeof(g->ready_text) - 1 - g->ready_len;
+    ssize_t n = read(fd, g->ready_text + g->ready_len, room);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    if (n > 0) {
+        g->ready_len += (size_t)n;
+        g->ready_text[g->ready_len] = '\0';
+        if (!strchr(g->ready_text, '\n') && g->ready_len < sizeof(g->ready_text) - 1)
+            return;
+    }
+    bool ready = strncmp(g->ready_text, "ready", 5) == 0;
+    close_ready(g);
+    if (!ready)
+        return; /* the worker failed: its exit says how */
+    /* "ready BACKEND": the backend the worker chose. */
+    char backend[16] = "";
+    if (sscanf(g->ready_text, "ready %15s", backend) == 1)
+        set_message(g->backend, sizeof(g->backend), "%s", backend);
+    evtimer_del(g->timer);
+    set_state(g, GUEST_RUNNING);
+    settle(g);
+}
+
+static void on_start_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct guest *g = arg;
+    log_warn("guest %s: no word from its worker in %d s: stopping it", g->rec.name,
+             START_TIMEOUT_SECONDS);
+    g->stop_stage = STOP_KILLED;
+    kill(g->rec.pid, SIGKILL);
+}
+
+struct argv_builder {
+    char *args[96];
+    unsigned n;
+    char storage[16][PATH_MAX + 32];
+    unsigned used;
+    bool overflow;
+};
+
+static void arg(struct argv_builder *b, const char *text)
+{
+    if (b->n + 1 >= sizeof(b->args) / sizeof(b->args[0])) {
+        b->overflow = true;
+        return;
+    }
+    b->args[b->n++] = (char *)text;
+    b->args[b->n] = NULL;
+}
+
+static const char *fmt_arg(struct argv_builder *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static const char *fmt_arg(struct argv_builder *b, const char *fmt, ...)
+{
+    if (b->used == sizeof(b->storage) / sizeof(b->storage[0])) {
+        b->overflow = true;
+        return "";
+    }
+    char *out = b->storage[b->used++];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(out, sizeof(b->storage[0]), fmt, ap);
+    va_end(ap);
+    return out;
+}
+
+static void worker_argv(struct guest *g, struct argv_builder *b)
+{
+    const struct guest_config *c = &g->rec.config;
+    arg(b, g->set->vmmd_path);
+    arg(b, "run");
+    arg(b, "--guest"), arg(b, g->rec.name);
+    arg(b, "--kernel"), arg(b, c->kernel);
+    if (c->initrd)
+        arg(b, "--initrd"), arg(b, c->initrd);
+    if (c->append)
+        arg(b, "--append"), arg(b, c->append);
+    arg(b, "--mem"), arg(b, fmt_arg(b, "%" PRIu64, c->mem_bytes));
+    arg(b, "--backend"), arg(b, c->backend);
+    for (unsigned i = 0; i < c->num_disks; i++)
+        arg(b, "--disk"), arg(b, c->disks[i]);
+    arg(b, "--instance"), arg(b, g->instance_dir);
+    if (c->gui) {
+        arg(b, "--socket"), arg(b, g->display_socket);
+        if (c->display_width && c->display_height)
+            arg(b, "--display"),
+                arg(b, fmt_arg(b, "%ux%u", c->display_width, c->display_height));
+    } else {
+        arg(b, "--no-gpu");
+    }
+    arg(b, "--console-socket"), arg(b, g->console_socket);
+    arg(b, "--console-log"), arg(b, g->console_log);
+    arg(b, "--lock"), arg(b, fmt_arg(b, "%s/worker.lock", g->dir));
+    arg(b, "--exit-file"), arg(b, fmt_arg(b, "%s/exit", g->dir));
+    arg(b, "--ready-fd"), arg(b, fmt_arg(b, "%d", READY_FD));
+}
+
+/* In the child between fork and exec: only async-signal-safe calls. */
+static void exec_worker(char *const argv[], int ready_write, int log_fd)
+{
+    setsid(); /* a terminal's Ctrl-C or vmmd's end does not reach the guest */
+    int null = open("/dev/null", O_RDONLY);
+    if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(log_fd, STDOUT_FILENO) < 0 ||
+        dup2(log_fd, STDERR_FILENO) < 0 || dup2(ready_write, READY_FD) < 0)
+        _exit(127);
+    long max = sysconf(_SC_OPEN_MAX);
+    for (int fd = READY_FD + 1; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+        close(fd);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+    execv(argv[0], argv);
+    _exit(127);
+}
+
+static int spawn_worker(struct guest *g, struct guest_error *e)
+{
+    struct argv_builder b = {0};
+    worker_argv(g, &b);
+    if (b.overflow) {
+        e->code = IGNITION__ERROR__CODE__CODE_BAD_REQUEST;
+        set_message(e->message, sizeof(e->message), "guest %s: too many arguments", g->rec.name);
+        return -1;
+    }
+    char log_path[PATH_MAX];
+    file_in(g, "worker.log", log_path, sizeof(log_path));
+    int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int pipe_fds[2] = {-1, -1};
+    if (log_fd < 0 || pipe(pipe_fds) < 0) {
+        e->code = IGNITION__ERROR__CODE__CODE_INTERNAL;
+        set_message(e->message, sizeof(e->message), "cannot start guest %s: %s", g->rec.name,
+                    strerror(errno));
+        if (log_fd >= 0)
+            close(log_fd);
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0)
+        exec_worker(b.args, pipe_fds[1], log_fd);
+    int saved = errno;
+    close(pipe_fds[1]);
+    close(log_fd);
+    if (pid < 0) {
+        close(pipe_fds[0]);
+        e->code = IGNITION__ERROR__CODE__CODE_INTERNAL;
+        set_message(e->message, sizeof(e->message), "cannot start guest %s: fork: %s",
+                    g->rec.name, strerror(saved));
+        return -1;
+    }
+    set_nonblock_cloexec(pipe_fds[0]);
+    g->ready_fd = pipe_fds[0];
+    g->ready_len = 0;
+    g->ready_ev = event_new(g->set->base, g->ready_fd, EV_READ | EV_PERSIST, on_ready, g);
+    event_add(g->ready_ev, NULL);
+    g->rec.pid = pid;
+    g->is_child = true;
+    log_info("guest %s: worker %d started", g->rec.name, (int)pid);
+    return 0;
+}
+
+static int guest_error(struct guest_error *e, Ignition__Error__Code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int guest_error(struct guest_error *e, Ignition__Error__Code code, const char *fmt, ...)
+{
+    e->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int check_config(const char *name, const struct guest_config *c, struct guest_error *e)
+{
+    if (!c->kernel || !*c->kernel)
+        return guest_error(e, IGNITION__ERROR__CODE__CODE_BAD_REQUEST,
+                           "guest %s: no kernel given (--kernel)", name);
+    if (c->cpus != 1)
+        return guest_error(e, IGNITION__ERROR__CODE__CODE_UNSUPPORTED,
+                           "guest %s: %u vCPUs asked for; the backends here run one "
+                           "(use --cpus 1)",
+                           name, c->cpus);
+    if (c->num_disks > GUEST_MAX_DISKS)
+        return guest_error(e, IGNITION__ERROR__CODE__CODE_BAD_REQUEST,
+                           "guest %s: more than %d disks", name, GUEST_MAX_DISKS);
+    return 0;
+}
+
+int guests_start(struct guests *set, const char *name, const struct guest_config *config,
+                 bool config_given, struct guest **out, struct guest_error *e)
+{
+    if (!paths_guest_name_ok(name))
+        return guest_error(e, IGNITION__ERROR__CODE__CODE_BAD_REQUEST,
+                           "'%.40s' is not a guest name: use up to %d letters, digits, '.', "
+                           "'_' or '-', starting with a letter or digit",
+                           name, PATHS_GUEST_NAME_MAX);
+    struct guest *g = guests_find(set, name);
+    bool fresh = !g;
+    if (g && (g->rec.state == GUEST_RUNNING || g->rec.state == GUEST_STARTING ||
+              g->rec.state == GUEST_STOPPING))
+        return guest_error(e, IGNITION__ERROR__CODE__CODE_EXISTS, "guest %s is already %s",
+                           name, guest_state_name(g->rec.state));
+    if (!g && !config)
+        return guest_error(e, IGNITION__ERROR__CODE__CODE_NOT_FOUND, "no guest named %s",
+                           name);
+    if (g && config_given)
+        return guest_error(e, IGNITION__ERROR__CODE__CODE_EXISTS,
+                           "guest %s exists: start it without options to run it as it was "
+                           "made, or remove it first (vmmctl rm %s)",
+                           name, name);
+    if (fresh) {
+        if (check_config(name, config, e) < 0)
+            return -1;
+        g = guest_new(set, name);
+        if (!g || guest_config_copy(&g->rec.config, config) < 0) {
+            if (g)
+                guest_free(g);
+            return guest_error(e, IGNITION__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        }
+        int rc = paths_make_dirs(g->dir, 0700);
+        if (rc < 0) {
+            guest_error(e, IGNITION__ERROR__CODE__CODE_INTERNAL, "cannot create %s: %s", g->dir,
+                        strerror(-rc));
+            guest_free(g);
+            return -1;
+        }
+    }
+    remove_file(g, "exit");
+    g->rec.exit_reason[0] = '\0';
+    free(g->rec.console_tail);
+    g->rec.console_tail = NULL;
+    g->backend[0] = '\0';
+    if (spawn_worker(g, e) < 0) {
+        if (fresh)
+            guest_free(g); /* its empty directory is reused by the next try */
+        return -1;
+    }
+    if (fresh)
+        link_in_order(set, g);
+    g->rec.started_unix_ms = now_unix_ms();
+    g->stop_stage = STOP_NONE;
+    event_assign(g->timer, set->base, -1, 0, on_start_timeout, g);
+    struct timeval limit = {.tv_sec = START_TIMEOUT_SECONDS};
+    evtimer_add(g->timer, &limit);
+    set_state(g, GUEST_STARTING);
+    *out = g;
+    return 0;
+}
+
+/* ---- stopping ----------------------------------------------------------------------- */
+
+static void stop_step(struct guest *g, enum stop_stage stage, unsigned after_ms);
+
+static void on_stop_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct guest *g = arg;
+    if (g->stop_stage == STOP_ASKED) {
+        log_info("guest %s: did not power off in time: stopping it", g->rec.name);
+        stop_step(g, STOP_NOW, FORCE_GRACE_SECONDS * 1000);
+    } else if (g->stop_stage == STOP_NOW) {
+        log_warn("guest %s: worker %d did not stop: killing it", g->rec.name, (int)g->rec.pid);
+        stop_step(g, STOP_KILLED, 0);
+    }
+}
+
+/* ASKED: SIGTERM, the worker presses the guest's power key. NOW: SIGINT, the
+ * worker stops the guest and exits. KILLED: SIGKILL. */
+static void stop_step(struct guest *g, enum stop_stage stage, unsigned after_ms)
+{
+    static const int signals[] = {[STOP_ASKED] = SIGTERM, [STOP_NOW] = SIGINT,
+                                  [STOP_KILLED] = SIGKILL};
+    g->stop_stage = stage;
+    if (g->rec.pid > 0)
+        kill(g->rec.pid, signals[stage]);
+    evtimer_del(g->timer);
+    if (stage != STOP_KILLED) {
+        event_assign(g->timer, g->set->base, -1, 0, on_stop_timer, g);
+        struct timeval tv = {.tv_sec = after_ms / 1000, .tv_usec = (after_ms % 1000) * 1000};
+        evtimer_add(g->timer, &tv);
+    }
+}
+
+int guests_stop(struct guest *g, bool force, uint32_t timeout_ms, struct guest_error *e)
+{
+    if (g->rec.state != GUEST_RUNNING && g->rec.state != GUEST_STOPPING &&
+        g->rec.state != GUEST_STARTING)
+        return guest_error(e, IGNITION__ERROR__CODE__CODE_BAD_STATE, "guest %s is not running",
+                           g->rec.name);
+    if (g->rec.state == GUEST_STOPPING && !force)
+        return 0; /* already on its way; the caller waits with the others */
+    close_ready(g);
+    set_state(g, GUEST_STOPPING);
+    if (force)
+        stop_step(g, STOP_NOW, FORCE_GRACE_SECONDS * 1000);
+    else
+        stop_step(g, STOP_ASKED, timeout_ms);
+    return 0;
+}
+
+/* ---- removing ----------------------------------------------------------------------- */
+
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st, (void)ftw;
+    int rc = type == FTW_DP ? rmdir(path) : unlink(path);
+    if (rc < 0 && errno != ENOENT)
+        log_warn("cannot remove %s: %s", path, strerror(errno));
+    return 0;
+}
+
+int guests_remove(struct guests *set, struct guest *g, struct guest_error *e)
+{
+    if (g->rec.state != GUEST_STOPPED && g->rec.state != GUEST_CRASHED)
+        return guest_error(e, IGNITION__ERROR__CODE__CODE_BAD_STATE,
+                           "guest %s is %s: stop it first (vmmctl stop %s)", g->rec.name,
+                           guest_state_name(g->rec.state), g->rec.name);
+    nftw(g->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+    unlink(g->display_socket);
+    unlink(g->console_socket);
+    for (struct guest **at = &set->list; *at; at = &(*at)->next) {
+        if (*at == g) {
+            *at = g->next;
+            break;
+        }
+    }
+    log_info("guest %s: removed", g->rec.name);
+    guest_free(g);
+    return 0;
+}
+
+/* ---- loading and adopting ----------------------------------------------------------- */
+
+/* A worker still running from an earlier vmmd is adopted; one that ended while
+ * no vmmd watched gets the end its exit file (or its absence) tells. */
+static void reconcile(struct guest *g)
+{
+    enum guest_state was = g->rec.state;
+    if (was != GUEST_RUNNING && was != GUEST_STARTING && was != GUEST_STOPPING)
+        return;
+    pid_t pid = 0;
+    if (worker_alive(g, &pid) == 1 && pid > 0) {
+        g->rec.pid = pid;
+        g->is_child = false;
+        log_info("guest %s: adopted its running worker %d", g->rec.name, (int)pid);
+        set_state(g, GUEST_RUNNING);
+        return;
+    }
+    g->rec.state = GUEST_RUNNING; /* so that the end is told as a running guest's */
+    worker_gone(g, false, 0);
+}
+
+static void load_one(struct guests *set, const char *name)
+{
+    if (!paths_guest_name_ok(name))
+        return;
+    struct guest *g = guest_new(set, name);
+    if (!g)
+        return;
+    char path[PATH_MAX], err[PATH_MAX + 256];
+    file_in(g, "guest.json", path, sizeof(path));
+    struct guest_record rec;
+    if (registry_load(path, &rec, err, sizeof(err)) < 0) {
+        log_error("skipping guest %s: %s", name, err);
+        guest_free(g);
+        return;
+    }
+    if (strcmp(rec.name, name) != 0) {
+        log_error("skipping guest %s: its record names '%s'", name, rec.name);
+        guest_record_clear(&rec);
+        guest_free(g);
+        return;
+    }
+    g->rec = rec;
+    link_in_order(set, g);
+    reconcile(g);
+}
+
+static void load_all(struct guests *set)
+{
+    char dir[PATH_MAX];
+    set_message(dir, sizeof(dir), "%s/guests", set->state_dir);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (de->d_name[0] != '.')
+            load_one(set, de->d_name);
+    closedir(d);
+}
+
+struct guests *guests_open(struct event_base *base, const struct guests_config *config,
+                           char *err, size_t err_len)
+{
+    struct guests *set = calloc(1, sizeof(*set));
+    if (!set) {
+        set_message(err, err_len, "out of memory");
+        return NULL;
+    }
+    set->base = base;
+    set->config = *config;
+    set_message(set->state_dir, sizeof(set->state_dir), "%s", config->state_dir);
+    set_message(set->run_dir, sizeof(set->run_dir), "%s", config->run_dir);
+    set_message(set->vmmd_path, sizeof(set->vmmd_path), "%s", config->vmmd_path);
+    set->config.state_dir = set->state_dir;
+    set->config.run_dir = set->run_dir;
+    set->config.vmmd_path = set->vmmd_path;
+    set->sigchld = evsignal_new(base, SIGCHLD, on_sigchld, set);
+    set->poll = event_new(base, -1, EV_PERSIST, on_poll, set);
+    struct timeval every = {.tv_usec = ADOPTED_POLL_MS * 1000};
+    if (!set->sigchld || !set->poll || event_add(set->sigchld, NULL) < 0 ||
+        event_add(set->poll, &every) < 0) {
+        set_message(err, err_len, "cannot watch for guests' ends");
+        guests_close(set);
+        return NULL;
+    }
+    load_all(set);
+    return set;
+}
+
+void guests_close(struct guests *set)
+{
+    if (!set)
+        return;
+    while (set->list) {
+        struct guest *g = set->list;
+        set->list = g->next;
+        guest_free(g);
+    }
+    if (set->sigchld)
+        event_free(set->sigchld);
+    if (set->poll)
+        event_free(set->poll);
+    free(set);
+}
+
+/* ---- lookups ------------------------------------------------------------------------ */
+
+struct guest *guests_find(struct guests *set, const char *name)
+{
+    for (struct guest *g = set->list; g; g = g->next)
+        if (strcmp(g->rec.name, name) == 0)
+            return g;
+    return NULL;
+}
+
+struct guest *guests_next(struct guests *set, struct guest *after)
+{
+    return after ? after->next : set->list;
+}
+
+const struct guest_record *guest_record(const struct guest *g) { return &g->rec; }
+const char *guest_backend(const struct guest *g)
+{
+    return g->backend[0] ? g->backend : g->rec.config.backend;
+}
+const char *guest_display_socket(const struct guest *g) { return g->display_socket; }
+const char *guest_console_socket(const struct guest *g) { return g->console_socket; }
+const char *guest_console_log(const struct guest *g) { return g->console_log; }
+const char *guest_instance_dir(const struct guest *g) { return g->instance_dir; }

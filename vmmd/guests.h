@@ -1,0 +1,65 @@
+/* The supervisor's guests: each one's record (registry.h) and the worker
+ * process behind it. Starting spawns `vmmd run` for the guest in its own
+ * session; exits are noticed through SIGCHLD for workers this vmmd started and
+ * through the worker's lock file for workers adopted from an earlier vmmd. */
+#ifndef IGNITION_GUESTS_H
+#define IGNITION_GUESTS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ignition.pb-c.h"
+#include "registry.h"
+
+struct event_base;
+struct guests;
+struct guest;
+
+/* Called when a guest's start or stop is over, whichever way it ended. */
+typedef void (*guest_settled_fn)(void *opaque, struct guest *g);
+
+struct guests_config {
+    const char *state_dir; /* holds guests/NAME/ */
+    const char *run_dir;   /* holds NAME.display and NAME.console */
+    const char *vmmd_path; /* the program a worker runs */
+    guest_settled_fn settled;
+    void *opaque;
+};
+
+/* Loads every record under STATE/guests and adopts workers still running
+ * there. Records that cannot be read are logged and left alone. */
+struct guests *guests_open(struct event_base *base, const struct guests_config *config,
+                           char *err, size_t err_len);
+/* Forgets the guests; their workers keep running for the next vmmd. */
+void guests_close(struct guests *set);
+
+struct guest *guests_find(struct guests *set, const char *name);
+/* Iteration in name order: guests_next(set, NULL) is the first. */
+struct guest *guests_next(struct guests *set, struct guest *after);
+
+/* Errors come back as an Error code and one line in err. */
+struct guest_error {
+    Ignition__Error__Code code;
+    char message[512];
+};
+
+/* A new guest with config, or (config NULL) the stopped guest of that name
+ * again with its own config; config_given refuses that second case (the
+ * caller asked for a config the guest does not have). On 0 the guest is starting; the settled
+ * callback says when it runs or failed. */
+int guests_start(struct guests *set, const char *name, const struct guest_config *config,
+                 bool config_given, struct guest **out, struct guest_error *e);
+/* Graceful unless force: the guest is asked to power off and given timeout_ms. */
+int guests_stop(struct guest *g, bool force, uint32_t timeout_ms, struct guest_error *e);
+/* Deletes a guest that is not running, with its instance and logs. */
+int guests_remove(struct guests *set, struct guest *g, struct guest_error *e);
+
+const struct guest_record *guest_record(const struct guest *g);
+const char *guest_backend(const struct guest *g);
+/* The worker's sockets and files (valid while the guest exists). */
+const char *guest_display_socket(const struct guest *g);
+const char *guest_console_socket(const struct guest *g);
+const char *guest_console_log(const struct guest *g);
+const char *guest_instance_dir(const struct guest *g);
+
+#endif

@@ -1,0 +1,732 @@
+#include "supervisor.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __APPLE__
+#include <mach-o/dyld.h>
+#endif
+
+#include "guests.h"
+#include "ignition.pb-c.h"
+#include "log.h"
+#include "paths.h"
+#include "unixsock.h"
+#include "util.h"
+#include "wire.h"
+
+#define MAX_CLIENTS 64
+#define HANDSHAKE_SECONDS 5
+#define CLIENT_QUEUE_LIMIT (2u << 20)
+#define LOG_ROTATE_BYTES (1u << 20)
+#define DEFAULT_STOP_TIMEOUT_MS 30000u
+#define MAX_STOP_TIMEOUT_MS (3600u * 1000u)
+
+struct client {
+    struct supervisor *sv;
+    struct client *next;
+    struct wire_conn *conn;
+    struct event *readable, *writable, *handshake_timer;
+    bool greeted;
+    bool closing;           /* drop once the queue is flushed */
+    struct guest *waiting;  /* the guest whose start or stop answers this client */
+    char name[WIRE_MAX_CLIENT_NAME + 1];
+};
+
+struct supervisor {
+    struct event_base *base;
+    struct guests *guests;
+    char state_dir[PATH_MAX], run_dir[PATH_MAX], socket_path[PATH_MAX];
+    int listen_fd;
+    struct event *accept_ev;
+    struct client *clients;
+    unsigned num_clients;
+};
+
+static void client_free(struct client *c);
+
+/* ---- replies ---------------------------------------------------------------------- */
+
+static void flush_client(struct client *c)
+{
+    switch (wire_conn_flush(c->conn)) {
+    case WIRE_OK:
+        if (c->closing)
+            client_free(c);
+        return;
+    case WIRE_AGAIN:
+        event_add(c->writable, NULL);
+        return;
+    default:
+        client_free(c);
+    }
+}
+
+static void send_envelope(struct client *c, const Ignition__Envelope *env)
+{
+    if (wire_conn_queue(c->conn, env, NULL, 0) < 0) {
+        client_free(c);
+        return;
+    }
+    flush_client(c);
+}
+
+static void send_error(struct client *c, Ignition__Error__Code code, const char *message)
+{
+    wire_queue_error(c->conn, code, message);
+    flush_client(c);
+}
+
+/* Strings in a GuestInfo point into the guest; fill it, send, forget. */
+static void fill_config(Ignition__GuestConfig *out, const struct guest_config *c)
+{
+    out->kernel = c->kernel ? c->kernel : "";
+    out->initrd = c->initrd ? c->initrd : "";
+    out->append = c->append ? c->append : "";
+    out->n_disks = c->num_disks;
+    out->disks = (char **)c->disks;
+    out->mem_bytes = c->mem_bytes;
+    out->cpus = c->cpus;
+    out->backend = (char *)c->backend;
+    out->gui = c->gui;
+    out->display_width = c->display_width;
+    out->display_height = c->display_height;
+}
+
+static Ignition__GuestInfo__State wire_state(enum guest_state s)
+{
+    switch (s) {
+    case GUEST_STOPPED: return IGNITION__GUEST_INFO__STATE__STATE_STOPPED;
+    case GUEST_STARTING: return IGNITION__GUEST_INFO__STATE__STATE_STARTING;
+    case GUEST_RUNNING: return IGNITION__GUEST_INFO__STATE__STATE_RUNNING;
+    case GUEST_STOPPING: return IGNITION__GUEST_INFO__STATE__STATE_STOPPING;
+    case GUEST_CRASHED: return IGNITION__GUEST_INFO__STATE__STATE_CRASHED;
+    }
+    return IGNITION__GUEST_INFO__STATE__STATE_UNSPECIFIED;
+}
+
+static void fill_info(Ignition__GuestInfo *info, Ignition__GuestConfig *config,
+                      const struct guest *g)
+{
+    const struct guest_record *r = guest_record(g);
+    bool up = r->state == GUEST_RUNNING || r->state == GUEST_STOPPING;
+    fill_config(config, &r->config);
+    info->name = (char *)r->name;
+    info->state = wire_state(r->state);
+    info->config = config;
+    info->pid = r->pid;
+    info->backend = (char *)guest_backend(g);
+    info->started_unix_ms = (uint64_t)r->started_unix_ms;
+    if (up) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        int64_t ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - r->started_unix_ms;
+        info->uptime_ms = ms > 0 ? (uint64_t)ms : 0;
+    }
+    info->exit_reason = (char *)r->exit_reason;
+    info->console_tail = r->console_tail ? r->console_tail : "";
+    info->display_socket = up && r->config.gui ? (char *)guest_display_socket(g) : "";
+    info->console_socket = up ? (char *)guest_console_socket(g) : "";
+    info->console_log = (char *)guest_console_log(g);
+    info->instance_dir = (char *)guest_instance_dir(g);
+}
+
+static void send_guest(struct client *c, const struct guest *g)
+{
+    Ignition__GuestInfo info = IGNITION__GUEST_INFO__INIT;
+    Ignition__GuestConfig config = IGNITION__GUEST_CONFIG__INIT;
+    fill_info(&info, &config, g);
+    Ignition__GuestReply reply = IGNITION__GUEST_REPLY__INIT;
+    reply.guest = &info;
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_GUEST;
+    env.guest = &reply;
+    send_envelope(c, &env);
+}
+
+static void send_list(struct client *c)
+{
+    size_t n = 0;
+    for (struct guest *g = guests_next(c->sv->guests, NULL); g; g = guests_next(c->sv->guests, g))
+        n++;
+    Ignition__GuestInfo *infos = calloc(n ? n : 1, sizeof(*infos));
+    Ignition__GuestConfig *configs = calloc(n ? n : 1, sizeof(*configs));
+    Ignition__GuestInfo **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+    if (!infos || !configs || !ptrs) {
+        send_error(c, IGNITION__ERROR__CODE__CODE_INTERNAL, "out of memory");
+    } else {
+        size_t i = 0;
+        for (struct guest *g = guests_next(c->sv->guests, NULL); g;
+             g = guests_next(c->sv->guests, g), i++) {
+            ignition__guest_info__init(&infos[i]);
+            ignition__guest_config__init(&configs[i]);
+            fill_info(&infos[i], &configs[i], g);
+            ptrs[i] = &infos[i];
+        }
+        Ignition__GuestList list = IGNITION__GUEST_LIST__INIT;
+        list.n_guests = n;
+        list.guests = ptrs;
+        Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+        env.body_case = IGNITION__ENVELOPE__BODY_GUEST_LIST;
+        env.guest_list = &list;
+        send_envelope(c, &env);
+    }
+    free(infos);
+    free(configs);
+    free(ptrs);
+}
+
+/* ---- requests --------------------------------------------------------------------- */
+
+static struct guest *find_named(struct client *c, const char *name)
+{
+    struct guest *g = name && *name ? guests_find(c->sv->guests, name) : NULL;
+    if (!g) {
+        char msg[160];
+        if (!name || !*name)
+            set_message(msg, sizeof(msg), "no guest name given");
+        else
+            set_message(msg, sizeof(msg), "no guest named '%.40s' (vmmctl list shows the guests)",
+                     name);
+        send_error(c, IGNITION__ERROR__CODE__CODE_NOT_FOUND, msg);
+    }
+    return g;
+}
+
+/* The config as sent, checked for what a worker's command line cannot carry. */
+static bool config_from_wire(const Ignition__GuestConfig *in, struct guest_config *out,
+                             char *why, size_t why_len)
+{
+    memset(out, 0, sizeof(*out));
+    if (!in) {
+        set_message(why, why_len, "the request has no guest configuration");
+        return false;
+    }
+    if (in->n_disks > GUEST_MAX_DISKS) {
+        set_message(why, why_len, "more than %d disks", GUEST_MAX_DISKS);
+        return false;
+    }
+    if (strlen(in->backend) >= sizeof(out->backend)) {
+        set_message(why, why_len, "'%.20s' is not a backend (auto, emu, kvm, hvf)", in->backend);
+        return false;
+    }
+    if (*in->kernel != '/' || (*in->initrd && *in->initrd != '/')) {
+        set_message(why, why_len, "kernel and initrd paths must be absolute");
+        return false;
+    }
+    if (in->display_width > 16384 || in->display_height > 16384) {
+        set_message(why, why_len, "display larger than 16384x16384");
+        return false;
+    }
+    out->kernel = in->kernel;
+    out->initrd = *in->initrd ? in->initrd : NULL;
+    out->append = *in->append ? in->append : NULL;
+    out->num_disks = (unsigned)in->n_disks;
+    for (size_t i = 0; i < in->n_disks; i++)
+        out->disks[i] = in->disks[i];
+    out->mem_bytes = in->mem_bytes;
+    out->cpus = in->cpus;
+    set_message(out->backend, sizeof(out->backend), "%s", *in->backend ? in->backend : "auto");
+    out->gui = in->gui;
+    out->display_width = in->display_width;
+    out->display_height = in->display_height;
+    return true;
+}
+
+static void handle_start(struct client *c, const Ignition__StartRequest *req)
+{
+    struct guest_config config;
+    char why[200];
+    bool exists = guests_find(c->sv->guests, req->name) != NULL;
+    /* A new guest needs a config; a known one runs as it was made. */
+    if (!exists && !config_from_wire(req->config, &config, why, sizeof(why))) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "cannot start '%.40s': %s", req->name, why);
+        send_error(c, IGNITION__ERROR__CODE__CODE_BAD_REQUEST, msg);
+        return;
+    }
+    struct guest_error e;
+    struct guest *g;
+    if (guests_start(c->sv->guests, req->name, exists ? NULL : &config,
+                     exists && req->config_given, &g, &e) < 0) {
+        send_error(c, e.code, e.message);
+        return;
+    }
+    c->waiting = g;
+}
+
+static void handle_stop(struct client *c, const Ignition__StopRequest *req)
+{
+    struct guest *g = find_named(c, req->name);
+    if (!g)
+        return;
+    uint32_t timeout = req->timeout_ms ? req->timeout_ms : DEFAULT_STOP_TIMEOUT_MS;
+    if (timeout > MAX_STOP_TIMEOUT_MS)
+        timeout = MAX_STOP_TIMEOUT_MS;
+    struct guest_error e;
+    if (guests_stop(g, req->force, timeout, &e) < 0) {
+        send_error(c, e.code, e.message);
+        return;
+    }
+    c->waiting = g;
+}
+
+static void handle_remove(struct client *c, const Ignition__RemoveRequest *req)
+{
+    struct guest *g = find_named(c, req->name);
+    if (!g)
+        return;
+    /* The reply describes what was removed, so it is sent first. */
+    struct guest_error e;
+    const struct guest_record *r = guest_record(g);
+    if (r->state != GUEST_STOPPED && r->state != GUEST_CRASHED) {
+        guests_remove(c->sv->guests, g, &e);
+        send_error(c, e.code, e.message);
+        return;
+    }
+    for (struct client *o = c->sv->clients; o; o = o->next)
+        if (o->waiting == g)
+            o->waiting = NULL;
+    send_guest(c, g);
+    guests_remove(c->sv->guests, g, &e);
+}
+
+static void handle_attach(struct client *c, const char *name, bool console)
+{
+    struct guest *g = find_named(c, name);
+    if (!g)
+        return;
+    const struct guest_record *r = guest_record(g);
+    char msg[200];
+    if (r->state != GUEST_RUNNING) {
+        set_message(msg, sizeof(msg), "guest %s is %s (vmmctl start %s runs it)", r->name,
+                 guest_state_name(r->state), r->name);
+        send_error(c, IGNITION__ERROR__CODE__CODE_BAD_STATE, msg);
+        return;
+    }
+    if (!console && !r->config.gui) {
+        set_message(msg, sizeof(msg), "guest %s has no display (it was started with --no-gui)",
+                 r->name);
+        send_error(c, IGNITION__ERROR__CODE__CODE_UNSUPPORTED, msg);
+        return;
+    }
+    send_guest(c, g);
+}
+
+static void handle_request(struct client *c, const Ignition__Envelope *env)
+{
+    if (c->waiting) {
+        send_error(c, IGNITION__ERROR__CODE__CODE_BAD_REQUEST,
+                   "one request at a time: wait for the answer to the last one");
+        return;
+    }
+    switch (env->body_case) {
+    case IGNITION__ENVELOPE__BODY_START: handle_start(c, env->start); break;
+    case IGNITION__ENVELOPE__BODY_STOP: handle_stop(c, env->stop); break;
+    case IGNITION__ENVELOPE__BODY_LIST: send_list(c); break;
+    case IGNITION__ENVELOPE__BODY_STATUS: {
+        struct guest *g = find_named(c, env->status->name);
+        if (g)
+            send_guest(c, g);
+        break;
+    }
+    case IGNITION__ENVELOPE__BODY_REMOVE: handle_remove(c, env->remove); break;
+    case IGNITION__ENVELOPE__BODY_ATTACH: handle_attach(c, env->attach->name, false); break;
+    case IGNITION__ENVELOPE__BODY_CONSOLE_ATTACH:
+        handle_attach(c, env->console_attach->name, true);
+        break;
+    case IGNITION__ENVELOPE__BODY_SNAPSHOT:
+    case IGNITION__ENVELOPE__BODY_RESTORE:
+    case IGNITION__ENVELOPE__BODY_FANOUT:
+        send_error(c, IGNITION__ERROR__CODE__CODE_UNSUPPORTED,
+                   "snapshots are not available yet in this version of vmmd");
+        break;
+    default:
+        c->closing = true;
+        send_error(c, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
+                   "not a request vmmd answers (see proto/ignition.proto)");
+        break;
+    }
+}
+
+/* A start or stop is over: the clients waiting for it get the guest as it is
+ * now, or an error saying why it did not start. */
+static void on_guest_settled(void *opaque, struct guest *g)
+{
+    struct supervisor *sv = opaque;
+    struct client *next;
+    for (struct client *c = sv->clients; c; c = next) {
+        next = c->next;
+        if (c->waiting != g)
+            continue;
+        c->waiting = NULL;
+        const struct guest_record *r = guest_record(g);
+        if (r->state == GUEST_STOPPED && strncmp(r->exit_reason, "did not start", 13) == 0) {
+            char msg[400];
+            set_message(msg, sizeof(msg), "guest %s %s", r->name, r->exit_reason);
+            send_error(c, IGNITION__ERROR__CODE__CODE_START_FAILED, msg);
+        } else {
+            send_guest(c, g);
+        }
+    }
+}
+
+/* ---- clients ---------------------------------------------------------------------- */
+
+static void client_free(struct client *c)
+{
+    struct supervisor *sv = c->sv;
+    for (struct client **at = &sv->clients; *at; at = &(*at)->next) {
+        if (*at == c) {
+            *at = c->next;
+            break;
+        }
+    }
+    sv->num_clients--;
+    event_free(c->readable);
+    event_free(c->writable);
+    event_free(c->handshake_timer);
+    wire_conn_free(c->conn);
+    free(c);
+}
+
+static void handle_hello(struct client *c, const Ignition__Envelope *env)
+{
+    char why[200];
+    if (!wire_hello_check(env, why, sizeof(why))) {
+        c->closing = true;
+        send_error(c, env->body_case == IGNITION__ENVELOPE__BODY_HELLO
+                          ? IGNITION__ERROR__CODE__CODE_VERSION_MISMATCH
+                          : IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
+                   why);
+        return;
+    }
+    c->greeted = true;
+    evtimer_del(c->handshake_timer);
+    Ignition__Welcome welcome = IGNITION__WELCOME__INIT;
+    welcome.protocol_version = IGNITION__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    welcome.server_version = (char *)IGNITION_VERSION;
+    Ignition__Envelope reply = IGNITION__ENVELOPE__INIT;
+    reply.body_case = IGNITION__ENVELOPE__BODY_WELCOME;
+    reply.welcome = &welcome;
+    send_envelope(c, &reply);
+}
+
+static void on_client_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct client *c = arg;
+    struct supervisor *sv = c->sv;
+    for (;;) {
+        if (c->closing)
+            return;
+        enum wire_result r = wire_conn_read(c->conn);
+        if (r == WIRE_AGAIN)
+            return;
+        if (r == WIRE_CLOSED) {
+            client_free(c);
+            return;
+        }
+        if (r == WIRE_ERROR) {
+            c->closing = true;
+            event_del(c->readable);
+            char msg[200];
+            set_message(msg, sizeof(msg), "bad message: %s", wire_conn_error(c->conn));
+            send_error(c, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE, msg);
+            return;
+        }
+        Ignition__Envelope *env;
+        int fds[WIRE_MAX_FDS];
+        unsigned nfds = 0;
+        wire_conn_take(c->conn, &env, fds, &nfds);
+        for (unsigned i = 0; i < nfds; i++)
+            close(fds[i]); /* no request carries descriptors */
+        unsigned before = sv->num_clients;
+        if (!c->greeted)
+            handle_hello(c, env);
+        else
+            handle_request(c, env);
+        ignition__envelope__free_unpacked(env, NULL);
+        /* The reply may have dropped this client. */
+        if (sv->num_clients != before)
+            return;
+    }
+}
+
+static void on_client_writable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    flush_client(arg);
+}
+
+static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct client *c = arg;
+    c->closing = true;
+    send_error(c, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
+               "no Hello within 5 seconds of connecting");
+}
+
+static void on_accept(evutil_socket_t listen_fd, short what, void *arg)
+{
+    (void)what;
+    struct supervisor *sv = arg;
+    int fd = unixsock_accept((int)listen_fd);
+    if (fd < 0)
+        return;
+    uid_t uid;
+    if (unixsock_peer_uid(fd, &uid) < 0 || uid != getuid()) {
+        wire_send_error(fd, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
+                        "this vmmd serves only its own user");
+        close(fd);
+        return;
+    }
+    if (sv->num_clients >= MAX_CLIENTS) {
+        wire_send_error(fd, IGNITION__ERROR__CODE__CODE_INTERNAL,
+                        "vmmd has too many clients; try again");
+        close(fd);
+        return;
+    }
+    struct client *c = calloc(1, sizeof(*c));
+    struct wire_conn *conn = wire_conn_new(fd);
+    if (!c || !conn) {
+        free(c);
+        if (conn)
+            wire_conn_free(conn);
+        else
+            close(fd);
+        return;
+    }
+    c->sv = sv;
+    c->conn = conn;
+    wire_conn_set_limit(conn, CLIENT_QUEUE_LIMIT);
+    c->readable = event_new(sv->base, fd, EV_READ | EV_PERSIST, on_client_readable, c);
+    c->writable = event_new(sv->base, fd, EV_WRITE, on_client_writable, c);
+    c->handshake_timer = evtimer_new(sv->base, on_handshake_timeout, c);
+    c->next = sv->clients;
+    sv->clients = c;
+    sv->num_clients++;
+    struct timeval limit = {.tv_sec = HANDSHAKE_SECONDS};
+    event_add(c->readable, NULL);
+    evtimer_add(c->handshake_timer, &limit);
+}
+
+/* ---- process ---------------------------------------------------------------------- */
+
+static int self_path(char *out, size_t len)
+{
+#ifdef __APPLE__
+    char raw[PATH_MAX];
+    uint32_t size = sizeof(raw);
+    if (_NSGetExecutablePath(raw, &size) != 0 || !realpath(raw, out))
+        return -1;
+    (void)len;
+    return 0;
+#else
+    ssize_t n = readlink("/proc/self/exe", out, len - 1);
+    if (n <= 0)
+        return -1;
+    out[n] = '\0';
+    return 0;
+#endif
+}
+
+/* One supervisor per state directory: the lock is held for vmmd's life. */
+static int take_lock(const char *state_dir)
+{
+    char path[PATH_MAX];
+    set_message(path, sizeof(path), "%s/vmmd.lock", state_dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        log_error("cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        char text[32] = {0};
+        ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+        log_error("vmmd is already running for %s (pid %s)", state_dir,
+                  n > 0 ? strtok(text, "\n") : "unknown");
+        close(fd);
+        return -1;
+    }
+    char text[32];
+    int n = snprintf(text, sizeof(text), "%d\n", (int)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, text, (size_t)n, 0) != n)
+        log_warn("cannot write vmmd's pid to %s", path);
+    return fd;
+}
+
+/* vmmd.log, rotated once it passes LOG_ROTATE_BYTES at start. */
+static FILE *open_log(const char *state_dir)
+{
+    char path[PATH_MAX], old[PATH_MAX + 4];
+    set_message(path, sizeof(path), "%s/vmmd.log", state_dir);
+    struct stat st;
+    if (stat(path, &st) == 0 && st.st_size > (off_t)LOG_ROTATE_BYTES) {
+        set_message(old, sizeof(old), "%s.1", path);
+        rename(path, old);
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    return fd < 0 ? NULL : fdopen(fd, "a");
+}
+
+static void on_quit_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct supervisor *sv = arg;
+    log_info("signal %d: vmmd exits; running guests keep running", (int)sig);
+    event_base_loopbreak(sv->base);
+}
+
+/* -d: the parent waits for the child's word (listening, or an error line) so
+ * that `vmmd -d` returning 0 means vmmd answers. Returns in the child with the
+ * write end of that pipe in *report, or exits in the parent. */
+static void daemonize(int *report)
+{
+    int p[2];
+    if (pipe(p) < 0) {
+        log_error("pipe: %s", strerror(errno));
+        exit(1);
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_error("fork: %s", strerror(errno));
+        exit(1);
+    }
+    if (pid > 0) {
+        close(p[1]);
+        char word[8] = {0};
+        ssize_t n = read(p[0], word, sizeof(word) - 1);
+        exit(n > 0 && strncmp(word, "ok", 2) == 0 ? 0 : 1);
+    }
+    close(p[0]);
+    setsid();
+    fcntl(p[1], F_SETFD, FD_CLOEXEC);
+    *report = p[1];
+}
+
+static void detach_stdio(void)
+{
+    int null = open("/dev/null", O_RDWR);
+    if (null < 0)
+        return;
+    dup2(null, STDIN_FILENO);
+    dup2(null, STDOUT_FILENO);
+    dup2(null, STDERR_FILENO);
+    if (null > STDERR_FILENO)
+        close(null);
+}
+
+static int prepare_dirs(struct supervisor *sv)
+{
+    if (paths_state_dir(sv->state_dir, sizeof(sv->state_dir)) < 0) {
+        log_error("no state directory: set HOME or IGNITION_HOME");
+        return -1;
+    }
+    /* Room for every file name we put under it, so that no path is cut short. */
+    if (strlen(sv->state_dir) > PATH_MAX - 128) {
+        log_error("state directory path too long: %s", sv->state_dir);
+        return -1;
+    }
+    int rc = paths_make_dirs(sv->state_dir, 0700);
+    if (rc < 0) {
+        log_error("cannot create %s: %s", sv->state_dir, strerror(-rc));
+        return -1;
+    }
+    if (paths_run_dir(sv->state_dir, sv->run_dir, sizeof(sv->run_dir)) < 0) {
+        log_error("state directory path too long: %s", sv->state_dir);
+        return -1;
+    }
+    set_message(sv->socket_path, sizeof(sv->socket_path), "%s/vmmd.sock", sv->run_dir);
+    return 0;
+}
+
+static int serve(struct supervisor *sv, int report_fd)
+{
+    char vmmd_path[PATH_MAX], err[PATH_MAX + 256];
+    if (self_path(vmmd_path, sizeof(vmmd_path)) < 0) {
+        log_error("cannot find vmmd's own executable");
+        return 1;
+    }
+    sv->base = event_base_new();
+    if (!sv->base) {
+        log_error("cannot create the event loop");
+        return 1;
+    }
+    struct guests_config gc = {.state_dir = sv->state_dir, .run_dir = sv->run_dir,
+                               .vmmd_path = vmmd_path, .settled = on_guest_settled,
+                               .opaque = sv};
+    sv->guests = guests_open(sv->base, &gc, err, sizeof(err));
+    sv->listen_fd = sv->guests ? unixsock_listen(sv->socket_path, err, sizeof(err)) : -1;
+    if (sv->listen_fd < 0) {
+        log_error("%s", err);
+        guests_close(sv->guests);
+        event_base_free(sv->base);
+        return 1;
+    }
+    sv->accept_ev = event_new(sv->base, sv->listen_fd, EV_READ | EV_PERSIST, on_accept, sv);
+    struct event *sigterm = evsignal_new(sv->base, SIGTERM, on_quit_signal, sv);
+    struct event *sigint = evsignal_new(sv->base, SIGINT, on_quit_signal, sv);
+    event_add(sv->accept_ev, NULL);
+    event_add(sigterm, NULL);
+    event_add(sigint, NULL);
+    if (report_fd >= 0) {
+        if (write(report_fd, "ok\n", 3) < 0)
+            log_warn("cannot tell the starting process that vmmd is up");
+        close(report_fd);
+        detach_stdio(); /* errors until now reached the terminal; from here on the log */
+    }
+    log_info("vmmd %s listening on %s (state in %s)", IGNITION_VERSION, sv->socket_path,
+             sv->state_dir);
+    event_base_dispatch(sv->base);
+    while (sv->clients)
+        client_free(sv->clients);
+    event_free(sv->accept_ev);
+    event_free(sigterm);
+    event_free(sigint);
+    close(sv->listen_fd);
+    unlink(sv->socket_path);
+    guests_close(sv->guests);
+    event_base_free(sv->base);
+    return 0;
+}
+
+int supervisor_run(const struct supervisor_options *o)
+{
+    struct supervisor sv = {.listen_fd = -1};
+    if (prepare_dirs(&sv) < 0)
+        return 1;
+    int report_fd = -1;
+    if (o->daemonize)
+        daemonize(&report_fd);
+    FILE *log = open_log(sv.state_dir);
+    bool to_syslog = false;
+#ifdef __APPLE__
+    to_syslog = o->service; /* the unified log; systemd's journal takes stderr */
+#endif
+    log_set_sinks(true, log, to_syslog);
+    int lock_fd = take_lock(sv.state_dir);
+    if (lock_fd < 0) {
+        if (log)
+            fclose(log);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    int status = serve(&sv, report_fd);
+    log_info("vmmd stopped");
+    log_set_sinks(true, NULL, false);
+    if (log)
+        fclose(log);
+    close(lock_fd);
+    return status;
+}
