@@ -30,6 +30,7 @@
 #include "ignition.pb-c.h"
 #include "keytext.h"
 #include "scanout.h"
+#include "scanout_map.h"
 #include "unixsock.h"
 #include "wire.h"
 
@@ -473,30 +474,13 @@ static int cmd_keys(const char *path, unsigned n)
     return v.got_error ? 1 : 0;
 }
 
-/* Byte offsets of red, green and blue within a pixel, per virtio-gpu format
- * (formats are named by byte order in memory). */
-static bool channel_offsets(uint32_t format, int *r, int *g, int *b)
-{
-    switch (format) {
-    case SCANOUT_FORMAT_B8G8R8A8:
-    case SCANOUT_FORMAT_B8G8R8X8: *b = 0, *g = 1, *r = 2; return true;
-    case SCANOUT_FORMAT_A8R8G8B8:
-    case SCANOUT_FORMAT_X8R8G8B8: *r = 1, *g = 2, *b = 3; return true;
-    case SCANOUT_FORMAT_R8G8B8A8:
-    case SCANOUT_FORMAT_R8G8B8X8: *r = 0, *g = 1, *b = 2; return true;
-    case SCANOUT_FORMAT_X8B8G8R8:
-    case SCANOUT_FORMAT_A8B8G8R8: *b = 1, *g = 2, *r = 3; return true;
-    default: return false;
-    }
-}
-
 static int cmd_dump(const char *path, const char *out_path)
 {
     struct view v;
-    int r, g, b;
+    unsigned r, g, b;
     if (attach(&v, path) < 0 || wait_scanout(&v, 10) < 0)
         return 1;
-    if (!channel_offsets(v.format, &r, &g, &b)) {
+    if (!scanout_format_rgb_offsets(v.format, &r, &g, &b)) {
         fprintf(stderr, "display_client: unknown format %u\n", v.format);
         return 1;
     }
