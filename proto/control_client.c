@@ -137,7 +137,7 @@ static int socket_from_reply(const Ignition__Envelope *reply, const char *guest,
             set_message(err, err_len, "guest %s has no display (started with --no-gui)", guest);
         else
             set_message(err, err_len, "guest %s has no console socket", guest);
-        return IGNITION__ERROR__CODE__CODE_BAD_STATE;
+        return IGNITION__ERROR__CODE__CODE_UNSUPPORTED;
     }
     if (strlen(path) >= out_len) {
         set_message(err, err_len, "vmmd named a socket path longer than %zu bytes", out_len - 1);

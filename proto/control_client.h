@@ -36,9 +36,10 @@ enum control_guest_socket { CONTROL_DISPLAY_SOCKET, CONTROL_CONSOLE_SOCKET };
 
 /* Asks vmmd (on the connected fd) where guest's display or console listens:
  * Attach or ConsoleAttach. Returns 0 with the path in out; otherwise as
- * control_call, with a message a person can act on in err ("no guest named
- * X (vmmctl list shows the guests)", "guest X has no display (started with
- * --no-gui)", ...). */
+ * control_call, with a message a person can act on in err:
+ *   CODE_NOT_FOUND    "no guest named X (vmmctl list shows the guests)"
+ *   CODE_BAD_STATE    "guest X is not running (vmmctl start X starts it)"
+ *   CODE_UNSUPPORTED  "guest X has no display (started with --no-gui)" */
 int control_guest_socket(int fd, const char *guest, enum control_guest_socket which, char *out,
                          size_t out_len, char *err, size_t err_len);
 

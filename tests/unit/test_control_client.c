@@ -211,7 +211,7 @@ START_TEST(test_guest_errors_are_actionable)
     ck_assert_str_eq(err, "no guest named nope (vmmctl list shows the guests)");
     ck_assert_int_eq(control_guest_socket(fd, "headless", CONTROL_DISPLAY_SOCKET, path,
                                           sizeof(path), err, sizeof(err)),
-                     IGNITION__ERROR__CODE__CODE_BAD_STATE);
+                     IGNITION__ERROR__CODE__CODE_UNSUPPORTED);
     ck_assert_str_eq(err, "guest headless has no display (started with --no-gui)");
     ck_assert_int_eq(control_guest_socket(fd, "off", CONTROL_DISPLAY_SOCKET, path, sizeof(path),
                                           err, sizeof(err)),
