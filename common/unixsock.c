@@ -231,8 +231,10 @@ int unixsock_connect(const char *path, char *err, size_t err_len)
         ;
     /* An interrupted connect goes on in the background; a retry then reports it. */
     if (r < 0 && errno != EISCONN) {
-        explain_connect_error(path, errno, err, err_len);
+        int error = errno;
+        explain_connect_error(path, error, err, err_len);
         close(fd);
+        errno = error;
         return -1;
     }
     return fd;

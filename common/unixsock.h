@@ -21,7 +21,8 @@ int unixsock_listen(const char *path, char *err, size_t err_len);
 
 /* Connects to the socket at path (blocking), close-on-exec. Returns the fd, or -1
  * with a sentence in err: nothing there, a stale socket, a path too long, or
- * the system's reason. */
+ * the system's reason. When connect itself failed, errno says why
+ * (ENOENT, ECONNREFUSED, ...), so that callers can tell "nobody there". */
 int unixsock_connect(const char *path, char *err, size_t err_len);
 
 /* The effective uid of the process at the other end of a connected socket

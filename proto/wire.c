@@ -662,7 +662,7 @@ const char *wire_conn_error(const struct wire_conn *c)
 
 /* Copies text from a peer for a person to read: bytes outside printable ASCII
  * (terminal escapes among them) become '?'. */
-static void copy_printable(char *out, size_t out_len, const char *text)
+void wire_copy_printable(char *out, size_t out_len, const char *text)
 {
     if (!out || !out_len)
         return;
@@ -698,7 +698,7 @@ static int check_answer(Ignition__Envelope *reply, const char *client_name, char
 {
     if (reply->body_case == IGNITION__ENVELOPE__BODY_ERROR) {
         if (reply->error->message && reply->error->message[0])
-            copy_printable(err, err_len, reply->error->message);
+            wire_copy_printable(err, err_len, reply->error->message);
         else
             set_message(err, err_len, "the server refused the connection (error code %d)",
                     (int)reply->error->code);

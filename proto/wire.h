@@ -150,6 +150,10 @@ int wire_client_handshake(int sock, const char *client_name, int timeout_ms,
  * vmmd speaks 1; update vmmd"); send it back with wire_queue_error. */
 bool wire_hello_check(const Ignition__Envelope *env, char *why, size_t why_len);
 
+/* Copies text a peer sent into out for a person to read: bytes outside
+ * printable ASCII become '?', and it is cut to fit. */
+void wire_copy_printable(char *out, size_t out_len, const char *text);
+
 /* Queue or send (blocking) an Error{code, message}; results as wire_conn_queue
  * and wire_send. */
 int wire_queue_error(struct wire_conn *c, Ignition__Error__Code code, const char *message);

@@ -20,9 +20,10 @@ enum chord chord_for(SDL_Keymod mod, SDL_Scancode scancode)
         return CHORD_FULLSCREEN;
     case SDL_SCANCODE_G:
         return CHORD_GRAB;
+    case SDL_SCANCODE_X:
+        return CHORD_STOP;
     case SDL_SCANCODE_S:
     case SDL_SCANCODE_R:
-    case SDL_SCANCODE_X:
         return CHORD_SUPERVISOR;
     default:
         return CHORD_NONE;

@@ -20,7 +20,8 @@ enum chord {
     CHORD_DETACH,     /* Ctrl+Alt+D */
     CHORD_FULLSCREEN, /* Ctrl+Alt+F */
     CHORD_GRAB,       /* Ctrl+Alt+G */
-    CHORD_SUPERVISOR, /* Ctrl+Alt+S, R, X: commands of the supervisor */
+    CHORD_STOP,       /* Ctrl+Alt+X: ask vmmd to stop the guest */
+    CHORD_SUPERVISOR, /* Ctrl+Alt+S, R: snapshot and relaunch, arriving later */
 };
 
 /* Hands one message to the connection. */

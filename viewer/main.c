@@ -17,6 +17,7 @@
 #include "options.h"
 #include "screen.h"
 #include "session.h"
+#include "supervisor.h"
 #include "util.h"
 
 #define DEFAULT_WIDTH 1280
@@ -27,7 +28,13 @@
 #define MAX_NAME 64
 
 /* user.code of the viewer's own events (type: event_base + 1). */
-enum view_event { VIEW_RESIZE_DUE, VIEW_FLASH_OVER, VIEW_SHOW };
+enum view_event {
+    VIEW_RESIZE_DUE,
+    VIEW_FLASH_OVER,
+    VIEW_SHOW,
+    VIEW_STOP_FAILED, /* data1: why, malloc'd (posted by supervisor_stop_guest) */
+    VIEW_EVENT_COUNT
+};
 
 struct viewer {
     struct view_options opts;
@@ -93,7 +100,7 @@ static SDL_TimerID start_timer(struct viewer *v, SDL_TimerID old, Uint32 ms, enu
     static struct {
         Uint32 type;
         int code;
-    } params[3];
+    } params[VIEW_EVENT_COUNT];
     if (old)
         SDL_RemoveTimer(old);
     params[code].type = v->event_base + 1;
@@ -269,6 +276,20 @@ static void toggle_keyboard_grab(struct viewer *v)
                                  : "keyboard released");
 }
 
+/* Graceful, through vmmd: the guest powers itself off, and the window
+ * follows when the worker goes away. */
+static void stop_guest(struct viewer *v)
+{
+    if (!v->opts.guest) {
+        flash(v, "stopping needs the guest's name (ignition-view GUEST)");
+        return;
+    }
+    if (supervisor_stop_guest(v->opts.guest, v->event_base + 1, VIEW_STOP_FAILED) < 0)
+        flash(v, "cannot ask vmmd to stop the guest");
+    else
+        flash(v, "asked the guest to power off");
+}
+
 static void on_chord(struct viewer *v, enum chord c)
 {
     switch (c) {
@@ -281,8 +302,11 @@ static void on_chord(struct viewer *v, enum chord c)
     case CHORD_GRAB:
         toggle_keyboard_grab(v);
         break;
+    case CHORD_STOP:
+        stop_guest(v);
+        break;
     case CHORD_SUPERVISOR:
-        flash(v, "needs the vmmd supervisor (not available yet)");
+        flash(v, "snapshots and relaunch arrive later");
         break;
     case CHORD_NONE:
         break;
@@ -324,6 +348,15 @@ static void on_view_event(struct viewer *v, const SDL_UserEvent *ev)
         break;
     case VIEW_SHOW:
         SDL_ShowWindow(v->window);
+        break;
+    case VIEW_STOP_FAILED: {
+        char text[sizeof(v->flash)];
+        snprintf(text, sizeof(text), "stop failed: %s", (const char *)ev->data1);
+        flash(v, text);
+        free(ev->data1);
+        break;
+    }
+    case VIEW_EVENT_COUNT:
         break;
     }
 }
@@ -475,7 +508,8 @@ static int first_connect(struct viewer *v)
     if (rc == 0)
         return 0;
     if (rc != -EPROTO && v->opts.wait) {
-        snprintf(v->status, sizeof(v->status), "waiting for %s", v->opts.socket_path);
+        snprintf(v->status, sizeof(v->status), "waiting for %s",
+                 v->opts.guest ? v->opts.guest : v->opts.socket_path);
         return 0;
     }
     log_error("%s", err);
@@ -489,11 +523,8 @@ int main(int argc, char **argv)
     char why[256];
     switch (options_parse(argc, argv, &v.opts, why, sizeof(why))) {
     case OPTIONS_OK:
-        break;
     case OPTIONS_NEEDS_VMMD:
-        fprintf(stderr, "ignition-view: naming a guest needs the vmmd supervisor, which is not "
-                        "available yet; use --socket PATH\n");
-        return 2;
+        break;
     case OPTIONS_BAD:
         fprintf(stderr, "ignition-view: %s\n%s", why, options_usage);
         return 2;
@@ -506,6 +537,8 @@ int main(int argc, char **argv)
      * tried before any window system is. */
     v.event_base = SDL_RegisterEvents(2);
     v.session = session_new(v.opts.socket_path, v.event_base);
+    if (v.session && v.opts.guest)
+        session_set_resolver(v.session, supervisor_resolve_display, (void *)v.opts.guest);
     if (v.event_base == (Uint32)-1 || !v.session || first_connect(&v) < 0) {
         session_free(v.session);
         return 1;

@@ -5,13 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "paths.h"
 #include "util.h"
 
 const char options_usage[] =
-    "usage: ignition-view --socket PATH [--size WxH] [--fullscreen] [--scale N]\n"
+    "usage: ignition-view GUEST | --socket PATH [--size WxH] [--fullscreen] [--scale N]\n"
     "                     [--no-resize-guest] [--wait] [--title NAME]\n"
+    "GUEST is found through vmmd (vmmctl list shows the guests).\n"
     "Ctrl+Alt+D detaches, Ctrl+Alt+F toggles fullscreen, Ctrl+Alt+G grabs or\n"
-    "releases the keyboard.\n";
+    "releases the keyboard, Ctrl+Alt+X asks the guest to power off.\n";
 
 static bool parse_unsigned(const char *text, unsigned min, unsigned max, unsigned *out,
                            const char **end)
@@ -131,6 +133,11 @@ enum options_result options_parse(int argc, char **argv, struct view_options *o,
     }
     if (o->help)
         return OPTIONS_OK;
+    if (o->guest && !paths_guest_name_ok(o->guest)) {
+        set_message(why, why_len, "%s is not a guest name (letters, digits, '_', '.', '-')",
+                    o->guest);
+        return OPTIONS_BAD;
+    }
     if (o->guest && !o->socket_path)
         return OPTIONS_NEEDS_VMMD;
     if (o->guest) {
@@ -150,6 +157,8 @@ const char *options_display_name(const struct view_options *o, const char *guest
         return guest_name;
     if (o->title && *o->title)
         return o->title;
+    if (o->guest)
+        return o->guest;
     const char *slash = strrchr(o->socket_path, '/');
     return slash && slash[1] ? slash + 1 : o->socket_path;
 }

@@ -10,7 +10,7 @@
 
 struct view_options {
     const char *socket_path;
-    const char *guest; /* a positional GUEST name (needs the supervisor) */
+    const char *guest; /* a positional GUEST name, found through vmmd */
     const char *title;
     unsigned width, height; /* --size; 0 when not given */
     unsigned scale;         /* --scale, 1 unless given */
@@ -23,7 +23,7 @@ struct view_options {
 enum options_result {
     OPTIONS_OK,
     OPTIONS_BAD,        /* why says what; exit 2 */
-    OPTIONS_NEEDS_VMMD, /* a guest name was given; exit 2 */
+    OPTIONS_NEEDS_VMMD, /* a guest name was given: its socket comes from vmmd */
 };
 
 /* Parses argv (argv[0] is the program). On OPTIONS_BAD, why holds one line. */
@@ -31,7 +31,8 @@ enum options_result options_parse(int argc, char **argv, struct view_options *op
                                   size_t why_len);
 
 /* The name for the window title: the guest's own name when it gave one, else
- * --title, else the socket's file name. */
+ * --title, else the guest named on the command line, else the socket's file
+ * name. */
 const char *options_display_name(const struct view_options *opts, const char *guest_name);
 
 extern const char options_usage[];

@@ -9,7 +9,7 @@
 
 #include "ignition.pb-c.h"
 #include "geometry.h"
-#include "mapping.h"
+#include "scanout_map.h"
 
 struct screen {
     SDL_Renderer *renderer;

@@ -23,7 +23,9 @@ static _Atomic unsigned messages_in_flight;
 #define HANDSHAKE_TIMEOUT_MS 5000
 
 struct session {
-    char *path;
+    char path[SESSION_MAX_PATH]; /* "" until resolved */
+    session_resolve_fn resolve;  /* NULL: path is fixed */
+    void *resolve_ctx;
     Uint32 event_type;
     pthread_t reader;
     bool reader_started;
@@ -42,11 +44,12 @@ struct session *session_new(const char *socket_path, Uint32 event_type)
     struct session *s = calloc(1, sizeof(*s));
     if (!s)
         return NULL;
-    s->path = strdup(socket_path);
-    if (!s->path) {
+    if (socket_path && strlen(socket_path) >= sizeof(s->path)) {
         free(s);
         return NULL;
     }
+    if (socket_path)
+        memcpy(s->path, socket_path, strlen(socket_path) + 1);
     s->event_type = event_type;
     s->sock = -1;
     pthread_mutex_init(&s->lock, NULL);
@@ -95,9 +98,21 @@ static void drop_sock(struct session *s)
         close(sock);
 }
 
+void session_set_resolver(struct session *s, session_resolve_fn resolve, void *ctx)
+{
+    s->resolve = resolve;
+    s->resolve_ctx = ctx;
+}
+
 int session_connect(struct session *s, char *err, size_t err_len)
 {
     char why[256];
+    /* Asked again on every attempt: a restarted guest may listen elsewhere. */
+    if (s->resolve) {
+        int rc = s->resolve(s->resolve_ctx, s->path, sizeof(s->path), err, err_len);
+        if (rc < 0)
+            return rc;
+    }
     int sock = unixsock_connect(s->path, why, sizeof(why));
     if (sock < 0) {
         set_message(err, err_len, "%s", why);
@@ -274,7 +289,6 @@ void session_free(struct session *s)
         ignition__welcome__free_unpacked(s->welcome, NULL);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
-    free(s->path);
     free(s);
 }
 

@@ -28,11 +28,22 @@ struct session_message {
 
 struct session;
 
+#define SESSION_MAX_PATH 512
+
+/* socket_path may be NULL when a resolver is set before the first connect. */
 struct session *session_new(const char *socket_path, Uint32 event_type);
 
-/* One attempt to connect and handshake, from the calling thread. Returns 0;
- * -ENOENT when no guest listens there; -EPROTO when the worker refused us
- * (err: its reason); another -errno otherwise. */
+/* Finds the socket to connect to, before every attempt: fills path (room for
+ * len bytes) and returns 0; -ENOENT when it cannot now but may later (the
+ * guest or vmmd not running: retried); -EPROTO when it never will (no such
+ * guest: fatal). err says why. Runs on whichever thread connects. */
+typedef int (*session_resolve_fn)(void *ctx, char *path, size_t len, char *err, size_t err_len);
+void session_set_resolver(struct session *s, session_resolve_fn resolve, void *ctx);
+
+/* One attempt to resolve (when a resolver is set), connect and handshake,
+ * from the calling thread. Returns 0; -ENOENT when no guest listens there;
+ * -EPROTO when the worker refused us or the resolver says it never will
+ * (err: the reason); another -errno otherwise. */
 int session_connect(struct session *s, char *err, size_t err_len);
 
 /* Starts the reader thread; it connects (retrying) when not yet connected. */

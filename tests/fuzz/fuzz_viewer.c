@@ -29,7 +29,7 @@
 #include "cursor.h"
 #include "fds.h"
 #include "geometry.h"
-#include "mapping.h"
+#include "scanout_map.h"
 #include "memfile.h"
 #include "scanout.h"
 #include "wire.h"

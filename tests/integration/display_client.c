@@ -28,12 +28,12 @@
 #include <unistd.h>
 
 #include "ignition.pb-c.h"
+#include "keytext.h"
 #include "scanout.h"
+#include "scanout_map.h"
 #include "unixsock.h"
 #include "wire.h"
 
-#define KEY_LEFTSHIFT 42
-#define KEY_ENTER 28
 #define BTN_LEFT 0x110
 
 struct view {
@@ -282,38 +282,6 @@ static int cmd_check(const char *path, double seconds)
 
 /* ---- input ------------------------------------------------------------------ */
 
-/* US layout: the key and whether Shift is held for it. */
-static bool key_for(char c, uint32_t *code, bool *shift)
-{
-    static const char row_num[] = "1234567890-=", row_q[] = "qwertyuiop[]",
-                      row_a[] = "asdfghjkl;'`", row_z[] = "\\zxcvbnm,./";
-    static const char num_shift[] = "!@#$%^&*()_+", q_shift[] = "QWERTYUIOP{}",
-                      a_shift[] = "ASDFGHJKL:\"~", z_shift[] = "|ZXCVBNM<>?";
-    const char *rows[] = {row_num, row_q, row_a, row_z};
-    const char *shifted[] = {num_shift, q_shift, a_shift, z_shift};
-    static const uint32_t first[] = {2, 16, 30, 43};
-    if (c == ' ') {
-        *code = 57;
-        *shift = false;
-        return true;
-    }
-    for (int r = 0; r < 4; r++) {
-        const char *at = strchr(rows[r], c);
-        *shift = false;
-        if (!at || !c) {
-            at = strchr(shifted[r], c);
-            *shift = true;
-            if (!at || !c)
-                continue;
-            *code = first[r] + (uint32_t)(at - shifted[r]);
-        } else {
-            *code = first[r] + (uint32_t)(at - rows[r]);
-        }
-        return true;
-    }
-    return false;
-}
-
 static int cmd_type(const char *path, const char *text)
 {
     struct view v;
@@ -322,15 +290,16 @@ static int cmd_type(const char *path, const char *text)
     for (const char *c = text; *c; c++) {
         uint32_t code;
         bool shift;
-        if (!key_for(*c, &code, &shift)) {
+        if (!keytext_key_for(*c, &code, &shift)) {
             fprintf(stderr, "display_client: cannot type '%c'\n", *c);
             return 2;
         }
-        if ((shift && send_key(&v, KEY_LEFTSHIFT, true) < 0) || send_key(&v, code, true) < 0 ||
-            send_key(&v, code, false) < 0 || (shift && send_key(&v, KEY_LEFTSHIFT, false) < 0))
+        if ((shift && send_key(&v, KEYTEXT_KEY_LEFTSHIFT, true) < 0) ||
+            send_key(&v, code, true) < 0 || send_key(&v, code, false) < 0 ||
+            (shift && send_key(&v, KEYTEXT_KEY_LEFTSHIFT, false) < 0))
             return 1;
     }
-    if (send_key(&v, KEY_ENTER, true) < 0 || send_key(&v, KEY_ENTER, false) < 0)
+    if (send_key(&v, KEYTEXT_KEY_ENTER, true) < 0 || send_key(&v, KEYTEXT_KEY_ENTER, false) < 0)
         return 1;
     drain(&v, 500);
     printf("typed %zu\n", strlen(text));
@@ -493,7 +462,8 @@ static int cmd_keys(const char *path, unsigned n)
     if (attach(&v, path) < 0)
         return 1;
     for (unsigned i = 0; i < n; i++) {
-        if (send_key(&v, KEY_LEFTSHIFT, true) < 0 || send_key(&v, KEY_LEFTSHIFT, false) < 0)
+        if (send_key(&v, KEYTEXT_KEY_LEFTSHIFT, true) < 0 ||
+            send_key(&v, KEYTEXT_KEY_LEFTSHIFT, false) < 0)
             return 1;
         /* Paced like a fast typist, so each key finds the guest's queue ready. */
         nanosleep(&(struct timespec){.tv_nsec = 5000000}, NULL);
@@ -504,30 +474,13 @@ static int cmd_keys(const char *path, unsigned n)
     return v.got_error ? 1 : 0;
 }
 
-/* Byte offsets of red, green and blue within a pixel, per virtio-gpu format
- * (formats are named by byte order in memory). */
-static bool channel_offsets(uint32_t format, int *r, int *g, int *b)
-{
-    switch (format) {
-    case SCANOUT_FORMAT_B8G8R8A8:
-    case SCANOUT_FORMAT_B8G8R8X8: *b = 0, *g = 1, *r = 2; return true;
-    case SCANOUT_FORMAT_A8R8G8B8:
-    case SCANOUT_FORMAT_X8R8G8B8: *r = 1, *g = 2, *b = 3; return true;
-    case SCANOUT_FORMAT_R8G8B8A8:
-    case SCANOUT_FORMAT_R8G8B8X8: *r = 0, *g = 1, *b = 2; return true;
-    case SCANOUT_FORMAT_X8B8G8R8:
-    case SCANOUT_FORMAT_A8B8G8R8: *b = 1, *g = 2, *r = 3; return true;
-    default: return false;
-    }
-}
-
 static int cmd_dump(const char *path, const char *out_path)
 {
     struct view v;
-    int r, g, b;
+    unsigned r, g, b;
     if (attach(&v, path) < 0 || wait_scanout(&v, 10) < 0)
         return 1;
-    if (!channel_offsets(v.format, &r, &g, &b)) {
+    if (!scanout_format_rgb_offsets(v.format, &r, &g, &b)) {
         fprintf(stderr, "display_client: unknown format %u\n", v.format);
         return 1;
     }

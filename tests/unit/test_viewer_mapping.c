@@ -7,7 +7,7 @@
 #include <unistd.h>
 
 #include "formats.h"
-#include "mapping.h"
+#include "scanout_map.h"
 #include "unit.h"
 
 #define W 64
@@ -178,6 +178,19 @@ START_TEST(test_formats_match_memory_order)
 }
 END_TEST
 
+/* The formats the shared mapping accepts are exactly those the window can show. */
+START_TEST(test_known_formats_are_the_viewers)
+{
+    unsigned known = 0;
+    for (uint32_t f = 0; f < 256; f++) {
+        ck_assert_msg(scanout_format_known(f) == (sdl_format_for_virtio(f) != 0), "format %u", f);
+        known += scanout_format_known(f);
+    }
+    ck_assert_uint_eq(known, 8);
+    ck_assert(!scanout_format_known(0xffffffffu));
+}
+END_TEST
+
 static Suite *mapping_suite(void)
 {
     Suite *s = suite_create("viewer_mapping");
@@ -188,6 +201,7 @@ static Suite *mapping_suite(void)
     tcase_add_test(tc, test_object_shorter_than_announced_refused);
     tcase_add_test(tc, test_geometry_checks);
     tcase_add_test(tc, test_formats_match_memory_order);
+    tcase_add_test(tc, test_known_formats_are_the_viewers);
     suite_add_tcase(s, tc);
     return s;
 }

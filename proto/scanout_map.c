@@ -1,14 +1,35 @@
-#include "mapping.h"
+#include "scanout_map.h"
 
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
-#include "formats.h"
 #include "util.h"
 
 #define BYTES_PER_PIXEL 4u
+
+bool scanout_format_known(uint32_t format)
+{
+    unsigned r, g, b;
+    return scanout_format_rgb_offsets(format, &r, &g, &b);
+}
+
+/* Formats are named by their bytes in memory, first byte first. */
+bool scanout_format_rgb_offsets(uint32_t format, unsigned *r, unsigned *g, unsigned *b)
+{
+    switch (format) {
+    case SCANOUT_FORMAT_B8G8R8A8:
+    case SCANOUT_FORMAT_B8G8R8X8: *b = 0, *g = 1, *r = 2; return true;
+    case SCANOUT_FORMAT_A8R8G8B8:
+    case SCANOUT_FORMAT_X8R8G8B8: *r = 1, *g = 2, *b = 3; return true;
+    case SCANOUT_FORMAT_R8G8B8A8:
+    case SCANOUT_FORMAT_R8G8B8X8: *r = 0, *g = 1, *b = 2; return true;
+    case SCANOUT_FORMAT_A8B8G8R8:
+    case SCANOUT_FORMAT_X8B8G8R8: *b = 1, *g = 2, *r = 3; return true;
+    default: return false;
+    }
+}
 
 bool mapping_info_valid(const Ignition__ScanoutInfo *info, char *why, size_t why_len)
 {
@@ -17,7 +38,7 @@ bool mapping_info_valid(const Ignition__ScanoutInfo *info, char *why, size_t why
         set_message(why, why_len, "scanout size %ux%u", info->width, info->height);
         return false;
     }
-    if (sdl_format_for_virtio(info->format) == 0) {
+    if (!scanout_format_known(info->format)) {
         set_message(why, why_len, "unknown pixel format %u", info->format);
         return false;
     }

@@ -1,8 +1,9 @@
 /* A scanout's shared memory, mapped read-only, and the checks that make every
  * later read of it safe: whatever ScanoutInfo and the header say is compared
- * before a single pixel is touched. */
-#ifndef IGNITION_VIEWER_MAPPING_H
-#define IGNITION_VIEWER_MAPPING_H
+ * before a single pixel is touched. Shared by everything that reads a scanout
+ * (ignition-view, vmmctl screenshot). */
+#ifndef IGNITION_SCANOUT_MAP_H
+#define IGNITION_SCANOUT_MAP_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,6 +23,13 @@ struct mapping {
     uint32_t width, height, stride, format;
     uint64_t data_offset, generation;
 };
+
+/* Whether format is one of the eight of proto/scanout.h. */
+bool scanout_format_known(uint32_t format);
+
+/* Where red, green and blue sit among a pixel's four bytes in format. False
+ * for a format we do not know. */
+bool scanout_format_rgb_offsets(uint32_t format, unsigned *r, unsigned *g, unsigned *b);
 
 /* Whether ScanoutInfo describes a scanout that lies inside its object, in a
  * format we can show. why says what is wrong. */
