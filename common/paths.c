@@ -1,6 +1,5 @@
 #include "paths.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
 #include <limits.h>
@@ -61,12 +60,14 @@ int paths_make_dirs(const char *path, mode_t mode)
 
 bool paths_guest_name_ok(const char *name)
 {
-    size_t n = strlen(name);
-    if (n == 0 || n > PATHS_GUEST_NAME_MAX || !isalnum((unsigned char)name[0]))
+    size_t len = strlen(name);
+    if (len == 0 || len > PATHS_GUEST_NAME_MAX)
         return false;
-    for (size_t i = 1; i < n; i++) {
-        unsigned char c = (unsigned char)name[i];
-        if (!isalnum(c) && c != '_' && c != '.' && c != '-')
+    for (size_t i = 0; i < len; i++) {
+        /* ASCII only, whatever the locale says a letter is. */
+        char c = name[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
             return false;
     }
     return true;

@@ -170,22 +170,27 @@ static int add_disks(struct machine *m, const struct machine_config *c, char *er
 static int add_display(struct machine *m, const struct machine_config *c, char *err,
                        size_t err_len)
 {
-    if (!c->gpu)
-        return 0;
-    struct virtio_gpu_options gpu = {
-        .num_scanouts = c->num_scanouts, .width = c->display_width,
-        .height = c->display_height, .max_host_bytes = c->gpu_memory,
-        .display = c->display, .display_opaque = c->display_opaque,
-    };
     struct irq_line irq;
-    uint64_t base = next_virtio_slot(m, &irq);
-    m->gpu = virtio_gpu_create(base, irq, &m->guest_ram, &gpu);
-    if (add_device(m, m->gpu) < 0)
-        goto fail;
+    uint64_t base;
+    if (c->gpu) {
+        struct virtio_gpu_options gpu = {
+            .num_scanouts = c->num_scanouts, .width = c->display_width,
+            .height = c->display_height, .max_host_bytes = c->gpu_memory,
+            .display = c->display, .display_opaque = c->display_opaque,
+        };
+        base = next_virtio_slot(m, &irq);
+        m->gpu = virtio_gpu_create(base, irq, &m->guest_ram, &gpu);
+        if (add_device(m, m->gpu) < 0)
+            goto fail;
+    }
+    if (!c->gpu && !c->keyboard)
+        return 0;
     base = next_virtio_slot(m, &irq);
     m->keyboard = virtio_input_create(base, irq, &m->guest_ram, VIRTIO_INPUT_KEYBOARD, "kbd0");
     if (add_device(m, m->keyboard) < 0)
         goto fail;
+    if (!c->gpu)
+        return 0;
     base = next_virtio_slot(m, &irq);
     m->tablet = virtio_input_create(base, irq, &m->guest_ram, VIRTIO_INPUT_TABLET, "tablet0");
     if (add_device(m, m->tablet) < 0)

@@ -47,8 +47,12 @@ struct machine_config {
     const char *instance_dir; /* where writable disks keep their layers */
     bool announce_disks;      /* log what each disk is (once per run, not per reset) */
     /* A virtio-gpu with a keyboard and a tablet (virtio-input), reporting to
-     * display (may be NULL). */
+     * display (may be NULL). Their virtio slots follow the disks': gpu,
+     * keyboard, tablet. */
     bool gpu;
+    /* The keyboard even without a GPU (the power button of a supervised guest),
+     * then in the slot after the disks. */
+    bool keyboard;
     unsigned num_scanouts;
     uint32_t display_width, display_height; /* the first scanout's initial mode */
     uint64_t gpu_memory;                    /* cap on host memory for guest resources */
@@ -73,7 +77,7 @@ size_t machine_console_input(struct machine *m, const uint8_t *data, size_t len)
 /* Thread-safe: host input for hvc0. Returns bytes accepted (0 without hvc0). */
 size_t machine_hvc_input(struct machine *m, const uint8_t *data, size_t len);
 
-/* The machine's virtio-gpu, keyboard and tablet, or NULL without a GPU. */
+/* The machine's virtio-gpu, keyboard and tablet, or NULL where there is none. */
 struct device *machine_gpu(struct machine *m);
 struct device *machine_keyboard(struct machine *m);
 struct device *machine_tablet(struct machine *m);

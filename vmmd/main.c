@@ -2,7 +2,9 @@
  * driven by vmmctl); `vmmd run` runs one guest in the foreground with its
  * serial console on the terminal, the way `lkvm run` does, and is also what the
  * supervisor starts for each guest. */
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,8 @@
 #include "log.h"
 #include "machine.h"
 #include "supervisor.h"
+#include "paths.h"
+#include "supervision.h"
 #include "util.h"
 #include "worker.h"
 
@@ -27,6 +31,8 @@ static void usage(FILE *out)
             "                [--gpu | --no-gpu] [--socket PATH] [--display WxH]\n"
             "                [--scanouts N] [--gpu-memory SIZE]\n"
             "                [--backend emu|kvm|hvf|auto] [--verbose]\n"
+            "                [--guest NAME] [--console-socket PATH] [--console-log PATH]\n"
+            "                [--lock PATH] [--exit-file PATH] [--ready-fd N]\n"
             "       vmmd disk export LAYER OUT\n"
             "\n"
             "vmmd alone is the supervisor: it keeps the registry of guests in the state\n"
@@ -59,6 +65,20 @@ static void usage(FILE *out)
             "  --backend NAME   hypervisor backend (default: auto)\n"
             "  --verbose        log what the backend decides\n"
             "\n"
+            "Run by a supervisor (vmmd), a guest worker also takes:\n"
+            "  --guest NAME     the guest's name, for viewers and the log\n"
+            "  --console-socket PATH  the serial console on this Unix socket (raw bytes,\n"
+            "                   up to 16 clients) instead of this terminal; SIGTERM then\n"
+            "                   presses the guest's power button, a second SIGTERM or\n"
+            "                   SIGINT stops it at once\n"
+            "  --console-log PATH  all serial output appended here, rotated at 1M to\n"
+            "                   PATH.1 and PATH.2\n"
+            "  --lock PATH      held while running: a second worker with it refuses to start\n"
+            "  --exit-file PATH written as the worker exits: poweroff, stopped or\n"
+            "                   error: MESSAGE\n"
+            "  --ready-fd N     \"ready\" is written to descriptor N (3 or more) once the\n"
+            "                   guest and its sockets are up\n"
+            "\n"
             "vmmd disk export writes the disk a guest sees through LAYER (a disk layer\n"
             "from an instance directory) to OUT as a plain raw image.\n");
 }
@@ -76,6 +96,19 @@ static int parse_display_mode(const char *text, uint32_t *width, uint32_t *heigh
         return -1;
     *width = (uint32_t)w;
     *height = (uint32_t)h;
+    return 0;
+}
+
+/* A descriptor the parent left open for us, not one of stdin/stdout/stderr;
+ * close-on-exec from now on. */
+static int parse_ready_fd(const char *text, int *fd)
+{
+    char *end;
+    long n = strtol(text, &end, 10);
+    if (end == text || *end || n < 3 || n > INT_MAX || fcntl((int)n, F_GETFD) < 0)
+        return -1;
+    fcntl((int)n, F_SETFD, FD_CLOEXEC);
+    *fd = (int)n;
     return 0;
 }
 
@@ -98,15 +131,22 @@ static int cmd_run(int argc, char **argv)
         {"socket", required_argument, NULL, 'S'}, {"display", required_argument, NULL, 'D'},
         {"scanouts", required_argument, NULL, 'n'},
         {"gpu-memory", required_argument, NULL, 'M'},
+        {"guest", required_argument, NULL, 'g'},
+        {"console-socket", required_argument, NULL, 'C'},
+        {"console-log", required_argument, NULL, 'L'},
+        {"lock", required_argument, NULL, 'l'},
+        {"exit-file", required_argument, NULL, 'x'},
+        {"ready-fd", required_argument, NULL, 'r'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     struct worker_options o = {.backend = "auto", .ram_size = 1ull << 30, .gpu = true,
                                .num_scanouts = 1, .display_width = 1280,
-                               .display_height = 800, .gpu_memory = 256ull << 20};
+                               .display_height = 800, .gpu_memory = 256ull << 20,
+                               .ready_fd = -1};
     int c;
     optind = 1;
     opterr = 0; /* our messages, not getopt's */
-    while ((c = getopt_long(argc, argv, ":k:i:a:m:b:d:I:S:D:n:M:GNvh", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":k:i:a:m:b:d:I:S:D:n:M:g:C:L:l:x:r:GNvh", options, NULL)) != -1) {
         switch (c) {
         case 'd': {
             char err[160];
@@ -136,6 +176,20 @@ static int cmd_run(int argc, char **argv)
         case 'M':
             if (parse_size(optarg, &o.gpu_memory) < 0 || o.gpu_memory < (16ull << 20))
                 return usage_error("--gpu-memory %s: give a size of at least 16M", optarg);
+            break;
+        case 'g':
+            if (!paths_guest_name_ok(optarg))
+                return usage_error("--guest %s: a name is 1 to 32 letters, digits, '_', '.' "
+                                   "or '-', starting with a letter or digit", optarg);
+            o.guest_name = optarg;
+            break;
+        case 'C': o.console_socket = optarg; break;
+        case 'L': o.console_log = optarg; break;
+        case 'l': o.lock_path = optarg; break;
+        case 'x': o.exit_file = optarg; break;
+        case 'r':
+            if (parse_ready_fd(optarg, &o.ready_fd) < 0)
+                return usage_error("--ready-fd %s: give an open descriptor, 3 or more", optarg);
             break;
         case 'k': o.kernel = optarg; break;
         case 'i': o.initrd = optarg; break;
@@ -168,6 +222,11 @@ static int cmd_run(int argc, char **argv)
         return usage_error("%s", "--kernel IMAGE is required");
     if (o.socket_path && !o.gpu)
         return usage_error("%s", "--socket has nothing to publish with --no-gpu");
+    if (o.guest_name) {
+        static char prefix[48];
+        snprintf(prefix, sizeof(prefix), "vmmd[%s]", o.guest_name);
+        log_init(prefix);
+    }
     return worker_run_console(&o);
 }
 

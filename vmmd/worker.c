@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -14,10 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "console_host.h"
+#include "devices/evdev.h"
+#include "devices/virtio_input.h"
 #include "log.h"
 #include "machine.h"
 #include "paths.h"
 #include "publisher.h"
+#include "supervision.h"
 #include "util.h"
 
 #define ESCAPE_CHAR 0x01 /* Ctrl-A, as QEMU's serial multiplexer */
@@ -36,12 +41,14 @@ struct host_input {
     struct event *readable, *retry;
     bool open;           /* pollable and not at end of file */
     bool escapes;        /* Ctrl-A commands (standard input on a terminal) */
+    struct console_host *clients; /* console clients typing here too, or NULL */
     size_t (*deliver)(struct machine *m, const uint8_t *data, size_t len);
     uint8_t pending[CONSOLE_PENDING];
     size_t pending_len;
 };
 
 struct worker {
+    const struct worker_options *o;
     struct event_base *base;
     struct machine *machine;
     pthread_t vcpu_thread;
@@ -56,6 +63,10 @@ struct worker {
     bool booted_once;
     char instance_dir[4096]; /* empty when no disk needs one */
     struct publisher *publisher; /* NULL without a display */
+    struct console_host *console; /* NULL: the console is stdin/stdout, not logged */
+    int lock_fd, ready_fd;        /* -1 when not asked for (ready_fd: or done) */
+    bool power_pressed;           /* the first SIGTERM of a supervised guest */
+    char exit_line[320];          /* what the exit file will say */
     int stop_signal;
     bool quit_requested; /* Ctrl-A x on the console */
     bool escape_pending;
@@ -63,9 +74,20 @@ struct worker {
     struct termios saved_termios;
 };
 
-static void console_output(void *opaque, const uint8_t *data, size_t len)
+/* Logs an error and keeps it for the exit file. */
+static void PRINTF_LIKE(2, 3) fail(struct worker *w, const char *fmt, ...)
 {
-    (void)opaque;
+    char message[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    log_error("%s", message);
+    snprintf(w->exit_line, sizeof(w->exit_line), "error: %s", message);
+}
+
+static void write_stdout(const uint8_t *data, size_t len)
+{
     while (len) {
         ssize_t n = write(STDOUT_FILENO, data, len);
         if (n < 0 && errno == EINTR)
@@ -75,6 +97,16 @@ static void console_output(void *opaque, const uint8_t *data, size_t len)
         data += n;
         len -= (size_t)n;
     }
+}
+
+/* On the vCPU thread. */
+static void console_output(void *opaque, const uint8_t *data, size_t len)
+{
+    struct worker *w = opaque;
+    if (w->console)
+        console_host_output(w->console, data, len);
+    if (!w->o->console_socket)
+        write_stdout(data, len);
 }
 
 /* ---- terminal ------------------------------------------------------------------ */
@@ -133,6 +165,8 @@ static void feed(struct host_input *in)
         struct timeval retry = {.tv_usec = CONSOLE_RETRY_US};
         evtimer_add(in->retry, &retry);
     }
+    if (in->clients && in->pending_len < sizeof(in->pending))
+        console_host_input_ready(in->clients);
     if (!in->open)
         return;
     if (in->pending_len == sizeof(in->pending))
@@ -182,19 +216,36 @@ static struct host_input *host_input_new(struct worker *w, int fd, bool open,
     struct host_input *in = calloc(1, sizeof(*in));
     if (!in)
         return NULL;
-    *in = (struct host_input){.w = w, .open = open, .deliver = deliver};
-    in->readable = event_new(w->base, fd, EV_READ | EV_PERSIST, on_input, in);
+    *in = (struct host_input){.w = w, .open = open && fd >= 0, .deliver = deliver};
+    if (in->open)
+        in->readable = event_new(w->base, fd, EV_READ | EV_PERSIST, on_input, in);
     in->retry = evtimer_new(w->base, on_input_retry, in);
-    if (open)
+    if (in->open)
         event_add(in->readable, NULL);
     return in;
+}
+
+/* Console clients type through the serial input's buffer, as stdin does. */
+static size_t serial_input_room(void *opaque)
+{
+    struct host_input *in = ((struct worker *)opaque)->serial;
+    return sizeof(in->pending) - in->pending_len;
+}
+
+static void serial_input(void *opaque, const uint8_t *data, size_t len)
+{
+    struct host_input *in = ((struct worker *)opaque)->serial;
+    memcpy(in->pending + in->pending_len, data, len); /* len <= serial_input_room */
+    in->pending_len += len;
+    feed(in);
 }
 
 static void host_input_free(struct host_input *in)
 {
     if (!in)
         return;
-    event_free(in->readable);
+    if (in->readable)
+        event_free(in->readable);
     event_free(in->retry);
     free(in);
 }
@@ -242,10 +293,27 @@ static bool stdin_pollable(void)
     return S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) || isatty(STDIN_FILENO);
 }
 
+/* A supervised guest is asked to stop the way a person would: its power
+ * button, which the guest's acpid turns into a clean poweroff. */
+static bool press_power_button(struct worker *w)
+{
+    struct device *keyboard = machine_keyboard(w->machine);
+    if (!keyboard || virtio_input_key(keyboard, EVDEV_KEY_POWER, true) < 0 ||
+        virtio_input_key(keyboard, EVDEV_KEY_POWER, false) < 0) {
+        log_warn("cannot press the guest's power button: stopping it at once");
+        return false;
+    }
+    w->power_pressed = true;
+    log_info("asked the guest to power off (SIGTERM again stops it at once)");
+    return true;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     struct worker *w = arg;
+    if (sig == SIGTERM && w->o->console_socket && !w->power_pressed && press_power_button(w))
+        return;
     w->stop_signal = (int)sig;
     machine_stop(w->machine);
 }
@@ -269,6 +337,17 @@ static void *vcpu_main(void *arg)
 
 /* ---- running ------------------------------------------------------------------------ */
 
+/* The supervisor waits for this before it calls the guest running. */
+static void signal_ready(struct worker *w)
+{
+    if (w->ready_fd < 0)
+        return;
+    int rc = supervision_signal_ready(w->ready_fd);
+    if (rc < 0)
+        log_warn("cannot report ready: %s", strerror(-rc));
+    w->ready_fd = -1;
+}
+
 static int boot_once(struct worker *w, const struct worker_options *o, const struct hv_ops *hv)
 {
     char err[256];
@@ -280,14 +359,14 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         .hvc_fd = w->hvc_master,
         .disks = o->disks, .num_disks = o->num_disks,
         .instance_dir = w->instance_dir, .announce_disks = !w->booted_once,
-        .gpu = o->gpu, .num_scanouts = o->num_scanouts,
+        .gpu = o->gpu, .keyboard = o->console_socket != NULL, .num_scanouts = o->num_scanouts,
         .display_width = o->display_width, .display_height = o->display_height,
         .gpu_memory = o->gpu_memory,
         .display = w->publisher ? &publisher_display_ops : NULL, .display_opaque = w->publisher,
     };
     w->machine = machine_create(&mc, err, sizeof(err));
     if (!w->machine) {
-        log_error("%s", err);
+        fail(w, "%s", err);
         return -1;
     }
     w->booted_once = true;
@@ -298,13 +377,14 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         if (w->hvc_master >= 0)
             log_info("second console (hvc0) on %s", w->hvc_path);
         w->announced = true;
+        signal_ready(w);
     }
     memset(&w->exit, 0, sizeof(w->exit));
     if (w->publisher)
         publisher_attach_machine(w->publisher, machine_gpu(w->machine),
                                  machine_keyboard(w->machine), machine_tablet(w->machine));
     if (pthread_create(&w->vcpu_thread, NULL, vcpu_main, w) != 0) {
-        log_error("cannot start the vCPU thread");
+        fail(w, "cannot start the vCPU thread");
         if (w->publisher)
             publisher_detach_machine(w->publisher);
         machine_destroy(w->machine);
@@ -325,6 +405,7 @@ static int run_until_off(struct worker *w, const struct worker_options *o, const
     for (;;) {
         if (boot_once(w, o, hv) < 0)
             return 1;
+        snprintf(w->exit_line, sizeof(w->exit_line), "stopped");
         if (w->quit_requested)
             return 0;
         if (w->stop_signal)
@@ -332,6 +413,7 @@ static int run_until_off(struct worker *w, const struct worker_options *o, const
         switch (w->exit.reason) {
         case HV_EXIT_SYSTEM_OFF:
             log_info("guest powered off");
+            snprintf(w->exit_line, sizeof(w->exit_line), "poweroff");
             return 0;
         case HV_EXIT_SYSTEM_RESET:
             log_info("guest reset: booting again");
@@ -339,7 +421,7 @@ static int run_until_off(struct worker *w, const struct worker_options *o, const
         case HV_EXIT_STOPPED:
             return 1;
         case HV_EXIT_ERROR:
-            log_error("guest stopped: %s", w->exit.message);
+            fail(w, "guest stopped: %s", w->exit.message);
             return 1;
         }
     }
@@ -366,13 +448,12 @@ static int prepare_instance_dir(struct worker *w, const struct worker_options *o
         snprintf(w->instance_dir, sizeof(w->instance_dir), "%s/instances/run-%lld-%d", state,
                  (long long)time(NULL), (int)getpid());
     } else {
-        log_error("no state directory (HOME is not set): give --instance DIR");
+        fail(w, "no state directory (HOME is not set): give --instance DIR");
         return -1;
     }
     int rc = paths_make_dirs(w->instance_dir, 0700);
     if (rc < 0) {
-        log_error("cannot create the instance directory %s: %s", w->instance_dir,
-                  strerror(-rc));
+        fail(w, "cannot create the instance directory %s: %s", w->instance_dir, strerror(-rc));
         return -1;
     }
     log_info("instance directory %s", w->instance_dir);
@@ -392,80 +473,154 @@ static int start_publisher(struct worker *w, const struct worker_options *o)
         strcat(dir, "/run");
         int rc = paths_make_dirs(dir, 0700);
         if (rc < 0) {
-            log_error("cannot create %s: %s", dir, strerror(-rc));
+            fail(w, "cannot create %s: %s", dir, strerror(-rc));
             return -1;
         }
         snprintf(path, sizeof(path), "%s/vmmd-%d.sock", dir, (int)getpid());
     } else {
-        log_error("no state directory (HOME is not set): give --socket PATH");
+        fail(w, "no state directory (HOME is not set): give --socket PATH");
         return -1;
     }
-    w->publisher = publisher_create(w->base, path, "", err, sizeof(err));
+    const char *name = o->guest_name ? o->guest_name : "";
+    w->publisher = publisher_create(w->base, path, name, err, sizeof(err));
     if (!w->publisher) {
-        log_error("display socket: %s", err);
+        fail(w, "display socket: %s", err);
         return -1;
     }
     snprintf(w->socket_path, sizeof(w->socket_path), "%s", path);
     return 0;
 }
 
-int worker_run_console(const struct worker_options *o)
+/* The serial console's socket and log, when asked for; clients type into the
+ * serial input (which must exist). */
+static int start_console_host(struct worker *w)
 {
+    const struct worker_options *o = w->o;
+    if (!o->console_socket && !o->console_log)
+        return 0;
+    if (!w->serial) {
+        fail(w, "out of memory");
+        return -1;
+    }
+    struct console_host_options co = {
+        .socket_path = o->console_socket, .log_path = o->console_log,
+        .log_limit = CONSOLE_HOST_LOG_LIMIT, .client_buffer = CONSOLE_HOST_CLIENT_BUFFER,
+        .allowed_uid = getuid(), .input_room = serial_input_room, .input = serial_input,
+        .opaque = w,
+    };
+    char err[640];
+    w->console = console_host_create(w->base, &co, err, sizeof(err));
+    if (!w->console) {
+        fail(w, "%s", err);
+        return -1;
+    }
+    w->serial->clients = w->console;
+    if (o->console_socket)
+        log_info("serial console on %s", o->console_socket);
+    return 0;
+}
+
+static void open_host_consoles(struct worker *w)
+{
+    bool on_socket = w->o->console_socket != NULL;
+    if (!on_socket)
+        terminal_raw(w);
+    if (w->terminal_raw)
+        log_info("serial console on this terminal; Ctrl-A x quits");
+    if (open_hvc_pty(w, w->hvc_path, sizeof(w->hvc_path)) < 0)
+        log_warn("no pseudo-terminal for hvc0: %s", strerror(errno));
+    bool stdin_ok = !on_socket && stdin_pollable();
+    if (!on_socket && !stdin_ok)
+        log_debug("standard input is not a terminal or pipe: the console takes no input");
+    w->serial = host_input_new(w, on_socket ? -1 : STDIN_FILENO, stdin_ok,
+                               machine_console_input);
+    if (w->serial)
+        w->serial->escapes = w->terminal_raw;
+    if (w->hvc_master >= 0)
+        w->hvc = host_input_new(w, w->hvc_master, true, machine_hvc_input);
+}
+
+static void close_host_consoles(struct worker *w)
+{
+    terminal_restore(w);
+    console_host_destroy(w->console);
+    host_input_free(w->serial);
+    host_input_free(w->hvc);
+    if (w->hvc_master >= 0)
+        close(w->hvc_master);
+    if (w->hvc_slave >= 0)
+        close(w->hvc_slave);
+}
+
+static int run_worker(struct worker *w)
+{
+    const struct worker_options *o = w->o;
     char why[256], note[256];
     const struct hv_ops *hv = hv_select(o->backend, why, sizeof(why), note, sizeof(note));
     if (!hv) {
-        log_error("%s", why);
+        fail(w, "%s", why);
         return 1;
     }
     if (note[0])
         log_info("%s", note);
     if (evthread_use_pthreads() < 0) {
-        log_error("libevent has no thread support");
+        fail(w, "libevent has no thread support");
         return 1;
     }
-    struct worker w = {0};
-    if (prepare_instance_dir(&w, o) < 0)
+    if (prepare_instance_dir(w, o) < 0)
         return 1;
-    w.base = event_base_new();
-    if (!w.base) {
-        log_error("cannot create the event loop");
-        return 1;
-    }
-    if (start_publisher(&w, o) < 0) {
-        event_base_free(w.base);
+    w->base = event_base_new();
+    if (!w->base) {
+        fail(w, "cannot create the event loop");
         return 1;
     }
-    terminal_raw(&w);
-    if (w.terminal_raw)
-        log_info("serial console on this terminal; Ctrl-A x quits");
-    if (open_hvc_pty(&w, w.hvc_path, sizeof(w.hvc_path)) < 0)
-        log_warn("no pseudo-terminal for hvc0: %s", strerror(errno));
-    bool stdin_ok = stdin_pollable();
-    if (!stdin_ok)
-        log_debug("standard input is not a terminal or pipe: the console takes no input");
-    w.serial = host_input_new(&w, STDIN_FILENO, stdin_ok, machine_console_input);
-    if (w.serial)
-        w.serial->escapes = w.terminal_raw;
-    if (w.hvc_master >= 0)
-        w.hvc = host_input_new(&w, w.hvc_master, true, machine_hvc_input);
-    w.vcpu_exited = event_new(w.base, -1, 0, on_vcpu_exited, &w);
-    struct event *sigint = evsignal_new(w.base, SIGINT, on_signal, &w);
-    struct event *sigterm = evsignal_new(w.base, SIGTERM, on_signal, &w);
-    signal(SIGPIPE, SIG_IGN);
+    int status = 1;
+    open_host_consoles(w);
+    w->vcpu_exited = event_new(w->base, -1, 0, on_vcpu_exited, w);
+    struct event *sigint = evsignal_new(w->base, SIGINT, on_signal, w);
+    struct event *sigterm = evsignal_new(w->base, SIGTERM, on_signal, w);
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
-    int status = run_until_off(&w, o, hv);
-    terminal_restore(&w);
-    publisher_destroy(w.publisher);
-    host_input_free(w.serial);
-    host_input_free(w.hvc);
-    if (w.hvc_master >= 0)
-        close(w.hvc_master);
-    if (w.hvc_slave >= 0)
-        close(w.hvc_slave);
-    event_free(w.vcpu_exited);
+    if (start_publisher(w, o) == 0 && start_console_host(w) == 0)
+        status = run_until_off(w, o, hv);
+    publisher_destroy(w->publisher);
+    close_host_consoles(w);
+    event_free(w->vcpu_exited);
     event_free(sigint);
     event_free(sigterm);
-    event_base_free(w.base);
+    event_base_free(w->base);
+    return status;
+}
+
+int worker_run_console(const struct worker_options *o)
+{
+    struct worker w = {.o = o, .lock_fd = -1, .ready_fd = o->ready_fd,
+                       .hvc_master = -1, .hvc_slave = -1};
+    char err[512];
+    signal(SIGPIPE, SIG_IGN); /* a reader gone away is an error where we write */
+    if (o->lock_path) {
+        w.lock_fd = supervision_lock(o->lock_path, o->guest_name, err, sizeof(err));
+        if (w.lock_fd < 0) {
+            log_error("%s", err); /* the exit file is the running worker's, not ours */
+            return 1;
+        }
+    }
+    if (o->exit_file && supervision_exit_file_clear(o->exit_file, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        if (w.lock_fd >= 0)
+            close(w.lock_fd);
+        return 1;
+    }
+    int status = run_worker(&w);
+    if (o->exit_file) {
+        if (!w.exit_line[0])
+            snprintf(w.exit_line, sizeof(w.exit_line), "error: exit status %d", status);
+        int rc = supervision_exit_file_write(o->exit_file, w.exit_line);
+        if (rc < 0)
+            log_warn("cannot write the exit file %s: %s", o->exit_file, strerror(-rc));
+    }
+    /* Released only now: whoever takes the lock next finds the exit file. */
+    if (w.lock_fd >= 0)
+        close(w.lock_fd);
     return status;
 }

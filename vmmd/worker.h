@@ -1,6 +1,6 @@
 /* The guest worker: one guest, its vCPU thread and its event loop. Used by
- * `vmmd run` in the foreground now, and by the supervisor's per-guest worker
- * processes later. */
+ * `vmmd run` in the foreground, and as the supervisor's per-guest worker
+ * process (the same command with the supervised options). */
 #ifndef IGNITION_WORKER_H
 #define IGNITION_WORKER_H
 
@@ -27,11 +27,21 @@ struct worker_options {
     unsigned num_scanouts;
     uint32_t display_width, display_height;
     uint64_t gpu_memory;
+    /* Run by a supervisor (each may be NULL / -1 alone): */
+    const char *guest_name;     /* for viewers' Welcome and the log */
+    const char *console_socket; /* the serial console served here, not on stdin/stdout;
+                                 * SIGTERM then presses the guest's power button */
+    const char *console_log;    /* all serial output appended here (rotated) */
+    const char *lock_path;      /* held for the worker's life; one worker per guest */
+    const char *exit_file;      /* one line as the worker exits: how it ended */
+    int ready_fd;               /* "ready\n" once the machine exists and sockets listen */
 };
 
-/* Runs the guest with its serial console on this process's stdin/stdout until it
- * powers off or Ctrl-A x quits (returns 0), it fails (1), or a signal stops it
- * (128 + signal). A guest reset boots it again. */
+/* Runs the guest with its serial console on this process's stdin/stdout (or
+ * the console socket) until it powers off or Ctrl-A x quits (returns 0), it
+ * fails (1), or a signal stops it (128 + signal). A guest reset boots it again.
+ * With a console socket the first SIGTERM asks the guest to power off (its
+ * power button); a second SIGTERM, or SIGINT, stops it at once. */
 int worker_run_console(const struct worker_options *options);
 
 #endif

@@ -1,0 +1,122 @@
+#include "supervision.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "util.h"
+
+static int write_all(int fd, const char *text, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, text, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        text += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* The pid the lock's holder wrote, or 0 when it has not written one yet. */
+static long holder_pid(int fd)
+{
+    char text[32];
+    ssize_t n = pread(fd, text, sizeof(text) - 1, 0);
+    if (n <= 0)
+        return 0;
+    text[n] = '\0';
+    long pid = strtol(text, NULL, 10);
+    return pid > 0 ? pid : 0;
+}
+
+static void describe_holder(int fd, const char *path, const char *name, char *err,
+                            size_t err_len)
+{
+    char who[300];
+    if (name)
+        snprintf(who, sizeof(who), "guest %s is already running", name);
+    else
+        snprintf(who, sizeof(who), "%s is locked by another worker", path);
+    long pid = holder_pid(fd);
+    if (pid)
+        set_message(err, err_len, "%s (pid %ld)", who, pid);
+    else
+        set_message(err, err_len, "%s", who);
+}
+
+int supervision_lock(const char *path, const char *name, char *err, size_t err_len)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        set_message(err, err_len, "lock file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        if (errno == EWOULDBLOCK)
+            describe_holder(fd, path, name, err, err_len);
+        else
+            set_message(err, err_len, "cannot lock %s: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    int rc = ftruncate(fd, 0) < 0 ? -errno : 0;
+    if (rc == 0)
+        rc = pwrite(fd, pid, (size_t)len, 0) == len ? 0 : -EIO;
+    if (rc < 0) {
+        set_message(err, err_len, "cannot write our pid into %s: %s", path, strerror(-rc));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int supervision_exit_file_clear(const char *path, char *err, size_t err_len)
+{
+    if (unlink(path) < 0 && errno != ENOENT) {
+        set_message(err, err_len, "cannot remove the old exit file %s: %s", path,
+                    strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int supervision_exit_file_write(const char *path, const char *line)
+{
+    size_t path_len = strlen(path);
+    char *tmp = malloc(path_len + 5);
+    if (!tmp)
+        return -ENOMEM;
+    snprintf(tmp, path_len + 5, "%s.new", path);
+    int rc = 0;
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        rc = -errno;
+    if (rc == 0)
+        rc = write_all(fd, line, strlen(line));
+    if (rc == 0)
+        rc = write_all(fd, "\n", 1);
+    if (fd >= 0 && close(fd) < 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = -errno;
+    if (rc < 0)
+        unlink(tmp);
+    free(tmp);
+    return rc;
+}
+
+int supervision_signal_ready(int fd)
+{
+    int rc = write_all(fd, "ready\n", 6);
+    close(fd);
+    return rc;
+}

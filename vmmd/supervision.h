@@ -1,0 +1,26 @@
+/* What a guest worker leaves for the supervisor that started it (which may be
+ * a later vmmd than its parent): a lock held for the worker's whole life, one
+ * line saying how it ended, and a "ready" once every socket listens. */
+#ifndef IGNITION_SUPERVISION_H
+#define IGNITION_SUPERVISION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Takes an exclusive lock on path (created 0600 if missing) and writes our pid
+ * into it. Returns the descriptor to keep open (the lock lasts as long as it),
+ * or -1 with err "guest NAME is already running (pid N)" when another process
+ * holds it, or the system's reason. name may be NULL (the path is named). */
+int supervision_lock(const char *path, const char *name, char *err, size_t err_len);
+
+/* Removes an exit file left by an earlier run. Returns 0, or -1 with err. */
+int supervision_exit_file_clear(const char *path, char *err, size_t err_len);
+
+/* Replaces path with the one line given (a newline is added), so a reader
+ * sees the whole line or none. Returns 0 or -errno. */
+int supervision_exit_file_write(const char *path, const char *line);
+
+/* Writes "ready\n" to fd and closes it. Returns 0 or -errno. */
+int supervision_signal_ready(int fd);
+
+#endif
