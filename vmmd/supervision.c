@@ -114,9 +114,11 @@ int supervision_exit_file_write(const char *path, const char *line)
     return rc;
 }
 
-int supervision_signal_ready(int fd)
+int supervision_signal_ready(int fd, const char *backend)
 {
-    int rc = write_all(fd, "ready\n", 6);
+    char line[64];
+    int n = snprintf(line, sizeof(line), "ready %s\n", backend);
+    int rc = n > 0 && (size_t)n < sizeof(line) ? write_all(fd, line, (size_t)n) : -EINVAL;
     close(fd);
     return rc;
 }

@@ -20,7 +20,8 @@ int supervision_exit_file_clear(const char *path, char *err, size_t err_len);
  * sees the whole line or none. Returns 0 or -errno. */
 int supervision_exit_file_write(const char *path, const char *line);
 
-/* Writes "ready\n" to fd and closes it. Returns 0 or -errno. */
-int supervision_signal_ready(int fd);
+/* Writes "ready BACKEND\n" (the backend the guest runs on) to fd and closes
+ * it. Returns 0 or -errno. */
+int supervision_signal_ready(int fd, const char *backend);
 
 #endif

@@ -338,11 +338,11 @@ static void *vcpu_main(void *arg)
 /* ---- running ------------------------------------------------------------------------ */
 
 /* The supervisor waits for this before it calls the guest running. */
-static void signal_ready(struct worker *w)
+static void signal_ready(struct worker *w, const char *backend)
 {
     if (w->ready_fd < 0)
         return;
-    int rc = supervision_signal_ready(w->ready_fd);
+    int rc = supervision_signal_ready(w->ready_fd, backend);
     if (rc < 0)
         log_warn("cannot report ready: %s", strerror(-rc));
     w->ready_fd = -1;
@@ -377,7 +377,7 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         if (w->hvc_master >= 0)
             log_info("second console (hvc0) on %s", w->hvc_path);
         w->announced = true;
-        signal_ready(w);
+        signal_ready(w, hv->name);
     }
     memset(&w->exit, 0, sizeof(w->exit));
     if (w->publisher)

@@ -66,8 +66,8 @@ class Worker:
                 break  # closed: by the worker after "ready", or by its exit
             said += chunk
         os.close(ready_r)
-        if said != b"ready\n":
-            self.fail(f"the ready descriptor said {said!r}, not b'ready\\n'")
+        if said != b"ready emu\n":
+            self.fail(f"the ready descriptor said {said!r}, not b'ready emu\\n'")
 
     def wait_exit(self, timeout):
         try:

@@ -133,10 +133,10 @@ START_TEST(test_ready)
 {
     int p[2];
     ck_assert_int_eq(pipe(p), 0);
-    ck_assert_int_eq(supervision_signal_ready(p[1]), 0);
+    ck_assert_int_eq(supervision_signal_ready(p[1], "emu"), 0);
     char buf[16];
-    ck_assert_int_eq(read(p[0], buf, sizeof(buf)), 6);
-    ck_assert_int_eq(memcmp(buf, "ready\n", 6), 0);
+    ck_assert_int_eq(read(p[0], buf, sizeof(buf)), 10);
+    ck_assert_int_eq(memcmp(buf, "ready emu\n", 10), 0);
     ck_assert_int_eq(read(p[0], buf, sizeof(buf)), 0); /* closed: end of file */
     close(p[0]);
 }
