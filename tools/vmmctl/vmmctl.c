@@ -1,0 +1,1027 @@
+/* vmmctl: the command line of ignition. It talks to this user's vmmd over its
+ * control socket (starting vmmd first if nobody runs it, the way tmux starts
+ * its server) and, for the display and the console, to the guest's worker
+ * directly at the socket vmmd names: frames, keys and console bytes never pass
+ * through vmmd. One command is one entry in `commands`. */
+#include <errno.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#ifdef __APPLE__
+#include <mach-o/dyld.h>
+#endif
+
+#include "console.h"
+#include "control_client.h"
+#include "ignition.pb-c.h"
+#include "paths.h"
+#include "screenshot.h"
+#include "send_keys.h"
+#include "service.h"
+#include "util.h"
+
+#define EXIT_OK 0
+#define EXIT_FAIL 1
+#define EXIT_USAGE 2
+#define VMMD_START_WAIT_MS 10000
+/* A start answers once the guest runs; a stop once it is off (or forced). */
+#define REPLY_TIMEOUT_MS (-1)
+
+static bool json_output;
+static char self_dir[PATH_MAX];
+
+/* ---- messages ---------------------------------------------------------------------- */
+
+static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("vmmctl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return EXIT_FAIL;
+}
+
+static int usage_fail(const char *command, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int usage_fail(const char *command, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("vmmctl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see vmmctl %s --help)\n", command ? command : "");
+    va_end(ap);
+    return EXIT_USAGE;
+}
+
+/* ---- finding our programs and the demo guest ------------------------------------- */
+
+static void find_self_dir(void)
+{
+    char path[PATH_MAX];
+#ifdef __APPLE__
+    char raw[PATH_MAX];
+    uint32_t size = sizeof(raw);
+    if (_NSGetExecutablePath(raw, &size) != 0 || !realpath(raw, path))
+        return;
+#else
+    ssize_t n = readlink("/proc/self/exe", path, sizeof(path) - 1);
+    if (n <= 0)
+        return;
+    path[n] = '\0';
+#endif
+    char *slash = strrchr(path, '/');
+    if (slash) {
+        *slash = '\0';
+        snprintf(self_dir, sizeof(self_dir), "%s", path);
+    }
+}
+
+static bool is_executable(const char *path)
+{
+    return access(path, X_OK) == 0;
+}
+
+/* Installed, programs sit beside vmmctl; in a build tree vmmctl is in
+ * tools/vmmctl/ and the others in their own folders. Else PATH. */
+static void find_program(const char *name, const char *build_subdir, char *out, size_t len)
+{
+    if (self_dir[0]) {
+        set_message(out, len, "%s/%s", self_dir, name);
+        if (is_executable(out))
+            return;
+        set_message(out, len, "%s/../../%s/%s", self_dir, build_subdir, name);
+        if (is_executable(out))
+            return;
+    }
+    set_message(out, len, "%s", name);
+}
+
+static bool is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* $IGNITION_GUEST_DIR, the build tree's guest/, or the installed one. */
+static bool find_guest_dir(char *out, size_t len)
+{
+    const char *env = getenv("IGNITION_GUEST_DIR");
+    if (env && *env) {
+        set_message(out, len, "%s", env);
+        return true;
+    }
+    if (!self_dir[0])
+        return false;
+    set_message(out, len, "%s/../../guest", self_dir);
+    if (is_dir(out))
+        return true;
+    set_message(out, len, "%s/../share/ignition/guest", self_dir);
+    return is_dir(out);
+}
+
+/* ---- talking to vmmd --------------------------------------------------------------- */
+
+static int start_vmmd(char *err, size_t err_len)
+{
+    if (service_installed())
+        return service_start(err, err_len);
+    char vmmd[PATH_MAX];
+    find_program("vmmd", "vmmd", vmmd, sizeof(vmmd));
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, err_len, "cannot start vmmd: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) {
+        execlp(vmmd, vmmd, "-d", (char *)NULL);
+        fprintf(stderr, "vmmctl: cannot run %s: %s\n", vmmd, strerror(errno));
+        _exit(127);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        snprintf(err, err_len, "vmmd did not start (its log: vmmd.log in the state directory)");
+        return -1;
+    }
+    return 0;
+}
+
+/* This user's vmmd, started first if nobody runs it. */
+static int connect_vmmd(void)
+{
+    char err[512];
+    int fd = control_connect("vmmctl", err, sizeof(err));
+    if (fd >= 0)
+        return fd;
+    if (fd != -ENOENT && fd != -ECONNREFUSED) {
+        fail("%s", err);
+        return -1;
+    }
+    if (start_vmmd(err, sizeof(err)) < 0) {
+        fail("%s", err);
+        return -1;
+    }
+    for (int waited = 0; waited < VMMD_START_WAIT_MS; waited += 50) {
+        fd = control_connect("vmmctl", err, sizeof(err));
+        if (fd >= 0)
+            return fd;
+        usleep(50 * 1000);
+    }
+    fail("vmmd started but does not answer: %s", err);
+    return -1;
+}
+
+/* One request, one reply. Returns the reply, or NULL after saying why. */
+static Ignition__Envelope *call(const Ignition__Envelope *req)
+{
+    int fd = connect_vmmd();
+    if (fd < 0)
+        return NULL;
+    Ignition__Envelope *reply;
+    char err[600];
+    int rc = control_call(fd, req, &reply, REPLY_TIMEOUT_MS, err, sizeof(err));
+    close(fd);
+    if (rc != 0) {
+        fail("%s", err);
+        return NULL;
+    }
+    return reply;
+}
+
+static Ignition__GuestInfo *expect_guest(Ignition__Envelope *reply)
+{
+    if (reply->body_case != IGNITION__ENVELOPE__BODY_GUEST || !reply->guest->guest) {
+        fail("vmmd answered with something unexpected; is it the same version as vmmctl?");
+        return NULL;
+    }
+    return reply->guest->guest;
+}
+
+/* A request naming one guest, answered by a GuestReply. */
+#define NAMED_REQUEST(env, field, type, init, name_)                                          \
+    type field##_req = init;                                                                  \
+    field##_req.name = (char *)(name_);                                                       \
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;                                        \
+    env.field = &field##_req
+
+static Ignition__Envelope *guest_call(Ignition__Envelope *env, Ignition__GuestInfo **info)
+{
+    Ignition__Envelope *reply = call(env);
+    if (!reply)
+        return NULL;
+    *info = expect_guest(reply);
+    if (!*info) {
+        ignition__envelope__free_unpacked(reply, NULL);
+        return NULL;
+    }
+    return reply;
+}
+
+/* ---- printing guests ----------------------------------------------------------------- */
+
+static const char *state_text(Ignition__GuestInfo__State s)
+{
+    switch (s) {
+    case IGNITION__GUEST_INFO__STATE__STATE_STOPPED: return "stopped";
+    case IGNITION__GUEST_INFO__STATE__STATE_STARTING: return "starting";
+    case IGNITION__GUEST_INFO__STATE__STATE_RUNNING: return "running";
+    case IGNITION__GUEST_INFO__STATE__STATE_PAUSED: return "paused";
+    case IGNITION__GUEST_INFO__STATE__STATE_CRASHED: return "crashed";
+    case IGNITION__GUEST_INFO__STATE__STATE_STOPPING: return "stopping";
+    default: return "unknown";
+    }
+}
+
+static void format_duration(uint64_t ms, char *out, size_t len)
+{
+    uint64_t s = ms / 1000;
+    if (s < 60)
+        set_message(out, len, "%us", (unsigned)s);
+    else if (s < 3600)
+        set_message(out, len, "%um%02us", (unsigned)(s / 60), (unsigned)(s % 60));
+    else if (s < 86400)
+        set_message(out, len, "%uh%02um", (unsigned)(s / 3600), (unsigned)(s / 60 % 60));
+    else
+        set_message(out, len, "%ud%02uh", (unsigned)(s / 86400), (unsigned)(s / 3600 % 24));
+}
+
+static void format_bytes(uint64_t b, char *out, size_t len)
+{
+    if (b >= (1ull << 30) && b % (1ull << 30) == 0)
+        set_message(out, len, "%lluG", (unsigned long long)(b >> 30));
+    else
+        set_message(out, len, "%lluM", (unsigned long long)(b >> 20));
+}
+
+static json_object *guest_json(const Ignition__GuestInfo *g)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "name", json_object_new_string(g->name));
+    json_object_object_add(o, "state", json_object_new_string(state_text(g->state)));
+    json_object_object_add(o, "pid", g->pid ? json_object_new_int(g->pid) : NULL);
+    json_object_object_add(o, "backend", json_object_new_string(g->backend));
+    json_object_object_add(o, "started_unix_ms",
+                           json_object_new_int64((int64_t)g->started_unix_ms));
+    json_object_object_add(o, "uptime_ms", json_object_new_int64((int64_t)g->uptime_ms));
+    json_object_object_add(o, "exit_reason", json_object_new_string(g->exit_reason));
+    json_object_object_add(o, "console_tail", json_object_new_string(g->console_tail));
+    json_object_object_add(o, "display_socket", json_object_new_string(g->display_socket));
+    json_object_object_add(o, "console_socket", json_object_new_string(g->console_socket));
+    json_object_object_add(o, "console_log", json_object_new_string(g->console_log));
+    json_object_object_add(o, "instance_dir", json_object_new_string(g->instance_dir));
+    if (g->config) {
+        const Ignition__GuestConfig *c = g->config;
+        json_object *co = json_object_new_object();
+        json_object_object_add(co, "kernel", json_object_new_string(c->kernel));
+        json_object_object_add(co, "initrd", json_object_new_string(c->initrd));
+        json_object_object_add(co, "append", json_object_new_string(c->append));
+        json_object *disks = json_object_new_array();
+        for (size_t i = 0; i < c->n_disks; i++)
+            json_object_array_add(disks, json_object_new_string(c->disks[i]));
+        json_object_object_add(co, "disks", disks);
+        json_object_object_add(co, "mem_bytes", json_object_new_int64((int64_t)c->mem_bytes));
+        json_object_object_add(co, "cpus", json_object_new_int((int)c->cpus));
+        json_object_object_add(co, "backend", json_object_new_string(c->backend));
+        json_object_object_add(co, "gui", json_object_new_boolean(c->gui));
+        json_object_object_add(o, "config", co);
+    }
+    return o;
+}
+
+static void print_json(json_object *o)
+{
+    puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+    json_object_put(o);
+}
+
+static void print_guest(const Ignition__GuestInfo *g)
+{
+    if (json_output) {
+        print_json(guest_json(g));
+        return;
+    }
+    char up[32] = "-", mem[32] = "-";
+    if (g->uptime_ms)
+        format_duration(g->uptime_ms, up, sizeof(up));
+    if (g->config)
+        format_bytes(g->config->mem_bytes, mem, sizeof(mem));
+    printf("name:     %s\n", g->name);
+    printf("state:    %s\n", state_text(g->state));
+    if (g->pid)
+        printf("pid:      %d\n", g->pid);
+    printf("backend:  %s\n", g->backend);
+    printf("memory:   %s\n", mem);
+    printf("uptime:   %s\n", up);
+    if (g->config) {
+        printf("kernel:   %s\n", g->config->kernel);
+        for (size_t i = 0; i < g->config->n_disks; i++)
+            printf("disk:     %s\n", g->config->disks[i]);
+        printf("display:  %s\n", g->config->gui ? (*g->display_socket ? g->display_socket : "yes")
+                                                : "none");
+    }
+    if (*g->console_socket)
+        printf("console:  %s\n", g->console_socket);
+    printf("log:      %s\n", g->console_log);
+    printf("instance: %s\n", g->instance_dir);
+    if (*g->exit_reason)
+        printf("last end: %s\n", g->exit_reason);
+    if (*g->console_tail)
+        printf("console before the end:\n%s\n", g->console_tail);
+}
+
+/* ---- commands ------------------------------------------------------------------------ */
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *usage;
+    const char *summary;
+};
+
+static const struct command *current;
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return true;
+    return false;
+}
+
+static int need_args(int argc, int min, int max)
+{
+    if (argc - 1 < min)
+        return usage_fail(current->name, "%s: missing arguments", current->name);
+    if (max >= 0 && argc - 1 > max)
+        return usage_fail(current->name, "%s: too many arguments", current->name);
+    return 0;
+}
+
+static bool absolute_path(const char *command, const char *what, const char *in, char *out,
+                          size_t len, int *status)
+{
+    char resolved[PATH_MAX];
+    if (!realpath(in, resolved)) {
+        *status = fail("%s: %s %s: %s", command, what, in, strerror(errno));
+        return false;
+    }
+    set_message(out, len, "%s", resolved);
+    return true;
+}
+
+struct start_args {
+    char kernel[PATH_MAX], initrd[PATH_MAX];
+    char *disks[16];
+    unsigned num_disks;
+    const char *append;
+    uint64_t mem;
+    unsigned cpus;
+    const char *backend;
+    bool gui, view, given;
+    uint32_t width, height;
+};
+
+/* --disk PATH[,options]: the path made absolute, the options kept as given. */
+static char *absolute_disk(const char *spec, int *status)
+{
+    const char *comma = strchr(spec, ',');
+    size_t plen = comma ? (size_t)(comma - spec) : strlen(spec);
+    char path[PATH_MAX], resolved[PATH_MAX];
+    if (plen >= sizeof(path)) {
+        *status = fail("start: --disk %s: path too long", spec);
+        return NULL;
+    }
+    memcpy(path, spec, plen);
+    path[plen] = '\0';
+    if (!absolute_path("start", "--disk", path, resolved, sizeof(resolved), status))
+        return NULL;
+    size_t n = strlen(resolved) + strlen(comma ? comma : "") + 1;
+    char *out = malloc(n);
+    if (out)
+        set_message(out, n, "%s%s", resolved, comma ? comma : "");
+    return out;
+}
+
+static int parse_wxh(const char *text, uint32_t *w, uint32_t *h)
+{
+    unsigned a, b;
+    char extra;
+    if (sscanf(text, "%ux%u%c", &a, &b, &extra) != 2 || !a || !b || a > 16384 || b > 16384)
+        return -1;
+    *w = a;
+    *h = b;
+    return 0;
+}
+
+static int parse_start(int argc, char **argv, struct start_args *a)
+{
+    static const struct option options[] = {
+        {"kernel", required_argument, NULL, 'k'}, {"initrd", required_argument, NULL, 'i'},
+        {"disk", required_argument, NULL, 'd'},   {"mem", required_argument, NULL, 'm'},
+        {"cpus", required_argument, NULL, 'c'},   {"append", required_argument, NULL, 'a'},
+        {"backend", required_argument, NULL, 'b'}, {"gui", no_argument, NULL, 'G'},
+        {"no-gui", no_argument, NULL, 'N'},       {"display", required_argument, NULL, 'D'},
+        {"view", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
+    };
+    int c, status = 0;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":k:i:d:m:c:a:b:D:GNV", options, NULL)) != -1) {
+        if (c != 'V')
+            a->given = true;
+        switch (c) {
+        case 'k':
+            if (!absolute_path("start", "--kernel", optarg, a->kernel, sizeof(a->kernel), &status))
+                return status;
+            break;
+        case 'i':
+            if (!absolute_path("start", "--initrd", optarg, a->initrd, sizeof(a->initrd), &status))
+                return status;
+            break;
+        case 'd':
+            if (a->num_disks == 16)
+                return usage_fail("start", "more than 16 disks");
+            if (!(a->disks[a->num_disks] = absolute_disk(optarg, &status)))
+                return status ? status : fail("out of memory");
+            a->num_disks++;
+            break;
+        case 'm':
+            if (parse_size(optarg, &a->mem) < 0 || a->mem < (64ull << 20))
+                return usage_fail("start", "--mem %s: give a size of at least 64M, e.g. 1G",
+                                  optarg);
+            break;
+        case 'c': {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (*end || end == optarg || n < 1 || n > 256)
+                return usage_fail("start", "--cpus %s: give a number from 1", optarg);
+            a->cpus = (unsigned)n;
+            break;
+        }
+        case 'a': a->append = optarg; break;
+        case 'b':
+            if (strcmp(optarg, "auto") && strcmp(optarg, "emu") && strcmp(optarg, "kvm") &&
+                strcmp(optarg, "hvf"))
+                return usage_fail("start", "--backend %s: give auto, emu, kvm or hvf", optarg);
+            a->backend = optarg;
+            break;
+        case 'G': a->gui = true; break;
+        case 'N': a->gui = false; break;
+        case 'D':
+            if (parse_wxh(optarg, &a->width, &a->height) < 0)
+                return usage_fail("start", "--display %s: give WIDTHxHEIGHT, e.g. 1280x800",
+                                  optarg);
+            break;
+        case 'V': a->view = true; break;
+        case ':': return usage_fail("start", "%s needs a value", argv[optind - 1]);
+        default: return usage_fail("start", "unknown option %s", argv[optind - 1]);
+        }
+    }
+    return 0;
+}
+
+/* What a bare `vmmctl start NAME` boots: the demo guest's assets. */
+static int fill_defaults(struct start_args *a)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 32];
+    bool have_dir = find_guest_dir(dir, sizeof(dir));
+    int status = 0;
+    if (!a->kernel[0]) {
+        if (!have_dir)
+            return fail("start: no --kernel given and no guest assets found (run "
+                        "tools/build-guest, or set IGNITION_GUEST_DIR)");
+        set_message(path, sizeof(path), "%s/Image", dir);
+        if (!absolute_path("start", "kernel", path, a->kernel, sizeof(a->kernel), &status))
+            return status;
+        set_message(path, sizeof(path), "%s/initramfs.cpio.gz", dir);
+        if (!a->initrd[0] &&
+            !absolute_path("start", "initrd", path, a->initrd, sizeof(a->initrd), &status))
+            return status;
+        set_message(path, sizeof(path), "%s/rootfs.ext4", dir);
+        if (a->num_disks == 0 && access(path, R_OK) == 0) {
+            if (!(a->disks[0] = absolute_disk(path, &status)))
+                return status ? status : fail("out of memory");
+            a->num_disks = 1;
+            if (!a->append)
+                a->append = "console=ttyAMA0 quiet root=/dev/vda";
+        }
+    }
+    return 0;
+}
+
+static int exec_viewer(const char *name, char **extra, int n_extra);
+
+static int cmd_start(int argc, char **argv)
+{
+    if (argc < 2 || argv[1][0] == '-')
+        return usage_fail("start", "start: give the guest's NAME first");
+    const char *name = argv[1];
+    struct start_args a = {.gui = true, .cpus = 1, .mem = 1ull << 30, .backend = "auto"};
+    int status = parse_start(argc - 1, argv + 1, &a);
+    if (status == 0 && optind < argc - 1)
+        status = usage_fail("start", "unexpected argument '%s'", argv[optind + 1]);
+    if (status == 0)
+        status = fill_defaults(&a);
+    if (status == 0) {
+        Ignition__GuestConfig config = IGNITION__GUEST_CONFIG__INIT;
+        config.kernel = a.kernel;
+        config.initrd = a.initrd;
+        config.append = (char *)(a.append ? a.append : "");
+        config.n_disks = a.num_disks;
+        config.disks = a.disks;
+        config.mem_bytes = a.mem;
+        config.cpus = a.cpus;
+        config.backend = (char *)a.backend;
+        config.gui = a.gui;
+        config.display_width = a.width;
+        config.display_height = a.height;
+        Ignition__StartRequest req = IGNITION__START_REQUEST__INIT;
+        req.name = (char *)name;
+        req.config = &config;
+        req.config_given = a.given;
+        Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+        env.body_case = IGNITION__ENVELOPE__BODY_START;
+        env.start = &req;
+        Ignition__GuestInfo *g;
+        Ignition__Envelope *reply = guest_call(&env, &g);
+        if (!reply) {
+            status = EXIT_FAIL;
+        } else {
+            if (json_output)
+                print_guest(g);
+            else
+                printf("guest %s is running (pid %d, backend %s)\n", g->name, g->pid, g->backend);
+            bool gui = g->config && g->config->gui;
+            ignition__envelope__free_unpacked(reply, NULL);
+            if (a.view && gui) {
+                fflush(stdout);
+                status = exec_viewer(name, NULL, 0);
+            }
+        }
+    }
+    for (unsigned i = 0; i < a.num_disks; i++)
+        free(a.disks[i]);
+    return status;
+}
+
+static int cmd_stop(int argc, char **argv)
+{
+    static const struct option options[] = {
+        {"force", no_argument, NULL, 'f'}, {"timeout", required_argument, NULL, 't'},
+        {NULL, 0, NULL, 0}};
+    Ignition__StopRequest req = IGNITION__STOP_REQUEST__INIT;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":ft:", options, NULL)) != -1) {
+        switch (c) {
+        case 'f': req.force = true; break;
+        case 't': {
+            char *end;
+            unsigned long s = strtoul(optarg, &end, 10);
+            if (*end || end == optarg || s < 1 || s > 3600)
+                return usage_fail("stop", "--timeout %s: give seconds, 1 to 3600", optarg);
+            req.timeout_ms = (uint32_t)(s * 1000);
+            break;
+        }
+        case ':': return usage_fail("stop", "%s needs a value", argv[optind - 1]);
+        default: return usage_fail("stop", "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return usage_fail("stop", "stop: give one guest NAME");
+    req.name = argv[optind];
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_STOP;
+    env.stop = &req;
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = guest_call(&env, &g);
+    if (!reply)
+        return EXIT_FAIL;
+    if (json_output)
+        print_guest(g);
+    else
+        printf("guest %s is %s: %s\n", g->name, state_text(g->state),
+               *g->exit_reason ? g->exit_reason : "stopped");
+    ignition__envelope__free_unpacked(reply, NULL);
+    return EXIT_OK;
+}
+
+static int cmd_list(int argc, char **argv)
+{
+    (void)argv;
+    if (need_args(argc, 0, 0))
+        return EXIT_USAGE;
+    Ignition__ListRequest req = IGNITION__LIST_REQUEST__INIT;
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_LIST;
+    env.list = &req;
+    Ignition__Envelope *reply = call(&env);
+    if (!reply)
+        return EXIT_FAIL;
+    if (reply->body_case != IGNITION__ENVELOPE__BODY_GUEST_LIST) {
+        ignition__envelope__free_unpacked(reply, NULL);
+        return fail("vmmd answered with something unexpected; is it the same version?");
+    }
+    Ignition__GuestList *list = reply->guest_list;
+    if (json_output) {
+        json_object *o = json_object_new_object(), *arr = json_object_new_array();
+        for (size_t i = 0; i < list->n_guests; i++)
+            json_object_array_add(arr, guest_json(list->guests[i]));
+        json_object_object_add(o, "guests", arr);
+        print_json(o);
+    } else {
+        printf("%-20s %-9s %8s %-8s %6s %8s %s\n", "NAME", "STATE", "PID", "BACKEND", "MEMORY",
+               "UPTIME", "DISPLAY");
+        for (size_t i = 0; i < list->n_guests; i++) {
+            const Ignition__GuestInfo *g = list->guests[i];
+            char pid[16] = "-", mem[16] = "-", up[32] = "-";
+            if (g->pid)
+                snprintf(pid, sizeof(pid), "%d", g->pid);
+            if (g->config)
+                format_bytes(g->config->mem_bytes, mem, sizeof(mem));
+            if (g->uptime_ms)
+                format_duration(g->uptime_ms, up, sizeof(up));
+            printf("%-20s %-9s %8s %-8s %6s %8s %s\n", g->name, state_text(g->state), pid,
+                   g->backend, mem, up, g->config && g->config->gui ? "yes" : "no");
+        }
+    }
+    ignition__envelope__free_unpacked(reply, NULL);
+    return EXIT_OK;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+    if (need_args(argc, 1, 1))
+        return EXIT_USAGE;
+    NAMED_REQUEST(env, status, Ignition__StatusRequest, IGNITION__STATUS_REQUEST__INIT, argv[1]);
+    env.body_case = IGNITION__ENVELOPE__BODY_STATUS;
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = guest_call(&env, &g);
+    if (!reply)
+        return EXIT_FAIL;
+    print_guest(g);
+    ignition__envelope__free_unpacked(reply, NULL);
+    return EXIT_OK;
+}
+
+static int cmd_rm(int argc, char **argv)
+{
+    if (need_args(argc, 1, 1))
+        return EXIT_USAGE;
+    NAMED_REQUEST(env, remove, Ignition__RemoveRequest, IGNITION__REMOVE_REQUEST__INIT, argv[1]);
+    env.body_case = IGNITION__ENVELOPE__BODY_REMOVE;
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = guest_call(&env, &g);
+    if (!reply)
+        return EXIT_FAIL;
+    if (json_output)
+        print_guest(g);
+    else
+        printf("guest %s removed, with its instance and logs\n", g->name);
+    ignition__envelope__free_unpacked(reply, NULL);
+    return EXIT_OK;
+}
+
+/* Attach or ConsoleAttach: the guest, with the socket to go to. */
+static Ignition__Envelope *attach(const char *name, bool console, Ignition__GuestInfo **g)
+{
+    Ignition__AttachRequest a = IGNITION__ATTACH_REQUEST__INIT;
+    Ignition__ConsoleAttachRequest ca = IGNITION__CONSOLE_ATTACH_REQUEST__INIT;
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    if (console) {
+        ca.name = (char *)name;
+        env.body_case = IGNITION__ENVELOPE__BODY_CONSOLE_ATTACH;
+        env.console_attach = &ca;
+    } else {
+        a.name = (char *)name;
+        env.body_case = IGNITION__ENVELOPE__BODY_ATTACH;
+        env.attach = &a;
+    }
+    return guest_call(&env, g);
+}
+
+static int cmd_console(int argc, char **argv)
+{
+    if (need_args(argc, 1, 1))
+        return EXIT_USAGE;
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = attach(argv[1], true, &g);
+    if (!reply)
+        return EXIT_FAIL;
+    char err[512];
+    int rc = console_attach(g->console_socket, g->name, err, sizeof(err));
+    ignition__envelope__free_unpacked(reply, NULL);
+    if (rc < 0)
+        return fail("console: %s", err);
+    return rc;
+}
+
+static int exec_viewer(const char *name, char **extra, int n_extra)
+{
+    char viewer[PATH_MAX];
+    find_program("ignition-view", "viewer", viewer, sizeof(viewer));
+    char *args[64];
+    int n = 0;
+    args[n++] = viewer;
+    for (int i = 0; i < n_extra && n < 62; i++)
+        args[n++] = extra[i];
+    args[n++] = (char *)name;
+    args[n] = NULL;
+    execvp(viewer, args);
+    return fail("view: cannot run %s: %s (is ignition-view installed?)", viewer, strerror(errno));
+}
+
+static int cmd_view(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage_fail("view", "view: give the guest's NAME");
+    /* Asked here first so that a stopped guest or one without a display is one
+     * clear line, not a window that waits. */
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = attach(argv[1], false, &g);
+    if (!reply)
+        return EXIT_FAIL;
+    ignition__envelope__free_unpacked(reply, NULL);
+    return exec_viewer(argv[1], argv + 2, argc - 2);
+}
+
+static int cmd_screenshot(int argc, char **argv)
+{
+    static const struct option options[] = {{"scanout", required_argument, NULL, 's'},
+                                            {NULL, 0, NULL, 0}};
+    unsigned scanout = 0;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":s:", options, NULL)) != -1) {
+        if (c == 's') {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (*end || end == optarg || n > 15)
+                return usage_fail("screenshot", "--scanout %s: give 0 to 15", optarg);
+            scanout = (unsigned)n;
+        } else {
+            return usage_fail("screenshot", "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (argc - optind != 2)
+        return usage_fail("screenshot", "screenshot: give NAME and OUT.png");
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = attach(argv[optind], false, &g);
+    if (!reply)
+        return EXIT_FAIL;
+    char err[512];
+    int rc = screenshot_png(g->display_socket, scanout, argv[optind + 1], err, sizeof(err));
+    ignition__envelope__free_unpacked(reply, NULL);
+    if (rc < 0)
+        return fail("screenshot: %s", err);
+    if (json_output)
+        printf("{\"path\": \"%s\"}\n", argv[optind + 1]);
+    return EXIT_OK;
+}
+
+/* TEXT with \n, \t, \e... written as escapes, the way printf(1) reads them. */
+static int unescape(const char *in, char *out, size_t len)
+{
+    size_t o = 0;
+    for (const char *p = in; *p; p++) {
+        char ch = *p;
+        if (ch == '\\' && p[1]) {
+            p++;
+            switch (*p) {
+            case 'n': ch = '\n'; break;
+            case 'r': ch = '\n'; break;
+            case 't': ch = '\t'; break;
+            case '\\': ch = '\\'; break;
+            default: return -1;
+            }
+        }
+        if (o + 1 >= len)
+            return -1;
+        out[o++] = ch;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+static int cmd_send_keys(int argc, char **argv)
+{
+    if (need_args(argc, 2, 2))
+        return EXIT_USAGE;
+    char text[8192];
+    if (unescape(argv[2], text, sizeof(text)) < 0)
+        return usage_fail("send-keys", "send-keys: TEXT has an unknown escape (\\n, \\t and \\\\ "
+                                       "are known) or is longer than 8 KiB");
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = attach(argv[1], false, &g);
+    if (!reply)
+        return EXIT_FAIL;
+    char err[512];
+    int rc = send_keys_text(g->display_socket, text, err, sizeof(err));
+    ignition__envelope__free_unpacked(reply, NULL);
+    return rc < 0 ? fail("send-keys: %s", err) : EXIT_OK;
+}
+
+/* ---- logs ----------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t follow_stop;
+static void on_follow_signal(int sig)
+{
+    (void)sig;
+    follow_stop = 1;
+}
+
+/* Copies path from offset to stdout; returns the new offset. */
+static off_t copy_from(const char *path, off_t offset)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return offset;
+    if (fseeko(f, offset, SEEK_SET) == 0) {
+        char buf[65536];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof(buf), f)) > 0) {
+            fwrite(buf, 1, n, stdout);
+            offset += (off_t)n;
+        }
+    }
+    fclose(f);
+    fflush(stdout);
+    return offset;
+}
+
+static ino_t inode_of(const char *path, off_t *size)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return 0;
+    *size = st.st_size;
+    return st.st_ino;
+}
+
+/* tail -F: the log is rotated by renaming, so a new inode starts from 0. */
+static void follow(const char *path, off_t offset)
+{
+    signal(SIGINT, on_follow_signal);
+    signal(SIGTERM, on_follow_signal);
+    off_t size = 0;
+    ino_t ino = inode_of(path, &size);
+    while (!follow_stop) {
+        usleep(200 * 1000);
+        off_t now_size = 0;
+        ino_t now = inode_of(path, &now_size);
+        if (now && now != ino) {
+            ino = now;
+            offset = 0;
+        } else if (now_size < offset) {
+            offset = 0; /* truncated */
+        }
+        if (now_size > offset)
+            offset = copy_from(path, offset);
+    }
+}
+
+static int cmd_logs(int argc, char **argv)
+{
+    bool follow_on = false;
+    const char *name = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
+            follow_on = true;
+        else if (argv[i][0] == '-')
+            return usage_fail("logs", "unknown option %s", argv[i]);
+        else if (!name)
+            name = argv[i];
+        else
+            return usage_fail("logs", "logs: give one guest NAME");
+    }
+    if (!name)
+        return usage_fail("logs", "logs: give the guest's NAME");
+    NAMED_REQUEST(env, status, Ignition__StatusRequest, IGNITION__STATUS_REQUEST__INIT, name);
+    env.body_case = IGNITION__ENVELOPE__BODY_STATUS;
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = guest_call(&env, &g);
+    if (!reply)
+        return EXIT_FAIL;
+    char path[PATH_MAX], old[PATH_MAX + 8];
+    set_message(path, sizeof(path), "%s", g->console_log);
+    ignition__envelope__free_unpacked(reply, NULL);
+    for (int gen = 2; gen >= 1; gen--) {
+        set_message(old, sizeof(old), "%s.%d", path, gen);
+        copy_from(old, 0);
+    }
+    off_t offset = copy_from(path, 0);
+    if (follow_on)
+        follow(path, offset);
+    return EXIT_OK;
+}
+
+static int cmd_reserved(int argc, char **argv)
+{
+    (void)argc;
+    return fail("%s: snapshots arrive in a later version of ignition", argv[0]);
+}
+
+static int cmd_service(int argc, char **argv)
+{
+    char vmmd[PATH_MAX];
+    find_program("vmmd", "vmmd", vmmd, sizeof(vmmd));
+    char resolved[PATH_MAX];
+    struct service_env env = {.vmmd_path = realpath(vmmd, resolved) ? resolved : vmmd,
+                              .ignition_home = getenv("IGNITION_HOME"),
+                              .json = json_output};
+    return service_command(argc, argv, &env);
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc, (void)argv;
+    printf("vmmctl %s\n", IGNITION_VERSION);
+    return EXIT_OK;
+}
+
+static const struct command commands[] = {
+    {"start", cmd_start,
+     "start NAME [--kernel K] [--initrd I] [--disk PATH[,ro]]... [--mem SIZE] [--cpus N]\n"
+     "             [--append ARGS] [--backend B] [--gui|--no-gui] [--display WxH] [--view]",
+     "start a guest (a new one, or a stopped one again)"},
+    {"stop", cmd_stop, "stop NAME [--force] [--timeout SECONDS]",
+     "power a guest off (asks it first; --force does not)"},
+    {"list", cmd_list, "list", "the guests and their states"},
+    {"status", cmd_status, "status NAME", "one guest in detail"},
+    {"console", cmd_console, "console NAME", "the serial console (detach: Ctrl-] or Enter ~ .)"},
+    {"logs", cmd_logs, "logs NAME [-f]", "the serial console's log"},
+    {"view", cmd_view, "view NAME [ignition-view options]", "a window onto the guest's screen"},
+    {"screenshot", cmd_screenshot, "screenshot NAME OUT.png [--scanout N]",
+     "the guest's screen as a PNG"},
+    {"send-keys", cmd_send_keys, "send-keys NAME TEXT",
+     "type TEXT on the guest's keyboard (\\n is Enter)"},
+    {"rm", cmd_rm, "rm NAME", "remove a stopped guest with its disks' writes and logs"},
+    {"snapshot", cmd_reserved, "snapshot NAME PATH", "(arrives with snapshots)"},
+    {"restore", cmd_reserved, "restore NAME PATH", "(arrives with snapshots)"},
+    {"fanout", cmd_reserved, "fanout PATH PREFIX COUNT", "(arrives with snapshots)"},
+    {"service", cmd_service, "service install|uninstall|status",
+     "run vmmd under launchd or systemd"},
+    {"version", cmd_version, "version", "print vmmctl's version"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: vmmctl [--json] [--home DIR] COMMAND [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n--json prints what read commands report as JSON. --home DIR uses DIR as\n"
+                 "the state directory (IGNITION_HOME). Exit status: 0 ok, 1 error, 2 usage.\n"
+                 "vmmctl COMMAND --help shows a command's arguments.\n");
+}
+
+int main(int argc, char **argv)
+{
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "--json")) {
+            json_output = true;
+        } else if (!strcmp(argv[i], "--home") && i + 1 < argc) {
+            setenv("IGNITION_HOME", argv[++i], 1);
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return EXIT_OK;
+        } else if (!strcmp(argv[i], "--version")) {
+            return cmd_version(0, NULL);
+        } else {
+            return usage_fail(NULL, "unknown option %s", argv[i]);
+        }
+    }
+    if (i == argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    find_self_dir();
+    signal(SIGPIPE, SIG_IGN);
+    for (size_t c = 0; c < sizeof(commands) / sizeof(commands[0]); c++) {
+        if (strcmp(argv[i], commands[c].name) != 0)
+            continue;
+        current = &commands[c];
+        if (wants_help(argc - i, argv + i) && strcmp(argv[i], "view") != 0) {
+            printf("usage: vmmctl %s\n  %s\n", commands[c].usage, commands[c].summary);
+            return EXIT_OK;
+        }
+        return commands[c].run(argc - i, argv + i);
+    }
+    return usage_fail(NULL, "unknown command '%s'", argv[i]);
+}
