@@ -25,6 +25,10 @@ uint64_t monotonic_ns(void);
 void set_message(char *out, size_t out_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Writes all of data to a blocking fd, through EINTR and short writes.
+ * Returns 0 or -errno (-EIO when the fd takes nothing). */
+int write_fully(int fd, const void *data, size_t len);
+
 /* Sets O_NONBLOCK and FD_CLOEXEC. Returns 0 or -errno. */
 int set_nonblock_cloexec(int fd);
 #endif

@@ -271,20 +271,6 @@ int registry_parse(const char *text, struct guest_record *out, char *err, size_t
 
 /* ---- files ------------------------------------------------------------------------ */
 
-static int write_all(int fd, const char *text, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, text, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        text += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int registry_save(const char *path, const struct guest_record *r, char *err, size_t err_len)
 {
     char *text = registry_format(r);
@@ -296,7 +282,7 @@ int registry_save(const char *path, const struct guest_record *r, char *err, siz
     snprintf(tmp, sizeof(tmp), "%s.new", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     int rc = -1;
-    if (fd >= 0 && write_all(fd, text, strlen(text)) == 0 && write_all(fd, "\n", 1) == 0 &&
+    if (fd >= 0 && write_fully(fd, text, strlen(text)) == 0 && write_fully(fd, "\n", 1) == 0 &&
         fsync(fd) == 0)
         rc = 0;
     int saved = errno;

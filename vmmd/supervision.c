@@ -10,20 +10,6 @@
 
 #include "util.h"
 
-static int write_all(int fd, const char *text, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, text, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? -errno : -EIO;
-        text += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* The pid the lock's holder wrote, or 0 when it has not written one yet. */
 static long holder_pid(int fd)
 {
@@ -101,9 +87,9 @@ int supervision_exit_file_write(const char *path, const char *line)
     if (fd < 0)
         rc = -errno;
     if (rc == 0)
-        rc = write_all(fd, line, strlen(line));
+        rc = write_fully(fd, line, strlen(line));
     if (rc == 0)
-        rc = write_all(fd, "\n", 1);
+        rc = write_fully(fd, "\n", 1);
     if (fd >= 0 && close(fd) < 0 && rc == 0)
         rc = -errno;
     if (rc == 0 && rename(tmp, path) < 0)
@@ -118,7 +104,7 @@ int supervision_signal_ready(int fd, const char *backend)
 {
     char line[64];
     int n = snprintf(line, sizeof(line), "ready %s\n", backend);
-    int rc = n > 0 && (size_t)n < sizeof(line) ? write_all(fd, line, (size_t)n) : -EINVAL;
+    int rc = n > 0 && (size_t)n < sizeof(line) ? write_fully(fd, line, (size_t)n) : -EINVAL;
     close(fd);
     return rc;
 }
