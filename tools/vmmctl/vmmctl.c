@@ -211,13 +211,6 @@ static Ignition__GuestInfo *expect_guest(Ignition__Envelope *reply)
     return reply->guest->guest;
 }
 
-/* A request naming one guest, answered by a GuestReply. */
-#define NAMED_REQUEST(env, field, type, init, name_)                                          \
-    type field##_req = init;                                                                  \
-    field##_req.name = (char *)(name_);                                                       \
-    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;                                        \
-    env.field = &field##_req
-
 static Ignition__Envelope *guest_call(Ignition__Envelope *env, Ignition__GuestInfo **info)
 {
     Ignition__Envelope *reply = call(env);
@@ -229,6 +222,30 @@ static Ignition__Envelope *guest_call(Ignition__Envelope *env, Ignition__GuestIn
         return NULL;
     }
     return reply;
+}
+
+/* Status, Remove, Attach or ConsoleAttach: requests that only name a guest,
+ * answered with it. */
+static Ignition__Envelope *named_call(Ignition__Envelope__BodyCase body, const char *name,
+                                      Ignition__GuestInfo **g)
+{
+    Ignition__StatusRequest status = IGNITION__STATUS_REQUEST__INIT;
+    Ignition__RemoveRequest remove = IGNITION__REMOVE_REQUEST__INIT;
+    Ignition__AttachRequest attach = IGNITION__ATTACH_REQUEST__INIT;
+    Ignition__ConsoleAttachRequest console = IGNITION__CONSOLE_ATTACH_REQUEST__INIT;
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = body;
+    switch (body) {
+    case IGNITION__ENVELOPE__BODY_STATUS: status.name = (char *)name, env.status = &status; break;
+    case IGNITION__ENVELOPE__BODY_REMOVE: remove.name = (char *)name, env.remove = &remove; break;
+    case IGNITION__ENVELOPE__BODY_ATTACH: attach.name = (char *)name, env.attach = &attach; break;
+    default:
+        console.name = (char *)name;
+        env.body_case = IGNITION__ENVELOPE__BODY_CONSOLE_ATTACH;
+        env.console_attach = &console;
+        break;
+    }
+    return guest_call(&env, g);
 }
 
 /* ---- printing guests ----------------------------------------------------------------- */
@@ -668,10 +685,8 @@ static int cmd_status(int argc, char **argv)
 {
     if (need_args(argc, 1, 1))
         return EXIT_USAGE;
-    NAMED_REQUEST(env, status, Ignition__StatusRequest, IGNITION__STATUS_REQUEST__INIT, argv[1]);
-    env.body_case = IGNITION__ENVELOPE__BODY_STATUS;
     Ignition__GuestInfo *g;
-    Ignition__Envelope *reply = guest_call(&env, &g);
+    Ignition__Envelope *reply = named_call(IGNITION__ENVELOPE__BODY_STATUS, argv[1], &g);
     if (!reply)
         return EXIT_FAIL;
     print_guest(g);
@@ -683,10 +698,8 @@ static int cmd_rm(int argc, char **argv)
 {
     if (need_args(argc, 1, 1))
         return EXIT_USAGE;
-    NAMED_REQUEST(env, remove, Ignition__RemoveRequest, IGNITION__REMOVE_REQUEST__INIT, argv[1]);
-    env.body_case = IGNITION__ENVELOPE__BODY_REMOVE;
     Ignition__GuestInfo *g;
-    Ignition__Envelope *reply = guest_call(&env, &g);
+    Ignition__Envelope *reply = named_call(IGNITION__ENVELOPE__BODY_REMOVE, argv[1], &g);
     if (!reply)
         return EXIT_FAIL;
     if (json_output)
@@ -700,19 +713,9 @@ static int cmd_rm(int argc, char **argv)
 /* Attach or ConsoleAttach: the guest, with the socket to go to. */
 static Ignition__Envelope *attach(const char *name, bool console, Ignition__GuestInfo **g)
 {
-    Ignition__AttachRequest a = IGNITION__ATTACH_REQUEST__INIT;
-    Ignition__ConsoleAttachRequest ca = IGNITION__CONSOLE_ATTACH_REQUEST__INIT;
-    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
-    if (console) {
-        ca.name = (char *)name;
-        env.body_case = IGNITION__ENVELOPE__BODY_CONSOLE_ATTACH;
-        env.console_attach = &ca;
-    } else {
-        a.name = (char *)name;
-        env.body_case = IGNITION__ENVELOPE__BODY_ATTACH;
-        env.attach = &a;
-    }
-    return guest_call(&env, g);
+    return named_call(console ? IGNITION__ENVELOPE__BODY_CONSOLE_ATTACH
+                              : IGNITION__ENVELOPE__BODY_ATTACH,
+                      name, g);
 }
 
 static int cmd_console(int argc, char **argv)
@@ -912,10 +915,8 @@ static int cmd_logs(int argc, char **argv)
     }
     if (!name)
         return usage_fail("logs", "logs: give the guest's NAME");
-    NAMED_REQUEST(env, status, Ignition__StatusRequest, IGNITION__STATUS_REQUEST__INIT, name);
-    env.body_case = IGNITION__ENVELOPE__BODY_STATUS;
     Ignition__GuestInfo *g;
-    Ignition__Envelope *reply = guest_call(&env, &g);
+    Ignition__Envelope *reply = named_call(IGNITION__ENVELOPE__BODY_STATUS, name, &g);
     if (!reply)
         return EXIT_FAIL;
     char path[PATH_MAX], old[PATH_MAX + 8];
