@@ -461,16 +461,16 @@ static int prepare_instance_dir(struct worker *w, const struct worker_options *o
 }
 
 /* Viewers attach at the socket asked for, or at one named after this process
- * in the state directory's run/ (0700: only its owner can reach it). */
+ * in the state directory's run directory (0700: only its owner can reach it). */
 static int start_publisher(struct worker *w, const struct worker_options *o)
 {
     if (!o->gpu)
         return 0;
-    char path[512], dir[448], err[512];
+    char path[512], state[448], dir[448], err[512];
     if (o->socket_path) {
         snprintf(path, sizeof(path), "%s", o->socket_path);
-    } else if (paths_state_dir(dir, sizeof(dir) - 16) == 0) {
-        strcat(dir, "/run");
+    } else if (paths_state_dir(state, sizeof(state)) == 0 &&
+               paths_run_dir(state, dir, sizeof(dir)) == 0) {
         int rc = paths_make_dirs(dir, 0700);
         if (rc < 0) {
             fail(w, "cannot create %s: %s", dir, strerror(-rc));

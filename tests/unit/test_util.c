@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "memfile.h"
+#include "paths.h"
 #include "util.h"
 #include "unit.h"
 
@@ -147,6 +148,47 @@ START_TEST(test_shared_memfile_read_only_end)
 }
 END_TEST
 
+/* ---- paths ------------------------------------------------------------------------ */
+
+START_TEST(test_run_dir_beside_state)
+{
+    char out[4096];
+    ck_assert_int_eq(paths_run_dir("/home/u/.local/state/ignition", out, sizeof(out)), 0);
+    ck_assert_str_eq(out, "/home/u/.local/state/ignition/run");
+}
+END_TEST
+
+/* A socket address holds ~104 bytes: a deep state directory puts its sockets
+ * under /tmp, one directory per state directory, still short enough. */
+START_TEST(test_run_dir_of_a_deep_state_dir)
+{
+    char deep[300], other[300], out[4096], out2[4096];
+    memset(deep, 'd', sizeof(deep) - 1);
+    deep[0] = '/';
+    deep[sizeof(deep) - 1] = '\0';
+    memcpy(other, deep, sizeof(other));
+    other[10] = 'e';
+    setenv("TMPDIR", "/tmp", 1);
+    ck_assert_int_eq(paths_run_dir(deep, out, sizeof(out)), 0);
+    ck_assert_int_eq(paths_run_dir(other, out2, sizeof(out2)), 0);
+    ck_assert_int_eq(strncmp(out, "/tmp/ignition-", 14), 0);
+    ck_assert_str_ne(out, out2);
+    ck_assert_uint_le(strlen(out) + 1 + PATHS_GUEST_NAME_MAX + strlen(".display"), 103);
+}
+END_TEST
+
+START_TEST(test_guest_names)
+{
+    ck_assert(paths_guest_name_ok("demo"));
+    ck_assert(paths_guest_name_ok("Web-1.test_2"));
+    ck_assert(!paths_guest_name_ok(""));
+    ck_assert(!paths_guest_name_ok(".."));
+    ck_assert(!paths_guest_name_ok("a/b"));
+    ck_assert(!paths_guest_name_ok("-rf"));
+    ck_assert(!paths_guest_name_ok("012345678901234567890123456789012")); /* 33 */
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -167,6 +209,11 @@ static Suite *util_suite(void)
     tcase_add_test(tc, test_largest_values_accepted);
     tcase_add_test(tc, test_trailing_garbage_rejected);
     suite_add_tcase(s, tc);
+    TCase *paths = tcase_create("paths");
+    tcase_add_test(paths, test_run_dir_beside_state);
+    tcase_add_test(paths, test_run_dir_of_a_deep_state_dir);
+    tcase_add_test(paths, test_guest_names);
+    suite_add_tcase(s, paths);
     return s;
 }
 
