@@ -223,6 +223,12 @@ static bool config_from_wire(const Ignition__GuestConfig *in, struct guest_confi
         set_message(why, why_len, "kernel and initrd paths must be absolute");
         return false;
     }
+    for (size_t i = 0; i < in->n_disks; i++) {
+        if (in->disks[i][0] != '/') {
+            set_message(why, why_len, "disk paths must be absolute");
+            return false;
+        }
+    }
     if (in->display_width > 16384 || in->display_height > 16384) {
         set_message(why, why_len, "display larger than 16384x16384");
         return false;
@@ -611,6 +617,8 @@ static void daemonize(int *report)
     }
     close(p[0]);
     setsid();
+    if (chdir("/") < 0) /* no directory kept busy by a daemon */
+        log_warn("cannot change to /: %s", strerror(errno));
     fcntl(p[1], F_SETFD, FD_CLOEXEC);
     *report = p[1];
 }
@@ -643,6 +651,13 @@ static int prepare_dirs(struct supervisor *sv)
         log_error("cannot create %s: %s", sv->state_dir, strerror(-rc));
         return -1;
     }
+    /* Absolute: workers and the daemon do not run where vmmd was started. */
+    char absolute[PATH_MAX];
+    if (!realpath(sv->state_dir, absolute)) {
+        log_error("cannot resolve %s: %s", sv->state_dir, strerror(errno));
+        return -1;
+    }
+    set_message(sv->state_dir, sizeof(sv->state_dir), "%s", absolute);
     if (paths_run_dir(sv->state_dir, sv->run_dir, sizeof(sv->run_dir)) < 0) {
         log_error("state directory path too long: %s", sv->state_dir);
         return -1;
