@@ -244,9 +244,14 @@ static void worker_gone(struct guest *g, bool have_status, int status)
     g->rec.pid = 0;
     g->is_child = false;
     enum guest_state next = GUEST_STOPPED;
-    if (was_starting && !*said) {
+    if (was_starting) {
+        /* The worker's own error line says why; its log has it when it could
+         * not even write its exit file. */
         char why[400];
-        last_worker_error(g, why, sizeof(why));
+        if (strncmp(said, "error: ", 7) == 0)
+            set_message(why, sizeof(why), "%s", said + 7);
+        else
+            last_worker_error(g, why, sizeof(why));
         set_message(g->rec.exit_reason, sizeof(g->rec.exit_reason), "did not start: %s", why);
     } else if (strcmp(said, "poweroff") == 0) {
         set_message(g->rec.exit_reason, sizeof(g->rec.exit_reason), "powered off");

@@ -247,6 +247,14 @@ def bad_input():
     r = vmmctl("start", "../etc", ok=False)
     if r.returncode != 1 or "not a guest name" not in r.stderr:
         fail(f"a bad guest name: {r.returncode} {r.stderr!r}")
+    # A guest that cannot start: vmmctl says why (the worker's own words), and
+    # the guest is left stopped, not running and not crashed.
+    r = vmmctl("start", "broken", "--kernel", "/etc/hostname", ok=False)
+    if r.returncode != 1 or "did not start" not in r.stderr or "arm64" not in r.stderr:
+        fail(f"start with a kernel that is not one: {r.returncode} {r.stderr!r}")
+    if status("broken")["state"] != "stopped":
+        fail(f"a guest that did not start is {status('broken')['state']}")
+    vmmctl("rm", "broken")
     r = vmmctl("stop", ok=False)
     if r.returncode != 2:
         fail(f"stop without a name should be a usage error: {r.returncode}")

@@ -580,11 +580,14 @@ static int cmd_start(int argc, char **argv)
         } else {
             if (json_output)
                 print_guest(g);
-            else
+            else if (g->state == IGNITION__GUEST_INFO__STATE__STATE_RUNNING)
                 printf("guest %s is running (pid %d, backend %s)\n", g->name, g->pid, g->backend);
+            if (g->state != IGNITION__GUEST_INFO__STATE__STATE_RUNNING)
+                status = fail("guest %s is %s: %s", g->name, state_text(g->state),
+                              *g->exit_reason ? g->exit_reason : "it stopped as it started");
             bool gui = g->config && g->config->gui;
             ignition__envelope__free_unpacked(reply, NULL);
-            if (a.view && gui) {
+            if (status == 0 && a.view && gui) {
                 fflush(stdout);
                 status = exec_viewer(name, NULL, 0);
             }
