@@ -19,6 +19,7 @@
 #include "guests.h"
 #include "ignition.pb-c.h"
 #include "log.h"
+#include "machine.h"
 #include "paths.h"
 #include "unixsock.h"
 #include "util.h"
@@ -26,18 +27,25 @@
 
 #define MAX_CLIENTS 64
 #define HANDSHAKE_SECONDS 5
+#define IDLE_SECONDS 60    /* a client with nothing asked and nothing to wait for */
+#define CLOSE_SECONDS 5    /* for an Error reply to leave before the connection goes */
 #define CLIENT_QUEUE_LIMIT (2u << 20)
 #define LOG_ROTATE_BYTES (1u << 20)
 #define DEFAULT_STOP_TIMEOUT_MS 30000u
 #define MAX_STOP_TIMEOUT_MS (3600u * 1000u)
+#define MAX_CONFIG_PATH 1024 /* a kernel, initrd or disk path, with its options */
 
 struct client {
     struct supervisor *sv;
     struct client *next;
     struct wire_conn *conn;
-    struct event *readable, *writable, *handshake_timer;
+    struct event *readable, *writable;
+    struct event *timer;    /* the handshake, idle or closing deadline */
     bool greeted;
-    bool closing;           /* drop once the queue is flushed */
+    bool closing;           /* reading stopped: drop once the queue is flushed */
+    bool in_handler;        /* a handler runs on it: free it after, not under it */
+    bool dropped;           /* to be freed when the handler returns */
+    bool peer_done;         /* the client sent all it will; it still gets its answer */
     struct guest *waiting;  /* the guest whose start or stop answers this client */
     char name[WIRE_MAX_CLIENT_NAME + 1];
 };
@@ -54,6 +62,29 @@ struct supervisor {
 
 static void client_free(struct client *c);
 
+/* Frees c now, or once the handler working on it returns. */
+static void client_drop(struct client *c)
+{
+    if (c->in_handler)
+        c->dropped = true;
+    else
+        client_free(c);
+}
+
+static void arm_timer(struct client *c, int seconds)
+{
+    struct timeval tv = {.tv_sec = seconds};
+    evtimer_add(c->timer, &tv);
+}
+
+/* Reads no more; what is queued (an Error, say) gets CLOSE_SECONDS to leave. */
+static void begin_close(struct client *c)
+{
+    c->closing = true;
+    event_del(c->readable);
+    arm_timer(c, CLOSE_SECONDS);
+}
+
 /* ---- replies ---------------------------------------------------------------------- */
 
 static void flush_client(struct client *c)
@@ -61,20 +92,20 @@ static void flush_client(struct client *c)
     switch (wire_conn_flush(c->conn)) {
     case WIRE_OK:
         if (c->closing)
-            client_free(c);
+            client_drop(c);
         return;
     case WIRE_AGAIN:
         event_add(c->writable, NULL);
         return;
     default:
-        client_free(c);
+        client_drop(c);
     }
 }
 
 static void send_envelope(struct client *c, const Ignition__Envelope *env)
 {
     if (wire_conn_queue(c->conn, env, NULL, 0) < 0) {
-        client_free(c);
+        client_drop(c);
         return;
     }
     flush_client(c);
@@ -219,15 +250,33 @@ static bool config_from_wire(const Ignition__GuestConfig *in, struct guest_confi
         set_message(why, why_len, "'%.20s' is not a backend (auto, emu, kvm, hvf)", in->backend);
         return false;
     }
+    if (!*in->kernel) {
+        set_message(why, why_len, "no kernel: give --kernel, or build the demo guest "
+                                  "(tools/build-guest)");
+        return false;
+    }
     if (*in->kernel != '/' || (*in->initrd && *in->initrd != '/')) {
         set_message(why, why_len, "kernel and initrd paths must be absolute");
         return false;
     }
+    /* Bounded, so that a guest's record and every List reply stay small. */
+    if (strlen(in->kernel) > MAX_CONFIG_PATH || strlen(in->initrd) > MAX_CONFIG_PATH ||
+        strlen(in->append) >= MACHINE_MAX_CMDLINE) {
+        set_message(why, why_len, "a path longer than %d bytes, or a command line longer "
+                                  "than the kernel's %d", MAX_CONFIG_PATH, MACHINE_MAX_CMDLINE);
+        return false;
+    }
     for (size_t i = 0; i < in->n_disks; i++) {
-        if (in->disks[i][0] != '/') {
-            set_message(why, why_len, "disk paths must be absolute");
+        if (in->disks[i][0] != '/' || strlen(in->disks[i]) > MAX_CONFIG_PATH) {
+            set_message(why, why_len, "disk %zu: give an absolute path of at most %d bytes", i,
+                        MAX_CONFIG_PATH);
             return false;
         }
+    }
+    char ram_why[160];
+    if (machine_check_ram_size(in->mem_bytes, ram_why, sizeof(ram_why)) < 0) {
+        set_message(why, why_len, "memory: %s", ram_why);
+        return false;
     }
     if (in->display_width > 16384 || in->display_height > 16384) {
         set_message(why, why_len, "display larger than 16384x16384");
@@ -302,8 +351,9 @@ static void handle_remove(struct client *c, const Ignition__RemoveRequest *req)
     for (struct client *o = c->sv->clients; o; o = o->next)
         if (o->waiting == g)
             o->waiting = NULL;
-    send_guest(c, g);
-    guests_remove(c->sv->guests, g, &e);
+    struct supervisor *sv = c->sv;
+    send_guest(c, g); /* may drop c: freed only after this handler */
+    guests_remove(sv->guests, g, &e);
 }
 
 static void handle_attach(struct client *c, const char *name, bool console)
@@ -357,7 +407,7 @@ static void handle_request(struct client *c, const Ignition__Envelope *env)
                    "snapshots are not available yet in this version of vmmd");
         break;
     default:
-        c->closing = true;
+        begin_close(c);
         send_error(c, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
                    "not a request vmmd answers (see proto/ignition.proto)");
         break;
@@ -384,6 +434,14 @@ static void on_guest_settled(void *opaque, struct guest *g)
             send_guest(c, g);
         }
     }
+    /* Those still here after their answer: done, or free to ask again. */
+    for (struct client *c = sv->clients; c; c = next) {
+        next = c->next;
+        if (c->peer_done && !c->closing)
+            begin_close(c);
+        else if (!c->waiting && !c->closing && c->greeted && !evtimer_pending(c->timer, NULL))
+            arm_timer(c, IDLE_SECONDS);
+    }
 }
 
 /* ---- clients ---------------------------------------------------------------------- */
@@ -400,7 +458,7 @@ static void client_free(struct client *c)
     sv->num_clients--;
     event_free(c->readable);
     event_free(c->writable);
-    event_free(c->handshake_timer);
+    event_free(c->timer);
     wire_conn_free(c->conn);
     free(c);
 }
@@ -409,7 +467,7 @@ static void handle_hello(struct client *c, const Ignition__Envelope *env)
 {
     char why[200];
     if (!wire_hello_check(env, why, sizeof(why))) {
-        c->closing = true;
+        begin_close(c);
         send_error(c, env->body_case == IGNITION__ENVELOPE__BODY_HELLO
                           ? IGNITION__ERROR__CODE__CODE_VERSION_MISMATCH
                           : IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
@@ -417,7 +475,7 @@ static void handle_hello(struct client *c, const Ignition__Envelope *env)
         return;
     }
     c->greeted = true;
-    evtimer_del(c->handshake_timer);
+    evtimer_del(c->timer);
     Ignition__Welcome welcome = IGNITION__WELCOME__INIT;
     welcome.protocol_version = IGNITION__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
     welcome.server_version = (char *)IGNITION_VERSION;
@@ -427,26 +485,29 @@ static void handle_hello(struct client *c, const Ignition__Envelope *env)
     send_envelope(c, &reply);
 }
 
-static void on_client_readable(evutil_socket_t fd, short what, void *arg)
+/* One message at a time, each answered before the next is read: a client
+ * cannot make vmmd hold more than one request of its. */
+static void read_requests(struct client *c)
 {
-    (void)fd, (void)what;
-    struct client *c = arg;
-    struct supervisor *sv = c->sv;
-    for (;;) {
-        if (c->closing)
-            return;
+    while (!c->closing && !c->dropped) {
         enum wire_result r = wire_conn_read(c->conn);
         if (r == WIRE_AGAIN)
             return;
         if (r == WIRE_CLOSED) {
-            client_free(c);
+            /* A client may send its request and shut its side: it still
+             * gets the answer it waits for. */
+            if (c->waiting) {
+                c->peer_done = true;
+                event_del(c->readable);
+            } else {
+                client_drop(c);
+            }
             return;
         }
         if (r == WIRE_ERROR) {
-            c->closing = true;
-            event_del(c->readable);
             char msg[200];
             set_message(msg, sizeof(msg), "bad message: %s", wire_conn_error(c->conn));
+            begin_close(c);
             send_error(c, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE, msg);
             return;
         }
@@ -456,16 +517,27 @@ static void on_client_readable(evutil_socket_t fd, short what, void *arg)
         wire_conn_take(c->conn, &env, fds, &nfds);
         for (unsigned i = 0; i < nfds; i++)
             close(fds[i]); /* no request carries descriptors */
-        unsigned before = sv->num_clients;
         if (!c->greeted)
             handle_hello(c, env);
         else
             handle_request(c, env);
         ignition__envelope__free_unpacked(env, NULL);
-        /* The reply may have dropped this client. */
-        if (sv->num_clients != before)
-            return;
     }
+}
+
+static void on_client_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct client *c = arg;
+    c->in_handler = true;
+    read_requests(c);
+    c->in_handler = false;
+    if (c->dropped)
+        client_free(c);
+    else if (c->greeted && !c->waiting && !c->closing)
+        arm_timer(c, IDLE_SECONDS);
+    else if (c->waiting)
+        evtimer_del(c->timer); /* a start or stop may take its time */
 }
 
 static void on_client_writable(evutil_socket_t fd, short what, void *arg)
@@ -474,11 +546,15 @@ static void on_client_writable(evutil_socket_t fd, short what, void *arg)
     flush_client(arg);
 }
 
-static void on_handshake_timeout(evutil_socket_t fd, short what, void *arg)
+static void on_client_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct client *c = arg;
-    c->closing = true;
+    if (c->closing || c->greeted) {
+        client_free(c); /* its Error did not leave in time, or it sat idle */
+        return;
+    }
+    begin_close(c);
     send_error(c, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
                "no Hello within 5 seconds of connecting");
 }
@@ -518,13 +594,12 @@ static void on_accept(evutil_socket_t listen_fd, short what, void *arg)
     wire_conn_set_limit(conn, CLIENT_QUEUE_LIMIT);
     c->readable = event_new(sv->base, fd, EV_READ | EV_PERSIST, on_client_readable, c);
     c->writable = event_new(sv->base, fd, EV_WRITE, on_client_writable, c);
-    c->handshake_timer = evtimer_new(sv->base, on_handshake_timeout, c);
+    c->timer = evtimer_new(sv->base, on_client_timer, c);
     c->next = sv->clients;
     sv->clients = c;
     sv->num_clients++;
-    struct timeval limit = {.tv_sec = HANDSHAKE_SECONDS};
     event_add(c->readable, NULL);
-    evtimer_add(c->handshake_timer, &limit);
+    arm_timer(c, HANDSHAKE_SECONDS);
 }
 
 /* ---- process ---------------------------------------------------------------------- */
@@ -651,13 +726,6 @@ static int prepare_dirs(struct supervisor *sv)
         log_error("cannot create %s: %s", sv->state_dir, strerror(-rc));
         return -1;
     }
-    /* Absolute: workers and the daemon do not run where vmmd was started. */
-    char absolute[PATH_MAX];
-    if (!realpath(sv->state_dir, absolute)) {
-        log_error("cannot resolve %s: %s", sv->state_dir, strerror(errno));
-        return -1;
-    }
-    set_message(sv->state_dir, sizeof(sv->state_dir), "%s", absolute);
     if (paths_run_dir(sv->state_dir, sv->run_dir, sizeof(sv->run_dir)) < 0) {
         log_error("state directory path too long: %s", sv->state_dir);
         return -1;
