@@ -308,6 +308,9 @@ static bool press_power_button(struct worker *w)
     return true;
 }
 
+/* SIGINT and SIGTERM: blocked from the worker's start until its loop handles them. */
+static sigset_t stop_signals;
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -581,6 +584,7 @@ static int run_worker(struct worker *w)
     struct event *sigterm = evsignal_new(w->base, SIGTERM, on_signal, w);
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
+    sigprocmask(SIG_UNBLOCK, &stop_signals, NULL); /* one that came early is handled now */
     if (start_publisher(w, o) == 0 && start_console_host(w) == 0)
         status = run_until_off(w, o, hv);
     publisher_destroy(w->publisher);
@@ -594,10 +598,17 @@ static int run_worker(struct worker *w)
 
 int worker_run_console(const struct worker_options *o)
 {
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
     struct worker w = {.o = o, .lock_fd = -1, .ready_fd = o->ready_fd,
                        .hvc_master = -1, .hvc_slave = -1};
     char err[512];
     signal(SIGPIPE, SIG_IGN); /* a reader gone away is an error where we write */
+    /* A stop asked for while the worker starts waits for the loop that
+     * handles it, instead of killing the worker before it can say how it
+     * ended. */
+    sigprocmask(SIG_BLOCK, &stop_signals, NULL);
     if (o->lock_path) {
         w.lock_fd = supervision_lock(o->lock_path, o->guest_name, err, sizeof(err));
         if (w.lock_fd < 0) {
