@@ -39,7 +39,6 @@ struct guest {
     char dir[PATH_MAX];
     char display_socket[PATH_MAX], console_socket[PATH_MAX];
     char console_log[PATH_MAX], instance_dir[PATH_MAX];
-    char backend[16];
     bool is_child;        /* ours to waitpid; else adopted, watched by its lock */
     int ready_fd;         /* read end of the worker's ready pipe while starting */
     char ready_text[32];
@@ -194,6 +193,18 @@ static int worker_alive(const struct guest *g, pid_t *pid)
     return alive;
 }
 
+/* A worker of ours is ours to signal; an adopted one only while its lock
+ * still says it is the same process (its pid may have been reused since). */
+static void signal_worker(struct guest *g, int sig)
+{
+    pid_t holder = 0;
+    if (g->rec.pid <= 0)
+        return;
+    if (!g->is_child && (worker_alive(g, &holder) != 1 || holder != g->rec.pid))
+        return;
+    kill(g->rec.pid, sig);
+}
+
 /* ---- a worker's end ---------------------------------------------------------------- */
 
 static void describe_status(int status, char *out, size_t len)
@@ -263,6 +274,12 @@ static void worker_gone(struct guest *g, bool have_status, int status)
     } else if (stop_asked && g->stop_stage == STOP_KILLED) {
         set_message(g->rec.exit_reason, sizeof(g->rec.exit_reason),
                  "killed: it did not stop when asked");
+    } else if (stop_asked && (!have_status || (WIFSIGNALED(status) &&
+                                                (WTERMSIG(status) == SIGTERM ||
+                                                 WTERMSIG(status) == SIGINT)))) {
+        /* Asked to stop, it stopped: before its own handlers were in place,
+         * or without a word. Not a crash. */
+        set_message(g->rec.exit_reason, sizeof(g->rec.exit_reason), "stopped");
     } else if (have_status) {
         describe_status(status, g->rec.exit_reason, sizeof(g->rec.exit_reason));
         next = GUEST_CRASHED;
@@ -334,7 +351,7 @@ static void on_ready(evutil_socket_t fd, short what, void *arg)
     /* "ready BACKEND": the backend the worker chose. */
     char backend[16] = "";
     if (sscanf(g->ready_text, "ready %15s", backend) == 1)
-        set_message(g->backend, sizeof(g->backend), "%s", backend);
+        set_message(g->rec.ran_on, sizeof(g->rec.ran_on), "%s", backend);
     evtimer_del(g->timer);
     set_state(g, GUEST_RUNNING);
     settle(g);
@@ -347,7 +364,7 @@ static void on_start_timeout(evutil_socket_t fd, short what, void *arg)
     log_warn("guest %s: no word from its worker in %d s: stopping it", g->rec.name,
              START_TIMEOUT_SECONDS);
     g->stop_stage = STOP_KILLED;
-    kill(g->rec.pid, SIGKILL);
+    signal_worker(g, SIGKILL);
 }
 
 struct argv_builder {
@@ -426,10 +443,12 @@ static void exec_worker(char *const argv[], int ready_write, int log_fd)
     long max = sysconf(_SC_OPEN_MAX);
     for (int fd = READY_FD + 1; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
         close(fd);
+    static const int handled[] = {SIGTERM, SIGINT, SIGCHLD, SIGPIPE, SIGHUP};
+    for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
+        signal(handled[i], SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
     execv(argv[0], argv);
     _exit(127);
 }
@@ -455,10 +474,16 @@ static int spawn_worker(struct guest *g, struct guest_error *e)
             close(log_fd);
         return -1;
     }
+    /* No signal reaches the child's copy of vmmd's handlers between fork and
+     * exec: all are blocked across fork, and the child sets its own. */
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
     pid_t pid = fork();
     if (pid == 0)
         exec_worker(b.args, pipe_fds[1], log_fd);
     int saved = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
     close(pipe_fds[1]);
     close(log_fd);
     if (pid < 0) {
@@ -550,7 +575,6 @@ int guests_start(struct guests *set, const char *name, const struct guest_config
     g->rec.exit_reason[0] = '\0';
     free(g->rec.console_tail);
     g->rec.console_tail = NULL;
-    g->backend[0] = '\0';
     if (spawn_worker(g, e) < 0) {
         if (fresh)
             guest_free(g); /* its empty directory is reused by the next try */
@@ -592,8 +616,7 @@ static void stop_step(struct guest *g, enum stop_stage stage, unsigned after_ms)
     static const int signals[] = {[STOP_ASKED] = SIGTERM, [STOP_NOW] = SIGINT,
                                   [STOP_KILLED] = SIGKILL};
     g->stop_stage = stage;
-    if (g->rec.pid > 0)
-        kill(g->rec.pid, signals[stage]);
+    signal_worker(g, signals[stage]);
     evtimer_del(g->timer);
     if (stage != STOP_KILLED) {
         event_assign(g->timer, g->set->base, -1, 0, on_stop_timer, g);
@@ -660,7 +683,13 @@ static void reconcile(struct guest *g)
     if (was != GUEST_RUNNING && was != GUEST_STARTING && was != GUEST_STOPPING)
         return;
     pid_t pid = 0;
-    if (worker_alive(g, &pid) == 1 && pid > 0) {
+    int alive = worker_alive(g, &pid);
+    /* A worker writes its pid just after taking the lock: give it a moment. */
+    for (int tries = 0; alive == 1 && pid <= 0 && tries < 20; tries++) {
+        usleep(50 * 1000);
+        alive = worker_alive(g, &pid);
+    }
+    if (alive == 1 && pid > 0) {
         g->rec.pid = pid;
         g->is_child = false;
         log_info("guest %s: adopted its running worker %d", g->rec.name, (int)pid);
@@ -774,7 +803,7 @@ struct guest *guests_next(struct guests *set, struct guest *after)
 const struct guest_record *guest_record(const struct guest *g) { return &g->rec; }
 const char *guest_backend(const struct guest *g)
 {
-    return g->backend[0] ? g->backend : g->rec.config.backend;
+    return g->rec.ran_on[0] ? g->rec.ran_on : g->rec.config.backend;
 }
 const char *guest_display_socket(const struct guest *g) { return g->display_socket; }
 const char *guest_console_socket(const struct guest *g) { return g->console_socket; }

@@ -103,6 +103,7 @@ char *registry_format(const struct guest_record *r)
     json_object_object_add(o, "pid", json_object_new_int((int)r->pid));
     json_object_object_add(o, "started_unix_ms", json_object_new_int64(r->started_unix_ms));
     add_string(o, "exit_reason", r->exit_reason);
+    add_string(o, "ran_on", r->ran_on);
     add_string(o, "console_tail", r->console_tail);
     const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
     char *copy = text ? strdup(text) : NULL;
@@ -240,6 +241,10 @@ static void read_record(struct reader *rd, json_object *o, struct guest_record *
         snprintf(r->exit_reason, sizeof(r->exit_reason), "%s", reason);
     free(reason);
     r->console_tail = read_string(rd, o, "console_tail", false);
+    char *ran_on = read_string(rd, o, "ran_on", false);
+    if (ran_on)
+        snprintf(r->ran_on, sizeof(r->ran_on), "%s", ran_on);
+    free(ran_on);
 }
 
 int registry_parse(const char *text, struct guest_record *out, char *err, size_t err_len)

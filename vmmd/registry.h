@@ -39,6 +39,7 @@ struct guest_record {
     pid_t pid;                /* the worker's while it runs, else 0 */
     int64_t started_unix_ms;  /* when the worker last started */
     char exit_reason[256];    /* why it last stopped */
+    char ran_on[16];          /* the backend its worker last chose, or "" */
     char *console_tail;       /* last console lines of a crashed guest, or NULL */
 };
 

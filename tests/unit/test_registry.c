@@ -28,6 +28,7 @@ static void sample(struct guest_record *r)
     r->pid = 4242;
     r->started_unix_ms = 1795000000123;
     strcpy(r->exit_reason, "worker killed by signal 9 (Killed)");
+    strcpy(r->ran_on, "emu");
     r->console_tail = strdup("line one\nline \"two\"\n");
 }
 
@@ -53,6 +54,7 @@ START_TEST(round_trip)
     ck_assert_int_eq(out.pid, 4242);
     ck_assert(out.started_unix_ms == 1795000000123);
     ck_assert_str_eq(out.exit_reason, in.exit_reason);
+    ck_assert_str_eq(out.ran_on, "emu");
     ck_assert_str_eq(out.console_tail, in.console_tail);
     free(text);
     guest_record_clear(&in);
