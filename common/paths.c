@@ -15,11 +15,31 @@ static int fits(int n, size_t len)
     return n >= 0 && (size_t)n < len ? 0 : -1;
 }
 
+/* The same text for the same directory in every process, whatever its
+ * working directory: vmmd (which leaves it) and vmmctl must agree on where
+ * the sockets are. Relative becomes absolute; trailing slashes go. */
+static int absolute_dir(const char *dir, char *out, size_t len)
+{
+    char cwd[PATH_MAX];
+    int n;
+    if (dir[0] == '/')
+        n = snprintf(out, len, "%s", dir);
+    else if (getcwd(cwd, sizeof(cwd)))
+        n = snprintf(out, len, "%s/%s", cwd, strncmp(dir, "./", 2) == 0 ? dir + 2 : dir);
+    else
+        return -1;
+    if (fits(n, len) < 0)
+        return -1;
+    for (size_t end = strlen(out); end > 1 && out[end - 1] == '/'; end--)
+        out[end - 1] = '\0';
+    return 0;
+}
+
 int paths_state_dir(char *out, size_t len)
 {
     const char *forced = getenv("IGNITION_HOME");
     if (forced && *forced)
-        return fits(snprintf(out, len, "%s", forced), len);
+        return absolute_dir(forced, out, len);
     const char *home = getenv("HOME");
 #ifdef __APPLE__
     if (!home || !*home)
