@@ -12,6 +12,7 @@ import json
 import os
 import pty
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -192,8 +193,18 @@ def frame(body):
     return struct.pack("<I", len(body)) + body
 
 
+def varint(n):
+    out = b""
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out += bytes([low | (0x80 if n else 0)])
+        if not n:
+            return out
+
+
 def field(number, payload):
-    return bytes([number << 3 | 2, len(payload)]) + payload
+    """One length-delimited protobuf field (a message or a string)."""
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
 
 
 HELLO = field(1, b"\x08\x01" + field(2, b"raw-test"))
@@ -228,7 +239,13 @@ def replies(data):
     while len(data) >= 4:
         (n,) = struct.unpack("<I", data[:4])
         body = data[4:4 + n]
-        kinds.append(body[0] >> 3 if body else None)
+        tag, shift = 0, 0
+        for byte in body[:5]:
+            tag |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        kinds.append(tag >> 3 if body else None)
         data = data[4 + n:]
     return kinds
 
@@ -254,7 +271,22 @@ def bad_input():
         fail(f"start with a kernel that is not one: {r.returncode} {r.stderr!r}")
     if status("broken")["state"] != "stopped":
         fail(f"a guest that did not start is {status('broken')['state']}")
-    vmmctl("rm", "broken")
+    # Removed by a raw client that hangs up without reading the answer.
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(os.path.join(HOME, "run", "vmmd.sock"))
+    s.sendall(frame(HELLO))
+    s.settimeout(10)
+    s.recv(4096)  # Welcome
+    s.sendall(frame(field(24, field(1, b"broken"))))
+    s.close()
+    deadline = time.monotonic() + 10
+    while vmmctl("status", "broken", ok=False).returncode == 0:
+        if time.monotonic() > deadline:
+            fail("a Remove from a client that hung up did not remove the guest")
+        time.sleep(0.1)
+    r = vmmctl("rm", "alpha", ok=False)
+    if r.returncode != 1 or "stop it first" not in r.stderr:
+        fail(f"rm of a running guest: {r.returncode} {r.stderr!r}")
     r = vmmctl("stop", ok=False)
     if r.returncode != 2:
         fail(f"stop without a name should be a usage error: {r.returncode}")
@@ -292,6 +324,7 @@ def main():
         run()
     finally:
         cleanup()
+    shutil.rmtree(HOME, ignore_errors=True)
     print("PASS")
 
 
@@ -371,6 +404,18 @@ def run():
     for text in ("GUEST: power button: powering off", "reboot: Power down"):
         if text not in log:
             fail(f"stop alpha: {text!r} is not in its console log")
+
+    # A stopped guest starts again as it was made; --force stops it at once.
+    r = vmmctl("start", "alpha", timeout=BOOT_TIMEOUT)
+    if status("alpha")["state"] != "running":
+        fail("alpha did not start again")
+    r = vmmctl("stop", "--force", "alpha", timeout=60)
+    st = status("alpha")
+    if st["state"] != "stopped" or st["exit_reason"] != "stopped":
+        fail(f"stop --force alpha: {st['state']} / {st['exit_reason']}")
+    r = vmmctl("stop", "alpha", ok=False)
+    if r.returncode != 1 or "not running" not in r.stderr:
+        fail(f"stopping a stopped guest: {r.returncode} {r.stderr!r}")
 
     # A worker killed outright: crashed, with a reason; vmmd and others unharmed.
     os.kill(pids["beta"], signal.SIGKILL)

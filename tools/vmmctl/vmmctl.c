@@ -518,6 +518,10 @@ static int fill_defaults(struct start_args *a)
     bool have_dir = find_guest_dir(dir, sizeof(dir));
     int status = 0;
     if (!a->kernel[0]) {
+        /* Without options a known guest runs as it was made, and vmmd says
+         * so if it is not known: no assets needed here. */
+        if (!have_dir && !a->given)
+            return 0;
         if (!have_dir)
             return fail("start: no --kernel given and no guest assets found (run "
                         "tools/build-guest, or set IGNITION_GUEST_DIR)");
@@ -796,8 +800,11 @@ static int cmd_screenshot(int argc, char **argv)
     ignition__envelope__free_unpacked(reply, NULL);
     if (rc < 0)
         return fail("screenshot: %s", err);
-    if (json_output)
-        printf("{\"path\": \"%s\"}\n", argv[optind + 1]);
+    if (json_output) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "path", json_object_new_string(argv[optind + 1]));
+        print_json(o);
+    }
     return EXIT_OK;
 }
 
