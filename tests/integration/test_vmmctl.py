@@ -29,6 +29,26 @@ DISPLAY_CLIENT = os.environ.get("IGNITION_DISPLAY_CLIENT",
                                 os.path.join(REPO, "build", "tests", "integration", "display_client"))
 HOME = tempfile.mkdtemp(prefix="ignition-vmmctl-")
 ENV = dict(os.environ, IGNITION_HOME=HOME)
+# Under sanitizers (the build-asan run of tools/test) every process writes its
+# report to a file here, vmmd's too once it has left the terminal; any report
+# of an error fails the test.
+SANITIZER_LOGS = os.path.join(HOME, "sanitizer")
+if os.environ.get("IGNITION_SANITIZED"):
+    os.mkdir(SANITIZER_LOGS)
+    ENV["ASAN_OPTIONS"] = f"detect_leaks=1:log_path={SANITIZER_LOGS}/asan"
+    ENV["UBSAN_OPTIONS"] = f"halt_on_error=1:print_stacktrace=1:log_path={SANITIZER_LOGS}/ubsan"
+    ENV["LSAN_OPTIONS"] = f"suppressions={os.path.join(REPO, 'tests', 'lsan.supp')}"
+
+
+def sanitizer_reports():
+    if not os.path.isdir(SANITIZER_LOGS):
+        return []
+    bad = []
+    for name in sorted(os.listdir(SANITIZER_LOGS)):
+        text = open(os.path.join(SANITIZER_LOGS, name), errors="replace").read()
+        if "ERROR:" in text or "runtime error" in text:
+            bad.append(f"---- {name}\n{text[-4000:]}")
+    return bad
 BOOT_TIMEOUT = 240
 
 
@@ -324,6 +344,10 @@ def main():
         run()
     finally:
         cleanup()
+    reports = sanitizer_reports()
+    if reports:
+        print("\n".join(reports))
+        fail("the sanitizers reported errors")
     shutil.rmtree(HOME, ignore_errors=True)
     print("PASS")
 
