@@ -225,6 +225,7 @@ struct blk {
     pthread_mutex_t mu;
     pthread_cond_t wake, idle;
     bool kicked, quit, busy;
+    bool serving; /* the I/O thread is draining the queue (between waits) */
     uint64_t epoch; /* bumped by reset: requests taken before it are dropped */
     struct virtq_chain chain;
     unsigned errors_logged;
@@ -357,12 +358,44 @@ static void *io_thread(void *arg)
             continue;
         }
         b->kicked = false;
+        b->serving = true;
         pthread_mutex_unlock(&b->mu);
         serve_queue(b);
         pthread_mutex_lock(&b->mu);
+        b->serving = false;
+        pthread_cond_broadcast(&b->idle);
     }
     pthread_mutex_unlock(&b->mu);
     return NULL;
+}
+
+/* Snapshots, vCPUs stopped so no new notification comes: wait until the I/O
+ * thread has completed every request it was kicked for, so the queue's
+ * positions are final and nothing is in flight. Transport unlocked: completing
+ * takes it. */
+static void blk_quiesce(void *dev)
+{
+    struct blk *b = dev;
+    pthread_mutex_lock(&b->mu);
+    while (b->kicked || b->serving || b->busy)
+        pthread_cond_wait(&b->idle, &b->mu);
+    pthread_mutex_unlock(&b->mu);
+}
+
+/* Nothing of its own to save (config comes from the disk); a request still in
+ * flight would be lost with the snapshot, so there must be none. */
+static int blk_save(void *dev, union virtio_device_state *out)
+{
+    (void)out;
+    struct blk *b = dev;
+    pthread_mutex_lock(&b->mu);
+    bool idle = !b->kicked && !b->serving && !b->busy;
+    pthread_mutex_unlock(&b->mu);
+    if (!idle) {
+        log_warn("virtio-blk %s: snapshot with a request in flight", disk_serial(b->disk));
+        return -EBUSY;
+    }
+    return 0;
 }
 
 static void blk_destroy(void *dev)
@@ -398,6 +431,8 @@ static const struct virtio_device_ops blk_ops_template = {
     .reset = blk_reset,
     .queue_stop = blk_queue_stop,
     .destroy = blk_destroy,
+    .quiesce = blk_quiesce,
+    .save = blk_save,
 };
 
 struct device *virtio_blk_create(uint64_t base, struct irq_line irq, const struct guest_ram *ram,

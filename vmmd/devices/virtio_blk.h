@@ -7,6 +7,11 @@
 #include "disk.h"
 #include "virtqueue.h"
 
+/* Snapshots (virtio_mmio_save): the device keeps nothing beyond its transport
+ * and queue. Saving first waits for the I/O thread to complete every request
+ * it has taken, so none is in flight in a snapshot; the disk's own state is
+ * captured with the disk. */
+
 /* The device owns disk from then on (also when creation fails). */
 struct device *virtio_blk_create(uint64_t base, struct irq_line irq, const struct guest_ram *ram,
                                  struct disk *disk);

@@ -51,6 +51,11 @@ struct virtio_gpu_backing_entry {
 
 /* ---- snapshot state ----------------------------------------------------------------- */
 
+/* The device's own state, variable-sized, beside its transport's: a snapshot
+ * holds virtio_mmio_save's state (queues and registers only, for a gpu) and
+ * this one. Restore loads the transport first (virtio_mmio_load resets the
+ * device when it fails), then this. */
+
 struct virtio_gpu_resource_state {
     uint32_t id, format, width, height;
     uint32_t num_backing; /* 0: no backing attached */

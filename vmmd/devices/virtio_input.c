@@ -16,6 +16,7 @@
 #include "util.h"
 #include "virtio.h"
 #include "virtio_mmio.h"
+#include "virtio_mmio_state.h"
 
 #define INPUT_QUEUE_SIZE 64 /* Linux offers at most 64 event buffers anyway */
 #define DEVIDS_VENDOR 0x4947 /* "IG"; hwdb has no quirks for BUS_VIRTUAL to match it */
@@ -459,6 +460,82 @@ static void input_destroy(void *dev)
     free(dev);
 }
 
+/* ---- snapshots (transport locked) -------------------------------------------------------- */
+
+static int input_save(void *dev, union virtio_device_state *out)
+{
+    struct input *in = dev;
+    struct virtio_input_state *s = &out->input;
+    memset(s, 0, sizeof(*s));
+    s->kind = (uint32_t)(in->kind - kinds);
+    s->select = in->select;
+    s->subsel = in->subsel;
+    s->leds = in->leds;
+    const struct pending *p = &in->pending;
+    s->num_sequences = p->num_sequences;
+    s->num_events = p->num_events;
+    for (unsigned i = 0; i < p->num_sequences; i++)
+        s->lengths[i] = p->lengths[(p->first_sequence + i) % VIRTIO_INPUT_PENDING_SEQUENCES];
+    for (unsigned i = 0; i < p->num_events; i++)
+        s->events[i] = *pending_event(p, i);
+    return 0;
+}
+
+static uint32_t advertised_leds(const struct kind_desc *k)
+{
+    uint32_t leds = 0;
+    for (unsigned code = 0; code < 32; code++)
+        if (advertises(k, EVDEV_EV_LED, code))
+            leds |= 1u << code;
+    return leds;
+}
+
+static bool is_syn_report(const struct virtio_input_event_host *e)
+{
+    return e->type == EVDEV_EV_SYN && e->code == EVDEV_SYN_REPORT && e->value == 0;
+}
+
+/* Each sequence as virtio_input_send queues it: 1..MAX_SEQUENCE events this
+ * kind accepts, then a SYN_REPORT; together exactly num_events. */
+static bool pending_state_ok(const struct kind_desc *k, const struct virtio_input_state *s)
+{
+    if (s->num_sequences > VIRTIO_INPUT_PENDING_SEQUENCES ||
+        s->num_events > VIRTIO_INPUT_PENDING_EVENTS)
+        return false;
+    uint32_t at = 0;
+    for (uint32_t i = 0; i < s->num_sequences; i++) {
+        uint32_t len = s->lengths[i];
+        if (len < 2 || len > SEQUENCE_SLOTS || len > s->num_events - at)
+            return false;
+        for (uint32_t j = 0; j < len - 1; j++)
+            if (!acceptable(k, &s->events[at + j]))
+                return false;
+        if (!is_syn_report(&s->events[at + len - 1]))
+            return false;
+        at += len;
+    }
+    return at == s->num_events;
+}
+
+static int input_load(void *dev, const union virtio_device_state *state)
+{
+    struct input *in = dev;
+    const struct virtio_input_state *s = &state->input;
+    if (s->kind != (uint32_t)(in->kind - kinds) || (s->leds & ~advertised_leds(in->kind)) ||
+        !pending_state_ok(in->kind, s)) {
+        log_warn("%s: snapshot: kind, LEDs or waiting input out of range", in->ops.name);
+        return -EINVAL;
+    }
+    memset(&in->pending, 0, sizeof(in->pending));
+    for (uint32_t i = 0, at = 0; i < s->num_sequences; at += s->lengths[i], i++)
+        pending_push(&in->pending, &s->events[at], s->lengths[i] - 1u);
+    in->leds = s->leds;
+    in->select = s->select;
+    in->subsel = s->subsel;
+    render_config(in);
+    return 0;
+}
+
 static const struct virtio_device_ops input_ops_template = {
     .device_id = VIRTIO_ID_INPUT,
     .num_queues = 2,
@@ -469,6 +546,8 @@ static const struct virtio_device_ops input_ops_template = {
     .notify = input_notify,
     .reset = input_reset,
     .destroy = input_destroy,
+    .save = input_save,
+    .load = input_load,
 };
 
 struct device *virtio_input_create(uint64_t base, struct irq_line irq, const struct guest_ram *ram,

@@ -29,6 +29,21 @@ struct virtio_input_event_host {
 #define VIRTIO_INPUT_TABLET_MAX 32767       /* ABS_X and ABS_Y run from 0 to this */
 #define VIRTIO_INPUT_SERIAL_MAX 63          /* ID_SERIAL bytes kept (see create) */
 
+/* The device's part of a snapshot (virtio_mmio_state.h): the config selector
+ * the driver last wrote, the guest's LEDs, and the sequences waiting for event
+ * buffers, oldest first. Not saved: the dropped count and its log pacing (this
+ * process's statistics), the kind's name, serial and capabilities (from
+ * create), and the config bytes (rendered from select and subsel). */
+struct virtio_input_state {
+    uint32_t kind;        /* enum virtio_input_kind: must match the device */
+    uint8_t select, subsel;
+    uint32_t leds;        /* only LEDs the kind advertises */
+    uint32_t num_sequences;
+    uint8_t lengths[VIRTIO_INPUT_PENDING_SEQUENCES]; /* each with its SYN_REPORT */
+    uint32_t num_events;  /* the sum of the lengths */
+    struct virtio_input_event_host events[VIRTIO_INPUT_PENDING_EVENTS];
+};
+
 /* serial is what the guest sees as the device's ID_SERIAL (NULL: none); only
  * its first VIRTIO_INPUT_SERIAL_MAX bytes are kept. */
 struct device *virtio_input_create(uint64_t base, struct irq_line irq, const struct guest_ram *ram,

@@ -3,6 +3,7 @@
  * selectors, sizes, addresses, config offsets and widths. */
 #include "virtio_mmio.h"
 
+#include <errno.h>
 #include <libfdt.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "log.h"
 #include "util.h"
 #include "virtio.h"
+#include "virtio_mmio_state.h"
 
 enum {
     REG_MAGIC = 0x000, REG_VERSION = 0x004, REG_DEVICE_ID = 0x008, REG_VENDOR_ID = 0x00c,
@@ -31,6 +33,7 @@ enum {
 #define VENDOR_ID 0x544e4749u   /* "IGNT" */
 #define INT_USED_BUFFER 1u
 #define INT_CONFIG_CHANGE 2u
+#define STATUS_BITS 0xffu /* the register is a byte wide (§4.2.2) */
 
 /* Features every device offers (§6): modern only; Linux takes both ring ones. */
 #define TRANSPORT_FEATURES ((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_INDIRECT_DESC) | \
@@ -63,6 +66,14 @@ static struct virtio_mmio *to_transport(struct device *dev)
 static uint64_t offered_features(const struct virtio_mmio *t)
 {
     return t->ops->features | TRANSPORT_FEATURES;
+}
+
+/* What FEATURES_OK may accept (§3.1.1): offered bits only, and modern. */
+static bool features_acceptable(const struct virtio_mmio *t, uint64_t features)
+{
+    bool subset = (features & ~offered_features(t)) == 0;
+    bool modern = features & (1ull << VIRTIO_F_VERSION_1);
+    return subset && modern;
 }
 
 static struct queue_setup *selected_queue(struct virtio_mmio *t)
@@ -124,13 +135,10 @@ static void write_status_locked(struct virtio_mmio *t, uint32_t value)
         reset_locked(t);
         return;
     }
-    if ((value & VIRTIO_STATUS_FEATURES_OK) && !(t->status & VIRTIO_STATUS_FEATURES_OK)) {
-        bool subset = (t->driver_features & ~offered_features(t)) == 0;
-        bool modern = t->driver_features & (1ull << VIRTIO_F_VERSION_1);
-        if (!subset || !modern)
-            value &= ~VIRTIO_STATUS_FEATURES_OK; /* the driver reads it back and gives up */
-    }
-    t->status = (value & 0xff & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET) |
+    if ((value & VIRTIO_STATUS_FEATURES_OK) && !(t->status & VIRTIO_STATUS_FEATURES_OK) &&
+        !features_acceptable(t, t->driver_features))
+        value &= ~VIRTIO_STATUS_FEATURES_OK; /* the driver reads it back and gives up */
+    t->status = (value & STATUS_BITS & ~VIRTIO_STATUS_DEVICE_NEEDS_RESET) |
                 (t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 }
 
@@ -321,6 +329,134 @@ void virtio_mmio_needs_reset(struct virtio_mmio *t)
     log_warn("%s: the guest sent a malformed request; device needs reset", t->ops->name);
     mark_needs_reset_locked(t);
     pthread_mutex_unlock(&t->lock);
+}
+
+/* ---- snapshots ------------------------------------------------------------------------- */
+
+/* Field by field into the zeroed state: padding stays zero, so two saves of
+ * the same device compare equal byte for byte. */
+static void save_queue(const struct queue_setup *q, struct virtio_mmio_queue_state *out)
+{
+    out->num = q->num;
+    out->ready = q->ready;
+    out->desc = q->desc;
+    out->driver = q->driver;
+    out->device = q->device;
+    if (!q->ready)
+        return; /* its virtq is stale: enabling it again starts from zero */
+    out->last_avail = q->vq.last_avail;
+    out->used_idx = q->vq.used_idx;
+    out->event_idx = q->vq.event_idx;
+}
+
+int virtio_mmio_save(struct device *dev, struct virtio_mmio_state *out)
+{
+    struct virtio_mmio *t = to_transport(dev);
+    memset(out, 0, sizeof(*out));
+    /* Unlocked: the device's own threads need the lock to finish their work. */
+    if (t->ops->quiesce)
+        t->ops->quiesce(t->device_state);
+    pthread_mutex_lock(&t->lock);
+    out->device_id = t->ops->device_id;
+    out->status = t->status;
+    out->driver_features = t->driver_features;
+    out->device_features_sel = t->device_features_sel;
+    out->driver_features_sel = t->driver_features_sel;
+    out->queue_sel = t->queue_sel;
+    out->interrupt_status = t->interrupt_status;
+    out->config_generation = t->config_generation;
+    for (unsigned i = 0; i < t->ops->num_queues; i++)
+        save_queue(&t->queues[i], &out->queues[i]);
+    int rc = t->ops->save ? t->ops->save(t->device_state, &out->device) : 0;
+    pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+/* Register values the transport itself could have reached: a status byte
+ * whose FEATURES_OK was granted, interrupt reasons it raises. Selectors and
+ * the generation take any value. */
+static bool registers_ok(const struct virtio_mmio *t, const struct virtio_mmio_state *in)
+{
+    if (in->device_id != t->ops->device_id || (in->status & ~STATUS_BITS) ||
+        (in->interrupt_status & ~(INT_USED_BUFFER | INT_CONFIG_CHANGE)))
+        return false;
+    return !(in->status & VIRTIO_STATUS_FEATURES_OK) ||
+           features_acceptable(t, in->driver_features);
+}
+
+static bool queue_state_empty(const struct virtio_mmio_queue_state *in)
+{
+    return !in->num && !in->ready && !in->desc && !in->driver && !in->device &&
+           !in->last_avail && !in->used_idx && !in->event_idx;
+}
+
+/* Builds queue i from in: a ready one is mapped again and must lie in RAM, and
+ * the device can never have taken more entries than the ring holds beyond
+ * those it returned. */
+static bool load_queue(const struct virtio_mmio *t, unsigned i,
+                       const struct virtio_mmio_queue_state *in, struct queue_setup *q)
+{
+    if (i >= t->ops->num_queues)
+        return queue_state_empty(in);
+    if (in->ready > 1 || in->event_idx > 1)
+        return false;
+    *q = (struct queue_setup){.num = in->num, .ready = in->ready, .desc = in->desc,
+                              .driver = in->driver, .device = in->device};
+    if (!in->ready)
+        return !in->last_avail && !in->used_idx && !in->event_idx;
+    if (in->num == 0 || in->num > t->ops->queue_max ||
+        virtq_init(&q->vq, t->ram, (uint16_t)in->num, in->event_idx, in->desc, in->driver,
+                   in->device) != VIRTQ_OK ||
+        (uint16_t)(in->last_avail - in->used_idx) > in->num)
+        return false;
+    q->vq.last_avail = in->last_avail;
+    q->vq.used_idx = in->used_idx;
+    return true;
+}
+
+static void commit_registers(struct virtio_mmio *t, const struct virtio_mmio_state *in)
+{
+    t->status = in->status;
+    t->driver_features = in->driver_features;
+    t->device_features_sel = in->device_features_sel;
+    t->driver_features_sel = in->driver_features_sel;
+    t->queue_sel = in->queue_sel;
+    t->interrupt_status = in->interrupt_status;
+    t->config_generation = in->config_generation;
+}
+
+static int load_locked(struct virtio_mmio *t, const struct virtio_mmio_state *in)
+{
+    struct queue_setup queues[VIRTIO_MMIO_MAX_QUEUES] = {0};
+    if (!registers_ok(t, in)) {
+        log_warn("%s: snapshot: device type, status or interrupt bits out of range",
+                 t->ops->name);
+        return -EINVAL;
+    }
+    for (unsigned i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++) {
+        if (!load_queue(t, i, &in->queues[i], &queues[i])) {
+            log_warn("%s: snapshot: queue %u is inconsistent or outside guest memory",
+                     t->ops->name, i);
+            return -EINVAL;
+        }
+    }
+    int rc = t->ops->load ? t->ops->load(t->device_state, &in->device) : 0;
+    if (rc < 0)
+        return rc;
+    commit_registers(t, in);
+    memcpy(t->queues, queues, sizeof(t->queues));
+    return 0;
+}
+
+int virtio_mmio_load(struct device *dev, const struct virtio_mmio_state *in)
+{
+    struct virtio_mmio *t = to_transport(dev);
+    pthread_mutex_lock(&t->lock);
+    int rc = load_locked(t, in);
+    if (rc < 0)
+        reset_locked(t);
+    pthread_mutex_unlock(&t->lock);
+    return rc;
 }
 
 static int virtio_mmio_fdt_node(struct device *dev, void *fdt, const struct fdt_phandles *ph)

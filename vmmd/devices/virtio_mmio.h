@@ -15,6 +15,8 @@
 #define VIRTIO_MMIO_MAX_QUEUES 8
 
 struct virtio_mmio;
+union virtio_device_state; /* virtio_mmio_state.h */
+struct virtio_mmio_state;
 
 struct virtio_device_ops {
     const char *name;
@@ -34,6 +36,14 @@ struct virtio_device_ops {
      * from it must not complete into whatever rings come next. Optional. */
     void (*queue_stop)(void *dev, unsigned q);
     void (*destroy)(void *dev);
+    /* Snapshots; each optional. quiesce (transport unlocked, vCPUs stopped)
+     * waits until work taken from the queues is complete, so their positions
+     * are final. save and load (transport locked) carry the device's part of
+     * union virtio_device_state; load checks it and returns 0 or -EINVAL, and
+     * on failure the transport resets the device. */
+    void (*quiesce)(void *dev);
+    int (*save)(void *dev, union virtio_device_state *out);
+    int (*load)(void *dev, const union virtio_device_state *in);
 };
 
 /* Creates the transport for a device; it owns dev from then on. */
@@ -59,5 +69,14 @@ void virtio_mmio_used(struct virtio_mmio *t, unsigned q, uint16_t old_used);
 void virtio_mmio_config_changed(struct virtio_mmio *t);
 /* The device found a broken request: DEVICE_NEEDS_RESET and a config interrupt. */
 void virtio_mmio_needs_reset(struct virtio_mmio *t);
+
+/* Snapshot of the transport and the device's own part (virtio_mmio_state.h),
+ * taken with the vCPUs stopped. Returns 0 or a device's -errno. */
+int virtio_mmio_save(struct device *dev, struct virtio_mmio_state *out);
+
+/* Into a freshly created device whose guest RAM already holds the rings,
+ * before the guest runs. Everything in `in` is checked; -EINVAL leaves the
+ * device reset. Raises no interrupt and reads no guest memory. */
+int virtio_mmio_load(struct device *dev, const struct virtio_mmio_state *in);
 
 #endif
