@@ -6,10 +6,12 @@
  * instruction-cache maintenance drops code a device rewrote behind the CPU. */
 #include <check.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/arch_timer.h"
 #include "devices/sysreg.h"
 #include "hv/hv.h"
 #include "psci.h"
@@ -272,6 +274,102 @@ START_TEST(test_state_from_another_build_is_refused)
 }
 END_TEST
 
+/* Values a running Linux guest could hold, different in every register. */
+static void fill_state(struct hv_vcpu_state *st)
+{
+    for (int i = 0; i < 31; i++)
+        st->x[i] = 0x0101010101010101ull * (uint64_t)(i + 1);
+    for (int i = 0; i < 32; i++) {
+        st->v[i][0] = 0x1000000000000000ull + (uint64_t)i;
+        st->v[i][1] = 0x2000000000000000ull + (uint64_t)i;
+    }
+    st->sp_el0 = RAM_BASE + 0x180000;
+    st->sp_el1 = RAM_BASE + 0x1c0000;
+    st->pc = RAM_BASE + 0x3000;
+    st->pstate = 0x3c5; /* EL1h, DAIF masked */
+    st->elr_el1 = 0xffff800008012340ull;
+    st->spsr_el1 = 0x60000000ull;
+    st->esr_el1 = 0x56000000ull;
+    st->far_el1 = 0x0000aaaabbbbc000ull;
+    st->vbar_el1 = VBAR;
+    st->tcr_el1 = 0x00000034b5193519ull;
+    st->ttbr0_el1 = 0x0001000041234000ull;
+    st->ttbr1_el1 = 0x0000000042345000ull;
+    st->mair_el1 = 0x000000040044ffffull;
+    st->amair_el1 = 0;
+    st->contextidr_el1 = 0x77;
+    st->cpacr_el1 = 0x300000;
+    st->cntkctl_el1 = 0xd6;
+    st->par_el1 = 0x800;
+    st->tpidr_el0 = 0x0000ffff12345670ull;
+    st->tpidrro_el0 = 0x1111;
+    st->tpidr_el1 = 0xffff00007fbd0000ull;
+    st->mdscr_el1 = 0x1000;
+    st->csselr_el1 = 2;
+    st->fpcr = 0x03000000;
+    st->fpsr = 0x10;
+    st->cntv_ctl = CNT_CTL_ENABLE;
+    st->cntp_ctl = CNT_CTL_ENABLE | CNT_CTL_IMASK;
+    st->cntp_cval = 0x123456789ull;
+}
+
+#define SAVED_COUNT (1ull << 40) /* about 4.9 hours at 62.5 MHz */
+#define TEN_SECONDS_OF_TICKS (10 * ARCH_TIMER_HZ)
+
+/* Every field comes back as it went in, the counter from where it was set. */
+START_TEST(test_state_round_trips_every_field)
+{
+    const uint32_t program[] = {A64_SVC0};
+    struct guest g;
+    guest_create(&g, program, 1);
+    struct hv_vcpu_state st;
+    ck_assert_int_eq(hv_emu_ops.get_vcpu_state(g.vm, 0, &st), 0);
+    fill_state(&st);
+    st.counter = SAVED_COUNT;
+    st.cntv_cval = SAVED_COUNT + ARCH_TIMER_HZ;
+    ck_assert_int_eq(hv_emu_ops.set_vcpu_state(g.vm, 0, &st), 0);
+    struct hv_vcpu_state back;
+    ck_assert_int_eq(hv_emu_ops.get_vcpu_state(g.vm, 0, &back), 0);
+    ck_assert_uint_ge(back.counter, SAVED_COUNT);
+    ck_assert_uint_lt(back.counter, SAVED_COUNT + TEN_SECONDS_OF_TICKS);
+    back.counter = st.counter;
+    const uint64_t *want = (const uint64_t *)(const void *)&st;
+    const uint64_t *got = (const uint64_t *)(const void *)&back;
+    for (size_t i = 0; i < offsetof(struct hv_vcpu_state, backend) / 8; i++)
+        ck_assert_msg(want[i] == got[i], "word %zu of the state: 0x%llx went in, 0x%llx came back",
+                      i, (unsigned long long)want[i], (unsigned long long)got[i]);
+    ck_assert_mem_eq(st.backend, back.backend, sizeof(st.backend));
+    guest_destroy(&g);
+}
+END_TEST
+
+/* The restored guest itself reads the counter on from the saved value (not from
+ * zero, nor from the host's clock) and sees its timers as they were saved. */
+START_TEST(test_state_guest_counter_continues)
+{
+    const uint32_t read_timer[] = {
+        A64_MRS(1, CNTVCT_EL0), A64_MRS(2, CNTV_CVAL_EL0), A64_MRS(3, CNTV_CTL_EL0),
+        A64_MOVZ(0, 0x0008, 0), A64_MOVK(0, 0x8400, 1), A64_HVC0,
+    };
+    const uint32_t program[] = {A64_SVC0};
+    struct guest g;
+    guest_create(&g, program, 1);
+    memcpy(g.ram + 0x3000, read_timer, sizeof(read_timer));
+    struct hv_vcpu_state st;
+    ck_assert_int_eq(hv_emu_ops.get_vcpu_state(g.vm, 0, &st), 0);
+    fill_state(&st);
+    st.counter = SAVED_COUNT;
+    st.cntv_cval = SAVED_COUNT + 100 * ARCH_TIMER_HZ; /* far off: no interrupt */
+    ck_assert_int_eq(hv_emu_ops.set_vcpu_state(g.vm, 0, &st), 0);
+    guest_run_until_off(&g);
+    ck_assert_uint_ge(g.calls.args[1], SAVED_COUNT);
+    ck_assert_uint_lt(g.calls.args[1], SAVED_COUNT + TEN_SECONDS_OF_TICKS);
+    ck_assert_uint_eq(g.calls.args[2], SAVED_COUNT + 100 * ARCH_TIMER_HZ);
+    ck_assert_uint_eq(g.calls.args[3], CNT_CTL_ENABLE); /* not yet fired: ISTATUS 0 */
+    guest_destroy(&g);
+}
+END_TEST
+
 /* ---- instruction-cache maintenance ---------------------------------------- */
 
 /* A function the guest calls (movz x0, #n; ret); the host rewrites it through
@@ -499,6 +597,8 @@ static Suite *emu_backend_suite(void)
     tcase_set_timeout(state, 20);
     tcase_add_test(state, test_state_moves_a_running_guest);
     tcase_add_test(state, test_state_from_another_build_is_refused);
+    tcase_add_test(state, test_state_round_trips_every_field);
+    tcase_add_test(state, test_state_guest_counter_continues);
     suite_add_tcase(s, state);
     TCase *icache = tcase_create("icache");
     tcase_set_timeout(icache, 20);

@@ -2,6 +2,7 @@
  * (PIDR2, TYPER, the redistributor walk and wake-up), per-interrupt
  * configuration, and the CPU interface's acknowledge/EOI/priority rules. */
 #include <check.h>
+#include <errno.h>
 #include <stdlib.h>
 
 #include "devices/gicv3.h"
@@ -732,6 +733,207 @@ START_TEST(test_eoi_of_spurious_keeps_active_one)
 }
 END_TEST
 
+/* ---- snapshot state ------------------------------------------------------------------------- */
+
+#define ROUTE_SPI5 0x0000000100000203ull
+
+static struct gicv3 *copy; /* the GIC a state is loaded into */
+static struct gicv3_state saved, again;
+
+static unsigned ack_on(struct gicv3 *g)
+{
+    uint64_t v = 0;
+    ck_assert(gicv3_sysreg_read(g, ICC_IAR1_EL1, &v));
+    return (unsigned)v;
+}
+
+static void eoi_on(struct gicv3 *g, unsigned intid)
+{
+    ck_assert(gicv3_sysreg_write(g, ICC_EOIR1_EL1, intid));
+}
+
+/* A GIC in use: Linux's set-up plus the redistributor awake, BPR1 0, a level SPI
+ * held high, an edge SPI routed and acknowledged (active, the running
+ * priority), an SPI pended by software behind it, a PPI and an SGI enabled. */
+static void create_busy(void)
+{
+    create_as_linux();
+    gicv3_redist_write(gic, GICR_WAKER, 4, 0);
+    icc_wr(ICC_BPR1_EL1, 0);
+    enable(SPI(1), 0xa0);
+    gicv3_set_line(gic, SPI(1), true);
+    set_edge(SPI(5));
+    enable(SPI(5), 0x80);
+    gicv3_dist_write(gic, GICD_IROUTER + 8 * SPI(5), 8, ROUTE_SPI5);
+    gicv3_set_line(gic, SPI(5), true);
+    enable(SPI(7), 0xc0);
+    bit_wr(GICD_ISPENDR, SPI(7));
+    enable(27, 0xa0);
+    enable(3, 0x90);
+    ck_assert_uint_eq(ack(), SPI(5));
+    copy = gicv3_create(NUM_SPIS);
+    ck_assert_ptr_nonnull(copy);
+}
+
+static void destroy_busy(void)
+{
+    gicv3_destroy(copy);
+    copy = NULL;
+    destroy();
+}
+
+/* ICC registers without side effects on read (not IAR). */
+static const uint32_t icc_readable[] = {
+    ICC_PMR_EL1, ICC_CTLR_EL1, ICC_BPR1_EL1, ICC_BPR0_EL1, ICC_IGRPEN1_EL1, ICC_IGRPEN0_EL1,
+    ICC_SRE_EL1, ICC_RPR_EL1, ICC_HPPIR1_EL1, ICC_HPPIR0_EL1, ICC_AP1R0_EL1,
+    ICC_AP1R0_EL1 + 1, ICC_AP1R0_EL1 + 2, ICC_AP1R0_EL1 + 3, ICC_AP0R0_EL1,
+    ICC_AP0R0_EL1 + 3,
+};
+
+static void assert_same_registers(struct gicv3 *a, struct gicv3 *b)
+{
+    for (uint64_t off = 0; off < GICD_SIZE; off += 4)
+        ck_assert_msg(gicv3_dist_read(a, off, 4) == gicv3_dist_read(b, off, 4),
+                      "GICD offset 0x%llx differs", (unsigned long long)off);
+    for (unsigned i = 0; i < 32 + NUM_SPIS; i++)
+        ck_assert_uint_eq(gicv3_dist_read(a, GICD_IROUTER + 8 * i, 8),
+                          gicv3_dist_read(b, GICD_IROUTER + 8 * i, 8));
+    for (uint64_t off = 0; off < GICR_SIZE; off += 4)
+        ck_assert_msg(gicv3_redist_read(a, off, 4) == gicv3_redist_read(b, off, 4),
+                      "GICR offset 0x%llx differs", (unsigned long long)off);
+    for (size_t i = 0; i < sizeof(icc_readable) / sizeof(icc_readable[0]); i++) {
+        uint64_t va = 0, vb = 1;
+        ck_assert(gicv3_sysreg_read(a, icc_readable[i], &va));
+        ck_assert(gicv3_sysreg_read(b, icc_readable[i], &vb));
+        ck_assert_msg(va == vb, "ICC register 0x%x: 0x%llx vs 0x%llx", icc_readable[i],
+                      (unsigned long long)va, (unsigned long long)vb);
+    }
+    ck_assert_uint_eq(gicv3_highest_pending(a), gicv3_highest_pending(b));
+    ck_assert_int_eq(gicv3_irq_asserted(a), gicv3_irq_asserted(b));
+}
+
+START_TEST(test_state_round_trip_registers)
+{
+    ck_assert_int_eq(gicv3_save(gic, &saved), 0);
+    ck_assert_uint_eq(saved.num_spis, NUM_SPIS);
+    ck_assert_int_eq(gicv3_load(copy, &saved), 0);
+    assert_same_registers(gic, copy);
+    /* What the copy shows is the busy GIC's, not a fresh one's. */
+    ck_assert_uint_eq(gicv3_dist_read(copy, GICD_ISACTIVER + 4, 4), 1u << 5);
+    ck_assert_uint_eq(gicv3_dist_read(copy, GICD_ISPENDR + 4, 4), (1u << 1) | (1u << 7));
+    ck_assert_uint_eq(gicv3_dist_read(copy, GICD_IROUTER + 8 * SPI(5), 8), ROUTE_SPI5);
+    ck_assert_uint_eq(gicv3_redist_read(copy, GICR_WAKER, 4), 0);
+    ck_assert_uint_eq(gicv3_redist_read(copy, GICR_SGI + GICD_ISENABLER, 4),
+                      (1u << 27) | (1u << 3));
+    uint64_t rpr = 0, pmr = 0;
+    ck_assert(gicv3_sysreg_read(copy, ICC_RPR_EL1, &rpr));
+    ck_assert(gicv3_sysreg_read(copy, ICC_PMR_EL1, &pmr));
+    ck_assert_uint_eq(rpr, 0x80);
+    ck_assert_uint_eq(pmr, PMR_LINUX);
+    ck_assert_int_eq(gicv3_save(copy, &again), 0);
+    ck_assert_mem_eq(&saved, &again, sizeof(saved));
+}
+END_TEST
+
+/* Both GICs go on alike: the running priority holds the others back until the
+ * EOI, the level SPI is pending while its line is high, and the edge SPI's line
+ * is still high, so raising it again is no new edge. */
+START_TEST(test_state_round_trip_behaviour)
+{
+    ck_assert_int_eq(gicv3_save(gic, &saved), 0);
+    ck_assert_int_eq(gicv3_load(copy, &saved), 0);
+    struct gicv3 *both[] = {gic, copy};
+    for (unsigned i = 0; i < 2; i++) {
+        struct gicv3 *g = both[i];
+        ck_assert_uint_eq(ack_on(g), GIC_SPURIOUS);
+        eoi_on(g, SPI(5));
+        ck_assert_uint_eq(ack_on(g), SPI(1));
+        gicv3_set_line(g, SPI(1), false);
+        eoi_on(g, SPI(1));
+        ck_assert_uint_eq(ack_on(g), SPI(7));
+        eoi_on(g, SPI(7));
+        gicv3_set_line(g, SPI(5), true);
+        ck_assert_uint_eq(ack_on(g), GIC_SPURIOUS);
+        ck_assert_uint_eq(gicv3_highest_pending(g), GIC_SPURIOUS);
+    }
+    assert_same_registers(gic, copy);
+}
+END_TEST
+
+START_TEST(test_state_of_fresh_gic_loads)
+{
+    struct gicv3 *fresh = gicv3_create(NUM_SPIS);
+    ck_assert_ptr_nonnull(fresh);
+    ck_assert_int_eq(gicv3_save(fresh, &saved), 0);
+    ck_assert_int_eq(gicv3_load(copy, &saved), 0);
+    assert_same_registers(fresh, copy);
+    gicv3_destroy(fresh);
+}
+END_TEST
+
+START_TEST(test_state_num_spis_rounded_up)
+{
+    struct gicv3 *odd = gicv3_create(33);
+    ck_assert_ptr_nonnull(odd);
+    ck_assert_int_eq(gicv3_save(odd, &saved), 0);
+    ck_assert_uint_eq(saved.num_spis, 64);
+    ck_assert_int_eq(gicv3_load(copy, &saved), 0); /* created with 64 */
+    gicv3_destroy(odd);
+}
+END_TEST
+
+/* One bad field each; NUM_SPIS = 64, so INTID 96 is beyond the GIC. The busy
+ * state has one entry on the active stack. */
+static void corrupt(struct gicv3_state *st, int which)
+{
+    switch (which) {
+    case 0: st->num_spis = NUM_SPIS + 32; break;
+    case 1: st->num_spis = 0; break;
+    case 2: st->dist_ctlr &= ~CTLR_ARE; break;
+    case 3: st->dist_ctlr |= 1u << 8; break;
+    case 4: st->redist_waker = WAKER_PROCESSOR_SLEEP; break;
+    case 5: st->icc_ctlr |= 1u << 5; break;
+    case 6: st->icc_pmr = 0xf1; break;
+    case 7: st->icc_bpr1 = 8; break;
+    case 8: st->icc_igrpen1 = 2; break;
+    case 9: st->active_depth = GIC_MAX_NESTED + 1; break;
+    case 10: st->active_depth = UINT32_MAX; break;
+    case 11: st->active_stack[0] = 32 + NUM_SPIS; break;
+    case 12: st->active_stack[0] = UINT32_MAX; break;
+    case 13: st->active_stack[1] = SPI(1); break; /* beyond the depth */
+    case 14: st->irqs[SPI(1)].priority = 0xa1; break;
+    case 15: st->irqs[SPI(1)].enabled = 2; break;
+    case 16: st->irqs[SPI(1)].line = 0xff; break;
+    case 17: st->irqs[SPI(1)].pending = 3; break;
+    case 18: st->irqs[SPI(1)].active = 0x80; break;
+    case 19: st->irqs[SPI(1)].group1 = 2; break;
+    case 20: st->irqs[SPI(5)].edge = 2; break;
+    case 21: st->irqs[3].edge = 0; break; /* SGIs are edge-triggered */
+    case 22: st->irqs[3].line = 1; break; /* and have no line */
+    case 23: st->irqs[32 + NUM_SPIS].enabled = 1; break;
+    case 24: st->irqs[GIC_MAX_IRQS - 1].priority = 0x80; break;
+    case 25: st->irouter[27] = 1; break; /* private: no routing */
+    case 26: st->irouter[32 + NUM_SPIS] = 1; break;
+    }
+}
+#define NUM_CORRUPTIONS 27
+
+START_TEST(test_state_bad_field_refused)
+{
+    static struct gicv3_state reset;
+    ck_assert_int_eq(gicv3_save(copy, &reset), 0);
+    ck_assert_int_eq(gicv3_save(gic, &saved), 0);
+    ck_assert_uint_eq(saved.active_depth, 1);
+    corrupt(&saved, _i);
+    ck_assert_int_eq(gicv3_load(copy, &saved), -EINVAL);
+    /* Nothing of it was taken: the copy is as created, and still works. */
+    ck_assert_int_eq(gicv3_save(copy, &again), 0);
+    ck_assert_mem_eq(&reset, &again, sizeof(reset));
+    ck_assert_int_eq(gicv3_save(gic, &saved), 0);
+    ck_assert_int_eq(gicv3_load(copy, &saved), 0);
+}
+END_TEST
+
 static Suite *gicv3_suite(void)
 {
     Suite *s = suite_create("gicv3");
@@ -797,6 +999,15 @@ static Suite *gicv3_suite(void)
     tcase_add_test(robust, test_out_of_range_intids_harmless);
     tcase_add_test(robust, test_eoi_of_spurious_keeps_active_one);
     suite_add_tcase(s, robust);
+
+    TCase *state = tcase_create("state");
+    tcase_add_checked_fixture(state, create_busy, destroy_busy);
+    tcase_add_test(state, test_state_round_trip_registers);
+    tcase_add_test(state, test_state_round_trip_behaviour);
+    tcase_add_test(state, test_state_of_fresh_gic_loads);
+    tcase_add_test(state, test_state_num_spis_rounded_up);
+    tcase_add_loop_test(state, test_state_bad_field_refused, 0, NUM_CORRUPTIONS);
+    suite_add_tcase(s, state);
     return s;
 }
 

@@ -1,6 +1,7 @@
 /* The PL031 RTC as Linux's rtc-pl031 driver uses it: read the time from DR, set
  * it through LR, and an alarm through MR/IMSC/ICR. The clock is injected. */
 #include <check.h>
+#include <errno.h>
 #include <stdlib.h>
 
 #include "devices/pl031.h"
@@ -189,6 +190,156 @@ START_TEST(test_new_match_rearms_alarm)
 }
 END_TEST
 
+/* ---- snapshot state ------------------------------------------------------------------------- */
+
+static struct device *copy; /* the RTC a state is loaded into */
+static struct pl031_state saved, again;
+
+static void setup_state(void)
+{
+    setup();
+    copy = pl031_create(RTC_BASE, (struct irq_line){.set = record_irq, .intid = RTC_INTID},
+                        fake_clock);
+    ck_assert_ptr_nonnull(copy);
+}
+
+static void teardown_state(void)
+{
+    copy->ops->destroy(copy);
+    teardown();
+}
+
+static uint32_t rd_on(struct device *d, uint64_t off)
+{
+    return (uint32_t)d->ops->read(d, off, 4);
+}
+
+/* A guest that set its clock (hwclock -w) and an alarm a minute ahead. */
+static void program_busy(void)
+{
+    wr(RTCLR, 1000);
+    wr(RTCMR, 1060);
+    wr(RTCIMSC, 1);
+}
+
+START_TEST(test_state_round_trip)
+{
+    program_busy();
+    ck_assert_int_eq(pl031_save(rtc, &saved), 0);
+    ck_assert_int_eq(saved.offset, 1000 - (int64_t)HOST_EPOCH);
+    ck_assert_uint_eq(saved.load, 1000);
+    ck_assert_uint_eq(saved.match, 1060);
+    ck_assert_uint_eq(saved.imsc, 1);
+    ck_assert_uint_eq(saved.armed, 1);
+    ck_assert_uint_eq(saved.match_raw, 0);
+    ck_assert_int_eq(pl031_load(copy, &saved), 0);
+    static const uint64_t regs[] = {RTCDR, RTCMR, RTCLR, RTCCR, RTCIMSC, RTCRIS, RTCMIS};
+    for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+        ck_assert_uint_eq(rd_on(rtc, regs[i]), rd_on(copy, regs[i]));
+    ck_assert_int_eq(pl031_save(copy, &again), 0);
+    ck_assert_mem_eq(&saved, &again, sizeof(saved));
+}
+END_TEST
+
+/* Restored an hour later, the guest's clock reads an hour on: it follows the
+ * host's clock, not the moment of the snapshot. */
+START_TEST(test_state_time_follows_host_clock)
+{
+    program_busy();
+    ck_assert_int_eq(pl031_save(rtc, &saved), 0);
+    host_now += 3600;
+    ck_assert_int_eq(pl031_load(copy, &saved), 0);
+    ck_assert_uint_eq(rd_on(copy, RTCDR), 1000 + 3600);
+    host_now += 5;
+    ck_assert_uint_eq(rd_on(copy, RTCDR), 1000 + 3605);
+}
+END_TEST
+
+START_TEST(test_state_alarm_fires_after_restore)
+{
+    program_busy();
+    ck_assert_int_eq(pl031_save(rtc, &saved), 0);
+    ck_assert_int_eq(pl031_load(copy, &saved), 0);
+    ck_assert_int_eq(irq_level, 0);
+    host_now += 59;
+    ck_assert_uint_eq(rd_on(copy, RTCRIS), 0);
+    host_now += 1;
+    ck_assert_uint_eq(rd_on(copy, RTCRIS), 1);
+    ck_assert_int_eq(irq_level, 1);
+    copy->ops->write(copy, RTCICR, 4, 1);
+    ck_assert_int_eq(irq_level, 0);
+}
+END_TEST
+
+START_TEST(test_state_alarm_due_while_away_fires_on_load)
+{
+    program_busy();
+    ck_assert_int_eq(pl031_save(rtc, &saved), 0);
+    host_now += 120;
+    irq_level = -1;
+    ck_assert_int_eq(pl031_load(copy, &saved), 0);
+    ck_assert_int_eq(irq_level, 1);
+    ck_assert_uint_eq(rd_on(copy, RTCMIS), 1);
+}
+END_TEST
+
+START_TEST(test_state_fired_alarm_stays_raised)
+{
+    wr(RTCMR, HOST_EPOCH + 1);
+    host_now += 1;
+    ck_assert_uint_eq(rd(RTCRIS), 1);
+    ck_assert_int_eq(pl031_save(rtc, &saved), 0);
+    ck_assert_uint_eq(saved.match_raw, 1);
+    ck_assert_uint_eq(saved.armed, 0);
+    ck_assert_int_eq(pl031_load(copy, &saved), 0);
+    ck_assert_uint_eq(rd_on(copy, RTCRIS), 1);
+    ck_assert_uint_eq(rd_on(copy, RTCMIS), 0); /* masked */
+    ck_assert_int_eq(irq_level, 0);
+}
+END_TEST
+
+START_TEST(test_state_extreme_offsets_accepted)
+{
+    ck_assert_int_eq(pl031_save(rtc, &saved), 0);
+    saved.offset = PL031_MAX_OFFSET;
+    ck_assert_int_eq(pl031_load(copy, &saved), 0);
+    ck_assert_uint_eq(rd_on(copy, RTCDR), (uint32_t)(HOST_EPOCH + PL031_MAX_OFFSET));
+    saved.offset = -PL031_MAX_OFFSET;
+    ck_assert_int_eq(pl031_load(copy, &saved), 0);
+    ck_assert_uint_eq(rd_on(copy, RTCDR), (uint32_t)(HOST_EPOCH - PL031_MAX_OFFSET));
+}
+END_TEST
+
+static void corrupt(struct pl031_state *st, int which)
+{
+    switch (which) {
+    case 0: st->offset = PL031_MAX_OFFSET + 1; break;
+    case 1: st->offset = -PL031_MAX_OFFSET - 1; break;
+    case 2: st->offset = INT64_MAX; break;
+    case 3: st->offset = INT64_MIN; break;
+    case 4: st->imsc = 2; break;
+    case 5: st->armed = 2; break;
+    case 6: st->match_raw = 0xff; break;
+    }
+}
+#define NUM_CORRUPTIONS 7
+
+START_TEST(test_state_bad_field_refused)
+{
+    static struct pl031_state reset;
+    ck_assert_int_eq(pl031_save(copy, &reset), 0);
+    program_busy();
+    ck_assert_int_eq(pl031_save(rtc, &saved), 0);
+    corrupt(&saved, _i);
+    irq_level = -1;
+    ck_assert_int_eq(pl031_load(copy, &saved), -EINVAL);
+    ck_assert_int_eq(irq_level, -1);
+    ck_assert_int_eq(pl031_save(copy, &again), 0);
+    ck_assert_mem_eq(&reset, &again, sizeof(reset));
+    ck_assert_uint_eq(rd_on(copy, RTCDR), HOST_EPOCH);
+}
+END_TEST
+
 static Suite *pl031_suite(void)
 {
     Suite *s = suite_create("pl031");
@@ -211,6 +362,17 @@ static Suite *pl031_suite(void)
     tcase_add_test(alarm, test_masking_lowers_irq);
     tcase_add_test(alarm, test_new_match_rearms_alarm);
     suite_add_tcase(s, alarm);
+
+    TCase *state = tcase_create("state");
+    tcase_add_checked_fixture(state, setup_state, teardown_state);
+    tcase_add_test(state, test_state_round_trip);
+    tcase_add_test(state, test_state_time_follows_host_clock);
+    tcase_add_test(state, test_state_alarm_fires_after_restore);
+    tcase_add_test(state, test_state_alarm_due_while_away_fires_on_load);
+    tcase_add_test(state, test_state_fired_alarm_stays_raised);
+    tcase_add_test(state, test_state_extreme_offsets_accepted);
+    tcase_add_loop_test(state, test_state_bad_field_refused, 0, NUM_CORRUPTIONS);
+    suite_add_tcase(s, state);
     return s;
 }
 

@@ -6,6 +6,7 @@
  */
 #include "gicv3.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,6 @@
 
 #define PRIORITY_MASK 0xf8u /* 5 implemented priority bits, like Arm's cores */
 #define IDLE_PRIORITY 0xffu
-#define MAX_NESTED 32
 
 /* Distributor (§12.9) and redistributor (§12.10) register offsets. */
 enum {
@@ -48,7 +48,7 @@ struct gicv3 {
     uint32_t dist_ctlr, waker, icc_ctlr, bpr1, pmr;
     bool igrpen1;
     uint64_t *irouter;
-    unsigned active_stack[MAX_NESTED]; /* acknowledged, not yet priority-dropped */
+    unsigned active_stack[GIC_MAX_NESTED]; /* acknowledged, not yet priority-dropped */
     unsigned active_depth;
     struct gic_irq irqs[];
 };
@@ -148,7 +148,7 @@ void gicv3_set_line(struct gicv3 *gic, unsigned intid, bool level)
 static unsigned acknowledge(struct gicv3 *gic)
 {
     unsigned intid = highest_pending(gic);
-    if (!can_signal(gic, intid) || gic->active_depth == MAX_NESTED)
+    if (!can_signal(gic, intid) || gic->active_depth == GIC_MAX_NESTED)
         return GIC_SPURIOUS;
     struct gic_irq *irq = &gic->irqs[intid];
     irq->latched = false; /* a level interrupt stays pending while its line is high */
@@ -537,4 +537,137 @@ unsigned gicv3_highest_pending(struct gicv3 *gic)
     unsigned intid = highest_pending(gic);
     pthread_mutex_unlock(&gic->lock);
     return intid;
+}
+
+/* ---- snapshot state ---------------------------------------------------------- */
+
+#define DIST_CTLR_WRITABLE (GICD_CTLR_ENABLE_G1 | 1u)
+#define ICC_CTLR_WRITABLE (ICC_CTLR_EOIMODE | 1u)
+
+static struct gicv3_irq_state irq_to_state(const struct gic_irq *irq)
+{
+    return (struct gicv3_irq_state){
+        .priority = irq->priority, .group1 = irq->group1, .enabled = irq->enabled,
+        .active = irq->active, .edge = irq->edge, .pending = irq->latched, .line = irq->line,
+    };
+}
+
+static struct gic_irq irq_from_state(const struct gicv3_irq_state *s)
+{
+    return (struct gic_irq){
+        .priority = s->priority, .group1 = s->group1, .enabled = s->enabled,
+        .active = s->active, .edge = s->edge, .latched = s->pending, .line = s->line,
+    };
+}
+
+int gicv3_save(const struct gicv3 *gic, struct gicv3_state *out)
+{
+    /* The lock is not part of the GIC's value: saving changes nothing. */
+    struct gicv3 *locked = (struct gicv3 *)gic;
+    memset(out, 0, sizeof(*out));
+    pthread_mutex_lock(&locked->lock);
+    out->num_spis = gic->num_irqs - GIC_NUM_PRIVATE;
+    out->dist_ctlr = gic->dist_ctlr;
+    out->redist_waker = gic->waker;
+    out->icc_ctlr = gic->icc_ctlr;
+    out->icc_pmr = gic->pmr;
+    out->icc_bpr1 = gic->bpr1;
+    out->icc_igrpen1 = gic->igrpen1;
+    out->active_depth = gic->active_depth;
+    for (unsigned i = 0; i < gic->active_depth; i++)
+        out->active_stack[i] = gic->active_stack[i];
+    for (unsigned i = 0; i < gic->num_irqs; i++) {
+        out->irqs[i] = irq_to_state(&gic->irqs[i]);
+        out->irouter[i] = gic->irouter[i];
+    }
+    pthread_mutex_unlock(&locked->lock);
+    return 0;
+}
+
+static bool is_flag(uint8_t v)
+{
+    return v <= 1;
+}
+
+static bool irq_state_valid(const struct gicv3_irq_state *s, unsigned intid)
+{
+    if (!is_flag(s->group1) || !is_flag(s->enabled) || !is_flag(s->active) ||
+        !is_flag(s->edge) || !is_flag(s->pending) || !is_flag(s->line))
+        return false;
+    if (s->priority & ~PRIORITY_MASK)
+        return false;
+    if (intid < 16) /* SGIs: fixed edge configuration, no input line */
+        return s->edge && !s->line;
+    return true;
+}
+
+static bool irq_state_unused(const struct gicv3_irq_state *s)
+{
+    static const struct gicv3_irq_state zero;
+    return memcmp(s, &zero, sizeof(zero)) == 0;
+}
+
+/* Per interrupt, and the routing: SPIs take any route (it is only read back);
+ * private interrupts and those beyond the GIC have none. */
+static bool irqs_valid(const struct gicv3_state *in, unsigned num_irqs)
+{
+    for (unsigned i = 0; i < GIC_MAX_IRQS; i++) {
+        bool used = i < num_irqs;
+        if (used ? !irq_state_valid(&in->irqs[i], i) : !irq_state_unused(&in->irqs[i]))
+            return false;
+        if ((i < GIC_NUM_PRIVATE || !used) && in->irouter[i] != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Values only register writes can produce, as dist_write_locked,
+ * redist_write_locked and icc_write_locked mask them. */
+static bool registers_valid(const struct gicv3_state *in)
+{
+    if ((in->dist_ctlr & ~DIST_CTLR_WRITABLE) != (GICD_CTLR_ARE | GICD_CTLR_DS))
+        return false;
+    if (in->redist_waker != 0 &&
+        in->redist_waker != (GICR_WAKER_PROCESSOR_SLEEP | GICR_WAKER_CHILDREN_ASLEEP))
+        return false;
+    return (in->icc_ctlr & ~ICC_CTLR_WRITABLE) == 0 && (in->icc_pmr & ~PRIORITY_MASK) == 0 &&
+           in->icc_bpr1 <= 7 && is_flag(in->icc_igrpen1);
+}
+
+/* Stack entries are interrupts of this GIC; they need not be active (the guest
+ * may have deactivated one through GICD_ICACTIVER before dropping its priority),
+ * and the unused slots are zero. */
+static bool active_stack_valid(const struct gicv3_state *in, unsigned num_irqs)
+{
+    if (in->active_depth > GIC_MAX_NESTED)
+        return false;
+    for (unsigned i = 0; i < GIC_MAX_NESTED; i++) {
+        if (i < in->active_depth ? in->active_stack[i] >= num_irqs : in->active_stack[i] != 0)
+            return false;
+    }
+    return true;
+}
+
+int gicv3_load(struct gicv3 *gic, const struct gicv3_state *in)
+{
+    unsigned num_irqs = gic->num_irqs;
+    if (in->num_spis != num_irqs - GIC_NUM_PRIVATE || !registers_valid(in) ||
+        !irqs_valid(in, num_irqs) || !active_stack_valid(in, num_irqs))
+        return -EINVAL;
+    pthread_mutex_lock(&gic->lock);
+    gic->dist_ctlr = in->dist_ctlr;
+    gic->waker = in->redist_waker;
+    gic->icc_ctlr = in->icc_ctlr;
+    gic->pmr = in->icc_pmr;
+    gic->bpr1 = in->icc_bpr1;
+    gic->igrpen1 = in->icc_igrpen1;
+    gic->active_depth = in->active_depth;
+    for (unsigned i = 0; i < in->active_depth; i++)
+        gic->active_stack[i] = in->active_stack[i];
+    for (unsigned i = 0; i < num_irqs; i++) {
+        gic->irqs[i] = irq_from_state(&in->irqs[i]);
+        gic->irouter[i] = in->irouter[i];
+    }
+    pthread_mutex_unlock(&gic->lock);
+    return 0;
 }

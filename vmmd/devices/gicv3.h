@@ -11,6 +11,8 @@
 #define GIC_NUM_PRIVATE 32       /* SGIs 0-15, PPIs 16-31 */
 #define GIC_MAX_SPIS 988
 #define GIC_SPURIOUS 1023
+#define GIC_MAX_IRQS (GIC_NUM_PRIVATE + (GIC_MAX_SPIS + 31) / 32 * 32)
+#define GIC_MAX_NESTED 32 /* acknowledged interrupts awaiting their priority drop */
 
 #define GICD_SIZE 0x10000
 #define GICR_SIZE 0x20000 /* RD_base + SGI_base frames */
@@ -38,5 +40,46 @@ void gicv3_set_line(struct gicv3 *gic, unsigned intid, bool level);
 bool gicv3_irq_asserted(struct gicv3 *gic);
 /* The interrupt IAR would return if priorities allowed it (for diagnostics). */
 unsigned gicv3_highest_pending(struct gicv3 *gic);
+
+/* ---- snapshot state ----------------------------------------------------------------- */
+
+/* One interrupt. The flags are 0 or 1; they are bytes rather than bools so that a
+ * state read from a file cannot hold a bool with another value. */
+struct gicv3_irq_state {
+    uint8_t priority; /* the 5 implemented bits, as GICD_IPRIORITYR reads */
+    uint8_t group1, enabled, active;
+    uint8_t edge;    /* GICD_ICFGR: edge-triggered (always 1 for SGIs) */
+    uint8_t pending; /* latched: an edge, GICD_ISPENDR or an SGI; a level
+                        interrupt is pending besides while its line is 1 */
+    uint8_t line;    /* the input line's level (PPIs and SPIs; 0 for SGIs) */
+};
+
+/* Everything the guest can observe. Not saved, because it follows from what is:
+ * GICD_TYPER (from num_spis), the ID registers, ICC_SRE/BPR0/IGRPEN0 and the
+ * group-0 registers (fixed with one security state), ICC_RPR and ICC_AP1R0 (from
+ * the active stack), the CPU's IRQ signal (from all of it). Entries at and above
+ * 32 + num_spis are zero. */
+struct gicv3_state {
+    uint32_t num_spis; /* as the GIC was created, rounded up to a multiple of 32 */
+    uint32_t dist_ctlr;
+    uint32_t redist_waker;
+    uint32_t icc_ctlr, icc_pmr, icc_bpr1;
+    uint8_t icc_igrpen1;
+    /* Acknowledged interrupts not yet priority-dropped, oldest first: the top
+     * one's priority is the running priority. */
+    uint32_t active_depth;
+    uint32_t active_stack[GIC_MAX_NESTED];
+    struct gicv3_irq_state irqs[GIC_MAX_IRQS];
+    uint64_t irouter[GIC_MAX_IRQS]; /* GICD_IROUTER<n>, for SPIs only */
+};
+
+/* Fills out (any thread). Always 0. */
+int gicv3_save(const struct gicv3 *gic, struct gicv3_state *out);
+
+/* Replaces the whole state with in (meant for a GIC just created with the same
+ * number of SPIs, before the guest runs). in comes from a file: on -EINVAL
+ * (another size, a value no register write could produce, an index out of
+ * range) the GIC is left unchanged. */
+int gicv3_load(struct gicv3 *gic, const struct gicv3_state *in);
 
 #endif

@@ -6,8 +6,10 @@
  * PeriphID/CellID registers, so those must read as a real PL011's. */
 #include "pl011.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "util.h"
 
@@ -24,6 +26,15 @@ enum {
 #define INT_TX (1u << 5)
 #define INT_RT (1u << 6)
 #define INT_ALL 0x7ffu
+
+/* The bits each register keeps of a write (PL011 TRM, 3.3). */
+#define IBRD_MASK 0xffffu
+#define FBRD_MASK 0x3fu
+#define LCR_H_MASK 0xffu
+#define CR_MASK 0xffffu
+#define IFLS_MASK 0x3fu
+#define DMACR_MASK 0x7u
+#define ILPR_MASK 0xffu
 
 static const uint8_t pl011_id[8] = {0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1};
 
@@ -107,18 +118,18 @@ static void pl011_write(struct device *dev, uint64_t off, unsigned size, uint64_
         u->tx_raw = true;
         break;
     case UARTRSR: break; /* error clear: we never have receive errors */
-    case UARTILPR: u->ilpr = v & 0xff; break;
-    case UARTIBRD: u->ibrd = v & 0xffff; break;
-    case UARTFBRD: u->fbrd = v & 0x3f; break;
-    case UARTLCR_H: u->lcr_h = v & 0xff; break;
-    case UARTCR: u->cr = v & 0xffff; break;
-    case UARTIFLS: u->ifls = v & 0x3f; break;
+    case UARTILPR: u->ilpr = v & ILPR_MASK; break;
+    case UARTIBRD: u->ibrd = v & IBRD_MASK; break;
+    case UARTFBRD: u->fbrd = v & FBRD_MASK; break;
+    case UARTLCR_H: u->lcr_h = v & LCR_H_MASK; break;
+    case UARTCR: u->cr = v & CR_MASK; break;
+    case UARTIFLS: u->ifls = v & IFLS_MASK; break;
     case UARTIMSC: u->imsc = v & INT_ALL; break;
     case UARTICR:
         if (v & INT_TX)
             u->tx_raw = false;
         break;
-    case UARTDMACR: u->dmacr = v & 7; break;
+    case UARTDMACR: u->dmacr = v & DMACR_MASK; break;
     default: break; /* read-only and reserved registers ignore writes */
     }
     update_irq(u);
@@ -143,6 +154,67 @@ size_t pl011_receive(struct device *dev, const uint8_t *data, size_t len)
     update_irq(u);
     pthread_mutex_unlock(&u->lock);
     return n;
+}
+
+/* ---- snapshot state ---------------------------------------------------------- */
+
+int pl011_save(struct device *dev, struct pl011_state *out)
+{
+    struct pl011 *u = to_pl011(dev);
+    pthread_mutex_lock(&u->lock);
+    *out = (struct pl011_state){
+        .ibrd = u->ibrd, .fbrd = u->fbrd, .lcr_h = u->lcr_h, .cr = u->cr, .ifls = u->ifls,
+        .imsc = u->imsc, .dmacr = u->dmacr, .ilpr = u->ilpr, .ris = raw_interrupts(u),
+        .rx_count = (uint32_t)u->rx_count,
+    };
+    for (size_t i = 0; i < u->rx_count; i++)
+        out->rx[i] = u->rx[(u->rx_head + i) % PL011_RX_BUFFER];
+    pthread_mutex_unlock(&u->lock);
+    return 0;
+}
+
+static bool registers_valid(const struct pl011_state *in)
+{
+    return !(in->ibrd & ~IBRD_MASK) && !(in->fbrd & ~FBRD_MASK) && !(in->lcr_h & ~LCR_H_MASK) &&
+           !(in->cr & ~CR_MASK) && !(in->ifls & ~IFLS_MASK) && !(in->imsc & ~INT_ALL) &&
+           !(in->dmacr & ~DMACR_MASK) && !(in->ilpr & ~ILPR_MASK);
+}
+
+/* The receive bytes, and the raw interrupts that follow from them. */
+static bool receive_valid(const struct pl011_state *in)
+{
+    if (in->rx_count > PL011_RX_BUFFER)
+        return false;
+    uint32_t rx_bits = in->rx_count ? INT_RX | INT_RT : 0;
+    if ((in->ris & ~INT_TX) != rx_bits)
+        return false;
+    for (size_t i = in->rx_count; i < PL011_RX_BUFFER; i++)
+        if (in->rx[i])
+            return false;
+    return true;
+}
+
+int pl011_load(struct device *dev, const struct pl011_state *in)
+{
+    struct pl011 *u = to_pl011(dev);
+    if (!registers_valid(in) || !receive_valid(in))
+        return -EINVAL;
+    pthread_mutex_lock(&u->lock);
+    u->ibrd = in->ibrd;
+    u->fbrd = in->fbrd;
+    u->lcr_h = in->lcr_h;
+    u->cr = in->cr;
+    u->ifls = in->ifls;
+    u->imsc = in->imsc;
+    u->dmacr = in->dmacr;
+    u->ilpr = in->ilpr;
+    u->tx_raw = (in->ris & INT_TX) != 0;
+    memcpy(u->rx, in->rx, in->rx_count);
+    u->rx_head = 0;
+    u->rx_count = in->rx_count;
+    update_irq(u);
+    pthread_mutex_unlock(&u->lock);
+    return 0;
 }
 
 static int pl011_fdt_node(struct device *dev, void *fdt, const struct fdt_phandles *ph)

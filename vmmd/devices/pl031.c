@@ -7,8 +7,10 @@
  * raise its interrupt on its own while the guest is away. */
 #include "pl031.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "util.h"
@@ -95,6 +97,46 @@ static void pl031_write(struct device *dev, uint64_t off, unsigned size, uint64_
     }
     update(r);
     pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- snapshot state ---------------------------------------------------------- */
+
+int pl031_save(struct device *dev, struct pl031_state *out)
+{
+    struct pl031 *r = to_pl031(dev);
+    memset(out, 0, sizeof(*out)); /* the padding too: saved states compare bytewise */
+    pthread_mutex_lock(&r->lock);
+    out->offset = r->offset;
+    out->load = r->load;
+    out->match = r->match;
+    out->imsc = r->imsc;
+    out->armed = r->armed;
+    out->match_raw = r->match_raw;
+    pthread_mutex_unlock(&r->lock);
+    return 0;
+}
+
+static bool state_valid(const struct pl031_state *in)
+{
+    return in->offset >= -PL031_MAX_OFFSET && in->offset <= PL031_MAX_OFFSET &&
+           in->imsc <= 1 && in->armed <= 1 && in->match_raw <= 1;
+}
+
+int pl031_load(struct device *dev, const struct pl031_state *in)
+{
+    struct pl031 *r = to_pl031(dev);
+    if (!state_valid(in))
+        return -EINVAL;
+    pthread_mutex_lock(&r->lock);
+    r->offset = in->offset;
+    r->load = in->load;
+    r->match = in->match;
+    r->imsc = in->imsc;
+    r->armed = in->armed;
+    r->match_raw = in->match_raw;
+    update(r);
+    pthread_mutex_unlock(&r->lock);
+    return 0;
 }
 
 static int pl031_fdt_node(struct device *dev, void *fdt, const struct fdt_phandles *ph)
