@@ -164,9 +164,7 @@ static bool clone_matches_base(const struct disk *d, const struct stat *st)
     return ok;
 }
 
-/* Returns 0, -EOPNOTSUPP (or -EXDEV, -EINVAL, -ENOTTY) when this filesystem
- * cannot clone, or another -errno. */
-static int clone_file(int base_fd, const char *base_path, const char *to)
+int disk_clone_file(int base_fd, const char *base_path, const char *to)
 {
 #if defined(__linux__) && defined(FICLONE)
     (void)base_path;
@@ -189,7 +187,7 @@ static int clone_file(int base_fd, const char *base_path, const char *to)
 #endif
 }
 
-static bool cannot_clone(int rc)
+bool disk_cannot_clone(int rc)
 {
     return rc == -EOPNOTSUPP || rc == -EXDEV || rc == -EINVAL || rc == -ENOTTY ||
            rc == -ENOTSUP;
@@ -222,8 +220,8 @@ static int make_clone(struct disk *d, const struct disk_spec *spec, const struct
     char tmp[PATH_MAX + 8];
     snprintf(tmp, sizeof(tmp), "%s.new", d->layer_path);
     unlink(tmp);
-    int rc = clone_file(d->base_fd, spec->path, tmp);
-    if (rc < 0 && cannot_clone(rc) && spec->cow == DISK_COW_AUTO)
+    int rc = disk_clone_file(d->base_fd, spec->path, tmp);
+    if (rc < 0 && disk_cannot_clone(rc) && spec->cow == DISK_COW_AUTO)
         return 1;
     if (rc == 0) {
         rc = write_clone_record(d, st);

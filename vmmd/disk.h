@@ -64,4 +64,10 @@ int disk_flush(struct disk *d);
  * .cow overlay or a clone) to out_path as a plain raw image. */
 int disk_export(const char *layer_path, const char *out_path, char *err, size_t err_len);
 
+/* Makes a new file at to that is a filesystem clone (FICLONE reflink,
+ * clonefile) of the file open as src_fd at src_path. Returns 0, or -errno;
+ * disk_cannot_clone(rc) tells "this filesystem cannot clone" from a failure. */
+int disk_clone_file(int src_fd, const char *src_path, const char *to);
+bool disk_cannot_clone(int rc);
+
 #endif
