@@ -1,0 +1,86 @@
+/* The snapshot manifest's body (proto/snapshot.proto): the machine's
+ * configuration and state, encoded for snapshot_writer_manifest and decoded
+ * from what snapshot_manifest gives back (snapshot_file.h).
+ *
+ * Decoding is where a snapshot's bytes become C structures, so it checks the
+ * structure: the format version, every count and array length against the C
+ * structures' bounds, every value against the width of the field it goes into,
+ * and strings against their buffers. Whether the values make sense for the
+ * machine (a register no write could produce, a queue address outside RAM) is
+ * for the device load functions, which check them when the restore loads them. */
+#ifndef IGNITION_SNAPSHOT_MANIFEST_H
+#define IGNITION_SNAPSHOT_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "machine.h"
+#include "machine_snapshot.h"
+
+/* The body's format; a decoder refuses any other (SNAPSHOT_FORMAT_VERSION is
+ * the container's). */
+#define SNAPSHOT_MANIFEST_VERSION 1u
+
+#define SNAPSHOT_MAX_DISKS 16
+#define SNAPSHOT_BACKEND_NAME_MAX 15 /* "emu", "kvm", "hvf" */
+#define SNAPSHOT_DISK_SERIAL_MAX 20  /* virtio-blk's ID bytes */
+#define SNAPSHOT_LAYER_NAME_MAX 63   /* a file name inside the snapshot directory */
+#define SNAPSHOT_BASE_PATH_MAX 1023
+/* Backing entries of all gpu resources together. Linux attaches about one per
+ * page of each framebuffer (a 4K desktop, double-buffered: ~16 Ki); this allows
+ * 2 GiB of single pages while bounding what a decoder allocates. */
+#define SNAPSHOT_MAX_GPU_BACKING (1u << 19)
+/* What protobuf-c may allocate decoding one body, whatever its bytes claim. */
+#define SNAPSHOT_MANIFEST_DECODE_BUDGET (64u << 20)
+
+struct snapshot_disk_config {
+    bool read_only;
+    char serial[SNAPSHOT_DISK_SERIAL_MAX + 1]; /* "" for none */
+    /* The layer's file name inside the snapshot directory; "" for a read-only
+     * disk, which is used in place. Never a path: no '/', not "." or "..". */
+    char layer[SNAPSHOT_LAYER_NAME_MAX + 1];
+    char base_path[SNAPSHOT_BASE_PATH_MAX + 1]; /* the image it was made from */
+};
+
+/* What rebuilds the same machine (struct machine_config's parts that shape
+ * what the guest sees), and when and by what the snapshot was taken. */
+struct snapshot_machine_config {
+    char backend[SNAPSHOT_BACKEND_NAME_MAX + 1];
+    uint64_t created_unix_ms;
+    /* The host's clocks at the save: a restore tells from them how long the
+     * snapshot waited (the monotonic one only on the same boot of the host). */
+    uint64_t host_monotonic_ns;
+    int64_t host_realtime_ns;
+    uint64_t ram_size;
+    char cmdline[MACHINE_MAX_CMDLINE];
+    unsigned num_disks;
+    struct snapshot_disk_config disks[SNAPSHOT_MAX_DISKS];
+    bool gpu, keyboard;
+    unsigned num_scanouts;
+    uint32_t display_width, display_height;
+    uint64_t gpu_memory;
+};
+
+/* Encodes config and state into a new buffer (*out, *len; the caller frees
+ * it). Entries past a count (queues past the device's, rx bytes past rx_count,
+ * interrupts past 32 + num_spis, ...) are zero in any saved state and are not
+ * kept. Returns 0; -EINVAL with a reason when a count or string does not fit
+ * the format or the body would exceed SNAPSHOT_BODY_MAX; -ENOMEM. */
+int snapshot_manifest_encode(const struct snapshot_machine_config *config,
+                             const struct machine_snapshot *state, uint8_t **out, size_t *len,
+                             char *err, size_t err_len);
+
+/* Decodes a body into config and state (overwritten whole; entries past each
+ * count are zero). On success the state may own memory (the gpu's resources):
+ * release it with snapshot_manifest_free. Returns 0; -EINVAL with a reason for
+ * another format version or a body that does not decode or breaks a bound,
+ * leaving nothing to free; -ENOMEM. */
+int snapshot_manifest_decode(const uint8_t *body, size_t len,
+                             struct snapshot_machine_config *config,
+                             struct machine_snapshot *state, char *err, size_t err_len);
+
+/* Frees what decode allocated in state (safe on a zeroed state, and twice). */
+void snapshot_manifest_free(struct machine_snapshot *state);
+
+#endif
