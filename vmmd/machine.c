@@ -1,6 +1,7 @@
 #include "machine.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "devices/virtio_console.h"
 #include "devices/virtio_gpu.h"
 #include "devices/virtio_input.h"
+#include "devices/virtio_mmio.h"
 #include "devices/virtio_rng.h"
 #include "devicetree.h"
 #include "log.h"
@@ -37,12 +39,13 @@ struct machine {
     int ram_fd;
     struct device *devices[MACHINE_MAX_DEVICES];
     unsigned num_devices;
-    struct device *uart;
+    struct device *uart, *rtc;
     struct device *hvc; /* or NULL */
     struct device *gpu, *keyboard, *tablet; /* or NULL */
     struct guest_ram guest_ram; /* what virtio devices may address */
     unsigned num_virtio;
     uint64_t entry, dtb_addr;
+    atomic_bool running; /* inside machine_run: no saving */
 };
 
 struct device *machine_gpu(struct machine *m)
@@ -244,6 +247,19 @@ static int allocate_ram(struct machine *m, uint64_t size, char *err, size_t err_
     return 0;
 }
 
+/* A restore's RAM is the snapshot's memory, mapped by the caller. */
+static int adopt_ram(struct machine *m, void *ram, uint64_t size, char *err, size_t err_len)
+{
+    if (!ram || ((uintptr_t)ram & 0xfff)) {
+        snprintf(err, err_len, "a restore needs the snapshot's memory, mapped page aligned");
+        return -1;
+    }
+    m->ram = ram;
+    m->ram_size = size;
+    m->guest_ram = (struct guest_ram){.gpa = MACHINE_RAM_BASE, .size = size, .host = ram};
+    return 0;
+}
+
 /* read_whole_file's errors in words a person can act on. */
 static const char *file_error_text(int rc, const char *limit)
 {
@@ -371,6 +387,179 @@ static int build_dtb(struct machine *m, const struct machine_config *c, uint64_t
     return 0;
 }
 
+/* ---- snapshots ------------------------------------------------------------------ */
+
+/* The device in virtio slot n (slots are in creation order, see next_virtio_slot). */
+static struct device *virtio_slot(struct machine *m, unsigned n)
+{
+    return device_at(m, MACHINE_VIRTIO_BASE + (uint64_t)n * VIRTIO_MMIO_SIZE);
+}
+
+/* What the guest reads in the transport's DeviceID register. */
+static uint32_t virtio_device_id(struct device *d)
+{
+    return (uint32_t)d->ops->read(d, 0x008, 4);
+}
+
+static const char *virtio_name(uint32_t device_id)
+{
+    switch (device_id) {
+    case 1: return "virtio-net";
+    case 2: return "virtio-blk";
+    case 3: return "virtio-console";
+    case 4: return "virtio-rng";
+    case 16: return "virtio-gpu";
+    case 18: return "virtio-input";
+    default: return "unknown virtio device";
+    }
+}
+
+static int save_failed(char *err, size_t err_len, const char *what, int rc)
+{
+    snprintf(err, err_len, "cannot save %s: %s", what, strerror(-rc));
+    return rc;
+}
+
+/* Devices first: quiescing one completes the requests it took, and the
+ * interrupts those raise belong in the GIC state saved after them. */
+static int save_virtio(struct machine *m, struct machine_snapshot *out, char *err,
+                       size_t err_len)
+{
+    if (m->num_virtio > MACHINE_SNAPSHOT_MAX_VIRTIO)
+        return save_failed(err, err_len, "more virtio devices than a snapshot holds", -E2BIG);
+    for (unsigned n = 0; n < m->num_virtio; n++) {
+        struct device *d = virtio_slot(m, n);
+        out->virtio[n].base = d->base;
+        int rc = virtio_mmio_save(d, &out->virtio[n].transport);
+        if (rc < 0) {
+            char what[64];
+            snprintf(what, sizeof(what), "virtio slot %u (%s)", n,
+                     virtio_name(virtio_device_id(d)));
+            return save_failed(err, err_len, what, rc);
+        }
+    }
+    out->num_virtio = m->num_virtio;
+    if (!m->gpu)
+        return 0;
+    int rc = virtio_gpu_save(m->gpu, &out->gpu);
+    if (rc < 0)
+        return save_failed(err, err_len, "the virtio-gpu's resources", rc);
+    out->has_gpu = true;
+    return 0;
+}
+
+static int save_state(struct machine *m, struct machine_snapshot *out, char *err,
+                      size_t err_len)
+{
+    int rc = save_virtio(m, out, err, err_len);
+    if (rc < 0)
+        return rc;
+    if ((rc = pl011_save(m->uart, &out->uart)) < 0)
+        return save_failed(err, err_len, "the UART", rc);
+    if ((rc = pl031_save(m->rtc, &out->rtc)) < 0)
+        return save_failed(err, err_len, "the RTC", rc);
+    if ((rc = m->hv->save_irqchip(m->vm, &out->gic)) < 0)
+        return save_failed(err, err_len, "the interrupt controller", rc);
+    if ((rc = m->hv->get_vcpu_state(m->vm, 0, &out->vcpu)) < 0)
+        return save_failed(err, err_len, "the vCPU", rc);
+    return 0;
+}
+
+int machine_save(struct machine *m, struct machine_snapshot *out, char *err, size_t err_len)
+{
+    memset(out, 0, sizeof(*out));
+    if (atomic_load(&m->running)) {
+        snprintf(err, err_len, "cannot save a machine whose vCPU is running; stop it first");
+        return -EBUSY;
+    }
+    int rc = save_state(m, out, err, err_len);
+    if (rc < 0)
+        machine_snapshot_free(out);
+    return rc;
+}
+
+void machine_snapshot_free(struct machine_snapshot *s)
+{
+    if (s->has_gpu)
+        virtio_gpu_state_free(&s->gpu);
+    s->has_gpu = false;
+}
+
+/* The snapshot must be of a machine built like this one: the same devices in
+ * the same slots. Loading would refuse a device of another type too, but this
+ * says what to change. */
+static int check_same_devices(struct machine *m, const struct machine_snapshot *s, char *err,
+                              size_t err_len)
+{
+    if (s->num_virtio != m->num_virtio) {
+        snprintf(err, err_len, "the snapshot's machine has %u virtio devices, this one %u: "
+                 "give it the same disks, display and consoles", s->num_virtio, m->num_virtio);
+        return -1;
+    }
+    for (unsigned n = 0; n < m->num_virtio; n++) {
+        struct device *d = virtio_slot(m, n);
+        uint32_t ours = virtio_device_id(d), theirs = s->virtio[n].transport.device_id;
+        if (s->virtio[n].base != d->base || theirs != ours) {
+            snprintf(err, err_len, "virtio slot %u holds a %s (id %u) in the snapshot but a %s "
+                     "here: give the machine the same disks, display and consoles", n,
+                     virtio_name(theirs), theirs, virtio_name(ours));
+            return -1;
+        }
+    }
+    if (s->has_gpu != (m->gpu != NULL)) {
+        snprintf(err, err_len, "the snapshot %s the virtio-gpu's resources, but this machine "
+                 "%s a gpu", s->has_gpu ? "has" : "lacks", m->gpu ? "has" : "has no");
+        return -1;
+    }
+    return 0;
+}
+
+static int load_failed(char *err, size_t err_len, const char *what, int rc)
+{
+    snprintf(err, err_len, "snapshot: cannot restore %s: %s", what,
+             rc == -EINVAL ? "its saved state is invalid or inconsistent" : strerror(-rc));
+    return -1;
+}
+
+static int load_virtio(struct machine *m, const struct machine_snapshot *s, char *err,
+                       size_t err_len)
+{
+    for (unsigned n = 0; n < m->num_virtio; n++) {
+        struct device *d = virtio_slot(m, n);
+        int rc = virtio_mmio_load(d, &s->virtio[n].transport);
+        if (rc < 0) {
+            char what[64];
+            snprintf(what, sizeof(what), "virtio slot %u (%s)", n,
+                     virtio_name(virtio_device_id(d)));
+            return load_failed(err, err_len, what, rc);
+        }
+    }
+    /* After RAM and the transport: the gpu reads its resources' pixels back. */
+    int rc = m->gpu ? virtio_gpu_load(m->gpu, &s->gpu) : 0;
+    return rc < 0 ? load_failed(err, err_len, "the virtio-gpu", rc) : 0;
+}
+
+/* The interrupt controller first, so that the lines devices set as they load
+ * land in it; the vCPU last, as it may run from then on. */
+static int load_state(struct machine *m, const struct machine_snapshot *s, char *err,
+                      size_t err_len)
+{
+    if (check_same_devices(m, s, err, err_len) < 0)
+        return -1;
+    int rc;
+    if ((rc = m->hv->load_irqchip(m->vm, &s->gic)) < 0)
+        return load_failed(err, err_len, "the interrupt controller", rc);
+    if ((rc = pl011_load(m->uart, &s->uart)) < 0)
+        return load_failed(err, err_len, "the UART", rc);
+    if ((rc = pl031_load(m->rtc, &s->rtc)) < 0)
+        return load_failed(err, err_len, "the RTC", rc);
+    if (load_virtio(m, s, err, err_len) < 0)
+        return -1;
+    if ((rc = m->hv->set_vcpu_state(m->vm, 0, &s->vcpu)) < 0)
+        return load_failed(err, err_len, "the vCPU", rc);
+    return 0;
+}
+
 /* ---- lifecycle -------------------------------------------------------------------- */
 
 static int create_vm(struct machine *m, char *err, size_t err_len)
@@ -408,42 +597,89 @@ static int set_boot_registers(struct machine *m)
     return m->hv->set_reg(m->vm, 0, HV_REG_PC, m->entry);
 }
 
+/* A fresh boot: the kernel and initrd in RAM now, the device tree once the
+ * devices exist (boot_registers). */
+static int load_boot_images(struct machine *m, const struct machine_config *c,
+                            uint64_t initrd[2], char *err, size_t err_len)
+{
+    uint64_t kernel_end;
+    m->dtb_addr = MACHINE_RAM_BASE + m->ram_size - DTB_RESERVE;
+    if (load_kernel(m, c->kernel_path, &kernel_end, err, err_len) < 0)
+        return -1;
+    return load_initrd(m, c->initrd_path, kernel_end, &initrd[0], &initrd[1], err, err_len);
+}
+
+static int boot_registers(struct machine *m, const struct machine_config *c,
+                          const uint64_t initrd[2], char *err, size_t err_len)
+{
+    if (build_dtb(m, c, initrd[0], initrd[1], err, err_len) < 0)
+        return -1;
+    if (set_boot_registers(m) < 0) {
+        snprintf(err, err_len, "cannot set the boot registers");
+        return -1;
+    }
+    return 0;
+}
+
+static int add_devices(struct machine *m, const struct machine_config *c, char *err,
+                       size_t err_len)
+{
+    m->uart = pl011_create(MACHINE_UART_BASE, irq_for(m, MACHINE_UART_INTID), c->console_output,
+                           c->console_opaque);
+    if (add_device(m, m->uart) < 0)
+        goto fail;
+    m->rtc = pl031_create(MACHINE_RTC_BASE, irq_for(m, MACHINE_RTC_INTID), NULL);
+    if (add_device(m, m->rtc) < 0)
+        goto fail;
+    return add_virtio_devices(m, c, err, err_len);
+fail:
+    snprintf(err, err_len, "cannot create the machine's devices");
+    return -1;
+}
+
+static int check_restore_config(const struct machine_config *c, char *err, size_t err_len)
+{
+    if (c->restore_ram && !c->restore) {
+        snprintf(err, err_len, "guest memory to restore, but no snapshot state");
+        return -1;
+    }
+    return machine_check_ram_size(c->ram_size, err, err_len);
+}
+
 struct machine *machine_create(const struct machine_config *c, char *err, size_t err_len)
 {
-    if (machine_check_ram_size(c->ram_size, err, err_len) < 0)
-        return NULL;
-    struct machine *m = calloc(1, sizeof(*m));
+    struct machine *m = NULL;
+    if (check_restore_config(c, err, err_len) < 0)
+        goto fail_early;
+    m = calloc(1, sizeof(*m));
     if (!m) {
         snprintf(err, err_len, "out of memory");
-        return NULL;
+        goto fail_early;
     }
     m->hv = c->hv;
     m->ram_fd = -1;
-    uint64_t kernel_end, initrd_start, initrd_end;
-    if (allocate_ram(m, c->ram_size, err, err_len) < 0)
-        goto fail;
-    m->dtb_addr = MACHINE_RAM_BASE + m->ram_size - DTB_RESERVE;
-    if (load_kernel(m, c->kernel_path, &kernel_end, err, err_len) < 0 ||
-        load_initrd(m, c->initrd_path, kernel_end, &initrd_start, &initrd_end, err, err_len) < 0)
-        goto fail;
-    if (create_vm(m, err, err_len) < 0)
-        goto fail;
-    m->uart = pl011_create(MACHINE_UART_BASE, irq_for(m, MACHINE_UART_INTID), c->console_output,
-                           c->console_opaque);
-    if (add_device(m, m->uart) < 0 ||
-        add_device(m, pl031_create(MACHINE_RTC_BASE, irq_for(m, MACHINE_RTC_INTID), NULL)) < 0) {
-        snprintf(err, err_len, "cannot create the machine's devices");
+    uint64_t initrd[2] = {0, 0};
+    if (c->restore) {
+        if (adopt_ram(m, c->restore_ram, c->ram_size, err, err_len) < 0)
+            goto fail_early;
+    } else if (allocate_ram(m, c->ram_size, err, err_len) < 0 ||
+               load_boot_images(m, c, initrd, err, err_len) < 0) {
         goto fail;
     }
-    if (add_virtio_devices(m, c, err, err_len) < 0)
+    if (create_vm(m, err, err_len) < 0 || add_devices(m, c, err, err_len) < 0)
         goto fail;
-    if (build_dtb(m, c, initrd_start, initrd_end, err, err_len) < 0)
+    if (c->restore ? load_state(m, c->restore, err, err_len) < 0
+                   : boot_registers(m, c, initrd, err, err_len) < 0)
         goto fail;
-    if (set_boot_registers(m) < 0) {
-        snprintf(err, err_len, "cannot set the boot registers");
-        goto fail;
-    }
     return m;
+fail_early:
+    /* Ours to release whether or not a machine came to own it; but a size
+     * that is no machine's cannot be the mapping's, and unmapping by it could
+     * take the caller's other memory along. */
+    if (c->restore_ram && machine_check_ram_size(c->ram_size, NULL, 0) == 0)
+        munmap(c->restore_ram, c->ram_size);
+    free(m);
+    return NULL;
 fail:
     machine_destroy(m);
     return NULL;
@@ -466,12 +702,31 @@ void machine_destroy(struct machine *m)
 
 int machine_run(struct machine *m, struct hv_exit *exit)
 {
-    return m->hv->run(m->vm, exit);
+    atomic_store(&m->running, true);
+    int rc = m->hv->run(m->vm, exit);
+    atomic_store(&m->running, false);
+    return rc;
 }
 
 void machine_stop(struct machine *m)
 {
     m->hv->stop(m->vm);
+}
+
+void machine_clear_stop(struct machine *m)
+{
+    m->hv->clear_stop(m->vm);
+}
+
+const void *machine_ram(const struct machine *m, uint64_t *size)
+{
+    *size = m->ram_size;
+    return m->ram;
+}
+
+int machine_ram_fd(const struct machine *m)
+{
+    return m->ram_fd;
 }
 
 size_t machine_console_input(struct machine *m, const uint8_t *data, size_t len)

@@ -11,6 +11,7 @@
 #include "disk.h"
 #include "display.h"
 #include "hv/hv.h"
+#include "machine_snapshot.h"
 
 /* Guest-physical layout (addresses as QEMU's "virt" board uses them, which is
  * what people and tools expect of an arm64 VM). */
@@ -58,6 +59,16 @@ struct machine_config {
     uint64_t gpu_memory;                    /* cap on host memory for guest resources */
     const struct display_ops *display;
     void *display_opaque;
+    /* Restore instead of boot. The rest of the config must describe the
+     * snapshot's machine (the same disks count, gpu, keyboard, scanouts and
+     * hvc0): its devices are created as the config says, checked against the
+     * snapshot's virtio slots, and take the snapshot's state. restore_ram (page
+     * aligned, ram_size bytes, holding the snapshot's memory: typically
+     * snapshot_map_memory's MAP_PRIVATE mapping) becomes guest RAM as it is;
+     * no kernel, initrd or device tree is loaded. machine_create owns
+     * restore_ram from the call on, also when it fails: it is munmapped. */
+    const struct machine_snapshot *restore;
+    void *restore_ram;
 };
 
 struct machine;
@@ -69,8 +80,28 @@ void machine_destroy(struct machine *m);
 
 /* Runs the boot vCPU until the guest powers off, resets, fails or is stopped. */
 int machine_run(struct machine *m, struct hv_exit *exit);
-/* Thread-safe: asks machine_run to return soon. */
+/* Thread-safe: asks machine_run to return soon (HV_EXIT_STOPPED). The request
+ * holds, so machine_run returns at once again, until machine_clear_stop. */
 void machine_stop(struct machine *m);
+/* After a stop (e.g. to save the machine): machine_run then continues the same
+ * guest where it stopped. Only while machine_run is not running. */
+void machine_clear_stop(struct machine *m);
+
+/* Saves the machine's state while its vCPU is not running (machine_run has
+ * returned HV_EXIT_STOPPED): each virtio device is quiesced (requests it took
+ * are completed) and saved, then the gpu's resources, the UART, the RTC, the
+ * interrupt controller and the vCPU. Guest RAM is not copied: it is
+ * machine_ram's, as it stands until the guest runs again. Returns 0, or -errno
+ * with a one-line reason in err (out then holds nothing to free). Release out
+ * with machine_snapshot_free. */
+int machine_save(struct machine *m, struct machine_snapshot *out, char *err, size_t err_len);
+void machine_snapshot_free(struct machine_snapshot *s);
+
+/* Guest RAM (machine_save's counterpart in a snapshot), size bytes at
+ * MACHINE_RAM_BASE. machine_ram_fd is the memfd it maps, for writers that skip
+ * its holes; -1 for a restored machine, whose RAM maps the snapshot. */
+const void *machine_ram(const struct machine *m, uint64_t *size);
+int machine_ram_fd(const struct machine *m);
 /* Thread-safe: host input for the serial console. Returns bytes accepted. */
 size_t machine_console_input(struct machine *m, const uint8_t *data, size_t len);
 

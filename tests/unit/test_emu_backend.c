@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "devices/arch_timer.h"
+#include "devices/gicv3.h"
 #include "devices/sysreg.h"
 #include "hv/hv.h"
 #include "psci.h"
@@ -581,6 +582,82 @@ START_TEST(test_el0_ic_ivau_needs_uci)
 }
 END_TEST
 
+/* ---- stop and continue, interrupt controller state ------------------------------ */
+
+/* A stop stays asked for until it is cleared: a snapshot taken between two runs
+ * must not see the guest move, and the guest must be able to go on after it. */
+START_TEST(test_clear_stop_lets_the_guest_continue)
+{
+    const uint32_t program[] = {A64_MOVZ(2, 0x77, 0), A64_SVC0};
+    struct guest g;
+    guest_create(&g, program, 2);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_X0 + 5, VBAR), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_X0 + 6, EL0_CODE), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_PC, RAM_BASE), 0);
+    hv_emu_ops.stop(g.vm);
+    struct hv_exit exit;
+    for (int i = 0; i < 2; i++) {
+        hv_emu_ops.run(g.vm, &exit);
+        ck_assert_int_eq(exit.reason, HV_EXIT_STOPPED);
+    }
+    ck_assert_int_eq(g.calls.hypercalls, 0);
+    hv_emu_ops.clear_stop(g.vm);
+    guest_run_until_off(&g);
+    ck_assert_uint_eq(g.calls.args[2], 0x77);
+    guest_destroy(&g);
+}
+END_TEST
+
+static struct gicv3_state gic_a, gic_b;
+static const uint32_t unused_program[] = {A64_SVC0};
+
+/* An asserted SPI line and an enabled one survive the move to a fresh VM. */
+START_TEST(test_irqchip_state_moves_to_a_new_vm)
+{
+    struct guest a, b;
+    guest_create(&a, unused_program, 1);
+    ck_assert_int_eq(hv_emu_ops.set_irq(a.vm, 40, true), 0);
+    ck_assert_int_eq(hv_emu_ops.save_irqchip(a.vm, &gic_a), 0);
+    ck_assert_uint_eq(gic_a.num_spis, 32);
+    ck_assert_uint_eq(gic_a.irqs[40].line, 1);
+    ck_assert_uint_eq(gic_a.irqs[41].line, 0);
+    gic_a.irqs[40].enabled = 1;
+    guest_create(&b, unused_program, 1);
+    ck_assert_int_eq(hv_emu_ops.load_irqchip(b.vm, &gic_a), 0);
+    ck_assert_int_eq(hv_emu_ops.save_irqchip(b.vm, &gic_b), 0);
+    ck_assert_mem_eq(&gic_a, &gic_b, sizeof(gic_a));
+    guest_destroy(&a);
+    guest_destroy(&b);
+}
+END_TEST
+
+START_TEST(test_irqchip_state_of_another_size_is_refused)
+{
+    struct guest g;
+    guest_create(&g, unused_program, 1);
+    ck_assert_int_eq(hv_emu_ops.save_irqchip(g.vm, &gic_a), 0);
+    gic_a.num_spis = 64;
+    ck_assert_int_eq(hv_emu_ops.load_irqchip(g.vm, &gic_a), -EINVAL);
+    guest_destroy(&g);
+}
+END_TEST
+
+/* Loading is for a VM that has not run: a running guest's GIC is its own. */
+START_TEST(test_irqchip_load_after_run_is_refused)
+{
+    const uint32_t program[] = {A64_SVC0};
+    struct guest g;
+    guest_create(&g, program, 1);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_X0 + 5, VBAR), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_X0 + 6, EL0_CODE), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_PC, RAM_BASE), 0);
+    guest_run_until_off(&g);
+    ck_assert_int_eq(hv_emu_ops.save_irqchip(g.vm, &gic_a), 0);
+    ck_assert_int_eq(hv_emu_ops.load_irqchip(g.vm, &gic_a), -EBUSY);
+    guest_destroy(&g);
+}
+END_TEST
+
 static Suite *emu_backend_suite(void)
 {
     Suite *s = suite_create("emu_backend");
@@ -609,6 +686,13 @@ static Suite *emu_backend_suite(void)
     tcase_add_test(icache, test_ic_ivau_again_after_another_rewrite);
     tcase_add_test(icache, test_el0_ic_ivau_needs_uci);
     suite_add_tcase(s, icache);
+    TCase *snapshot = tcase_create("snapshot");
+    tcase_set_timeout(snapshot, 20);
+    tcase_add_test(snapshot, test_clear_stop_lets_the_guest_continue);
+    tcase_add_test(snapshot, test_irqchip_state_moves_to_a_new_vm);
+    tcase_add_test(snapshot, test_irqchip_state_of_another_size_is_refused);
+    tcase_add_test(snapshot, test_irqchip_load_after_run_is_refused);
+    suite_add_tcase(s, snapshot);
     return s;
 }
 

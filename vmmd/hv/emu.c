@@ -669,6 +669,25 @@ static void emu_stop(struct hv_vm *vm)
     wake(vm);
 }
 
+static void emu_clear_stop(struct hv_vm *vm)
+{
+    atomic_store(&vm->stop_requested, false);
+}
+
+/* ---- interrupt controller state --------------------------------------------------- */
+
+static int emu_save_irqchip(struct hv_vm *vm, struct gicv3_state *out)
+{
+    return gicv3_save(vm->gic, out);
+}
+
+static int emu_load_irqchip(struct hv_vm *vm, const struct gicv3_state *in)
+{
+    if (vm->has_run)
+        return -EBUSY;
+    return gicv3_load(vm->gic, in);
+}
+
 /* ---- the run loop ---------------------------------------------------------------- */
 
 static bool irq_deliverable(struct hv_vm *vm, uint64_t pstate)
@@ -933,4 +952,7 @@ const struct hv_ops hv_emu_ops = {
     .run = emu_run,
     .set_irq = emu_set_irq,
     .stop = emu_stop,
+    .clear_stop = emu_clear_stop,
+    .save_irqchip = emu_save_irqchip,
+    .load_irqchip = emu_load_irqchip,
 };

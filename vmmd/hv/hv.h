@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 struct hv_vm;
+struct gicv3_state; /* devices/gicv3.h */
 
 /* What the machine answers for the backend. Called on the vCPU thread. */
 struct hv_io {
@@ -104,6 +105,16 @@ struct hv_ops {
     int (*set_irq)(struct hv_vm *vm, unsigned intid, bool level);
     /* Thread-safe: makes run() return HV_EXIT_STOPPED soon. */
     void (*stop)(struct hv_vm *vm);
+    /* Lets run() run the guest again after stop() made it return (a stop asks
+     * until it is cleared). Only while run() is not running. */
+    void (*clear_stop)(struct hv_vm *vm);
+    /* The interrupt controller's state, for snapshots, while run() is not
+     * running. emu saves its userspace GICv3 as it is; kvm and hvf would read
+     * and write their in-kernel GIC's registers (KVM's vGIC device attributes,
+     * hv_gic_state) in the same form. load_irqchip is for a VM that has not run
+     * yet; it checks everything (the state comes from a file): -EINVAL. */
+    int (*save_irqchip)(struct hv_vm *vm, struct gicv3_state *out);
+    int (*load_irqchip)(struct hv_vm *vm, const struct gicv3_state *in);
 };
 
 /* Finds a backend by name ("emu", "kvm", "hvf") or picks one for "auto".

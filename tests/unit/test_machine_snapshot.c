@@ -1,0 +1,395 @@
+/* The machine saves itself and a new machine restores from it, with the real
+ * guest that tools/build-guest makes: it boots to its shell on the emu backend,
+ * stops, is saved, and a second machine built from the state and a private
+ * copy of its RAM answers at the shell prompt; the first one, told to go on,
+ * answers too. A machine that is not the snapshot's is refused. Without the
+ * guest assets the suite says so and runs nothing. */
+#include <check.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "machine.h"
+#include "unit.h"
+
+#define RAM_SIZE (256ull << 20)
+#define BOOT_TIMEOUT_S 240 /* a quiet machine boots in ~10 s; CI machines are loaded */
+#define ANSWER_TIMEOUT_S 60
+#define SERIAL_MAX (1u << 20)
+
+static char guest_dir[4096];
+static char kernel_path[4200], initrd_path[4200];
+
+/* What one machine wrote to its serial console. */
+struct serial {
+    pthread_mutex_t lock;
+    char text[SERIAL_MAX];
+    size_t len;
+};
+
+static void serial_output(void *opaque, const uint8_t *data, size_t len)
+{
+    struct serial *s = opaque;
+    pthread_mutex_lock(&s->lock);
+    if (len > SERIAL_MAX - 1 - s->len)
+        len = SERIAL_MAX - 1 - s->len;
+    memcpy(s->text + s->len, data, len);
+    s->len += len;
+    s->text[s->len] = '\0';
+    pthread_mutex_unlock(&s->lock);
+}
+
+static void serial_init(struct serial *s)
+{
+    memset(s, 0, sizeof(*s));
+    pthread_mutex_init(&s->lock, NULL);
+}
+
+/* Waits until needle appears at or after *from; moves *from past it. */
+static bool serial_wait(struct serial *s, const char *needle, size_t *from, int timeout_s)
+{
+    for (int waited_ms = 0; waited_ms < timeout_s * 1000; waited_ms += 20) {
+        pthread_mutex_lock(&s->lock);
+        const char *hit = *from <= s->len ? strstr(s->text + *from, needle) : NULL;
+        if (hit)
+            *from = (size_t)(hit - s->text) + strlen(needle);
+        pthread_mutex_unlock(&s->lock);
+        if (hit)
+            return true;
+        usleep(20000);
+    }
+    return false;
+}
+
+static size_t serial_length(struct serial *s)
+{
+    pthread_mutex_lock(&s->lock);
+    size_t len = s->len;
+    pthread_mutex_unlock(&s->lock);
+    return len;
+}
+
+/* A machine and the thread running its vCPU. */
+struct runner {
+    struct machine *m;
+    pthread_t thread;
+    struct hv_exit exit;
+    struct serial serial;
+};
+
+static void *run_vcpu(void *opaque)
+{
+    struct runner *r = opaque;
+    machine_run(r->m, &r->exit);
+    return NULL;
+}
+
+static void runner_start(struct runner *r)
+{
+    ck_assert_int_eq(pthread_create(&r->thread, NULL, run_vcpu, r), 0);
+}
+
+static void runner_stop(struct runner *r)
+{
+    machine_stop(r->m);
+    pthread_join(r->thread, NULL);
+    ck_assert_msg(r->exit.reason == HV_EXIT_STOPPED, "the vCPU ended with %d: %s",
+                  r->exit.reason, r->exit.message);
+}
+
+static void type(struct runner *r, const char *text)
+{
+    size_t len = strlen(text), done = 0;
+    for (int tries = 0; done < len && tries < 1000; tries++) {
+        done += machine_console_input(r->m, (const uint8_t *)text + done, len - done);
+        if (done < len)
+            usleep(10000);
+    }
+    ck_assert_uint_eq(done, len);
+}
+
+/* Types a shell command and waits for the line it prints. */
+static void expect_answer(struct runner *r, const char *command, const char *answer)
+{
+    size_t from = serial_length(&r->serial);
+    type(r, command);
+    ck_assert_msg(serial_wait(&r->serial, answer, &from, ANSWER_TIMEOUT_S),
+                  "no \"%s\" after \"%s\"; the serial console shows:\n%s", answer, command,
+                  r->serial.text + (from > 4096 ? from - 4096 : 0));
+}
+
+static struct machine_config base_config(struct serial *serial)
+{
+    return (struct machine_config){
+        .kernel_path = kernel_path, .initrd_path = initrd_path,
+        .cmdline = "console=ttyAMA0 quiet", .ram_size = RAM_SIZE, .hv = &hv_emu_ops,
+        .console_output = serial_output, .console_opaque = serial, .hvc_fd = -1,
+        .gpu = true, .num_scanouts = 1, .display_width = 1024, .display_height = 768,
+        .gpu_memory = 64ull << 20,
+    };
+}
+
+/* A private copy of guest RAM, as a snapshot's memory would be mapped. */
+static void *ram_copy(const void *from)
+{
+    void *p = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert_ptr_ne(p, MAP_FAILED);
+    if (from)
+        memcpy(p, from, RAM_SIZE);
+    return p;
+}
+
+/* ---- the booted, saved guest all tests start from --------------------------------- */
+
+static struct runner first;
+static struct machine_snapshot saved;
+static void *saved_ram; /* a copy: the first machine's own RAM moves on when it runs */
+
+static void boot_and_save(void)
+{
+    serial_init(&first.serial);
+    struct machine_config c = base_config(&first.serial);
+    char err[256];
+    first.m = machine_create(&c, err, sizeof(err));
+    ck_assert_msg(first.m != NULL, "%s", err);
+    runner_start(&first);
+    size_t from = 0;
+    ck_assert_msg(serial_wait(&first.serial, "GUEST: shell ready", &from, BOOT_TIMEOUT_S) &&
+                  serial_wait(&first.serial, "# ", &from, ANSWER_TIMEOUT_S),
+                  "the guest did not reach its shell; the serial console shows:\n%s",
+                  first.serial.text);
+    runner_stop(&first);
+    ck_assert_msg(machine_save(first.m, &saved, err, sizeof(err)) == 0, "%s", err);
+    uint64_t size;
+    const void *ram = machine_ram(first.m, &size);
+    ck_assert_uint_eq(size, RAM_SIZE);
+    ck_assert_int_ge(machine_ram_fd(first.m), 0);
+    saved_ram = ram_copy(ram);
+}
+
+static void release_saved(void)
+{
+    machine_destroy(first.m);
+    machine_snapshot_free(&saved);
+    munmap(saved_ram, RAM_SIZE);
+}
+
+static struct machine *restore(struct serial *serial, const struct machine_snapshot *s,
+                               char *err, size_t err_len)
+{
+    struct machine_config c = base_config(serial);
+    c.kernel_path = "/nonexistent"; /* a restore loads no kernel */
+    c.restore = s;
+    c.restore_ram = ram_copy(saved_ram);
+    return machine_create(&c, err, err_len);
+}
+
+/* ---- tests ----------------------------------------------------------------------- */
+
+START_TEST(test_saved_state_is_a_running_guest)
+{
+    ck_assert_uint_eq(saved.num_virtio, 4); /* rng, gpu, keyboard, tablet */
+    ck_assert_uint_eq(saved.virtio[0].transport.device_id, 4);
+    ck_assert_uint_eq(saved.virtio[1].transport.device_id, 16);
+    ck_assert_uint_eq(saved.virtio[2].transport.device_id, 18);
+    ck_assert_uint_eq(saved.virtio[3].transport.device_id, 18);
+    for (unsigned n = 0; n < saved.num_virtio; n++) {
+        ck_assert_uint_eq(saved.virtio[n].base, MACHINE_VIRTIO_BASE + 0x200 * n);
+        ck_assert_uint_eq(saved.virtio[n].transport.status & 0x4, 0x4); /* DRIVER_OK */
+    }
+    ck_assert(saved.has_gpu);
+    ck_assert_uint_ge(saved.gpu.num_resources, 1); /* the console's framebuffer */
+    ck_assert_uint_eq(saved.gpu.scanouts[0].enabled, 1);
+    ck_assert_uint_ne(saved.gpu.scanouts[0].resource_id, 0);
+    ck_assert_uint_eq(saved.gic.num_spis, MACHINE_NUM_SPIS);
+    ck_assert_uint_eq(saved.gic.icc_igrpen1, 1);
+    ck_assert_uint_eq(saved.vcpu.sctlr_el1 & 1, 1); /* the MMU is on */
+    ck_assert_uint_ge(saved.vcpu.pc, 0xffff000000000000ull); /* in the kernel */
+}
+END_TEST
+
+/* Saved again before it runs, the restored machine holds what was saved. */
+START_TEST(test_restored_machine_holds_the_saved_state)
+{
+    static struct serial serial;
+    static struct machine_snapshot again;
+    serial_init(&serial);
+    char err[256];
+    struct machine *m = restore(&serial, &saved, err, sizeof(err));
+    ck_assert_msg(m != NULL, "%s", err);
+    ck_assert_int_eq(machine_ram_fd(m), -1);
+    ck_assert_msg(machine_save(m, &again, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_mem_eq(&again.gic, &saved.gic, sizeof(saved.gic));
+    ck_assert_mem_eq(&again.uart, &saved.uart, sizeof(saved.uart));
+    ck_assert_mem_eq(&again.rtc, &saved.rtc, sizeof(saved.rtc));
+    ck_assert_uint_eq(again.num_virtio, saved.num_virtio);
+    ck_assert_mem_eq(again.virtio, saved.virtio, sizeof(saved.virtio));
+    ck_assert_mem_eq(again.vcpu.x, saved.vcpu.x, sizeof(saved.vcpu.x));
+    ck_assert_uint_eq(again.vcpu.pc, saved.vcpu.pc);
+    ck_assert_uint_eq(again.vcpu.ttbr1_el1, saved.vcpu.ttbr1_el1);
+    ck_assert_uint_ge(again.vcpu.counter, saved.vcpu.counter);
+    ck_assert_uint_eq(again.gpu.num_resources, saved.gpu.num_resources);
+    ck_assert_mem_eq(again.gpu.scanouts, saved.gpu.scanouts, sizeof(saved.gpu.scanouts));
+    machine_snapshot_free(&again);
+    machine_destroy(m);
+}
+END_TEST
+
+START_TEST(test_restored_machine_answers_at_its_shell)
+{
+    static struct runner second;
+    serial_init(&second.serial);
+    char err[256];
+    second.m = restore(&second.serial, &saved, err, sizeof(err));
+    ck_assert_msg(second.m != NULL, "%s", err);
+    runner_start(&second);
+    expect_answer(&second, "echo RESTORED-$((6*7))\n", "RESTORED-42");
+    runner_stop(&second);
+    machine_destroy(second.m);
+}
+END_TEST
+
+START_TEST(test_saved_machine_continues_after_clear_stop)
+{
+    struct hv_exit exit;
+    machine_run(first.m, &exit); /* the stop still holds */
+    ck_assert_int_eq(exit.reason, HV_EXIT_STOPPED);
+    machine_clear_stop(first.m);
+    runner_start(&first);
+    expect_answer(&first, "echo CONTINUED-$((6*7))\n", "CONTINUED-42");
+    runner_stop(&first);
+}
+END_TEST
+
+static void assert_refused(const struct machine_config *c, const char *reason)
+{
+    char err[256] = "";
+    struct machine *m = machine_create(c, err, sizeof(err));
+    ck_assert_ptr_null(m);
+    ck_assert_msg(strstr(err, reason) != NULL, "error \"%s\" does not say \"%s\"", err, reason);
+}
+
+START_TEST(test_machine_without_the_gpu_is_refused)
+{
+    static struct serial serial;
+    struct machine_config c = base_config(&serial);
+    c.gpu = false;
+    c.restore = &saved;
+    c.restore_ram = ram_copy(NULL);
+    assert_refused(&c, "the snapshot's machine has 4 virtio devices, this one 1");
+}
+END_TEST
+
+START_TEST(test_device_of_another_type_is_refused)
+{
+    static struct serial serial;
+    static struct machine_snapshot other;
+    other = saved;
+    other.virtio[1].transport.device_id = 2;
+    struct machine_config c = base_config(&serial);
+    c.restore = &other;
+    c.restore_ram = ram_copy(NULL);
+    assert_refused(&c, "virtio slot 1 holds a virtio-blk (id 2) in the snapshot but a virtio-gpu");
+}
+END_TEST
+
+/* Each device's load checks what it is given; the message names the device. */
+START_TEST(test_bad_device_state_is_refused_by_name)
+{
+    static struct serial serial;
+    static struct machine_snapshot bad;
+    struct machine_config c = base_config(&serial);
+    c.restore = &bad;
+    bad = saved;
+    bad.gic.num_spis = 1024;
+    c.restore_ram = ram_copy(NULL);
+    assert_refused(&c, "cannot restore the interrupt controller");
+    bad = saved;
+    bad.uart.rx_count = 1u << 30;
+    c.restore_ram = ram_copy(NULL);
+    assert_refused(&c, "cannot restore the UART");
+    bad = saved;
+    bad.rtc.imsc = 0xff;
+    c.restore_ram = ram_copy(NULL);
+    assert_refused(&c, "cannot restore the RTC");
+    bad = saved;
+    bad.virtio[2].transport.queues[0].desc = 0x1000; /* outside guest RAM */
+    c.restore_ram = ram_copy(NULL);
+    assert_refused(&c, "cannot restore virtio slot 2 (virtio-input)");
+    bad = saved;
+    bad.gpu.scanouts[0].resource_id = 0xdead;
+    c.restore_ram = ram_copy(NULL);
+    assert_refused(&c, "cannot restore the virtio-gpu");
+    bad = saved;
+    bad.vcpu.backend[0] = 0;
+    c.restore_ram = ram_copy(NULL);
+    assert_refused(&c, "cannot restore the vCPU");
+}
+END_TEST
+
+START_TEST(test_memory_without_state_is_refused)
+{
+    static struct serial serial;
+    struct machine_config c = base_config(&serial);
+    c.restore_ram = ram_copy(NULL);
+    assert_refused(&c, "no snapshot state");
+}
+END_TEST
+
+/* ---- the guest assets ------------------------------------------------------------- */
+
+static bool find_guest(void)
+{
+    const char *candidates[3] = {getenv("IGNITION_GUEST_DIR"), IGNITION_GUEST_DIR,
+                                 IGNITION_GUEST_DIR_FALLBACK};
+    for (int i = 0; i < 3; i++) {
+        if (!candidates[i])
+            continue;
+        snprintf(kernel_path, sizeof(kernel_path), "%s/Image", candidates[i]);
+        snprintf(initrd_path, sizeof(initrd_path), "%s/initramfs.cpio.gz", candidates[i]);
+        if (access(kernel_path, R_OK) == 0 && access(initrd_path, R_OK) == 0) {
+            snprintf(guest_dir, sizeof(guest_dir), "%s", candidates[i]);
+            return true;
+        }
+    }
+    return false;
+}
+
+static Suite *machine_snapshot_suite(bool with_guest)
+{
+    Suite *s = suite_create("machine_snapshot");
+    if (!with_guest)
+        return s;
+    TCase *tc = tcase_create("real_guest");
+    /* Booted once, before Check forks for each test: each test gets its own copy
+     * of the stopped machine and its saved state. */
+    tcase_add_unchecked_fixture(tc, boot_and_save, release_saved);
+    tcase_set_timeout(tc, BOOT_TIMEOUT_S + 2 * ANSWER_TIMEOUT_S);
+    tcase_add_test(tc, test_saved_state_is_a_running_guest);
+    tcase_add_test(tc, test_restored_machine_holds_the_saved_state);
+    tcase_add_test(tc, test_restored_machine_answers_at_its_shell);
+    tcase_add_test(tc, test_saved_machine_continues_after_clear_stop);
+    tcase_add_test(tc, test_machine_without_the_gpu_is_refused);
+    tcase_add_test(tc, test_device_of_another_type_is_refused);
+    tcase_add_test(tc, test_bad_device_state_is_refused_by_name);
+    tcase_add_test(tc, test_memory_without_state_is_refused);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    bool with_guest = find_guest();
+    if (with_guest)
+        printf("machine_snapshot: guest from %s\n", guest_dir);
+    else
+        printf("machine_snapshot: NOT RUN - no Image and initramfs.cpio.gz in "
+               "$IGNITION_GUEST_DIR, %s or %s (run tools/build-guest)\n",
+               IGNITION_GUEST_DIR, IGNITION_GUEST_DIR_FALLBACK);
+    fflush(stdout); /* before Check forks, or the line is printed once per test */
+    return run_suite(machine_snapshot_suite(with_guest));
+}
