@@ -1,6 +1,7 @@
 #include "worker_snapshot.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,16 @@ out:
 
 /* ---- restore ----------------------------------------------------------------------------- */
 
+/* Disk i's layer must be where disk_open looks for disk i's: another name
+ * would leave the disk a fresh layer and the guest's writes behind. */
+static bool layer_name_fits(const char *layer, unsigned index)
+{
+    char clone[32], overlay[32];
+    snprintf(clone, sizeof(clone), "disk%u.img", index);
+    snprintf(overlay, sizeof(overlay), "disk%u.cow", index);
+    return strcmp(layer, clone) == 0 || strcmp(layer, overlay) == 0;
+}
+
 /* The disks as the snapshot's machine had them; each writable one's layer
  * was copied into the instance directory under the name disk_open looks for,
  * which also says its kind. */
@@ -132,8 +143,11 @@ static int fill_disk_specs(struct worker_restore *r, char *err, size_t err_len)
 {
     for (unsigned i = 0; i < r->config.num_disks; i++) {
         const struct snapshot_disk_config *d = &r->config.disks[i];
-        if (!d->read_only && !d->layer[0]) {
-            set_message(err, err_len, "the snapshot's disk %u is writable but has no layer", i);
+        if (!d->read_only && !layer_name_fits(d->layer, i)) {
+            set_message(err, err_len,
+                        "the snapshot's disk %u is writable but its layer is not disk%u.img "
+                        "or disk%u.cow",
+                        i, i, i);
             return -1;
         }
         r->disks[i] = (struct disk_spec){
