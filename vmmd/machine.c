@@ -42,6 +42,8 @@ struct machine {
     struct device *uart, *rtc;
     struct device *hvc; /* or NULL */
     struct device *gpu, *keyboard, *tablet; /* or NULL */
+    struct disk *disks[MACHINE_MAX_DEVICES]; /* owned by their virtio-blk devices */
+    unsigned num_disks;
     struct guest_ram guest_ram; /* what virtio devices may address */
     unsigned num_virtio;
     uint64_t entry, dtb_addr;
@@ -164,6 +166,7 @@ static int add_disks(struct machine *m, const struct machine_config *c, char *er
             snprintf(err, err_len, "cannot create the device for disk %s", c->disks[i].path);
             return -1;
         }
+        m->disks[m->num_disks++] = d;
     }
     return 0;
 }
@@ -727,6 +730,16 @@ const void *machine_ram(const struct machine *m, uint64_t *size)
 int machine_ram_fd(const struct machine *m)
 {
     return m->ram_fd;
+}
+
+int machine_flush_disk(struct machine *m, unsigned index, const char **layer_path)
+{
+    if (index >= m->num_disks)
+        return -EINVAL;
+    if (atomic_load(&m->running))
+        return -EBUSY; /* the guest could be writing */
+    *layer_path = disk_layer_path(m->disks[index]);
+    return disk_flush(m->disks[index]);
 }
 
 size_t machine_console_input(struct machine *m, const uint8_t *data, size_t len)

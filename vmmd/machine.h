@@ -102,6 +102,11 @@ void machine_snapshot_free(struct machine_snapshot *s);
  * its holes; -1 for a restored machine, whose RAM maps the snapshot. */
 const void *machine_ram(const struct machine *m, uint64_t *size);
 int machine_ram_fd(const struct machine *m);
+/* Disk number index (vda first) while the vCPU is stopped and its queues are
+ * quiesced (after machine_save): makes what the guest wrote durable in the
+ * disk's copy-on-write layer, so the layer can be copied as the disk stood.
+ * *layer_path is NULL for a read-only disk. Returns 0 or -errno. */
+int machine_flush_disk(struct machine *m, unsigned index, const char **layer_path);
 /* Thread-safe: host input for the serial console. Returns bytes accepted. */
 size_t machine_console_input(struct machine *m, const uint8_t *data, size_t len);
 

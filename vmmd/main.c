@@ -33,6 +33,8 @@ static void usage(FILE *out)
             "                [--backend emu|kvm|hvf|auto] [--verbose]\n"
             "                [--guest NAME] [--console-socket PATH] [--console-log PATH]\n"
             "                [--lock PATH] [--exit-file PATH] [--ready-fd N]\n"
+            "                [--control-socket PATH]\n"
+            "       vmmd run --restore SNAPSHOT [--instance DIR] [other options as above]\n"
             "       vmmd disk export LAYER OUT\n"
             "\n"
             "vmmd alone is the supervisor: it keeps the registry of guests in the state\n"
@@ -78,6 +80,14 @@ static void usage(FILE *out)
             "                   error: MESSAGE\n"
             "  --ready-fd N     \"ready\" is written to descriptor N (3 or more) once the\n"
             "                   guest and its sockets are up\n"
+            "  --control-socket PATH  answers snapshot requests on this Unix socket\n"
+            "\n"
+            "Snapshots:\n"
+            "  --restore SNAPSHOT  start the guest from a snapshot directory instead of\n"
+            "                   booting: memory, disks and display are the snapshot's (so\n"
+            "                   --mem and --disk are refused); its disk layers are copied\n"
+            "                   into the instance directory. --kernel and --initrd are\n"
+            "                   then only what a guest reset boots\n"
             "\n"
             "vmmd disk export writes the disk a guest sees through LAYER (a disk layer\n"
             "from an instance directory) to OUT as a plain raw image.\n");
@@ -137,16 +147,19 @@ static int cmd_run(int argc, char **argv)
         {"lock", required_argument, NULL, 'l'},
         {"exit-file", required_argument, NULL, 'x'},
         {"ready-fd", required_argument, NULL, 'r'},
+        {"control-socket", required_argument, NULL, 'c'},
+        {"restore", required_argument, NULL, 'R'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     struct worker_options o = {.backend = "auto", .ram_size = 1ull << 30, .gpu = true,
                                .num_scanouts = 1, .display_width = 1280,
                                .display_height = 800, .gpu_memory = 256ull << 20,
                                .ready_fd = -1};
+    bool mem_given = false;
     int c;
     optind = 1;
     opterr = 0; /* our messages, not getopt's */
-    while ((c = getopt_long(argc, argv, ":k:i:a:m:b:d:I:S:D:n:M:g:C:L:l:x:r:GNvh", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":k:i:a:m:b:d:I:S:D:n:M:g:C:L:l:x:r:c:R:GNvh", options, NULL)) != -1) {
         switch (c) {
         case 'd': {
             char err[160];
@@ -191,6 +204,8 @@ static int cmd_run(int argc, char **argv)
             if (parse_ready_fd(optarg, &o.ready_fd) < 0)
                 return usage_error("--ready-fd %s: give an open descriptor, 3 or more", optarg);
             break;
+        case 'c': o.control_socket = optarg; break;
+        case 'R': o.restore_dir = optarg; break;
         case 'k': o.kernel = optarg; break;
         case 'i': o.initrd = optarg; break;
         case 'a':
@@ -204,6 +219,7 @@ static int cmd_run(int argc, char **argv)
         case 'h': usage(stdout); return 0;
         case 'm': {
             char err[128];
+            mem_given = true;
             if (parse_size(optarg, &o.ram_size) < 0)
                 return usage_error("--mem %s: not a size (try 512M or 2G)", optarg);
             if (machine_check_ram_size(o.ram_size, err, sizeof(err)) < 0) {
@@ -218,7 +234,10 @@ static int cmd_run(int argc, char **argv)
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'", argv[optind]);
-    if (!o.kernel)
+    if (o.restore_dir && (mem_given || o.num_disks))
+        return usage_error("%s", "--mem and --disk do not go with --restore: the snapshot's "
+                                 "machine has its own");
+    if (!o.kernel && !o.restore_dir)
         return usage_error("%s", "--kernel IMAGE is required");
     if (o.socket_path && !o.gpu)
         return usage_error("%s", "--socket has nothing to publish with --no-gpu");

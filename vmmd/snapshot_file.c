@@ -984,6 +984,55 @@ int snapshot_open(const char *dir, struct snapshot_reader **out, char *err, size
 const char *snapshot_dir(const struct snapshot_reader *r) { return r->path; }
 uint64_t snapshot_memory_size(const struct snapshot_reader *r) { return r->info.memory_size; }
 
+/* A clone where the filesystem can, else a copy that keeps holes, into a new
+ * file (never over an existing one). */
+static int copy_out(int src_fd, const char *src_path, const char *to, uint64_t size)
+{
+    int rc = disk_clone_file(src_fd, src_path, to);
+    if (rc == 0 || !disk_cannot_clone(rc))
+        return rc;
+    int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    rc = sparse_copy(src_fd, fd, size);
+    if (rc == 0 && fsync(fd) < 0)
+        rc = -errno;
+    close(fd);
+    if (rc < 0)
+        unlink(to);
+    return rc;
+}
+
+int snapshot_copy_out(const struct snapshot_reader *r, const char *name, const char *to,
+                      char *err, size_t err_len)
+{
+    if (!side_file_name_ok(name)) {
+        set_message(err, err_len, "'%s' cannot name a file in a snapshot", name);
+        return -1;
+    }
+    char from[PATH_MAX];
+    if (join(from, sizeof(from), r->path, name) < 0) {
+        set_message(err, err_len, "%s/%s: path too long", r->path, name);
+        return -1;
+    }
+    struct stat st;
+    int src_fd = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (src_fd < 0 || fstat(src_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        set_message(err, err_len, "snapshot %s: %s: %s", r->path, name,
+                    src_fd < 0 ? strerror(errno) : "not a regular file");
+        if (src_fd >= 0)
+            close(src_fd);
+        return -1;
+    }
+    int rc = copy_out(src_fd, from, to, (uint64_t)st.st_size);
+    close(src_fd);
+    if (rc < 0) {
+        set_message(err, err_len, "cannot copy %s to %s: %s", from, to, strerror(-rc));
+        return -1;
+    }
+    return 0;
+}
+
 void snapshot_manifest(const struct snapshot_reader *r, const uint8_t **body, size_t *len)
 {
     *body = r->info.body;

@@ -158,6 +158,13 @@ void snapshot_manifest(const struct snapshot_reader *r, const uint8_t **body, si
 
 uint64_t snapshot_memory_size(const struct snapshot_reader *r);
 
+/* Copies the side file name out of the snapshot to a new file at to (which
+ * must not exist): a filesystem clone where possible, else a copy that keeps
+ * holes; durable when this returns. The snapshot stays as it was. Returns 0,
+ * or -1 with a reason. */
+int snapshot_copy_out(const struct snapshot_reader *r, const char *name, const char *to,
+                      char *err, size_t err_len);
+
 /* Maps `memory` private and writable: a restored guest's writes are its own
  * (copy-on-write) and never reach the file; untouched pages are shared with
  * other mappings through the page cache. The mapping belongs to the caller

@@ -6,8 +6,10 @@
 #include <stdlib.h>
 #include <event2/event.h>
 #include <event2/thread.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,6 +26,8 @@
 #include "publisher.h"
 #include "supervision.h"
 #include "util.h"
+#include "worker_control.h"
+#include "worker_snapshot.h"
 
 #define ESCAPE_CHAR 0x01 /* Ctrl-A, as QEMU's serial multiplexer */
 #define CONSOLE_PENDING 65536 /* input read from the host, not yet taken by the guest */
@@ -49,9 +53,16 @@ struct host_input {
 
 struct worker {
     const struct worker_options *o;
+    struct worker_options restored_options; /* o points here for a restore */
+    struct worker_restore *restore;         /* until the worker ends, or NULL */
+    const struct hv_ops *hv;
+    bool keyboard; /* the power button: supervised, or the snapshot's machine had one */
     struct event_base *base;
     struct machine *machine;
     pthread_t vcpu_thread;
+    bool vcpu_started;
+    atomic_bool pausing; /* the vCPU returns for a snapshot: the loop goes on */
+    struct worker_control *control; /* NULL without --control-socket */
     struct hv_exit exit;
     struct event *vcpu_exited; /* activated by the vCPU thread when run returns */
     struct host_input *serial; /* stdin -> PL011 */
@@ -332,6 +343,8 @@ static void *vcpu_main(void *arg)
 {
     struct worker *w = arg;
     machine_run(w->machine, &w->exit);
+    if (atomic_load(&w->pausing))
+        return NULL; /* the loop is waiting for us and decides what follows */
     /* An activated event survives until the loop runs, so this cannot be lost
      * even if the guest stops before the loop has started. */
     event_active(w->vcpu_exited, EV_READ, 0);
@@ -353,7 +366,7 @@ static void signal_ready(struct worker *w, const char *backend)
 
 static int boot_once(struct worker *w, const struct worker_options *o, const struct hv_ops *hv)
 {
-    char err[256];
+    char err[512];
     struct machine_config mc = {
         .kernel_path = o->kernel, .initrd_path = o->initrd,
         .cmdline = o->append ? o->append : "console=ttyAMA0",
@@ -362,11 +375,16 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         .hvc_fd = w->hvc_master,
         .disks = o->disks, .num_disks = o->num_disks,
         .instance_dir = w->instance_dir, .announce_disks = !w->booted_once,
-        .gpu = o->gpu, .keyboard = o->console_socket != NULL, .num_scanouts = o->num_scanouts,
+        .gpu = o->gpu, .keyboard = w->keyboard, .num_scanouts = o->num_scanouts,
         .display_width = o->display_width, .display_height = o->display_height,
         .gpu_memory = o->gpu_memory,
         .display = w->publisher ? &publisher_display_ops : NULL, .display_opaque = w->publisher,
     };
+    if (w->restore && !w->booted_once) {
+        mc.restore = &w->restore->state;
+        mc.restore_ram = w->restore->ram;
+        w->restore->ram = NULL; /* the machine's now, also if it fails */
+    }
     w->machine = machine_create(&mc, err, sizeof(err));
     if (!w->machine) {
         fail(w, "%s", err);
@@ -391,11 +409,15 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         if (w->publisher)
             publisher_detach_machine(w->publisher);
         machine_destroy(w->machine);
+        w->machine = NULL;
         return -1;
     }
+    w->vcpu_started = true;
     event_base_dispatch(w->base);
     machine_stop(w->machine); /* if the loop ended for a signal */
-    pthread_join(w->vcpu_thread, NULL);
+    if (w->vcpu_started)
+        pthread_join(w->vcpu_thread, NULL);
+    w->vcpu_started = false;
     if (w->publisher)
         publisher_detach_machine(w->publisher);
     machine_destroy(w->machine);
@@ -419,6 +441,11 @@ static int run_until_off(struct worker *w, const struct worker_options *o, const
             snprintf(w->exit_line, sizeof(w->exit_line), "poweroff");
             return 0;
         case HV_EXIT_SYSTEM_RESET:
+            if (!o->kernel) {
+                log_info("guest reset: a restored guest has no kernel to boot again (give "
+                         "--kernel with --restore for that): stopping");
+                return 0;
+            }
             log_info("guest reset: booting again");
             continue;
         case HV_EXIT_STOPPED:
@@ -555,8 +582,214 @@ static void close_host_consoles(struct worker *w)
         close(w->hvc_slave);
 }
 
+/* ---- snapshots ---------------------------------------------------------------------- */
+
+static double monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Stops the vCPU thread and waits for it, without ending the loop. When the
+ * guest ended on its own meanwhile (powered off, failed) or a stop was asked
+ * for, the loop is told, as vcpu_main would have, and there is nothing to
+ * snapshot. */
+static int pause_vcpu(struct worker *w, char *err, size_t err_len)
+{
+    if (!w->machine || !w->vcpu_started) {
+        set_message(err, err_len, "the guest is not running");
+        return -1;
+    }
+    atomic_store(&w->pausing, true);
+    machine_stop(w->machine);
+    pthread_join(w->vcpu_thread, NULL);
+    w->vcpu_started = false;
+    atomic_store(&w->pausing, false);
+    if (w->exit.reason != HV_EXIT_STOPPED || w->stop_signal || w->quit_requested) {
+        event_active(w->vcpu_exited, EV_READ, 0);
+        set_message(err, err_len, "the guest is stopping");
+        return -1;
+    }
+    return 0;
+}
+
+static int resume_vcpu(struct worker *w)
+{
+    machine_clear_stop(w->machine);
+    memset(&w->exit, 0, sizeof(w->exit));
+    if (pthread_create(&w->vcpu_thread, NULL, vcpu_main, w) != 0) {
+        fail(w, "cannot start the vCPU thread again after a snapshot");
+        event_base_loopbreak(w->base);
+        return -1;
+    }
+    w->vcpu_started = true;
+    return 0;
+}
+
+static void host_clocks(struct snapshot_machine_config *c)
+{
+    struct timespec mono, real;
+    clock_gettime(CLOCK_MONOTONIC, &mono);
+    clock_gettime(CLOCK_REALTIME, &real);
+    c->host_monotonic_ns = (uint64_t)mono.tv_sec * 1000000000ull + (uint64_t)mono.tv_nsec;
+    c->host_realtime_ns = (int64_t)real.tv_sec * 1000000000ll + real.tv_nsec;
+    c->created_unix_ms = (uint64_t)real.tv_sec * 1000ull + (uint64_t)real.tv_nsec / 1000000ull;
+}
+
+/* A restore may run in another directory: disks are kept by absolute path. */
+static int fill_disk_configs(const struct worker_options *o, struct snapshot_machine_config *c,
+                             char *err, size_t err_len)
+{
+    if (o->num_disks > SNAPSHOT_MAX_DISKS) {
+        set_message(err, err_len, "more disks than a snapshot holds");
+        return -1;
+    }
+    c->num_disks = o->num_disks;
+    for (unsigned i = 0; i < o->num_disks; i++) {
+        const struct disk_spec *spec = &o->disks[i];
+        struct snapshot_disk_config *d = &c->disks[i];
+        char resolved[PATH_MAX];
+        if (!realpath(spec->path, resolved) || strlen(resolved) >= sizeof(d->base_path)) {
+            set_message(err, err_len, "disk %u: cannot name %s for the snapshot", i, spec->path);
+            return -1;
+        }
+        snprintf(d->base_path, sizeof(d->base_path), "%s", resolved);
+        d->read_only = spec->read_only;
+        if (spec->serial && strlen(spec->serial) < sizeof(d->serial))
+            snprintf(d->serial, sizeof(d->serial), "%s", spec->serial);
+    }
+    return 0;
+}
+
+static int fill_machine_config(const struct worker *w, struct snapshot_machine_config *c,
+                               char *err, size_t err_len)
+{
+    const struct worker_options *o = w->o;
+    memset(c, 0, sizeof(*c));
+    snprintf(c->backend, sizeof(c->backend), "%s", w->hv->name);
+    host_clocks(c);
+    c->ram_size = o->ram_size;
+    snprintf(c->cmdline, sizeof(c->cmdline), "%s", o->append ? o->append : "console=ttyAMA0");
+    c->gpu = o->gpu;
+    c->keyboard = w->keyboard;
+    c->num_scanouts = o->num_scanouts;
+    c->display_width = o->display_width;
+    c->display_height = o->display_height;
+    c->gpu_memory = o->gpu_memory;
+    return fill_disk_configs(o, c, err, err_len);
+}
+
+/* The control socket's SnapshotRequest: the guest is paused for the save and
+ * the memory, disks and manifest writes, then runs on, whether the snapshot
+ * was written or not. */
+static int take_snapshot(void *opaque, const char *path, char *err, size_t err_len)
+{
+    struct worker *w = opaque;
+    struct snapshot_machine_config *config = calloc(1, sizeof(*config));
+    if (!config) {
+        set_message(err, err_len, "out of memory");
+        return -1;
+    }
+    int rc = fill_machine_config(w, config, err, err_len);
+    double t0 = monotonic_ms();
+    if (rc == 0)
+        rc = pause_vcpu(w, err, err_len);
+    if (rc < 0) {
+        free(config);
+        return -1;
+    }
+    double t_paused = monotonic_ms();
+    rc = worker_snapshot_write(w->machine, config, path, err, err_len);
+    free(config);
+    if (resume_vcpu(w) < 0 && rc == 0) {
+        set_message(err, err_len, "the snapshot was written, but the guest could not resume");
+        rc = -1;
+    }
+    double t_resumed = monotonic_ms();
+    log_info("snapshot %s: guest paused in %.1f ms, ran again after %.1f ms", path,
+             t_paused - t0, t_resumed - t0);
+    if (rc < 0)
+        log_warn("snapshot %s failed: %s", path, err);
+    return rc;
+}
+
+static int start_control(struct worker *w)
+{
+    if (!w->o->control_socket)
+        return 0;
+    struct worker_control_ops ops = {.snapshot = take_snapshot, .opaque = w};
+    char err[640];
+    w->control = worker_control_create(w->base, w->o->control_socket, &ops, err, sizeof(err));
+    if (!w->control) {
+        fail(w, "%s", err);
+        return -1;
+    }
+    log_info("control socket %s", w->o->control_socket);
+    return 0;
+}
+
+/* A restore's machine is the snapshot's: these options become its config;
+ * the rest (sockets, consoles, instance directory, kernel for a reset) are
+ * the command line's. */
+static int prepare_restore(struct worker *w)
+{
+    char err[768];
+    double t0 = monotonic_ms();
+    w->restore = worker_restore_open(w->o->restore_dir, err, sizeof(err));
+    if (!w->restore) {
+        fail(w, "%s", err);
+        return -1;
+    }
+    const struct snapshot_machine_config *c = &w->restore->config;
+    struct worker_options *r = &w->restored_options;
+    *r = *w->o;
+    r->ram_size = c->ram_size;
+    r->append = c->cmdline;
+    r->num_disks = c->num_disks;
+    memcpy(r->disks, w->restore->disks, sizeof(r->disks[0]) * c->num_disks);
+    r->gpu = c->gpu;
+    r->num_scanouts = c->num_scanouts;
+    r->display_width = c->display_width;
+    r->display_height = c->display_height;
+    r->gpu_memory = c->gpu_memory;
+    if (strcmp(r->backend, "auto") == 0)
+        r->backend = c->backend;
+    w->keyboard = c->keyboard;
+    w->o = r;
+    log_info("snapshot %s opened in %.1f ms", r->restore_dir, monotonic_ms() - t0);
+    return 0;
+}
+
+static int check_restore_backend(struct worker *w)
+{
+    const char *taken = w->restore->config.backend;
+    if (strcmp(taken, w->hv->name) == 0)
+        return 0;
+    fail(w, "the snapshot %s was taken under the %s backend and cannot be restored under %s",
+         w->o->restore_dir, taken, w->hv->name);
+    return -1;
+}
+
+static int restore_disks(struct worker *w)
+{
+    char err[768];
+    double t0 = monotonic_ms();
+    if (worker_restore_disks(w->restore, w->instance_dir, err, sizeof(err)) < 0) {
+        fail(w, "%s", err);
+        return -1;
+    }
+    log_info("snapshot %s: disk layers copied in %.1f ms", w->o->restore_dir,
+             monotonic_ms() - t0);
+    return 0;
+}
+
+/* ---- the worker ---------------------------------------------------------------------- */
+
 static int run_worker(struct worker *w)
 {
+    if (w->o->restore_dir && prepare_restore(w) < 0)
+        return 1;
     const struct worker_options *o = w->o;
     char why[256], note[256];
     const struct hv_ops *hv = hv_select(o->backend, why, sizeof(why), note, sizeof(note));
@@ -564,13 +797,18 @@ static int run_worker(struct worker *w)
         fail(w, "%s", why);
         return 1;
     }
+    w->hv = hv;
     if (note[0])
         log_info("%s", note);
+    if (w->restore && check_restore_backend(w) < 0)
+        return 1;
     if (evthread_use_pthreads() < 0) {
         fail(w, "libevent has no thread support");
         return 1;
     }
     if (prepare_instance_dir(w, o) < 0)
+        return 1;
+    if (w->restore && restore_disks(w) < 0)
         return 1;
     w->base = event_base_new();
     if (!w->base) {
@@ -585,8 +823,9 @@ static int run_worker(struct worker *w)
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
     sigprocmask(SIG_UNBLOCK, &stop_signals, NULL); /* one that came early is handled now */
-    if (start_publisher(w, o) == 0 && start_console_host(w) == 0)
+    if (start_publisher(w, o) == 0 && start_console_host(w) == 0 && start_control(w) == 0)
         status = run_until_off(w, o, hv);
+    worker_control_destroy(w->control);
     publisher_destroy(w->publisher);
     close_host_consoles(w);
     event_free(w->vcpu_exited);
@@ -602,7 +841,8 @@ int worker_run_console(const struct worker_options *o)
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     struct worker w = {.o = o, .lock_fd = -1, .ready_fd = o->ready_fd,
-                       .hvc_master = -1, .hvc_slave = -1};
+                       .hvc_master = -1, .hvc_slave = -1,
+                       .keyboard = o->console_socket != NULL};
     char err[512];
     signal(SIGPIPE, SIG_IGN); /* a reader gone away is an error where we write */
     /* A stop asked for while the worker starts waits for the loop that
@@ -623,6 +863,7 @@ int worker_run_console(const struct worker_options *o)
         return 1;
     }
     int status = run_worker(&w);
+    worker_restore_free(w.restore);
     if (o->exit_file) {
         if (!w.exit_line[0])
             snprintf(w.exit_line, sizeof(w.exit_line), "error: exit status %d", status);

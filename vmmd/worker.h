@@ -35,6 +35,12 @@ struct worker_options {
     const char *lock_path;      /* held for the worker's life; one worker per guest */
     const char *exit_file;      /* one line as the worker exits: how it ended */
     int ready_fd;               /* "ready\n" once the machine exists and sockets listen */
+    /* Snapshots: */
+    const char *control_socket; /* answers SnapshotRequest (worker_control.h), or NULL */
+    const char *restore_dir;    /* start from this snapshot instead of booting, or NULL:
+                                 * the machine's config (memory, disks, display, command
+                                 * line) is the snapshot's; kernel and initrd, if given,
+                                 * are what a guest reset boots */
 };
 
 /* Runs the guest with its serial console on this process's stdin/stdout (or

@@ -1,0 +1,232 @@
+#include "worker_snapshot.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The layer's file name in the snapshot is its name in the instance directory
+ * ("disk0.img", "disk0.cow"): the kind of layer travels with the name, and a
+ * restore puts it back where disk_open looks for it. */
+static int layer_name(const char *layer_path, char *out, size_t out_len)
+{
+    const char *slash = strrchr(layer_path, '/');
+    const char *name = slash ? slash + 1 : layer_path;
+    if (!name[0] || strlen(name) >= out_len)
+        return -1;
+    snprintf(out, out_len, "%s", name);
+    return 0;
+}
+
+static int write_disks(struct machine *m, struct snapshot_machine_config *config,
+                       struct snapshot_writer *writer, char *err, size_t err_len)
+{
+    for (unsigned i = 0; i < config->num_disks; i++) {
+        struct snapshot_disk_config *d = &config->disks[i];
+        const char *layer = NULL;
+        int rc = machine_flush_disk(m, i, &layer);
+        if (rc < 0) {
+            set_message(err, err_len, "disk %u: cannot flush its layer: %s", i, strerror(-rc));
+            return -1;
+        }
+        d->layer[0] = '\0';
+        if (!layer)
+            continue; /* read-only: the image itself, used in place */
+        if (layer_name(layer, d->layer, sizeof(d->layer)) < 0) {
+            set_message(err, err_len, "disk %u: the layer %s has no usable name", i, layer);
+            return -1;
+        }
+        if (snapshot_writer_file(writer, d->layer, layer, err, err_len) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int write_memory(struct machine *m, struct snapshot_writer *writer, char *err,
+                        size_t err_len)
+{
+    uint64_t size;
+    const void *ram = machine_ram(m, &size);
+    int fd = machine_ram_fd(m);
+    if (fd >= 0)
+        return snapshot_writer_memory_file(writer, ram, fd, size, err, err_len);
+    return snapshot_writer_memory(writer, ram, size, err, err_len);
+}
+
+static int write_manifest(const struct snapshot_machine_config *config,
+                          const struct machine_snapshot *state, struct snapshot_writer *writer,
+                          char *err, size_t err_len)
+{
+    uint8_t *body = NULL;
+    size_t len = 0;
+    if (snapshot_manifest_encode(config, state, &body, &len, err, err_len) < 0)
+        return -1;
+    int rc = snapshot_writer_manifest(writer, body, len, err, err_len);
+    free(body);
+    return rc;
+}
+
+int worker_snapshot_write(struct machine *m, struct snapshot_machine_config *config,
+                          const char *path, char *err, size_t err_len)
+{
+    double t0 = now_ms();
+    struct machine_snapshot *state = calloc(1, sizeof(*state));
+    if (!state) {
+        set_message(err, err_len, "out of memory");
+        return -1;
+    }
+    if (machine_save(m, state, err, err_len) < 0) {
+        free(state);
+        return -1;
+    }
+    double t_save = now_ms();
+    struct snapshot_writer *writer = NULL;
+    int rc = -1;
+    if (snapshot_writer_begin(path, &writer, err, err_len) < 0)
+        goto out;
+    if (write_memory(m, writer, err, err_len) < 0)
+        goto out;
+    double t_memory = now_ms();
+    if (write_disks(m, config, writer, err, err_len) < 0)
+        goto out;
+    double t_disks = now_ms();
+    if (write_manifest(config, state, writer, err, err_len) < 0)
+        goto out;
+    uint64_t data = snapshot_writer_memory_data(writer);
+    struct snapshot_writer *committing = writer;
+    writer = NULL; /* commit frees it, whatever happens */
+    if (snapshot_writer_commit(committing, err, err_len) < 0)
+        goto out;
+    double t_end = now_ms();
+    log_info("snapshot %s: save %.1f ms, memory %.1f ms (%llu KiB of data), disks %.1f ms, "
+             "manifest and commit %.1f ms, total %.1f ms",
+             path, t_save - t0, t_memory - t_save, (unsigned long long)(data >> 10),
+             t_disks - t_memory, t_end - t_disks, t_end - t0);
+    rc = 0;
+out:
+    snapshot_writer_abort(writer);
+    machine_snapshot_free(state);
+    free(state);
+    return rc;
+}
+
+/* ---- restore ----------------------------------------------------------------------------- */
+
+/* Disk i's layer must be where disk_open looks for disk i's: another name
+ * would leave the disk a fresh layer and the guest's writes behind. */
+static bool layer_name_fits(const char *layer, unsigned index)
+{
+    char clone[32], overlay[32];
+    snprintf(clone, sizeof(clone), "disk%u.img", index);
+    snprintf(overlay, sizeof(overlay), "disk%u.cow", index);
+    return strcmp(layer, clone) == 0 || strcmp(layer, overlay) == 0;
+}
+
+/* The disks as the snapshot's machine had them; each writable one's layer
+ * was copied into the instance directory under the name disk_open looks for,
+ * which also says its kind. */
+static int fill_disk_specs(struct worker_restore *r, char *err, size_t err_len)
+{
+    for (unsigned i = 0; i < r->config.num_disks; i++) {
+        const struct snapshot_disk_config *d = &r->config.disks[i];
+        if (!d->read_only && !layer_name_fits(d->layer, i)) {
+            set_message(err, err_len,
+                        "the snapshot's disk %u is writable but its layer is not disk%u.img "
+                        "or disk%u.cow",
+                        i, i, i);
+            return -1;
+        }
+        r->disks[i] = (struct disk_spec){
+            .path = d->base_path, .read_only = d->read_only, .cow = DISK_COW_AUTO,
+            .serial = d->serial[0] ? d->serial : NULL,
+        };
+    }
+    return 0;
+}
+
+struct worker_restore *worker_restore_open(const char *dir, char *err, size_t err_len)
+{
+    struct worker_restore *r = calloc(1, sizeof(*r));
+    if (!r) {
+        set_message(err, err_len, "out of memory");
+        return NULL;
+    }
+    char why[512];
+    if (snapshot_open(dir, &r->reader, why, sizeof(why)) < 0) {
+        set_message(err, err_len, "cannot restore: %s", why); /* why names the snapshot */
+        goto fail;
+    }
+    const uint8_t *body;
+    size_t len;
+    snapshot_manifest(r->reader, &body, &len);
+    if (snapshot_manifest_decode(body, len, &r->config, &r->state, why, sizeof(why)) < 0) {
+        set_message(err, err_len, "cannot restore %s: its manifest: %s", dir, why);
+        goto fail;
+    }
+    if (r->config.ram_size != snapshot_memory_size(r->reader)) {
+        set_message(err, err_len,
+                    "cannot restore %s: its manifest names %llu bytes of RAM, its memory "
+                    "file holds %llu",
+                    dir, (unsigned long long)r->config.ram_size,
+                    (unsigned long long)snapshot_memory_size(r->reader));
+        goto fail;
+    }
+    if (fill_disk_specs(r, why, sizeof(why)) < 0) {
+        set_message(err, err_len, "cannot restore %s: %s", dir, why);
+        goto fail;
+    }
+    if (snapshot_map_memory(r->reader, &r->ram, &r->ram_size, why, sizeof(why)) < 0) {
+        set_message(err, err_len, "cannot restore %s: %s", dir, why);
+        goto fail;
+    }
+    return r;
+fail:
+    worker_restore_free(r);
+    return NULL;
+}
+
+int worker_restore_disks(struct worker_restore *r, const char *instance_dir, char *err,
+                         size_t err_len)
+{
+    for (unsigned i = 0; i < r->config.num_disks; i++) {
+        const char *name = r->config.disks[i].layer;
+        if (r->config.disks[i].read_only)
+            continue;
+        char to[4096 + 80];
+        snprintf(to, sizeof(to), "%s/%s", instance_dir, name);
+        if (access(to, F_OK) == 0) {
+            set_message(err, err_len,
+                        "the instance directory %s already has %s: restore into a new one",
+                        instance_dir, name);
+            return -1;
+        }
+        if (snapshot_copy_out(r->reader, name, to, err, err_len) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+void worker_restore_free(struct worker_restore *r)
+{
+    if (!r)
+        return;
+    if (r->ram)
+        munmap(r->ram, r->ram_size);
+    snapshot_manifest_free(&r->state);
+    snapshot_close(r->reader);
+    free(r);
+}

@@ -1,0 +1,51 @@
+/* What the guest worker does with snapshots (snapshot_file.h's container,
+ * snapshot_manifest.h's body): writing one of its stopped machine, and
+ * preparing a restore from one: the machine's configuration, state and
+ * memory, and the disk layers cloned into the new instance directory. */
+#ifndef IGNITION_WORKER_SNAPSHOT_H
+#define IGNITION_WORKER_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "disk.h"
+#include "machine.h"
+#include "snapshot_file.h"
+#include "snapshot_manifest.h"
+
+/* Writes the machine (its vCPU stopped: machine_run returned HV_EXIT_STOPPED)
+ * as the snapshot path, which replaces any snapshot there only once complete.
+ * config describes the machine; its disks' layer names are filled here. Logs
+ * how long each phase took. Returns 0, or -1 with a one-line reason in err
+ * (nothing is left of the new snapshot then). The guest may run again as soon
+ * as this returns. */
+int worker_snapshot_write(struct machine *m, struct snapshot_machine_config *config,
+                          const char *path, char *err, size_t err_len);
+
+/* A snapshot opened for a restore. The disk specs point into config. */
+struct worker_restore {
+    struct snapshot_reader *reader;
+    struct snapshot_machine_config config;
+    struct machine_snapshot state;
+    struct disk_spec disks[SNAPSHOT_MAX_DISKS];
+    void *ram; /* the memory file mapped private; NULL once handed over */
+    uint64_t ram_size;
+};
+
+/* Opens and checks the snapshot at dir, decodes its manifest and maps its
+ * memory. Returns a restore to free with worker_restore_free, or NULL with a
+ * one-line reason in err. */
+struct worker_restore *worker_restore_open(const char *dir, char *err, size_t err_len);
+
+/* Copies each writable disk's layer out of the snapshot into instance_dir,
+ * where disk_open finds it; the snapshot itself is never written. Refuses an
+ * instance directory that has layers of its own. Returns 0, or -1 with a
+ * reason. */
+int worker_restore_disks(struct worker_restore *r, const char *instance_dir, char *err,
+                         size_t err_len);
+
+/* Unmaps the memory unless it was handed to a machine (set r->ram to NULL
+ * then) and frees the rest. NULL is fine. */
+void worker_restore_free(struct worker_restore *r);
+
+#endif
