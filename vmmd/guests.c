@@ -21,6 +21,8 @@
 
 #include "log.h"
 #include "paths.h"
+#include "snapshot_file.h"
+#include "snapshot_manifest.h"
 #include "util.h"
 
 #define READY_FD 3                 /* where a worker finds the pipe it says "ready" on */
@@ -39,6 +41,7 @@ struct guest {
     char dir[PATH_MAX];
     char display_socket[PATH_MAX], console_socket[PATH_MAX];
     char console_log[PATH_MAX], instance_dir[PATH_MAX];
+    char control_socket[PATH_MAX];
     bool is_child;        /* ours to waitpid; else adopted, watched by its lock */
     int ready_fd;         /* read end of the worker's ready pipe while starting */
     char ready_text[32];
@@ -135,6 +138,7 @@ static struct guest *guest_new(struct guests *set, const char *name)
     set_message(g->dir, sizeof(g->dir), "%s/guests/%s", set->state_dir, name);
     set_message(g->display_socket, sizeof(g->display_socket), "%s/%s.display", set->run_dir, name);
     set_message(g->console_socket, sizeof(g->console_socket), "%s/%s.console", set->run_dir, name);
+    set_message(g->control_socket, sizeof(g->control_socket), "%s/%s.control", set->run_dir, name);
     file_in(g, "console.log", g->console_log, sizeof(g->console_log));
     file_in(g, "instance", g->instance_dir, sizeof(g->instance_dir));
     g->timer = evtimer_new(set->base, NULL, NULL);
@@ -401,12 +405,16 @@ static const char *fmt_arg(struct argv_builder *b, const char *fmt, ...)
     return out;
 }
 
-static void worker_argv(struct guest *g, struct argv_builder *b)
+/* A restore takes memory, disks and display from the snapshot: only where
+ * the worker keeps its instance and talks to us is ours to say. */
+static void machine_argv(struct guest *g, struct argv_builder *b)
 {
     const struct guest_config *c = &g->rec.config;
-    arg(b, g->set->vmmd_path);
-    arg(b, "run");
-    arg(b, "--guest"), arg(b, g->rec.name);
+    if (c->restore_from) {
+        arg(b, "--restore"), arg(b, c->restore_from);
+        arg(b, "--backend"), arg(b, c->backend);
+        return;
+    }
     arg(b, "--kernel"), arg(b, c->kernel);
     if (c->initrd)
         arg(b, "--initrd"), arg(b, c->initrd);
@@ -416,10 +424,19 @@ static void worker_argv(struct guest *g, struct argv_builder *b)
     arg(b, "--backend"), arg(b, c->backend);
     for (unsigned i = 0; i < c->num_disks; i++)
         arg(b, "--disk"), arg(b, c->disks[i]);
+}
+
+static void worker_argv(struct guest *g, struct argv_builder *b)
+{
+    const struct guest_config *c = &g->rec.config;
+    arg(b, g->set->vmmd_path);
+    arg(b, "run");
+    arg(b, "--guest"), arg(b, g->rec.name);
+    machine_argv(g, b);
     arg(b, "--instance"), arg(b, g->instance_dir);
     if (c->gui) {
         arg(b, "--socket"), arg(b, g->display_socket);
-        if (c->display_width && c->display_height)
+        if (c->display_width && c->display_height && !c->restore_from)
             arg(b, "--display"),
                 arg(b, fmt_arg(b, "%ux%u", c->display_width, c->display_height));
     } else {
@@ -427,6 +444,7 @@ static void worker_argv(struct guest *g, struct argv_builder *b)
     }
     arg(b, "--console-socket"), arg(b, g->console_socket);
     arg(b, "--console-log"), arg(b, g->console_log);
+    arg(b, "--control-socket"), arg(b, g->control_socket);
     arg(b, "--lock"), arg(b, fmt_arg(b, "%s/worker.lock", g->dir));
     arg(b, "--exit-file"), arg(b, fmt_arg(b, "%s/exit", g->dir));
     arg(b, "--ready-fd"), arg(b, fmt_arg(b, "%d", READY_FD));
@@ -504,6 +522,8 @@ static int spawn_worker(struct guest *g, struct guest_error *e)
     return 0;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw);
+
 static int guest_error(struct guest_error *e, Ignition__Error__Code code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static int guest_error(struct guest_error *e, Ignition__Error__Code code, const char *fmt, ...)
@@ -518,7 +538,7 @@ static int guest_error(struct guest_error *e, Ignition__Error__Code code, const 
 
 static int check_config(const char *name, const struct guest_config *c, struct guest_error *e)
 {
-    if (!c->kernel || !*c->kernel)
+    if (!c->restore_from && (!c->kernel || !*c->kernel))
         return guest_error(e, IGNITION__ERROR__CODE__CODE_BAD_REQUEST,
                            "guest %s: no kernel given (--kernel)", name);
     if (c->cpus != 1)
@@ -571,6 +591,10 @@ int guests_start(struct guests *set, const char *name, const struct guest_config
             return -1;
         }
     }
+    /* A restore copies the snapshot's disk layers into an empty instance:
+     * a restored guest starts again as the snapshot was, each time. */
+    if (g->rec.config.restore_from)
+        nftw(g->instance_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     remove_file(g, "exit");
     g->rec.exit_reason[0] = '\0';
     free(g->rec.console_tail);
@@ -590,6 +614,68 @@ int guests_start(struct guests *set, const char *name, const struct guest_config
     set_state(g, GUEST_STARTING);
     *out = g;
     return 0;
+}
+
+/* ---- restoring --------------------------------------------------------------------- */
+
+static void describe_snapshot(const char *dir, const struct snapshot_machine_config *m,
+                              struct guest_config *c)
+{
+    c->restore_from = strdup(dir);
+    c->append = strdup(m->cmdline);
+    for (unsigned i = 0; i < m->num_disks && i < GUEST_MAX_DISKS; i++)
+        if ((c->disks[c->num_disks] = strdup(m->disks[i].base_path)))
+            c->num_disks++;
+    c->mem_bytes = m->ram_size;
+    c->cpus = 1;
+    set_message(c->backend, sizeof(c->backend), "%s", m->backend);
+    c->gui = m->gpu;
+    c->display_width = m->display_width;
+    c->display_height = m->display_height;
+}
+
+int guests_snapshot_config(const char *dir, struct guest_config *out, struct guest_error *e)
+{
+    memset(out, 0, sizeof(*out));
+    char err[512];
+    struct snapshot_reader *r;
+    if (snapshot_open(dir, &r, err, sizeof(err)) < 0)
+        return guest_error(e, IGNITION__ERROR__CODE__CODE_BAD_REQUEST,
+                           "cannot restore from %s: %s", dir, err);
+    const uint8_t *body;
+    size_t len;
+    snapshot_manifest(r, &body, &len);
+    struct snapshot_machine_config *m = calloc(1, sizeof(*m));
+    struct machine_snapshot *state = calloc(1, sizeof(*state));
+    int rc = m && state ? snapshot_manifest_decode(body, len, m, state, err, sizeof(err))
+                        : -ENOMEM;
+    snapshot_close(r);
+    if (rc == 0) {
+        snapshot_manifest_free(state);
+        describe_snapshot(dir, m, out);
+        if (!out->restore_from || !out->append)
+            rc = -ENOMEM;
+    }
+    free(m);
+    free(state);
+    if (rc == -ENOMEM) {
+        guest_config_clear(out);
+        return guest_error(e, IGNITION__ERROR__CODE__CODE_INTERNAL, "out of memory");
+    }
+    if (rc < 0)
+        return guest_error(e, IGNITION__ERROR__CODE__CODE_BAD_REQUEST,
+                           "cannot restore from %s: %s", dir, err);
+    return 0;
+}
+
+int guests_restore(struct guests *set, const char *name, const struct guest_config *config,
+                   struct guest **out, struct guest_error *e)
+{
+    if (guests_find(set, name))
+        return guest_error(e, IGNITION__ERROR__CODE__CODE_EXISTS,
+                           "a guest named %s exists: give the restore another name (--name)",
+                           name);
+    return guests_start(set, name, config, false, out, e);
 }
 
 /* ---- stopping ----------------------------------------------------------------------- */
@@ -662,6 +748,7 @@ int guests_remove(struct guests *set, struct guest *g, struct guest_error *e)
     nftw(g->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     unlink(g->display_socket);
     unlink(g->console_socket);
+    unlink(g->control_socket);
     for (struct guest **at = &set->list; *at; at = &(*at)->next) {
         if (*at == g) {
             *at = g->next;
@@ -809,3 +896,4 @@ const char *guest_display_socket(const struct guest *g) { return g->display_sock
 const char *guest_console_socket(const struct guest *g) { return g->console_socket; }
 const char *guest_console_log(const struct guest *g) { return g->console_log; }
 const char *guest_instance_dir(const struct guest *g) { return g->instance_dir; }
+const char *guest_control_socket(const struct guest *g) { return g->control_socket; }

@@ -20,7 +20,7 @@ typedef void (*guest_settled_fn)(void *opaque, struct guest *g);
 
 struct guests_config {
     const char *state_dir; /* holds guests/NAME/ */
-    const char *run_dir;   /* holds NAME.display and NAME.console */
+    const char *run_dir;   /* holds NAME.display, NAME.console and NAME.control */
     const char *vmmd_path; /* the program a worker runs */
     guest_settled_fn settled;
     void *opaque;
@@ -49,6 +49,16 @@ struct guest_error {
  * callback says when it runs or failed. */
 int guests_start(struct guests *set, const char *name, const struct guest_config *config,
                  bool config_given, struct guest **out, struct guest_error *e);
+/* The config of a guest restored from the snapshot at dir (absolute), read
+ * from its manifest after checking it: restore_from names dir, the rest
+ * describes the snapshot's machine. 0, or -1 with a reason; clear it with
+ * guest_config_clear. */
+int guests_snapshot_config(const char *dir, struct guest_config *out, struct guest_error *e);
+/* A new guest restored as config (from guests_snapshot_config) says; as
+ * guests_start otherwise. Each start of it restores from the snapshot again,
+ * into an emptied instance directory. */
+int guests_restore(struct guests *set, const char *name, const struct guest_config *config,
+                   struct guest **out, struct guest_error *e);
 /* Graceful unless force: the guest is asked to power off and given timeout_ms. */
 int guests_stop(struct guest *g, bool force, uint32_t timeout_ms, struct guest_error *e);
 /* Deletes a guest that is not running, with its instance and logs. */
@@ -61,5 +71,6 @@ const char *guest_display_socket(const struct guest *g);
 const char *guest_console_socket(const struct guest *g);
 const char *guest_console_log(const struct guest *g);
 const char *guest_instance_dir(const struct guest *g);
+const char *guest_control_socket(const struct guest *g);
 
 #endif

@@ -29,6 +29,7 @@ void guest_config_clear(struct guest_config *c)
     free(c->kernel);
     free(c->initrd);
     free(c->append);
+    free(c->restore_from);
     for (unsigned i = 0; i < c->num_disks; i++)
         free(c->disks[i]);
     memset(c, 0, sizeof(*c));
@@ -43,10 +44,11 @@ static bool dup_optional(char **dst, const char *src)
 int guest_config_copy(struct guest_config *dst, const struct guest_config *src)
 {
     *dst = *src;
-    dst->kernel = dst->initrd = dst->append = NULL;
+    dst->kernel = dst->initrd = dst->append = dst->restore_from = NULL;
     dst->num_disks = 0;
     bool ok = dup_optional(&dst->kernel, src->kernel) && dup_optional(&dst->initrd, src->initrd) &&
-              dup_optional(&dst->append, src->append);
+              dup_optional(&dst->append, src->append) &&
+              dup_optional(&dst->restore_from, src->restore_from);
     for (unsigned i = 0; ok && i < src->num_disks; i++) {
         ok = dup_optional(&dst->disks[i], src->disks[i]);
         if (ok)
@@ -80,6 +82,7 @@ static json_object *config_to_json(const struct guest_config *c)
     add_string(o, "kernel", c->kernel);
     add_string(o, "initrd", c->initrd);
     add_string(o, "append", c->append);
+    add_string(o, "restore_from", c->restore_from);
     json_object *disks = json_object_new_array();
     for (unsigned i = 0; i < c->num_disks; i++)
         json_object_array_add(disks, json_object_new_string(c->disks[i]));
@@ -168,7 +171,13 @@ static int64_t read_int(struct reader *rd, json_object *o, const char *key, int6
 
 static void read_config(struct reader *rd, json_object *o, struct guest_config *c)
 {
-    c->kernel = read_string(rd, o, "kernel", true);
+    c->restore_from = read_string(rd, o, "restore_from", false);
+    if (c->restore_from && c->restore_from[0] != '/' && !rd->failed) {
+        set_message(rd->err, rd->err_len, "\"restore_from\" is not an absolute path");
+        rd->failed = true;
+    }
+    /* A restored guest's kernel is the snapshot's memory. */
+    c->kernel = read_string(rd, o, "kernel", !c->restore_from);
     c->initrd = read_string(rd, o, "initrd", false);
     c->append = read_string(rd, o, "append", false);
     json_object *disks = field(rd, o, "disks", json_type_array, true);

@@ -23,6 +23,11 @@ enum guest_state {
 
 struct guest_config {
     char *kernel, *initrd, *append; /* heap strings; initrd and append may be NULL */
+    /* A guest restored from a snapshot: the snapshot's directory (heap), else
+     * NULL. It restores from there again each time it starts, and kernel is
+     * then NULL: memory, disks and display are the snapshot's, which the other
+     * fields only describe. */
+    char *restore_from;
     char *disks[GUEST_MAX_DISKS];   /* `vmmd run --disk` syntax */
     unsigned num_disks;
     uint64_t mem_bytes;

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "machine.h"
 #include "paths.h"
+#include "snapshot_file.h"
 #include "unixsock.h"
 #include "util.h"
 #include "wire.h"
@@ -34,6 +35,8 @@
 #define DEFAULT_STOP_TIMEOUT_MS 30000u
 #define MAX_STOP_TIMEOUT_MS (3600u * 1000u)
 #define MAX_CONFIG_PATH 1024 /* a kernel, initrd or disk path, with its options */
+#define MAX_FANOUT 64        /* clones one Fanout starts */
+#define MAX_AUTO_NUMBER 9999 /* SNAP-1 ... for a restore not given a name */
 
 struct client {
     struct supervisor *sv;
@@ -47,6 +50,9 @@ struct client {
     bool dropped;           /* to be freed when the handler returns */
     bool peer_done;         /* the client sent all it will; it still gets its answer */
     struct guest *waiting;  /* the guest whose start or stop answers this client */
+    /* A Fanout's clones: the answer goes once none of them is starting. */
+    struct guest *fanout[MAX_FANOUT];
+    unsigned fanout_count;
     char name[WIRE_MAX_CLIENT_NAME + 1];
 };
 
@@ -61,6 +67,12 @@ struct supervisor {
 };
 
 static void client_free(struct client *c);
+
+/* Waiting for a start, stop or fan-out: its answer is still to come. */
+static bool client_busy(const struct client *c)
+{
+    return c->waiting || c->fanout_count;
+}
 
 /* Frees c now, or once the handler working on it returns. */
 static void client_drop(struct client *c)
@@ -167,6 +179,8 @@ static void fill_info(Ignition__GuestInfo *info, Ignition__GuestConfig *config,
     info->console_tail = r->console_tail ? r->console_tail : "";
     info->display_socket = up && r->config.gui ? (char *)guest_display_socket(g) : "";
     info->console_socket = up ? (char *)guest_console_socket(g) : "";
+    info->control_socket = up ? (char *)guest_control_socket(g) : "";
+    info->restore_from = r->config.restore_from ? r->config.restore_from : "";
     info->console_log = (char *)guest_console_log(g);
     info->instance_dir = (char *)guest_instance_dir(g);
 }
@@ -184,36 +198,49 @@ static void send_guest(struct client *c, const struct guest *g)
     send_envelope(c, &env);
 }
 
-static void send_list(struct client *c)
+/* The guests in list (n of them), in one GuestList. */
+static void send_guests(struct client *c, struct guest *const *list, size_t n)
 {
-    size_t n = 0;
-    for (struct guest *g = guests_next(c->sv->guests, NULL); g; g = guests_next(c->sv->guests, g))
-        n++;
     Ignition__GuestInfo *infos = calloc(n ? n : 1, sizeof(*infos));
     Ignition__GuestConfig *configs = calloc(n ? n : 1, sizeof(*configs));
     Ignition__GuestInfo **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
     if (!infos || !configs || !ptrs) {
         send_error(c, IGNITION__ERROR__CODE__CODE_INTERNAL, "out of memory");
     } else {
-        size_t i = 0;
-        for (struct guest *g = guests_next(c->sv->guests, NULL); g;
-             g = guests_next(c->sv->guests, g), i++) {
+        for (size_t i = 0; i < n; i++) {
             ignition__guest_info__init(&infos[i]);
             ignition__guest_config__init(&configs[i]);
-            fill_info(&infos[i], &configs[i], g);
+            fill_info(&infos[i], &configs[i], list[i]);
             ptrs[i] = &infos[i];
         }
-        Ignition__GuestList list = IGNITION__GUEST_LIST__INIT;
-        list.n_guests = n;
-        list.guests = ptrs;
+        Ignition__GuestList reply = IGNITION__GUEST_LIST__INIT;
+        reply.n_guests = n;
+        reply.guests = ptrs;
         Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
         env.body_case = IGNITION__ENVELOPE__BODY_GUEST_LIST;
-        env.guest_list = &list;
+        env.guest_list = &reply;
         send_envelope(c, &env);
     }
     free(infos);
     free(configs);
     free(ptrs);
+}
+
+static void send_list(struct client *c)
+{
+    size_t n = 0;
+    for (struct guest *g = guests_next(c->sv->guests, NULL); g; g = guests_next(c->sv->guests, g))
+        n++;
+    struct guest **all = calloc(n ? n : 1, sizeof(*all));
+    if (!all) {
+        send_error(c, IGNITION__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return;
+    }
+    size_t i = 0;
+    for (struct guest *g = guests_next(c->sv->guests, NULL); g; g = guests_next(c->sv->guests, g))
+        all[i++] = g;
+    send_guests(c, all, n);
+    free(all);
 }
 
 /* ---- requests --------------------------------------------------------------------- */
@@ -348,9 +375,13 @@ static void handle_remove(struct client *c, const Ignition__RemoveRequest *req)
         send_error(c, e.code, e.message);
         return;
     }
-    for (struct client *o = c->sv->clients; o; o = o->next)
+    for (struct client *o = c->sv->clients; o; o = o->next) {
         if (o->waiting == g)
             o->waiting = NULL;
+        for (unsigned i = 0; i < o->fanout_count; i++)
+            if (o->fanout[i] == g)
+                o->fanout[i] = NULL;
+    }
     struct supervisor *sv = c->sv;
     send_guest(c, g); /* may drop c: freed only after this handler */
     guests_remove(sv->guests, g, &e);
@@ -378,9 +409,207 @@ static void handle_attach(struct client *c, const char *name, bool console)
     send_guest(c, g);
 }
 
+/* ---- snapshots -------------------------------------------------------------------- */
+
+/* STATE/snapshots/SNAP for a valid SNAP; false after telling the client why not. */
+static bool snapshot_dir_of(struct client *c, const char *snap, char *out, size_t len)
+{
+    if (!snap || !paths_guest_name_ok(snap)) {
+        char msg[200];
+        set_message(msg, sizeof(msg),
+                    "'%.40s' is not a snapshot name: use up to %d letters, digits, '.', '_' "
+                    "or '-', starting with a letter or digit",
+                    snap ? snap : "", PATHS_GUEST_NAME_MAX);
+        send_error(c, IGNITION__ERROR__CODE__CODE_BAD_REQUEST, msg);
+        return false;
+    }
+    set_message(out, len, "%s/snapshots/%s", c->sv->state_dir, snap);
+    return true;
+}
+
+static void send_no_snapshot(struct client *c, const char *snap)
+{
+    char msg[160];
+    set_message(msg, sizeof(msg), "no snapshot named '%.40s' (vmmctl snapshots lists them)", snap);
+    send_error(c, IGNITION__ERROR__CODE__CODE_NOT_FOUND, msg);
+}
+
+/* vmmd only says where: the client asks the worker itself, so that a
+ * snapshot's seconds of writing never hold up vmmd's loop. */
+static void handle_snapshot(struct client *c, const Ignition__SnapshotRequest *req)
+{
+    struct guest *g = find_named(c, req->name);
+    char dir[PATH_MAX], msg[PATH_MAX + 64];
+    if (!g || !snapshot_dir_of(c, req->path, dir, sizeof(dir)))
+        return;
+    const struct guest_record *r = guest_record(g);
+    if (r->state != GUEST_RUNNING) {
+        set_message(msg, sizeof(msg), "guest %s is %s: only a running guest can be snapshotted",
+                    r->name, guest_state_name(r->state));
+        send_error(c, IGNITION__ERROR__CODE__CODE_BAD_STATE, msg);
+        return;
+    }
+    char parent[PATH_MAX];
+    set_message(parent, sizeof(parent), "%s/snapshots", c->sv->state_dir);
+    int rc = paths_make_dirs(parent, 0700);
+    if (rc < 0) {
+        set_message(msg, sizeof(msg), "cannot create %s: %s", parent, strerror(-rc));
+        send_error(c, IGNITION__ERROR__CODE__CODE_INTERNAL, msg);
+        return;
+    }
+    Ignition__GuestInfo info = IGNITION__GUEST_INFO__INIT;
+    Ignition__GuestConfig config = IGNITION__GUEST_CONFIG__INIT;
+    fill_info(&info, &config, g);
+    info.snapshot_path = dir;
+    Ignition__GuestReply reply = IGNITION__GUEST_REPLY__INIT;
+    reply.guest = &info;
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_GUEST;
+    env.guest = &reply;
+    send_envelope(c, &env);
+}
+
+/* The restore config of snapshot SNAP at dir; false after telling why not. */
+static bool restore_config(struct client *c, const char *snap, const char *dir,
+                           struct guest_config *out)
+{
+    struct guest_error e;
+    if (guests_snapshot_config(dir, out, &e) == 0)
+        return true;
+    struct stat st;
+    if (stat(dir, &st) < 0 && errno == ENOENT && e.code == IGNITION__ERROR__CODE__CODE_BAD_REQUEST)
+        send_no_snapshot(c, snap);
+    else
+        send_error(c, e.code, e.message);
+    return false;
+}
+
+/* PREFIX1, PREFIX2, ...: the first free name after *next, or false. */
+static bool next_free_name(struct supervisor *sv, const char *prefix, unsigned *next, char *out,
+                           size_t len)
+{
+    for (; *next <= MAX_AUTO_NUMBER; (*next)++) {
+        int n = snprintf(out, len, "%s%u", prefix, *next);
+        if (n < 0 || (size_t)n >= len || !paths_guest_name_ok(out))
+            return false;
+        if (!guests_find(sv->guests, out)) {
+            (*next)++;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void send_no_name(struct client *c, const char *prefix)
+{
+    char msg[200];
+    set_message(msg, sizeof(msg), "no free guest name of the form %.40sN (names are up to %d "
+                "characters)", prefix, PATHS_GUEST_NAME_MAX);
+    send_error(c, IGNITION__ERROR__CODE__CODE_BAD_REQUEST, msg);
+}
+
+static void handle_restore(struct client *c, const Ignition__RestoreRequest *req)
+{
+    char dir[PATH_MAX], name[PATHS_GUEST_NAME_MAX + 1], prefix[PATHS_GUEST_NAME_MAX + 2];
+    if (!snapshot_dir_of(c, req->path, dir, sizeof(dir)))
+        return;
+    unsigned next = 1;
+    set_message(prefix, sizeof(prefix), "%s-", req->path);
+    if (*req->name)
+        set_message(name, sizeof(name), "%s", req->name);
+    else if (!next_free_name(c->sv, prefix, &next, name, sizeof(name))) {
+        send_no_name(c, prefix);
+        return;
+    }
+    struct guest_config config;
+    if (!restore_config(c, req->path, dir, &config))
+        return;
+    struct guest_error e;
+    struct guest *g;
+    if (guests_restore(c->sv->guests, *req->name ? req->name : name, &config, &g, &e) < 0)
+        send_error(c, e.code, e.message);
+    else
+        c->waiting = g;
+    guest_config_clear(&config);
+}
+
+static bool fanout_settled(const struct client *c)
+{
+    for (unsigned i = 0; i < c->fanout_count; i++)
+        if (c->fanout[i] && guest_record(c->fanout[i])->state == GUEST_STARTING)
+            return false;
+    return true;
+}
+
+/* The clones that could not even be spawned are said so; those spawned run on. */
+static void start_clones(struct client *c, const struct guest_config *config,
+                         const char *prefix, unsigned count)
+{
+    unsigned next = 1;
+    char name[PATHS_GUEST_NAME_MAX + 1];
+    for (unsigned i = 0; i < count; i++) {
+        struct guest_error e;
+        struct guest *g;
+        if (!next_free_name(c->sv, prefix, &next, name, sizeof(name))) {
+            send_no_name(c, prefix);
+            break;
+        }
+        if (guests_restore(c->sv->guests, name, config, &g, &e) < 0) {
+            send_error(c, e.code, e.message);
+            break;
+        }
+        c->fanout[c->fanout_count++] = g;
+    }
+    if (c->fanout_count < count)
+        c->fanout_count = 0; /* answered with the Error */
+}
+
+static void handle_fanout(struct client *c, const Ignition__FanoutRequest *req)
+{
+    char dir[PATH_MAX], prefix[PATHS_GUEST_NAME_MAX + 2], msg[160];
+    if (!snapshot_dir_of(c, req->path, dir, sizeof(dir)))
+        return;
+    if (req->count < 1 || req->count > MAX_FANOUT) {
+        set_message(msg, sizeof(msg), "fanout of %u: give 1 to %d clones", req->count,
+                    MAX_FANOUT);
+        send_error(c, IGNITION__ERROR__CODE__CODE_BAD_REQUEST, msg);
+        return;
+    }
+    if (strlen(*req->prefix ? req->prefix : req->path) > PATHS_GUEST_NAME_MAX - 1) {
+        send_no_name(c, req->prefix);
+        return;
+    }
+    set_message(prefix, sizeof(prefix), "%s", *req->prefix ? req->prefix : req->path);
+    if (!*req->prefix)
+        strcat(prefix, "-");
+    struct guest_config config;
+    if (!restore_config(c, req->path, dir, &config))
+        return;
+    start_clones(c, &config, prefix, req->count);
+    guest_config_clear(&config);
+}
+
+static void handle_remove_snapshot(struct client *c, const Ignition__RemoveSnapshotRequest *req)
+{
+    char dir[PATH_MAX], err[PATH_MAX + 128];
+    if (!snapshot_dir_of(c, req->path, dir, sizeof(dir)))
+        return;
+    struct stat st;
+    if (stat(dir, &st) < 0) {
+        send_no_snapshot(c, req->path);
+        return;
+    }
+    if (snapshot_remove(dir, err, sizeof(err)) < 0) {
+        send_error(c, IGNITION__ERROR__CODE__CODE_INTERNAL, err);
+        return;
+    }
+    log_info("snapshot %s removed", req->path);
+    send_guests(c, NULL, 0);
+}
+
 static void handle_request(struct client *c, const Ignition__Envelope *env)
 {
-    if (c->waiting) {
+    if (client_busy(c)) {
         send_error(c, IGNITION__ERROR__CODE__CODE_BAD_REQUEST,
                    "one request at a time: wait for the answer to the last one");
         return;
@@ -400,11 +629,11 @@ static void handle_request(struct client *c, const Ignition__Envelope *env)
     case IGNITION__ENVELOPE__BODY_CONSOLE_ATTACH:
         handle_attach(c, env->console_attach->name, true);
         break;
-    case IGNITION__ENVELOPE__BODY_SNAPSHOT:
-    case IGNITION__ENVELOPE__BODY_RESTORE:
-    case IGNITION__ENVELOPE__BODY_FANOUT:
-        send_error(c, IGNITION__ERROR__CODE__CODE_UNSUPPORTED,
-                   "snapshots are not available yet in this version of vmmd");
+    case IGNITION__ENVELOPE__BODY_SNAPSHOT: handle_snapshot(c, env->snapshot); break;
+    case IGNITION__ENVELOPE__BODY_RESTORE: handle_restore(c, env->restore); break;
+    case IGNITION__ENVELOPE__BODY_FANOUT: handle_fanout(c, env->fanout); break;
+    case IGNITION__ENVELOPE__BODY_REMOVE_SNAPSHOT:
+        handle_remove_snapshot(c, env->remove_snapshot);
         break;
     default:
         begin_close(c);
@@ -412,6 +641,24 @@ static void handle_request(struct client *c, const Ignition__Envelope *env)
                    "not a request vmmd answers (see proto/ignition.proto)");
         break;
     }
+}
+
+/* A Fanout is answered once all its clones run or failed: a GuestList
+ * that says which. */
+static void answer_fanout(struct client *c, struct guest *g)
+{
+    bool mine = false;
+    for (unsigned i = 0; i < c->fanout_count; i++)
+        mine |= c->fanout[i] == g;
+    if (!mine || !fanout_settled(c))
+        return;
+    struct guest *clones[MAX_FANOUT];
+    size_t n = 0;
+    for (unsigned i = 0; i < c->fanout_count; i++)
+        if (c->fanout[i])
+            clones[n++] = c->fanout[i];
+    c->fanout_count = 0;
+    send_guests(c, clones, n);
 }
 
 /* A start or stop is over: the clients waiting for it get the guest as it is
@@ -422,6 +669,7 @@ static void on_guest_settled(void *opaque, struct guest *g)
     struct client *next;
     for (struct client *c = sv->clients; c; c = next) {
         next = c->next;
+        answer_fanout(c, g);
         if (c->waiting != g)
             continue;
         c->waiting = NULL;
@@ -439,7 +687,8 @@ static void on_guest_settled(void *opaque, struct guest *g)
         next = c->next;
         if (c->peer_done && !c->closing)
             begin_close(c);
-        else if (!c->waiting && !c->closing && c->greeted && !evtimer_pending(c->timer, NULL))
+        else if (!client_busy(c) && !c->closing && c->greeted &&
+                 !evtimer_pending(c->timer, NULL))
             arm_timer(c, IDLE_SECONDS);
     }
 }
@@ -496,7 +745,7 @@ static void read_requests(struct client *c)
         if (r == WIRE_CLOSED) {
             /* A client may send its request and shut its side: it still
              * gets the answer it waits for. */
-            if (c->waiting) {
+            if (client_busy(c)) {
                 c->peer_done = true;
                 event_del(c->readable);
             } else {
@@ -534,9 +783,9 @@ static void on_client_readable(evutil_socket_t fd, short what, void *arg)
     c->in_handler = false;
     if (c->dropped)
         client_free(c);
-    else if (c->greeted && !c->waiting && !c->closing)
+    else if (c->greeted && !client_busy(c) && !c->closing)
         arm_timer(c, IDLE_SECONDS);
-    else if (c->waiting)
+    else if (client_busy(c))
         evtimer_del(c->timer); /* a start or stop may take its time */
 }
 

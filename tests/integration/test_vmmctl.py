@@ -313,9 +313,9 @@ def bad_input():
     r = vmmctl("frobnicate", ok=False)
     if r.returncode != 2 or "unknown command" not in r.stderr:
         fail(f"unknown command: {r.returncode} {r.stderr!r}")
-    r = vmmctl("snapshot", "alpha", "/tmp/x", ok=False)
-    if r.returncode != 1 or "later version" not in r.stderr:
-        fail(f"reserved snapshot verb: {r.returncode} {r.stderr!r}")
+    r = vmmctl("snapshot", "alpha", "../x", ok=False)
+    if r.returncode != 1 or "not a snapshot name" not in r.stderr:
+        fail(f"snapshot to a path, not a name: {r.returncode} {r.stderr!r}")
     # A raw client: garbage, an oversize frame, a message that is no request,
     # a request before Hello. Each gets an Error; vmmd stays up.
     cases = {

@@ -82,6 +82,39 @@ START_TEST(optional_fields_may_be_absent)
 }
 END_TEST
 
+/* A restored guest: no kernel of its own, the snapshot it restores from. */
+START_TEST(restored_guest_round_trip)
+{
+    struct guest_record in, out;
+    sample(&in);
+    free(in.config.kernel);
+    in.config.kernel = NULL;
+    in.config.restore_from = strdup("/state/snapshots/warm");
+    char *text = registry_format(&in);
+    char err[200];
+    ck_assert_int_eq(registry_parse(text, &out, err, sizeof(err)), 0);
+    ck_assert_ptr_null(out.config.kernel);
+    ck_assert_str_eq(out.config.restore_from, "/state/snapshots/warm");
+    struct guest_config copy;
+    ck_assert_int_eq(guest_config_copy(&copy, &out.config), 0);
+    ck_assert_str_eq(copy.restore_from, "/state/snapshots/warm");
+    ck_assert_ptr_ne(copy.restore_from, out.config.restore_from);
+    guest_config_clear(&copy);
+    ck_assert_ptr_null(strstr(text, "\"kernel\""));
+    free(text);
+    guest_record_clear(&in);
+    guest_record_clear(&out);
+    /* Relative: not a path the record could have been written with. */
+    sample(&in);
+    in.config.restore_from = strdup("snapshots/warm");
+    text = registry_format(&in);
+    ck_assert_int_eq(registry_parse(text, &out, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "restore_from"));
+    free(text);
+    guest_record_clear(&in);
+}
+END_TEST
+
 /* Replaces the first `from` in the sample's text with `to` and parses that. */
 static int parse_edited(const char *from, const char *to, char *err, size_t err_len)
 {
@@ -185,6 +218,7 @@ int main(void)
     TCase *tc = tcase_create("registry");
     tcase_add_test(tc, round_trip);
     tcase_add_test(tc, optional_fields_may_be_absent);
+    tcase_add_test(tc, restored_guest_round_trip);
     tcase_add_test(tc, damaged_records_are_refused);
     tcase_add_test(tc, not_json_is_refused);
     tcase_add_test(tc, too_many_disks_are_refused);

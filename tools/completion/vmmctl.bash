@@ -3,11 +3,11 @@
 # Installed as <datadir>/bash-completion/completions/vmmctl.
 
 _vmmctl_commands="start stop list status console logs view screenshot send-keys rm
-    snapshot restore fanout service version"
+    snapshot restore fanout snapshots rm-snapshot service version"
 
 # Options that take a value: the word after them is not a positional argument.
 _vmmctl_valued="--home --kernel --initrd --disk --mem --cpus --append --backend --display
-    --timeout --scanout --size --scale --title"
+    --timeout --scanout --size --scale --title --name --prefix"
 
 # Guest names, read from vmmctl's JSON without jq: the shape is
 # {"guests":[{"name":"demo",...},...]} and names are [A-Za-z0-9_.-], so cutting
@@ -28,6 +28,9 @@ _vmmctl_options()
         logs) echo "-f" ;;
         view) echo "--size --scale --fullscreen --no-resize-guest --wait --title" ;;
         screenshot) echo "--scanout" ;;
+        snapshot) echo "--stop" ;;
+        restore) echo "--name --view" ;;
+        fanout) echo "--prefix --view" ;;
     esac
 }
 

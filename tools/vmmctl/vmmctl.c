@@ -3,6 +3,7 @@
  * its server) and, for the display and the console, to the guest's worker
  * directly at the socket vmmd names: frames, keys and console bytes never pass
  * through vmmd. One command is one entry in `commands`. */
+#include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
@@ -27,7 +28,9 @@
 #include "screenshot.h"
 #include "send_keys.h"
 #include "service.h"
+#include "unixsock.h"
 #include "util.h"
+#include "wire.h"
 
 #define EXIT_OK 0
 #define EXIT_FAIL 1
@@ -35,6 +38,8 @@
 #define VMMD_START_WAIT_MS 10000
 /* A start answers once the guest runs; a stop once it is off (or forced). */
 #define REPLY_TIMEOUT_MS (-1)
+/* A snapshot writes the guest's memory and disk layers: seconds, not hours. */
+#define SNAPSHOT_TIMEOUT_MS (10 * 60 * 1000)
 
 static bool json_output;
 static char self_dir[PATH_MAX];
@@ -300,6 +305,8 @@ static json_object *guest_json(const Ignition__GuestInfo *g)
     json_object_object_add(o, "console_socket", json_object_new_string(g->console_socket));
     json_object_object_add(o, "console_log", json_object_new_string(g->console_log));
     json_object_object_add(o, "instance_dir", json_object_new_string(g->instance_dir));
+    json_object_object_add(o, "control_socket", json_object_new_string(g->control_socket));
+    json_object_object_add(o, "restore_from", json_object_new_string(g->restore_from));
     if (g->config) {
         const Ignition__GuestConfig *c = g->config;
         json_object *co = json_object_new_object();
@@ -354,6 +361,8 @@ static void print_guest(const Ignition__GuestInfo *g)
         printf("console:  %s\n", g->console_socket);
     printf("log:      %s\n", g->console_log);
     printf("instance: %s\n", g->instance_dir);
+    if (*g->restore_from)
+        printf("restores: %s\n", g->restore_from);
     if (*g->exit_reason)
         printf("last end: %s\n", g->exit_reason);
     if (*g->console_tail)
@@ -942,10 +951,316 @@ static int cmd_logs(int argc, char **argv)
     return EXIT_OK;
 }
 
-static int cmd_reserved(int argc, char **argv)
+/* ---- snapshots ------------------------------------------------------------------------ */
+
+/* vmmd says where the worker listens and where the snapshot goes; the worker
+ * is asked here, so that vmmd never waits on it. */
+static int ask_worker_snapshot(const Ignition__GuestInfo *g)
 {
-    (void)argc;
-    return fail("%s: snapshots arrive in a later version of ignition", argv[0]);
+    char err[600];
+    int fd = unixsock_connect(g->control_socket, err, sizeof(err));
+    if (fd < 0)
+        return fail("snapshot: guest %s: %s", g->name, err);
+    int rc = wire_client_handshake(fd, "vmmctl", CONTROL_TIMEOUT_MS, NULL, err, sizeof(err));
+    Ignition__Envelope *reply = NULL;
+    if (rc == 0) {
+        Ignition__SnapshotRequest req = IGNITION__SNAPSHOT_REQUEST__INIT;
+        req.name = g->name;
+        req.path = g->snapshot_path;
+        Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+        env.body_case = IGNITION__ENVELOPE__BODY_SNAPSHOT;
+        env.snapshot = &req;
+        rc = control_call(fd, &env, &reply, SNAPSHOT_TIMEOUT_MS, err, sizeof(err));
+    }
+    close(fd);
+    if (reply)
+        ignition__envelope__free_unpacked(reply, NULL);
+    return rc == 0 ? EXIT_OK : fail("snapshot of %s: %s", g->name, err);
+}
+
+static int force_stop(const char *name)
+{
+    Ignition__StopRequest req = IGNITION__STOP_REQUEST__INIT;
+    req.name = (char *)name;
+    req.force = true;
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_STOP;
+    env.stop = &req;
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = guest_call(&env, &g);
+    if (!reply)
+        return EXIT_FAIL;
+    ignition__envelope__free_unpacked(reply, NULL);
+    return EXIT_OK;
+}
+
+static int cmd_snapshot(int argc, char **argv)
+{
+    bool stop = false;
+    const char *args[2];
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--stop"))
+            stop = true;
+        else if (argv[i][0] == '-')
+            return usage_fail("snapshot", "unknown option %s", argv[i]);
+        else if (n == 2)
+            return usage_fail("snapshot", "unexpected argument '%s'", argv[i]);
+        else
+            args[n++] = argv[i];
+    }
+    if (n != 2)
+        return usage_fail("snapshot", "snapshot: give the guest's NAME and the snapshot's name");
+    Ignition__SnapshotRequest req = IGNITION__SNAPSHOT_REQUEST__INIT;
+    req.name = (char *)args[0];
+    req.path = (char *)args[1];
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_SNAPSHOT;
+    env.snapshot = &req;
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = guest_call(&env, &g);
+    if (!reply)
+        return EXIT_FAIL;
+    int status = ask_worker_snapshot(g);
+    if (status == EXIT_OK) {
+        if (json_output) {
+            json_object *o = json_object_new_object();
+            json_object_object_add(o, "guest", json_object_new_string(g->name));
+            json_object_object_add(o, "snapshot", json_object_new_string(args[1]));
+            json_object_object_add(o, "path", json_object_new_string(g->snapshot_path));
+            print_json(o);
+        } else {
+            printf("snapshot %s of guest %s written to %s\n", args[1], g->name, g->snapshot_path);
+        }
+    }
+    ignition__envelope__free_unpacked(reply, NULL);
+    if (status == EXIT_OK && stop)
+        status = force_stop(args[0]);
+    return status;
+}
+
+/* A viewer per clone, each on its own: vmmctl does not wait for them. */
+static void spawn_viewer(const char *name)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setsid();
+        exec_viewer(name, NULL, 0);
+        _exit(127);
+    }
+}
+
+static void print_started(const Ignition__GuestInfo *g, const char *how)
+{
+    if (json_output)
+        print_guest(g);
+    else if (g->state == IGNITION__GUEST_INFO__STATE__STATE_RUNNING)
+        printf("guest %s is running (pid %d, %s)\n", g->name, g->pid, how);
+}
+
+static int cmd_restore(int argc, char **argv)
+{
+    static const struct option options[] = {{"name", required_argument, NULL, 'n'},
+                                            {"view", no_argument, NULL, 'V'},
+                                            {NULL, 0, NULL, 0}};
+    Ignition__RestoreRequest req = IGNITION__RESTORE_REQUEST__INIT;
+    bool view = false;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":n:V", options, NULL)) != -1) {
+        switch (c) {
+        case 'n': req.name = optarg; break;
+        case 'V': view = true; break;
+        case ':': return usage_fail("restore", "%s needs a value", argv[optind - 1]);
+        default: return usage_fail("restore", "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 1)
+        return usage_fail("restore", "restore: give one snapshot name");
+    req.path = argv[optind];
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_RESTORE;
+    env.restore = &req;
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = guest_call(&env, &g);
+    if (!reply)
+        return EXIT_FAIL;
+    print_started(g, "restored");
+    int status = EXIT_OK;
+    if (g->state != IGNITION__GUEST_INFO__STATE__STATE_RUNNING)
+        status = fail("guest %s is %s: %s", g->name, state_text(g->state),
+                      *g->exit_reason ? g->exit_reason : "it stopped as it started");
+    char name[PATHS_GUEST_NAME_MAX + 1];
+    set_message(name, sizeof(name), "%s", g->name);
+    bool gui = g->config && g->config->gui;
+    ignition__envelope__free_unpacked(reply, NULL);
+    if (status == EXIT_OK && view && gui) {
+        fflush(stdout);
+        return exec_viewer(name, NULL, 0);
+    }
+    return status;
+}
+
+static int cmd_fanout(int argc, char **argv)
+{
+    static const struct option options[] = {{"prefix", required_argument, NULL, 'p'},
+                                            {"view", no_argument, NULL, 'V'},
+                                            {NULL, 0, NULL, 0}};
+    Ignition__FanoutRequest req = IGNITION__FANOUT_REQUEST__INIT;
+    bool view = false;
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":p:V", options, NULL)) != -1) {
+        switch (c) {
+        case 'p': req.prefix = optarg; break;
+        case 'V': view = true; break;
+        case ':': return usage_fail("fanout", "%s needs a value", argv[optind - 1]);
+        default: return usage_fail("fanout", "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind != argc - 2)
+        return usage_fail("fanout", "fanout: give the snapshot's name and how many clones");
+    char *end;
+    errno = 0;
+    unsigned long count = strtoul(argv[optind + 1], &end, 10);
+    if (*end || end == argv[optind + 1] || errno || count > UINT32_MAX)
+        return usage_fail("fanout", "fanout: '%s' is not a number of clones", argv[optind + 1]);
+    req.path = argv[optind];
+    req.count = (uint32_t)count;
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_FANOUT;
+    env.fanout = &req;
+    Ignition__Envelope *reply = call(&env);
+    if (!reply)
+        return EXIT_FAIL;
+    if (reply->body_case != IGNITION__ENVELOPE__BODY_GUEST_LIST) {
+        ignition__envelope__free_unpacked(reply, NULL);
+        return fail("vmmd answered with something unexpected; is it the same version?");
+    }
+    const Ignition__GuestList *list = reply->guest_list;
+    int status = EXIT_OK;
+    json_object *arr = json_output ? json_object_new_array() : NULL;
+    for (size_t i = 0; i < list->n_guests; i++) {
+        const Ignition__GuestInfo *g = list->guests[i];
+        bool running = g->state == IGNITION__GUEST_INFO__STATE__STATE_RUNNING;
+        if (arr)
+            json_object_array_add(arr, guest_json(g));
+        else if (running)
+            printf("guest %s is running (pid %d, restored)\n", g->name, g->pid);
+        if (!running)
+            status = fail("guest %s is %s: %s", g->name, state_text(g->state), g->exit_reason);
+        else if (view && g->config && g->config->gui)
+            spawn_viewer(g->name);
+    }
+    if (arr) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "guests", arr);
+        print_json(o);
+    }
+    ignition__envelope__free_unpacked(reply, NULL);
+    return status;
+}
+
+/* Size on disk: the blocks the files hold, so a sparse memory file counts
+ * only what it stores. */
+static uint64_t dir_disk_bytes(const char *dir, time_t *newest)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;
+    uint64_t total = 0;
+    struct dirent *e;
+    char path[PATH_MAX + 256];
+    while ((e = readdir(d))) {
+        struct stat st;
+        set_message(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (e->d_name[0] == '.' || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        total += (uint64_t)st.st_blocks * 512u;
+        if (st.st_mtime > *newest)
+            *newest = st.st_mtime;
+    }
+    closedir(d);
+    return total;
+}
+
+static int snapshots_dir(char *out, size_t len)
+{
+    char state[PATH_MAX];
+    if (paths_state_dir(state, sizeof(state)) < 0)
+        return fail("no state directory: set HOME or IGNITION_HOME");
+    set_message(out, len, "%s/snapshots", state);
+    return EXIT_OK;
+}
+
+static int cmd_snapshots(int argc, char **argv)
+{
+    (void)argv;
+    if (need_args(argc, 0, 0))
+        return EXIT_USAGE;
+    char dir[PATH_MAX];
+    if (snapshots_dir(dir, sizeof(dir)) != EXIT_OK)
+        return EXIT_FAIL;
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, alphasort);
+    if (n < 0 && errno != ENOENT)
+        return fail("snapshots: %s: %s", dir, strerror(errno));
+    json_object *arr = json_output ? json_object_new_array() : NULL;
+    if (!arr)
+        printf("%-24s %10s  %s\n", "NAME", "SIZE", "CREATED");
+    for (int i = 0; i < n; i++) {
+        char path[PATH_MAX + 256];
+        set_message(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+        /* Hidden names are writers' unfinished or set-aside copies. */
+        if (names[i]->d_name[0] != '.' && is_dir(path)) {
+            time_t when = 0;
+            uint64_t bytes = dir_disk_bytes(path, &when);
+            if (arr) {
+                json_object *o = json_object_new_object();
+                json_object_object_add(o, "name", json_object_new_string(names[i]->d_name));
+                json_object_object_add(o, "path", json_object_new_string(path));
+                json_object_object_add(o, "size_bytes", json_object_new_int64((int64_t)bytes));
+                json_object_object_add(o, "created_unix_ms",
+                                       json_object_new_int64((int64_t)when * 1000));
+                json_object_array_add(arr, o);
+            } else {
+                char date[32] = "-";
+                struct tm tm;
+                if (localtime_r(&when, &tm))
+                    strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+                printf("%-24s %9.1fM  %s\n", names[i]->d_name, (double)bytes / (1 << 20), date);
+            }
+        }
+        free(names[i]);
+    }
+    free(names);
+    if (arr) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "snapshots", arr);
+        print_json(o);
+    }
+    return EXIT_OK;
+}
+
+static int cmd_rm_snapshot(int argc, char **argv)
+{
+    if (need_args(argc, 1, 1))
+        return EXIT_USAGE;
+    Ignition__RemoveSnapshotRequest req = IGNITION__REMOVE_SNAPSHOT_REQUEST__INIT;
+    req.path = argv[1];
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_REMOVE_SNAPSHOT;
+    env.remove_snapshot = &req;
+    Ignition__Envelope *reply = call(&env);
+    if (!reply)
+        return EXIT_FAIL;
+    ignition__envelope__free_unpacked(reply, NULL);
+    if (!json_output)
+        printf("snapshot %s removed\n", argv[1]);
+    return EXIT_OK;
 }
 
 static int cmd_service(int argc, char **argv)
@@ -983,9 +1298,14 @@ static const struct command commands[] = {
     {"send-keys", cmd_send_keys, "send-keys NAME TEXT",
      "type TEXT on the guest's keyboard (\\n is Enter)"},
     {"rm", cmd_rm, "rm NAME", "remove a stopped guest with its disks' writes and logs"},
-    {"snapshot", cmd_reserved, "snapshot NAME PATH", "(arrives with snapshots)"},
-    {"restore", cmd_reserved, "restore NAME PATH", "(arrives with snapshots)"},
-    {"fanout", cmd_reserved, "fanout PATH PREFIX COUNT", "(arrives with snapshots)"},
+    {"snapshot", cmd_snapshot, "snapshot NAME SNAP [--stop]",
+     "snapshot a running guest as SNAP (--stop: then stop it)"},
+    {"restore", cmd_restore, "restore SNAP [--name NEW] [--view]",
+     "a new guest from a snapshot (default name SNAP-1, SNAP-2, ...)"},
+    {"fanout", cmd_fanout, "fanout SNAP N [--prefix P] [--view]",
+     "N guests from a snapshot at once, named P1..PN (default SNAP-)"},
+    {"snapshots", cmd_snapshots, "snapshots", "the snapshots, with size on disk and date"},
+    {"rm-snapshot", cmd_rm_snapshot, "rm-snapshot SNAP", "remove a snapshot"},
     {"service", cmd_service, "service install|uninstall|status",
      "run vmmd under launchd or systemd"},
     {"version", cmd_version, "version", "print vmmctl's version"},
