@@ -4,8 +4,10 @@ restores from them: a guest booted from its root disk runs a counter loop on
 its serial console and writes a file; a snapshot is taken while it runs; a
 second worker restored from the snapshot under a new instance directory
 continues the count where the snapshot left it (not from 1) and finds the
-file; the first guest runs on unaffected. A snapshot with a flipped byte in its
-manifest, or with its memory cut short, is refused with one clear line."""
+file, and a viewer attached to it gets, pixel for pixel, the screen the first
+guest showed just before the snapshot; the first guest runs on unaffected. A
+snapshot with a flipped byte in its manifest, or with its memory cut short, is
+refused with one clear line."""
 
 import os
 import re
@@ -24,6 +26,8 @@ from guest import REPO, Guest, guest_dir, require_assets, vmmd_path
 # the project's known exception.
 os.environ.setdefault("LSAN_OPTIONS", f"suppressions={os.path.join(REPO, 'tests', 'lsan.supp')}")
 
+DISPLAY_CLIENT = os.environ.get("IGNITION_DISPLAY_CLIENT",
+                                os.path.join(REPO, "build", "tests", "integration", "display_client"))
 BOOT_TIMEOUT = 420
 PROMPT = r"ignition:[^\n]*# "
 MEM = "512M"
@@ -105,12 +109,15 @@ def boot_counting(scratch):
     control = os.path.join(scratch, "run", "control.sock")
     g = Guest("--disk", f"{root},serial=ignition-root",
               "--instance", os.path.join(scratch, "first"), "--control-socket", control,
+              "--socket", os.path.join(scratch, "run", "first.display"),
               append="console=ttyAMA0 quiet root=/dev/vda", mem=MEM)
     g.expect(r"GUEST: shell ready", BOOT_TIMEOUT)
     g.expect(PROMPT, 120)
     g.type("i=0; while :; do i=$((i+1)); echo TICK $i; sleep 0.2; done &\n")
     g.expect(r"TICK 10\r?\n", 120)
-    g.type("echo before > /root/mark; sync; echo MARKED-$((6*7))\n")
+    # A still screen (no cursor blink on tty1), so two captures can be compared.
+    g.type("echo 0 > /sys/class/graphics/fbcon/cursor_blink; echo before > /root/mark; sync; "
+           "echo MARKED-$((6*7))\n")
     g.expect(r"MARKED-42", 120)
     return g, control
 
@@ -141,8 +148,16 @@ def snapshot_running_guest(g, control, snap):
     return seen[-1]
 
 
+def dump_screen(socket_path, out):
+    """The scanout as the worker publishes it, as a PPM (display_client dump)."""
+    subprocess.run([DISPLAY_CLIENT, socket_path, "dump", out], check=True, capture_output=True,
+                   timeout=120)
+    return open(out, "rb").read()
+
+
 def restored_continues(snap, scratch, last):
-    r = RestoredGuest(snap, os.path.join(scratch, "second"))
+    r = RestoredGuest(snap, os.path.join(scratch, "second"),
+                      "--socket", os.path.join(scratch, "run", "second.display"))
     m = r.expect(r"TICK (\d+)\r?\n", 120)
     first = int(m.group(1))
     # The loop's next number, give or take the ticks printed between the save
@@ -200,10 +215,23 @@ def main():
     try:
         g, control = boot_counting(scratch)
         snap = os.path.join(scratch, "snap")
+        time.sleep(1)
+        before = dump_screen(os.path.join(scratch, "run", "first.display"),
+                             os.path.join(scratch, "before.ppm"))
+        if len(set(before.split(b"\n", 3)[3])) < 2:  # the pixels after the PPM header
+            g.fail("the screen before the snapshot is blank: nothing to compare")
         last = snapshot_running_guest(g, control, snap)
         print(f"snapshot taken after TICK {last}")
         r, first = restored_continues(snap, scratch, last)
         print(f"the restored guest continued at TICK {first}")
+        after = dump_screen(os.path.join(scratch, "run", "second.display"),
+                            os.path.join(scratch, "after.ppm"))
+        if after != before:
+            differ = sum(1 for a, b in zip(after, before) if a != b)
+            r.fail(f"the restored guest's first frame differs from the screen before the "
+                   f"snapshot ({len(after)} vs {len(before)} bytes, {differ} differ)")
+        print("a viewer of the restored guest sees the screen of before the snapshot, "
+              "pixel for pixel")
         # The first guest goes on counting, on its own.
         g.expect(rf"TICK {last + 10}\r?\n", 60)
         corrupted_refused(snap, scratch)
