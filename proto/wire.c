@@ -794,6 +794,15 @@ bool wire_hello_check(const Ignition__Envelope *env, char *why, size_t why_len)
     return client_name_ok(hello->client_name, why, why_len);
 }
 
+Ignition__Error__Code wire_hello_refusal_code(const Ignition__Envelope *env)
+{
+    bool other_version = env && env->body_case == IGNITION__ENVELOPE__BODY_HELLO &&
+                         env->hello->protocol_version !=
+                             IGNITION__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
+    return other_version ? IGNITION__ERROR__CODE__CODE_VERSION_MISMATCH
+                         : IGNITION__ERROR__CODE__CODE_BAD_MESSAGE;
+}
+
 static Ignition__Envelope error_envelope(Ignition__Error *error, Ignition__Error__Code code,
                                          const char *message)
 {

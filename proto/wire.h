@@ -150,6 +150,11 @@ int wire_client_handshake(int sock, const char *client_name, int timeout_ms,
  * vmmd speaks 1; update vmmd"); send it back with wire_queue_error. */
 bool wire_hello_check(const Ignition__Envelope *env, char *why, size_t why_len);
 
+/* The Error code for a Hello that wire_hello_check refused: VERSION_MISMATCH
+ * only for a Hello of another protocol version; BAD_MESSAGE for anything else
+ * (another message first, a bad client name). */
+Ignition__Error__Code wire_hello_refusal_code(const Ignition__Envelope *env);
+
 /* Copies text a peer sent into out for a person to read: bytes outside
  * printable ASCII become '?', and it is cut to fit. */
 void wire_copy_printable(char *out, size_t out_len, const char *text);

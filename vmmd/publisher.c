@@ -535,10 +535,7 @@ static bool handle_hello(struct viewer *v, const Ignition__Envelope *env)
 {
     char why[160];
     if (!wire_hello_check(env, why, sizeof(why))) {
-        bool version = env->body_case == IGNITION__ENVELOPE__BODY_HELLO &&
-                       env->hello->protocol_version != IGNITION__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
-        refuse(v, version ? IGNITION__ERROR__CODE__CODE_VERSION_MISMATCH
-                          : IGNITION__ERROR__CODE__CODE_BAD_MESSAGE, why);
+        refuse(v, wire_hello_refusal_code(env), why);
         return false;
     }
     snprintf(v->name, sizeof(v->name), "%s (fd %d)", env->hello->client_name,

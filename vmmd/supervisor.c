@@ -717,10 +717,7 @@ static void handle_hello(struct client *c, const Ignition__Envelope *env)
     char why[200];
     if (!wire_hello_check(env, why, sizeof(why))) {
         begin_close(c);
-        send_error(c, env->body_case == IGNITION__ENVELOPE__BODY_HELLO
-                          ? IGNITION__ERROR__CODE__CODE_VERSION_MISMATCH
-                          : IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
-                   why);
+        send_error(c, wire_hello_refusal_code(env), why);
         return;
     }
     c->greeted = true;

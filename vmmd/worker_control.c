@@ -102,10 +102,7 @@ static void handle_hello(struct worker_control *wc, const Ignition__Envelope *en
 {
     char why[200];
     if (!wire_hello_check(env, why, sizeof(why))) {
-        refuse_and_close(wc, env->body_case == IGNITION__ENVELOPE__BODY_HELLO
-                                 ? IGNITION__ERROR__CODE__CODE_VERSION_MISMATCH
-                                 : IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
-                         why);
+        refuse_and_close(wc, wire_hello_refusal_code(env), why);
         return;
     }
     wc->client->greeted = true;

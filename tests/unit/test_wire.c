@@ -1235,6 +1235,21 @@ static void assert_hello_refused(Ignition__Envelope env, const char *expected)
     ck_assert_str_eq(why, expected);
 }
 
+/* Only another protocol version is a version mismatch; a Hello of ours with a
+ * bad name, or another message first, is a bad message. */
+START_TEST(test_hello_refusal_codes)
+{
+    /* hello_from reuses one Hello: each is looked at before the next is made. */
+    Ignition__Envelope env = hello_from("ignition-view", 0);
+    ck_assert_int_eq(wire_hello_refusal_code(&env), IGNITION__ERROR__CODE__CODE_VERSION_MISMATCH);
+    env = hello_from("\x1b[2J", 1);
+    ck_assert_int_eq(wire_hello_refusal_code(&env), IGNITION__ERROR__CODE__CODE_BAD_MESSAGE);
+    env = sample(IGNITION__ENVELOPE__BODY_KEY_EVENT);
+    ck_assert_int_eq(wire_hello_refusal_code(&env), IGNITION__ERROR__CODE__CODE_BAD_MESSAGE);
+    ck_assert_int_eq(wire_hello_refusal_code(NULL), IGNITION__ERROR__CODE__CODE_BAD_MESSAGE);
+}
+END_TEST
+
 START_TEST(test_hello_version_mismatch_both_ways)
 {
     assert_hello_refused(hello_from("ignition-view", 7),
@@ -1419,6 +1434,7 @@ static Suite *wire_suite(void)
     tcase_add_test(hs, test_handshake_server_version_mismatch);
     tcase_add_test(hs, test_handshake_older_server);
     tcase_add_test(hs, test_hello_version_mismatch_both_ways);
+    tcase_add_test(hs, test_hello_refusal_codes);
     tcase_add_test(hs, test_handshake_refused_by_server);
     tcase_add_test(hs, test_handshake_error_text_made_printable);
     tcase_add_test(hs, test_handshake_unexpected_answer);
