@@ -450,6 +450,20 @@ static void worker_argv(struct guest *g, struct argv_builder *b)
     arg(b, "--ready-fd"), arg(b, fmt_arg(b, "%d", READY_FD));
 }
 
+/* Descriptors vmmd opened without close-on-exec must not reach a guest. One
+ * close per possible descriptor took ~100 ms of every start here (a limit of
+ * 20000 and a slow close in a VM); glibc's closefrom is one close_range. */
+static void close_from(int lowest)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+    closefrom(lowest);
+#else
+    long max = sysconf(_SC_OPEN_MAX);
+    for (int fd = lowest; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
+        close(fd);
+#endif
+}
+
 /* In the child between fork and exec: only async-signal-safe calls. */
 static void exec_worker(char *const argv[], int ready_write, int log_fd)
 {
@@ -458,9 +472,7 @@ static void exec_worker(char *const argv[], int ready_write, int log_fd)
     if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(log_fd, STDOUT_FILENO) < 0 ||
         dup2(log_fd, STDERR_FILENO) < 0 || dup2(ready_write, READY_FD) < 0)
         _exit(127);
-    long max = sysconf(_SC_OPEN_MAX);
-    for (int fd = READY_FD + 1; fd < (max > 0 && max < 65536 ? max : 65536); fd++)
-        close(fd);
+    close_from(READY_FD + 1);
     static const int handled[] = {SIGTERM, SIGINT, SIGCHLD, SIGPIPE, SIGHUP};
     for (size_t i = 0; i < sizeof(handled) / sizeof(handled[0]); i++)
         signal(handled[i], SIG_DFL);
