@@ -1217,12 +1217,44 @@ static int errno_for(uint32_t code)
     return code == VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY ? -ENOMEM : -EINVAL;
 }
 
+#if defined(MADV_POPULATE_READ) && defined(MADV_POPULATE_WRITE)
+/* A hint, so its failure is no error: map a range's pages in one call rather
+ * than one fault at a time (Linux ≥ 5.14). */
+static void populate(const void *p, uint64_t len, int advice)
+{
+    uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    uintptr_t start = (uintptr_t)p & ~(page - 1);
+    uintptr_t end = ((uintptr_t)p + (uintptr_t)len + page - 1) & ~(page - 1);
+    (void)madvise((void *)start, end - start, advice);
+}
+
+/* A restore rereads a whole framebuffer from guest RAM that is mapped from
+ * the snapshot's file into a resource no page of which exists yet: faulting
+ * both in page by page took 40 ms of a restore's ~90 here, prefaulting them
+ * ~15. */
+static void prefault_for_reread(const struct virtio_gpu *g, struct resource *r, uint64_t len)
+{
+    populate(pixels(r), len, MADV_POPULATE_WRITE);
+    for (uint32_t i = 0; i < r->num_backing; i++) {
+        const uint8_t *host = guest_ram_ptr(g->ram, r->backing[i].gpa, r->backing[i].len);
+        if (host)
+            populate(host, r->backing[i].len, MADV_POPULATE_READ);
+    }
+}
+#else
+static void prefault_for_reread(const struct virtio_gpu *g, struct resource *r, uint64_t len)
+{
+    (void)g, (void)r, (void)len;
+}
+#endif
+
 /* A full transfer from offset 0: as many bytes as the backing holds. */
 static bool reread_pixels(const struct virtio_gpu *g, struct resource *r)
 {
     uint64_t size = (uint64_t)r->stride * r->height;
     uint64_t len = r->backing_len < size ? r->backing_len : size;
     uint32_t entry = 0;
+    prefault_for_reread(g, r, len);
     return gather(g, r, 0, pixels(r), len, &entry);
 }
 
