@@ -984,6 +984,11 @@ void publisher_detach_machine(struct publisher *p)
     on_wakeup(-1, 0, p);
 }
 
+void publisher_publish_now(struct publisher *p)
+{
+    on_wakeup(-1, 0, p);
+}
+
 unsigned publisher_viewer_count(const struct publisher *p)
 {
     return p->num_viewers;

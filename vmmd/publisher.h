@@ -33,6 +33,10 @@ extern const struct display_ops publisher_display_ops;
 void publisher_attach_machine(struct publisher *p, struct device *gpu, struct device *keyboard,
                               struct device *tablet);
 void publisher_detach_machine(struct publisher *p);
+/* Sends viewers what the devices reported so far, now rather than on the
+ * loop's next turn: a restore shows its screen before the guest runs. Call
+ * it on the loop's thread. */
+void publisher_publish_now(struct publisher *p);
 
 /* Viewers attached right now (for tests and status). */
 unsigned publisher_viewer_count(const struct publisher *p);
