@@ -163,3 +163,27 @@ int control_guest_socket(int fd, const char *guest, enum control_guest_socket wh
     ignition__envelope__free_unpacked(reply, NULL);
     return rc;
 }
+
+int control_worker_snapshot(const char *control_socket, const char *client_name,
+                            const char *guest, const char *snapshot_path, int timeout_ms,
+                            char *err, size_t err_len)
+{
+    int fd = unixsock_connect(control_socket, err, err_len);
+    if (fd < 0)
+        return -ECONNREFUSED;
+    int rc = wire_client_handshake(fd, client_name, CONTROL_TIMEOUT_MS, NULL, err, err_len);
+    Ignition__Envelope *reply = NULL;
+    if (rc == 0) {
+        Ignition__SnapshotRequest req = IGNITION__SNAPSHOT_REQUEST__INIT;
+        req.name = (char *)guest;
+        req.path = (char *)snapshot_path;
+        Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+        env.body_case = IGNITION__ENVELOPE__BODY_SNAPSHOT;
+        env.snapshot = &req;
+        rc = control_call(fd, &env, &reply, timeout_ms, err, err_len);
+    }
+    close(fd);
+    if (reply)
+        ignition__envelope__free_unpacked(reply, NULL);
+    return rc;
+}

@@ -43,4 +43,12 @@ enum control_guest_socket { CONTROL_DISPLAY_SOCKET, CONTROL_CONSOLE_SOCKET };
 int control_guest_socket(int fd, const char *guest, enum control_guest_socket which, char *out,
                          size_t out_len, char *err, size_t err_len);
 
+/* The second step of a snapshot: vmmd's reply to SnapshotRequest{guest, SNAP}
+ * names the worker's control_socket and the snapshot_path; this asks the
+ * worker to write it there and waits up to timeout_ms (the guest is paused
+ * meanwhile). Returns 0, or as control_call with a message in err. */
+int control_worker_snapshot(const char *control_socket, const char *client_name,
+                            const char *guest, const char *snapshot_path, int timeout_ms,
+                            char *err, size_t err_len);
+
 #endif

@@ -23,8 +23,9 @@ enum chord chord_for(SDL_Keymod mod, SDL_Scancode scancode)
     case SDL_SCANCODE_X:
         return CHORD_STOP;
     case SDL_SCANCODE_S:
+        return CHORD_SNAPSHOT;
     case SDL_SCANCODE_R:
-        return CHORD_SUPERVISOR;
+        return CHORD_RELAUNCH;
     default:
         return CHORD_NONE;
     }

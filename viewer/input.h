@@ -21,7 +21,8 @@ enum chord {
     CHORD_FULLSCREEN, /* Ctrl+Alt+F */
     CHORD_GRAB,       /* Ctrl+Alt+G */
     CHORD_STOP,       /* Ctrl+Alt+X: ask vmmd to stop the guest */
-    CHORD_SUPERVISOR, /* Ctrl+Alt+S, R: snapshot and relaunch, arriving later */
+    CHORD_SNAPSHOT,   /* Ctrl+Alt+S: ask vmmd for a snapshot of the guest */
+    CHORD_RELAUNCH,   /* Ctrl+Alt+R: ask vmmd to relaunch it from its last snapshot */
 };
 
 /* Hands one message to the connection. */

@@ -33,6 +33,7 @@ enum view_event {
     VIEW_FLASH_OVER,
     VIEW_SHOW,
     VIEW_STOP_FAILED, /* data1: why, malloc'd (posted by supervisor_stop_guest) */
+    VIEW_SUPERVISOR_SAID, /* data1: a snapshot's or relaunch's outcome, malloc'd */
     VIEW_EVENT_COUNT
 };
 
@@ -290,6 +291,36 @@ static void stop_guest(struct viewer *v)
         flash(v, "asked the guest to power off");
 }
 
+/* The snapshot takes the guest's pause (a fraction of a second) on a thread
+ * of its own: the window keeps drawing, and says how it went. */
+static void snapshot_guest(struct viewer *v)
+{
+    if (!v->opts.guest) {
+        flash(v, "snapshots need the guest's name (ignition-view GUEST)");
+        return;
+    }
+    if (supervisor_snapshot_guest(v->opts.guest, v->event_base + 1, VIEW_SUPERVISOR_SAID,
+                                  VIEW_SUPERVISOR_SAID) < 0)
+        flash(v, "cannot ask vmmd for a snapshot");
+    else
+        flash(v, "taking a snapshot...");
+}
+
+/* vmmd replaces the worker; the session notices the old one go and attaches
+ * to the new one by the guest's name. */
+static void relaunch_guest(struct viewer *v)
+{
+    if (!v->opts.guest) {
+        flash(v, "relaunching needs the guest's name (ignition-view GUEST)");
+        return;
+    }
+    if (supervisor_relaunch_guest(v->opts.guest, v->event_base + 1, VIEW_SUPERVISOR_SAID,
+                                  VIEW_SUPERVISOR_SAID) < 0)
+        flash(v, "cannot ask vmmd to relaunch the guest");
+    else
+        flash(v, "relaunching from the last snapshot...");
+}
+
 static void on_chord(struct viewer *v, enum chord c)
 {
     switch (c) {
@@ -305,8 +336,11 @@ static void on_chord(struct viewer *v, enum chord c)
     case CHORD_STOP:
         stop_guest(v);
         break;
-    case CHORD_SUPERVISOR:
-        flash(v, "snapshots and relaunch arrive later");
+    case CHORD_SNAPSHOT:
+        snapshot_guest(v);
+        break;
+    case CHORD_RELAUNCH:
+        relaunch_guest(v);
         break;
     case CHORD_NONE:
         break;
@@ -352,6 +386,13 @@ static void on_view_event(struct viewer *v, const SDL_UserEvent *ev)
     case VIEW_STOP_FAILED: {
         char text[sizeof(v->flash)];
         snprintf(text, sizeof(text), "stop failed: %s", (const char *)ev->data1);
+        flash(v, text);
+        free(ev->data1);
+        break;
+    }
+    case VIEW_SUPERVISOR_SAID: {
+        char text[sizeof(v->flash)];
+        copy_printable(text, sizeof(text), ev->data1);
         flash(v, text);
         free(ev->data1);
         break;

@@ -13,7 +13,8 @@ const char options_usage[] =
     "                     [--no-resize-guest] [--wait] [--title NAME]\n"
     "GUEST is found through vmmd (vmmctl list shows the guests).\n"
     "Ctrl+Alt+D detaches, Ctrl+Alt+F toggles fullscreen, Ctrl+Alt+G grabs or\n"
-    "releases the keyboard, Ctrl+Alt+X asks the guest to power off.\n";
+    "releases the keyboard, Ctrl+Alt+X asks the guest to power off, Ctrl+Alt+S\n"
+    "snapshots it and Ctrl+Alt+R relaunches it from its last snapshot.\n";
 
 static bool parse_unsigned(const char *text, unsigned min, unsigned max, unsigned *out,
                            const char **end)

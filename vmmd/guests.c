@@ -690,6 +690,45 @@ int guests_restore(struct guests *set, const char *name, const struct guest_conf
     return guests_start(set, name, config, false, out, e);
 }
 
+const char *guests_last_snapshot(const struct guest *g)
+{
+    if (g->rec.last_snapshot[0])
+        return g->rec.last_snapshot;
+    /* Restored guests are made from STATE/snapshots/SNAP. */
+    const char *dir = g->rec.config.restore_from;
+    const char *leaf = dir ? strrchr(dir, '/') : NULL;
+    return leaf && paths_guest_name_ok(leaf + 1) ? leaf + 1 : "";
+}
+
+void guests_note_snapshot(struct guest *g, const char *snap)
+{
+    if (!paths_guest_name_ok(snap))
+        return;
+    set_message(g->rec.last_snapshot, sizeof(g->rec.last_snapshot), "%s", snap);
+    save(g);
+}
+
+int guests_relaunch(struct guest *g, const char *snap, const struct guest_config *config,
+                    struct guest_error *e)
+{
+    if (g->rec.state != GUEST_STOPPED && g->rec.state != GUEST_CRASHED)
+        return guest_error(e, IGNITION__ERROR__CODE__CODE_BAD_STATE,
+                           "guest %s is %s: it must be stopped to be relaunched", g->rec.name,
+                           guest_state_name(g->rec.state));
+    if (!config->restore_from || !paths_guest_name_ok(snap))
+        return guest_error(e, IGNITION__ERROR__CODE__CODE_BAD_REQUEST,
+                           "guest %s: a relaunch restores a snapshot", g->rec.name);
+    struct guest_config copy;
+    if (guest_config_copy(&copy, config) < 0)
+        return guest_error(e, IGNITION__ERROR__CODE__CODE_INTERNAL, "out of memory");
+    guest_config_clear(&g->rec.config);
+    g->rec.config = copy;
+    set_message(g->rec.last_snapshot, sizeof(g->rec.last_snapshot), "%s", snap);
+    log_info("guest %s: relaunched from snapshot %s", g->rec.name, snap);
+    struct guest *started;
+    return guests_start(g->set, g->rec.name, NULL, false, &started, e);
+}
+
 /* ---- stopping ----------------------------------------------------------------------- */
 
 static void stop_step(struct guest *g, enum stop_stage stage, unsigned after_ms);

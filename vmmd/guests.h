@@ -59,6 +59,16 @@ int guests_snapshot_config(const char *dir, struct guest_config *out, struct gue
  * into an emptied instance directory. */
 int guests_restore(struct guests *set, const char *name, const struct guest_config *config,
                    struct guest **out, struct guest_error *e);
+/* The snapshot a relaunch of g restores (a name under STATE/snapshots): the
+ * last one taken of it, else the one it was restored from; "" when none. */
+const char *guests_last_snapshot(const struct guest *g);
+/* Notes snap as the snapshot last taken of g. */
+void guests_note_snapshot(struct guest *g, const char *snap);
+/* g, which is not running, started again as config (guests_snapshot_config
+ * of the snapshot snap) says, under its own name: it is a restored guest from
+ * then on. As guests_start otherwise. */
+int guests_relaunch(struct guest *g, const char *snap, const struct guest_config *config,
+                    struct guest_error *e);
 /* Graceful unless force: the guest is asked to power off and given timeout_ms. */
 int guests_stop(struct guest *g, bool force, uint32_t timeout_ms, struct guest_error *e);
 /* Deletes a guest that is not running, with its instance and logs. */

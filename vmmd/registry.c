@@ -108,6 +108,8 @@ char *registry_format(const struct guest_record *r)
     add_string(o, "exit_reason", r->exit_reason);
     add_string(o, "ran_on", r->ran_on);
     add_string(o, "console_tail", r->console_tail);
+    if (r->last_snapshot[0])
+        add_string(o, "last_snapshot", r->last_snapshot);
     const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
     char *copy = text ? strdup(text) : NULL;
     json_object_put(o);
@@ -226,6 +228,19 @@ static enum guest_state read_state(struct reader *rd, json_object *o)
     return GUEST_STOPPED;
 }
 
+/* A name, never a path: a relaunch joins it to STATE/snapshots. */
+static void read_last_snapshot(struct reader *rd, json_object *o, struct guest_record *r)
+{
+    char *snap = read_string(rd, o, "last_snapshot", false);
+    if (snap && paths_guest_name_ok(snap))
+        strcpy(r->last_snapshot, snap);
+    else if (snap && !rd->failed) {
+        set_message(rd->err, rd->err_len, "\"last_snapshot\" is not a snapshot name");
+        rd->failed = true;
+    }
+    free(snap);
+}
+
 static void read_record(struct reader *rd, json_object *o, struct guest_record *r)
 {
     if (read_int(rd, o, "format", REGISTRY_FORMAT_VERSION, REGISTRY_FORMAT_VERSION) !=
@@ -254,6 +269,7 @@ static void read_record(struct reader *rd, json_object *o, struct guest_record *
     if (ran_on)
         snprintf(r->ran_on, sizeof(r->ran_on), "%s", ran_on);
     free(ran_on);
+    read_last_snapshot(rd, o, r);
 }
 
 int registry_parse(const char *text, struct guest_record *out, char *err, size_t err_len)

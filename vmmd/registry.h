@@ -46,6 +46,9 @@ struct guest_record {
     char exit_reason[256];    /* why it last stopped */
     char ran_on[16];          /* the backend its worker last chose, or "" */
     char *console_tail;       /* last console lines of a crashed guest, or NULL */
+    /* The snapshot (its name under STATE/snapshots) last taken of this guest,
+     * or "": what a relaunch restores. */
+    char last_snapshot[PATHS_GUEST_NAME_MAX + 1];
 };
 
 const char *guest_state_name(enum guest_state state);

@@ -53,6 +53,10 @@ struct client {
     /* A Fanout's clones: the answer goes once none of them is starting. */
     struct guest *fanout[MAX_FANOUT];
     unsigned fanout_count;
+    /* A relaunch waiting for `waiting` to stop: then relaunched as this says. */
+    bool relaunching;
+    struct guest_config relaunch_config;
+    char relaunch_snap[PATHS_GUEST_NAME_MAX + 1];
     char name[WIRE_MAX_CLIENT_NAME + 1];
 };
 
@@ -181,6 +185,7 @@ static void fill_info(Ignition__GuestInfo *info, Ignition__GuestConfig *config,
     info->console_socket = up ? (char *)guest_console_socket(g) : "";
     info->control_socket = up ? (char *)guest_control_socket(g) : "";
     info->restore_from = r->config.restore_from ? r->config.restore_from : "";
+    info->last_snapshot = (char *)guests_last_snapshot(g);
     info->console_log = (char *)guest_console_log(g);
     info->instance_dir = (char *)guest_instance_dir(g);
 }
@@ -461,6 +466,9 @@ static void handle_snapshot(struct client *c, const Ignition__SnapshotRequest *r
     Ignition__GuestConfig config = IGNITION__GUEST_CONFIG__INIT;
     fill_info(&info, &config, g);
     info.snapshot_path = dir;
+    /* Noted now: vmmd never hears back from the worker. A snapshot that then
+     * fails leaves no directory, and a relaunch says so. */
+    guests_note_snapshot(g, req->path);
     Ignition__GuestReply reply = IGNITION__GUEST_REPLY__INIT;
     reply.guest = &info;
     Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
@@ -589,6 +597,70 @@ static void handle_fanout(struct client *c, const Ignition__FanoutRequest *req)
     guest_config_clear(&config);
 }
 
+/* ---- relaunch ----------------------------------------------------------------------- */
+
+static void relaunch_now(struct client *c, struct guest *g, const char *snap,
+                         const struct guest_config *config)
+{
+    struct guest_error e;
+    if (guests_relaunch(g, snap, config, &e) < 0)
+        send_error(c, e.code, e.message);
+    else
+        c->waiting = g;
+}
+
+static void forget_relaunch(struct client *c)
+{
+    if (c->relaunching)
+        guest_config_clear(&c->relaunch_config);
+    c->relaunching = false;
+}
+
+/* The snapshot is checked before anything is stopped: a guest whose snapshot
+ * cannot be restored keeps running. */
+static void handle_relaunch(struct client *c, const Ignition__RelaunchRequest *req)
+{
+    struct guest *g = find_named(c, req->name);
+    if (!g)
+        return;
+    const struct guest_record *r = guest_record(g);
+    char snap[PATHS_GUEST_NAME_MAX + 1], dir[PATH_MAX], msg[200];
+    set_message(snap, sizeof(snap), "%s", guests_last_snapshot(g));
+    if (!snap[0]) {
+        set_message(msg, sizeof(msg),
+                    "%s has no snapshot: take one with Ctrl+Alt+S or vmmctl snapshot", r->name);
+        send_error(c, IGNITION__ERROR__CODE__CODE_NOT_FOUND, msg);
+        return;
+    }
+    struct guest_config config;
+    if (!snapshot_dir_of(c, snap, dir, sizeof(dir)) || !restore_config(c, snap, dir, &config))
+        return;
+    if (r->state == GUEST_STOPPED || r->state == GUEST_CRASHED) {
+        relaunch_now(c, g, snap, &config);
+        guest_config_clear(&config);
+        return;
+    }
+    struct guest_error e;
+    if (guests_stop(g, true, 0, &e) < 0) {
+        send_error(c, e.code, e.message);
+        guest_config_clear(&config);
+        return;
+    }
+    c->waiting = g;
+    c->relaunching = true;
+    c->relaunch_config = config;
+    set_message(c->relaunch_snap, sizeof(c->relaunch_snap), "%s", snap);
+}
+
+/* The old worker is gone: the new one starts, and answers the client when
+ * it runs. */
+static void continue_relaunch(struct client *c, struct guest *g)
+{
+    c->waiting = NULL;
+    relaunch_now(c, g, c->relaunch_snap, &c->relaunch_config);
+    forget_relaunch(c);
+}
+
 static void handle_remove_snapshot(struct client *c, const Ignition__RemoveSnapshotRequest *req)
 {
     char dir[PATH_MAX], err[PATH_MAX + 128];
@@ -635,6 +707,7 @@ static void handle_request(struct client *c, const Ignition__Envelope *env)
     case IGNITION__ENVELOPE__BODY_REMOVE_SNAPSHOT:
         handle_remove_snapshot(c, env->remove_snapshot);
         break;
+    case IGNITION__ENVELOPE__BODY_RELAUNCH: handle_relaunch(c, env->relaunch); break;
     default:
         begin_close(c);
         send_error(c, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
@@ -672,6 +745,10 @@ static void on_guest_settled(void *opaque, struct guest *g)
         answer_fanout(c, g);
         if (c->waiting != g)
             continue;
+        if (c->relaunching) {
+            continue_relaunch(c, g);
+            continue;
+        }
         c->waiting = NULL;
         const struct guest_record *r = guest_record(g);
         if (r->state == GUEST_STOPPED && strncmp(r->exit_reason, "did not start", 13) == 0) {
@@ -685,7 +762,7 @@ static void on_guest_settled(void *opaque, struct guest *g)
     /* Those still here after their answer: done, or free to ask again. */
     for (struct client *c = sv->clients; c; c = next) {
         next = c->next;
-        if (c->peer_done && !c->closing)
+        if (c->peer_done && !c->closing && !client_busy(c))
             begin_close(c);
         else if (!client_busy(c) && !c->closing && c->greeted &&
                  !evtimer_pending(c->timer, NULL))
@@ -705,6 +782,7 @@ static void client_free(struct client *c)
         }
     }
     sv->num_clients--;
+    forget_relaunch(c);
     event_free(c->readable);
     event_free(c->writable);
     event_free(c->timer);

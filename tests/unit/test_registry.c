@@ -162,6 +162,49 @@ START_TEST(damaged_records_are_refused)
 }
 END_TEST
 
+/* What a relaunch restores: kept by name, and only a name a snapshot can have. */
+START_TEST(last_snapshot_round_trip)
+{
+    struct guest_record in, out;
+    sample(&in);
+    char err[200];
+    char *text = registry_format(&in);
+    ck_assert_ptr_null(strstr(text, "last_snapshot"));
+    ck_assert_int_eq(registry_parse(text, &out, err, sizeof(err)), 0);
+    ck_assert_str_eq(out.last_snapshot, "");
+    free(text);
+    guest_record_clear(&out);
+    strcpy(in.last_snapshot, "demo-1-20261122-214700");
+    text = registry_format(&in);
+    ck_assert_ptr_nonnull(strstr(text, "\"last_snapshot\":\"demo-1-20261122-214700\""));
+    ck_assert_int_eq(registry_parse(text, &out, err, sizeof(err)), 0);
+    ck_assert_str_eq(out.last_snapshot, "demo-1-20261122-214700");
+    free(text);
+    guest_record_clear(&in);
+    guest_record_clear(&out);
+}
+END_TEST
+
+START_TEST(bad_last_snapshot_is_refused)
+{
+    static const char *const bad[] = {
+        "\"..\\/etc\"", "\"\"", "\"-x\"", "\"a-name-longer-than-thirty-two-chars\"", "5",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char to[128], err[200] = "";
+        snprintf(to, sizeof(to), "\"ran_on\":\"emu\",\"last_snapshot\":%s", bad[i]);
+        ck_assert_msg(parse_edited("\"ran_on\":\"emu\"", to, err, sizeof(err)) < 0,
+                      "case %zu accepted", i);
+        ck_assert_msg(strstr(err, "last_snapshot"), "case %zu: '%s'", i, err);
+    }
+    char err[200] = "";
+    ck_assert_int_eq(parse_edited("\"ran_on\":\"emu\"",
+                                  "\"ran_on\":\"emu\",\"last_snapshot\":\"warm.2\"", err,
+                                  sizeof(err)),
+                     0);
+}
+END_TEST
+
 START_TEST(not_json_is_refused)
 {
     struct guest_record out;
@@ -220,6 +263,8 @@ int main(void)
     tcase_add_test(tc, optional_fields_may_be_absent);
     tcase_add_test(tc, restored_guest_round_trip);
     tcase_add_test(tc, damaged_records_are_refused);
+    tcase_add_test(tc, last_snapshot_round_trip);
+    tcase_add_test(tc, bad_last_snapshot_is_refused);
     tcase_add_test(tc, not_json_is_refused);
     tcase_add_test(tc, too_many_disks_are_refused);
     tcase_add_test(tc, save_and_load_a_file);

@@ -144,8 +144,8 @@ START_TEST(test_chords)
     ck_assert_int_eq(chord_for(KMOD_LCTRL | KMOD_LALT, SDL_SCANCODE_D), CHORD_DETACH);
     ck_assert_int_eq(chord_for(KMOD_RCTRL | KMOD_RALT, SDL_SCANCODE_F), CHORD_FULLSCREEN);
     ck_assert_int_eq(chord_for(KMOD_LCTRL | KMOD_RALT, SDL_SCANCODE_G), CHORD_GRAB);
-    ck_assert_int_eq(chord_for(KMOD_CTRL | KMOD_ALT, SDL_SCANCODE_S), CHORD_SUPERVISOR);
-    ck_assert_int_eq(chord_for(KMOD_CTRL | KMOD_ALT, SDL_SCANCODE_R), CHORD_SUPERVISOR);
+    ck_assert_int_eq(chord_for(KMOD_CTRL | KMOD_ALT, SDL_SCANCODE_S), CHORD_SNAPSHOT);
+    ck_assert_int_eq(chord_for(KMOD_CTRL | KMOD_ALT, SDL_SCANCODE_R), CHORD_RELAUNCH);
     ck_assert_int_eq(chord_for(KMOD_CTRL | KMOD_ALT, SDL_SCANCODE_X), CHORD_STOP);
     ck_assert_int_eq(chord_for(KMOD_CTRL, SDL_SCANCODE_D), CHORD_NONE);
     ck_assert_int_eq(chord_for(KMOD_ALT, SDL_SCANCODE_D), CHORD_NONE);

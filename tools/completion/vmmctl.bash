@@ -3,7 +3,7 @@
 # Installed as <datadir>/bash-completion/completions/vmmctl.
 
 _vmmctl_commands="start stop list status console logs view screenshot send-keys rm
-    snapshot restore fanout snapshots rm-snapshot service version"
+    snapshot restore relaunch fanout snapshots rm-snapshot service version"
 
 # Options that take a value: the word after them is not a positional argument.
 _vmmctl_valued="--home --kernel --initrd --disk --mem --cpus --append --backend --display
@@ -117,7 +117,7 @@ _vmmctl()
         screenshot:1)
             _vmmctl_files "$cur" ;;
         start:0 | stop:0 | status:0 | console:0 | logs:0 | view:0 | screenshot:0 | \
-            send-keys:0 | rm:0)
+            send-keys:0 | rm:0 | relaunch:0)
             COMPREPLY=($(compgen -W "$(_vmmctl_guests "${home[@]}")" -- "$cur")) ;;
     esac
 }

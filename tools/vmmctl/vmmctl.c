@@ -307,6 +307,7 @@ static json_object *guest_json(const Ignition__GuestInfo *g)
     json_object_object_add(o, "instance_dir", json_object_new_string(g->instance_dir));
     json_object_object_add(o, "control_socket", json_object_new_string(g->control_socket));
     json_object_object_add(o, "restore_from", json_object_new_string(g->restore_from));
+    json_object_object_add(o, "last_snapshot", json_object_new_string(g->last_snapshot));
     if (g->config) {
         const Ignition__GuestConfig *c = g->config;
         json_object *co = json_object_new_object();
@@ -363,6 +364,8 @@ static void print_guest(const Ignition__GuestInfo *g)
     printf("instance: %s\n", g->instance_dir);
     if (*g->restore_from)
         printf("restores: %s\n", g->restore_from);
+    if (*g->last_snapshot)
+        printf("snapshot: %s (vmmctl relaunch %s returns to it)\n", g->last_snapshot, g->name);
     if (*g->exit_reason)
         printf("last end: %s\n", g->exit_reason);
     if (*g->console_tail)
@@ -958,23 +961,8 @@ static int cmd_logs(int argc, char **argv)
 static int ask_worker_snapshot(const Ignition__GuestInfo *g)
 {
     char err[600];
-    int fd = unixsock_connect(g->control_socket, err, sizeof(err));
-    if (fd < 0)
-        return fail("snapshot: guest %s: %s", g->name, err);
-    int rc = wire_client_handshake(fd, "vmmctl", CONTROL_TIMEOUT_MS, NULL, err, sizeof(err));
-    Ignition__Envelope *reply = NULL;
-    if (rc == 0) {
-        Ignition__SnapshotRequest req = IGNITION__SNAPSHOT_REQUEST__INIT;
-        req.name = g->name;
-        req.path = g->snapshot_path;
-        Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
-        env.body_case = IGNITION__ENVELOPE__BODY_SNAPSHOT;
-        env.snapshot = &req;
-        rc = control_call(fd, &env, &reply, SNAPSHOT_TIMEOUT_MS, err, sizeof(err));
-    }
-    close(fd);
-    if (reply)
-        ignition__envelope__free_unpacked(reply, NULL);
+    int rc = control_worker_snapshot(g->control_socket, "vmmctl", g->name, g->snapshot_path,
+                                     SNAPSHOT_TIMEOUT_MS, err, sizeof(err));
     return rc == 0 ? EXIT_OK : fail("snapshot of %s: %s", g->name, err);
 }
 
@@ -1100,6 +1088,34 @@ static int cmd_restore(int argc, char **argv)
         fflush(stdout);
         return exec_viewer(name, NULL, 0);
     }
+    return status;
+}
+
+/* Back to the last snapshot: vmmd stops the running worker at once and
+ * restores that snapshot under the same name. */
+static int cmd_relaunch(int argc, char **argv)
+{
+    if (need_args(argc, 1, 1))
+        return EXIT_USAGE;
+    Ignition__RelaunchRequest req = IGNITION__RELAUNCH_REQUEST__INIT;
+    req.name = argv[1];
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_RELAUNCH;
+    env.relaunch = &req;
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = guest_call(&env, &g);
+    if (!reply)
+        return EXIT_FAIL;
+    int status = EXIT_OK;
+    if (json_output)
+        print_guest(g);
+    else if (g->state == IGNITION__GUEST_INFO__STATE__STATE_RUNNING)
+        printf("guest %s is running (pid %d, relaunched from %s)\n", g->name, g->pid,
+               g->last_snapshot);
+    if (g->state != IGNITION__GUEST_INFO__STATE__STATE_RUNNING)
+        status = fail("guest %s is %s: %s", g->name, state_text(g->state),
+                      *g->exit_reason ? g->exit_reason : "it stopped as it started");
+    ignition__envelope__free_unpacked(reply, NULL);
     return status;
 }
 
@@ -1302,6 +1318,8 @@ static const struct command commands[] = {
      "snapshot a running guest as SNAP (--stop: then stop it)"},
     {"restore", cmd_restore, "restore SNAP [--name NEW] [--view]",
      "a new guest from a snapshot (default name SNAP-1, SNAP-2, ...)"},
+    {"relaunch", cmd_relaunch, "relaunch NAME",
+     "stop a guest at once and restore its last snapshot under its name"},
     {"fanout", cmd_fanout, "fanout SNAP N [--prefix P] [--view]",
      "N guests from a snapshot at once, named P1..PN (default SNAP-)"},
     {"snapshots", cmd_snapshots, "snapshots", "the snapshots, with size on disk and date"},

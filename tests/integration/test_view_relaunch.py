@@ -1,0 +1,194 @@
+"""Ctrl+Alt+S and Ctrl+Alt+R in a viewer of a guest of vmmd's.
+
+A guest without a snapshot cannot be relaunched: `vmmctl relaunch` says so and
+the guest runs on, untouched. Ctrl+Alt+S then snapshots it under an automatic
+name (GUEST-YYYYmmdd-HHMMSS), which `vmmctl snapshots` lists and `vmmctl
+status` reports as its last snapshot; the guest runs on. A file made after the
+snapshot is gone once Ctrl+Alt+R has relaunched the guest, a file made before
+it is there, and the same viewer, still running, attached to the new worker
+by itself."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from guest import REPO, require_assets
+from test_viewer import start_xvfb
+
+VMMCTL = os.environ.get("IGNITION_VMMCTL", os.path.join(REPO, "build", "tools", "vmmctl", "vmmctl"))
+HOME = tempfile.mkdtemp(prefix="ignition-relaunch-")
+NAME = "relaunchme"
+ATTACHED = re.compile(r"viewer ignition-view \(fd \d+\) attached")
+
+
+def fail(message):
+    print(f"FAIL: {message}")
+    for leaf in ("worker.log", "console.log"):
+        path = os.path.join(HOME, "guests", NAME, leaf)
+        if os.path.exists(path):
+            print(f"---- {leaf}")
+            print(open(path, "rb").read()[-3000:].decode(errors="replace"))
+    raise SystemExit(1)
+
+
+def vmmctl(env, *args, ok=True, stdin=None):
+    r = subprocess.run([VMMCTL, *args], env=env, capture_output=True, text=True, timeout=240,
+                       input=stdin)
+    if ok and r.returncode != 0:
+        fail(f"vmmctl {' '.join(args)}: {r.stderr.strip()}")
+    return r
+
+
+def wait_for(what, check, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    fail(f"timed out after {timeout}s waiting for {what}")
+
+
+def guest_file(leaf):
+    path = os.path.join(HOME, "guests", NAME, leaf)
+    return open(path, "rb").read().decode(errors="replace") if os.path.exists(path) else ""
+
+
+def status(env):
+    return json.loads(vmmctl(env, "--json", "status", NAME).stdout)
+
+
+def type_on_console(env, line, expect):
+    """Types line on the serial console and waits for expect in its log. The
+    arithmetic in the lines keeps the echoed command from matching."""
+    vmmctl(env, "console", NAME, stdin=line + "\r")
+    wait_for(f"{expect!r} on the console", lambda: expect in guest_file("console.log"), 60)
+
+
+def find_window(env, proc):
+    found = []
+
+    def look():
+        if proc.poll() is not None:
+            fail(f"the viewer exited ({proc.returncode}): "
+                 f"{proc.communicate()[0].decode(errors='replace')}")
+        r = subprocess.run(["xdotool", "search", "--name", NAME], env=env, capture_output=True,
+                           text=True)
+        found.extend(r.stdout.split())
+        return bool(found)
+
+    wait_for("the viewer's window", look, 60)
+    return found[0]
+
+
+def press(env, win, keys):
+    subprocess.run(["xdotool", "windowfocus", "--sync", win], env=env, check=True)
+    subprocess.run(["xdotool", "key", "--window", win, keys], env=env, check=True)
+
+
+def no_snapshot_no_relaunch(env):
+    pid = status(env)["pid"]
+    r = vmmctl(env, "relaunch", NAME, ok=False)
+    if r.returncode != 1 or f"{NAME} has no snapshot" not in r.stderr:
+        fail(f"relaunch without a snapshot: exit {r.returncode}, said {r.stderr!r}")
+    st = status(env)
+    if st["state"] != "running" or st["pid"] != pid:
+        fail(f"a refused relaunch touched the guest: {st['state']}, pid {st['pid']} (was {pid})")
+
+
+def snapshot_by_chord(env, win):
+    press(env, win, "ctrl+alt+s")
+    taken = []
+
+    def listed():
+        snaps = json.loads(vmmctl(env, "--json", "snapshots").stdout)["snapshots"]
+        taken[:] = [s["name"] for s in snaps if re.fullmatch(NAME + r"-\d{8}-\d{6}", s["name"])]
+        return bool(taken)
+
+    wait_for("Ctrl+Alt+S's snapshot in vmmctl snapshots", listed, 120)
+    st = status(env)
+    if st["state"] != "running" or st["last_snapshot"] != taken[0]:
+        fail(f"after Ctrl+Alt+S: {st['state']}, last snapshot {st['last_snapshot']!r}, "
+             f"snapshots {taken}")
+    return taken[0]
+
+
+def relaunch_by_chord(env, win, viewer):
+    old_pid = status(env)["pid"]
+    attached = len(ATTACHED.findall(guest_file("worker.log")))
+    press(env, win, "ctrl+alt+r")
+
+    def relaunched():
+        st = status(env)
+        return st["state"] == "running" and st["pid"] not in (0, old_pid)
+
+    wait_for("the guest to run again after Ctrl+Alt+R", relaunched, 120)
+    wait_for("the viewer to attach to the new worker",
+             lambda: len(ATTACHED.findall(guest_file("worker.log"))) > attached, 60)
+    if viewer.poll() is not None:
+        fail(f"the viewer exited ({viewer.returncode}) after Ctrl+Alt+R")
+
+
+def main():
+    require_assets()
+    for tool in ("Xvfb", "xdotool"):
+        if not shutil.which(tool):
+            sys.exit(f"{tool} is missing: run tools/setup")
+    xvfb, display = start_xvfb()
+    env = dict(os.environ, IGNITION_HOME=HOME, DISPLAY=display, SDL_VIDEODRIVER="x11")
+    viewer = None
+    try:
+        vmmctl(env, "start", NAME, "--mem", "512M")
+        wait_for("the guest's shell", lambda: "GUEST: shell ready" in guest_file("console.log"),
+                 240)
+        no_snapshot_no_relaunch(env)
+        type_on_console(env, "echo SNAPSTATE-$((40+2)) > /tmp/before; echo WROTE-$((1+2))",
+                        "WROTE-3")
+        viewer = subprocess.Popen([VMMCTL, "view", NAME], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT)
+        win = find_window(env, viewer)
+        time.sleep(1)
+        snap = snapshot_by_chord(env, win)
+        type_on_console(env, "touch /tmp/after; test -e /tmp/after && echo AFTER-$((1+1))",
+                        "AFTER-2")
+        relaunch_by_chord(env, win, viewer)
+        type_on_console(env, "test -e /tmp/after || echo NOAFTER-$((2+2)); cat /tmp/before",
+                        "NOAFTER-4")
+        wait_for("the file made before the snapshot",
+                 lambda: "SNAPSTATE-42" in guest_file("console.log"), 30)
+        st = status(env)
+        if st["last_snapshot"] != snap or not st["restore_from"].endswith("/" + snap):
+            fail(f"after the relaunch: last snapshot {st['last_snapshot']!r}, restores "
+                 f"{st['restore_from']!r}; wanted {snap}")
+        shot = os.path.join(HOME, "after.png")
+        vmmctl(env, "screenshot", NAME, shot)
+        if os.path.getsize(shot) < 100:
+            fail("the relaunched guest's screenshot is empty")
+        viewer.send_signal(signal.SIGTERM)
+        out = viewer.communicate(timeout=30)[0].decode(errors="replace")
+        if f"snapshot {snap} taken" not in out or f"relaunched from snapshot {snap}" not in out:
+            fail(f"the viewer did not say how its requests went: {out!r}")
+        print("PASS")
+    finally:
+        if viewer and viewer.poll() is None:
+            viewer.send_signal(signal.SIGTERM)
+            try:
+                viewer.wait(10)
+            except subprocess.TimeoutExpired:
+                viewer.kill()
+        subprocess.run([VMMCTL, "stop", "--force", NAME], env=env, capture_output=True)
+        try:
+            os.kill(int(open(os.path.join(HOME, "vmmd.lock")).read().split()[0]), signal.SIGTERM)
+        except (OSError, ValueError, IndexError):
+            pass
+        xvfb.terminate()
+        xvfb.wait()
+
+
+if __name__ == "__main__":
+    main()
