@@ -20,6 +20,7 @@
 #include "devices/virtio_input.h"
 #include "devices/virtio_mmio.h"
 #include "devices/virtio_rng.h"
+#include "devices/vmgenid.h"
 #include "devicetree.h"
 #include "log.h"
 #include "memfile.h"
@@ -39,7 +40,7 @@ struct machine {
     int ram_fd;
     struct device *devices[MACHINE_MAX_DEVICES];
     unsigned num_devices;
-    struct device *uart, *rtc;
+    struct device *uart, *rtc, *genid;
     struct device *hvc; /* or NULL */
     struct device *gpu, *keyboard, *tablet; /* or NULL */
     struct disk *disks[MACHINE_MAX_DEVICES]; /* owned by their virtio-blk devices */
@@ -461,6 +462,9 @@ static int save_state(struct machine *m, struct machine_snapshot *out, char *err
         return save_failed(err, err_len, "the UART", rc);
     if ((rc = pl031_save(m->rtc, &out->rtc)) < 0)
         return save_failed(err, err_len, "the RTC", rc);
+    if ((rc = vmgenid_save(m->genid, &out->genid)) < 0)
+        return save_failed(err, err_len, "the generation id", rc);
+    out->has_genid = true;
     if ((rc = m->hv->save_irqchip(m->vm, &out->gic)) < 0)
         return save_failed(err, err_len, "the interrupt controller", rc);
     if ((rc = m->hv->get_vcpu_state(m->vm, 0, &out->vcpu)) < 0)
@@ -556,6 +560,10 @@ static int load_state(struct machine *m, const struct machine_snapshot *s, char 
         return load_failed(err, err_len, "the UART", rc);
     if ((rc = pl031_load(m->rtc, &s->rtc)) < 0)
         return load_failed(err, err_len, "the RTC", rc);
+    if (s->has_genid && (rc = vmgenid_load(m->genid, &s->genid)) < 0)
+        return load_failed(err, err_len, "the generation id", rc);
+    /* Whatever the snapshot was, this machine is a new copy of it. */
+    vmgenid_new_generation(m->genid);
     if (load_virtio(m, s, err, err_len) < 0)
         return -1;
     if ((rc = m->hv->set_vcpu_state(m->vm, 0, &s->vcpu)) < 0)
@@ -633,6 +641,9 @@ static int add_devices(struct machine *m, const struct machine_config *c, char *
         goto fail;
     m->rtc = pl031_create(MACHINE_RTC_BASE, irq_for(m, MACHINE_RTC_INTID), NULL);
     if (add_device(m, m->rtc) < 0)
+        goto fail;
+    m->genid = vmgenid_create(MACHINE_GENID_BASE, irq_for(m, MACHINE_GENID_INTID), NULL);
+    if (add_device(m, m->genid) < 0)
         goto fail;
     return add_virtio_devices(m, c, err, err_len);
 fail:

@@ -14,6 +14,7 @@
 #include "devices/pl031.h"
 #include "devices/virtio_gpu.h"
 #include "devices/virtio_mmio_state.h"
+#include "devices/vmgenid.h"
 #include "hv/hv.h"
 
 /* Virtio slots a machine may have: 16 disks, rng, console, gpu, keyboard, tablet. */
@@ -29,6 +30,9 @@ struct machine_snapshot {
     struct gicv3_state gic;
     struct pl011_state uart;
     struct pl031_state rtc;
+    /* The generation id, absent (false) from snapshots made before the device. */
+    bool has_genid;
+    struct vmgenid_state genid;
     unsigned num_virtio;
     struct machine_snapshot_virtio virtio[MACHINE_SNAPSHOT_MAX_VIRTIO];
     /* The virtio-gpu's own state (variable-sized: resources and their

@@ -27,6 +27,7 @@ typedef Ignition__Snapshot__Timer TimerMsg;
 typedef Ignition__Snapshot__Gic GicMsg;
 typedef Ignition__Snapshot__Uart UartMsg;
 typedef Ignition__Snapshot__Rtc RtcMsg;
+typedef Ignition__Snapshot__VmGenId GenIdMsg;
 typedef Ignition__Snapshot__VirtioSlot SlotMsg;
 typedef Ignition__Snapshot__VirtioQueue QueueMsg;
 typedef Ignition__Snapshot__VirtioInput InputMsg;
@@ -265,6 +266,16 @@ static RtcMsg *encode_rtc(struct pool *p, const struct pl031_state *s)
     return m;
 }
 
+static GenIdMsg *encode_genid(struct pool *p, const struct vmgenid_state *s)
+{
+    GenIdMsg *m = pool_alloc(p, 1, sizeof(*m));
+    if (!m)
+        return NULL;
+    ignition__snapshot__vm_gen_id__init(m);
+    m->id = (ProtobufCBinaryData){sizeof(s->id), (uint8_t *)(uintptr_t)s->id};
+    return m;
+}
+
 static bool queue_is_zero(const struct virtio_mmio_queue_state *q)
 {
     return !q->num && !q->ready && !q->desc && !q->driver && !q->device && !q->last_avail &&
@@ -440,6 +451,8 @@ static int encode_state(struct pool *p, const struct machine_snapshot *s, StateM
             return out_of_memory(err, err_len);
     m->n_virtio = s->num_virtio;
     if (s->has_gpu && !(m->gpu = encode_gpu(p, &s->gpu)))
+        return out_of_memory(err, err_len);
+    if (s->has_genid && !(m->genid = encode_genid(p, &s->genid)))
         return out_of_memory(err, err_len);
     return 0;
 }
@@ -667,6 +680,15 @@ static int decode_rtc(const RtcMsg *m, struct pl031_state *s, char *err, size_t 
     return 0;
 }
 
+static int decode_genid(const GenIdMsg *m, struct vmgenid_state *s, char *err, size_t err_len)
+{
+    if (m->id.len != sizeof(s->id))
+        return refuse(err, err_len, "the generation id is %zu bytes, not %zu", m->id.len,
+                      sizeof(s->id));
+    memcpy(s->id, m->id.data, sizeof(s->id));
+    return 0;
+}
+
 static int decode_queue(const QueueMsg *m, unsigned slot, size_t i,
                         struct virtio_mmio_queue_state *q, char *err, size_t err_len)
 {
@@ -810,6 +832,9 @@ static int decode_devices(const StateMsg *m, struct machine_snapshot *s, char *e
         rc = decode_uart(m->uart, &s->uart, err, err_len);
     if (rc == 0)
         rc = decode_rtc(m->rtc, &s->rtc, err, err_len);
+    s->has_genid = m->genid != NULL;
+    if (rc == 0 && m->genid)
+        rc = decode_genid(m->genid, &s->genid, err, err_len);
     return rc;
 }
 

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "console_host.h"
+#include "devices/arch_timer.h"
 #include "devices/evdev.h"
 #include "devices/virtio_input.h"
 #include "log.h"
@@ -396,6 +397,16 @@ static void signal_ready(struct worker *w, const char *backend)
     w->ready_fd = -1;
 }
 
+/* Logged: a clock that jumps is the first suspect when a restored guest misbehaves. */
+static void catch_up_clock(struct worker_restore *r)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    uint64_t ticks = worker_restore_catch_up_clock(
+        r, (int64_t)now.tv_sec * 1000000000ll + now.tv_nsec);
+    log_info("guest clock moved on %.3f s to the host's time", (double)ticks / ARCH_TIMER_HZ);
+}
+
 static int boot_once(struct worker *w, const struct worker_options *o, const struct hv_ops *hv)
 {
     char err[512];
@@ -414,6 +425,7 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
     };
     if (w->restore && !w->booted_once) {
         mc.restore = &w->restore->state;
+        catch_up_clock(w->restore);
         mc.restore_ram = w->restore->ram;
         w->restore->ram = NULL; /* the machine's now, also if it fails */
     }

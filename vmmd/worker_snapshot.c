@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/arch_timer.h"
 #include "log.h"
 #include "util.h"
 
@@ -218,6 +219,21 @@ int worker_restore_disks(struct worker_restore *r, const char *instance_dir, cha
             return -1;
     }
     return 0;
+}
+
+uint64_t worker_restore_catch_up_clock(struct worker_restore *r, int64_t now_realtime_ns)
+{
+    int64_t saved = r->config.host_realtime_ns;
+    if (now_realtime_ns <= saved)
+        return 0;
+    /* Both are int64: the difference fits in a uint64 without overflow. */
+    uint64_t away_ns = (uint64_t)now_realtime_ns - (uint64_t)saved;
+    uint64_t ticks = away_ns / ARCH_TIMER_NS_PER_TICK;
+    uint64_t *counter = &r->state.vcpu.counter;
+    if (ticks > UINT64_MAX - *counter)
+        ticks = UINT64_MAX - *counter;
+    *counter += ticks;
+    return ticks;
 }
 
 void worker_restore_free(struct worker_restore *r)

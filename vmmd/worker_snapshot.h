@@ -44,6 +44,15 @@ struct worker_restore *worker_restore_open(const char *dir, char *err, size_t er
 int worker_restore_disks(struct worker_restore *r, const char *instance_dir, char *err,
                          size_t err_len);
 
+/* A clone's time continues from the host's, not from the moment of the save:
+ * the saved counter moves on by the host's wall-clock time since then (at the
+ * generic timer's 62.5 MHz), so the guest's own clocks, monotonic and wall,
+ * read as if it had run all along. Linux takes the jump without soft-lockup or
+ * RCU-stall reports (docs/CLONE-IDENTITY.md has the evidence). A host clock that
+ * went back leaves the counter as saved; the counter saturates rather than
+ * wraps. now_realtime_ns is the host's CLOCK_REALTIME. Returns the ticks added. */
+uint64_t worker_restore_catch_up_clock(struct worker_restore *r, int64_t now_realtime_ns);
+
 /* Unmaps the memory unless it was handed to a machine (set r->ram to NULL
  * then) and frees the rest. NULL is fine. */
 void worker_restore_free(struct worker_restore *r);

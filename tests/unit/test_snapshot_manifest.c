@@ -172,6 +172,9 @@ static void setup(void)
     fill_gic(&state.gic);
     fill_uart_rtc(&state.uart, &state.rtc);
     fill_virtio(&state);
+    state.has_genid = true;
+    for (unsigned i = 0; i < VMGENID_ID_LEN; i++)
+        state.genid.id[i] = (uint8_t)(0xa0 + i);
     state.has_gpu = true;
     fill_gpu(&state.gpu, 6);
     fill_config(&config);
@@ -228,6 +231,8 @@ START_TEST(every_field_comes_back)
     ck_assert_mem_eq(&decoded.gic, &state.gic, sizeof(state.gic));
     ck_assert_mem_eq(&decoded.uart, &state.uart, sizeof(state.uart));
     ck_assert_mem_eq(&decoded.rtc, &state.rtc, sizeof(state.rtc));
+    ck_assert(decoded.has_genid);
+    ck_assert_mem_eq(decoded.genid.id, state.genid.id, VMGENID_ID_LEN);
     ck_assert_uint_eq(decoded.num_virtio, state.num_virtio);
     ck_assert_mem_eq(decoded.virtio, state.virtio, sizeof(state.virtio));
     ck_assert(decoded.has_gpu);
@@ -504,6 +509,27 @@ static void no_gpu_state(Ignition__Snapshot__Manifest *m)
     m->state->gpu = NULL;
 }
 
+static void short_genid(Ignition__Snapshot__Manifest *m)
+{
+    m->state->genid->id.len = VMGENID_ID_LEN - 1;
+}
+
+static void no_genid(Ignition__Snapshot__Manifest *m)
+{
+    ignition__snapshot__vm_gen_id__free_unpacked(m->state->genid, NULL);
+    m->state->genid = NULL;
+}
+
+/* A snapshot from before the generation id device still restores: without one. */
+START_TEST(a_snapshot_without_generation_id_comes_back_without)
+{
+    ck_assert_int_eq(decode_edited(no_genid), 0);
+    ck_assert(!decoded.has_genid);
+    ck_assert_mem_eq(&decoded.rtc, &state.rtc, sizeof(state.rtc));
+    snapshot_manifest_free(&decoded);
+}
+END_TEST
+
 static void wide_rtc_flag(Ignition__Snapshot__Manifest *m)
 {
     m->state->rtc->armed = 0x100;
@@ -516,6 +542,7 @@ START_TEST(missing_or_misshapen_parts_are_refused)
     assert_refused(missing_register, "30 general registers");
     assert_refused(no_gpu_state, "the machine has a gpu but the state none");
     assert_refused(wide_rtc_flag, "an RTC flag out of range");
+    assert_refused(short_genid, "the generation id is 15 bytes, not 16");
 }
 END_TEST
 
@@ -668,6 +695,7 @@ static Suite *snapshot_manifest_suite(void)
     tcase_add_test(tc, too_many_gpu_resources_or_scanouts_are_refused);
     tcase_add_test(tc, bad_input_parts_are_refused);
     tcase_add_test(tc, missing_or_misshapen_parts_are_refused);
+    tcase_add_test(tc, a_snapshot_without_generation_id_comes_back_without);
     tcase_add_test(tc, bad_configurations_are_refused);
     tcase_add_test(tc, bytes_that_are_not_a_manifest_are_refused);
     tcase_add_test(tc, states_past_the_formats_bounds_are_not_encoded);

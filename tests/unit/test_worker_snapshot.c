@@ -180,6 +180,52 @@ START_TEST(missing_snapshot_refused)
 }
 END_TEST
 
+/* ---- the guest's clock after a restore ------------------------------------------ */
+
+#define SAVED_AT 1795000000000000000ll /* host CLOCK_REALTIME at the save, in ns */
+
+static struct worker_restore clock_restore(uint64_t counter)
+{
+    struct worker_restore r;
+    memset(&r, 0, sizeof(r));
+    r.config.host_realtime_ns = SAVED_AT;
+    r.state.vcpu.counter = counter;
+    return r;
+}
+
+START_TEST(counter_moves_on_by_the_time_away)
+{
+    struct worker_restore r = clock_restore(1000);
+    /* 30 s at 62.5 MHz, plus 15 ns: less than a tick, dropped. */
+    ck_assert_uint_eq(worker_restore_catch_up_clock(&r, SAVED_AT + 30000000015ll),
+                      1875000000u);
+    ck_assert_uint_eq(r.state.vcpu.counter, 1000u + 1875000000u);
+}
+END_TEST
+
+START_TEST(counter_stays_when_the_host_clock_went_back)
+{
+    struct worker_restore r = clock_restore(1000);
+    ck_assert_uint_eq(worker_restore_catch_up_clock(&r, SAVED_AT), 0);
+    ck_assert_uint_eq(worker_restore_catch_up_clock(&r, SAVED_AT - 5000000000ll), 0);
+    ck_assert_uint_eq(worker_restore_catch_up_clock(&r, INT64_MIN), 0);
+    ck_assert_uint_eq(r.state.vcpu.counter, 1000u);
+}
+END_TEST
+
+/* Extreme clocks from a tampered manifest: no signed overflow, no wrap. */
+START_TEST(counter_saturates_instead_of_wrapping)
+{
+    struct worker_restore r = clock_restore(UINT64_MAX - 10);
+    ck_assert_uint_eq(worker_restore_catch_up_clock(&r, SAVED_AT + 1000000ll), 10);
+    ck_assert_uint_eq(r.state.vcpu.counter, UINT64_MAX);
+    r = clock_restore(5);
+    r.config.host_realtime_ns = INT64_MIN;
+    ck_assert_uint_eq(worker_restore_catch_up_clock(&r, INT64_MAX), UINT64_MAX / 16);
+    ck_assert_uint_eq(r.state.vcpu.counter, 5 + UINT64_MAX / 16);
+}
+END_TEST
+
 static Suite *worker_snapshot_suite(void)
 {
     Suite *s = suite_create("worker_snapshot");
@@ -192,6 +238,11 @@ static Suite *worker_snapshot_suite(void)
     tcase_add_test(tc, writable_disk_without_layer_refused);
     tcase_add_test(tc, missing_snapshot_refused);
     suite_add_tcase(s, tc);
+    TCase *clock = tcase_create("clock");
+    tcase_add_test(clock, counter_moves_on_by_the_time_away);
+    tcase_add_test(clock, counter_stays_when_the_host_clock_went_back);
+    tcase_add_test(clock, counter_saturates_instead_of_wrapping);
+    suite_add_tcase(s, clock);
     return s;
 }
 
