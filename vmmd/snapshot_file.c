@@ -343,6 +343,35 @@ static void tidy_leftovers(const struct snapshot_name *n)
     close(parent_fd);
 }
 
+/* BASE of a ".BASE<tag>XXXXXX" name, or false when name is not one. */
+static bool leftover_base(const char *name, const char *tag, char *base, size_t len)
+{
+    size_t name_len = strlen(name), tag_len = strlen(tag);
+    if (name[0] != '.' || name_len < 2 + tag_len + 6)
+        return false;
+    size_t base_len = name_len - 1 - tag_len - 6;
+    if (base_len >= len || strncmp(name + 1 + base_len, tag, tag_len) != 0)
+        return false;
+    memcpy(base, name + 1, base_len);
+    base[base_len] = '\0';
+    return true;
+}
+
+void snapshot_tidy_dir(const char *parent)
+{
+    struct snapshot_name n;
+    if (snprintf(n.parent, sizeof(n.parent), "%s", parent) >= (int)sizeof(n.parent))
+        return;
+    DIR *d = opendir(parent);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (leftover_base(e->d_name, NEW_TAG, n.base, sizeof(n.base)) ||
+            leftover_base(e->d_name, OLD_TAG, n.base, sizeof(n.base)))
+            tidy_leftovers(&n);
+    if (d)
+        closedir(d);
+}
+
 /* ---- writing ----------------------------------------------------------------------------- */
 
 struct snapshot_writer {

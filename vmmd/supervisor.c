@@ -1129,6 +1129,12 @@ int supervisor_run(const struct supervisor_options *o)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Snapshots cut short while no vmmd ran, or by a worker that died, are
+     * hidden directories nothing else would remove unless the same name is
+     * written again. Workers still writing hold a lock and are left alone. */
+    char snapshots[PATH_MAX];
+    set_message(snapshots, sizeof(snapshots), "%s/snapshots", sv.state_dir);
+    snapshot_tidy_dir(snapshots);
     int status = serve(&sv, report_fd);
     log_info("vmmd stopped");
     log_set_sinks(true, NULL, false);
