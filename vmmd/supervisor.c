@@ -549,7 +549,28 @@ static bool fanout_settled(const struct client *c)
     return true;
 }
 
-/* The clones that could not even be spawned are said so; those spawned run on. */
+/* Clone i of count could not be started: the Error names it and the clones
+ * started before it, which run on (each is a guest like any other, stopped
+ * or removed by name), so that nothing runs that the user was not told of. */
+static void send_clone_failed(struct client *c, unsigned i, unsigned count, const char *name,
+                              const struct guest_error *e)
+{
+    char msg[sizeof(e->message) + 4 * PATHS_GUEST_NAME_MAX + 160];
+    if (i == 0) {
+        set_message(msg, sizeof(msg), "clone 1 of %u (%s) could not start: %s; none started",
+                    count, name, e->message);
+    } else {
+        const char *first = guest_record(c->fanout[0])->name;
+        const char *last = guest_record(c->fanout[i - 1])->name;
+        set_message(msg, sizeof(msg), "clone %u of %u (%s) could not start: %s; the %u started "
+                    "before it run on: %s%s%s (vmmctl stop/rm them if unwanted)",
+                    i + 1, count, name, e->message, i, first, i > 1 ? " to " : "",
+                    i > 1 ? last : "");
+    }
+    send_error(c, e->code, msg);
+}
+
+/* Stops at the first clone that cannot be started; see send_clone_failed. */
 static void start_clones(struct client *c, const struct guest_config *config,
                          const char *prefix, unsigned count)
 {
@@ -563,7 +584,7 @@ static void start_clones(struct client *c, const struct guest_config *config,
             break;
         }
         if (guests_restore(c->sv->guests, name, config, &g, &e) < 0) {
-            send_error(c, e.code, e.message);
+            send_clone_failed(c, i, count, name, &e);
             break;
         }
         c->fanout[c->fanout_count++] = g;

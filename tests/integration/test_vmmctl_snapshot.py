@@ -4,7 +4,9 @@ count (not from 1), answer on their own consoles, write their own file to
 their own disk and see no other's; the original sees none of them, and the
 snapshot's files are byte for byte what they were before the fan-out. A restore
 under a chosen name, a restored guest started again, `snapshot --stop`,
-`snapshots` and `rm-snapshot` work, and bad requests get clear errors."""
+`snapshots` and `rm-snapshot` work, bad requests get clear errors, and a
+fan-out cut short by a clone that cannot start names it and the clones that
+run."""
 
 import hashlib
 import json
@@ -159,6 +161,26 @@ def bad_input():
         t.fail(f"fanout with a count that is no number: exit {r.returncode}")
 
 
+def partial_fanout_named():
+    """A clone that cannot be started stops the fan-out; the error names it and
+    the clones already started, which run on."""
+    blocker = os.path.join(t.HOME, "guests", "part-2")
+    with open(blocker, "w") as f:
+        f.write("not a guest directory\n")
+    r = t.vmmctl("fanout", "warm", "3", "--prefix", "part-", ok=False, timeout=300)
+    lines = r.stderr.splitlines()
+    if r.returncode != 1 or len(lines) != 1 or \
+            "clone 2 of 3 (part-2) could not start" not in lines[0] or \
+            "the 1 started before it run on: part-1 " not in lines[0]:
+        t.fail(f"fanout with its second clone blocked: exit {r.returncode}, said {r.stderr!r}")
+    print(f"partial fanout: {lines[0]}")
+    wait_ticks("part-1", 3)
+    if t.vmmctl("status", "part-3", ok=False).returncode == 0:
+        t.fail("the fanout went on after a clone could not start")
+    os.unlink(blocker)
+    t.vmmctl("stop", "--force", "part-1", timeout=60)
+
+
 def removes():
     t.vmmctl("rm-snapshot", "warm")
     t.vmmctl("rm-snapshot", "later")
@@ -182,6 +204,7 @@ def main():
         print(f"the snapshot's {len(sums)} files are unchanged after the clones ran")
         restores_by_name()
         bad_input()
+        partial_fanout_named()
         removes()
         if ticks("orig")[-1] <= last:
             t.fail("the original guest stopped counting")
