@@ -10,7 +10,7 @@ mid-write does not stop the worker, which writes the snapshot: vmmctl gets it
 whole, and the restore shows the newer state. What a dead writer left is gone
 once vmmd starts again. A snapshot with a flipped byte in its manifest, or
 its memory or manifest cut short, is refused by `vmmctl restore` with one
-line naming it. `rm-snapshot` of the snapshot a guest was restored from leaves
+line naming it. `snapshots` dates a snapshot by its manifest. `rm-snapshot` of the snapshot a guest was restored from leaves
 that guest running."""
 
 import hashlib
@@ -46,6 +46,18 @@ def leftovers(snap):
 
 def listed():
     return [s["name"] for s in json.loads(t.vmmctl("--json", "snapshots").stdout)["snapshots"]]
+
+
+def date_from_manifest(snap, taken_ms):
+    """`snapshots` dates a snapshot by its manifest, not by its files' times,
+    which a copy or a touch changes."""
+    top = os.path.join(SNAPS, snap)
+    for name in os.listdir(top):
+        os.utime(os.path.join(top, name), (1e9, 1e9))
+    entry = json.loads(t.vmmctl("--json", "snapshots").stdout)["snapshots"][0]
+    if not taken_ms[0] <= entry["created_unix_ms"] <= taken_ms[1]:
+        t.fail(f"snapshots dates {snap} at {entry['created_unix_ms']}; it was taken in "
+               f"{taken_ms}")
 
 
 def set_state(name, value):
@@ -210,7 +222,9 @@ def main():
         t.vmmctl("start", "orig", "--mem", "512M", timeout=t.BOOT_TIMEOUT)
         t.wait_log("orig", "GUEST: shell ready")
         set_state("orig", "alpha")
+        asked = int(time.time() * 1000)
         t.vmmctl("snapshot", "orig", "keep", timeout=300)
+        date_from_manifest("keep", (asked, int(time.time() * 1000)))
         first = snapshot_sums("keep")
         stale = worker_killed_mid_write(first)
         vmmd_restart_tidies(stale)
