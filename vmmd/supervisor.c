@@ -570,21 +570,31 @@ static void send_clone_failed(struct client *c, unsigned i, unsigned count, cons
     send_error(c, e->code, msg);
 }
 
+/* All the names first: running out of names is known before any clone starts. */
+static bool name_clones(struct client *c, const char *prefix, unsigned count,
+                        char names[][PATHS_GUEST_NAME_MAX + 1])
+{
+    unsigned next = 1;
+    for (unsigned i = 0; i < count; i++)
+        if (!next_free_name(c->sv, prefix, &next, names[i], PATHS_GUEST_NAME_MAX + 1)) {
+            send_no_name(c, prefix);
+            return false;
+        }
+    return true;
+}
+
 /* Stops at the first clone that cannot be started; see send_clone_failed. */
 static void start_clones(struct client *c, const struct guest_config *config,
                          const char *prefix, unsigned count)
 {
-    unsigned next = 1;
-    char name[PATHS_GUEST_NAME_MAX + 1];
+    char names[MAX_FANOUT][PATHS_GUEST_NAME_MAX + 1];
+    if (!name_clones(c, prefix, count, names))
+        return;
     for (unsigned i = 0; i < count; i++) {
         struct guest_error e;
         struct guest *g;
-        if (!next_free_name(c->sv, prefix, &next, name, sizeof(name))) {
-            send_no_name(c, prefix);
-            break;
-        }
-        if (guests_restore(c->sv->guests, name, config, &g, &e) < 0) {
-            send_clone_failed(c, i, count, name, &e);
+        if (guests_restore(c->sv->guests, names[i], config, &g, &e) < 0) {
+            send_clone_failed(c, i, count, names[i], &e);
             break;
         }
         c->fanout[c->fanout_count++] = g;

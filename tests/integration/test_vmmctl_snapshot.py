@@ -181,6 +181,16 @@ def partial_fanout_named():
     t.vmmctl("stop", "--force", "part-1", timeout=60)
 
 
+def names_run_out_before_any_clone_starts():
+    """PREFIX10 is one character too long for a guest name: the fan-out is
+    refused before clones 1 to 9 start, not after."""
+    prefix = "p" * 31
+    expect_error(("fanout", "warm", "10", "--prefix", prefix), "no free guest name")
+    names = [g["name"] for g in json.loads(t.vmmctl("--json", "list").stdout)["guests"]]
+    if any(n.startswith(prefix) for n in names):
+        t.fail(f"a fan-out refused for want of names started {names}")
+
+
 def removes():
     t.vmmctl("rm-snapshot", "warm")
     t.vmmctl("rm-snapshot", "later")
@@ -205,6 +215,7 @@ def main():
         restores_by_name()
         bad_input()
         partial_fanout_named()
+        names_run_out_before_any_clone_starts()
         removes()
         if ticks("orig")[-1] <= last:
             t.fail("the original guest stopped counting")
