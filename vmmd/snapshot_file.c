@@ -343,6 +343,35 @@ static void tidy_leftovers(const struct snapshot_name *n)
     close(parent_fd);
 }
 
+/* BASE of a ".BASE<tag>XXXXXX" name, or false when name is not one. */
+static bool leftover_base(const char *name, const char *tag, char *base, size_t len)
+{
+    size_t name_len = strlen(name), tag_len = strlen(tag);
+    if (name[0] != '.' || name_len < 2 + tag_len + 6)
+        return false;
+    size_t base_len = name_len - 1 - tag_len - 6;
+    if (base_len >= len || strncmp(name + 1 + base_len, tag, tag_len) != 0)
+        return false;
+    memcpy(base, name + 1, base_len);
+    base[base_len] = '\0';
+    return true;
+}
+
+void snapshot_tidy_dir(const char *parent)
+{
+    struct snapshot_name n;
+    if (snprintf(n.parent, sizeof(n.parent), "%s", parent) >= (int)sizeof(n.parent))
+        return;
+    DIR *d = opendir(parent);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (leftover_base(e->d_name, NEW_TAG, n.base, sizeof(n.base)) ||
+            leftover_base(e->d_name, OLD_TAG, n.base, sizeof(n.base)))
+            tidy_leftovers(&n);
+    if (d)
+        closedir(d);
+}
+
 /* ---- writing ----------------------------------------------------------------------------- */
 
 struct snapshot_writer {
@@ -858,6 +887,10 @@ int snapshot_remove(const char *dir, char *err, size_t err_len)
 
 struct snapshot_reader {
     char path[PATH_MAX];
+    /* The directory opened, not its name: a snapshot written under the same
+     * name meanwhile takes the name, and the side files copied must still be
+     * those of the manifest and memory read here (or none). */
+    int dir_fd;
     int memory_fd;
     uint8_t *manifest_file;
     struct snapshot_manifest_info info;
@@ -930,14 +963,12 @@ static struct snapshot_reader *open_at(const char *path, char *err, size_t err_l
     r->memory_fd = -1;
     snprintf(r->path, sizeof(r->path), "%s", path);
     char why[256] = "";
-    int dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int rc = dir_fd < 0 ? -1 : read_manifest(r, dir_fd, why, sizeof(why));
+    r->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int rc = r->dir_fd < 0 ? -1 : read_manifest(r, r->dir_fd, why, sizeof(why));
     if (rc == 0)
-        rc = open_memory(r, dir_fd, why, sizeof(why));
-    if (dir_fd < 0)
+        rc = open_memory(r, r->dir_fd, why, sizeof(why));
+    if (r->dir_fd < 0)
         snprintf(why, sizeof(why), "%s", strerror(errno));
-    else
-        close(dir_fd);
     if (rc < 0) {
         set_message(err, err_len, "snapshot %s: %s", path, why);
         snapshot_close(r);
@@ -1016,7 +1047,7 @@ int snapshot_copy_out(const struct snapshot_reader *r, const char *name, const c
         return -1;
     }
     struct stat st;
-    int src_fd = open(from, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int src_fd = openat(r->dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (src_fd < 0 || fstat(src_fd, &st) < 0 || !S_ISREG(st.st_mode)) {
         set_message(err, err_len, "snapshot %s: %s: %s", r->path, name,
                     src_fd < 0 ? strerror(errno) : "not a regular file");
@@ -1132,6 +1163,8 @@ void snapshot_close(struct snapshot_reader *r)
         return;
     if (r->memory_fd >= 0)
         close(r->memory_fd);
+    if (r->dir_fd >= 0)
+        close(r->dir_fd);
     free(r->manifest_file);
     free(r);
 }

@@ -134,6 +134,13 @@ int snapshot_writer_commit(struct snapshot_writer *w, char *err, size_t err_len)
 /* Removes the unfinished snapshot and frees w (NULL is fine). */
 void snapshot_writer_abort(struct snapshot_writer *w);
 
+/* What snapshot_writer_begin tidies for one name, for every snapshot in
+ * parent: leftovers of dead writers are removed (a snapshot set aside between
+ * renames is put back first); those of live writers, which hold a lock on
+ * their directory, are left alone. For a start of vmmd, so that a name never
+ * written again does not keep a dead writer's pages on disk. */
+void snapshot_tidy_dir(const char *parent);
+
 /* Removes the snapshot at dir and whatever interrupted writers left beside it.
  * Returns 0 (also when there was nothing), or -1 with a reason. */
 int snapshot_remove(const char *dir, char *err, size_t err_len);

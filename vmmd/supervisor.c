@@ -549,21 +549,52 @@ static bool fanout_settled(const struct client *c)
     return true;
 }
 
-/* The clones that could not even be spawned are said so; those spawned run on. */
+/* Clone i of count could not be started: the Error names it and the clones
+ * started before it, which run on (each is a guest like any other, stopped
+ * or removed by name), so that nothing runs that the user was not told of. */
+static void send_clone_failed(struct client *c, unsigned i, unsigned count, const char *name,
+                              const struct guest_error *e)
+{
+    char msg[sizeof(e->message) + 4 * PATHS_GUEST_NAME_MAX + 160];
+    if (i == 0) {
+        set_message(msg, sizeof(msg), "clone 1 of %u (%s) could not start: %s; none started",
+                    count, name, e->message);
+    } else {
+        const char *first = guest_record(c->fanout[0])->name;
+        const char *last = guest_record(c->fanout[i - 1])->name;
+        set_message(msg, sizeof(msg), "clone %u of %u (%s) could not start: %s; the %u started "
+                    "before it run on: %s%s%s (vmmctl stop/rm them if unwanted)",
+                    i + 1, count, name, e->message, i, first, i > 1 ? " to " : "",
+                    i > 1 ? last : "");
+    }
+    send_error(c, e->code, msg);
+}
+
+/* All the names first: running out of names is known before any clone starts. */
+static bool name_clones(struct client *c, const char *prefix, unsigned count,
+                        char names[][PATHS_GUEST_NAME_MAX + 1])
+{
+    unsigned next = 1;
+    for (unsigned i = 0; i < count; i++)
+        if (!next_free_name(c->sv, prefix, &next, names[i], PATHS_GUEST_NAME_MAX + 1)) {
+            send_no_name(c, prefix);
+            return false;
+        }
+    return true;
+}
+
+/* Stops at the first clone that cannot be started; see send_clone_failed. */
 static void start_clones(struct client *c, const struct guest_config *config,
                          const char *prefix, unsigned count)
 {
-    unsigned next = 1;
-    char name[PATHS_GUEST_NAME_MAX + 1];
+    char names[MAX_FANOUT][PATHS_GUEST_NAME_MAX + 1];
+    if (!name_clones(c, prefix, count, names))
+        return;
     for (unsigned i = 0; i < count; i++) {
         struct guest_error e;
         struct guest *g;
-        if (!next_free_name(c->sv, prefix, &next, name, sizeof(name))) {
-            send_no_name(c, prefix);
-            break;
-        }
-        if (guests_restore(c->sv->guests, name, config, &g, &e) < 0) {
-            send_error(c, e.code, e.message);
+        if (guests_restore(c->sv->guests, names[i], config, &g, &e) < 0) {
+            send_clone_failed(c, i, count, names[i], &e);
             break;
         }
         c->fanout[c->fanout_count++] = g;
@@ -1129,6 +1160,12 @@ int supervisor_run(const struct supervisor_options *o)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
+    /* Snapshots cut short while no vmmd ran, or by a worker that died, are
+     * hidden directories nothing else would remove unless the same name is
+     * written again. Workers still writing hold a lock and are left alone. */
+    char snapshots[PATH_MAX];
+    set_message(snapshots, sizeof(snapshots), "%s/snapshots", sv.state_dir);
+    snapshot_tidy_dir(snapshots);
     int status = serve(&sv, report_fd);
     log_info("vmmd stopped");
     log_set_sinks(true, NULL, false);

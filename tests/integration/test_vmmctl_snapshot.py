@@ -1,10 +1,14 @@
 """Snapshots through vmmctl and vmmd: a guest counting on its serial console
-is snapshotted; three clones fanned out from the snapshot each continue the
+is snapshotted; four clones fanned out from the snapshot each continue the
 count (not from 1), answer on their own consoles, write their own file to
-their own disk and see no other's; the original sees none of them. A restore
+their own disk and see no other's; the original sees none of them, and the
+snapshot's files are byte for byte what they were before the fan-out. A restore
 under a chosen name, a restored guest started again, `snapshot --stop`,
-`snapshots` and `rm-snapshot` work, and bad requests get clear errors."""
+`snapshots` and `rm-snapshot` work, bad requests get clear errors, and a
+fan-out cut short by a clone that cannot start names it and the clones that
+run."""
 
+import hashlib
 import json
 import os
 import re
@@ -14,7 +18,7 @@ import time
 import test_vmmctl as t
 from guest import require_assets
 
-CLONES = ("warm-1", "warm-2", "warm-3")
+CLONES = ("warm-1", "warm-2", "warm-3", "warm-4")
 
 
 def ticks(name):
@@ -56,8 +60,22 @@ def snapshot_counting_guest():
     return last
 
 
+def snapshot_sums(snap):
+    """sha256 of every file in the snapshot's directory, by name."""
+    top = os.path.join(t.HOME, "snapshots", snap)
+    sums = {}
+    for name in sorted(os.listdir(top)):
+        h = hashlib.sha256()
+        with open(os.path.join(top, name), "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+        sums[name] = h.hexdigest()
+    return sums
+
+
 def fan_out(last):
-    r = t.vmmctl("--json", "fanout", "warm", "3", timeout=300)
+    started = time.monotonic()
+    r = t.vmmctl("--json", "fanout", "warm", str(len(CLONES)), timeout=300)
     names = [g["name"] for g in json.loads(r.stdout)["guests"]]
     if names != list(CLONES):
         t.fail(f"fanout started {names}")
@@ -69,29 +87,53 @@ def fan_out(last):
         # Ticks printed between the save and the answer may be in the snapshot.
         if not last - 5 <= first <= last + 5:
             t.fail(f"{name} counts from {first}; the snapshot was taken at {last}")
+    print(f"{len(CLONES)} clones running and counting {time.monotonic() - started:.1f}s "
+          "after the fanout was asked for")
+
+
+def files_seen(name):
+    """The clone-* files in the guest's /root with their contents, as the guest
+    lists them after the last FILES line (the typed command's echo has no
+    FILES-4, only the shell's answer has)."""
+    before = t.console_log(name).count("FILES-4:")
+    t.vmmctl("console", name,
+             stdin="echo FILES-$((2+2)): $(cd /root && for f in clone-*; do "
+                   "[ -e \"$f\" ] && echo \"$f=$(cat \"$f\")\"; done)\r")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        answers = re.findall(r"FILES-4:([^\r\n]*)\r?\n", t.console_log(name))
+        if len(answers) > before:
+            return answers[-1].split()
+        time.sleep(0.2)
+    t.fail(f"{name} did not list its files")
 
 
 def disks_are_separate():
+    """Each clone writes a file of its own name, synced to its disk; each
+    finds its own and none finds another's; the original finds none."""
     for name in CLONES:
-        t.vmmctl("console", name, stdin=f"echo {name} > /root/who; sync; echo WROTE-$((1+1))\r")
+        t.vmmctl("console", name,
+                 stdin=f"echo {name} > /root/clone-{name}; sync; echo WROTE-$((1+1))\r")
         t.wait_log(name, "WROTE-2", timeout=60)
     for name in CLONES + ("orig",):
-        t.vmmctl("console", name,
-                 stdin="(cat /root/who 2>/dev/null || echo nobody) | sed 's/^/SEEN-/'\r")
-        want = f"SEEN-{name}" if name != "orig" else "SEEN-nobody"
-        t.wait_log(name, want, timeout=60)
-        others = [o for o in CLONES if o != name and f"SEEN-{o}" in t.console_log(name)]
-        if others:
-            t.fail(f"{name} sees the file of {others}")
+        want = [f"clone-{name}={name}"] if name != "orig" else []
+        seen = files_seen(name)
+        if seen != want:
+            t.fail(f"{name} sees {seen} in /root; wanted {want}")
+
+
+def clones_stopped():
+    for name in CLONES:
+        t.vmmctl("stop", "--force", name, timeout=60)
+        if t.status(name)["state"] != "stopped":
+            t.fail(f"{name} did not stop")
 
 
 def restores_by_name():
-    for name in CLONES[1:]:
-        t.vmmctl("stop", "--force", name, timeout=60)
     r = t.vmmctl("--json", "restore", "warm", timeout=300)
-    if json.loads(r.stdout)["name"] != "warm-4":
-        t.fail(f"a restore without --name is not warm-4: {r.stdout}")
-    t.vmmctl("stop", "--force", "warm-4", timeout=60)
+    if json.loads(r.stdout)["name"] != "warm-5":
+        t.fail(f"a restore without --name is not warm-5: {r.stdout}")
+    t.vmmctl("stop", "--force", "warm-5", timeout=60)
     t.vmmctl("restore", "warm", "--name", "solo", timeout=300)
     wait_ticks("solo", 3)
     expect_error(("restore", "warm", "--name", "solo"), "exists")
@@ -101,9 +143,9 @@ def restores_by_name():
     t.vmmctl("start", "solo", timeout=300)
     wait_ticks("solo", before + 3)
     # --stop: snapshotted, then stopped.
-    t.vmmctl("snapshot", "warm-1", "later", "--stop", timeout=300)
-    if t.status("warm-1")["state"] != "stopped":
-        t.fail("snapshot --stop left warm-1 running")
+    t.vmmctl("snapshot", "solo", "later", "--stop", timeout=300)
+    if t.status("solo")["state"] != "stopped":
+        t.fail("snapshot --stop left solo running")
 
 
 def bad_input():
@@ -117,6 +159,36 @@ def bad_input():
     r = t.vmmctl("fanout", "warm", "many", ok=False)
     if r.returncode != 2:
         t.fail(f"fanout with a count that is no number: exit {r.returncode}")
+
+
+def partial_fanout_named():
+    """A clone that cannot be started stops the fan-out; the error names it and
+    the clones already started, which run on."""
+    blocker = os.path.join(t.HOME, "guests", "part-2")
+    with open(blocker, "w") as f:
+        f.write("not a guest directory\n")
+    r = t.vmmctl("fanout", "warm", "3", "--prefix", "part-", ok=False, timeout=300)
+    lines = r.stderr.splitlines()
+    if r.returncode != 1 or len(lines) != 1 or \
+            "clone 2 of 3 (part-2) could not start" not in lines[0] or \
+            "the 1 started before it run on: part-1 " not in lines[0]:
+        t.fail(f"fanout with its second clone blocked: exit {r.returncode}, said {r.stderr!r}")
+    print(f"partial fanout: {lines[0]}")
+    wait_ticks("part-1", 3)
+    if t.vmmctl("status", "part-3", ok=False).returncode == 0:
+        t.fail("the fanout went on after a clone could not start")
+    os.unlink(blocker)
+    t.vmmctl("stop", "--force", "part-1", timeout=60)
+
+
+def names_run_out_before_any_clone_starts():
+    """PREFIX10 is one character too long for a guest name: the fan-out is
+    refused before clones 1 to 9 start, not after."""
+    prefix = "p" * 31
+    expect_error(("fanout", "warm", "10", "--prefix", prefix), "no free guest name")
+    names = [g["name"] for g in json.loads(t.vmmctl("--json", "list").stdout)["guests"]]
+    if any(n.startswith(prefix) for n in names):
+        t.fail(f"a fan-out refused for want of names started {names}")
 
 
 def removes():
@@ -133,10 +205,17 @@ def main():
     try:
         last = snapshot_counting_guest()
         print(f"snapshot warm taken after TICK {last}")
+        sums = snapshot_sums("warm")
         fan_out(last)
         disks_are_separate()
+        clones_stopped()
+        if snapshot_sums("warm") != sums:
+            t.fail(f"the clones changed the snapshot: {sums} became {snapshot_sums('warm')}")
+        print(f"the snapshot's {len(sums)} files are unchanged after the clones ran")
         restores_by_name()
         bad_input()
+        partial_fanout_named()
+        names_run_out_before_any_clone_starts()
         removes()
         if ticks("orig")[-1] <= last:
             t.fail("the original guest stopped counting")

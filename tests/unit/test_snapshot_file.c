@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -569,6 +570,102 @@ START_TEST(remove_takes_the_snapshot_and_its_leftovers)
 }
 END_TEST
 
+static void make_dir_with_file(const char *name)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    ck_assert_int_eq(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/%s/memory", dir, name);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "page", 4), 4);
+    close(fd);
+}
+
+static bool exists_in_dir(const char *name)
+{
+    char path[160];
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return stat(path, &st) == 0;
+}
+
+START_TEST(tidying_a_directory_removes_every_dead_writers_leftovers)
+{
+    write_standard(); /* "warm", which stays */
+    make_dir_with_file(".warm.new-abcdef");
+    make_dir_with_file(".other.new-A1b2C3");
+    make_dir_with_file(".x.y.old-zzzzzz"); /* set aside, its name missing: put back */
+    make_dir_with_file(".live.new-q1q2q3");
+    make_dir_with_file(".notours");
+    make_dir_with_file(".short.new-abc");
+    char live[160];
+    snprintf(live, sizeof(live), "%s/.live.new-q1q2q3", dir);
+    int live_fd = open(live, O_RDONLY | O_DIRECTORY);
+    ck_assert_int_ge(live_fd, 0);
+    ck_assert_int_eq(flock(live_fd, LOCK_EX), 0);
+
+    snapshot_tidy_dir(dir);
+
+    ck_assert(exists_in_dir("warm/manifest"));
+    ck_assert(!exists_in_dir(".warm.new-abcdef"));
+    ck_assert(!exists_in_dir(".other.new-A1b2C3"));
+    ck_assert(!exists_in_dir(".x.y.old-zzzzzz"));
+    ck_assert(exists_in_dir("x.y/memory"));
+    ck_assert(exists_in_dir(".live.new-q1q2q3/memory"));
+    ck_assert(exists_in_dir(".notours/memory"));
+    ck_assert(exists_in_dir(".short.new-abc/memory"));
+    close(live_fd);
+    snapshot_tidy_dir("/nonexistent/ignition-test");
+}
+END_TEST
+
+/* A snapshot with one side file, disk0.img, holding text. */
+static void write_with_layer(const char *text)
+{
+    char src[160], err[512] = "";
+    snprintf(src, sizeof(src), "%s/layer.src", dir);
+    int fd = open(src, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+    struct snapshot_writer *w;
+    ck_assert_int_eq(snapshot_writer_begin(snap, &w, err, sizeof(err)), 0);
+    ck_assert_msg(snapshot_writer_file(w, "disk0.img", src, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(snapshot_writer_memory(w, ram, PAGE, err, sizeof(err)), 0);
+    ck_assert_int_eq(snapshot_writer_manifest(w, (const uint8_t *)text, strlen(text), err,
+                                              sizeof(err)), 0);
+    ck_assert_int_eq(snapshot_writer_commit(w, err, sizeof(err)), 0);
+    unlink(src);
+}
+
+/* A restore copies the disk layers after it read the manifest and mapped the
+ * memory; a snapshot of the same name written in between must not give it the
+ * newer disks with the older memory. */
+START_TEST(a_reader_never_copies_the_layers_of_a_snapshot_written_after_it_opened)
+{
+    write_with_layer("older");
+    struct snapshot_reader *r = open_ok(snap);
+    write_with_layer("newer");
+    char to[160], err[512] = "";
+    snprintf(to, sizeof(to), "%s/copied.img", dir);
+    ck_assert_int_eq(snapshot_copy_out(r, "disk0.img", to, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "disk0.img"));
+    ck_assert_int_eq(access(to, F_OK), -1);
+    snapshot_close(r);
+
+    /* Untouched, the snapshot opened is the one copied from. */
+    r = open_ok(snap);
+    ck_assert_msg(snapshot_copy_out(r, "disk0.img", to, err, sizeof(err)) == 0, "%s", err);
+    snapshot_close(r);
+    char got[16] = "";
+    int fd = open(to, O_RDONLY);
+    ck_assert_int_eq(read(fd, got, sizeof(got) - 1), 5);
+    close(fd);
+    ck_assert_str_eq(got, "newer");
+}
+END_TEST
+
 /* ---- mappings ---------------------------------------------------------------------------- */
 
 START_TEST(writes_through_the_mapping_never_reach_the_file)
@@ -918,6 +1015,8 @@ static Suite *snapshot_file_suite(void)
     tcase_add_test(tc, abort_removes_the_unfinished_snapshot);
     tcase_add_test(tc, a_sparse_side_file_is_copied_with_its_holes);
     tcase_add_test(tc, remove_takes_the_snapshot_and_its_leftovers);
+    tcase_add_test(tc, tidying_a_directory_removes_every_dead_writers_leftovers);
+    tcase_add_test(tc, a_reader_never_copies_the_layers_of_a_snapshot_written_after_it_opened);
     tcase_add_test(tc, writes_through_the_mapping_never_reach_the_file);
     tcase_add_test(tc, a_writer_killed_at_any_step_leaves_a_whole_snapshot);
     tcase_add_test(tc, a_writer_killed_at_random_moments_leaves_a_whole_snapshot);

@@ -22,12 +22,15 @@
 #endif
 
 #include "console.h"
+#include "byteorder.h"
 #include "control_client.h"
 #include "ignition.pb-c.h"
 #include "paths.h"
 #include "screenshot.h"
 #include "send_keys.h"
 #include "service.h"
+#include "snapshot.pb-c.h"
+#include "snapshot_file.h"
 #include "unixsock.h"
 #include "util.h"
 #include "wire.h"
@@ -956,13 +959,30 @@ static int cmd_logs(int argc, char **argv)
 
 /* ---- snapshots ------------------------------------------------------------------------ */
 
+/* control_call speaks of vmmd; here the peer is the guest's worker, and a
+ * snapshot cut short leaves the previous one of its name (or the new one,
+ * if the worker died after putting it in place), never a mix. Failures to
+ * reach the worker at all keep their own message. */
+static void explain_worker_failure(int rc, const Ignition__GuestInfo *g, const char *snap,
+                                   char *err, size_t err_len)
+{
+    if (rc == -ETIMEDOUT)
+        set_message(err, err_len, "the guest's worker did not answer in time; snapshot %s is "
+                    "the previous one or the new one, whole", snap);
+    else if (rc == -ENOTCONN || rc == -ECONNRESET || rc == -EPIPE)
+        set_message(err, err_len, "the guest's worker ended before answering (vmmctl status %s "
+                    "says why); snapshot %s is the previous one or the new one, whole",
+                    g->name, snap);
+}
+
 /* vmmd says where the worker listens and where the snapshot goes; the worker
  * is asked here, so that vmmd never waits on it. */
-static int ask_worker_snapshot(const Ignition__GuestInfo *g)
+static int ask_worker_snapshot(const Ignition__GuestInfo *g, const char *snap)
 {
     char err[600];
     int rc = control_worker_snapshot(g->control_socket, "vmmctl", g->name, g->snapshot_path,
                                      SNAPSHOT_TIMEOUT_MS, err, sizeof(err));
+    explain_worker_failure(rc, g, snap, err, sizeof(err));
     return rc == 0 ? EXIT_OK : fail("snapshot of %s: %s", g->name, err);
 }
 
@@ -1009,7 +1029,7 @@ static int cmd_snapshot(int argc, char **argv)
     Ignition__Envelope *reply = guest_call(&env, &g);
     if (!reply)
         return EXIT_FAIL;
-    int status = ask_worker_snapshot(g);
+    int status = ask_worker_snapshot(g, args[1]);
     if (status == EXIT_OK) {
         if (json_output) {
             json_object *o = json_object_new_object();
@@ -1203,6 +1223,41 @@ static uint64_t dir_disk_bytes(const char *dir, time_t *newest)
     return total;
 }
 
+/* When the snapshot was taken, as its manifest records it: the files' times
+ * change when a snapshot is copied or touched. 0 when the manifest cannot say
+ * (a damaged one is refused by restore with the reason). */
+static uint64_t manifest_created_ms(const char *dir)
+{
+    char path[PATH_MAX + 256];
+    set_message(path, sizeof(path), "%s/manifest", dir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    uint8_t header[SNAPSHOT_HEADER_SIZE];
+    uint8_t *body = NULL;
+    uint64_t created = 0, body_len = 0;
+    if (fread(header, 1, sizeof(header), f) == sizeof(header) &&
+        memcmp(header + SNAPSHOT_OFF_MAGIC, SNAPSHOT_MAGIC, 8) == 0) {
+        /* Both terms are bounded (a 32-bit count, a checked length): no wrap. */
+        uint64_t table = (uint64_t)le32(header + SNAPSHOT_OFF_REGION_COUNT) * 4u;
+        body_len = le64(header + SNAPSHOT_OFF_BODY_LENGTH);
+        if (body_len > 0 && body_len <= SNAPSHOT_BODY_MAX &&
+            fseeko(f, (off_t)(SNAPSHOT_HEADER_SIZE + table), SEEK_SET) == 0)
+            body = malloc(body_len);
+    }
+    if (body && fread(body, 1, body_len, f) == body_len) {
+        Ignition__Snapshot__Manifest *m =
+            ignition__snapshot__manifest__unpack(NULL, body_len, body);
+        if (m) {
+            created = m->created_unix_ms;
+            ignition__snapshot__manifest__free_unpacked(m, NULL);
+        }
+    }
+    free(body);
+    fclose(f);
+    return created;
+}
+
 static int snapshots_dir(char *out, size_t len)
 {
     char state[PATH_MAX];
@@ -1234,13 +1289,18 @@ static int cmd_snapshots(int argc, char **argv)
         if (names[i]->d_name[0] != '.' && is_dir(path)) {
             time_t when = 0;
             uint64_t bytes = dir_disk_bytes(path, &when);
+            uint64_t created_ms = manifest_created_ms(path);
+            if (created_ms)
+                when = (time_t)(created_ms / 1000);
+            else
+                created_ms = (uint64_t)when * 1000;
             if (arr) {
                 json_object *o = json_object_new_object();
                 json_object_object_add(o, "name", json_object_new_string(names[i]->d_name));
                 json_object_object_add(o, "path", json_object_new_string(path));
                 json_object_object_add(o, "size_bytes", json_object_new_int64((int64_t)bytes));
                 json_object_object_add(o, "created_unix_ms",
-                                       json_object_new_int64((int64_t)when * 1000));
+                                       json_object_new_int64((int64_t)created_ms));
                 json_object_array_add(arr, o);
             } else {
                 char date[32] = "-";
