@@ -288,10 +288,15 @@ def qemu_restored(scratch, tag, image):
     its process start until it ran. The saved guest was stopped, so the
     restored one stays paused once its state is in: it is then continued."""
     proc, start, qmp_path = start_qemu(scratch, tag, incoming=image)
-    qmp = Qmp(qmp_path)
-    while qmp.call("query-status")["status"] == "inmigrate":
-        time.sleep(0.001)
-    qmp.call("cont")
+    try:
+        qmp = Qmp(qmp_path)
+        while qmp.call("query-status")["status"] == "inmigrate":
+            time.sleep(0.001)
+        qmp.call("cont")
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
     return proc, qmp, time.monotonic() - start
 
 
