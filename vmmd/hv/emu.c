@@ -83,13 +83,40 @@ static uint64_t read_u64(struct hv_vm *vm, int reg)
 
 static bool emu_usable(char *why, size_t why_len)
 {
-    uc_engine *uc;
-    if (uc_open(UC_ARCH_ARM64, UC_MODE_ARM, &uc) != UC_ERR_OK) {
+    /* Asking costs nothing; opening an engine to see took ~4 ms of every start. */
+    if (!uc_arch_supported(UC_ARCH_ARM64)) {
         snprintf(why, why_len, "this Unicorn library has no arm64 support");
         return false;
     }
-    uc_close(uc);
     return true;
+}
+
+/* Where this Unicorn keeps what exception entry needs depends on the library
+ * alone, and finding out runs several scratch engines (~12 ms): found once
+ * per process and kept, so a guest reset, and a standby worker that finds it
+ * before it is handed a guest, do not pay again. */
+static pthread_mutex_t layout_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct emu_layout process_layout;
+static bool process_layout_known;
+
+static int emu_layout_of_process(struct emu_layout *out, char *err, size_t err_len)
+{
+    pthread_mutex_lock(&layout_lock);
+    int rc = 0;
+    if (!process_layout_known) {
+        rc = emu_discover_layout(&process_layout, err, err_len);
+        process_layout_known = rc == 0;
+    }
+    if (rc == 0)
+        *out = process_layout;
+    pthread_mutex_unlock(&layout_lock);
+    return rc;
+}
+
+static int emu_prepare(char *err, size_t err_len)
+{
+    struct emu_layout layout;
+    return emu_layout_of_process(&layout, err, err_len);
 }
 
 /* ---- memory ------------------------------------------------------------------- */
@@ -445,7 +472,7 @@ static struct hv_vm *emu_create(const struct hv_config *config, char *err, size_
     vm->wake_fds[0] = vm->wake_fds[1] = -1;
     vm->pending_intno = -1;
     vm->need_va_aliases = unicorn_older_than(2, 1);
-    if (emu_discover_layout(&vm->layout, err, err_len) < 0)
+    if (emu_layout_of_process(&vm->layout, err, err_len) < 0)
         goto fail;
     if (pipe(vm->wake_fds) < 0) {
         snprintf(err, err_len, "pipe: %s", strerror(errno));
@@ -942,6 +969,7 @@ static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
 const struct hv_ops hv_emu_ops = {
     .name = "emu",
     .usable = emu_usable,
+    .prepare = emu_prepare,
     .create = emu_create,
     .destroy = emu_destroy,
     .map_ram = emu_map_ram,

@@ -89,6 +89,10 @@ struct hv_ops {
     const char *name;
     /* True when this backend can run on this host; otherwise why not. */
     bool (*usable)(char *why, size_t why_len);
+    /* What every VM of this backend needs that depends only on the host and
+     * its libraries, found now and kept for the process (create finds it
+     * otherwise): a standby worker does it before it is given a guest. */
+    int (*prepare)(char *err, size_t err_len);
     struct hv_vm *(*create)(const struct hv_config *config, char *err, size_t err_len);
     void (*destroy)(struct hv_vm *vm);
     /* Maps host memory as guest RAM at gpa (page aligned). Returns 0 or -errno. */
