@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 #include <sys/wait.h>
@@ -23,6 +24,7 @@
 #include "paths.h"
 #include "snapshot_file.h"
 #include "snapshot_manifest.h"
+#include "standby.h"
 #include "util.h"
 
 #define READY_FD 3                 /* where a worker finds the pipe it says "ready" on */
@@ -58,9 +60,16 @@ struct guests {
     struct guest *list;
     struct event *sigchld;
     struct event *poll;
+    /* The standby worker (standby.h): its pid and our end of its socket, or
+     * 0 and -1; the timer that starts the next one. */
+    pid_t standby_pid;
+    int standby_sock;
+    unsigned standby_deaths; /* in a row, unused: at STANDBY_GIVE_UP, no more */
+    struct event *standby_timer;
 };
 
 static void settle(struct guest *g);
+static void standby_died(struct guests *set, int status);
 
 /* ---- records and files ----------------------------------------------------------- */
 
@@ -313,6 +322,10 @@ static void on_sigchld(evutil_socket_t sig, short what, void *arg)
     int status;
     pid_t pid;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == set->standby_pid) {
+            standby_died(set, status);
+            continue;
+        }
         for (struct guest *g = set->list; g; g = g->next) {
             if (g->is_child && g->rec.pid == pid) {
                 worker_gone(g, true, status);
@@ -483,6 +496,106 @@ static void exec_worker(char *const argv[], int ready_write, int log_fd)
     _exit(127);
 }
 
+/* No signal reaches the child's copy of vmmd's handlers between fork and
+ * exec: all are blocked across fork, and the child sets its own. Returns the
+ * pid, or -1 with errno. */
+static pid_t fork_exec(char *const argv[], int fd3, int out_fd)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0)
+        exec_worker(argv, fd3, out_fd);
+    int saved = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return pid;
+}
+
+/* ---- the standby worker ------------------------------------------------------------ */
+
+#define STANDBY_GIVE_UP 3
+/* After a hand-over the next standby waits a little, so that its own start
+ * does not take the CPU from the worker that was just handed a guest. */
+#define STANDBY_RESPAWN_MS 500
+
+static void start_standby(struct guests *set)
+{
+    if (set->standby_sock >= 0 || set->standby_deaths >= STANDBY_GIVE_UP)
+        return;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0) {
+        log_warn("cannot make a standby worker: socketpair: %s", strerror(errno));
+        return;
+    }
+    (void)fcntl(sv[0], F_SETFD, FD_CLOEXEC); /* no other child holds it open */
+    char room[STANDBY_TITLE_ROOM + 1];
+    memset(room, ' ', STANDBY_TITLE_ROOM);
+    room[STANDBY_TITLE_ROOM] = '\0';
+    char *argv[] = {set->vmmd_path, "standby", room, NULL};
+    pid_t pid = fork_exec(argv, sv[1], STDERR_FILENO);
+    int saved = errno;
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        log_warn("cannot make a standby worker: fork: %s", strerror(saved));
+        return;
+    }
+    set->standby_pid = pid;
+    set->standby_sock = sv[0];
+}
+
+static void on_standby_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    start_standby(arg);
+}
+
+static void schedule_standby(struct guests *set, unsigned after_ms)
+{
+    struct timeval tv = {.tv_sec = after_ms / 1000, .tv_usec = (after_ms % 1000) * 1000};
+    evtimer_add(set->standby_timer, &tv);
+}
+
+/* One that ends unused ended for a reason (a broken install, say) that the
+ * next would likely share: after a few, workers are started as they were. */
+static void standby_died(struct guests *set, int status)
+{
+    log_warn("standby worker %d ended unused (%s %d)", (int)set->standby_pid,
+             WIFSIGNALED(status) ? "signal" : "status",
+             WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    close(set->standby_sock);
+    set->standby_sock = -1;
+    set->standby_pid = 0;
+    if (++set->standby_deaths < STANDBY_GIVE_UP)
+        schedule_standby(set, STANDBY_RESPAWN_MS);
+    else
+        log_warn("no more standby workers: each guest's worker starts from scratch");
+}
+
+/* The standby becomes this worker: its pid, or -1 when there is none or it
+ * could not take the request (it then ends on its own). */
+static pid_t hand_to_standby(struct guests *set, char *const argv[], int log_fd, int ready_fd)
+{
+    if (set->standby_sock < 0)
+        return -1;
+    int sock = set->standby_sock;
+    pid_t pid = set->standby_pid;
+    set->standby_sock = -1;
+    set->standby_pid = 0; /* from here its end is a worker's, or nobody's */
+    int rc = standby_send(sock, argv, log_fd, ready_fd);
+    close(sock);
+    schedule_standby(set, STANDBY_RESPAWN_MS);
+    if (rc < 0) {
+        log_warn("standby worker %d did not take the guest (%s): starting one afresh", (int)pid,
+                 strerror(-rc));
+        return -1;
+    }
+    set->standby_deaths = 0;
+    return pid;
+}
+
 static int spawn_worker(struct guest *g, struct guest_error *e)
 {
     struct argv_builder b = {0};
@@ -504,16 +617,12 @@ static int spawn_worker(struct guest *g, struct guest_error *e)
             close(log_fd);
         return -1;
     }
-    /* No signal reaches the child's copy of vmmd's handlers between fork and
-     * exec: all are blocked across fork, and the child sets its own. */
-    sigset_t all, old;
-    sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &old);
-    pid_t pid = fork();
-    if (pid == 0)
-        exec_worker(b.args, pipe_fds[1], log_fd);
-    int saved = errno;
-    sigprocmask(SIG_SETMASK, &old, NULL);
+    pid_t pid = hand_to_standby(g->set, b.args, log_fd, pipe_fds[1]);
+    int saved = 0;
+    if (pid < 0) {
+        pid = fork_exec(b.args, pipe_fds[1], log_fd);
+        saved = errno;
+    }
     close(pipe_fds[1]);
     close(log_fd);
     if (pid < 0) {
@@ -894,16 +1003,20 @@ struct guests *guests_open(struct event_base *base, const struct guests_config *
     set->config.state_dir = set->state_dir;
     set->config.run_dir = set->run_dir;
     set->config.vmmd_path = set->vmmd_path;
+    set->standby_sock = -1;
     set->sigchld = evsignal_new(base, SIGCHLD, on_sigchld, set);
     set->poll = event_new(base, -1, EV_PERSIST, on_poll, set);
+    set->standby_timer = evtimer_new(base, on_standby_timer, set);
     struct timeval every = {.tv_usec = ADOPTED_POLL_MS * 1000};
-    if (!set->sigchld || !set->poll || event_add(set->sigchld, NULL) < 0 ||
+    if (!set->sigchld || !set->poll || !set->standby_timer ||
+        event_add(set->sigchld, NULL) < 0 ||
         event_add(set->poll, &every) < 0) {
         set_message(err, err_len, "cannot watch for guests' ends");
         guests_close(set);
         return NULL;
     }
     load_all(set);
+    schedule_standby(set, 0);
     return set;
 }
 
@@ -920,6 +1033,10 @@ void guests_close(struct guests *set)
         event_free(set->sigchld);
     if (set->poll)
         event_free(set->poll);
+    if (set->standby_timer)
+        event_free(set->standby_timer);
+    if (set->standby_sock >= 0)
+        close(set->standby_sock); /* the standby sees the end and exits */
     free(set);
 }
 

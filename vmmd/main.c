@@ -8,11 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "hv/hv.h"
 #include "log.h"
 #include "machine.h"
 #include "supervisor.h"
 #include "paths.h"
+#include "standby.h"
 #include "supervision.h"
 #include "util.h"
 #include "worker.h"
@@ -296,6 +299,75 @@ static int cmd_supervisor(int argc, char **argv)
     return supervisor_run(&o);
 }
 
+/* What a worker would do first anyway, done while nobody waits for it. A
+ * failure is the worker's to report, with its guest's name, once it has one. */
+static void prepare_backend(void)
+{
+    char why[256], note[256], err[512];
+    const struct hv_ops *hv = hv_select("auto", why, sizeof(why), note, sizeof(note));
+    if (hv && hv->prepare && hv->prepare(err, sizeof(err)) < 0)
+        log_warn("standby: %s", err);
+}
+
+/* The worker's descriptors as `vmmd run` under vmmd has them: its log on
+ * stdout and stderr, its ready pipe on STANDBY_FD (which closes the socket). */
+static int take_descriptors(struct standby_request *req)
+{
+    if (dup2(req->log_fd, STDOUT_FILENO) < 0 || dup2(req->log_fd, STDERR_FILENO) < 0 ||
+        dup2(req->ready_fd, STANDBY_FD) < 0)
+        return -1;
+    if (req->log_fd > STANDBY_FD)
+        close(req->log_fd);
+    if (req->ready_fd > STANDBY_FD)
+        close(req->ready_fd);
+    return 0;
+}
+
+/* A worker started from a standby was never exec'd with its own command line:
+ * its argument area (vmmd leaves room in it, see STANDBY_TITLE_ROOM) is
+ * rewritten to start as that command line does, so that ps shows which
+ * guest it runs. */
+static void retitle(int argc, char **argv, char *const *worker_argv)
+{
+    char *start = argv[0], *end = argv[argc - 1] + strlen(argv[argc - 1]);
+    size_t room = (size_t)(end - start), used = 0;
+    memset(start, 0, room);
+    for (int i = 0; worker_argv[i] && i < 4; i++) { /* path, run, --guest, NAME */
+        size_t n = strlen(worker_argv[i]);
+        if (used + n + 1 > room)
+            break;
+        memcpy(start + used, worker_argv[i], n);
+        used += n + 1;
+    }
+}
+
+/* `vmmd standby`, started by vmmd with its socket on STANDBY_FD: becomes the
+ * worker of the next guest vmmd starts (standby.h). */
+static int cmd_standby(int argc, char **argv)
+{
+    prepare_backend();
+    struct standby_request req;
+    char err[256];
+    int rc = standby_receive(STANDBY_FD, &req, err, sizeof(err));
+    if (rc == 0)
+        return 0; /* vmmd went away before it needed us */
+    if (rc < 0) {
+        log_error("standby: %s", err);
+        return 1;
+    }
+    if (req.argc < 2 || strcmp(req.argv[1], "run") != 0 || take_descriptors(&req) < 0) {
+        log_error("standby: %s", req.argc < 2 || strcmp(req.argv[1], "run") != 0
+                                     ? "asked for something other than a worker"
+                                     : "cannot take the worker's descriptors");
+        standby_request_free(&req);
+        return 1;
+    }
+    retitle(argc, argv, req.argv);
+    rc = cmd_run(req.argc - 1, req.argv + 1);
+    standby_request_free(&req);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     log_init("vmmd");
@@ -303,6 +375,8 @@ int main(int argc, char **argv)
         return cmd_run(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "disk") == 0)
         return cmd_disk(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "standby") == 0)
+        return cmd_standby(argc, argv);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
         return 0;
