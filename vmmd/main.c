@@ -90,7 +90,10 @@ static void usage(FILE *out)
             "                   booting: memory, disks and display are the snapshot's (so\n"
             "                   --mem and --disk are refused); its disk layers are copied\n"
             "                   into the instance directory. --kernel and --initrd are\n"
-            "                   then only what a guest reset boots\n"
+            "                   then only what a guest reset boots. The memory file's\n"
+            "                   checksums are checked first, unless --memory-checked ID\n"
+            "                   names it as it is (vmmd passes the ID of one it saw\n"
+            "                   checked, so only a first or a changed file is read)\n"
             "\n"
             "vmmd disk export writes the disk a guest sees through LAYER (a disk layer\n"
             "from an instance directory) to OUT as a plain raw image.\n");
@@ -152,6 +155,7 @@ static int cmd_run(int argc, char **argv)
         {"ready-fd", required_argument, NULL, 'r'},
         {"control-socket", required_argument, NULL, 'c'},
         {"restore", required_argument, NULL, 'R'},
+        {"memory-checked", required_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     struct worker_options o = {.backend = "auto", .ram_size = 1ull << 30, .gpu = true,
@@ -209,6 +213,7 @@ static int cmd_run(int argc, char **argv)
             break;
         case 'c': o.control_socket = optarg; break;
         case 'R': o.restore_dir = optarg; break;
+        case 'K': o.memory_checked = optarg; break;
         case 'k': o.kernel = optarg; break;
         case 'i': o.initrd = optarg; break;
         case 'a':

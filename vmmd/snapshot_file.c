@@ -1157,6 +1157,40 @@ int snapshot_verify_memory(struct snapshot_reader *r, char *err, size_t err_len)
     return rc;
 }
 
+static int memory_id_of(int fd, char *out, size_t len)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+#ifdef __APPLE__
+    struct timespec m = st.st_mtimespec, c = st.st_ctimespec;
+#else
+    struct timespec m = st.st_mtim, c = st.st_ctim;
+#endif
+    snprintf(out, len, "%ju:%ju:%jd:%jd.%09ld:%jd.%09ld", (uintmax_t)st.st_dev,
+             (uintmax_t)st.st_ino, (intmax_t)st.st_size, (intmax_t)m.tv_sec, (long)m.tv_nsec,
+             (intmax_t)c.tv_sec, (long)c.tv_nsec);
+    return 0;
+}
+
+int snapshot_memory_id(const struct snapshot_reader *r, char *out, size_t len)
+{
+    return memory_id_of(r->memory_fd, out, len);
+}
+
+int snapshot_memory_id_at(const char *dir, char *out, size_t len)
+{
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, MEMORY_NAME) >= sizeof(path))
+        return -ENAMETOOLONG;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    int rc = memory_id_of(fd, out, len);
+    close(fd);
+    return rc;
+}
+
 void snapshot_close(struct snapshot_reader *r)
 {
     if (!r)

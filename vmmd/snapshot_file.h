@@ -184,6 +184,15 @@ int snapshot_map_memory(struct snapshot_reader *r, void **ptr, uint64_t *size, c
  * of RAM; restore skips it). Returns 0, or -1 naming the first bad region. */
 int snapshot_verify_memory(struct snapshot_reader *r, char *err, size_t err_len);
 
+/* What tells whether `memory` is still the file whose checksums were
+ * checked: its device, inode, size and the times of its last change, as text
+ * ("dev:ino:size:mtime:ctime"). Writing the file, or putting another in its
+ * place, changes it. Returns 0, or -errno. */
+#define SNAPSHOT_MEMORY_ID_LEN 128
+int snapshot_memory_id(const struct snapshot_reader *r, char *out, size_t len);
+/* The same, for the snapshot at dir, without opening the snapshot. */
+int snapshot_memory_id_at(const char *dir, char *out, size_t len);
+
 void snapshot_close(struct snapshot_reader *r);
 
 #endif

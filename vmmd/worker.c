@@ -782,6 +782,16 @@ static int prepare_restore(struct worker *w)
         fail(w, "%s", err);
         return -1;
     }
+    bool read_through;
+    double t_check = monotonic_ms();
+    if (worker_restore_check_memory(w->restore, w->o->memory_checked, &read_through, err,
+                                    sizeof(err)) < 0) {
+        fail(w, "%s", err);
+        return -1;
+    }
+    if (read_through)
+        log_info("snapshot %s: memory checksums verified in %.1f ms", w->o->restore_dir,
+                 monotonic_ms() - t_check);
     const struct snapshot_machine_config *c = &w->restore->config;
     struct worker_options *r = &w->restored_options;
     *r = *w->o;

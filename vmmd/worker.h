@@ -41,6 +41,9 @@ struct worker_options {
                                  * the machine's config (memory, disks, display, command
                                  * line) is the snapshot's; kernel and initrd, if given,
                                  * are what a guest reset boots */
+    const char *memory_checked; /* the snapshot_memory_id of a memory file whose
+                                 * checksums were checked: the same file again is
+                                 * not read through before the restore */
 };
 
 /* Runs the guest with its serial console on this process's stdin/stdout (or

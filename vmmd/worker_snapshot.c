@@ -200,6 +200,23 @@ fail:
     return NULL;
 }
 
+int worker_restore_check_memory(struct worker_restore *r, const char *checked_id,
+                                bool *read_through, char *err, size_t err_len)
+{
+    char id[SNAPSHOT_MEMORY_ID_LEN];
+    *read_through = false;
+    if (checked_id && snapshot_memory_id(r->reader, id, sizeof(id)) == 0 &&
+        strcmp(id, checked_id) == 0)
+        return 0;
+    *read_through = true;
+    char why[512];
+    if (snapshot_verify_memory(r->reader, why, sizeof(why)) < 0) {
+        set_message(err, err_len, "cannot restore: %s", why); /* why names the snapshot */
+        return -1;
+    }
+    return 0;
+}
+
 int worker_restore_disks(struct worker_restore *r, const char *instance_dir, char *err,
                          size_t err_len)
 {

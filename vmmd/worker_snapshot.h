@@ -5,6 +5,7 @@
 #ifndef IGNITION_WORKER_SNAPSHOT_H
 #define IGNITION_WORKER_SNAPSHOT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,13 @@ struct worker_restore *worker_restore_open(const char *dir, char *err, size_t er
  * where disk_open finds it; the snapshot itself is never written. Refuses an
  * instance directory that has layers of its own. Returns 0, or -1 with a
  * reason. */
+/* Reads the snapshot's memory file through and checks its checksums, unless
+ * checked_id (or NULL) is the file's snapshot_memory_id as it is now: a file
+ * checked before and not changed since. *read_through says which. Returns 0,
+ * or -1 with a reason naming the snapshot and the bad region. */
+int worker_restore_check_memory(struct worker_restore *r, const char *checked_id,
+                                bool *read_through, char *err, size_t err_len);
+
 int worker_restore_disks(struct worker_restore *r, const char *instance_dir, char *err,
                          size_t err_len);
 

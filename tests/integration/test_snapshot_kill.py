@@ -8,8 +8,8 @@ vmmctl says so in one line, `keep` is byte for byte the first snapshot, only
 `keep` is listed, and a restore of it shows the first state. Killing vmmd
 mid-write does not stop the worker, which writes the snapshot: vmmctl gets it
 whole, and the restore shows the newer state. What a dead writer left is gone
-once vmmd starts again. A snapshot with a flipped byte in its manifest, or
-its memory or manifest cut short, is refused by `vmmctl restore` with one
+once vmmd starts again. A snapshot with a flipped byte in its manifest or
+memory, or its memory or manifest cut short, is refused by `vmmctl restore` with one
 line naming it. `snapshots` dates a snapshot by its manifest. `rm-snapshot` of the snapshot a guest was restored from leaves
 that guest running."""
 
@@ -189,6 +189,40 @@ def cut(path, by):
     os.truncate(path, os.path.getsize(path) - by)
 
 
+def flip_memory(snap_dir):
+    """A byte inside the memory file's first page of data (its holes are
+    zeros that no checksum could tell from a flipped hole)."""
+    path = os.path.join(snap_dir, "memory")
+    with open(path, "rb") as f:
+        data = os.lseek(f.fileno(), 0, os.SEEK_DATA)
+    flip(path, data + 123)
+
+
+def memory_flipped_refused():
+    """The worker reads the memory file through before the first restore of
+    it; vmmd remembers it checked that file and later restores of it as it is
+    skip the read, but one changed since is read through again."""
+    said = damaged("keep", "bad-memory-byte", flip_memory)
+    if "checksum mismatch" not in said or "memory region" not in said:
+        t.fail(f"the refusal of a flipped memory byte says {said!r}")
+    t.vmmctl("rm", "from-bad-memory-byte")
+    copy = os.path.join(SNAPS, "later-flipped")
+    subprocess.run(["cp", "-r", "--sparse=always", os.path.join(SNAPS, "keep"), copy],
+                   check=True)
+    for name in ("checked-once", "checked-twice"):
+        t.vmmctl("restore", "later-flipped", "--name", name, timeout=120)
+    logs = [open(os.path.join(t.HOME, "guests", n, "worker.log")).read()
+            for n in ("checked-once", "checked-twice")]
+    if "memory checksums verified" not in logs[0] or "memory checksums verified" in logs[1]:
+        t.fail("the first restore of a snapshot should read its memory through, the second not")
+    for name in ("checked-once", "checked-twice"):
+        t.vmmctl("stop", "--force", name)
+    flip_memory(copy)
+    r = t.vmmctl("restore", "later-flipped", "--name", "flipped-later", ok=False, timeout=120)
+    if r.returncode != 1 or "checksum mismatch" not in r.stderr:
+        t.fail(f"a memory file changed after a good restore was not refused: {r.stderr!r}")
+
+
 def damaged_refused():
     said = damaged("keep", "bad-manifest-table",
                    lambda d: flip(os.path.join(d, "manifest"), 100))
@@ -233,6 +267,7 @@ def main():
         vmmd_restart_tidies(stale)
         vmmd_killed_mid_write()
         damaged_refused()
+        memory_flipped_refused()
         removed_under_a_clone()
     finally:
         t.cleanup()

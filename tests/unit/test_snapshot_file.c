@@ -372,6 +372,28 @@ START_TEST(a_byte_written_into_a_hole_fails_verification)
 }
 END_TEST
 
+/* The id a restore compares to skip a second read-through: the same file
+ * gives the same id, through the reader or by path; a write changes it. */
+START_TEST(a_memory_id_changes_when_the_file_is_written)
+{
+    write_standard();
+    struct snapshot_reader *r = open_ok(snap);
+    char before[SNAPSHOT_MEMORY_ID_LEN], by_path[512];
+    char after[SNAPSHOT_MEMORY_ID_LEN];
+    ck_assert_int_eq(snapshot_memory_id(r, before, sizeof(before)), 0);
+    ck_assert_int_eq(snapshot_memory_id_at(snap, by_path, sizeof(by_path)), 0);
+    ck_assert_str_eq(before, by_path);
+    struct timespec pause = {.tv_nsec = 20 * 1000 * 1000}; /* coarse file times */
+    nanosleep(&pause, NULL);
+    xor_byte("memory", 123, 0x40);
+    ck_assert_int_eq(snapshot_memory_id(r, after, sizeof(after)), 0);
+    ck_assert_str_ne(before, after);
+    snapshot_close(r);
+    path_in(by_path, sizeof(by_path), "nowhere");
+    ck_assert_int_eq(snapshot_memory_id_at(by_path, after, sizeof(after)), -ENOENT);
+}
+END_TEST
+
 START_TEST(a_flipped_body_byte_is_refused)
 {
     write_standard();
@@ -999,6 +1021,7 @@ static Suite *snapshot_file_suite(void)
     tcase_add_test(tc, missing_memory_is_refused);
     tcase_add_test(tc, a_flipped_memory_byte_fails_verification_naming_the_region);
     tcase_add_test(tc, a_byte_written_into_a_hole_fails_verification);
+    tcase_add_test(tc, a_memory_id_changes_when_the_file_is_written);
     tcase_add_test(tc, a_flipped_body_byte_is_refused);
     tcase_add_test(tc, a_flipped_region_table_byte_is_refused);
     tcase_add_test(tc, a_flipped_header_byte_is_refused);
