@@ -52,6 +52,17 @@ def sanitizer_reports():
 BOOT_TIMEOUT = 240
 
 
+def passed():
+    """After cleanup(): fails on any sanitizer report, else removes the state
+    directory and says PASS."""
+    reports = sanitizer_reports()
+    if reports:
+        print("\n".join(reports))
+        fail("the sanitizers reported errors")
+    shutil.rmtree(HOME, ignore_errors=True)
+    print("PASS")
+
+
 def fail(message):
     print(f"FAIL: {message}")
     for name in sorted(os.listdir(os.path.join(HOME, "guests"))) if os.path.isdir(
@@ -344,12 +355,7 @@ def main():
         run()
     finally:
         cleanup()
-    reports = sanitizer_reports()
-    if reports:
-        print("\n".join(reports))
-        fail("the sanitizers reported errors")
-    shutil.rmtree(HOME, ignore_errors=True)
-    print("PASS")
+    passed()
 
 
 def run():
