@@ -164,6 +164,23 @@ int control_guest_socket(int fd, const char *guest, enum control_guest_socket wh
     return rc;
 }
 
+/* A worker that ended or hung mid-write leaves the previous snapshot or the
+ * new one, whole (the write is atomic): that is what the user needs to hear,
+ * not how the socket ended. */
+static void explain_snapshot_failure(int rc, const char *guest, const char *snapshot_path,
+                                     char *err, size_t err_len)
+{
+    const char *slash = strrchr(snapshot_path, '/');
+    const char *snap = slash ? slash + 1 : snapshot_path;
+    if (rc == -ETIMEDOUT)
+        set_message(err, err_len, "the guest's worker did not answer in time; snapshot %s is "
+                    "the previous one or the new one, whole", snap);
+    else if (rc == -ENOTCONN || rc == -ECONNRESET || rc == -EPIPE)
+        set_message(err, err_len, "the guest's worker ended before answering (vmmctl status %s "
+                    "says why); snapshot %s is the previous one or the new one, whole",
+                    guest, snap);
+}
+
 int control_worker_snapshot(const char *control_socket, const char *client_name,
                             const char *guest, const char *snapshot_path, int timeout_ms,
                             char *err, size_t err_len)
@@ -181,6 +198,7 @@ int control_worker_snapshot(const char *control_socket, const char *client_name,
         env.body_case = IGNITION__ENVELOPE__BODY_SNAPSHOT;
         env.snapshot = &req;
         rc = control_call(fd, &env, &reply, timeout_ms, err, err_len);
+        explain_snapshot_failure(rc, guest, snapshot_path, err, err_len);
     }
     close(fd);
     if (reply)

@@ -46,7 +46,9 @@ int control_guest_socket(int fd, const char *guest, enum control_guest_socket wh
 /* The second step of a snapshot: vmmd's reply to SnapshotRequest{guest, SNAP}
  * names the worker's control_socket and the snapshot_path; this asks the
  * worker to write it there and waits up to timeout_ms (the guest is paused
- * meanwhile). Returns 0, or as control_call with a message in err. */
+ * meanwhile). Returns 0, or as control_call with a message in err; a worker
+ * that ended or did not answer is said to have left the snapshot the previous
+ * one or the new one, whole. */
 int control_worker_snapshot(const char *control_socket, const char *client_name,
                             const char *guest, const char *snapshot_path, int timeout_ms,
                             char *err, size_t err_len);

@@ -959,30 +959,13 @@ static int cmd_logs(int argc, char **argv)
 
 /* ---- snapshots ------------------------------------------------------------------------ */
 
-/* control_call speaks of vmmd; here the peer is the guest's worker, and a
- * snapshot cut short leaves the previous one of its name (or the new one,
- * if the worker died after putting it in place), never a mix. Failures to
- * reach the worker at all keep their own message. */
-static void explain_worker_failure(int rc, const Ignition__GuestInfo *g, const char *snap,
-                                   char *err, size_t err_len)
-{
-    if (rc == -ETIMEDOUT)
-        set_message(err, err_len, "the guest's worker did not answer in time; snapshot %s is "
-                    "the previous one or the new one, whole", snap);
-    else if (rc == -ENOTCONN || rc == -ECONNRESET || rc == -EPIPE)
-        set_message(err, err_len, "the guest's worker ended before answering (vmmctl status %s "
-                    "says why); snapshot %s is the previous one or the new one, whole",
-                    g->name, snap);
-}
-
 /* vmmd says where the worker listens and where the snapshot goes; the worker
  * is asked here, so that vmmd never waits on it. */
-static int ask_worker_snapshot(const Ignition__GuestInfo *g, const char *snap)
+static int ask_worker_snapshot(const Ignition__GuestInfo *g)
 {
     char err[600];
     int rc = control_worker_snapshot(g->control_socket, "vmmctl", g->name, g->snapshot_path,
                                      SNAPSHOT_TIMEOUT_MS, err, sizeof(err));
-    explain_worker_failure(rc, g, snap, err, sizeof(err));
     return rc == 0 ? EXIT_OK : fail("snapshot of %s: %s", g->name, err);
 }
 
@@ -1029,7 +1012,7 @@ static int cmd_snapshot(int argc, char **argv)
     Ignition__Envelope *reply = guest_call(&env, &g);
     if (!reply)
         return EXIT_FAIL;
-    int status = ask_worker_snapshot(g, args[1]);
+    int status = ask_worker_snapshot(g);
     if (status == EXIT_OK) {
         if (json_output) {
             json_object *o = json_object_new_object();
