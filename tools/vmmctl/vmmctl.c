@@ -561,6 +561,21 @@ static int fill_defaults(struct start_args *a)
 
 static int exec_viewer(const char *name, char **extra, int n_extra);
 
+/* What a start, restore or relaunch left: the guest running (how it got
+ * there in brackets), or a failure saying why not. */
+static int report_started(const Ignition__GuestInfo *g, const char *how)
+{
+    bool running = g->state == IGNITION__GUEST_INFO__STATE__STATE_RUNNING;
+    if (json_output)
+        print_guest(g);
+    else if (running)
+        printf("guest %s is running (pid %d, %s)\n", g->name, g->pid, how);
+    if (running)
+        return EXIT_OK;
+    return fail("guest %s is %s: %s", g->name, state_text(g->state),
+                *g->exit_reason ? g->exit_reason : "it stopped as it started");
+}
+
 static int cmd_start(int argc, char **argv)
 {
     if (argc < 2 || argv[1][0] == '-')
@@ -597,13 +612,9 @@ static int cmd_start(int argc, char **argv)
         if (!reply) {
             status = EXIT_FAIL;
         } else {
-            if (json_output)
-                print_guest(g);
-            else if (g->state == IGNITION__GUEST_INFO__STATE__STATE_RUNNING)
-                printf("guest %s is running (pid %d, backend %s)\n", g->name, g->pid, g->backend);
-            if (g->state != IGNITION__GUEST_INFO__STATE__STATE_RUNNING)
-                status = fail("guest %s is %s: %s", g->name, state_text(g->state),
-                              *g->exit_reason ? g->exit_reason : "it stopped as it started");
+            char how[64];
+            set_message(how, sizeof(how), "backend %s", g->backend);
+            status = report_started(g, how);
             bool gui = g->config && g->config->gui;
             ignition__envelope__free_unpacked(reply, NULL);
             if (status == 0 && a.view && gui) {
@@ -1042,13 +1053,6 @@ static void spawn_viewer(const char *name)
     }
 }
 
-static void print_started(const Ignition__GuestInfo *g, const char *how)
-{
-    if (json_output)
-        print_guest(g);
-    else if (g->state == IGNITION__GUEST_INFO__STATE__STATE_RUNNING)
-        printf("guest %s is running (pid %d, %s)\n", g->name, g->pid, how);
-}
 
 static int cmd_restore(int argc, char **argv)
 {
@@ -1078,11 +1082,7 @@ static int cmd_restore(int argc, char **argv)
     Ignition__Envelope *reply = guest_call(&env, &g);
     if (!reply)
         return EXIT_FAIL;
-    print_started(g, "restored");
-    int status = EXIT_OK;
-    if (g->state != IGNITION__GUEST_INFO__STATE__STATE_RUNNING)
-        status = fail("guest %s is %s: %s", g->name, state_text(g->state),
-                      *g->exit_reason ? g->exit_reason : "it stopped as it started");
+    int status = report_started(g, "restored");
     char name[PATHS_GUEST_NAME_MAX + 1];
     set_message(name, sizeof(name), "%s", g->name);
     bool gui = g->config && g->config->gui;
@@ -1109,15 +1109,9 @@ static int cmd_relaunch(int argc, char **argv)
     Ignition__Envelope *reply = guest_call(&env, &g);
     if (!reply)
         return EXIT_FAIL;
-    int status = EXIT_OK;
-    if (json_output)
-        print_guest(g);
-    else if (g->state == IGNITION__GUEST_INFO__STATE__STATE_RUNNING)
-        printf("guest %s is running (pid %d, relaunched from %s)\n", g->name, g->pid,
-               g->last_snapshot);
-    if (g->state != IGNITION__GUEST_INFO__STATE__STATE_RUNNING)
-        status = fail("guest %s is %s: %s", g->name, state_text(g->state),
-                      *g->exit_reason ? g->exit_reason : "it stopped as it started");
+    char how[PATHS_GUEST_NAME_MAX + 32];
+    set_message(how, sizeof(how), "relaunched from %s", g->last_snapshot);
+    int status = report_started(g, how);
     ignition__envelope__free_unpacked(reply, NULL);
     return status;
 }
