@@ -11,51 +11,21 @@ by itself."""
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
-import tempfile
 import time
 
-from guest import REPO, require_assets
-from test_viewer import start_xvfb
+from guest import require_assets
 
-VMMCTL = os.environ.get("IGNITION_VMMCTL", os.path.join(REPO, "build", "tools", "vmmctl", "vmmctl"))
-HOME = tempfile.mkdtemp(prefix="ignition-relaunch-")
+import viewed_guest as v
+from viewed_guest import fail, find_window, vmmctl, wait_for
+
 NAME = "relaunchme"
 ATTACHED = re.compile(r"viewer ignition-view \(fd \d+\) attached")
 
 
-def fail(message):
-    print(f"FAIL: {message}")
-    for leaf in ("worker.log", "console.log"):
-        path = os.path.join(HOME, "guests", NAME, leaf)
-        if os.path.exists(path):
-            print(f"---- {leaf}")
-            print(open(path, "rb").read()[-3000:].decode(errors="replace"))
-    raise SystemExit(1)
-
-
-def vmmctl(env, *args, ok=True, stdin=None):
-    r = subprocess.run([VMMCTL, *args], env=env, capture_output=True, text=True, timeout=240,
-                       input=stdin)
-    if ok and r.returncode != 0:
-        fail(f"vmmctl {' '.join(args)}: {r.stderr.strip()}")
-    return r
-
-
-def wait_for(what, check, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    fail(f"timed out after {timeout}s waiting for {what}")
-
-
 def guest_file(leaf):
-    path = os.path.join(HOME, "guests", NAME, leaf)
+    path = os.path.join(v.HOME, "guests", NAME, leaf)
     return open(path, "rb").read().decode(errors="replace") if os.path.exists(path) else ""
 
 
@@ -68,22 +38,6 @@ def type_on_console(env, line, expect):
     arithmetic in the lines keeps the echoed command from matching."""
     vmmctl(env, "console", NAME, stdin=line + "\r")
     wait_for(f"{expect!r} on the console", lambda: expect in guest_file("console.log"), 60)
-
-
-def find_window(env, proc):
-    found = []
-
-    def look():
-        if proc.poll() is not None:
-            fail(f"the viewer exited ({proc.returncode}): "
-                 f"{proc.communicate()[0].decode(errors='replace')}")
-        r = subprocess.run(["xdotool", "search", "--name", NAME], env=env, capture_output=True,
-                           text=True)
-        found.extend(r.stdout.split())
-        return bool(found)
-
-    wait_for("the viewer's window", look, 60)
-    return found[0]
 
 
 def press(env, win, keys):
@@ -136,11 +90,7 @@ def relaunch_by_chord(env, win, viewer):
 
 def main():
     require_assets()
-    for tool in ("Xvfb", "xdotool"):
-        if not shutil.which(tool):
-            sys.exit(f"{tool} is missing: run tools/setup")
-    xvfb, display = start_xvfb()
-    env = dict(os.environ, IGNITION_HOME=HOME, DISPLAY=display, SDL_VIDEODRIVER="x11")
+    env, xvfb = v.setup("ignition-relaunch-", NAME)
     viewer = None
     try:
         vmmctl(env, "start", NAME, "--mem", "512M")
@@ -149,7 +99,7 @@ def main():
         no_snapshot_no_relaunch(env)
         type_on_console(env, "echo SNAPSTATE-$((40+2)) > /tmp/before; echo WROTE-$((1+2))",
                         "WROTE-3")
-        viewer = subprocess.Popen([VMMCTL, "view", NAME], env=env, stdout=subprocess.PIPE,
+        viewer = subprocess.Popen([v.VMMCTL, "view", NAME], env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.STDOUT)
         win = find_window(env, viewer)
         time.sleep(1)
@@ -165,7 +115,7 @@ def main():
         if st["last_snapshot"] != snap or not st["restore_from"].endswith("/" + snap):
             fail(f"after the relaunch: last snapshot {st['last_snapshot']!r}, restores "
                  f"{st['restore_from']!r}; wanted {snap}")
-        shot = os.path.join(HOME, "after.png")
+        shot = os.path.join(v.HOME, "after.png")
         vmmctl(env, "screenshot", NAME, shot)
         if os.path.getsize(shot) < 100:
             fail("the relaunched guest's screenshot is empty")
@@ -175,19 +125,7 @@ def main():
             fail(f"the viewer did not say how its requests went: {out!r}")
         print("PASS")
     finally:
-        if viewer and viewer.poll() is None:
-            viewer.send_signal(signal.SIGTERM)
-            try:
-                viewer.wait(10)
-            except subprocess.TimeoutExpired:
-                viewer.kill()
-        subprocess.run([VMMCTL, "stop", "--force", NAME], env=env, capture_output=True)
-        try:
-            os.kill(int(open(os.path.join(HOME, "vmmd.lock")).read().split()[0]), signal.SIGTERM)
-        except (OSError, ValueError, IndexError):
-            pass
-        xvfb.terminate()
-        xvfb.wait()
+        v.teardown(env, viewer, xvfb)
 
 
 if __name__ == "__main__":
