@@ -12,13 +12,13 @@
 
 #include "hv/hv.h"
 #include "log.h"
-#include "machine.h"
-#include "supervisor.h"
+#include "machine/machine.h"
+#include "supervisor/supervisor.h"
 #include "paths.h"
-#include "standby.h"
-#include "supervision.h"
+#include "supervisor/standby.h"
+#include "worker/supervision.h"
 #include "util.h"
-#include "worker.h"
+#include "worker/worker.h"
 
 #define WORKER_MAX_DISKS_TEXT "16"
 _Static_assert(WORKER_MAX_DISKS == 16, "keep the text in step");

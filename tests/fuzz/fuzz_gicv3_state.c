@@ -9,7 +9,7 @@
 
 #include "devices/gicv3.h"
 #include "devices/sysreg.h"
-#include "machine.h"
+#include "machine/machine.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

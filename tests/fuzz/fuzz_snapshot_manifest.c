@@ -9,7 +9,7 @@
 #include <zlib.h>
 
 #include "byteorder.h"
-#include "snapshot_file.h"
+#include "storage/snapshot_file.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,7 +9,7 @@
 #include "devices/pl011.h"
 #include "devices/pl031.h"
 #include "devices/sysreg.h"
-#include "machine.h"
+#include "machine/machine.h"
 
 #define GICD_CTLR 0x0000
 #define GICD_IGROUPR 0x0080

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "devices/virtio.h"
-#include "machine.h"
-#include "snapshot_manifest.h"
+#include "machine/machine.h"
+#include "storage/snapshot_manifest.h"
 
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_CONSOLE 3

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seeds of fuzz_snapshot_manifest into
 tests/fuzz/seeds/fuzz_snapshot_manifest/: well-formed manifest files (layout in
-vmmd/snapshot_file.h) behind the harness's mode byte, so that mutations start
+vmmd/storage/snapshot_file.h) behind the harness's mode byte, so that mutations start
 from files the parser accepts."""
 import os
 import struct

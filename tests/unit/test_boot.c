@@ -9,7 +9,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "boot.h"
+#include "machine/boot.h"
 #include "util.h"
 #include "unit.h"
 

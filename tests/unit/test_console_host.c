@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "console_host.h"
+#include "worker/console_host.h"
 #include "unit.h"
 #include "unixsock.h"
 

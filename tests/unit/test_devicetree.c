@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "devicetree.h"
+#include "machine/devicetree.h"
 #include "devices/pl011.h"
 #include "devices/pl031.h"
 #include "unit.h"

@@ -11,7 +11,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include "disk.h"
+#include "storage/disk.h"
 #include "paths.h"
 #include "unit.h"
 

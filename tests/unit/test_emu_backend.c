@@ -15,7 +15,7 @@
 #include "devices/gicv3.h"
 #include "devices/sysreg.h"
 #include "hv/hv.h"
-#include "psci.h"
+#include "machine/psci.h"
 #include "unit.h"
 #include "util.h"
 

@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "machine.h"
+#include "machine/machine.h"
 #include "unit.h"
 
 #define RAM_SIZE (256ull << 20)

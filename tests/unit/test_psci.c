@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "psci.h"
+#include "machine/psci.h"
 #include "unit.h"
 
 #define SMCCC_VERSION 0x80000000u /* Linux asks PSCI_FEATURES about it */

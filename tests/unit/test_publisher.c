@@ -14,7 +14,7 @@
 
 #include "ignition.pb-c.h"
 #include "memfile.h"
-#include "publisher.h"
+#include "worker/publisher.h"
 #include "scanout.h"
 #include "unit.h"
 #include "unixsock.h"

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "registry.h"
+#include "supervisor/registry.h"
 #include "unit.h"
 
 static void sample(struct guest_record *r)

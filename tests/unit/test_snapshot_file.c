@@ -27,7 +27,7 @@
 
 #include "byteorder.h"
 #include "memfile.h"
-#include "snapshot_file.h"
+#include "storage/snapshot_file.h"
 #include "unit.h"
 
 #define PAGE SNAPSHOT_PAGE_SIZE

@@ -12,8 +12,8 @@
 
 #include "devices/virtio.h"
 #include "snapshot.pb-c.h"
-#include "snapshot_file.h"
-#include "snapshot_manifest.h"
+#include "storage/snapshot_file.h"
+#include "storage/snapshot_manifest.h"
 #include "unit.h"
 
 static struct machine_snapshot state, decoded;

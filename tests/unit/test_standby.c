@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "standby.h"
+#include "supervisor/standby.h"
 #include "unit.h"
 
 static int sv[2];

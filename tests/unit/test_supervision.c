@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "paths.h"
-#include "supervision.h"
+#include "worker/supervision.h"
 #include "unit.h"
 
 static char dir[64], path[128];

@@ -16,7 +16,7 @@
 #include "unit.h"
 #include "unixsock.h"
 #include "wire.h"
-#include "worker_control.h"
+#include "worker/worker_control.h"
 
 #define TIMEOUT_MS 5000
 

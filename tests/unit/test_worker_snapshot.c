@@ -12,10 +12,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "snapshot_file.h"
-#include "snapshot_manifest.h"
+#include "storage/snapshot_file.h"
+#include "storage/snapshot_manifest.h"
 #include "unit.h"
-#include "worker_snapshot.h"
+#include "worker/worker_snapshot.h"
 
 #define RAM_SIZE (2u * SNAPSHOT_REGION_SIZE)
 #define LAYER_TEXT "the guest's writes"

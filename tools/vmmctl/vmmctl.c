@@ -30,7 +30,7 @@
 #include "send_keys.h"
 #include "service.h"
 #include "snapshot.pb-c.h"
-#include "snapshot_file.h"
+#include "storage/snapshot_file.h"
 #include "unixsock.h"
 #include "util.h"
 #include "wire.h"

@@ -4,7 +4,7 @@
 #define IGNITION_VIRTIO_BLK_H
 
 #include "device.h"
-#include "disk.h"
+#include "storage/disk.h"
 #include "virtqueue.h"
 
 /* Snapshots (virtio_mmio_save): the device keeps nothing beyond its transport

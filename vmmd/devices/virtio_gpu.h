@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 #include "device.h"
-#include "display.h"
+#include "devices/display.h"
 #include "virtqueue.h"
 
 #define VIRTIO_GPU_DEFAULT_WIDTH 1280u /* fbcon's 160x50 with the 8x16 font */

@@ -1,4 +1,4 @@
-#include "psci.h"
+#include "machine/psci.h"
 
 static uint64_t ret(int64_t value)
 {

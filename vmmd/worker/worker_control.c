@@ -1,4 +1,4 @@
-#include "worker_control.h"
+#include "worker/worker_control.h"
 
 #include <errno.h>
 #include <event2/event.h>

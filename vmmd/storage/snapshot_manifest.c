@@ -3,7 +3,7 @@
  * point into the state (or into a pool for what must be rearranged) and packs
  * them; decoding unpacks under an allocation budget and copies field by field,
  * checking every count and width on the way. */
-#include "snapshot_manifest.h"
+#include "storage/snapshot_manifest.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -15,7 +15,7 @@
 #include "byteorder.h"
 #include "devices/virtio.h"
 #include "snapshot.pb-c.h"
-#include "snapshot_file.h"
+#include "storage/snapshot_file.h"
 #include "util.h"
 
 typedef Ignition__Snapshot__Manifest ManifestMsg;

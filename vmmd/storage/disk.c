@@ -1,7 +1,7 @@
 /* Disk images: the read-only base, and the per-instance copy-on-write layer a
  * writable disk's guest writes land in (a filesystem clone of the base, or our
  * own overlay file where the filesystem cannot clone). */
-#include "disk.h"
+#include "storage/disk.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,7 +21,7 @@
 #include <sys/clonefile.h>
 #endif
 
-#include "disk_overlay.h"
+#include "storage/disk_overlay.h"
 
 #define SERIAL_MAX 20 /* VIRTIO_BLK_ID_BYTES */
 

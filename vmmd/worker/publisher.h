@@ -13,7 +13,7 @@
 #include <stddef.h>
 
 #include "devices/device.h"
-#include "display.h"
+#include "devices/display.h"
 
 struct event_base;
 struct publisher;

@@ -1,4 +1,4 @@
-#include "publisher.h"
+#include "worker/publisher.h"
 
 #include <errno.h>
 #include <event2/event.h>

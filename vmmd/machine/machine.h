@@ -8,10 +8,10 @@
 #include <stdint.h>
 
 #include "devices/pl011.h"
-#include "disk.h"
-#include "display.h"
+#include "storage/disk.h"
+#include "devices/display.h"
 #include "hv/hv.h"
-#include "machine_snapshot.h"
+#include "machine/machine_snapshot.h"
 
 /* Guest-physical layout (addresses as QEMU's "virt" board uses them, which is
  * what people and tools expect of an arm64 VM). */

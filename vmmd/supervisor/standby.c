@@ -1,4 +1,4 @@
-#include "standby.h"
+#include "supervisor/standby.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* Device tree for the ignition arm64 machine. Bindings: Linux's
  * Documentation/devicetree/bindings (arm/psci, timer/arm,arch_timer,
  * interrupt-controller/arm,gic-v3, serial/pl011, rtc/pl031, chosen). */
-#include "devicetree.h"
+#include "machine/devicetree.h"
 
 #include <libfdt.h>
 #include <stdio.h>

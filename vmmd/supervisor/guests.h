@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #include "ignition.pb-c.h"
-#include "registry.h"
+#include "supervisor/registry.h"
 
 struct event_base;
 struct guests;

@@ -1,7 +1,7 @@
 /* The snapshot container on disk (format in snapshot_file.h): writing a
  * directory beside its final name and putting it in place crash-safely, and
  * reading one back with its checks. */
-#include "snapshot_file.h"
+#include "storage/snapshot_file.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,8 +19,8 @@
 #include <zlib.h>
 
 #include "byteorder.h"
-#include "disk.h"
-#include "disk_overlay.h"
+#include "storage/disk.h"
+#include "storage/disk_overlay.h"
 #include "util.h"
 
 #define MANIFEST_NAME "manifest"

@@ -1,4 +1,4 @@
-#include "machine.h"
+#include "machine/machine.h"
 
 #include <errno.h>
 #include <stdatomic.h>
@@ -11,7 +11,7 @@
 #include <sys/random.h>
 #endif
 
-#include "boot.h"
+#include "machine/boot.h"
 #include "devices/gicv3.h"
 #include "devices/pl031.h"
 #include "devices/virtio_blk.h"
@@ -21,10 +21,10 @@
 #include "devices/virtio_mmio.h"
 #include "devices/virtio_rng.h"
 #include "devices/vmgenid.h"
-#include "devicetree.h"
+#include "machine/devicetree.h"
 #include "log.h"
 #include "memfile.h"
-#include "psci.h"
+#include "machine/psci.h"
 #include "util.h"
 
 #define MAX_KERNEL_FILE (256u << 20)

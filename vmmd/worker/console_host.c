@@ -1,4 +1,4 @@
-#include "console_host.h"
+#include "worker/console_host.h"
 
 #include <errno.h>
 #include <event2/event.h>

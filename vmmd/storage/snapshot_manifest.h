@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "machine.h"
-#include "machine_snapshot.h"
+#include "machine/machine.h"
+#include "machine/machine_snapshot.h"
 
 /* The body's format; a decoder refuses any other (SNAPSHOT_FORMAT_VERSION is
  * the container's). */

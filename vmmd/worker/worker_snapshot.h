@@ -9,10 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "disk.h"
-#include "machine.h"
-#include "snapshot_file.h"
-#include "snapshot_manifest.h"
+#include "storage/disk.h"
+#include "machine/machine.h"
+#include "storage/snapshot_file.h"
+#include "storage/snapshot_manifest.h"
 
 /* Writes the machine (its vCPU stopped: machine_run returned HV_EXIT_STOPPED)
  * as the snapshot path, which replaces any snapshot there only once complete.

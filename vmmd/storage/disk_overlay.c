@@ -1,7 +1,7 @@
 /* DISK-OVERLAY files (format in disk_overlay.h). Everything read from an
  * existing file is checked before use: a damaged or foreign file gets an error
  * that names it, never an out-of-range access. */
-#include "disk_overlay.h"
+#include "storage/disk_overlay.h"
 
 #include <errno.h>
 #include <fcntl.h>

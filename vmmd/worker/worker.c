@@ -1,4 +1,4 @@
-#include "worker.h"
+#include "worker/worker.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,18 +17,18 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "console_host.h"
+#include "worker/console_host.h"
 #include "devices/arch_timer.h"
 #include "devices/evdev.h"
 #include "devices/virtio_input.h"
 #include "log.h"
-#include "machine.h"
+#include "machine/machine.h"
 #include "paths.h"
-#include "publisher.h"
-#include "supervision.h"
+#include "worker/publisher.h"
+#include "worker/supervision.h"
 #include "util.h"
-#include "worker_control.h"
-#include "worker_snapshot.h"
+#include "worker/worker_control.h"
+#include "worker/worker_snapshot.h"
 
 #define ESCAPE_CHAR 0x01 /* Ctrl-A, as QEMU's serial multiplexer */
 #define CONSOLE_PENDING 65536 /* input read from the host, not yet taken by the guest */

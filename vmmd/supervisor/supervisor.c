@@ -1,4 +1,4 @@
-#include "supervisor.h"
+#include "supervisor/supervisor.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -16,12 +16,12 @@
 #include <mach-o/dyld.h>
 #endif
 
-#include "guests.h"
+#include "supervisor/guests.h"
 #include "ignition.pb-c.h"
 #include "log.h"
-#include "machine.h"
+#include "machine/machine.h"
 #include "paths.h"
-#include "snapshot_file.h"
+#include "storage/snapshot_file.h"
 #include "unixsock.h"
 #include "util.h"
 #include "wire.h"

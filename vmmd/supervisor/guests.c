@@ -1,4 +1,4 @@
-#include "guests.h"
+#include "supervisor/guests.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -22,9 +22,9 @@
 
 #include "log.h"
 #include "paths.h"
-#include "snapshot_file.h"
-#include "snapshot_manifest.h"
-#include "standby.h"
+#include "storage/snapshot_file.h"
+#include "storage/snapshot_manifest.h"
+#include "supervisor/standby.h"
 #include "util.h"
 
 #define READY_FD 3                 /* where a worker finds the pipe it says "ready" on */

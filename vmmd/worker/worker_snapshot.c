@@ -1,4 +1,4 @@
-#include "worker_snapshot.h"
+#include "worker/worker_snapshot.h"
 
 #include <errno.h>
 #include <stdbool.h>

@@ -1,4 +1,4 @@
-#include "supervision.h"
+#include "worker/supervision.h"
 
 #include <errno.h>
 #include <fcntl.h>

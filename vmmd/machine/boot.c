@@ -1,4 +1,4 @@
-#include "boot.h"
+#include "machine/boot.h"
 
 #include <stdbool.h>
 #include <stdio.h>

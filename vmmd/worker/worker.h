@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "disk.h"
+#include "storage/disk.h"
 
 #define WORKER_MAX_DISKS 16
 
