@@ -61,7 +61,9 @@ struct device_ops {
     /* Register access at offset within the window; size is 1, 2, 4 or 8. */
     uint64_t (*read)(struct device *dev, uint64_t offset, unsigned size);
     void (*write)(struct device *dev, uint64_t offset, unsigned size, uint64_t value);
-    /* Adds this device's node (libfdt sequential-write); returns 0 or a libfdt error. */
+    /* Adds this device's node (libfdt sequential-write); returns 0 or a libfdt
+     * error. read, write and fdt_node may be NULL for a device whose window is
+     * empty (size 0): the interrupt controller, which the backend serves. */
     int (*fdt_node)(struct device *dev, void *fdt, const struct fdt_phandles *phandles);
     void (*destroy)(struct device *dev);
     /* Snapshots (both or neither; a device without them keeps no state). save
