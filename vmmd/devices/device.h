@@ -10,7 +10,8 @@
  *  2. Its ops table has save and load. save encodes the device's state as that
  *     message (device_state_pack, device_state.h); load decodes it under an
  *     allocation budget (device_state_unpack), checks every field, and only
- *     then applies it: refused state leaves the device as it was created.
+ *     then applies it: refused state leaves the device as it was created (or,
+ *     for virtio devices, reset).
  *  3. Its kind (struct device's kind, or its ops' name) names it in the
  *     manifest, which keeps {kind, MMIO base, state bytes} per device and
  *     never looks inside the bytes (vmmd/storage/snapshot_manifest.c).
@@ -19,9 +20,10 @@
  *
  * A virtio device does the same through its struct virtio_device_ops
  * (virtio_mmio.h): the transport's state (proto/devices/virtio_mmio.proto)
- * carries the device's own bytes. A new device adds its own .c/.h file, its
- * .proto, one line in proto/meson.build, its unit tests and a fuzz harness of
- * its state; nothing in the manifest or the machine's snapshot code changes. */
+ * carries the device's own bytes. A new device adds its own .c/.h file (and
+ * its line in vmmd/meson.build), its .proto (and its name in proto/meson.build),
+ * the line in machine.c that creates it, its unit tests and a fuzz harness of
+ * its state; nothing in the manifest or in machine.c's snapshot code changes. */
 #ifndef IGNITION_DEVICE_H
 #define IGNITION_DEVICE_H
 
