@@ -43,6 +43,13 @@ static int64_t seed_clock(void)
     return 1700000000;
 }
 
+/* The same seeds on every run. */
+static void seed_random(void *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        ((uint8_t *)buf)[i] = (uint8_t)(0xa5 ^ i);
+}
+
 static struct machine_device_state *add_entry(const char *kind, uint64_t base)
 {
     struct machine_device_state *d = &state.devices[state.num_devices++];
@@ -66,7 +73,7 @@ static void save_devices(void)
     struct gicv3 *gic = gicv3_create(MACHINE_NUM_SPIS);
     struct device *uart = pl011_create(MACHINE_UART_BASE, (struct irq_line){0}, no_output, NULL);
     struct device *rtc = pl031_create(MACHINE_RTC_BASE, (struct irq_line){0}, seed_clock);
-    struct device *genid = vmgenid_create(MACHINE_GENID_BASE, (struct irq_line){0}, NULL);
+    struct device *genid = vmgenid_create(MACHINE_GENID_BASE, (struct irq_line){0}, seed_random);
     if (!gic || !uart || !rtc || !genid)
         exit(1);
     pl011_receive(uart, (const uint8_t *)"ls\n", 3);
