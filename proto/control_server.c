@@ -323,10 +323,8 @@ static struct control_conn *conn_open(struct control_server *s, int fd)
 }
 
 /* Turned away before a conversation: one Error, and the socket closes. */
-static void turn_away(struct control_server *s, int fd, Ignition__Error__Code code,
-                      const char *message)
+static void turn_away(int fd, Ignition__Error__Code code, const char *message)
 {
-    (void)s;
     wire_send_error(fd, code, message);
     close(fd);
 }
@@ -334,7 +332,7 @@ static void turn_away(struct control_server *s, int fd, Ignition__Error__Code co
 struct control_conn *control_server_adopt(struct control_server *s, int fd)
 {
     if (s->num_conns >= s->options.max_clients) {
-        turn_away(s, fd, s->options.full_code, s->full_message);
+        turn_away(fd, s->options.full_code, s->full_message);
         return NULL;
     }
     return conn_open(s, fd);
@@ -351,7 +349,7 @@ static void on_accept(evutil_socket_t listen_fd, short what, void *arg)
     if (unixsock_peer_uid(fd, &uid) < 0 || uid != getuid()) {
         char msg[64];
         set_message(msg, sizeof(msg), "this %s serves only its own user", s->who);
-        turn_away(s, fd, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE, msg);
+        turn_away(fd, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE, msg);
         return;
     }
     if (!control_server_adopt(s, fd) && s->num_conns < s->options.max_clients)

@@ -10,8 +10,7 @@
  * - The interrupt line: it is edge-triggered, and a pending edge belongs to
  *   the interrupt controller's state. InterruptStatus is here.
  * - QueueNumMax, the offered features, the config space of virtio-blk (from
- *   its disk) and of virtio-gpu: derived from the device as created.
- */
+ *   its disk) and of virtio-gpu: derived from the device as created. */
 #ifndef IGNITION_VIRTIO_MMIO_STATE_H
 #define IGNITION_VIRTIO_MMIO_STATE_H
 
