@@ -37,6 +37,11 @@ struct device_ops {
     /* Adds this device's node (libfdt sequential-write); returns 0 or a libfdt error. */
     int (*fdt_node)(struct device *dev, void *fdt, const struct fdt_phandles *phandles);
     void (*destroy)(struct device *dev);
+    /* Optional: host memory (page aligned, the window's size) that holds what
+     * the window reads, for a device the guest reads with any load its memcpy
+     * picks. A backend that decodes only single loads and stores (kvm, hvf)
+     * maps it read-only into the guest; writes still reach write(). */
+    void *(*guest_memory)(struct device *dev);
 };
 
 struct device {
