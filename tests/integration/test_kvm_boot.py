@@ -2,7 +2,8 @@
 """Boots the console image under the kvm backend inside an emulated arm64 host
 with /dev/kvm (tools/kvm-host), with the vCPUs given (1 or 2), and checks what
 the guest itself reports: its milestones, the CPUs it brought online (PSCI
-CPU_ON in KVM), arithmetic by its shell, and a power-off that ends vmmd, and so
+CPU_ON in KVM), arithmetic by its shell, with one vCPU a reset (a new VM in
+the same worker) that boots it again, and a power-off that ends vmmd, and so
 kvm-host, with status 0.
 
     test_kvm_boot.py CPUS [BACKEND]
@@ -34,6 +35,14 @@ def main():
     g.shell("nproc; cat /sys/devices/system/cpu/online",
             rf"\r?\n{cpus}\r?\n{online}\r?\n", 60)
     g.shell("echo $((6*7))", r"\r?\n42\r?\n", 60)
+    if cpus == 1:
+        # PSCI SYSTEM_RESET: the worker builds the machine again, a new KVM VM.
+        g.type("reboot\n")
+        g.expect(r"GUEST: init started", BOOT_TIMEOUT)
+        g.expect(r"GUEST: shell ready", BOOT_TIMEOUT)
+        g.expect(r"ignition:[^\n]*# ", 60)
+        g.shell("echo $((6*7))", r"\r?\n42\r?\n", 60)
+        print(f"booted again after a reset at {g.elapsed():.1f}s")
     if cpus > 1:
         # Work on the second CPU: the scheduler uses it, its timer ticks.
         g.shell("taskset -c 1 sh -c 'echo on-cpu-1; cat /proc/self/stat' | "
