@@ -13,7 +13,7 @@ static const struct {
     const char *name;
     const char *host;
 } hv_known[] = {
-    {"emu", "any host with Unicorn >= 2.1 (left out of this build by -Demu=false)"},
+    {"emu", "any host; this build was made with -Demu=false"},
     {"kvm", "Linux arm64 hosts with /dev/kvm"},
     {"hvf", "macOS on Apple Silicon"},
 };
