@@ -69,6 +69,7 @@ struct hv_vm {
     uint64_t mmio_limit;
     unsigned num_vcpus;
     unsigned next_slot;   /* device windows take slots from 1 */
+    unsigned ipa_bits;    /* the guest-physical address space */
     pthread_mutex_t lock;  /* the fields below but halt, and the threads to kick */
     atomic_bool halt;      /* this run's vCPU loops return at their next chance */
     bool stop_requested;   /* hv_ops.stop(): holds until clear_stop */
@@ -111,14 +112,31 @@ static int open_kvm(char *why, size_t why_len)
     return fd;
 }
 
-/* Works: a VM can be created and takes an in-kernel GICv3, what every guest needs. */
+/* The VM type for this host: its whole guest address space, which must reach
+ * address_top. -1 with why. */
+static long host_vm_type(int kvm_fd, uint64_t address_top, char *why, size_t why_len)
+{
+    int ipa = ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_VM_IPA_SIZE);
+    return kvm_arm_vm_type(ipa, address_top, why, why_len);
+}
+
+/* The lowest RAM address a machine needs: device space, then 64M of RAM. */
+#define KVM_MIN_ADDRESS_TOP(mmio_limit) ((mmio_limit) + (64ull << 20))
+
+/* Works: a VM of the type create() asks for can be created and takes an
+ * in-kernel GICv3, what every guest needs. */
 static bool kvm_usable(char *why, size_t why_len)
 {
     int fd = open_kvm(why, why_len);
     if (fd < 0)
         return false;
     bool ok = false;
-    int vm = ioctl(fd, KVM_CREATE_VM, 0);
+    long type = host_vm_type(fd, KVM_MIN_ADDRESS_TOP(0x40000000ull), why, why_len);
+    int vm = type < 0 ? -1 : ioctl(fd, KVM_CREATE_VM, (unsigned long)type);
+    if (type < 0) {
+        close(fd);
+        return false;
+    }
     if (vm < 0) {
         snprintf(why, why_len, "KVM cannot create a VM here: %s", strerror(errno));
     } else {
@@ -153,15 +171,16 @@ static int fail_errno(char *err, size_t err_len, const char *what)
 
 static int create_vm_fd(struct hv_vm *vm, const struct hv_config *c, char *err, size_t err_len)
 {
-    int ipa = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_VM_IPA_SIZE);
-    /* RAM starts where device space ends; MACHINE_MAX_RAM bounds it. */
-    long type = kvm_arm_vm_type(ipa, c->mmio_limit + (64ull << 30), err, err_len);
+    /* RAM starts where device space ends; a RAM size the host's address space
+     * cannot hold is refused when it is mapped (map_ram). */
+    long type = host_vm_type(vm->kvm_fd, KVM_MIN_ADDRESS_TOP(c->mmio_limit), err, err_len);
     if (type < 0)
         return -EINVAL;
     vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, (unsigned long)type);
     if (vm->vm_fd < 0)
         return fail_errno(err, err_len, "KVM_CREATE_VM");
-    log_debug("kvm: VM with a %d-bit guest address space", ipa > 0 ? ipa : 40);
+    vm->ipa_bits = type ? (unsigned)type : KVM_ARM_DEFAULT_IPA_BITS;
+    log_debug("kvm: VM with a %u-bit guest address space", vm->ipa_bits);
     /* An access KVM cannot decode comes to us with its address, where the
      * kernel would otherwise fail KVM_RUN with ENOSYS and say nothing. */
     struct kvm_enable_cap nisv = {.cap = KVM_CAP_ARM_NISV_TO_USER};
@@ -311,6 +330,12 @@ fail:
 
 static int kvm_map_ram(struct hv_vm *vm, uint64_t gpa, void *host, uint64_t size)
 {
+    if (vm->ipa_bits < 64 && (gpa >= 1ull << vm->ipa_bits || size > (1ull << vm->ipa_bits) - gpa)) {
+        log_error("kvm: guest memory up to 0x%llx is beyond this host's %u-bit guest "
+                  "address space; give the guest less memory",
+                  (unsigned long long)(gpa + size), vm->ipa_bits);
+        return -EINVAL;
+    }
     struct kvm_userspace_memory_region region = {
         .slot = KVM_RAM_SLOT, .guest_phys_addr = gpa, .memory_size = size,
         .userspace_addr = (uintptr_t)host,
