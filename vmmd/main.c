@@ -30,6 +30,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: vmmd [-d] [--service] [--home DIR] [--verbose]\n"
             "       vmmd run --kernel IMAGE [--initrd FILE] [--append ARGS] [--mem SIZE]\n"
+            "                [--cpus N]\n"
             "                [--disk PATH[,OPTIONS]]... [--instance DIR]\n"
             "                [--gpu | --no-gpu] [--socket PATH] [--display WxH]\n"
             "                [--scanouts N] [--gpu-memory SIZE]\n"
@@ -52,6 +53,7 @@ static void usage(FILE *out)
             "  --initrd FILE    initramfs to load beside the kernel\n"
             "  --append ARGS    kernel command line (default: console=ttyAMA0)\n"
             "  --mem SIZE       guest memory, e.g. 512M or 2G (default: 1G)\n"
+            "  --cpus N         vCPUs, 1 to " MACHINE_MAX_CPUS_TEXT " (default 1; more than one needs kvm)\n"
             "  --disk PATH[,ro][,cow=auto|clone|overlay][,serial=TEXT]\n"
             "                   a raw disk image as the next virtio disk (vda, vdb, ...).\n"
             "                   The image itself is never written: the guest's writes go\n"
@@ -141,6 +143,7 @@ static int cmd_run(int argc, char **argv)
     static const struct option options[] = {
         {"kernel", required_argument, NULL, 'k'}, {"initrd", required_argument, NULL, 'i'},
         {"append", required_argument, NULL, 'a'}, {"mem", required_argument, NULL, 'm'},
+        {"cpus", required_argument, NULL, 'P'},
         {"backend", required_argument, NULL, 'b'}, {"verbose", no_argument, NULL, 'v'},
         {"disk", required_argument, NULL, 'd'},   {"instance", required_argument, NULL, 'I'},
         {"gpu", no_argument, NULL, 'G'},          {"no-gpu", no_argument, NULL, 'N'},
@@ -161,12 +164,12 @@ static int cmd_run(int argc, char **argv)
     struct worker_options o = {.backend = "auto", .ram_size = 1ull << 30, .gpu = true,
                                .num_scanouts = 1, .display_width = 1280,
                                .display_height = 800, .gpu_memory = 256ull << 20,
-                               .ready_fd = -1};
+                               .ready_fd = -1, .cpus = 1};
     bool mem_given = false;
     int c;
     optind = 1;
     opterr = 0; /* our messages, not getopt's */
-    while ((c = getopt_long(argc, argv, ":k:i:a:m:b:d:I:S:D:n:M:g:C:L:l:x:r:c:R:GNvh", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":k:i:a:m:b:d:I:S:D:n:M:g:C:L:l:x:r:c:R:P:GNvh", options, NULL)) != -1) {
         switch (c) {
         case 'd': {
             char err[160];
@@ -175,6 +178,14 @@ static int cmd_run(int argc, char **argv)
             if (disk_spec_parse(optarg, &o.disks[o.num_disks], err, sizeof(err)) < 0)
                 return usage_error("--disk: %s", err);
             o.num_disks++;
+            break;
+        }
+        case 'P': {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (*end || end == optarg || n < 1 || n > MACHINE_MAX_CPUS)
+                return usage_error("--cpus %s: give 1 to " MACHINE_MAX_CPUS_TEXT, optarg);
+            o.cpus = (unsigned)n;
             break;
         }
         case 'I': o.instance_dir = optarg; break;

@@ -32,10 +32,14 @@ def require_assets():
 
 
 class Guest:
-    def __init__(self, *extra_args, append="console=ttyAMA0 quiet", mem="1G"):
+    """launcher runs vmmd elsewhere: its words come before vmmd's, and vmmd
+    and the guest assets are named as they are there (tools/kvm-host)."""
+
+    def __init__(self, *extra_args, append="console=ttyAMA0 quiet", mem="1G", launcher=(),
+                 vmmd=None, assets=None):
         require_assets()
-        d = guest_dir()
-        self.args = [vmmd_path(), "run", "--kernel", os.path.join(d, "Image"),
+        d = assets or guest_dir()
+        self.args = [*launcher, vmmd or vmmd_path(), "run", "--kernel", os.path.join(d, "Image"),
                      "--initrd", os.path.join(d, "initramfs.cpio.gz"),
                      "--append", append, "--mem", mem, *extra_args]
         # Each guest keeps its state (display socket, default instance) apart
@@ -143,5 +147,10 @@ class Guest:
 
     def kill(self):
         if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            # A launcher gets to stop what it started.
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

@@ -3,6 +3,7 @@
  * is built by fdt_build and read back with libfdt, as the kernel's own copy is. */
 #include <check.h>
 #include <libfdt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,6 +228,26 @@ START_TEST(test_gic)
 }
 END_TEST
 
+/* SMP: one cpu node per vCPU, named and numbered by MPIDR affinity (KVM's
+ * numbering: 16 to a cluster), and one redistributor frame each. */
+START_TEST(test_smp_cpus_and_redistributors)
+{
+    machine.num_cpus = 18;
+    build();
+    for (unsigned n = 0; n < 18; n++) {
+        char path[32];
+        uint32_t aff = n < 16 ? n : 0x100 + (n - 16);
+        snprintf(path, sizeof(path), "/cpus/cpu@%x", aff);
+        assert_string(path, "device_type", "cpu");
+        assert_string(path, "enable-method", "psci");
+        ck_assert_uint_eq(cell(path, "reg", 1, 0), aff);
+    }
+    ck_assert_int_lt(fdt_path_offset(dtb, "/cpus/cpu@10"), 0); /* not 16 in Aff0 */
+    const uint64_t reg[] = {GICD_BASE, 0x10000, GICR_BASE, 18 * 0x20000};
+    assert_u64_pairs("/intc@8000000", "reg", reg, 4);
+}
+END_TEST
+
 START_TEST(test_interrupt_parent_is_gic)
 {
     build();
@@ -342,6 +363,7 @@ static Suite *devicetree_suite(void)
     tcase_add_test(tc, test_psci_node);
     tcase_add_test(tc, test_timer_ppis);
     tcase_add_test(tc, test_gic);
+    tcase_add_test(tc, test_smp_cpus_and_redistributors);
     tcase_add_test(tc, test_interrupt_parent_is_gic);
     tcase_add_test(tc, test_pl011_node);
     tcase_add_test(tc, test_pl011_clocks);

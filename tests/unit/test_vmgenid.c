@@ -5,6 +5,7 @@
 #include <check.h>
 #include <libfdt.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "devices/vmgenid.h"
 #include "unit.h"
@@ -68,8 +69,30 @@ static void guest_id(uint8_t id[VMGENID_ID_LEN])
 START_TEST(test_window)
 {
     ck_assert_uint_eq(genid->base, GENID_BASE);
-    ck_assert_uint_eq(genid->size, 0x1000);
+    /* 4K, or the host's page where that is larger (it is mapped as memory). */
+    long page = sysconf(_SC_PAGESIZE);
+    ck_assert_uint_eq(genid->size, page > 0x1000 ? (uint64_t)page : 0x1000);
     ck_assert_str_eq(genid->ops->name, "vmgenid");
+}
+END_TEST
+
+/* What kvm maps for the guest's loads holds what the registers read: the id,
+ * then zeros to the window's end, and a new generation's id at once. */
+START_TEST(test_guest_memory_is_the_window)
+{
+    const uint8_t *page = genid->ops->guest_memory(genid);
+    ck_assert_ptr_nonnull(page);
+    ck_assert_uint_eq((uintptr_t)page % 4096, 0);
+    uint8_t id[VMGENID_ID_LEN];
+    guest_id(id);
+    ck_assert_mem_eq(page, id, VMGENID_ID_LEN);
+    for (uint64_t i = VMGENID_ID_LEN; i < genid->size; i++)
+        ck_assert_uint_eq(page[i], 0);
+    vmgenid_new_generation(genid);
+    guest_id(id);
+    ck_assert_mem_eq(page, id, VMGENID_ID_LEN);
+    genid->ops->write(genid, 0, 8, ~0ull); /* the guest cannot change it */
+    ck_assert_mem_eq(page, id, VMGENID_ID_LEN);
 }
 END_TEST
 
@@ -226,6 +249,7 @@ static Suite *vmgenid_suite(void)
     TCase *regs = tcase_create("registers");
     tcase_add_checked_fixture(regs, setup, teardown);
     tcase_add_test(regs, test_window);
+    tcase_add_test(regs, test_guest_memory_is_the_window);
     tcase_add_test(regs, test_id_is_random_at_creation);
     tcase_add_test(regs, test_every_offset_and_size);
     tcase_add_test(regs, test_past_the_id_reads_zero);

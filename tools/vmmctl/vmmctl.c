@@ -353,6 +353,8 @@ static void print_guest(const Ignition__GuestInfo *g)
         printf("pid:      %d\n", g->pid);
     printf("backend:  %s\n", g->backend);
     printf("memory:   %s\n", mem);
+    if (g->config)
+        printf("cpus:     %u\n", g->config->cpus);
     printf("uptime:   %s\n", up);
     if (g->config) {
         printf("kernel:   %s\n", g->config->kernel);

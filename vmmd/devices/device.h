@@ -76,6 +76,11 @@ struct device_ops {
     int (*save)(struct device *dev, struct device_state_bytes *out);
     int (*load)(struct device *dev, const uint8_t *state, size_t len, char *err,
                 size_t err_len);
+    /* Optional: host memory (page aligned, the window's size) that holds what
+     * the window reads, for a device the guest reads with any load its memcpy
+     * picks. A backend that decodes only single loads and stores (kvm, hvf)
+     * maps it read-only into the guest; writes still reach write(). */
+    void *(*guest_memory)(struct device *dev);
 };
 
 struct device {

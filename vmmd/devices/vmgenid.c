@@ -2,10 +2,12 @@
  * paper; Linux's Documentation/devicetree/bindings/rng/microsoft,vmgenid.yaml).
  *
  * The guest maps the window as device memory and copies the id out of it with
- * whatever loads its memcpy picks, so every offset and access size reads the id's
- * bytes as little-endian memory would; past the id reads 0. The id is the
- * host's to change: guest writes are ignored. The interrupt is edge-triggered,
- * one pulse per new generation. */
+ * whatever loads its memcpy picks (load pairs too, which hardware-assisted
+ * backends cannot decode): so the window is a page of host memory, the id at
+ * its start and zeros after, that such a backend maps read-only, and reads
+ * that trap come here and read the same bytes as little-endian memory would.
+ * The id is the host's to change: guest writes are ignored. The interrupt is
+ * edge-triggered, one pulse per new generation. */
 #include "vmgenid.h"
 
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #ifdef __linux__
 #include <sys/random.h>
 #endif
@@ -25,7 +28,7 @@ struct vmgenid {
     struct device dev;
     pthread_mutex_t lock;
     vmgenid_random_fn random;
-    uint8_t id[VMGENID_ID_LEN];
+    uint8_t *id; /* the window: VMGENID_ID_LEN bytes of id, then zeros */
 };
 
 static struct vmgenid *to_vmgenid(struct device *dev)
@@ -71,7 +74,7 @@ void vmgenid_new_generation(struct device *dev)
 {
     struct vmgenid *g = to_vmgenid(dev);
     pthread_mutex_lock(&g->lock);
-    g->random(g->id, sizeof(g->id));
+    g->random(g->id, VMGENID_ID_LEN);
     pthread_mutex_unlock(&g->lock);
     irq_line_set(&dev->irq, true);
     irq_line_set(&dev->irq, false);
@@ -83,7 +86,7 @@ int vmgenid_save(struct device *dev, struct vmgenid_state *out)
 {
     struct vmgenid *g = to_vmgenid(dev);
     pthread_mutex_lock(&g->lock);
-    memcpy(out->id, g->id, sizeof(out->id));
+    memcpy(out->id, g->id, VMGENID_ID_LEN);
     pthread_mutex_unlock(&g->lock);
     return 0;
 }
@@ -92,7 +95,7 @@ int vmgenid_load(struct device *dev, const struct vmgenid_state *in)
 {
     struct vmgenid *g = to_vmgenid(dev);
     pthread_mutex_lock(&g->lock);
-    memcpy(g->id, in->id, sizeof(g->id));
+    memcpy(g->id, in->id, VMGENID_ID_LEN);
     pthread_mutex_unlock(&g->lock);
     return 0;
 }
@@ -162,7 +165,13 @@ static void vmgenid_destroy(struct device *dev)
 {
     struct vmgenid *g = to_vmgenid(dev);
     pthread_mutex_destroy(&g->lock);
+    free(g->id);
     free(g);
+}
+
+static void *vmgenid_guest_memory(struct device *dev)
+{
+    return to_vmgenid(dev)->id;
 }
 
 static const struct device_ops vmgenid_ops = {
@@ -173,17 +182,31 @@ static const struct device_ops vmgenid_ops = {
     .destroy = vmgenid_destroy,
     .save = vmgenid_save_bytes,
     .load = vmgenid_load_bytes,
+    .guest_memory = vmgenid_guest_memory,
 };
+
+/* A page of the host's, at least VMGENID_SIZE: what a backend can map. */
+static size_t window_size(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    return page > VMGENID_SIZE ? (size_t)page : VMGENID_SIZE;
+}
 
 struct device *vmgenid_create(uint64_t base, struct irq_line irq, vmgenid_random_fn random)
 {
     struct vmgenid *g = calloc(1, sizeof(*g));
     if (!g)
         return NULL;
-    g->dev = (struct device){.ops = &vmgenid_ops, .base = base, .size = VMGENID_SIZE,
-                             .irq = irq};
+    size_t size = window_size();
+    g->id = aligned_alloc(size, size);
+    if (!g->id) {
+        free(g);
+        return NULL;
+    }
+    memset(g->id, 0, size);
+    g->dev = (struct device){.ops = &vmgenid_ops, .base = base, .size = size, .irq = irq};
     pthread_mutex_init(&g->lock, NULL);
     g->random = random ? random : vmgenid_host_random;
-    g->random(g->id, sizeof(g->id));
+    g->random(g->id, VMGENID_ID_LEN);
     return &g->dev;
 }

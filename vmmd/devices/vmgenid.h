@@ -13,7 +13,7 @@
 
 #include "device.h"
 
-#define VMGENID_SIZE 0x1000 /* the window: the id, then zeros */
+#define VMGENID_SIZE 0x1000 /* the window (or a host page, if larger): the id, then zeros */
 #define VMGENID_ID_LEN 16   /* the id: the window's first bytes */
 
 /* Fills buf with len cryptographically random bytes; injectable for tests. */

@@ -457,8 +457,8 @@ static int create_engine(struct hv_vm *vm, char *err, size_t err_len)
 static struct hv_vm *emu_create(const struct hv_config *config, char *err, size_t err_len)
 {
     if (config->num_vcpus != 1) {
-        snprintf(err, err_len, "the emu backend runs exactly one vCPU (asked for %u)",
-                 config->num_vcpus);
+        snprintf(err, err_len, "the emu backend runs exactly one vCPU (asked for %u; more "
+                 "need the kvm backend)", config->num_vcpus);
         return NULL;
     }
     if (config->mmio_limit == 0 || (config->mmio_limit & 0xfff)) {

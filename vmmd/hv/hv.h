@@ -97,13 +97,20 @@ struct hv_ops {
     void (*destroy)(struct hv_vm *vm);
     /* Maps host memory as guest RAM at gpa (page aligned). Returns 0 or -errno. */
     int (*map_ram)(struct hv_vm *vm, uint64_t gpa, void *host, uint64_t size);
+    /* Optional (NULL where every access traps anyway, emu): maps a device's
+     * host memory read-only at gpa (page aligned) for the guest's loads; its
+     * stores still reach hv_io.mmio_write. Returns 0 or -errno. */
+    int (*map_device_memory)(struct hv_vm *vm, uint64_t gpa, void *host, uint64_t size);
     int (*get_reg)(struct hv_vm *vm, unsigned vcpu, enum hv_reg reg, uint64_t *value);
     int (*set_reg)(struct hv_vm *vm, unsigned vcpu, enum hv_reg reg, uint64_t value);
     /* Whole-vCPU state. set_vcpu_state is for a vCPU that has not run yet (a
      * restore); it returns -EBUSY otherwise, -EINVAL for state it cannot resume. */
     int (*get_vcpu_state)(struct hv_vm *vm, unsigned vcpu, struct hv_vcpu_state *state);
     int (*set_vcpu_state)(struct hv_vm *vm, unsigned vcpu, const struct hv_vcpu_state *state);
-    /* Runs vCPU 0 until an exit the machine must act on. */
+    /* Runs the guest until an exit the machine must act on: all its vCPUs,
+     * vCPU 0 on the calling thread and any others on threads of the backend's
+     * own that end before run() returns. The hv_io callbacks may then come
+     * from several threads at once. */
     int (*run)(struct hv_vm *vm, struct hv_exit *exit);
     /* Thread-safe: sets an SPI (intid >= 32) line level. */
     int (*set_irq)(struct hv_vm *vm, unsigned intid, bool level);
@@ -127,6 +134,15 @@ struct hv_ops {
 const struct hv_ops *hv_select(const char *name, char *why, size_t why_len,
                                char *note, size_t note_len);
 
+/* vCPU n's affinity (MPIDR_EL1 Aff2.Aff1.Aff0, what the device tree's cpu
+ * reg names): KVM's own numbering, 16 to a cluster, which the other backends
+ * follow. */
+static inline uint32_t hv_vcpu_affinity(unsigned n)
+{
+    return (n & 0xf) | ((n >> 4) & 0xff) << 8 | ((n >> 12) & 0xff) << 16;
+}
+
 extern const struct hv_ops hv_emu_ops;
+extern const struct hv_ops hv_kvm_ops;
 
 #endif

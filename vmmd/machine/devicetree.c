@@ -27,17 +27,28 @@ static int fdt_u64_pair(void *fdt, const char *name, uint64_t a, uint64_t b)
     return fdt_property(fdt, name, cells, sizeof(cells));
 }
 
-static int add_cpus(void *fdt)
+static unsigned cpu_count(const struct fdt_machine *m)
+{
+    return m->num_cpus ? m->num_cpus : 1;
+}
+
+/* One node per vCPU, named and numbered by its MPIDR affinity; all but the
+ * first are started by the guest through PSCI CPU_ON. */
+static int add_cpus(void *fdt, const struct fdt_machine *m)
 {
     TRY(fdt_begin_node(fdt, "cpus"));
     TRY(fdt_property_u32(fdt, "#address-cells", 1));
     TRY(fdt_property_u32(fdt, "#size-cells", 0));
-    TRY(fdt_begin_node(fdt, "cpu@0"));
-    TRY(fdt_property_string(fdt, "device_type", "cpu"));
-    TRY(fdt_property_string(fdt, "compatible", "arm,cortex-a57"));
-    TRY(fdt_property_u32(fdt, "reg", 0));
-    TRY(fdt_property_string(fdt, "enable-method", "psci"));
-    TRY(fdt_end_node(fdt));
+    for (unsigned n = 0; n < cpu_count(m); n++) {
+        char name[32];
+        snprintf(name, sizeof(name), "cpu@%x", hv_vcpu_affinity(n));
+        TRY(fdt_begin_node(fdt, name));
+        TRY(fdt_property_string(fdt, "device_type", "cpu"));
+        TRY(fdt_property_string(fdt, "compatible", "arm,cortex-a57"));
+        TRY(fdt_property_u32(fdt, "reg", hv_vcpu_affinity(n)));
+        TRY(fdt_property_string(fdt, "enable-method", "psci"));
+        TRY(fdt_end_node(fdt));
+    }
     return fdt_end_node(fdt);
 }
 
@@ -77,12 +88,15 @@ static int add_timer(void *fdt)
     return fdt_end_node(fdt);
 }
 
-static int add_gic(void *fdt, const struct hv_gic_layout *gic)
+/* One redistributor region holding every vCPU's frames, in vCPU order. */
+static int add_gic(void *fdt, const struct fdt_machine *m)
 {
+    const struct hv_gic_layout *gic = &m->gic;
     char name[32];
     snprintf(name, sizeof(name), "intc@%llx", (unsigned long long)gic->dist_base);
     fdt64_t reg[4] = {cpu_to_fdt64(gic->dist_base), cpu_to_fdt64(gic->dist_size),
-                      cpu_to_fdt64(gic->redist_base), cpu_to_fdt64(gic->redist_size)};
+                      cpu_to_fdt64(gic->redist_base),
+                      cpu_to_fdt64(gic->redist_size * cpu_count(m))};
     TRY(fdt_begin_node(fdt, name));
     TRY(fdt_property_string(fdt, "compatible", "arm,gic-v3"));
     TRY(fdt_property_u32(fdt, "#interrupt-cells", 3));
@@ -136,9 +150,9 @@ int fdt_build(const struct fdt_machine *m, void *buf, size_t size)
     TRY(fdt_property_u32(buf, "interrupt-parent", PHANDLE_GIC));
     TRY(add_psci(buf));
     TRY(add_memory(buf, m));
-    TRY(add_cpus(buf));
+    TRY(add_cpus(buf, m));
     TRY(add_timer(buf));
-    TRY(add_gic(buf, &m->gic));
+    TRY(add_gic(buf, m));
     TRY(add_apb_pclk(buf));
     for (unsigned i = 0; i < m->num_devices; i++)
         if (m->devices[i]->ops->fdt_node) /* the interrupt controller's is add_gic's */

@@ -13,7 +13,8 @@
 
 struct fdt_machine {
     uint64_t ram_base, ram_size;
-    struct hv_gic_layout gic;
+    unsigned num_cpus; /* 0 means 1 */
+    struct hv_gic_layout gic; /* redist_size per vCPU */
     struct device *const *devices;
     unsigned num_devices;
     const struct device *stdout_device; /* for /chosen/stdout-path */

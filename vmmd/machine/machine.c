@@ -39,6 +39,7 @@ struct machine {
     struct hv_io io;
     uint8_t *ram;
     uint64_t ram_size;
+    unsigned num_cpus;
     int ram_fd;
     struct device *devices[MACHINE_MAX_DEVICES];
     unsigned num_devices;
@@ -373,6 +374,7 @@ static int build_dtb(struct machine *m, const struct machine_config *c, uint64_t
     struct fdt_machine desc = {
         .ram_base = MACHINE_RAM_BASE,
         .ram_size = m->ram_size,
+        .num_cpus = m->num_cpus,
         .gic = {.dist_base = MACHINE_GICD_BASE, .dist_size = GICD_SIZE,
                 .redist_base = MACHINE_GICR_BASE, .redist_size = GICR_SIZE,
                 .num_spis = MACHINE_NUM_SPIS},
@@ -544,7 +546,7 @@ static int create_vm(struct machine *m, char *err, size_t err_len)
     m->io = (struct hv_io){.opaque = m, .mmio_read = mmio_read, .mmio_write = mmio_write,
                            .hypercall = hypercall};
     struct hv_config hc = {
-        .num_vcpus = 1,
+        .num_vcpus = m->num_cpus,
         .gic = {.dist_base = MACHINE_GICD_BASE, .dist_size = GICD_SIZE,
                 .redist_base = MACHINE_GICR_BASE, .redist_size = GICR_SIZE,
                 .num_spis = MACHINE_NUM_SPIS},
@@ -620,10 +622,35 @@ fail:
     return -1;
 }
 
+/* Windows the guest reads like memory are memory where the backend needs
+ * that (hv_ops.map_device_memory). */
+static int map_device_memory(struct machine *m, char *err, size_t err_len)
+{
+    if (!m->hv->map_device_memory)
+        return 0;
+    for (unsigned i = 0; i < m->num_devices; i++) {
+        struct device *d = m->devices[i];
+        void *host = d->ops->guest_memory ? d->ops->guest_memory(d) : NULL;
+        if (!host)
+            continue;
+        int rc = m->hv->map_device_memory(m->vm, d->base, host, d->size);
+        if (rc < 0) {
+            snprintf(err, err_len, "cannot map the %s's window into the %s backend: %s",
+                     d->ops->name, m->hv->name, strerror(-rc));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int check_restore_config(const struct machine_config *c, char *err, size_t err_len)
 {
     if (c->restore_ram && !c->restore) {
         snprintf(err, err_len, "guest memory to restore, but no snapshot state");
+        return -1;
+    }
+    if (c->num_cpus > MACHINE_MAX_CPUS) {
+        snprintf(err, err_len, "a machine has 1 to %s vCPUs", MACHINE_MAX_CPUS_TEXT);
         return -1;
     }
     return machine_check_ram_size(c->ram_size, err, err_len);
@@ -640,6 +667,7 @@ struct machine *machine_create(const struct machine_config *c, char *err, size_t
         goto fail_early;
     }
     m->hv = c->hv;
+    m->num_cpus = c->num_cpus ? c->num_cpus : 1;
     m->ram_fd = -1;
     uint64_t initrd[2] = {0, 0};
     if (c->restore) {
@@ -649,7 +677,8 @@ struct machine *machine_create(const struct machine_config *c, char *err, size_t
                load_boot_images(m, c, initrd, err, err_len) < 0) {
         goto fail;
     }
-    if (create_vm(m, err, err_len) < 0 || add_devices(m, c, err, err_len) < 0)
+    if (create_vm(m, err, err_len) < 0 || add_devices(m, c, err, err_len) < 0 ||
+        map_device_memory(m, err, err_len) < 0)
         goto fail;
     if (c->restore ? load_state(m, c->restore, err, err_len) < 0
                    : boot_registers(m, c, initrd, err, err_len) < 0)

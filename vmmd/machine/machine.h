@@ -29,6 +29,10 @@
 #define MACHINE_GENID_INTID (32 + 3)
 #define MACHINE_NUM_SPIS 64
 
+/* One redistributor frame each between MACHINE_GICR_BASE and the UART. */
+#define MACHINE_MAX_CPUS 64
+#define MACHINE_MAX_CPUS_TEXT "64"
+
 #define MACHINE_MIN_RAM (64ull << 20)
 #define MACHINE_MAX_RAM (64ull << 30)
 #define MACHINE_MAX_DEVICES 32
@@ -41,6 +45,7 @@ struct machine_config {
     const char *initrd_path; /* or NULL */
     const char *cmdline;
     uint64_t ram_size;
+    unsigned num_cpus; /* 1 .. MACHINE_MAX_CPUS; 0 means 1 */
     const struct hv_ops *hv;
     pl011_output_fn console_output;
     void *console_opaque;
@@ -80,7 +85,7 @@ struct machine;
 struct machine *machine_create(const struct machine_config *config, char *err, size_t err_len);
 void machine_destroy(struct machine *m);
 
-/* Runs the boot vCPU until the guest powers off, resets, fails or is stopped. */
+/* Runs the guest's vCPUs until it powers off, resets, fails or is stopped. */
 int machine_run(struct machine *m, struct hv_exit *exit);
 /* Thread-safe: asks machine_run to return soon (HV_EXIT_STOPPED). The request
  * holds, so machine_run returns at once again, until machine_clear_stop. */

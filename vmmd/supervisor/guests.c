@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "machine/machine.h"
 #include "paths.h"
 #include "storage/snapshot_file.h"
 #include "storage/snapshot_manifest.h"
@@ -480,6 +481,7 @@ static void machine_argv(struct guest *g, struct argv_builder *b)
     if (c->append)
         arg(b, "--append"), arg(b, c->append);
     arg(b, "--mem"), arg(b, fmt_arg(b, "%" PRIu64, c->mem_bytes));
+    arg(b, "--cpus"), arg(b, fmt_arg(b, "%u", c->cpus));
     arg(b, "--backend"), arg(b, c->backend);
     for (unsigned i = 0; i < c->num_disks; i++)
         arg(b, "--disk"), arg(b, c->disks[i]);
@@ -708,11 +710,10 @@ static int check_config(const char *name, const struct guest_config *c, struct g
     if (!c->restore_from && (!c->kernel || !*c->kernel))
         return guest_error(e, IGNITION__ERROR__CODE__CODE_BAD_REQUEST,
                            "guest %s: no kernel given (--kernel)", name);
-    if (c->cpus != 1)
-        return guest_error(e, IGNITION__ERROR__CODE__CODE_UNSUPPORTED,
-                           "guest %s: %u vCPUs asked for; the backends here run one "
-                           "(use --cpus 1)",
-                           name, c->cpus);
+    if (c->cpus < 1 || c->cpus > MACHINE_MAX_CPUS)
+        return guest_error(e, IGNITION__ERROR__CODE__CODE_BAD_REQUEST,
+                           "guest %s: %u vCPUs asked for; give 1 to %s (--cpus)", name,
+                           c->cpus, MACHINE_MAX_CPUS_TEXT);
     if (c->num_disks > GUEST_MAX_DISKS)
         return guest_error(e, IGNITION__ERROR__CODE__CODE_BAD_REQUEST,
                            "guest %s: more than %d disks", name, GUEST_MAX_DISKS);

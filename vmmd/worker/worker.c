@@ -413,7 +413,7 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
     struct machine_config mc = {
         .kernel_path = o->kernel, .initrd_path = o->initrd,
         .cmdline = o->append ? o->append : "console=ttyAMA0",
-        .ram_size = o->ram_size, .hv = hv,
+        .ram_size = o->ram_size, .num_cpus = o->cpus, .hv = hv,
         .console_output = console_output, .console_opaque = w,
         .hvc_fd = w->hvc_master,
         .disks = o->disks, .num_disks = o->num_disks,

@@ -17,6 +17,7 @@ struct worker_options {
     const char *append;
     const char *backend; /* "emu", "kvm", "hvf" or "auto" */
     uint64_t ram_size;
+    unsigned cpus; /* vCPUs, 1 .. MACHINE_MAX_CPUS (0 means 1) */
     struct disk_spec disks[WORKER_MAX_DISKS]; /* vda, vdb, ... */
     unsigned num_disks;
     const char *instance_dir; /* NULL: a new one under the state directory */
