@@ -6,12 +6,13 @@ snapshot's files are byte for byte what they were before the fan-out. A restore
 under a chosen name, a restored guest started again, `snapshot --stop`,
 `snapshots` and `rm-snapshot` work, bad requests get clear errors, and a
 fan-out cut short by a clone that cannot start names it and the clones that
-run."""
+run, and fan-outs whose clients hang up at once leave vmmd running."""
 
 import hashlib
 import json
 import os
 import re
+import socket
 import time
 
 import test_vmmctl as t
@@ -180,6 +181,40 @@ def partial_fanout_named():
     t.vmmctl("stop", "--force", "part-1", timeout=60)
 
 
+def fanout_then_hang_up(rounds=3):
+    """Raw clients each ask for a fan-out and hang up at once: vmmd's answer,
+    once the clones run, meets a closed socket (EPIPE), which must not free
+    the client under the code still answering it (the sanitized run fails on
+    any report). The clones run on, and vmmd is the same process after."""
+    pid = t.vmmd_pid()
+    fanout = 29  # Envelope.fanout
+    for i in range(rounds):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(os.path.join(t.HOME, "run", "vmmd.sock"))
+        s.sendall(t.frame(t.HELLO))
+        s.recv(4096)  # Welcome
+        request = t.field(1, b"warm") + t.field(2, f"gone{i}-".encode()) + b"\x18\x01"
+        s.sendall(t.frame(t.field(fanout, request)))
+        s.close()
+    names = [f"gone{i}-1" for i in range(rounds)]
+    deadline = time.monotonic() + 300
+    while True:
+        states = {g["name"]: g["state"]
+                  for g in json.loads(t.vmmctl("--json", "list").stdout)["guests"]}
+        if all(states.get(n) == "running" for n in names):
+            break
+        if time.monotonic() > deadline:
+            t.fail(f"clones of fan-outs whose clients hung up: {states}")
+        time.sleep(0.5)
+    if t.vmmd_pid() != pid or not t.alive(pid):
+        t.fail("vmmd did not survive clients that hung up on their fan-outs")
+    for name in names:
+        t.vmmctl("stop", "--force", name, timeout=60)
+        t.vmmctl("rm", name)
+    print(f"{rounds} fan-outs whose clients hung up: clones ran, vmmd carried on")
+
+
 def names_run_out_before_any_clone_starts():
     """PREFIX10 is one character too long for a guest name: the fan-out is
     refused before clones 1 to 9 start, not after."""
@@ -214,6 +249,7 @@ def main():
         restores_by_name()
         bad_input()
         partial_fanout_named()
+        fanout_then_hang_up()
         names_run_out_before_any_clone_starts()
         removes()
         if ticks("orig")[-1] <= last:

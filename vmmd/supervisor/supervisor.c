@@ -46,8 +46,8 @@ struct client {
     struct event *timer;    /* the handshake, idle or closing deadline */
     bool greeted;
     bool closing;           /* reading stopped: drop once the queue is flushed */
-    bool in_handler;        /* a handler runs on it: free it after, not under it */
-    bool dropped;           /* to be freed when the handler returns */
+    unsigned holds;         /* code working on it: freed after that, not under it */
+    bool dropped;           /* to be freed when the last hold goes */
     bool peer_done;         /* the client sent all it will; it still gets its answer */
     struct guest *waiting;  /* the guest whose start or stop answers this client */
     /* A Fanout's clones: the answer goes once none of them is starting. */
@@ -78,10 +78,27 @@ static bool client_busy(const struct client *c)
     return c->waiting || c->fanout_count;
 }
 
-/* Frees c now, or once the handler working on it returns. */
+/* A reply can fail (the client hung up: EPIPE) and drop the client in the
+ * middle of the code answering it; while that code holds the client it is
+ * only marked, and freed when the last hold is let go. */
+static void client_hold(struct client *c)
+{
+    c->holds++;
+}
+
+/* False when c was dropped meanwhile: it is freed and must not be touched. */
+static bool client_release(struct client *c)
+{
+    if (--c->holds > 0 || !c->dropped)
+        return true;
+    client_free(c);
+    return false;
+}
+
+/* Frees c now, or once the code holding it lets go. */
 static void client_drop(struct client *c)
 {
-    if (c->in_handler)
+    if (c->holds)
         c->dropped = true;
     else
         client_free(c);
@@ -120,6 +137,8 @@ static void flush_client(struct client *c)
 
 static void send_envelope(struct client *c, const Ignition__Envelope *env)
 {
+    if (c->dropped)
+        return; /* it hung up: nobody to answer */
     if (wire_conn_queue(c->conn, env, NULL, 0) < 0) {
         client_drop(c);
         return;
@@ -129,6 +148,8 @@ static void send_envelope(struct client *c, const Ignition__Envelope *env)
 
 static void send_error(struct client *c, Ignition__Error__Code code, const char *message)
 {
+    if (c->dropped)
+        return;
     wire_queue_error(c->conn, code, message);
     flush_client(c);
 }
@@ -765,34 +786,44 @@ static void answer_fanout(struct client *c, struct guest *g)
     send_guests(c, clones, n);
 }
 
+/* Clients waiting for g: a fan-out's, or one whose start, stop or relaunch
+ * it was. Answering may drop c (see client_hold), never free it. */
+static void answer_settled(struct client *c, struct guest *g)
+{
+    answer_fanout(c, g);
+    if (c->waiting != g)
+        return;
+    if (c->relaunching) {
+        continue_relaunch(c, g);
+        return;
+    }
+    c->waiting = NULL;
+    const struct guest_record *r = guest_record(g);
+    if (r->state == GUEST_STOPPED && strncmp(r->exit_reason, "did not start", 13) == 0) {
+        char msg[400];
+        set_message(msg, sizeof(msg), "guest %s %s", r->name, r->exit_reason);
+        send_error(c, IGNITION__ERROR__CODE__CODE_START_FAILED, msg);
+    } else {
+        send_guest(c, g);
+    }
+}
+
 /* A start or stop is over: the clients waiting for it get the guest as it is
- * now, or an error saying why it did not start. */
+ * now, or an error saying why it did not start. Every client is held while
+ * this runs, so that none is freed while the list is walked. */
 static void on_guest_settled(void *opaque, struct guest *g)
 {
     struct supervisor *sv = opaque;
+    for (struct client *c = sv->clients; c; c = c->next)
+        client_hold(c);
+    for (struct client *c = sv->clients; c; c = c->next)
+        answer_settled(c, g);
+    /* Those still here after their answer: done, or free to ask again. */
     struct client *next;
     for (struct client *c = sv->clients; c; c = next) {
         next = c->next;
-        answer_fanout(c, g);
-        if (c->waiting != g)
+        if (!client_release(c))
             continue;
-        if (c->relaunching) {
-            continue_relaunch(c, g);
-            continue;
-        }
-        c->waiting = NULL;
-        const struct guest_record *r = guest_record(g);
-        if (r->state == GUEST_STOPPED && strncmp(r->exit_reason, "did not start", 13) == 0) {
-            char msg[400];
-            set_message(msg, sizeof(msg), "guest %s %s", r->name, r->exit_reason);
-            send_error(c, IGNITION__ERROR__CODE__CODE_START_FAILED, msg);
-        } else {
-            send_guest(c, g);
-        }
-    }
-    /* Those still here after their answer: done, or free to ask again. */
-    for (struct client *c = sv->clients; c; c = next) {
-        next = c->next;
         if (c->peer_done && !c->closing && !client_busy(c))
             begin_close(c);
         else if (!client_busy(c) && !c->closing && c->greeted &&
@@ -884,12 +915,11 @@ static void on_client_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct client *c = arg;
-    c->in_handler = true;
+    client_hold(c);
     read_requests(c);
-    c->in_handler = false;
-    if (c->dropped)
-        client_free(c);
-    else if (c->greeted && !client_busy(c) && !c->closing)
+    if (!client_release(c))
+        return;
+    if (c->greeted && !client_busy(c) && !c->closing)
         arm_timer(c, IDLE_SECONDS);
     else if (client_busy(c))
         evtimer_del(c->timer); /* a start or stop may take its time */
@@ -906,7 +936,7 @@ static void on_client_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     struct client *c = arg;
     if (c->closing || c->greeted) {
-        client_free(c); /* its Error did not leave in time, or it sat idle */
+        client_drop(c); /* its Error did not leave in time, or it sat idle */
         return;
     }
     begin_close(c);
