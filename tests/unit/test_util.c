@@ -238,11 +238,33 @@ START_TEST(test_run_dir_of_a_deep_state_dir)
     memcpy(other, deep, sizeof(other));
     other[10] = 'e';
     setenv("TMPDIR", "/tmp", 1);
+    unsetenv("XDG_RUNTIME_DIR");
     ck_assert_int_eq(paths_run_dir(deep, out, sizeof(out)), 0);
     ck_assert_int_eq(paths_run_dir(other, out2, sizeof(out2)), 0);
     ck_assert_int_eq(strncmp(out, "/tmp/ignition-", 14), 0);
     ck_assert_str_ne(out, out2);
     ck_assert_uint_le(strlen(out) + 1 + PATHS_GUEST_NAME_MAX + strlen(".display"), 103);
+}
+END_TEST
+
+/* The user's own runtime directory, where there is one: nobody else can
+ * make the fallback directory there first. */
+START_TEST(test_run_dir_of_a_deep_state_dir_in_runtime_dir)
+{
+    char deep[300], out[4096], want[64];
+    memset(deep, 'd', sizeof(deep) - 1);
+    deep[0] = '/';
+    deep[sizeof(deep) - 1] = '\0';
+    setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
+    ck_assert_int_eq(paths_run_dir(deep, out, sizeof(out)), 0);
+    snprintf(want, sizeof(want), "/run/user/1000/ignition-");
+    ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "%s", out);
+    ck_assert_uint_le(strlen(out) + 1 + PATHS_GUEST_NAME_MAX + strlen(".display"), 103);
+    /* Relative or too long for a socket address: not used. */
+    setenv("XDG_RUNTIME_DIR", "run/user/1000", 1);
+    ck_assert_int_eq(paths_run_dir(deep, out, sizeof(out)), 0);
+    ck_assert_int_eq(strncmp(out, "/tmp/ignition-", 14), 0);
+    unsetenv("XDG_RUNTIME_DIR");
 }
 END_TEST
 
@@ -284,6 +306,7 @@ static Suite *util_suite(void)
     TCase *paths = tcase_create("paths");
     tcase_add_test(paths, test_run_dir_beside_state);
     tcase_add_test(paths, test_run_dir_of_a_deep_state_dir);
+    tcase_add_test(paths, test_run_dir_of_a_deep_state_dir_in_runtime_dir);
     tcase_add_test(paths, test_guest_names);
     suite_add_tcase(s, paths);
     return s;
