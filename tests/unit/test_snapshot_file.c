@@ -492,6 +492,34 @@ START_TEST(a_missing_snapshot_is_refused)
 }
 END_TEST
 
+/* A name that is a symbolic link (to a whole snapshot elsewhere, or to
+ * nothing) is refused, not followed; so are its files when they are links. */
+START_TEST(a_snapshot_name_that_is_a_symbolic_link_is_refused)
+{
+    char elsewhere[128], id[128];
+    snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", dir);
+    fill_ram(ram, RAM_SIZE, 3);
+    write_snapshot(elsewhere, ram, RAM_SIZE, "the machine's state");
+    snapshot_close(open_ok(elsewhere));
+    ck_assert_int_eq(symlink(elsewhere, snap), 0);
+    assert_open_refused("is a symbolic link");
+    ck_assert_int_lt(snapshot_memory_id_at(snap, id, sizeof(id)), 0);
+    ck_assert_int_eq(unlink(snap), 0);
+    ck_assert_int_eq(symlink("/nonexistent", snap), 0);
+    assert_open_refused("is a symbolic link");
+    ck_assert_int_eq(unlink(snap), 0);
+    /* A real directory whose memory file is a link. */
+    write_standard();
+    char memory[160], target[160];
+    path_in(memory, sizeof(memory), "memory");
+    snprintf(target, sizeof(target), "%s/memory", elsewhere);
+    ck_assert_int_eq(unlink(memory), 0);
+    ck_assert_int_eq(symlink(target, memory), 0);
+    assert_open_refused("memory: ");
+    ck_assert_int_lt(snapshot_memory_id_at(snap, id, sizeof(id)), 0);
+}
+END_TEST
+
 /* ---- the writer's rules ------------------------------------------------------------------ */
 
 START_TEST(the_writer_refuses_misuse)
@@ -1033,6 +1061,7 @@ static Suite *snapshot_file_suite(void)
     tcase_add_test(tc, bytes_after_the_body_are_refused);
     tcase_add_test(tc, inconsistent_memory_fields_are_refused);
     tcase_add_test(tc, a_missing_snapshot_is_refused);
+    tcase_add_test(tc, a_snapshot_name_that_is_a_symbolic_link_is_refused);
     tcase_add_test(tc, the_writer_refuses_misuse);
     tcase_add_test(tc, bad_snapshot_paths_are_refused);
     tcase_add_test(tc, abort_removes_the_unfinished_snapshot);

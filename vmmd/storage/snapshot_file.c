@@ -898,7 +898,7 @@ struct snapshot_reader {
 
 static int read_manifest(struct snapshot_reader *r, int dir_fd, char *err, size_t err_len)
 {
-    int fd = openat(dir_fd, MANIFEST_NAME, O_RDONLY | O_CLOEXEC);
+    int fd = openat(dir_fd, MANIFEST_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
         set_message(err, err_len, "manifest: %s", strerror(errno));
@@ -940,7 +940,7 @@ static int check_memory_size(uint64_t want, uint64_t have, char *err, size_t err
 static int open_memory(struct snapshot_reader *r, int dir_fd, char *err, size_t err_len)
 {
     struct stat st;
-    r->memory_fd = openat(dir_fd, MEMORY_NAME, O_RDONLY | O_CLOEXEC);
+    r->memory_fd = openat(dir_fd, MEMORY_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (r->memory_fd < 0 || fstat(r->memory_fd, &st) < 0) {
         set_message(err, err_len, "memory: %s", strerror(errno));
         return -1;
@@ -963,12 +963,21 @@ static struct snapshot_reader *open_at(const char *path, char *err, size_t err_l
     r->memory_fd = -1;
     snprintf(r->path, sizeof(r->path), "%s", path);
     char why[256] = "";
-    r->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* A snapshot is opened by its name, never through a symbolic link: a
+     * link could lead anywhere (and rm-snapshot would follow it). */
+    r->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     int rc = r->dir_fd < 0 ? -1 : read_manifest(r, r->dir_fd, why, sizeof(why));
     if (rc == 0)
         rc = open_memory(r, r->dir_fd, why, sizeof(why));
-    if (r->dir_fd < 0)
-        snprintf(why, sizeof(why), "%s", strerror(errno));
+    if (r->dir_fd < 0) {
+        int saved = errno; /* ELOOP or ENOTDIR for a link, as the system says */
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+            snprintf(why, sizeof(why), "is a symbolic link; a snapshot is opened by its "
+                     "own name only");
+        else
+            snprintf(why, sizeof(why), "%s", strerror(saved));
+    }
     if (rc < 0) {
         set_message(err, err_len, "snapshot %s: %s", path, why);
         snapshot_close(r);
@@ -1002,7 +1011,7 @@ int snapshot_open(const char *dir, struct snapshot_reader **out, char *err, size
     if (split_path(dir, &n, err, err_len) < 0)
         return -1;
     struct stat st;
-    if (stat(dir, &st) < 0 && errno == ENOENT) {
+    if (lstat(dir, &st) < 0 && errno == ENOENT) {
         *out = open_set_aside(&n);
         if (!*out)
             set_message(err, err_len, "snapshot %s does not exist", dir);
@@ -1180,12 +1189,14 @@ int snapshot_memory_id(const struct snapshot_reader *r, char *out, size_t len)
 
 int snapshot_memory_id_at(const char *dir, char *out, size_t len)
 {
-    char path[PATH_MAX];
-    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, MEMORY_NAME) >= sizeof(path))
-        return -ENAMETOOLONG;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (dir_fd < 0)
         return -errno;
+    int fd = openat(dir_fd, MEMORY_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int saved = errno;
+    close(dir_fd);
+    if (fd < 0)
+        return -saved;
     int rc = memory_id_of(fd, out, len);
     close(fd);
     return rc;
