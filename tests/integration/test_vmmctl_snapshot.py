@@ -6,7 +6,8 @@ snapshot's files are byte for byte what they were before the fan-out. A restore
 under a chosen name, a restored guest started again, `snapshot --stop`,
 `snapshots` and `rm-snapshot` work, bad requests get clear errors, and a
 fan-out cut short by a clone that cannot start names it and the clones that
-run, and fan-outs whose clients hang up at once leave vmmd running."""
+run, fan-outs whose clients hang up at once leave vmmd running, and a
+snapshot that fails is never recorded as the guest's last one."""
 
 import hashlib
 import json
@@ -161,6 +162,24 @@ def bad_input():
         t.fail(f"fanout with a count that is no number: exit {r.returncode}")
 
 
+def failed_snapshot_not_recorded():
+    """A snapshot the worker cannot put in place (a file, not a snapshot, holds
+    its name) fails, and the guest's last snapshot stays the one it was: a
+    relaunch must never go to a snapshot that is not there."""
+    before = t.status("orig")["last_snapshot"]
+    blocker = os.path.join(t.HOME, "snapshots", "blocked")
+    with open(blocker, "w") as f:
+        f.write("not a snapshot\n")
+    r = t.vmmctl("snapshot", "orig", "blocked", ok=False, timeout=300)
+    os.unlink(blocker)
+    if r.returncode != 1 or "blocked" not in r.stderr:
+        t.fail(f"a snapshot that cannot be put in place: exit {r.returncode}, said {r.stderr!r}")
+    after = t.status("orig")["last_snapshot"]
+    if after != before:
+        t.fail(f"a failed snapshot became orig's last one: {before!r} became {after!r}")
+    print(f"a failed snapshot left orig's last snapshot at {after!r}: {r.stderr.strip()}")
+
+
 def partial_fanout_named():
     """A clone that cannot be started stops the fan-out; the error names it and
     the clones already started, which run on."""
@@ -248,6 +267,7 @@ def main():
         print(f"the snapshot's {len(sums)} files are unchanged after the clones ran")
         restores_by_name()
         bad_input()
+        failed_snapshot_not_recorded()
         partial_fanout_named()
         fanout_then_hang_up()
         names_run_out_before_any_clone_starts()

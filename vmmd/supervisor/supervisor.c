@@ -487,9 +487,10 @@ static void handle_snapshot(struct client *c, const Ignition__SnapshotRequest *r
     Ignition__GuestConfig config = IGNITION__GUEST_CONFIG__INIT;
     fill_info(&info, &config, g);
     info.snapshot_path = dir;
-    /* Noted now: vmmd never hears back from the worker. A snapshot that then
-     * fails leaves no directory, and a relaunch says so. */
-    guests_note_snapshot(g, req->path);
+    /* vmmd never hears back from the worker: the snapshot becomes the guest's
+     * last one when vmmd next sees it in place (guests_settle_snapshots). One
+     * that fails is never recorded. */
+    guests_snapshot_asked(g, req->path, dir);
     Ignition__GuestReply reply = IGNITION__GUEST_REPLY__INIT;
     reply.guest = &info;
     Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
@@ -733,6 +734,7 @@ static void handle_remove_snapshot(struct client *c, const Ignition__RemoveSnaps
 
 static void handle_request(struct client *c, const Ignition__Envelope *env)
 {
+    guests_settle_snapshots(c->sv->guests); /* before any answer says which is last */
     if (client_busy(c)) {
         send_error(c, IGNITION__ERROR__CODE__CODE_BAD_REQUEST,
                    "one request at a time: wait for the answer to the last one");
@@ -814,6 +816,7 @@ static void answer_settled(struct client *c, struct guest *g)
 static void on_guest_settled(void *opaque, struct guest *g)
 {
     struct supervisor *sv = opaque;
+    guests_settle_snapshots(sv->guests);
     for (struct client *c = sv->clients; c; c = c->next)
         client_hold(c);
     for (struct client *c = sv->clients; c; c = c->next)
