@@ -9,9 +9,10 @@ vmmctl says so in one line, `keep` is byte for byte the first snapshot, only
 mid-write does not stop the worker, which writes the snapshot: vmmctl gets it
 whole, and the restore shows the newer state. What a dead writer left is gone
 once vmmd starts again. A snapshot with a flipped byte in its manifest or
-memory, or its memory or manifest cut short, is refused by `vmmctl restore` with one
-line naming it. `snapshots` dates a snapshot by its manifest. `rm-snapshot` of the snapshot a guest was restored from leaves
-that guest running."""
+memory, or its memory or manifest cut short, is refused by
+`vmmctl restore` with one line naming it, and leaves no guest behind.
+`snapshots` dates a snapshot by its manifest. `rm-snapshot` of the snapshot a
+guest was restored from leaves that guest running."""
 
 import hashlib
 import json
@@ -197,6 +198,16 @@ def flip_memory(snap_dir):
     flip(path, data + 123)
 
 
+def no_guest_left(name):
+    """A restore the worker refused leaves no guest record (and no directory)."""
+    deadline = time.monotonic() + 10  # removed just after the refusal is answered
+    while t.vmmctl("status", name, ok=False).returncode == 0 or \
+            os.path.exists(os.path.join(t.HOME, "guests", name)):
+        if time.monotonic() > deadline:
+            t.fail(f"a refused restore left guest {name} behind")
+        time.sleep(0.1)
+
+
 def memory_flipped_refused():
     """The worker reads the memory file through before the first restore of
     it; vmmd remembers it checked that file and later restores of it as it is
@@ -204,7 +215,7 @@ def memory_flipped_refused():
     said = damaged("keep", "bad-memory-byte", flip_memory)
     if "checksum mismatch" not in said or "memory region" not in said:
         t.fail(f"the refusal of a flipped memory byte says {said!r}")
-    t.vmmctl("rm", "from-bad-memory-byte")
+    no_guest_left("from-bad-memory-byte")
     copy = os.path.join(SNAPS, "later-flipped")
     subprocess.run(["cp", "-r", "--sparse=always", os.path.join(SNAPS, "keep"), copy],
                    check=True)
@@ -220,6 +231,7 @@ def memory_flipped_refused():
     r = t.vmmctl("restore", "later-flipped", "--name", "flipped-later", ok=False, timeout=120)
     if r.returncode != 1 or "checksum mismatch" not in r.stderr:
         t.fail(f"a memory file changed after a good restore was not refused: {r.stderr!r}")
+    no_guest_left("flipped-later")
 
 
 def damaged_refused():

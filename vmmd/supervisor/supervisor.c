@@ -50,6 +50,7 @@ struct client {
     bool dropped;           /* to be freed when the last hold goes */
     bool peer_done;         /* the client sent all it will; it still gets its answer */
     struct guest *waiting;  /* the guest whose start or stop answers this client */
+    bool restoring;         /* waiting is a guest this client's Restore made */
     /* A Fanout's clones: the answer goes once none of them is starting. */
     struct guest *fanout[MAX_FANOUT];
     unsigned fanout_count;
@@ -68,6 +69,11 @@ struct supervisor {
     struct event *accept_ev;
     struct client *clients;
     unsigned num_clients;
+};
+
+struct refused_restore {
+    struct supervisor *sv;
+    char name[PATHS_GUEST_NAME_MAX + 1];
 };
 
 static void client_free(struct client *c);
@@ -388,6 +394,20 @@ static void handle_stop(struct client *c, const Ignition__StopRequest *req)
     c->waiting = g;
 }
 
+/* Removes g (not running), which no client waits for afterwards. */
+static void forget_guest(struct supervisor *sv, struct guest *g)
+{
+    for (struct client *o = sv->clients; o; o = o->next) {
+        if (o->waiting == g)
+            o->waiting = NULL;
+        for (unsigned i = 0; i < o->fanout_count; i++)
+            if (o->fanout[i] == g)
+                o->fanout[i] = NULL;
+    }
+    struct guest_error e;
+    guests_remove(sv->guests, g, &e);
+}
+
 static void handle_remove(struct client *c, const Ignition__RemoveRequest *req)
 {
     struct guest *g = find_named(c, req->name);
@@ -401,16 +421,9 @@ static void handle_remove(struct client *c, const Ignition__RemoveRequest *req)
         send_error(c, e.code, e.message);
         return;
     }
-    for (struct client *o = c->sv->clients; o; o = o->next) {
-        if (o->waiting == g)
-            o->waiting = NULL;
-        for (unsigned i = 0; i < o->fanout_count; i++)
-            if (o->fanout[i] == g)
-                o->fanout[i] = NULL;
-    }
     struct supervisor *sv = c->sv;
     send_guest(c, g); /* may drop c: freed only after this handler */
-    guests_remove(sv->guests, g, &e);
+    forget_guest(sv, g);
 }
 
 static void handle_attach(struct client *c, const char *name, bool console)
@@ -556,10 +569,12 @@ static void handle_restore(struct client *c, const Ignition__RestoreRequest *req
         return;
     struct guest_error e;
     struct guest *g;
-    if (guests_restore(c->sv->guests, *req->name ? req->name : name, &config, &g, &e) < 0)
+    if (guests_restore(c->sv->guests, *req->name ? req->name : name, &config, &g, &e) < 0) {
         send_error(c, e.code, e.message);
-    else
+    } else {
         c->waiting = g;
+        c->restoring = true;
+    }
     guest_config_clear(&config);
 }
 
@@ -790,6 +805,35 @@ static void answer_fanout(struct client *c, struct guest *g)
 
 /* Clients waiting for g: a fan-out's, or one whose start, stop or relaunch
  * it was. Answering may drop c (see client_hold), never free it. */
+/* A restore the worker refused (a damaged snapshot, say) leaves no guest
+ * behind: the Error said why. Removed once the settling is over, by name, for
+ * the guest code may still be working on it now. */
+static void on_remove_refused(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct refused_restore *r = arg;
+    struct guest *g = guests_find(r->sv->guests, r->name);
+    if (g && guest_record(g)->state == GUEST_STOPPED && !guest_record(g)->pid) {
+        log_info("guest %s: its restore was refused; not kept", r->name);
+        forget_guest(r->sv, g);
+    }
+    free(r);
+}
+
+static void remove_refused_restore(struct supervisor *sv, const struct guest *g)
+{
+    struct refused_restore *r = calloc(1, sizeof(*r));
+    if (!r)
+        return;
+    r->sv = sv;
+    set_message(r->name, sizeof(r->name), "%s", guest_record(g)->name);
+    struct timeval now = {0, 0};
+    if (event_base_once(sv->base, -1, EV_TIMEOUT, on_remove_refused, r, &now) < 0)
+        free(r);
+}
+
+/* Clients waiting for g: a fan-out's, or one whose start, stop or relaunch
+ * it was. Answering may drop c (see client_hold), never free it. */
 static void answer_settled(struct client *c, struct guest *g)
 {
     answer_fanout(c, g);
@@ -800,11 +844,15 @@ static void answer_settled(struct client *c, struct guest *g)
         return;
     }
     c->waiting = NULL;
+    bool restoring = c->restoring;
+    c->restoring = false;
     const struct guest_record *r = guest_record(g);
     if (r->state == GUEST_STOPPED && strncmp(r->exit_reason, "did not start", 13) == 0) {
         char msg[400];
         set_message(msg, sizeof(msg), "guest %s %s", r->name, r->exit_reason);
         send_error(c, IGNITION__ERROR__CODE__CODE_START_FAILED, msg);
+        if (restoring)
+            remove_refused_restore(c->sv, g);
     } else {
         send_guest(c, g);
     }
