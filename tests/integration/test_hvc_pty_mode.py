@@ -27,7 +27,8 @@ i=0
 while [ $i -lt 300 ] && ! grep -q 'hvc0) on' "$OUT"; do sleep 0.1; i=$((i + 1)); done
 pty=$(sed -n 's/.*second console (hvc0) on \([^ ]*\).*/\1/p' "$OUT" | head -n 1 | tr -d '\r')
 [ -n "$pty" ] && echo "MODE $(stat -c %a "$pty") OF $pty"
-echo "MODE-OF-NEW $(python3 -c 'import os, pty; m, s = pty.openpty(); print(oct(os.fstat(s).st_mode & 0o777)[2:])')"
+new_mode="import os, pty; m, s = pty.openpty(); print(oct(os.fstat(s).st_mode & 0o777)[2:])"
+echo "MODE-OF-NEW $(python3 -c "$new_mode")"
 kill -9 $pid
 wait $pid 2>/dev/null
 exit 0
