@@ -398,8 +398,10 @@ static void handle_stop(struct client *c, const Ignition__StopRequest *req)
 static void forget_guest(struct supervisor *sv, struct guest *g)
 {
     for (struct client *o = sv->clients; o; o = o->next) {
-        if (o->waiting == g)
+        if (o->waiting == g) {
             o->waiting = NULL;
+            o->restoring = false;
+        }
         for (unsigned i = 0; i < o->fanout_count; i++)
             if (o->fanout[i] == g)
                 o->fanout[i] = NULL;
@@ -803,8 +805,6 @@ static void answer_fanout(struct client *c, struct guest *g)
     send_guests(c, clones, n);
 }
 
-/* Clients waiting for g: a fan-out's, or one whose start, stop or relaunch
- * it was. Answering may drop c (see client_hold), never free it. */
 /* A restore the worker refused (a damaged snapshot, say) leaves no guest
  * behind: the Error said why. Removed once the settling is over, by name, for
  * the guest code may still be working on it now. */
