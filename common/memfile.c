@@ -2,10 +2,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "log.h"
 
 #ifdef __linux__
 static int memfile_open(const char *name, int *ro_fd)
@@ -69,24 +73,61 @@ int memfile_create(const char *name, uint64_t size)
     return fd;
 }
 
-int memfile_create_shared(const char *name, uint64_t size, int *rw_fd, int *ro_fd)
+#ifdef __linux__
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010 /* Linux 5.1 */
+#endif
+
+/* After our writable mapping exists: nobody writes the file any other way. */
+static int seal_writes(int fd)
+{
+    static bool warned;
+    if (fchmod(fd, 0400) < 0)
+        return -errno;
+    int rc = fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW |
+                   F_SEAL_SEAL);
+    if (rc < 0 && errno == EINVAL) {
+        if (!warned)
+            log_warn("this kernel cannot seal shared memory against writes (Linux 5.1 "
+                     "can): a viewer running as root could write what others see");
+        warned = true;
+        rc = fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+    }
+    return rc < 0 ? -errno : 0;
+}
+#else
+static int seal_writes(int fd)
+{
+    (void)fd; /* an unlinked shm object: nothing can open it again */
+    return 0;
+}
+#endif
+
+int memfile_create_shared(const char *name, uint64_t size, void **map, int *ro_fd)
 {
     int ro = -1;
     int fd = memfile_open(name, &ro);
     if (fd < 0)
         return -errno;
-    if (ftruncate(fd, (off_t)size) < 0) {
-        int err = -errno;
-        close(fd);
-        close(ro);
-        return err;
+    int rc = ftruncate(fd, (off_t)size) < 0 ? -errno : 0;
+    void *p = MAP_FAILED;
+    if (rc == 0 && size == 0) {
+        p = NULL; /* nothing to map; still sealed */
+    } else if (rc == 0) {
+        p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (p == MAP_FAILED)
+            rc = -errno;
     }
-#ifdef __linux__
-    /* Its size is fixed for good: whoever maps it can trust fstat and never
-     * fault past an end that moved. */
-    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
-#endif
-    *rw_fd = fd;
+    if (rc == 0)
+        rc = seal_writes(fd);
+    close(fd);
+    if (rc < 0) {
+        if (p != MAP_FAILED && p != NULL)
+            munmap(p, size);
+        close(ro);
+        return rc;
+    }
+    *map = p;
     *ro_fd = ro;
     return 0;
 }

@@ -9,10 +9,18 @@
  * an immediately unlinked shm object elsewhere). Returns an fd or -errno. */
 int memfile_create(const char *name, uint64_t size);
 
-/* A memory file shared with less trusted processes: *rw_fd for us, *ro_fd to hand
- * out. ro_fd is a separate read-only open of the same object, so whoever holds it
- * can map it for reading only: no PROT_WRITE shared mapping, no write(), no
- * ftruncate (which would fault our own mapping). Returns 0 or -errno. */
-int memfile_create_shared(const char *name, uint64_t size, int *rw_fd, int *ro_fd);
+/* A memory file shared with less trusted processes, mapped here read-write
+ * (MAP_SHARED) at *map, with *ro_fd, a separate read-only open of it, to hand
+ * out. Whoever holds ro_fd can map it for reading only: no PROT_WRITE shared
+ * mapping, no write(), no ftruncate (which would fault our own mapping). On
+ * Linux a read-only descriptor can be opened again read-write through
+ * /proc/self/fd, so once our mapping exists the file is sealed against
+ * writes (F_SEAL_FUTURE_WRITE: our mapping stays writable, every other way of
+ * writing it fails, for us too) and its mode becomes 0400. On a kernel
+ * without that seal (before 5.1) the mode alone keeps its owner (not root)
+ * from opening it read-write, and a warning says so once. The size is sealed
+ * too. Returns 0 or -errno; the mapping is size bytes, for munmap (NULL for
+ * size 0). */
+int memfile_create_shared(const char *name, uint64_t size, void **map, int *ro_fd);
 
 #endif

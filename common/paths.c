@@ -112,10 +112,18 @@ int paths_run_dir(const char *state_dir, char *out, size_t len)
     if (strlen(out) + longest <= sizeof(sun.sun_path))
         return 0;
     /* A deep home directory: sockets go where sun_path can reach them, one
-     * directory per state directory, as tmux does with /tmp/tmux-UID. */
+     * directory per state directory. $XDG_RUNTIME_DIR is the user's own
+     * (0700, made by the login manager), so nobody else can take the name
+     * first; $TMPDIR or /tmp, shared, are the last resort (as tmux does with
+     * /tmp/tmux-UID), where the directory's owner and mode are checked and
+     * clients check who answers. */
+    uint32_t hash = short_hash(state_dir);
+    const char *runtime = getenv("XDG_RUNTIME_DIR");
+    if (runtime && *runtime == '/' && strlen(runtime) <= 40)
+        return fits(snprintf(out, len, "%s/ignition-%08x", runtime, (unsigned)hash), len);
     const char *tmp = getenv("TMPDIR");
     if (!tmp || *tmp != '/' || strlen(tmp) > 40)
         tmp = "/tmp";
     return fits(snprintf(out, len, "%s/ignition-%u-%08x", tmp, (unsigned)getuid(),
-                         (unsigned)short_hash(state_dir)), len);
+                         (unsigned)hash), len);
 }

@@ -20,9 +20,10 @@ int paths_make_dirs(const char *path, mode_t mode);
 bool paths_guest_name_ok(const char *name);
 
 /* Where the sockets of a state directory live: STATE/run, or, when that is too
- * deep for a socket address (sun_path holds ~104 bytes), a directory of this
- * user's under $TMPDIR or /tmp named after the state directory. Not created
- * here. Returns 0, or -1 when out is too small. */
+ * deep for a socket address (sun_path holds ~104 bytes), a directory named
+ * after the state directory under $XDG_RUNTIME_DIR, else under $TMPDIR or
+ * /tmp (with this user's uid in its name). Not created here. Returns 0, or -1
+ * when out is too small. */
 int paths_run_dir(const char *state_dir, char *out, size_t len);
 
 #endif

@@ -16,8 +16,6 @@
 
 #define LISTEN_BACKLOG 64
 
-
-
 /* Fills addr; false (with err set) when path does not fit in sun_path. */
 static bool make_address(const char *path, struct sockaddr_un *addr, char *err, size_t err_len)
 {
@@ -71,20 +69,29 @@ static void parent_of(const char *path, char *dir, size_t dir_len)
 }
 
 /* Whoever can enter the directory could connect to the socket (or replace it):
- * it must be ours and closed to everyone else. */
+ * it must be ours and closed to everyone else. lstat, not stat: a symbolic
+ * link (which anyone can make in /tmp) is refused, not followed to a
+ * directory that passes. A directory ours and private cannot be swapped
+ * afterwards either: its parent is ours, or sticky (/tmp), or the state
+ * directory, so only we can rename it. */
 static bool ensure_private_dir(const char *dir, char *err, size_t err_len)
 {
     struct stat st;
-    if (stat(dir, &st) < 0) {
+    if (lstat(dir, &st) < 0) {
         if (errno != ENOENT) {
             set_message(err, err_len, "cannot inspect directory %s: %s", dir, strerror(errno));
             return false;
         }
         /* chmod as well: the umask may have taken bits we need. */
-        if (mkdir(dir, 0700) < 0 || chmod(dir, 0700) < 0 || stat(dir, &st) < 0) {
+        if (mkdir(dir, 0700) < 0 || chmod(dir, 0700) < 0 || lstat(dir, &st) < 0) {
             set_message(err, err_len, "cannot create directory %s: %s", dir, strerror(errno));
             return false;
         }
+    }
+    if (S_ISLNK(st.st_mode)) {
+        set_message(err, err_len, "%s is a symbolic link, not a directory of ours; "
+                    "not following it", dir);
+        return false;
     }
     if (!S_ISDIR(st.st_mode)) {
         set_message(err, err_len, "%s is not a directory", dir);
@@ -237,7 +244,28 @@ int unixsock_connect(const char *path, char *err, size_t err_len)
         errno = error;
         return -1;
     }
+    if (unixsock_check_peer(fd, geteuid(), path, err, err_len) < 0) {
+        close(fd);
+        errno = EPERM;
+        return -1;
+    }
     return fd;
+}
+
+int unixsock_check_peer(int fd, uid_t expected, const char *path, char *err, size_t err_len)
+{
+    uid_t uid;
+    int rc = unixsock_peer_uid(fd, &uid);
+    if (rc < 0) {
+        set_message(err, err_len, "cannot tell who answers at %s: %s", path, strerror(-rc));
+        return -1;
+    }
+    if (uid != expected) {
+        set_message(err, err_len, "the process answering at %s runs as uid %u, not as uid %u; "
+                    "not talking to it", path, (unsigned)uid, (unsigned)expected);
+        return -1;
+    }
+    return 0;
 }
 
 int unixsock_peer_uid(int fd, uid_t *uid)

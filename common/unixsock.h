@@ -19,11 +19,18 @@
  * when the path is longer than a socket address holds). */
 int unixsock_listen(const char *path, char *err, size_t err_len);
 
-/* Connects to the socket at path (blocking), close-on-exec. Returns the fd, or -1
- * with a sentence in err: nothing there, a stale socket, a path too long, or
- * the system's reason. When connect itself failed, errno says why
- * (ENOENT, ECONNREFUSED, ...), so that callers can tell "nobody there". */
+/* Connects to the socket at path (blocking), close-on-exec, and talks only to a
+ * server of our own uid (unixsock_check_peer): whoever could put a socket at
+ * the path first must not pass for vmmd or a guest. Returns the fd, or -1
+ * with a sentence in err: nothing there, a stale socket, a path too long, a
+ * server of another user (errno EPERM), or the system's reason. When connect
+ * itself failed, errno says why (ENOENT, ECONNREFUSED, ...), so that callers
+ * can tell "nobody there". */
 int unixsock_connect(const char *path, char *err, size_t err_len);
+
+/* 0 when the process at the other end of fd (path names it in err) runs as
+ * uid expected (SO_PEERCRED, getpeereid), else -1 with a sentence in err. */
+int unixsock_check_peer(int fd, uid_t expected, const char *path, char *err, size_t err_len);
 
 /* The effective uid of the process at the other end of a connected socket
  * (as it was when it connected). Returns 0 or -errno. */

@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "byteorder.h"
@@ -198,18 +199,20 @@ static void on_scanout(const struct control *c, const Ignition__ScanoutInfo *inf
     int64_t size = (int64_t)info->object_size + c->size_delta;
     if (size < 0 || size > (int64_t)MAX_OBJECT)
         return;
-    int rw, ro;
-    if (memfile_create_shared("fuzz-viewer", (uint64_t)size, &rw, &ro) < 0)
+    int ro;
+    void *object;
+    if (memfile_create_shared("fuzz-viewer", (uint64_t)size, &object, &ro) < 0)
         abort();
     uint8_t header[sizeof(struct scanout_shm_header)];
     bool consistent;
     make_header(c, info, header, &consistent);
     size_t header_len = (uint64_t)size < sizeof(header) ? (size_t)size : sizeof(header);
-    if (pwrite(rw, header, header_len, 0) != (ssize_t)header_len)
-        abort();
+    if (header_len)
+        memcpy(object, header, header_len);
+    if (object)
+        munmap(object, (size_t)size);
     int rc = mapping_open(&m, info, ro, why, sizeof(why));
-    /* The mapping outlives the fds, as the viewer's does. */
-    close(rw);
+    /* The mapping outlives the fd, as the viewer's does. */
     close(ro);
     if (rc < 0) {
         CHECK(m.base == NULL);

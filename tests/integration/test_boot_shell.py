@@ -15,6 +15,10 @@ BOOT_TIMEOUT = 420  # a loaded 2-core CI machine; a quiet one boots in under a m
 def main():
     g = Guest()
     hvc_path = g.expect(r"second console \(hvc0\) on (\S+)", 60).group(1).decode()
+    # Only its user may write into the guest's console (not the tty group).
+    mode = os.stat(hvc_path).st_mode & 0o777
+    if mode != 0o600:
+        g.fail(f"hvc0's terminal {hvc_path} has mode {mode:04o}, want 0600")
     g.expect(r"GUEST: init started", BOOT_TIMEOUT)
     g.expect(r"GUEST: modules loaded (\d+)", BOOT_TIMEOUT)
     g.expect(r"GUEST: shell ready", BOOT_TIMEOUT)

@@ -8,10 +8,11 @@ vmmctl says so in one line, `keep` is byte for byte the first snapshot, only
 `keep` is listed, and a restore of it shows the first state. Killing vmmd
 mid-write does not stop the worker, which writes the snapshot: vmmctl gets it
 whole, and the restore shows the newer state. What a dead writer left is gone
-once vmmd starts again. A snapshot with a flipped byte in its manifest or
-memory, or its memory or manifest cut short, is refused by `vmmctl restore` with one
-line naming it. `snapshots` dates a snapshot by its manifest. `rm-snapshot` of the snapshot a guest was restored from leaves
-that guest running."""
+once vmmd starts again. A snapshot with a flipped byte in its manifest,
+memory or disk layer, or its memory or manifest cut short, is refused by
+`vmmctl restore` with one line naming it, and leaves no guest behind.
+`snapshots` dates a snapshot by its manifest. `rm-snapshot` of the snapshot a
+guest was restored from leaves that guest running."""
 
 import hashlib
 import json
@@ -197,6 +198,16 @@ def flip_memory(snap_dir):
     flip(path, data + 123)
 
 
+def no_guest_left(name):
+    """A restore the worker refused leaves no guest record (and no directory)."""
+    deadline = time.monotonic() + 10  # removed just after the refusal is answered
+    while t.vmmctl("status", name, ok=False).returncode == 0 or \
+            os.path.exists(os.path.join(t.HOME, "guests", name)):
+        if time.monotonic() > deadline:
+            t.fail(f"a refused restore left guest {name} behind")
+        time.sleep(0.1)
+
+
 def memory_flipped_refused():
     """The worker reads the memory file through before the first restore of
     it; vmmd remembers it checked that file and later restores of it as it is
@@ -204,7 +215,7 @@ def memory_flipped_refused():
     said = damaged("keep", "bad-memory-byte", flip_memory)
     if "checksum mismatch" not in said or "memory region" not in said:
         t.fail(f"the refusal of a flipped memory byte says {said!r}")
-    t.vmmctl("rm", "from-bad-memory-byte")
+    no_guest_left("from-bad-memory-byte")
     copy = os.path.join(SNAPS, "later-flipped")
     subprocess.run(["cp", "-r", "--sparse=always", os.path.join(SNAPS, "keep"), copy],
                    check=True)
@@ -220,6 +231,20 @@ def memory_flipped_refused():
     r = t.vmmctl("restore", "later-flipped", "--name", "flipped-later", ok=False, timeout=120)
     if r.returncode != 1 or "checksum mismatch" not in r.stderr:
         t.fail(f"a memory file changed after a good restore was not refused: {r.stderr!r}")
+    no_guest_left("flipped-later")
+
+
+def flip_layer(snap_dir):
+    """A byte of the guest's data in the snapshot's disk layer (past an
+    overlay's header and bitmap, where the guest's blocks are)."""
+    name = next(n for n in sorted(os.listdir(snap_dir)) if n.startswith("disk0."))
+    path = os.path.join(snap_dir, name)
+    with open(path, "rb") as f:
+        try:
+            data = os.lseek(f.fileno(), 8192, os.SEEK_DATA)
+        except OSError:
+            data = 0
+    flip(path, data + 100)
 
 
 def damaged_refused():
@@ -232,11 +257,12 @@ def damaged_refused():
                     lambda d: cut(os.path.join(d, "manifest"),
                                   os.path.getsize(os.path.join(d, "manifest")) // 2))
     said += damaged("keep", "bad-memory-cut", lambda d: cut(os.path.join(d, "memory"), 4096))
+    said += damaged("keep", "bad-layer", flip_layer)
     for what in ("region table checksum mismatch", "manifest checksum mismatch",
-                 "manifest is", "memory is 4096 bytes short"):
+                 "manifest is", "memory is 4096 bytes short", "is damaged (checksum mismatch"):
         if what not in said:
             t.fail(f"no refusal says {what!r}")
-    for name in ("manifest-table", "manifest-body", "manifest-cut", "memory-cut"):
+    for name in ("manifest-table", "manifest-body", "manifest-cut", "memory-cut", "layer"):
         if t.vmmctl("status", f"from-bad-{name}", ok=False).returncode == 0:
             t.fail(f"a damaged snapshot left a guest from-bad-{name}")
 

@@ -5,13 +5,16 @@ their own disk and see no other's; the original sees none of them, and the
 snapshot's files are byte for byte what they were before the fan-out. A restore
 under a chosen name, a restored guest started again, `snapshot --stop`,
 `snapshots` and `rm-snapshot` work, bad requests get clear errors, a snapshot
-of the previous format is refused with what to do, and a fan-out cut short by
-a clone that cannot start names it and the clones that run."""
+of the previous format is refused with what to do, a fan-out cut short by a
+clone that cannot start names it and the clones that run, fan-outs whose
+clients hang up at once leave vmmd running, and a snapshot that fails is never
+recorded as the guest's last one."""
 
 import hashlib
 import json
 import os
 import re
+import socket
 import struct
 import time
 import zlib
@@ -195,6 +198,24 @@ def older_format_refused():
     t.vmmctl("rm-snapshot", "oldfmt")
 
 
+def failed_snapshot_not_recorded():
+    """A snapshot the worker cannot put in place (a file, not a snapshot, holds
+    its name) fails, and the guest's last snapshot stays the one it was: a
+    relaunch must never go to a snapshot that is not there."""
+    before = t.status("orig")["last_snapshot"]
+    blocker = os.path.join(t.HOME, "snapshots", "blocked")
+    with open(blocker, "w") as f:
+        f.write("not a snapshot\n")
+    r = t.vmmctl("snapshot", "orig", "blocked", ok=False, timeout=300)
+    os.unlink(blocker)
+    if r.returncode != 1 or "blocked" not in r.stderr:
+        t.fail(f"a snapshot that cannot be put in place: exit {r.returncode}, said {r.stderr!r}")
+    after = t.status("orig")["last_snapshot"]
+    if after != before:
+        t.fail(f"a failed snapshot became orig's last one: {before!r} became {after!r}")
+    print(f"a failed snapshot left orig's last snapshot at {after!r}: {r.stderr.strip()}")
+
+
 def partial_fanout_named():
     """A clone that cannot be started stops the fan-out; the error names it and
     the clones already started, which run on."""
@@ -213,6 +234,40 @@ def partial_fanout_named():
         t.fail("the fanout went on after a clone could not start")
     os.unlink(blocker)
     t.vmmctl("stop", "--force", "part-1", timeout=60)
+
+
+def fanout_then_hang_up(rounds=3):
+    """Raw clients each ask for a fan-out and hang up at once: vmmd's answer,
+    once the clones run, meets a closed socket (EPIPE), which must not free
+    the client under the code still answering it (the sanitized run fails on
+    any report). The clones run on, and vmmd is the same process after."""
+    pid = t.vmmd_pid()
+    fanout = 29  # Envelope.fanout
+    for i in range(rounds):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(os.path.join(t.HOME, "run", "vmmd.sock"))
+        s.sendall(t.frame(t.HELLO))
+        s.recv(4096)  # Welcome
+        request = t.field(1, b"warm") + t.field(2, f"gone{i}-".encode()) + b"\x18\x01"
+        s.sendall(t.frame(t.field(fanout, request)))
+        s.close()
+    names = [f"gone{i}-1" for i in range(rounds)]
+    deadline = time.monotonic() + 300
+    while True:
+        states = {g["name"]: g["state"]
+                  for g in json.loads(t.vmmctl("--json", "list").stdout)["guests"]}
+        if all(states.get(n) == "running" for n in names):
+            break
+        if time.monotonic() > deadline:
+            t.fail(f"clones of fan-outs whose clients hung up: {states}")
+        time.sleep(0.5)
+    if t.vmmd_pid() != pid or not t.alive(pid):
+        t.fail("vmmd did not survive clients that hung up on their fan-outs")
+    for name in names:
+        t.vmmctl("stop", "--force", name, timeout=60)
+        t.vmmctl("rm", name)
+    print(f"{rounds} fan-outs whose clients hung up: clones ran, vmmd carried on")
 
 
 def names_run_out_before_any_clone_starts():
@@ -249,7 +304,9 @@ def main():
         restores_by_name()
         bad_input()
         older_format_refused()
+        failed_snapshot_not_recorded()
         partial_fanout_named()
+        fanout_then_hang_up()
         names_run_out_before_any_clone_starts()
         removes()
         if ticks("orig")[-1] <= last:

@@ -1,6 +1,7 @@
 /* Disk images: the --disk argument, the copy-on-write layer over an immutable
  * base (contents, persistence, flush ordering, zeroing, a base that changed, a
- * layer in use twice, damaged files) and exporting what the guest sees. */
+ * layer in use twice, damaged and crafted files) and exporting what the guest
+ * sees. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +12,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include "byteorder.h"
 #include "storage/disk.h"
+#include "storage/disk_overlay.h"
 #include "paths.h"
 #include "unit.h"
 
@@ -268,31 +271,135 @@ START_TEST(test_overlay_refuses_changed_base)
 }
 END_TEST
 
+static void layer_path(char *path, size_t len)
+{
+    snprintf(path, len, "%s/disk0.cow", inst);
+}
+
+/* Rewrites header fields of disk0.cow; version 2 headers get their checksum
+ * made good again, as a crafted file would. */
+struct header_field {
+    unsigned at, width;
+    uint64_t value;
+};
+
+static void rewrite_header(const struct header_field *fields, size_t n)
+{
+    char path[160];
+    layer_path(path, sizeof(path));
+    static uint8_t h[OVERLAY_HEADER_SIZE];
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
+    for (size_t i = 0; i < n; i++)
+        le_put(h + fields[i].at, fields[i].value, fields[i].width);
+    if (le_get(h + OVERLAY_H_VERSION, 4) >= 2)
+        le_put(h + OVERLAY_H_HEADER_CRC, overlay_header_crc(h), 4);
+    else
+        le_put(h + OVERLAY_H_HEADER_CRC, 0, 4);
+    ck_assert_int_eq(pwrite(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
+    close(fd);
+}
+
+static void assert_refused(const char *why)
+{
+    struct disk_spec spec = {.path = base_path, .cow = DISK_COW_OVERLAY};
+    char err[512] = "";
+    struct disk *d = disk_open(&spec, inst, 0, err, sizeof(err));
+    ck_assert_msg(d == NULL, "a layer that should be refused (%s) was opened", why);
+    ck_assert_msg(strstr(err, why) != NULL, "%s", err);
+}
+
 START_TEST(test_overlay_damaged_header)
 {
     disk_close(open_disk(DISK_COW_OVERLAY, false));
     char path[160];
-    snprintf(path, sizeof(path), "%s/disk0.cow", inst);
+    layer_path(path, sizeof(path));
     int fd = open(path, O_WRONLY);
     uint8_t junk[8] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
     ck_assert_int_eq(pwrite(fd, junk, sizeof(junk), 16), 8); /* the disk size */
     close(fd);
-    struct disk_spec spec = {.path = base_path, .cow = DISK_COW_OVERLAY};
-    char err[512] = "";
-    ck_assert_ptr_null(disk_open(&spec, inst, 0, err, sizeof(err)));
-    ck_assert_msg(strstr(err, "damaged") != NULL, "%s", err);
-    /* A header that claims a huge disk in a small file. */
+    assert_refused("checksum mismatch");
+    /* A header that claims a huge disk in a small file (its checksum good). */
     disk_close(open_disk_fresh());
-    fd = open(path, O_WRONLY);
     /* consistent geometry for 2^49 bytes: a 2^34-byte bitmap the file lacks */
-    uint64_t geometry[4] = {1ull << 49, 4096, 1ull << 34, (1ull << 34) + 4096};
-    ck_assert_int_eq(pwrite(fd, geometry, sizeof(geometry), 16), (ssize_t)sizeof(geometry));
-    close(fd);
-    ck_assert_ptr_null(disk_open(&spec, inst, 0, err, sizeof(err)));
-    ck_assert_msg(strstr(err, "truncated"), "%s", err);
+    const struct header_field huge[] = {
+        {OVERLAY_H_DISK_SIZE, 8, 1ull << 49}, {OVERLAY_H_BITMAP_OFFSET, 8, 4096},
+        {OVERLAY_H_BITMAP_BYTES, 8, 1ull << 34}, {OVERLAY_H_DATA_OFFSET, 8, (1ull << 34) + 4096}};
+    rewrite_header(huge, 4);
+    assert_refused("truncated");
     write_file(path, "short", 5);
-    ck_assert_ptr_null(disk_open(&spec, inst, 0, err, sizeof(err)));
-    ck_assert_msg(strstr(err, "not an ignition overlay") != NULL, "%s", err);
+    assert_refused("not an ignition overlay");
+}
+END_TEST
+
+/* A layer whose header says its disk is one block while its base has 17: the
+ * bitmap would be sized for one block and the guest's I/O, bounded by the
+ * base, would index past it. Refused, whatever the version and checksum. */
+START_TEST(test_overlay_refuses_geometry_unlike_base)
+{
+    for (unsigned version = 1; version <= 2; version++) {
+        disk_close(open_disk_fresh());
+        const struct header_field small[] = {
+            {OVERLAY_H_VERSION, 4, version}, {OVERLAY_H_DISK_SIZE, 8, 4096},
+            {OVERLAY_H_BITMAP_BYTES, 8, 1}, {OVERLAY_H_DATA_OFFSET, 8, 8192}};
+        rewrite_header(small, 4);
+        struct disk_spec spec = {.path = base_path, .cow = DISK_COW_OVERLAY};
+        char err[512] = "";
+        struct disk *d = disk_open(&spec, inst, 0, err, sizeof(err));
+        bool opened = d != NULL;
+        if (d) {
+            /* What a guest would do next: write and read its disk's far end. */
+            static uint8_t buf[4096];
+            disk_write(d, BASE_SIZE - 4096, buf, sizeof(buf));
+            disk_read(d, BASE_SIZE - 4096, buf, sizeof(buf));
+            disk_close(d);
+        }
+        ck_assert_msg(!opened, "version %u: a layer smaller than its base was opened", version);
+        ck_assert_msg(strstr(err, "disk size (4096 bytes) is not its base's"), "%s", err);
+    }
+}
+END_TEST
+
+/* Even when the caller does not check, the layer bounds every access by its
+ * own size. */
+START_TEST(test_overlay_bounds_its_own_accesses)
+{
+    disk_close(open_disk(DISK_COW_OVERLAY, false));
+    char path[160], err[512] = "";
+    layer_path(path, sizeof(path));
+    struct overlay *o = overlay_open(path, -1, NULL, false, err, sizeof(err));
+    ck_assert_msg(o != NULL, "%s", err);
+    uint8_t buf[8192] = {0};
+    uint64_t size = overlay_size(o);
+    ck_assert_int_eq(overlay_read(o, size, buf, 1), -EINVAL);
+    ck_assert_int_eq(overlay_read(o, size - 512, buf, 1024), -EINVAL);
+    ck_assert_int_eq(overlay_read(o, UINT64_MAX - 10, buf, 100), -EINVAL);
+    ck_assert_int_eq(overlay_write(o, size + 4096 * 64, buf, 4096), -EINVAL);
+    ck_assert_int_eq(overlay_write_zeroes(o, size - 4096, 8192), -EINVAL);
+    ck_assert_int_eq(overlay_read(o, size - 512, buf, 512), 0);
+    overlay_close(o);
+}
+END_TEST
+
+/* Layers written before the header had a checksum still open when their
+ * geometry fits their base, with what the guest wrote. */
+START_TEST(test_overlay_version_1_still_opens)
+{
+    struct disk *d = open_disk_fresh();
+    uint8_t buf[4096], got[4096];
+    memset(buf, 0x6b, sizeof(buf));
+    ck_assert_int_eq(disk_write(d, 8192, buf, sizeof(buf)), 0);
+    disk_close(d);
+    const struct header_field v1[] = {{OVERLAY_H_VERSION, 4, 1}};
+    rewrite_header(v1, 1);
+    d = open_disk(DISK_COW_OVERLAY, false);
+    ck_assert_int_eq(disk_read(d, 8192, got, sizeof(got)), 0);
+    ck_assert(memcmp(got, buf, sizeof(buf)) == 0);
+    disk_close(d);
+    const struct header_field v3[] = {{OVERLAY_H_VERSION, 4, 3}};
+    rewrite_header(v3, 1);
+    assert_refused("version 3 is not supported");
 }
 END_TEST
 
@@ -347,6 +454,9 @@ static Suite *disk_suite(void)
     tcase_add_test(tc, test_overlay_in_use_twice);
     tcase_add_test(tc, test_overlay_refuses_changed_base);
     tcase_add_test(tc, test_overlay_damaged_header);
+    tcase_add_test(tc, test_overlay_refuses_geometry_unlike_base);
+    tcase_add_test(tc, test_overlay_bounds_its_own_accesses);
+    tcase_add_test(tc, test_overlay_version_1_still_opens);
     tcase_add_test(tc, test_base_size_must_be_sectors);
     tcase_add_test(tc, test_export_matches_guest_view);
     suite_add_tcase(s, tc);

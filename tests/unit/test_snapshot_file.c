@@ -169,7 +169,8 @@ START_TEST(round_trip_keeps_memory_manifest_and_files)
     struct snapshot_writer *w;
     ck_assert_int_eq(snapshot_writer_begin(snap, &w, err, sizeof(err)), 0);
     ck_assert_int_eq(snapshot_writer_memory(w, ram, RAM_SIZE, err, sizeof(err)), 0);
-    ck_assert_msg(snapshot_writer_file(w, "disk0.cow", side, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(snapshot_writer_file(w, "disk0.cow", side, NULL, err, sizeof(err)) == 0, "%s",
+                  err);
     ck_assert_int_eq(snapshot_writer_manifest(w, (const uint8_t *)"state", 5, err, sizeof(err)), 0);
     ck_assert_msg(snapshot_writer_commit(w, err, sizeof(err)) == 0, "%s", err);
     unlink(side);
@@ -492,6 +493,34 @@ START_TEST(a_missing_snapshot_is_refused)
 }
 END_TEST
 
+/* A name that is a symbolic link (to a whole snapshot elsewhere, or to
+ * nothing) is refused, not followed; so are its files when they are links. */
+START_TEST(a_snapshot_name_that_is_a_symbolic_link_is_refused)
+{
+    char elsewhere[128], id[128];
+    snprintf(elsewhere, sizeof(elsewhere), "%s/elsewhere", dir);
+    fill_ram(ram, RAM_SIZE, 3);
+    write_snapshot(elsewhere, ram, RAM_SIZE, "the machine's state");
+    snapshot_close(open_ok(elsewhere));
+    ck_assert_int_eq(symlink(elsewhere, snap), 0);
+    assert_open_refused("is a symbolic link");
+    ck_assert_int_lt(snapshot_memory_id_at(snap, id, sizeof(id)), 0);
+    ck_assert_int_eq(unlink(snap), 0);
+    ck_assert_int_eq(symlink("/nonexistent", snap), 0);
+    assert_open_refused("is a symbolic link");
+    ck_assert_int_eq(unlink(snap), 0);
+    /* A real directory whose memory file is a link. */
+    write_standard();
+    char memory[160], target[160];
+    path_in(memory, sizeof(memory), "memory");
+    snprintf(target, sizeof(target), "%s/memory", elsewhere);
+    ck_assert_int_eq(unlink(memory), 0);
+    ck_assert_int_eq(symlink(target, memory), 0);
+    assert_open_refused("memory: ");
+    ck_assert_int_lt(snapshot_memory_id_at(snap, id, sizeof(id)), 0);
+}
+END_TEST
+
 /* ---- the writer's rules ------------------------------------------------------------------ */
 
 START_TEST(the_writer_refuses_misuse)
@@ -507,9 +536,9 @@ START_TEST(the_writer_refuses_misuse)
     ck_assert_int_eq(snapshot_writer_memory(w, ram, PAGE, err, sizeof(err)), -1);
     static const char *const bad_names[] = {"memory", "manifest", "a/b", ".hidden", ""};
     for (size_t i = 0; i < sizeof(bad_names) / sizeof(bad_names[0]); i++)
-        ck_assert_int_eq(snapshot_writer_file(w, bad_names[i], "/etc/hostname", err,
+        ck_assert_int_eq(snapshot_writer_file(w, bad_names[i], "/etc/hostname", NULL, err,
                                               sizeof(err)), -1);
-    ck_assert_int_eq(snapshot_writer_file(w, "d", dir, err, sizeof(err)), -1);
+    ck_assert_int_eq(snapshot_writer_file(w, "d", dir, NULL, err, sizeof(err)), -1);
     ck_assert_ptr_nonnull(strstr(err, "not a regular file"));
     ck_assert_int_eq(snapshot_writer_manifest(w, ram, SNAPSHOT_BODY_MAX + 1u, err,
                                               sizeof(err)), -1);
@@ -559,7 +588,8 @@ START_TEST(a_sparse_side_file_is_copied_with_its_holes)
     close(fd);
     struct snapshot_writer *w;
     ck_assert_int_eq(snapshot_writer_begin(snap, &w, err, sizeof(err)), 0);
-    ck_assert_msg(snapshot_writer_file(w, "disk0.img", src, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(snapshot_writer_file(w, "disk0.img", src, NULL, err, sizeof(err)) == 0, "%s",
+                  err);
     ck_assert_int_eq(snapshot_writer_memory(w, ram, PAGE, err, sizeof(err)), 0);
     ck_assert_int_eq(snapshot_writer_manifest(w, NULL, 0, err, sizeof(err)), 0);
     ck_assert_int_eq(snapshot_writer_commit(w, err, sizeof(err)), 0);
@@ -653,13 +683,79 @@ static void write_with_layer(const char *text)
     close(fd);
     struct snapshot_writer *w;
     ck_assert_int_eq(snapshot_writer_begin(snap, &w, err, sizeof(err)), 0);
-    ck_assert_msg(snapshot_writer_file(w, "disk0.img", src, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(snapshot_writer_file(w, "disk0.img", src, NULL, err, sizeof(err)) == 0, "%s",
+                  err);
     ck_assert_int_eq(snapshot_writer_memory(w, ram, PAGE, err, sizeof(err)), 0);
     ck_assert_int_eq(snapshot_writer_manifest(w, (const uint8_t *)text, strlen(text), err,
                                               sizeof(err)), 0);
     ck_assert_int_eq(snapshot_writer_commit(w, err, sizeof(err)), 0);
     unlink(src);
 }
+
+/* zlib's CRC-32 of a whole file as it reads. */
+static uint32_t crc_of_file(const char *path, size_t size)
+{
+    uint8_t *buf = calloc(1, size);
+    ck_assert_ptr_nonnull(buf);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pread(fd, buf, size, 0), (ssize_t)size);
+    close(fd);
+    uint32_t crc = (uint32_t)crc32_z(crc32(0, Z_NULL, 0), buf, size);
+    free(buf);
+    return crc;
+}
+
+/* A side file's checksum is summed as it is copied in (holes as the zeros
+ * they read as, so a copy with other holes has the same one) and again as it
+ * is copied out; a byte changed in between is refused and its copy removed. */
+START_TEST(a_side_file_is_summed_in_and_checked_out)
+{
+    enum { SIZE = (3 << 20) + 1000 }; /* past a whole chunk, with a short end */
+    char src[160], to[160], inside[160], err[512] = "";
+    snprintf(src, sizeof(src), "%s/layer.src", dir);
+    snprintf(to, sizeof(to), "%s/copied.img", dir);
+    int fd = open(src, O_RDWR | O_CREAT, 0600);
+    ck_assert_int_eq(ftruncate(fd, SIZE), 0);
+    ck_assert_int_eq(pwrite(fd, "head", 4, 0), 4);
+    ck_assert_int_eq(pwrite(fd, "middle", 6, (2 << 20) + 5), 6);
+    ck_assert_int_eq(pwrite(fd, "tail", 4, SIZE - 4), 4);
+    close(fd);
+    uint32_t want = crc_of_file(src, SIZE), crc = 0;
+    struct snapshot_writer *w;
+    ck_assert_int_eq(snapshot_writer_begin(snap, &w, err, sizeof(err)), 0);
+    ck_assert_msg(snapshot_writer_file(w, "disk0.img", src, &crc, err, sizeof(err)) == 0, "%s",
+                  err);
+    ck_assert_uint_eq(crc, want);
+    ck_assert_int_eq(snapshot_writer_memory(w, ram, PAGE, err, sizeof(err)), 0);
+    ck_assert_int_eq(snapshot_writer_manifest(w, NULL, 0, err, sizeof(err)), 0);
+    ck_assert_int_eq(snapshot_writer_commit(w, err, sizeof(err)), 0);
+    struct snapshot_reader *r = open_ok(snap);
+    ck_assert_msg(snapshot_copy_out(r, "disk0.img", to, &want, err, sizeof(err)) == 0, "%s",
+                  err);
+    ck_assert_uint_eq(crc_of_file(to, SIZE), want);
+    ck_assert_int_eq(unlink(to), 0);
+    /* One byte of the snapshot's copy changed, in data and in a hole. */
+    path_in(inside, sizeof(inside), "disk0.img");
+    const off_t at[] = {(2 << 20) + 6, 1 << 20};
+    for (size_t i = 0; i < 2; i++) {
+        fd = open(inside, O_RDWR);
+        ck_assert_int_eq(pwrite(fd, "X", 1, at[i]), 1);
+        close(fd);
+        ck_assert_int_eq(snapshot_copy_out(r, "disk0.img", to, &want, err, sizeof(err)), -1);
+        ck_assert_msg(strstr(err, "disk0.img is damaged (checksum mismatch"), "%s", err);
+        ck_assert_int_eq(access(to, F_OK), -1);
+        fd = open(inside, O_RDWR);
+        ck_assert_int_eq(pwrite(fd, at[i] == 1 << 20 ? "\0" : "i", 1, at[i]), 1);
+        close(fd);
+    }
+    /* Put back as it was, it passes again; unchecked, it is copied as is. */
+    ck_assert_msg(snapshot_copy_out(r, "disk0.img", to, &want, err, sizeof(err)) == 0, "%s",
+                  err);
+    ck_assert_int_eq(unlink(to), 0);
+    snapshot_close(r);
+}
+END_TEST
 
 /* A restore copies the disk layers after it read the manifest and mapped the
  * memory; a snapshot of the same name written in between must not give it the
@@ -671,14 +767,15 @@ START_TEST(a_reader_never_copies_the_layers_of_a_snapshot_written_after_it_opene
     write_with_layer("newer");
     char to[160], err[512] = "";
     snprintf(to, sizeof(to), "%s/copied.img", dir);
-    ck_assert_int_eq(snapshot_copy_out(r, "disk0.img", to, err, sizeof(err)), -1);
+    ck_assert_int_eq(snapshot_copy_out(r, "disk0.img", to, NULL, err, sizeof(err)), -1);
     ck_assert_ptr_nonnull(strstr(err, "disk0.img"));
     ck_assert_int_eq(access(to, F_OK), -1);
     snapshot_close(r);
 
     /* Untouched, the snapshot opened is the one copied from. */
     r = open_ok(snap);
-    ck_assert_msg(snapshot_copy_out(r, "disk0.img", to, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_msg(snapshot_copy_out(r, "disk0.img", to, NULL, err, sizeof(err)) == 0, "%s",
+                  err);
     snapshot_close(r);
     char got[16] = "";
     int fd = open(to, O_RDONLY);
@@ -730,7 +827,7 @@ static void write_next_and_die(enum step die_after, const uint8_t *mem)
         _exit(3);
     if (die_after == AFTER_MEMORY)
         raise(SIGKILL);
-    if (snapshot_writer_file(w, "side", side, err, sizeof(err)) < 0)
+    if (snapshot_writer_file(w, "side", side, NULL, err, sizeof(err)) < 0)
         _exit(4);
     if (die_after == AFTER_FILE)
         raise(SIGKILL);
@@ -1033,10 +1130,12 @@ static Suite *snapshot_file_suite(void)
     tcase_add_test(tc, bytes_after_the_body_are_refused);
     tcase_add_test(tc, inconsistent_memory_fields_are_refused);
     tcase_add_test(tc, a_missing_snapshot_is_refused);
+    tcase_add_test(tc, a_snapshot_name_that_is_a_symbolic_link_is_refused);
     tcase_add_test(tc, the_writer_refuses_misuse);
     tcase_add_test(tc, bad_snapshot_paths_are_refused);
     tcase_add_test(tc, abort_removes_the_unfinished_snapshot);
     tcase_add_test(tc, a_sparse_side_file_is_copied_with_its_holes);
+    tcase_add_test(tc, a_side_file_is_summed_in_and_checked_out);
     tcase_add_test(tc, remove_takes_the_snapshot_and_its_leftovers);
     tcase_add_test(tc, tidying_a_directory_removes_every_dead_writers_leftovers);
     tcase_add_test(tc, a_reader_never_copies_the_layers_of_a_snapshot_written_after_it_opened);

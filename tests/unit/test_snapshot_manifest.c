@@ -82,8 +82,11 @@ static void fill_config(struct snapshot_machine_config *c)
         struct snapshot_disk_config *d = &c->disks[i];
         d->read_only = i % 2;
         snprintf(d->serial, sizeof(d->serial), "%.20llx", (unsigned long long)next());
-        if (!d->read_only)
+        if (!d->read_only) {
             snprintf(d->layer, sizeof(d->layer), "disk%u.img", i);
+            d->layer_summed = true;
+            d->layer_crc32 = (uint32_t)next();
+        }
         snprintf(d->base_path, sizeof(d->base_path), "/var/lib/ignition/images/%u.raw", i);
     }
     c->gpu = true, c->keyboard = true;

@@ -1,9 +1,11 @@
 /* unixsock: the listening socket must only ever appear in a directory private
  * to its owner, with mode 0600; a stale socket is replaced, a live one or a
- * file that is not a socket never is; and every refusal says why. */
+ * file that is not a socket never is; a symbolic link is no directory; a
+ * client talks only to a server of its own user; and every refusal says why. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "unixsock.h"
@@ -123,6 +126,26 @@ START_TEST(test_listen_refuses_foreign_directory)
 }
 END_TEST
 
+/* A symbolic link in place of the directory (anyone can make one in /tmp) is
+ * refused, even when it leads to a directory that would pass. */
+START_TEST(test_listen_refuses_symlinked_directory)
+{
+    char real[128], link[128], path[160];
+    path_in(real, sizeof(real), "real");
+    path_in(link, sizeof(link), "link");
+    ck_assert_int_eq(mkdir(real, 0700), 0);
+    ck_assert_int_eq(symlink(real, link), 0);
+    snprintf(path, sizeof(path), "%s/guest.sock", link);
+    ck_assert_int_eq(unixsock_listen(path, err, sizeof(err)), -1);
+    assert_err_contains("is a symbolic link");
+    assert_err_contains(link);
+    struct stat st;
+    char target[160];
+    snprintf(target, sizeof(target), "%s/guest.sock", real);
+    ck_assert_int_eq(lstat(target, &st), -1);
+}
+END_TEST
+
 START_TEST(test_listen_refuses_too_long_path)
 {
     struct sockaddr_un addr;
@@ -227,6 +250,73 @@ START_TEST(test_peer_uid_is_ours)
 }
 END_TEST
 
+/* The client's check of who answers, with a chosen expected uid (a test
+ * cannot always make a server of another user). */
+START_TEST(test_check_peer_refuses_another_uid)
+{
+    char path[160];
+    path_in(path, sizeof(path), "guest.sock");
+    int lfd = unixsock_listen(path, err, sizeof(err));
+    ck_assert_msg(lfd >= 0, "%s", err);
+    int client = unixsock_connect(path, err, sizeof(err));
+    ck_assert_msg(client >= 0, "%s", err);
+    ck_assert_int_eq(unixsock_check_peer(client, geteuid(), path, err, sizeof(err)), 0);
+    ck_assert_int_eq(unixsock_check_peer(client, geteuid() + 1, path, err, sizeof(err)), -1);
+    assert_err_contains("not talking to it");
+    assert_err_contains(path);
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    ck_assert_int_eq(unixsock_check_peer(fds[0], geteuid(), "pipe", err, sizeof(err)), -1);
+    assert_err_contains("cannot tell who answers at pipe");
+    close(fds[0]);
+    close(fds[1]);
+    close(client);
+    close(lfd);
+}
+END_TEST
+
+/* A server of another user, as one who got to a shared directory first:
+ * unixsock_connect (every client's way in) refuses to talk to it. */
+START_TEST(test_connect_refuses_server_of_another_user)
+{
+    if (geteuid() != 0)
+        return; /* only root can be another user; check_peer is tested above */
+    char dir[64], path[128];
+    snprintf(dir, sizeof(dir), "/tmp/ignition-test-foreign-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(chown(dir, 65534, 65534), 0);
+    snprintf(path, sizeof(path), "%s/vmmd.sock", dir);
+    int ready[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        if (setgid(65534) < 0 || setuid(65534) < 0)
+            _exit(1);
+        int lfd = unixsock_listen(path, err, sizeof(err));
+        if (write(ready[1], lfd >= 0 ? "y" : "n", 1) != 1)
+            _exit(1);
+        pause();
+        _exit(0);
+    }
+    char answer = 0;
+    ck_assert_int_eq(read(ready[0], &answer, 1), 1);
+    ck_assert_int_eq(answer, 'y');
+    errno = 0;
+    int fd = unixsock_connect(path, err, sizeof(err));
+    int saved = errno;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(ready[0]);
+    close(ready[1]);
+    unlink(path);
+    rmdir(dir);
+    ck_assert_msg(fd < 0, "connected to a server of uid 65534");
+    ck_assert_int_eq(saved, EPERM);
+    assert_err_contains("runs as uid 65534, not as uid 0");
+}
+END_TEST
+
 START_TEST(test_peer_uid_of_non_socket)
 {
     uid_t uid;
@@ -267,12 +357,15 @@ static Suite *unixsock_suite(void)
     tcase_add_test(tc, test_listen_creates_private_dir_and_socket);
     tcase_add_test(tc, test_listen_refuses_open_directory);
     tcase_add_test(tc, test_listen_refuses_foreign_directory);
+    tcase_add_test(tc, test_listen_refuses_symlinked_directory);
     tcase_add_test(tc, test_listen_refuses_too_long_path);
     tcase_add_test(tc, test_listen_longest_path_fits);
     tcase_add_test(tc, test_listen_replaces_stale_socket);
     tcase_add_test(tc, test_listen_refuses_socket_in_use);
     tcase_add_test(tc, test_listen_leaves_regular_file_alone);
     tcase_add_test(tc, test_peer_uid_is_ours);
+    tcase_add_test(tc, test_check_peer_refuses_another_uid);
+    tcase_add_test(tc, test_connect_refuses_server_of_another_user);
     tcase_add_test(tc, test_peer_uid_of_non_socket);
     tcase_add_test(tc, test_accept_with_nothing_pending);
     tcase_add_test(tc, test_connect_to_nothing);

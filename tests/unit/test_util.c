@@ -3,10 +3,16 @@
  * than half-parsed. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#endif
 #include <unistd.h>
 
 #include "memfile.h"
@@ -122,10 +128,10 @@ END_TEST
 /* What a viewer could do with the read-only descriptor of a scanout. */
 START_TEST(test_shared_memfile_read_only_end)
 {
-    int rw = -1, ro = -1;
-    ck_assert_int_eq(memfile_create_shared("test", 8192, &rw, &ro), 0);
-    uint8_t *w = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
-    ck_assert_ptr_ne(w, MAP_FAILED);
+    int ro = -1;
+    void *map;
+    ck_assert_int_eq(memfile_create_shared("test", 8192, &map, &ro), 0);
+    uint8_t *w = map;
     memcpy(w + 4096, "pixels", 6);
     const uint8_t *r = mmap(NULL, 8192, PROT_READ, MAP_SHARED, ro, 0);
     ck_assert_ptr_ne(r, MAP_FAILED);
@@ -137,16 +143,79 @@ START_TEST(test_shared_memfile_read_only_end)
     ck_assert_int_lt(write(ro, "x", 1), 0);
     ck_assert_int_lt(ftruncate(ro, 0), 0);
     ck_assert_uint_eq(w[4096], 'p');
-#ifdef __linux__
-    /* Not even we can change its size any more. */
-    ck_assert_int_lt(ftruncate(rw, 4096), 0);
-#endif
+    /* Our own mapping stays writable, and readers see what it writes. */
+    w[4096] = 'P';
+    ck_assert_uint_eq(r[4096], 'P');
     munmap(w, 8192);
     munmap((void *)r, 8192);
-    close(rw);
     close(ro);
 }
 END_TEST
+
+#ifdef __linux__
+/* The ways a holder of the read-only descriptor could write through
+ * /proc/self/fd/N opened read-write; 0 when each of them failed. */
+static int write_through_proc(int ro)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", ro);
+    int rw = open(path, O_RDWR);
+    if (rw < 0)
+        return 0; /* the mode refuses it (not root) */
+    int bad = 0;
+    if (pwrite(rw, "x", 1, 4096) >= 0)
+        bad |= 1;
+    void *m = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, rw, 0);
+    if (m != MAP_FAILED) {
+        bad |= 2;
+        munmap(m, 8192);
+    }
+    m = mmap(NULL, 8192, PROT_READ, MAP_SHARED, rw, 0);
+    if (m != MAP_FAILED && mprotect(m, 8192, PROT_READ | PROT_WRITE) == 0)
+        bad |= 4;
+    if (m != MAP_FAILED)
+        munmap(m, 8192);
+    if (ftruncate(rw, 0) == 0)
+        bad |= 8;
+    close(rw);
+    return bad;
+}
+
+/* A memfd's read-only descriptor opened again read-write through /proc: the
+ * open fails for its owner (mode 0400), and, for root, who may open anything,
+ * every write through it and every writable mapping of it fails. */
+START_TEST(test_shared_memfile_reopened_read_write)
+{
+    int ro = -1;
+    void *map;
+    ck_assert_int_eq(memfile_create_shared("test", 8192, &map, &ro), 0);
+    uint8_t *w = map;
+    w[4096] = 'p';
+    ck_assert_int_eq(write_through_proc(ro), 0);
+    if (geteuid() == 0) {
+        /* As a user who owns the file and is not root (the viewer's case). */
+        pid_t pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0) {
+            char path[64];
+            snprintf(path, sizeof(path), "/proc/self/fd/%d", ro);
+            if (fchown(ro, 65534, 65534) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+                _exit(100);
+            prctl(PR_SET_DUMPABLE, 1); /* /proc/self stays ours after setuid */
+            int rw = open(path, O_RDWR);
+            _exit(rw >= 0 ? 1 : errno == EACCES ? 0 : 101);
+        }
+        int status;
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                      "the owner reopened the scanout read-write (status %d)", status);
+    }
+    ck_assert_uint_eq(w[4096], 'p');
+    munmap(w, 8192);
+    close(ro);
+}
+END_TEST
+#endif
 
 /* ---- paths ------------------------------------------------------------------------ */
 
@@ -169,11 +238,33 @@ START_TEST(test_run_dir_of_a_deep_state_dir)
     memcpy(other, deep, sizeof(other));
     other[10] = 'e';
     setenv("TMPDIR", "/tmp", 1);
+    unsetenv("XDG_RUNTIME_DIR");
     ck_assert_int_eq(paths_run_dir(deep, out, sizeof(out)), 0);
     ck_assert_int_eq(paths_run_dir(other, out2, sizeof(out2)), 0);
     ck_assert_int_eq(strncmp(out, "/tmp/ignition-", 14), 0);
     ck_assert_str_ne(out, out2);
     ck_assert_uint_le(strlen(out) + 1 + PATHS_GUEST_NAME_MAX + strlen(".display"), 103);
+}
+END_TEST
+
+/* The user's own runtime directory, where there is one: nobody else can
+ * make the fallback directory there first. */
+START_TEST(test_run_dir_of_a_deep_state_dir_in_runtime_dir)
+{
+    char deep[300], out[4096], want[64];
+    memset(deep, 'd', sizeof(deep) - 1);
+    deep[0] = '/';
+    deep[sizeof(deep) - 1] = '\0';
+    setenv("XDG_RUNTIME_DIR", "/run/user/1000", 1);
+    ck_assert_int_eq(paths_run_dir(deep, out, sizeof(out)), 0);
+    snprintf(want, sizeof(want), "/run/user/1000/ignition-");
+    ck_assert_msg(strncmp(out, want, strlen(want)) == 0, "%s", out);
+    ck_assert_uint_le(strlen(out) + 1 + PATHS_GUEST_NAME_MAX + strlen(".display"), 103);
+    /* Relative or too long for a socket address: not used. */
+    setenv("XDG_RUNTIME_DIR", "run/user/1000", 1);
+    ck_assert_int_eq(paths_run_dir(deep, out, sizeof(out)), 0);
+    ck_assert_int_eq(strncmp(out, "/tmp/ignition-", 14), 0);
+    unsetenv("XDG_RUNTIME_DIR");
 }
 END_TEST
 
@@ -194,6 +285,9 @@ static Suite *util_suite(void)
     Suite *s = suite_create("util");
     TCase *shm = tcase_create("memfile");
     tcase_add_test(shm, test_shared_memfile_read_only_end);
+#ifdef __linux__
+    tcase_add_test(shm, test_shared_memfile_reopened_read_write);
+#endif
     suite_add_tcase(s, shm);
     TCase *tc = tcase_create("parse_size");
     tcase_add_test(tc, test_megabytes);
@@ -212,6 +306,7 @@ static Suite *util_suite(void)
     TCase *paths = tcase_create("paths");
     tcase_add_test(paths, test_run_dir_beside_state);
     tcase_add_test(paths, test_run_dir_of_a_deep_state_dir);
+    tcase_add_test(paths, test_run_dir_of_a_deep_state_dir_in_runtime_dir);
     tcase_add_test(paths, test_guest_names);
     suite_add_tcase(s, paths);
     return s;

@@ -74,7 +74,7 @@ static void write_snapshot(uint64_t memory_size)
     ck_assert_msg(snapshot_writer_begin(snap, &w, err, sizeof(err)) == 0, "%s", err);
     ck_assert_msg(snapshot_writer_memory(w, ram, memory_size, err, sizeof(err)) == 0, "%s", err);
     if (config.disks[0].layer[0])
-        ck_assert_msg(snapshot_writer_file(w, config.disks[0].layer, layer_src, err,
+        ck_assert_msg(snapshot_writer_file(w, config.disks[0].layer, layer_src, NULL, err,
                                            sizeof(err)) == 0, "%s", err);
     uint8_t *body;
     size_t len;

@@ -313,17 +313,11 @@ static bool budget_allows(const struct virtio_gpu *g, uint64_t bytes)
  * viewers), so a resource holds one descriptor. */
 static int map_object(struct resource *r)
 {
-    int rw_fd, ro_fd;
-    int rc = memfile_create_shared("ignition-gpu", r->object_size, &rw_fd, &ro_fd);
+    int ro_fd;
+    void *map;
+    int rc = memfile_create_shared("ignition-gpu", r->object_size, &map, &ro_fd);
     if (rc < 0)
         return rc;
-    void *map = mmap(NULL, r->object_size, PROT_READ | PROT_WRITE, MAP_SHARED, rw_fd, 0);
-    int err = map == MAP_FAILED ? -errno : 0;
-    close(rw_fd);
-    if (err) {
-        close(ro_fd);
-        return err;
-    }
     r->map = map;
     r->ro_fd = ro_fd;
     *header_of(r) = (struct scanout_shm_header){

@@ -10,20 +10,15 @@
 #include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "byteorder.h"
 
 #define MAGIC "IGNTCOW1"
-#define VERSION 1u
-#define HEADER_SIZE 4096u
+#define VERSION OVERLAY_VERSION
+#define HEADER_SIZE OVERLAY_HEADER_SIZE
 #define BITMAP_CHUNK 4096u /* the bitmap is written back in chunks this big */
-#define MAX_BASE_PATH (HEADER_SIZE - 96u)
-
-enum header_field {
-    H_MAGIC = 0, H_VERSION = 8, H_BLOCK_SIZE = 12, H_DISK_SIZE = 16, H_BITMAP_OFFSET = 24,
-    H_BITMAP_BYTES = 32, H_DATA_OFFSET = 40, H_BASE_SIZE = 48, H_BASE_MTIME_SEC = 56,
-    H_BASE_MTIME_NSEC = 64, H_BASE_PATH_LEN = 72, H_BASE_PATH = 96,
-};
+#define MAX_BASE_PATH (HEADER_SIZE - OVERLAY_H_BASE_PATH)
 
 struct overlay {
     int fd, base_fd;
@@ -98,6 +93,16 @@ int file_zero_range(int fd, uint64_t offset, uint64_t len)
 
 /* ---- the header ------------------------------------------------------------------ */
 
+uint32_t overlay_header_crc(const uint8_t *header)
+{
+    static const uint8_t no_crc[4];
+    uLong crc = crc32(0, Z_NULL, 0);
+    crc = crc32_z(crc, header, OVERLAY_H_HEADER_CRC);
+    crc = crc32_z(crc, no_crc, sizeof(no_crc));
+    crc = crc32_z(crc, header + OVERLAY_H_HEADER_CRC + 4, HEADER_SIZE - OVERLAY_H_HEADER_CRC - 4);
+    return (uint32_t)crc;
+}
+
 static void mtime_of(const struct stat *st, int64_t *sec, int64_t *nsec)
 {
 #ifdef __APPLE__
@@ -123,58 +128,82 @@ static void encode_header(const struct overlay *o, const char *base_path,
     mtime_of(base_st, &sec, &nsec);
     size_t path_len = strlen(base_path);
     memset(h, 0, HEADER_SIZE);
-    memcpy(h + H_MAGIC, MAGIC, 8);
-    le_put(h + H_VERSION, VERSION, 4);
-    le_put(h + H_BLOCK_SIZE, OVERLAY_BLOCK_SIZE, 4);
-    le_put(h + H_DISK_SIZE, o->size, 8);
-    le_put(h + H_BITMAP_OFFSET, HEADER_SIZE, 8);
-    le_put(h + H_BITMAP_BYTES, o->bitmap_bytes, 8);
-    le_put(h + H_DATA_OFFSET, o->data_offset, 8);
-    le_put(h + H_BASE_SIZE, (uint64_t)base_st->st_size, 8);
-    le_put(h + H_BASE_MTIME_SEC, (uint64_t)sec, 8);
-    le_put(h + H_BASE_MTIME_NSEC, (uint64_t)nsec, 8);
-    le_put(h + H_BASE_PATH_LEN, path_len, 4);
-    memcpy(h + H_BASE_PATH, base_path, path_len);
+    memcpy(h + OVERLAY_H_MAGIC, MAGIC, 8);
+    le_put(h + OVERLAY_H_VERSION, VERSION, 4);
+    le_put(h + OVERLAY_H_BLOCK_SIZE, OVERLAY_BLOCK_SIZE, 4);
+    le_put(h + OVERLAY_H_DISK_SIZE, o->size, 8);
+    le_put(h + OVERLAY_H_BITMAP_OFFSET, HEADER_SIZE, 8);
+    le_put(h + OVERLAY_H_BITMAP_BYTES, o->bitmap_bytes, 8);
+    le_put(h + OVERLAY_H_DATA_OFFSET, o->data_offset, 8);
+    le_put(h + OVERLAY_H_BASE_SIZE, (uint64_t)base_st->st_size, 8);
+    le_put(h + OVERLAY_H_BASE_MTIME_SEC, (uint64_t)sec, 8);
+    le_put(h + OVERLAY_H_BASE_MTIME_NSEC, (uint64_t)nsec, 8);
+    le_put(h + OVERLAY_H_BASE_PATH_LEN, path_len, 4);
+    memcpy(h + OVERLAY_H_BASE_PATH, base_path, path_len);
+    le_put(h + OVERLAY_H_HEADER_CRC, overlay_header_crc(h), 4);
+}
+
+/* Version 1 headers carry no checksum; version 2 ones must match theirs. */
+static int check_version(const uint8_t *h, char *err, size_t err_len)
+{
+    uint64_t version = le_get(h + OVERLAY_H_VERSION, 4);
+    if ((version != 1 && version != VERSION) ||
+        le_get(h + OVERLAY_H_BLOCK_SIZE, 4) != OVERLAY_BLOCK_SIZE) {
+        snprintf(err, err_len, "overlay format version %llu is not supported",
+                 (unsigned long long)version);
+        return -1;
+    }
+    if (version >= 2 && le_get(h + OVERLAY_H_HEADER_CRC, 4) != overlay_header_crc(h)) {
+        snprintf(err, err_len, "overlay header is damaged (checksum mismatch)");
+        return -1;
+    }
+    return 0;
 }
 
 /* Checks a header read from a file; fills the geometry. */
 static int decode_header(struct overlay *o, const uint8_t *h, char *base_path, char *err,
                          size_t err_len)
 {
-    if (memcmp(h + H_MAGIC, MAGIC, 8) != 0) {
+    if (memcmp(h + OVERLAY_H_MAGIC, MAGIC, 8) != 0) {
         snprintf(err, err_len, "not an ignition overlay");
         return -1;
     }
-    if (le_get(h + H_VERSION, 4) != VERSION || le_get(h + H_BLOCK_SIZE, 4) != OVERLAY_BLOCK_SIZE) {
-        snprintf(err, err_len, "overlay format version %llu is not supported",
-                 (unsigned long long)le_get(h + H_VERSION, 4));
+    if (check_version(h, err, err_len) < 0)
         return -1;
-    }
-    uint64_t size = le_get(h + H_DISK_SIZE, 8);
-    uint64_t path_len = le_get(h + H_BASE_PATH_LEN, 4);
+    uint64_t size = le_get(h + OVERLAY_H_DISK_SIZE, 8);
+    uint64_t path_len = le_get(h + OVERLAY_H_BASE_PATH_LEN, 4);
     geometry_for(o, size);
-    if (size == 0 || size > (1ull << 50) || le_get(h + H_BITMAP_OFFSET, 8) != HEADER_SIZE ||
-        le_get(h + H_BITMAP_BYTES, 8) != o->bitmap_bytes ||
-        le_get(h + H_DATA_OFFSET, 8) != o->data_offset || path_len == 0 ||
+    if (size == 0 || size > (1ull << 50) || le_get(h + OVERLAY_H_BITMAP_OFFSET, 8) != HEADER_SIZE ||
+        le_get(h + OVERLAY_H_BITMAP_BYTES, 8) != o->bitmap_bytes ||
+        le_get(h + OVERLAY_H_DATA_OFFSET, 8) != o->data_offset || path_len == 0 ||
         path_len >= MAX_BASE_PATH) {
         snprintf(err, err_len, "overlay header is damaged");
         return -1;
     }
-    memcpy(base_path, h + H_BASE_PATH, path_len);
+    memcpy(base_path, h + OVERLAY_H_BASE_PATH, path_len);
     base_path[path_len] = '\0';
     return 0;
 }
 
+/* The layer covers exactly its base: guest I/O is bounded by the base's size,
+ * the bitmap by the header's, so the two must agree. */
 static int check_base_identity(const uint8_t *h, const struct stat *st, const char *base_path,
                                char *err, size_t err_len)
 {
     int64_t sec, nsec;
     mtime_of(st, &sec, &nsec);
-    if (le_get(h + H_BASE_SIZE, 8) != (uint64_t)st->st_size ||
-        (int64_t)le_get(h + H_BASE_MTIME_SEC, 8) != sec ||
-        (int64_t)le_get(h + H_BASE_MTIME_NSEC, 8) != nsec) {
+    if (le_get(h + OVERLAY_H_BASE_SIZE, 8) != (uint64_t)st->st_size ||
+        (int64_t)le_get(h + OVERLAY_H_BASE_MTIME_SEC, 8) != sec ||
+        (int64_t)le_get(h + OVERLAY_H_BASE_MTIME_NSEC, 8) != nsec) {
         snprintf(err, err_len, "was made over a different or since modified base (%s); "
                  "remove it to start afresh", base_path);
+        return -1;
+    }
+    uint64_t disk_size = le_get(h + OVERLAY_H_DISK_SIZE, 8);
+    if (disk_size != (uint64_t)st->st_size) {
+        snprintf(err, err_len, "overlay header is damaged: its disk size (%llu bytes) is not "
+                 "its base's (%lld bytes, %s)", (unsigned long long)disk_size,
+                 (long long)st->st_size, base_path);
         return -1;
     }
     return 0;
@@ -400,6 +429,13 @@ uint64_t overlay_size(const struct overlay *o)
 
 /* ---- blocks ------------------------------------------------------------------------- */
 
+/* Every access is checked against the layer's own size, whatever the caller
+ * checked against: the bitmap has a bit for each block of that size only. */
+static bool within(const struct overlay *o, uint64_t offset, uint64_t len)
+{
+    return offset <= o->size && len <= o->size - offset;
+}
+
 static bool block_present(const struct overlay *o, uint64_t block)
 {
     return o->bitmap[block / 8] & (1u << (block % 8));
@@ -426,6 +462,8 @@ static size_t block_length(const struct overlay *o, uint64_t block)
 /* Reads from offset through the run of blocks that share its block's state. */
 int overlay_read(struct overlay *o, uint64_t offset, void *buf, size_t len)
 {
+    if (!within(o, offset, len))
+        return -EINVAL;
     uint8_t *out = buf;
     while (len) {
         uint64_t block = offset / OVERLAY_BLOCK_SIZE;
@@ -463,6 +501,8 @@ static int write_partial_block(struct overlay *o, uint64_t offset, const uint8_t
 
 int overlay_write(struct overlay *o, uint64_t offset, const void *buf, size_t len)
 {
+    if (!within(o, offset, len))
+        return -EINVAL;
     const uint8_t *in = buf;
     while (len) {
         uint64_t block = offset / OVERLAY_BLOCK_SIZE;
@@ -495,6 +535,8 @@ int overlay_write(struct overlay *o, uint64_t offset, const void *buf, size_t le
  * hole. Partial blocks at either end are written. */
 int overlay_write_zeroes(struct overlay *o, uint64_t offset, uint64_t len)
 {
+    if (!within(o, offset, len))
+        return -EINVAL;
     static const uint8_t zeroes[OVERLAY_BLOCK_SIZE];
     while (len) {
         uint64_t block = offset / OVERLAY_BLOCK_SIZE;

@@ -576,12 +576,47 @@ static bool all_zero(const uint8_t *p, size_t n)
     return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
-static int copy_range(int from, int to, uint64_t start, uint64_t end, uint8_t *buf)
+/* CRC-32 of a file's bytes as they read, holes as the zeros they read as: the
+ * same for a file and for any copy of it, whatever holes each one has. Runs
+ * of zeros are folded in a chunk at a time, without reading them. */
+struct file_sum {
+    uLong crc;
+    uLong zero_chunk_crc, zero_chunk_op; /* of READ_CHUNK zero bytes */
+};
+
+static void file_sum_start(struct file_sum *s)
+{
+    s->crc = crc32(0, Z_NULL, 0);
+    s->zero_chunk_op = crc32_combine_gen(READ_CHUNK);
+    uLong page_op = crc32_combine_gen(SNAPSHOT_PAGE_SIZE);
+    uLong page_crc = crc32(0, zero_page, SNAPSHOT_PAGE_SIZE);
+    s->zero_chunk_crc = crc32(0, Z_NULL, 0);
+    for (unsigned i = 0; i < READ_CHUNK / SNAPSHOT_PAGE_SIZE; i++)
+        s->zero_chunk_crc = crc32_combine_op(s->zero_chunk_crc, page_crc, page_op);
+}
+
+static void file_sum_zeros(struct file_sum *s, uint64_t n)
+{
+    for (; n >= READ_CHUNK; n -= READ_CHUNK)
+        s->crc = crc32_combine_op(s->crc, s->zero_chunk_crc, s->zero_chunk_op);
+    for (; n > 0;) {
+        size_t len = n < SNAPSHOT_PAGE_SIZE ? (size_t)n : SNAPSHOT_PAGE_SIZE;
+        s->crc = crc32_z(s->crc, zero_page, len);
+        n -= len;
+    }
+}
+
+/* Reads [start, end) of from; writes its non-zero chunks to `to` (unless it
+ * is -1) and adds every byte to sum (unless NULL). */
+static int copy_range(int from, int to, uint64_t start, uint64_t end, uint8_t *buf,
+                      struct file_sum *sum)
 {
     for (uint64_t at = start; at < end; at += READ_CHUNK) {
         size_t n = end - at < READ_CHUNK ? (size_t)(end - at) : READ_CHUNK;
         int rc = pread_full(from, buf, n, at);
-        if (rc == 0 && !all_zero(buf, n))
+        if (rc == 0 && sum)
+            sum->crc = crc32_z(sum->crc, buf, n);
+        if (rc == 0 && to >= 0 && !all_zero(buf, n))
             rc = pwrite_full(to, buf, n, at);
         if (rc < 0)
             return rc;
@@ -590,48 +625,64 @@ static int copy_range(int from, int to, uint64_t start, uint64_t end, uint8_t *b
 }
 
 /* Copies the data extents the source reports (all of it where the filesystem
- * cannot say), leaving holes as holes. Every step moves forward. */
-static int sparse_copy(int from, int to, uint64_t size)
+ * cannot say), leaving holes as holes; with to = -1 only sums. Every step
+ * moves forward. */
+static int sparse_copy(int from, int to, uint64_t size, struct file_sum *sum)
 {
     uint8_t *buf = malloc(READ_CHUNK);
     if (!buf)
         return -ENOMEM;
-    int rc = ftruncate(to, (off_t)size) < 0 ? -errno : 0;
-    for (uint64_t at = 0; at < size && rc == 0;) {
+    int rc = to >= 0 && ftruncate(to, (off_t)size) < 0 ? -errno : 0;
+    uint64_t at = 0;
+    while (at < size && rc == 0) {
         off_t data = lseek(from, (off_t)at, SEEK_DATA);
         if (data < 0 && errno == ENXIO)
             break;
         off_t hole = data < 0 ? (off_t)size : lseek(from, data, SEEK_HOLE);
-        if (data < 0)
+        if (data < 0 || (uint64_t)data < at)
             data = (off_t)at;
+        if ((uint64_t)data > size)
+            data = (off_t)size;
         if (hole <= data || (uint64_t)hole > size)
             hole = (off_t)size;
-        rc = copy_range(from, to, (uint64_t)data, (uint64_t)hole, buf);
+        if (sum)
+            file_sum_zeros(sum, (uint64_t)data - at);
+        rc = copy_range(from, to, (uint64_t)data, (uint64_t)hole, buf, sum);
         at = (uint64_t)hole;
     }
+    if (rc == 0 && sum && at < size)
+        file_sum_zeros(sum, size - at); /* the hole at the end */
     free(buf);
     return rc;
 }
 
+/* The file's checksum, where a clone saved reading it for the copy. */
+static int sum_file(int fd, uint64_t size, struct file_sum *sum)
+{
+    return sparse_copy(fd, -1, size, sum);
+}
+
 static int copy_in(struct snapshot_writer *w, int src_fd, const char *src_path, const char *name,
-                   uint64_t size)
+                   uint64_t size, struct file_sum *sum)
 {
     char to[PATH_MAX];
     if (join(to, sizeof(to), w->new_path, name) < 0)
         return -ENAMETOOLONG;
     int rc = disk_clone_file(src_fd, src_path, to);
-    if (rc == 0 || !disk_cannot_clone(rc))
+    if (rc == 0)
+        return sum ? sum_file(src_fd, size, sum) : 0;
+    if (!disk_cannot_clone(rc))
         return rc;
     int fd = openat(w->dir_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    rc = sparse_copy(src_fd, fd, size);
+    rc = sparse_copy(src_fd, fd, size, sum);
     close(fd);
     return rc;
 }
 
 int snapshot_writer_file(struct snapshot_writer *w, const char *name, const char *src_path,
-                         char *err, size_t err_len)
+                         uint32_t *crc, char *err, size_t err_len)
 {
     if (!side_file_name_ok(name)) {
         set_message(err, err_len, "'%s' cannot name a file in a snapshot", name);
@@ -646,8 +697,12 @@ int snapshot_writer_file(struct snapshot_writer *w, const char *name, const char
             close(src_fd);
         return -1;
     }
-    int rc = copy_in(w, src_fd, src_path, name, (uint64_t)st.st_size);
+    struct file_sum sum;
+    file_sum_start(&sum);
+    int rc = copy_in(w, src_fd, src_path, name, (uint64_t)st.st_size, crc ? &sum : NULL);
     close(src_fd);
+    if (crc)
+        *crc = (uint32_t)sum.crc;
     if (rc < 0) {
         set_message(err, err_len, "cannot copy %s into %s/%s: %s", src_path, w->new_path, name,
                     strerror(-rc));
@@ -898,7 +953,7 @@ struct snapshot_reader {
 
 static int read_manifest(struct snapshot_reader *r, int dir_fd, char *err, size_t err_len)
 {
-    int fd = openat(dir_fd, MANIFEST_NAME, O_RDONLY | O_CLOEXEC);
+    int fd = openat(dir_fd, MANIFEST_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
         set_message(err, err_len, "manifest: %s", strerror(errno));
@@ -940,7 +995,7 @@ static int check_memory_size(uint64_t want, uint64_t have, char *err, size_t err
 static int open_memory(struct snapshot_reader *r, int dir_fd, char *err, size_t err_len)
 {
     struct stat st;
-    r->memory_fd = openat(dir_fd, MEMORY_NAME, O_RDONLY | O_CLOEXEC);
+    r->memory_fd = openat(dir_fd, MEMORY_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (r->memory_fd < 0 || fstat(r->memory_fd, &st) < 0) {
         set_message(err, err_len, "memory: %s", strerror(errno));
         return -1;
@@ -963,12 +1018,21 @@ static struct snapshot_reader *open_at(const char *path, char *err, size_t err_l
     r->memory_fd = -1;
     snprintf(r->path, sizeof(r->path), "%s", path);
     char why[256] = "";
-    r->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* A snapshot is opened by its name, never through a symbolic link: a
+     * link could lead anywhere (and rm-snapshot would follow it). */
+    r->dir_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     int rc = r->dir_fd < 0 ? -1 : read_manifest(r, r->dir_fd, why, sizeof(why));
     if (rc == 0)
         rc = open_memory(r, r->dir_fd, why, sizeof(why));
-    if (r->dir_fd < 0)
-        snprintf(why, sizeof(why), "%s", strerror(errno));
+    if (r->dir_fd < 0) {
+        int saved = errno; /* ELOOP or ENOTDIR for a link, as the system says */
+        struct stat st;
+        if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+            snprintf(why, sizeof(why), "is a symbolic link; a snapshot is opened by its "
+                     "own name only");
+        else
+            snprintf(why, sizeof(why), "%s", strerror(saved));
+    }
     if (rc < 0) {
         set_message(err, err_len, "snapshot %s: %s", path, why);
         snapshot_close(r);
@@ -1002,7 +1066,7 @@ int snapshot_open(const char *dir, struct snapshot_reader **out, char *err, size
     if (split_path(dir, &n, err, err_len) < 0)
         return -1;
     struct stat st;
-    if (stat(dir, &st) < 0 && errno == ENOENT) {
+    if (lstat(dir, &st) < 0 && errno == ENOENT) {
         *out = open_set_aside(&n);
         if (!*out)
             set_message(err, err_len, "snapshot %s does not exist", dir);
@@ -1017,15 +1081,22 @@ uint64_t snapshot_memory_size(const struct snapshot_reader *r) { return r->info.
 
 /* A clone where the filesystem can, else a copy that keeps holes, into a new
  * file (never over an existing one). */
-static int copy_out(int src_fd, const char *src_path, const char *to, uint64_t size)
+static int copy_out(int src_fd, const char *src_path, const char *to, uint64_t size,
+                    struct file_sum *sum)
 {
     int rc = disk_clone_file(src_fd, src_path, to);
-    if (rc == 0 || !disk_cannot_clone(rc))
+    if (rc == 0) {
+        rc = sum ? sum_file(src_fd, size, sum) : 0;
+        if (rc < 0)
+            unlink(to);
+        return rc;
+    }
+    if (!disk_cannot_clone(rc))
         return rc;
     int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0)
         return -errno;
-    rc = sparse_copy(src_fd, fd, size);
+    rc = sparse_copy(src_fd, fd, size, sum);
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
     close(fd);
@@ -1035,7 +1106,7 @@ static int copy_out(int src_fd, const char *src_path, const char *to, uint64_t s
 }
 
 int snapshot_copy_out(const struct snapshot_reader *r, const char *name, const char *to,
-                      char *err, size_t err_len)
+                      const uint32_t *want_crc, char *err, size_t err_len)
 {
     if (!side_file_name_ok(name)) {
         set_message(err, err_len, "'%s' cannot name a file in a snapshot", name);
@@ -1055,10 +1126,19 @@ int snapshot_copy_out(const struct snapshot_reader *r, const char *name, const c
             close(src_fd);
         return -1;
     }
-    int rc = copy_out(src_fd, from, to, (uint64_t)st.st_size);
+    struct file_sum sum;
+    file_sum_start(&sum);
+    int rc = copy_out(src_fd, from, to, (uint64_t)st.st_size, want_crc ? &sum : NULL);
     close(src_fd);
     if (rc < 0) {
         set_message(err, err_len, "cannot copy %s to %s: %s", from, to, strerror(-rc));
+        return -1;
+    }
+    if (want_crc && (uint32_t)sum.crc != *want_crc) {
+        unlink(to);
+        set_message(err, err_len, "snapshot %s: %s is damaged (checksum mismatch: %08x, the "
+                    "manifest says %08x)", r->path, name, (unsigned)sum.crc,
+                    (unsigned)*want_crc);
         return -1;
     }
     return 0;
@@ -1180,12 +1260,14 @@ int snapshot_memory_id(const struct snapshot_reader *r, char *out, size_t len)
 
 int snapshot_memory_id_at(const char *dir, char *out, size_t len)
 {
-    char path[PATH_MAX];
-    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, MEMORY_NAME) >= sizeof(path))
-        return -ENAMETOOLONG;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    int dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (dir_fd < 0)
         return -errno;
+    int fd = openat(dir_fd, MEMORY_NAME, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int saved = errno;
+    close(dir_fd);
+    if (fd < 0)
+        return -saved;
     int rc = memory_id_of(fd, out, len);
     close(fd);
     return rc;

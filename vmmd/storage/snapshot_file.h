@@ -114,9 +114,11 @@ uint64_t snapshot_writer_memory_data(const struct snapshot_writer *w);
 /* Copies the file at src_path in as name (a plain file name, not "manifest" or
  * "memory"): a filesystem clone (FICLONE, clonefile) where possible, else a
  * copy that keeps holes. The source must not change meanwhile (a paused guest
- * with quiesced queues). Returns 0, or -1 with a reason. */
+ * with quiesced queues). With crc, also its CRC-32 (zlib's, of the bytes as
+ * they read, holes as zeros), summed during the copy (read through after a
+ * clone). Returns 0, or -1 with a reason. */
 int snapshot_writer_file(struct snapshot_writer *w, const char *name, const char *src_path,
-                         char *err, size_t err_len);
+                         uint32_t *crc, char *err, size_t err_len);
 
 /* Writes `manifest`: the header, the memory's region checksums and body (at
  * most SNAPSHOT_BODY_MAX bytes). After the memory. Returns 0, or -1 with a
@@ -167,10 +169,12 @@ uint64_t snapshot_memory_size(const struct snapshot_reader *r);
 
 /* Copies the side file name out of the snapshot to a new file at to (which
  * must not exist): a filesystem clone where possible, else a copy that keeps
- * holes; durable when this returns. The snapshot stays as it was. Returns 0,
- * or -1 with a reason. */
+ * holes; durable when this returns. The snapshot stays as it was. With
+ * want_crc, the file's CRC-32 (as snapshot_writer_file gives it) is summed
+ * during the copy and a file that does not match is refused as damaged (the
+ * copy removed). Returns 0, or -1 with a reason. */
 int snapshot_copy_out(const struct snapshot_reader *r, const char *name, const char *to,
-                      char *err, size_t err_len);
+                      const uint32_t *want_crc, char *err, size_t err_len);
 
 /* Maps `memory` private and writable: a restored guest's writes are its own
  * (copy-on-write) and never reach the file; untouched pages are shared with

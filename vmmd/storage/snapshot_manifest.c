@@ -105,6 +105,8 @@ static DiskMsg *encode_disk(struct pool *p, const struct snapshot_disk_config *d
     m->serial = text(d->serial);
     m->layer = text(d->layer);
     m->base_path = text(d->base_path);
+    m->layer_summed = d->layer_summed;
+    m->layer_crc32 = d->layer_summed ? d->layer_crc32 : 0;
     return m;
 }
 
@@ -309,6 +311,8 @@ static int decode_disk(const DiskMsg *m, unsigned i, struct snapshot_disk_config
     if (!copy_text(d->base_path, sizeof(d->base_path), m->base_path))
         return refuse(err, err_len, "disk %u: a base image path longer than %d bytes", i,
                       SNAPSHOT_BASE_PATH_MAX);
+    d->layer_summed = m->layer_summed && d->layer[0];
+    d->layer_crc32 = d->layer_summed ? m->layer_crc32 : 0;
     return 0;
 }
 

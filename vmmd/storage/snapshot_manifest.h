@@ -38,6 +38,10 @@ struct snapshot_disk_config {
      * disk, which is used in place. Never a path: no '/', not "." or "..". */
     char layer[SNAPSHOT_LAYER_NAME_MAX + 1];
     char base_path[SNAPSHOT_BASE_PATH_MAX + 1]; /* the image it was made from */
+    /* The layer's CRC-32 (snapshot_writer_file), when summed: older
+     * snapshots' layers were not. */
+    bool layer_summed;
+    uint32_t layer_crc32;
 };
 
 /* What rebuilds the same machine (struct machine_config's parts that shape

@@ -57,6 +57,12 @@ struct guest {
     /* A restore whose worker reads the memory file through: its id, noted as
      * checked once the worker is ready. Else empty. */
     char checking_memory[SNAPSHOT_MEMORY_ID_LEN];
+    /* A snapshot asked for and not yet seen in place (the worker writes it;
+     * vmmd is not told when): its name, directory, and the id of the memory
+     * file that directory held when it was asked for ("" for none). */
+    char pending_snapshot[PATHS_GUEST_NAME_MAX + 1];
+    char pending_dir[PATH_MAX];
+    char pending_before[SNAPSHOT_MEMORY_ID_LEN];
 };
 
 struct guests {
@@ -856,12 +862,36 @@ const char *guests_last_snapshot(const struct guest *g)
     return leaf && paths_guest_name_ok(leaf + 1) ? leaf + 1 : "";
 }
 
-void guests_note_snapshot(struct guest *g, const char *snap)
+void guests_snapshot_asked(struct guest *g, const char *snap, const char *dir)
 {
     if (!paths_guest_name_ok(snap))
         return;
-    set_message(g->rec.last_snapshot, sizeof(g->rec.last_snapshot), "%s", snap);
+    set_message(g->pending_snapshot, sizeof(g->pending_snapshot), "%s", snap);
+    set_message(g->pending_dir, sizeof(g->pending_dir), "%s", dir);
+    if (snapshot_memory_id_at(dir, g->pending_before, sizeof(g->pending_before)) < 0)
+        g->pending_before[0] = '\0';
+}
+
+/* The writer puts a whole new directory in place at once, with a new memory
+ * file: a memory file there other than the one there when it was asked for
+ * is the snapshot, committed. Until then (and forever, for one that failed)
+ * the guest's last snapshot stays what it was. */
+static void settle_snapshot(struct guest *g)
+{
+    char now[SNAPSHOT_MEMORY_ID_LEN];
+    if (!g->pending_snapshot[0] || snapshot_memory_id_at(g->pending_dir, now, sizeof(now)) < 0 ||
+        strcmp(now, g->pending_before) == 0)
+        return;
+    set_message(g->rec.last_snapshot, sizeof(g->rec.last_snapshot), "%s", g->pending_snapshot);
+    log_info("guest %s: snapshot %s is in place", g->rec.name, g->pending_snapshot);
+    g->pending_snapshot[0] = '\0';
     save(g);
+}
+
+void guests_settle_snapshots(struct guests *set)
+{
+    for (struct guest *g = set->list; g; g = g->next)
+        settle_snapshot(g);
 }
 
 int guests_relaunch(struct guest *g, const char *snap, const struct guest_config *config,

@@ -62,8 +62,11 @@ int guests_restore(struct guests *set, const char *name, const struct guest_conf
 /* The snapshot a relaunch of g restores (a name under STATE/snapshots): the
  * last one taken of it, else the one it was restored from; "" when none. */
 const char *guests_last_snapshot(const struct guest *g);
-/* Notes snap as the snapshot last taken of g. */
-void guests_note_snapshot(struct guest *g, const char *snap);
+/* Notes that snapshot snap of g (at dir) was asked for. It becomes g's last
+ * snapshot only once it is in place, committed: guests_settle_snapshots looks. */
+void guests_snapshot_asked(struct guest *g, const char *snap, const char *dir);
+/* Every snapshot asked for and now in place becomes its guest's last one. */
+void guests_settle_snapshots(struct guests *set);
 /* g, which is not running, started again as config (guests_snapshot_config
  * of the snapshot snap) says, under its own name: it is a restored guest from
  * then on. As guests_start otherwise. */

@@ -43,6 +43,7 @@ struct client {
     struct client *next;
     struct control_conn *conn;
     struct guest *waiting;  /* the guest whose start or stop answers this client */
+    bool restoring;         /* waiting is a guest this client's Restore made */
     /* A Fanout's clones: the answer goes once none of them is starting. */
     struct guest *fanout[MAX_FANOUT];
     unsigned fanout_count;
@@ -58,6 +59,11 @@ struct supervisor {
     char state_dir[PATH_MAX], run_dir[PATH_MAX], socket_path[PATH_MAX];
     struct control_server *server;
     struct client *clients;
+};
+
+struct refused_restore {
+    struct supervisor *sv;
+    char name[PATHS_GUEST_NAME_MAX + 1];
 };
 
 /* Waiting for a start, stop or fan-out: its answer is still to come. */
@@ -311,6 +317,24 @@ static void handle_stop(struct client *c, const Ignition__StopRequest *req)
     c->waiting = g;
 }
 
+/* Removes g (not running), which no client waits for afterwards. */
+static void forget_guest(struct supervisor *sv, struct guest *g)
+{
+    for (struct client *o = sv->clients; o; o = o->next) {
+        if (o->waiting == g) {
+            o->waiting = NULL;
+            o->restoring = false;
+        }
+        for (unsigned i = 0; i < o->fanout_count; i++)
+            if (o->fanout[i] == g)
+                o->fanout[i] = NULL;
+        if (!client_busy(o))
+            control_conn_wait(o->conn, false); /* nothing left to wait for */
+    }
+    struct guest_error e;
+    guests_remove(sv->guests, g, &e);
+}
+
 static void handle_remove(struct client *c, const Ignition__RemoveRequest *req)
 {
     struct guest *g = find_named(c, req->name);
@@ -324,18 +348,9 @@ static void handle_remove(struct client *c, const Ignition__RemoveRequest *req)
         send_error(c, e.code, e.message);
         return;
     }
-    for (struct client *o = c->sv->clients; o; o = o->next) {
-        if (o->waiting == g)
-            o->waiting = NULL;
-        for (unsigned i = 0; i < o->fanout_count; i++)
-            if (o->fanout[i] == g)
-                o->fanout[i] = NULL;
-        if (o != c && !client_busy(o))
-            control_conn_wait(o->conn, false);
-    }
     struct supervisor *sv = c->sv;
     send_guest(c, g); /* may drop c: freed only after this handler */
-    guests_remove(sv->guests, g, &e);
+    forget_guest(sv, g);
 }
 
 static void handle_attach(struct client *c, const char *name, bool console)
@@ -412,9 +427,10 @@ static void handle_snapshot(struct client *c, const Ignition__SnapshotRequest *r
     Ignition__GuestConfig config = IGNITION__GUEST_CONFIG__INIT;
     fill_info(&info, &config, g);
     info.snapshot_path = dir;
-    /* Noted now: vmmd never hears back from the worker. A snapshot that then
-     * fails leaves no directory, and a relaunch says so. */
-    guests_note_snapshot(g, req->path);
+    /* vmmd never hears back from the worker: the snapshot becomes the guest's
+     * last one when vmmd next sees it in place (guests_settle_snapshots). One
+     * that fails is never recorded. */
+    guests_snapshot_asked(g, req->path, dir);
     Ignition__GuestReply reply = IGNITION__GUEST_REPLY__INIT;
     reply.guest = &info;
     Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
@@ -480,10 +496,12 @@ static void handle_restore(struct client *c, const Ignition__RestoreRequest *req
         return;
     struct guest_error e;
     struct guest *g;
-    if (guests_restore(c->sv->guests, *req->name ? req->name : name, &config, &g, &e) < 0)
+    if (guests_restore(c->sv->guests, *req->name ? req->name : name, &config, &g, &e) < 0) {
         send_error(c, e.code, e.message);
-    else
+    } else {
         c->waiting = g;
+        c->restoring = true;
+    }
     guest_config_clear(&config);
 }
 
@@ -662,6 +680,7 @@ static void handle_request(void *opaque, struct control_conn *conn, const Igniti
 {
     (void)opaque;
     struct client *c = control_conn_data(conn);
+    guests_settle_snapshots(c->sv->guests); /* before any answer says which is last */
     switch (env->body_case) {
     case IGNITION__ENVELOPE__BODY_START: handle_start(c, env->start); break;
     case IGNITION__ENVELOPE__BODY_STOP: handle_stop(c, env->stop); break;
@@ -711,31 +730,69 @@ static void answer_fanout(struct client *c, struct guest *g)
     send_guests(c, clones, n);
 }
 
+/* A restore the worker refused (a damaged snapshot, say) leaves no guest
+ * behind: the Error said why. Removed once the settling is over, by name, for
+ * the guest code may still be working on it now. */
+static void on_remove_refused(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct refused_restore *r = arg;
+    struct guest *g = guests_find(r->sv->guests, r->name);
+    if (g && guest_record(g)->state == GUEST_STOPPED && !guest_record(g)->pid) {
+        log_info("guest %s: its restore was refused; not kept", r->name);
+        forget_guest(r->sv, g);
+    }
+    free(r);
+}
+
+static void remove_refused_restore(struct supervisor *sv, const struct guest *g)
+{
+    struct refused_restore *r = calloc(1, sizeof(*r));
+    if (!r)
+        return;
+    r->sv = sv;
+    set_message(r->name, sizeof(r->name), "%s", guest_record(g)->name);
+    struct timeval now = {0, 0};
+    if (event_base_once(sv->base, -1, EV_TIMEOUT, on_remove_refused, r, &now) < 0)
+        free(r);
+}
+
+/* Clients waiting for g: a fan-out's, or one whose start, stop or relaunch
+ * it was. Answering may mark c dropped; the control server frees it later. */
+static void answer_settled(struct client *c, struct guest *g)
+{
+    answer_fanout(c, g);
+    if (c->waiting != g)
+        return;
+    if (c->relaunching) {
+        continue_relaunch(c, g);
+        return;
+    }
+    c->waiting = NULL;
+    bool restoring = c->restoring;
+    c->restoring = false;
+    const struct guest_record *r = guest_record(g);
+    if (r->state == GUEST_STOPPED && strncmp(r->exit_reason, "did not start", 13) == 0) {
+        char msg[400];
+        set_message(msg, sizeof(msg), "guest %s %s", r->name, r->exit_reason);
+        send_error(c, IGNITION__ERROR__CODE__CODE_START_FAILED, msg);
+        if (restoring)
+            remove_refused_restore(c->sv, g);
+    } else {
+        send_guest(c, g);
+    }
+}
+
 /* A start or stop is over: the clients waiting for it get the guest as it is
- * now, or an error saying why it did not start. */
+ * now, or an error saying why it did not start. A client whose answer fails
+ * is only marked by the control server and freed from its loop later, so the
+ * list stays whole while it is walked. */
 static void on_guest_settled(void *opaque, struct guest *g)
 {
     struct supervisor *sv = opaque;
-    struct client *next;
-    for (struct client *c = sv->clients; c; c = next) {
-        next = c->next;
-        answer_fanout(c, g);
-        if (c->waiting != g)
-            continue;
-        if (c->relaunching) {
-            continue_relaunch(c, g);
-            continue;
-        }
-        c->waiting = NULL;
-        const struct guest_record *r = guest_record(g);
-        if (r->state == GUEST_STOPPED && strncmp(r->exit_reason, "did not start", 13) == 0) {
-            char msg[400];
-            set_message(msg, sizeof(msg), "guest %s %s", r->name, r->exit_reason);
-            send_error(c, IGNITION__ERROR__CODE__CODE_START_FAILED, msg);
-        } else {
-            send_guest(c, g);
-        }
-    }
+    guests_settle_snapshots(sv->guests);
+    for (struct client *c = sv->clients; c; c = c->next)
+        answer_settled(c, g);
 }
 
 /* ---- clients ---------------------------------------------------------------------- */

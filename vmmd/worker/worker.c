@@ -280,7 +280,10 @@ static int open_hvc_pty(struct worker *w, char *path, size_t path_len)
     snprintf(path, path_len, "%s", ptsname(master));
     int slave = open(path, O_RDWR | O_NOCTTY | O_CLOEXEC);
     struct termios raw;
-    if (slave < 0 || tcgetattr(slave, &raw) < 0) {
+    /* grantpt leaves it 0620 with group tty (where devpts is mounted so):
+     * anyone in that group could write into the guest's console. Only its
+     * user may. */
+    if (slave < 0 || fchmod(slave, 0600) < 0 || tcgetattr(slave, &raw) < 0) {
         int saved = errno;
         close(master);
         if (slave >= 0)

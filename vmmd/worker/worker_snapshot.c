@@ -45,14 +45,16 @@ static int write_disks(struct machine *m, struct snapshot_machine_config *config
             return -1;
         }
         d->layer[0] = '\0';
+        d->layer_summed = false;
         if (!layer)
             continue; /* read-only: the image itself, used in place */
         if (layer_name(layer, d->layer, sizeof(d->layer)) < 0) {
             set_message(err, err_len, "disk %u: the layer %s has no usable name", i, layer);
             return -1;
         }
-        if (snapshot_writer_file(writer, d->layer, layer, err, err_len) < 0)
+        if (snapshot_writer_file(writer, d->layer, layer, &d->layer_crc32, err, err_len) < 0)
             return -1;
+        d->layer_summed = true;
     }
     return 0;
 }
@@ -232,7 +234,9 @@ int worker_restore_disks(struct worker_restore *r, const char *instance_dir, cha
                         instance_dir, name);
             return -1;
         }
-        if (snapshot_copy_out(r->reader, name, to, err, err_len) < 0)
+        const struct snapshot_disk_config *d = &r->config.disks[i];
+        if (snapshot_copy_out(r->reader, name, to, d->layer_summed ? &d->layer_crc32 : NULL,
+                              err, err_len) < 0)
             return -1;
     }
     return 0;
