@@ -18,6 +18,7 @@
 
 #include "supervisor/guests.h"
 #include "ignition.pb-c.h"
+#include "listener.h"
 #include "log.h"
 #include "machine/machine.h"
 #include "paths.h"
@@ -65,7 +66,7 @@ struct supervisor {
     struct guests *guests;
     char state_dir[PATH_MAX], run_dir[PATH_MAX], socket_path[PATH_MAX];
     int listen_fd;
-    struct event *accept_ev;
+    struct listener *listener;
     struct client *clients;
     unsigned num_clients;
 };
@@ -914,13 +915,9 @@ static void on_client_timer(evutil_socket_t fd, short what, void *arg)
                "no Hello within 5 seconds of connecting");
 }
 
-static void on_accept(evutil_socket_t listen_fd, short what, void *arg)
+static void on_accept(int fd, void *arg)
 {
-    (void)what;
     struct supervisor *sv = arg;
-    int fd = unixsock_accept((int)listen_fd);
-    if (fd < 0)
-        return;
     uid_t uid;
     if (unixsock_peer_uid(fd, &uid) < 0 || uid != getuid()) {
         wire_send_error(fd, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
@@ -1112,10 +1109,17 @@ static int serve(struct supervisor *sv, int report_fd)
         event_base_free(sv->base);
         return 1;
     }
-    sv->accept_ev = event_new(sv->base, sv->listen_fd, EV_READ | EV_PERSIST, on_accept, sv);
+    sv->listener = listener_new(sv->base, sv->listen_fd, "control socket", on_accept, sv);
+    if (!sv->listener) {
+        log_error("cannot watch the control socket %s: out of memory", sv->socket_path);
+        close(sv->listen_fd);
+        unlink(sv->socket_path);
+        guests_close(sv->guests);
+        event_base_free(sv->base);
+        return 1;
+    }
     struct event *sigterm = evsignal_new(sv->base, SIGTERM, on_quit_signal, sv);
     struct event *sigint = evsignal_new(sv->base, SIGINT, on_quit_signal, sv);
-    event_add(sv->accept_ev, NULL);
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
     if (report_fd >= 0) {
@@ -1129,7 +1133,7 @@ static int serve(struct supervisor *sv, int report_fd)
     event_base_dispatch(sv->base);
     while (sv->clients)
         client_free(sv->clients);
-    event_free(sv->accept_ev);
+    listener_free(sv->listener);
     event_free(sigterm);
     event_free(sigint);
     close(sv->listen_fd);

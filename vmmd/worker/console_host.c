@@ -13,11 +13,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "listener.h"
 #include "log.h"
 #include "unixsock.h"
 #include "util.h"
 
-#define ACCEPT_RETRY_US 100000
 #define READ_CHUNK 4096
 
 #ifdef MSG_NOSIGNAL
@@ -42,7 +42,7 @@ struct console_host {
     struct console_host_options o;
     int listen_fd;
     char socket_path[512];
-    struct event *listener, *accept_retry;
+    struct listener *listener;
     struct console_client *clients;
     unsigned num_clients;
     uint64_t dropped; /* event loop thread: counted as each batch is taken */
@@ -241,28 +241,9 @@ static void add_client(struct console_host *h, int fd)
     event_add(c->readable, NULL);
 }
 
-static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+static void on_connection(int fd, void *arg)
 {
-    (void)fd, (void)what;
     struct console_host *h = arg;
-    event_add(h->listener, NULL);
-}
-
-static void on_connection(evutil_socket_t listen_fd, short what, void *arg)
-{
-    (void)what;
-    struct console_host *h = arg;
-    int fd = unixsock_accept((int)listen_fd);
-    if (fd == -EMFILE || fd == -ENFILE) {
-        /* The connection stays queued; listening again at once would spin. */
-        log_warn("console socket: out of file descriptors; taking no clients for a moment");
-        event_del(h->listener);
-        struct timeval retry = {.tv_usec = ACCEPT_RETRY_US};
-        evtimer_add(h->accept_retry, &retry);
-        return;
-    }
-    if (fd < 0)
-        return; /* EAGAIN, ECONNABORTED: nothing to take */
     if (!peer_allowed(h, fd)) {
         log_warn("console socket: refused a connection from another user");
         refuse(fd, "this guest belongs to another user");
@@ -351,14 +332,12 @@ static int start_listening(struct console_host *h, char *err, size_t err_len)
     }
     h->outbox = malloc(h->o.client_buffer);
     h->spare = malloc(h->o.client_buffer);
-    h->listener = event_new(h->base, h->listen_fd, EV_READ | EV_PERSIST, on_connection, h);
-    h->accept_retry = evtimer_new(h->base, on_accept_retry, h);
+    h->listener = listener_new(h->base, h->listen_fd, "console socket", on_connection, h);
     h->flush = event_new(h->base, -1, 0, on_flush, h);
-    if (!h->outbox || !h->spare || !h->listener || !h->accept_retry || !h->flush) {
+    if (!h->outbox || !h->spare || !h->listener || !h->flush) {
         set_message(err, err_len, "console socket: out of memory");
         return -1;
     }
-    event_add(h->listener, NULL);
     return 0;
 }
 
@@ -411,10 +390,7 @@ void console_host_destroy(struct console_host *h)
         return;
     while (h->clients)
         client_close(h->clients);
-    if (h->listener)
-        event_free(h->listener);
-    if (h->accept_retry)
-        event_free(h->accept_retry);
+    listener_free(h->listener);
     if (h->flush)
         event_free(h->flush);
     if (h->listen_fd >= 0) {

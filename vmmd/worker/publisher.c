@@ -15,6 +15,7 @@
 #include "devices/virtio_gpu.h"
 #include "devices/virtio_input.h"
 #include "ignition.pb-c.h"
+#include "listener.h"
 #include "log.h"
 #include "scanout.h"
 #include "unixsock.h"
@@ -42,7 +43,6 @@
 #define INPUT_STALL_LIMIT_NS (2000ull * 1000 * 1000)
 #define TABLET_MAX 32767u
 #define HELD_CODES 0x300 /* evdev's KEY_MAX + 1: keys and buttons */
-#define ACCEPT_RETRY_US 100000
 
 /* ScanoutInfo.format is the resource's virtio-gpu format, passed through. */
 _Static_assert(SCANOUT_FORMAT_B8G8R8A8 == VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM &&
@@ -113,7 +113,8 @@ struct mailbox {
 
 struct publisher {
     struct event_base *base;
-    struct event *listener, *wakeup, *accept_retry;
+    struct listener *listener;
+    struct event *wakeup;
     int listen_fd;
     char socket_path[256];
     char guest_name[64];
@@ -851,24 +852,9 @@ static void add_viewer(struct publisher *p, int fd)
     evtimer_add(v->handshake_timer, &limit);
 }
 
-static void on_connection(evutil_socket_t listen_fd, short what, void *arg)
+static void on_connection(int fd, void *arg)
 {
-    (void)what;
     struct publisher *p = arg;
-    int fd = unixsock_accept((int)listen_fd);
-    if (fd == -EMFILE || fd == -ENFILE) {
-        /* The connection stays queued; listening again at once would spin. */
-        log_warn("display socket: out of file descriptors; taking no viewers for a moment");
-        event_del(p->listener);
-        struct timeval retry = {.tv_usec = ACCEPT_RETRY_US};
-        evtimer_add(p->accept_retry, &retry);
-        return;
-    }
-    if (fd < 0) {
-        if (fd != -EAGAIN && fd != -EWOULDBLOCK && fd != -EINTR && fd != -ECONNABORTED)
-            log_warn("display socket: accept failed: %s", strerror(-fd));
-        return;
-    }
     if (!peer_is_us(fd)) {
         log_warn("display socket: refused a connection from another user");
         wire_send_error(fd, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
@@ -884,13 +870,6 @@ static void on_connection(evutil_socket_t listen_fd, short what, void *arg)
         return;
     }
     add_viewer(p, fd);
-}
-
-static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    struct publisher *p = arg;
-    event_add(p->listener, NULL);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
@@ -919,15 +898,13 @@ struct publisher *publisher_create(struct event_base *base, const char *socket_p
         free(p);
         return NULL;
     }
-    p->listener = event_new(base, p->listen_fd, EV_READ | EV_PERSIST, on_connection, p);
+    p->listener = listener_new(base, p->listen_fd, "display socket", on_connection, p);
     p->wakeup = event_new(base, -1, 0, on_wakeup, p);
-    p->accept_retry = evtimer_new(base, on_accept_retry, p);
-    if (!p->listener || !p->wakeup || !p->accept_retry) {
+    if (!p->listener || !p->wakeup) {
         snprintf(err, err_len, "cannot set up the display socket's events");
         publisher_destroy(p);
         return NULL;
     }
-    event_add(p->listener, NULL);
     return p;
 }
 
@@ -937,12 +914,9 @@ void publisher_destroy(struct publisher *p)
         return;
     while (p->viewers)
         drop_viewer(p->viewers, "the guest worker is stopping");
-    if (p->listener)
-        event_free(p->listener);
+    listener_free(p->listener);
     if (p->wakeup)
         event_free(p->wakeup);
-    if (p->accept_retry)
-        event_free(p->accept_retry);
     close(p->listen_fd);
     unlink(p->socket_path);
     for (unsigned i = 0; i < DISPLAY_MAX_SCANOUTS; i++) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ignition.pb-c.h"
+#include "listener.h"
 #include "log.h"
 #include "unixsock.h"
 #include "util.h"
@@ -33,7 +34,7 @@ struct worker_control {
     struct worker_control_ops ops;
     char path[4096];
     int listen_fd;
-    struct event *accept_ev;
+    struct listener *listener;
     struct control_client *client; /* or NULL */
 };
 
@@ -247,13 +248,9 @@ static int client_open(struct worker_control *wc, int fd)
     return 0;
 }
 
-static void on_accept(evutil_socket_t listen_fd, short what, void *arg)
+static void on_accept(int fd, void *arg)
 {
-    (void)what;
     struct worker_control *wc = arg;
-    int fd = unixsock_accept((int)listen_fd);
-    if (fd < 0)
-        return;
     uid_t uid;
     if (unixsock_peer_uid(fd, &uid) < 0 || uid != getuid()) {
         wire_send_error(fd, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
@@ -295,13 +292,12 @@ struct worker_control *worker_control_create(struct event_base *base, const char
         free(wc);
         return NULL;
     }
-    wc->accept_ev = event_new(base, wc->listen_fd, EV_READ | EV_PERSIST, on_accept, wc);
-    if (!wc->accept_ev) {
+    wc->listener = listener_new(base, wc->listen_fd, "worker control socket", on_accept, wc);
+    if (!wc->listener) {
         set_message(err, err_len, "out of memory");
         worker_control_destroy(wc);
         return NULL;
     }
-    event_add(wc->accept_ev, NULL);
     return wc;
 }
 
@@ -310,8 +306,7 @@ void worker_control_destroy(struct worker_control *wc)
     if (!wc)
         return;
     client_close(wc);
-    if (wc->accept_ev)
-        event_free(wc->accept_ev);
+    listener_free(wc->listener);
     close(wc->listen_fd);
     unlink(wc->path);
     free(wc);
