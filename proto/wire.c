@@ -14,6 +14,7 @@
 
 #include "byteorder.h"
 #include "log.h"
+#include "printable.h"
 #include "util.h"
 
 #ifdef MSG_NOSIGNAL
@@ -664,14 +665,7 @@ const char *wire_conn_error(const struct wire_conn *c)
  * (terminal escapes among them) become '?'. */
 void wire_copy_printable(char *out, size_t out_len, const char *text)
 {
-    if (!out || !out_len)
-        return;
-    size_t i = 0;
-    for (; text && text[i] && i + 1 < out_len; i++) {
-        unsigned char ch = (unsigned char)text[i];
-        out[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-    }
-    out[i] = '\0';
+    printable_copy(out, out_len, text);
 }
 
 static int explain_handshake_error(int err, int timeout_ms, char *msg, size_t msg_len)

@@ -155,8 +155,9 @@ bool wire_hello_check(const Ignition__Envelope *env, char *why, size_t why_len);
  * (another message first, a bad client name). */
 Ignition__Error__Code wire_hello_refusal_code(const Ignition__Envelope *env);
 
-/* Copies text a peer sent into out for a person to read: bytes outside
- * printable ASCII become '?', and it is cut to fit. */
+/* Copies text a peer sent into out for a person to read (printable_copy:
+ * escape sequences dropped, other bytes outside printable ASCII become '?'),
+ * cut to fit. */
 void wire_copy_printable(char *out, size_t out_len, const char *text);
 
 /* Queue or send (blocking) an Error{code, message}; results as wire_conn_queue

@@ -1,8 +1,10 @@
 /* parse_size: the --memory option and config files go through it, so a size a
  * person writes must mean binary units and anything else must be refused rather
- * than half-parsed. */
+ * than half-parsed. Also common/'s other small pieces: shared memory files,
+ * paths and guest names, and the filter for text a guest or peer sent. */
 #include <check.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 
 #include "memfile.h"
 #include "paths.h"
+#include "printable.h"
 #include "util.h"
 #include "unit.h"
 
@@ -189,6 +192,41 @@ START_TEST(test_guest_names)
 }
 END_TEST
 
+/* printable_copy: what a guest or peer sent, shown on a terminal. */
+static void assert_printable(bool lines, const char *in, const char *expected)
+{
+    char out[128];
+    (lines ? printable_copy_lines : printable_copy)(out, sizeof(out), in);
+    ck_assert_str_eq(out, expected);
+}
+
+START_TEST(test_printable_drops_escape_sequences)
+{
+    assert_printable(false, "a\x1b[31mred\x1b[0m", "ared");          /* CSI */
+    assert_printable(false, "\x1b]0;title\x07x", "x");                /* OSC ended by BEL */
+    assert_printable(false, "\x1b]2;t\x1b\\y", "y");                /* OSC ended by ST */
+    assert_printable(false, "\x1bP+q54\x1b\\z", "z");               /* DCS */
+    assert_printable(false, "\x1b(Bq", "q");                         /* charset */
+    assert_printable(false, "\x1b=k", "k");                          /* keypad mode */
+    assert_printable(false, "end\x1b", "end");                       /* a lone ESC */
+    assert_printable(false, "\x1b[12;", "");                         /* cut short */
+    assert_printable(false, "\x1b]0;never ended", "");
+}
+END_TEST
+
+START_TEST(test_printable_replaces_other_bytes)
+{
+    assert_printable(false, "a\x07" "b\x9b" "6n\xc3\xa9", "a?b?6n??");
+    assert_printable(false, "two\nlines\r\t", "two?lines??");
+    assert_printable(true, "two\r\nlines\tend\x08", "two\nlines\tend?");
+    assert_printable(false, NULL, "");
+    char small[4];
+    printable_copy(small, sizeof(small), "abcdef");
+    ck_assert_str_eq(small, "abc");
+    printable_copy(small, 0, "abcdef"); /* nothing written, no crash */
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -214,6 +252,10 @@ static Suite *util_suite(void)
     tcase_add_test(paths, test_run_dir_of_a_deep_state_dir);
     tcase_add_test(paths, test_guest_names);
     suite_add_tcase(s, paths);
+    TCase *printable = tcase_create("printable");
+    tcase_add_test(printable, test_printable_drops_escape_sequences);
+    tcase_add_test(printable, test_printable_replaces_other_bytes);
+    suite_add_tcase(s, printable);
     return s;
 }
 

@@ -26,6 +26,7 @@
 #include "control_client.h"
 #include "ignition.pb-c.h"
 #include "paths.h"
+#include "printable.h"
 #include "screenshot.h"
 #include "send_keys.h"
 #include "service.h"
@@ -336,6 +337,18 @@ static void print_json(json_object *o)
     json_object_put(o);
 }
 
+/* The guest wrote these bytes: a terminal must not obey them. */
+static void print_console_tail(const char *tail)
+{
+    size_t len = strlen(tail) + 1;
+    char *safe = malloc(len);
+    if (!safe)
+        return;
+    printable_copy_lines(safe, len, tail);
+    printf("console before the end:\n%s\n", safe);
+    free(safe);
+}
+
 static void print_guest(const Ignition__GuestInfo *g)
 {
     if (json_output) {
@@ -369,10 +382,13 @@ static void print_guest(const Ignition__GuestInfo *g)
         printf("restores: %s\n", g->restore_from);
     if (*g->last_snapshot)
         printf("snapshot: %s (vmmctl relaunch %s returns to it)\n", g->last_snapshot, g->name);
-    if (*g->exit_reason)
-        printf("last end: %s\n", g->exit_reason);
+    if (*g->exit_reason) {
+        char reason[256];
+        printable_copy(reason, sizeof(reason), g->exit_reason);
+        printf("last end: %s\n", reason);
+    }
     if (*g->console_tail)
-        printf("console before the end:\n%s\n", g->console_tail);
+        print_console_tail(g->console_tail);
 }
 
 /* ---- commands ------------------------------------------------------------------------ */

@@ -1,0 +1,102 @@
+"""vmmctl's command line against a real vmmd, without booting a guest.
+
+vmmd finds guests in its state directory the way it finds them after a
+restart; these records are written here (one guest whose worker ended while no
+vmmd watched, so vmmd calls it crashed and keeps its console's last lines).
+
+- The console tail `vmmctl status` shows is what the guest wrote, and a guest
+  writes terminal escape sequences: they must not reach the user's terminal."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+from guest import REPO
+
+VMMCTL = os.environ.get("IGNITION_VMMCTL", os.path.join(REPO, "build", "tools", "vmmctl", "vmmctl"))
+HOME = tempfile.mkdtemp(prefix="ignition-cli-")
+ENV = dict(os.environ, IGNITION_HOME=HOME)
+
+
+def vmmctl(*args, ok=True):
+    r = subprocess.run([VMMCTL, *args], env=ENV, capture_output=True, timeout=60)
+    if ok and r.returncode != 0:
+        fail(f"vmmctl {' '.join(args)} failed ({r.returncode}): {r.stderr.decode(errors='replace')}")
+    return r
+
+
+def stop_vmmd():
+    lock = os.path.join(HOME, "vmmd.lock")
+    try:
+        pid = int(open(lock).read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    try:
+        os.kill(pid, 9)
+    except ProcessLookupError:
+        pass
+
+
+def fail(message):
+    print(f"FAIL: {message}")
+    log = os.path.join(HOME, "vmmd.log")
+    if os.path.exists(log):
+        print("---- vmmd.log")
+        print(open(log, errors="replace").read()[-3000:])
+    stop_vmmd()
+    sys.exit(1)
+
+
+def write_guest(name, state, console=b""):
+    """A guest record as vmmd writes it, and the guest's console log."""
+    d = os.path.join(HOME, "guests", name)
+    os.makedirs(d, mode=0o700)
+    record = {
+        "format": 1, "name": name, "state": state, "pid": 0, "started_unix_ms": 0,
+        "config": {"kernel": "/nonexistent/Image", "disks": [], "mem_bytes": 1 << 28,
+                   "cpus": 1, "backend": "emu", "gui": False, "display_width": 0,
+                   "display_height": 0},
+    }
+    with open(os.path.join(d, "guest.json"), "w") as f:
+        json.dump(record, f)
+    with open(os.path.join(d, "console.log"), "wb") as f:
+        f.write(console)
+
+
+# What a hostile guest prints: a window title, a screen clear, a cursor jump,
+# a string command ended by ST, a bell, a lone ESC and C1 CSI (0x9b).
+HOSTILE = (b"[    1.0] booting\r\n"
+           b"\x1b]0;owned title\x07\x1b[2J\x1b[1;1Hvisible line\r\n"
+           b"\x1bP+q544e\x1b\\\x07bell \x1b(Bdone\x1b\r\n"
+           b"\x9b6n tail\tend\r\n")
+
+
+def check_status_filtered():
+    r = vmmctl("status", "hostile")
+    out = r.stdout
+    if b"console before the end:" not in out:
+        fail(f"status shows no console tail:\n{out.decode(errors='replace')}")
+    bad = sorted({b for b in out if (b < 0x20 and b not in (0x0a, 0x09)) or b >= 0x7f})
+    if bad:
+        fail(f"status printed control bytes {[hex(b) for b in bad]}:\n{out!r}")
+    for kept in (b"visible line", b"bell done", b"tail\tend", b"booting"):
+        if kept not in out:
+            fail(f"status lost the guest's text {kept!r}:\n{out!r}")
+    for dropped in (b"owned title", b"2J", b"544e"):
+        if dropped in out:
+            fail(f"status shows what was an escape sequence ({dropped!r}):\n{out!r}")
+
+
+def main():
+    write_guest("hostile", "running", HOSTILE)
+    check_status_filtered()
+    stop_vmmd()
+    shutil.rmtree(HOME, ignore_errors=True)
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main()
