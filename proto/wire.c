@@ -531,6 +531,11 @@ void wire_conn_take(struct wire_conn *c, Ignition__Envelope **env, int *fds, uns
     c->ready_nfds = 0;
 }
 
+bool wire_conn_inside_frame(const struct wire_conn *c)
+{
+    return c->in.header_got > 0; /* reset to 0 once a frame is whole */
+}
+
 size_t wire_conn_read_reserved(const struct wire_conn *c)
 {
     return c->in.body_reserved;

@@ -105,6 +105,10 @@ enum wire_result wire_conn_read(struct wire_conn *c);
  * NULL when none is ready) and its fds as wire_recv does. */
 void wire_conn_take(struct wire_conn *c, Ignition__Envelope **env, int *fds, unsigned *nfds);
 
+/* True while part of a frame has arrived and the rest has not: a peer that
+ * stops there holds the connection without ever being heard. */
+bool wire_conn_inside_frame(const struct wire_conn *c);
+
 /* Bytes held for the frame being read (for accounting, and to see that an
  * announced length alone allocates nothing). */
 size_t wire_conn_read_reserved(const struct wire_conn *c);

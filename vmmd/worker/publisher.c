@@ -25,6 +25,13 @@
 #define MAX_VIEWERS 64
 #define HANDSHAKE_SECONDS 5
 #define HANDSHAKE_SECONDS_TEXT "5"
+/* A frame a viewer began must be whole this soon: a real viewer writes each
+ * message at once, and half of one would hold a viewer's place for ever. */
+#define FRAME_MS 5000
+/* A watching viewer may send nothing for hours, so silence alone ends no one;
+ * but when every place is taken, a newcomer takes the place of the viewer
+ * silent longest, if it has been silent this long. */
+#define IDLE_MS 30000
 /* Rectangles kept apart per viewer and scanout; beyond this they merge into
  * their bounding box, so a viewer that falls behind costs bounded memory. */
 #define MAX_PENDING_RECTS 16
@@ -83,8 +90,9 @@ struct viewer {
     struct publisher *p;
     struct viewer *next;
     struct wire_conn *conn;
-    struct event *readable, *writable, *handshake_timer, *input_retry;
+    struct event *readable, *writable, *handshake_timer, *input_retry, *frame_timer;
     uint64_t stalled_since_ns; /* 0: reading */
+    uint64_t last_heard_ns;    /* when it connected or last sent a whole message */
     bool welcomed;
     char name[80];
     /* What this viewer has yet to be told. Only the latest of each is kept,
@@ -120,6 +128,7 @@ struct publisher {
     char guest_name[64];
     struct viewer *viewers;
     unsigned num_viewers;
+    unsigned frame_ms, idle_ms;
     struct device *gpu, *keyboard, *tablet;
     struct mailbox mail;
     /* The loop's own copy of what the guest shows, with its own descriptors:
@@ -738,6 +747,31 @@ static bool stall_for_input(struct viewer *v)
     return true;
 }
 
+/* The clock runs from a frame's first byte, not from its latest: a viewer
+ * sending a byte now and then does not stretch it. */
+static void watch_partial_frame(struct viewer *v)
+{
+    if (!wire_conn_inside_frame(v->conn)) {
+        evtimer_del(v->frame_timer);
+        return;
+    }
+    if (evtimer_pending(v->frame_timer, NULL))
+        return;
+    struct timeval limit = {.tv_sec = v->p->frame_ms / 1000,
+                            .tv_usec = (v->p->frame_ms % 1000) * 1000};
+    evtimer_add(v->frame_timer, &limit);
+}
+
+static void on_frame_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct viewer *v = arg;
+    char why[120];
+    snprintf(why, sizeof(why), "part of a message, and not the rest within %u ms",
+             v->p->frame_ms);
+    refuse(v, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE, why);
+}
+
 static void on_viewer_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
@@ -764,11 +798,13 @@ static void on_viewer_readable(evutil_socket_t fd, short what, void *arg)
         wire_conn_take(v->conn, &env, fds, &nfds);
         for (unsigned i = 0; i < nfds; i++)
             close(fds[i]);
+        v->last_heard_ns = monotonic_ns();
         bool alive = handle_message(v, env, nfds);
         ignition__envelope__free_unpacked(env, NULL);
         if (!alive)
             return;
     }
+    watch_partial_frame(v);
     pump_viewer(v);
 }
 
@@ -812,6 +848,7 @@ static void drop_viewer(struct viewer *v, const char *why)
     event_free(v->writable);
     event_free(v->handshake_timer);
     event_free(v->input_retry);
+    event_free(v->frame_timer);
     wire_conn_free(v->conn);
     free(v);
 }
@@ -844,12 +881,33 @@ static void add_viewer(struct publisher *p, int fd)
     v->writable = event_new(p->base, fd, EV_WRITE, on_viewer_writable, v);
     v->handshake_timer = evtimer_new(p->base, on_handshake_timeout, v);
     v->input_retry = evtimer_new(p->base, on_input_retry, v);
+    v->frame_timer = evtimer_new(p->base, on_frame_timeout, v);
+    v->last_heard_ns = monotonic_ns();
     v->next = p->viewers;
     p->viewers = v;
     p->num_viewers++;
     struct timeval limit = {.tv_sec = HANDSHAKE_SECONDS};
     event_add(v->readable, NULL);
     evtimer_add(v->handshake_timer, &limit);
+}
+
+/* Every place taken: the viewer silent longest gives its place up, if it has
+ * been silent for p->idle_ms. */
+static void make_room(struct publisher *p)
+{
+    struct viewer *quietest = NULL;
+    for (struct viewer *v = p->viewers; v; v = v->next)
+        if (!quietest || v->last_heard_ns < quietest->last_heard_ns)
+            quietest = v;
+    uint64_t silent_ms = quietest ? (monotonic_ns() - quietest->last_heard_ns) / 1000000u : 0;
+    if (!quietest || silent_ms < p->idle_ms)
+        return;
+    char why[160];
+    snprintf(why, sizeof(why),
+             "every place was taken and this viewer had sent nothing for %llu s: "
+             "a new viewer took its place",
+             (unsigned long long)(silent_ms / 1000));
+    refuse(quietest, IGNITION__ERROR__CODE__CODE_BAD_STATE, why);
 }
 
 static void on_connection(int fd, void *arg)
@@ -862,6 +920,8 @@ static void on_connection(int fd, void *arg)
         close(fd);
         return;
     }
+    if (p->num_viewers >= MAX_VIEWERS)
+        make_room(p);
     if (p->num_viewers >= MAX_VIEWERS) {
         log_warn("display socket: refused a viewer: %d attached already", MAX_VIEWERS);
         wire_send_error(fd, IGNITION__ERROR__CODE__CODE_INTERNAL,
@@ -887,6 +947,8 @@ struct publisher *publisher_create(struct event_base *base, const char *socket_p
         return NULL;
     }
     p->base = base;
+    p->frame_ms = FRAME_MS;
+    p->idle_ms = IDLE_MS;
     snprintf(p->socket_path, sizeof(p->socket_path), "%s", socket_path);
     snprintf(p->guest_name, sizeof(p->guest_name), "%s", guest_name ? guest_name : "");
     pthread_mutex_init(&p->mail.lock, NULL);
@@ -961,6 +1023,12 @@ void publisher_detach_machine(struct publisher *p)
 void publisher_publish_now(struct publisher *p)
 {
     on_wakeup(-1, 0, p);
+}
+
+void publisher_set_timeouts(struct publisher *p, unsigned frame_ms, unsigned idle_ms)
+{
+    p->frame_ms = frame_ms;
+    p->idle_ms = idle_ms;
 }
 
 unsigned publisher_viewer_count(const struct publisher *p)
