@@ -35,6 +35,7 @@ static void usage(FILE *out)
             "                [--scanouts N] [--gpu-memory SIZE]\n"
             "                [--backend emu|kvm|hvf|auto] [--verbose]\n"
             "                [--guest NAME] [--console-socket PATH] [--console-log PATH]\n"
+            "                [--worker-log PATH]\n"
             "                [--lock PATH] [--exit-file PATH] [--ready-fd N]\n"
             "                [--control-socket PATH]\n"
             "       vmmd run --restore SNAPSHOT [--instance DIR] [other options as above]\n"
@@ -78,6 +79,8 @@ static void usage(FILE *out)
             "                   SIGINT stops it at once\n"
             "  --console-log PATH  all serial output appended here, rotated at 1M to\n"
             "                   PATH.1 and PATH.2\n"
+            "  --worker-log PATH  the file this worker's stdout and stderr go to: rotated\n"
+            "                   the same way\n"
             "  --lock PATH      held while running: a second worker with it refuses to start\n"
             "  --exit-file PATH written as the worker exits: poweroff, stopped or\n"
             "                   error: MESSAGE\n"
@@ -150,6 +153,7 @@ static int cmd_run(int argc, char **argv)
         {"guest", required_argument, NULL, 'g'},
         {"console-socket", required_argument, NULL, 'C'},
         {"console-log", required_argument, NULL, 'L'},
+        {"worker-log", required_argument, NULL, 'W'},
         {"lock", required_argument, NULL, 'l'},
         {"exit-file", required_argument, NULL, 'x'},
         {"ready-fd", required_argument, NULL, 'r'},
@@ -163,6 +167,7 @@ static int cmd_run(int argc, char **argv)
                                .display_height = 800, .gpu_memory = 256ull << 20,
                                .ready_fd = -1};
     bool mem_given = false;
+    const char *worker_log = NULL;
     int c;
     optind = 1;
     opterr = 0; /* our messages, not getopt's */
@@ -205,6 +210,7 @@ static int cmd_run(int argc, char **argv)
             break;
         case 'C': o.console_socket = optarg; break;
         case 'L': o.console_log = optarg; break;
+        case 'W': worker_log = optarg; break;
         case 'l': o.lock_path = optarg; break;
         case 'x': o.exit_file = optarg; break;
         case 'r':
@@ -253,6 +259,11 @@ static int cmd_run(int argc, char **argv)
         static char prefix[48];
         snprintf(prefix, sizeof(prefix), "vmmd[%s]", o.guest_name);
         log_init(prefix);
+    }
+    if (worker_log) {
+        int rc = log_rotate_stderr(worker_log, WORKER_LOG_LIMIT, WORKER_LOG_GENERATIONS);
+        if (rc < 0)
+            log_warn("--worker-log %s: %s; this log is not rotated", worker_log, strerror(-rc));
     }
     return worker_run_console(&o);
 }

@@ -5,7 +5,8 @@ restart; these records are written here (one guest whose worker ended while no
 vmmd watched, so vmmd calls it crashed and keeps its console's last lines).
 
 - The console tail `vmmctl status` shows is what the guest wrote, and a guest
-  writes terminal escape sequences: they must not reach the user's terminal."""
+  writes terminal escape sequences: they must not reach the user's terminal.
+- A worker's own log rotates at 1 MiB as the console log does."""
 
 import json
 import os
@@ -90,9 +91,35 @@ def check_status_filtered():
             fail(f"status shows what was an escape sequence ({dropped!r}):\n{out!r}")
 
 
+def check_worker_log_rotated():
+    """A worker.log past its limit rotates as the console log does, when the
+    worker next writes a line (here: why it cannot start)."""
+    kernel = os.path.join(HOME, "not-a-kernel")
+    with open(kernel, "wb") as f:
+        f.write(b"no arm64 Image")
+    if vmmctl("start", "chatty", "--kernel", kernel, "--no-gui", ok=False).returncode == 0:
+        fail("a guest whose kernel is no kernel started")
+    log = os.path.join(HOME, "guests", "chatty", "worker.log")
+    old = b"an old line from an earlier run of this worker\n" * 25000  # 1.2 MB
+    for leaf, text in (("worker.log", old), ("worker.log.1", b"generation one\n")):
+        with open(os.path.join(HOME, "guests", "chatty", leaf), "wb") as f:
+            f.write(text)
+    if vmmctl("start", "chatty", ok=False).returncode == 0:  # as it was made
+        fail("a guest whose kernel is no kernel started")
+    if open(log + ".1", "rb").read() != old:
+        fail("worker.log was not rotated to worker.log.1 once past 1 MiB")
+    if open(log + ".2", "rb").read() != b"generation one\n":
+        fail("worker.log.1 did not become worker.log.2")
+    now = open(log, "rb").read()
+    if not now or len(now) > 1 << 20 or b"an old line" in now:
+        fail(f"worker.log after rotating holds {len(now)} bytes: {now[:200]!r}")
+    print(f"worker.log rotated; the new one says: {now.decode(errors='replace').strip()[:200]}")
+
+
 def main():
     write_guest("hostile", "running", HOSTILE)
     check_status_filtered()
+    check_worker_log_rotated()
     stop_vmmd()
     shutil.rmtree(HOME, ignore_errors=True)
     print("PASS")

@@ -1,19 +1,24 @@
 /* parse_size: the --memory option and config files go through it, so a size a
  * person writes must mean binary units and anything else must be refused rather
  * than half-parsed. Also common/'s other small pieces: shared memory files,
- * paths and guest names, and the filter for text a guest or peer sent. */
+ * paths and guest names, the filter for text a guest or peer sent, and logs
+ * that rotate. */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "memfile.h"
 #include "paths.h"
 #include "printable.h"
+#include "rotating_log.h"
 #include "util.h"
 #include "unit.h"
 
@@ -227,6 +232,98 @@ START_TEST(test_printable_replaces_other_bytes)
 }
 END_TEST
 
+/* rotating_log: the console log and a worker's log never pass their limit. */
+static char rot_dir[64], rot_path[128];
+
+static void rot_setup(void)
+{
+    snprintf(rot_dir, sizeof(rot_dir), "/tmp/ignition-test-rotate-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(rot_dir));
+    snprintf(rot_path, sizeof(rot_path), "%s/some.log", rot_dir);
+}
+
+static void rot_teardown(void)
+{
+    char path[160];
+    for (int g = 0; g <= 3; g++) {
+        snprintf(path, sizeof(path), g ? "%s.%d" : "%s", rot_path, g);
+        unlink(path);
+    }
+    rmdir(rot_dir);
+}
+
+/* The size of generation g of rot_path (0: the file itself), -1 when absent. */
+static long generation_size(int g)
+{
+    char path[160];
+    snprintf(path, sizeof(path), g ? "%s.%d" : "%s", rot_path, g);
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+START_TEST(test_rotating_log_keeps_its_generations)
+{
+    struct rotating_log l;
+    ck_assert_int_eq(rotating_log_open(&l, rot_path, 100, 2), 0);
+    char line[41];
+    memset(line, 'x', 40);
+    line[40] = '\n';
+    ck_assert_int_eq(rotating_log_write(&l, line, 41), 0);
+    ck_assert_int_eq(rotating_log_write(&l, line, 41), 0); /* 82: still room */
+    ck_assert_int_eq(rotating_log_write(&l, line, 41), 1); /* 123 would pass 100 */
+    ck_assert_int_eq(generation_size(1), 82);
+    ck_assert_int_eq(generation_size(0), 41);
+    for (int i = 0; i < 10; i++)
+        rotating_log_write(&l, line, 41);
+    ck_assert_int_le(generation_size(0), 100);
+    ck_assert_int_eq(generation_size(1), 82);
+    ck_assert_int_eq(generation_size(2), 82);
+    ck_assert_int_eq(generation_size(3), -1); /* two old generations, no more */
+    /* Bytes others wrote to the file count: the size is the file's. */
+    int other = open(rot_path, O_WRONLY | O_APPEND);
+    ck_assert_int_ge(other, 0);
+    char lots[90] = {0};
+    ck_assert_int_eq(write(other, lots, sizeof(lots)), (ssize_t)sizeof(lots));
+    close(other);
+    ck_assert_int_eq(rotating_log_reserve(&l, 20), 1);
+    /* One write longer than the limit lands whole in an empty file. */
+    char big[300] = {0};
+    ck_assert_int_eq(rotating_log_write(&l, big, sizeof(big)), 0);
+    ck_assert_int_eq(generation_size(0), 300);
+    rotating_log_close(&l);
+}
+END_TEST
+
+START_TEST(test_rotating_log_refuses_a_path_too_long)
+{
+    char path[ROTATING_LOG_PATH_MAX];
+    memset(path, 'a', sizeof(path) - 1);
+    path[sizeof(path) - 1] = '\0';
+    struct rotating_log l;
+    ck_assert_int_eq(rotating_log_open(&l, path, 100, 2), -ENAMETOOLONG);
+    ck_assert_int_eq(l.fd, -1);
+}
+END_TEST
+
+/* A worker's stderr is its log: lines through log.c rotate it, and stdout and
+ * stderr (what libraries and sanitizers write) follow to the new file. Check
+ * runs each test in its own process, so moving stderr here harms no other. */
+START_TEST(test_stderr_log_rotates_and_stdio_follows)
+{
+    ck_assert_int_eq(log_rotate_stderr(rot_path, 1000, 2), 0);
+    for (int i = 0; i < 100; i++)
+        log_info("line %d of a log that must not grow without end", i);
+    ck_assert_int_le(generation_size(0), 1000);
+    ck_assert_int_gt(generation_size(1), 900);
+    ck_assert_int_gt(generation_size(2), 900);
+    ck_assert_int_eq(generation_size(3), -1);
+    long before = generation_size(0);
+    ck_assert_int_eq(write(STDERR_FILENO, "raw\n", 4), 4);
+    ck_assert_int_eq(write(STDOUT_FILENO, "out\n", 4), 4);
+    ck_assert_int_eq(generation_size(0), before + 8);
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -256,6 +353,12 @@ static Suite *util_suite(void)
     tcase_add_test(printable, test_printable_drops_escape_sequences);
     tcase_add_test(printable, test_printable_replaces_other_bytes);
     suite_add_tcase(s, printable);
+    TCase *rotating = tcase_create("rotating_log");
+    tcase_add_checked_fixture(rotating, rot_setup, rot_teardown);
+    tcase_add_test(rotating, test_rotating_log_keeps_its_generations);
+    tcase_add_test(rotating, test_rotating_log_refuses_a_path_too_long);
+    tcase_add_test(rotating, test_stderr_log_rotates_and_stdio_follows);
+    suite_add_tcase(s, rotating);
     return s;
 }
 

@@ -503,6 +503,7 @@ static void worker_argv(struct guest *g, struct argv_builder *b)
     }
     arg(b, "--console-socket"), arg(b, g->console_socket);
     arg(b, "--console-log"), arg(b, g->console_log);
+    arg(b, "--worker-log"), arg(b, fmt_arg(b, "%s/worker.log", g->dir));
     arg(b, "--control-socket"), arg(b, g->control_socket);
     arg(b, "--lock"), arg(b, fmt_arg(b, "%s/worker.lock", g->dir));
     arg(b, "--exit-file"), arg(b, fmt_arg(b, "%s/exit", g->dir));

@@ -2,19 +2,18 @@
 
 #include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include "listener.h"
 #include "log.h"
+#include "rotating_log.h"
 #include "unixsock.h"
 #include "util.h"
 
@@ -55,62 +54,21 @@ struct console_host {
     uint8_t *outbox, *spare;
     size_t outbox_len;
     uint64_t outbox_dropped;
-    int log_fd;
-    uint64_t log_size;
-    char log_path[4096];
+    struct rotating_log log;
 };
 
 /* ---- the log --------------------------------------------------------------------------- */
-
-static int log_open(struct console_host *h)
-{
-    h->log_fd = open(h->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (h->log_fd < 0)
-        return -errno;
-    struct stat st;
-    h->log_size = fstat(h->log_fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-    return 0;
-}
-
-/* PATH.1 -> PATH.2 and so on, the oldest dropped, PATH -> PATH.1, a new PATH. */
-static void log_rotate(struct console_host *h)
-{
-    char from[sizeof(h->log_path) + 8], to[sizeof(h->log_path) + 8];
-    close(h->log_fd);
-    for (int g = CONSOLE_HOST_LOG_GENERATIONS; g > 1; g--) {
-        snprintf(from, sizeof(from), "%s.%d", h->log_path, g - 1);
-        snprintf(to, sizeof(to), "%s.%d", h->log_path, g);
-        rename(from, to); /* a generation not written yet is no error */
-    }
-    snprintf(to, sizeof(to), "%s.1", h->log_path);
-    if (rename(h->log_path, to) < 0)
-        log_warn("console log: cannot rotate %s: %s", h->log_path, strerror(errno));
-    int rc = log_open(h);
-    if (rc < 0)
-        log_warn("console log: cannot open %s again: %s; output is no longer logged",
-                 h->log_path, strerror(-rc));
-}
 
 /* Called with lock held. A write that fails loses that output from the log,
  * never stops the guest. */
 static void log_append(struct console_host *h, const uint8_t *data, size_t len)
 {
-    if (h->log_fd < 0)
+    if (h->log.fd < 0)
         return;
-    if (h->log_size > 0 && (h->log_size >= h->o.log_limit || len > h->o.log_limit - h->log_size))
-        log_rotate(h);
-    if (h->log_fd < 0)
-        return;
-    while (len) {
-        ssize_t n = write(h->log_fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        h->log_size += (uint64_t)n;
-        data += n;
-        len -= (size_t)n;
-    }
+    int rc = rotating_log_write(&h->log, data, len);
+    if (rc < 0)
+        log_warn("console log: cannot rotate %s: %s%s", h->log.path, strerror(-rc),
+                 h->log.fd < 0 ? "; output is no longer logged" : "");
 }
 
 /* ---- clients ----------------------------------------------------------------------------- */
@@ -343,15 +301,11 @@ static int start_listening(struct console_host *h, char *err, size_t err_len)
 
 static int open_log(struct console_host *h, char *err, size_t err_len)
 {
-    /* Room for the ".N" of the rotated generations. */
-    if (strlen(h->o.log_path) + 4 > sizeof(h->log_path)) {
-        set_message(err, err_len, "console log path is too long");
-        return -1;
-    }
-    snprintf(h->log_path, sizeof(h->log_path), "%s", h->o.log_path);
-    int rc = log_open(h);
+    int rc = rotating_log_open(&h->log, h->o.log_path, h->o.log_limit,
+                               CONSOLE_HOST_LOG_GENERATIONS);
     if (rc < 0) {
-        set_message(err, err_len, "console log %s: %s", h->log_path, strerror(-rc));
+        set_message(err, err_len, "console log %s: %s", h->o.log_path,
+                    rc == -ENAMETOOLONG ? "the path is too long" : strerror(-rc));
         return -1;
     }
     return 0;
@@ -373,7 +327,7 @@ struct console_host *console_host_create(struct event_base *base,
     }
     h->base = base;
     h->o = *o;
-    h->listen_fd = h->log_fd = -1;
+    h->listen_fd = h->log.fd = -1;
     pthread_mutex_init(&h->lock, NULL);
     if ((o->log_path && open_log(h, err, err_len) < 0) ||
         (o->socket_path && start_listening(h, err, err_len) < 0)) {
@@ -397,8 +351,7 @@ void console_host_destroy(struct console_host *h)
         close(h->listen_fd);
         unlink(h->socket_path);
     }
-    if (h->log_fd >= 0)
-        close(h->log_fd);
+    rotating_log_close(&h->log);
     free(h->outbox);
     free(h->spare);
     pthread_mutex_destroy(&h->lock);

@@ -10,6 +10,10 @@
 #include "storage/disk.h"
 
 #define WORKER_MAX_DISKS 16
+/* --worker-log: rotated as the console log is (two viewer lines per attach
+ * would otherwise grow it without end). */
+#define WORKER_LOG_LIMIT (1u << 20)
+#define WORKER_LOG_GENERATIONS 2
 
 struct worker_options {
     const char *kernel;
