@@ -312,6 +312,7 @@ static json_object *guest_json(const Ignition__GuestInfo *g)
     json_object_object_add(o, "control_socket", json_object_new_string(g->control_socket));
     json_object_object_add(o, "restore_from", json_object_new_string(g->restore_from));
     json_object_object_add(o, "last_snapshot", json_object_new_string(g->last_snapshot));
+    json_object_object_add(o, "storage_warning", json_object_new_string(g->storage_warning));
     if (g->config) {
         const Ignition__GuestConfig *c = g->config;
         json_object *co = json_object_new_object();
@@ -389,6 +390,8 @@ static void print_guest(const Ignition__GuestInfo *g)
     }
     if (*g->console_tail)
         print_console_tail(g->console_tail);
+    if (*g->storage_warning)
+        printf("warning:  %s\n", g->storage_warning);
 }
 
 /* ---- commands ------------------------------------------------------------------------ */
