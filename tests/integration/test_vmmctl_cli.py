@@ -6,7 +6,8 @@ vmmd watched, so vmmd calls it crashed and keeps its console's last lines).
 
 - The console tail `vmmctl status` shows is what the guest wrote, and a guest
   writes terminal escape sequences: they must not reach the user's terminal.
-- A worker's own log rotates at 1 MiB as the console log does."""
+- A worker's own log rotates at 1 MiB as the console log does.
+- Global options (--json, --home) work after the command too."""
 
 import json
 import os
@@ -30,15 +31,14 @@ def vmmctl(*args, ok=True):
 
 
 def stop_vmmd():
-    lock = os.path.join(HOME, "vmmd.lock")
-    try:
-        pid = int(open(lock).read().split()[0])
-    except (OSError, ValueError, IndexError):
-        return
-    try:
-        os.kill(pid, 9)
-    except ProcessLookupError:
-        pass
+    """Both vmmds this test may have started (here and in HOME/elsewhere)."""
+    for home in (HOME, os.path.join(HOME, "elsewhere")):
+        pid = pid_in(os.path.join(home, "vmmd.lock"))
+        if pid:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
 
 
 def fail(message):
@@ -89,6 +89,15 @@ def check_status_filtered():
     for dropped in (b"owned title", b"2J", b"544e"):
         if dropped in out:
             fail(f"status shows what was an escape sequence ({dropped!r}):\n{out!r}")
+    # JSON too: a valid UTF-8 document whose console tail has no escapes.
+    raw = vmmctl("--json", "status", "hostile").stdout
+    try:
+        tail = json.loads(raw.decode("utf-8"))["console_tail"]
+    except (UnicodeDecodeError, ValueError) as e:
+        fail(f"status --json is not valid UTF-8 JSON ({e}): {raw!r}")
+    if any(ord(c) < 0x20 and c not in "\n\t" or ord(c) >= 0x7f for c in tail) \
+            or "owned title" in tail or "visible line" not in tail:
+        fail(f"status --json's console tail: {tail!r}")
 
 
 def check_worker_log_rotated():
@@ -116,11 +125,44 @@ def check_worker_log_rotated():
     print(f"worker.log rotated; the new one says: {now.decode(errors='replace').strip()[:200]}")
 
 
+def check_global_options_anywhere():
+    """--json and --home work after the command as before it."""
+    other = dict(ENV, IGNITION_HOME=os.path.join(HOME, "elsewhere"))
+    for args in (["--json", "list"], ["list", "--json"], ["list", "--home", HOME, "--json"],
+                 ["list", f"--home={HOME}", "--json"]):
+        r = subprocess.run([VMMCTL, *args], env=other, capture_output=True, text=True,
+                           timeout=60)
+        if r.returncode != 0:
+            fail(f"vmmctl {' '.join(args)} failed ({r.returncode}): {r.stderr.strip()}")
+        names = sorted(g["name"] for g in json.loads(r.stdout)["guests"])
+        if "--home" in " ".join(args) and names != ["chatty", "hostile"]:
+            fail(f"vmmctl {' '.join(args)} listed {names}, not this state directory's")
+    s = json.loads(vmmctl("status", "hostile", "--json").stdout)
+    if s.get("name") != "hostile":
+        fail(f"status --json: {s}")
+    r = vmmctl("list", "--bogus", ok=False)
+    if r.returncode != 2:
+        fail(f"list --bogus: exit {r.returncode}, not a usage error")
+    r = vmmctl("list", "--home", ok=False)
+    if r.returncode != 2 or b"--home needs" not in r.stderr:
+        fail(f"list --home without a directory: exit {r.returncode}: {r.stderr!r}")
+
+
+def pid_in(path):
+    try:
+        return int(open(path).read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
 def main():
-    write_guest("hostile", "running", HOSTILE)
-    check_status_filtered()
-    check_worker_log_rotated()
-    stop_vmmd()
+    try:
+        write_guest("hostile", "running", HOSTILE)
+        check_status_filtered()
+        check_worker_log_rotated()
+        check_global_options_anywhere()
+    finally:
+        stop_vmmd()
     shutil.rmtree(HOME, ignore_errors=True)
     print("PASS")
 

@@ -293,6 +293,20 @@ static void format_bytes(uint64_t b, char *out, size_t len)
         set_message(out, len, "%lluM", (unsigned long long)(b >> 20));
 }
 
+/* Guest-written text as a JSON string: without its escape sequences, and
+ * ASCII, so that the document is valid UTF-8 and safe to print whole. */
+static json_object *json_guest_text(const char *text, bool lines)
+{
+    size_t len = strlen(text) + 1;
+    char *safe = malloc(len);
+    if (!safe)
+        return json_object_new_string("");
+    (lines ? printable_copy_lines : printable_copy)(safe, len, text);
+    json_object *o = json_object_new_string(safe);
+    free(safe);
+    return o;
+}
+
 static json_object *guest_json(const Ignition__GuestInfo *g)
 {
     json_object *o = json_object_new_object();
@@ -303,8 +317,8 @@ static json_object *guest_json(const Ignition__GuestInfo *g)
     json_object_object_add(o, "started_unix_ms",
                            json_object_new_int64((int64_t)g->started_unix_ms));
     json_object_object_add(o, "uptime_ms", json_object_new_int64((int64_t)g->uptime_ms));
-    json_object_object_add(o, "exit_reason", json_object_new_string(g->exit_reason));
-    json_object_object_add(o, "console_tail", json_object_new_string(g->console_tail));
+    json_object_object_add(o, "exit_reason", json_guest_text(g->exit_reason, false));
+    json_object_object_add(o, "console_tail", json_guest_text(g->console_tail, true));
     json_object_object_add(o, "display_socket", json_object_new_string(g->display_socket));
     json_object_object_add(o, "console_socket", json_object_new_string(g->console_socket));
     json_object_object_add(o, "console_log", json_object_new_string(g->console_log));
@@ -1391,18 +1405,65 @@ static void usage(FILE *out)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n--json prints what read commands report as JSON. --home DIR uses DIR as\n"
-                 "the state directory (IGNITION_HOME). Exit status: 0 ok, 1 error, 2 usage.\n"
+                 "the state directory (IGNITION_HOME). Both may also follow the command\n"
+                 "(vmmctl list --json). Exit status: 0 ok, 1 error, 2 usage.\n"
                  "vmmctl COMMAND --help shows a command's arguments.\n");
+}
+
+/* A global option at argv[i] (--json, --home DIR, --home=DIR): applied, and
+ * how many words it took; 0 when argv[i] is none; -1 for --home without DIR. */
+static int global_option(int argc, char **argv, int i)
+{
+    if (!strcmp(argv[i], "--json")) {
+        json_output = true;
+        return 1;
+    }
+    if (!strncmp(argv[i], "--home=", 7) && argv[i][7]) {
+        setenv("IGNITION_HOME", argv[i] + 7, 1);
+        return 1;
+    }
+    if (!strcmp(argv[i], "--home")) {
+        if (i + 1 >= argc)
+            return -1;
+        setenv("IGNITION_HOME", argv[i + 1], 1);
+        return 2;
+    }
+    return 0;
+}
+
+/* Global options may follow the command too (`vmmctl list --json`), as
+ * docker, kubectl and git users expect: they are applied and taken out of the
+ * command's words (argv[0] is the command), up to a "--" that ends them.
+ * Returns the new argc, or -1 after a usage error. */
+static int take_global_options(int argc, char **argv)
+{
+    int out = 1;
+    for (int i = 1; i < argc;) {
+        if (!strcmp(argv[i], "--")) {
+            while (i < argc)
+                argv[out++] = argv[i++];
+            break;
+        }
+        int took = global_option(argc, argv, i);
+        if (took < 0)
+            return usage_fail(NULL, "--home needs a directory"), -1;
+        if (took == 0)
+            argv[out++] = argv[i++];
+        i += took;
+    }
+    argv[out] = NULL;
+    return out;
 }
 
 int main(int argc, char **argv)
 {
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
-        if (!strcmp(argv[i], "--json")) {
-            json_output = true;
-        } else if (!strcmp(argv[i], "--home") && i + 1 < argc) {
-            setenv("IGNITION_HOME", argv[++i], 1);
+        int took = global_option(argc, argv, i);
+        if (took > 0) {
+            i += took - 1;
+        } else if (took < 0) {
+            return usage_fail(NULL, "--home needs a directory");
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return EXIT_OK;
@@ -1426,7 +1487,10 @@ int main(int argc, char **argv)
             printf("usage: vmmctl %s\n  %s\n", commands[c].usage, commands[c].summary);
             return EXIT_OK;
         }
-        return commands[c].run(argc - i, argv + i);
+        int words = take_global_options(argc - i, argv + i);
+        if (words < 0)
+            return EXIT_USAGE;
+        return commands[c].run(words, argv + i);
     }
     return usage_fail(NULL, "unknown command '%s'", argv[i]);
 }
