@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "worker/console_host.h"
+#include "worker/hvc_host.h"
 #include "devices/arch_timer.h"
 #include "devices/evdev.h"
 #include "devices/virtio_input.h"
@@ -67,8 +68,8 @@ struct worker {
     struct hv_exit exit;
     struct event *vcpu_exited; /* activated by the vCPU thread when run returns */
     struct host_input *serial; /* stdin -> PL011 */
-    struct host_input *hvc;    /* pseudo-terminal -> virtio-console (hvc0) */
-    int hvc_master, hvc_slave;
+    struct hvc_host *hvc;      /* pseudo-terminal <-> virtio-console (hvc0) */
+    int hvc_master, hvc_slave; /* until hvc takes them over */
     char hvc_path[128];
     bool announced;
     char socket_path[512]; /* the display socket, announced once the guest boots */
@@ -264,8 +265,8 @@ static void host_input_free(struct host_input *in)
 }
 
 /* hvc0's host end: a pseudo-terminal in raw mode, as QEMU's pty character
- * devices. We hold the slave open ourselves so that the master does not read as
- * hung up before a user attaches; output nobody reads is dropped. */
+ * devices; hvc_host then serves it (and keeps what the guest writes while
+ * nobody has it open). */
 static int open_hvc_pty(struct worker *w, char *path, size_t path_len)
 {
     w->hvc_master = w->hvc_slave = -1;
@@ -415,7 +416,7 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         .cmdline = o->append ? o->append : "console=ttyAMA0",
         .ram_size = o->ram_size, .hv = hv,
         .console_output = console_output, .console_opaque = w,
-        .hvc_fd = w->hvc_master,
+        .hvc_fd = w->hvc ? hvc_host_output_fd(w->hvc) : -1,
         .disks = o->disks, .num_disks = o->num_disks,
         .instance_dir = w->instance_dir, .announce_disks = !w->booted_once,
         .gpu = o->gpu, .keyboard = w->keyboard, .num_scanouts = o->num_scanouts,
@@ -439,7 +440,7 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         /* Only for a machine that exists: a failed start says one thing, its error. */
         if (w->publisher)
             log_info("display socket %s", w->socket_path);
-        if (w->hvc_master >= 0)
+        if (w->hvc)
             log_info("second console (hvc0) on %s", w->hvc_path);
         w->announced = true;
         signal_ready(w, hv->name);
@@ -598,6 +599,13 @@ static int start_console_host(struct worker *w)
     return 0;
 }
 
+/* Typed into hvc0's terminal: to the machine running now, if any. */
+static size_t hvc_input(void *opaque, const uint8_t *data, size_t len)
+{
+    struct worker *w = opaque;
+    return w->machine ? machine_hvc_input(w->machine, data, len) : 0;
+}
+
 static void open_host_consoles(struct worker *w)
 {
     bool on_socket = w->o->console_socket != NULL;
@@ -614,8 +622,12 @@ static void open_host_consoles(struct worker *w)
                                machine_console_input);
     if (w->serial)
         w->serial->escapes = w->terminal_raw;
-    if (w->hvc_master >= 0)
-        w->hvc = host_input_new(w, w->hvc_master, true, machine_hvc_input);
+    if (w->hvc_master >= 0) {
+        w->hvc = hvc_host_create(w->base, w->hvc_master, w->hvc_slave, hvc_input, w);
+        w->hvc_master = w->hvc_slave = -1; /* hvc's now, also if it failed */
+        if (!w->hvc)
+            log_warn("no hvc0: cannot watch its pseudo-terminal");
+    }
 }
 
 static void close_host_consoles(struct worker *w)
@@ -623,7 +635,7 @@ static void close_host_consoles(struct worker *w)
     terminal_restore(w);
     console_host_destroy(w->console);
     host_input_free(w->serial);
-    host_input_free(w->hvc);
+    hvc_host_destroy(w->hvc);
     if (w->hvc_master >= 0)
         close(w->hvc_master);
     if (w->hvc_slave >= 0)
