@@ -30,7 +30,7 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: vmmd [-d] [--service] [--home DIR] [--verbose]\n"
             "       vmmd run --kernel IMAGE [--initrd FILE] [--append ARGS] [--mem SIZE]\n"
-            "                [--disk PATH[,OPTIONS]]... [--instance DIR]\n"
+            "                [--disk PATH[,OPTIONS]]... [--instance DIR | --keep-instance]\n"
             "                [--gpu | --no-gpu] [--socket PATH] [--display WxH]\n"
             "                [--scanouts N] [--gpu-memory SIZE]\n"
             "                [--backend emu|kvm|hvf|auto] [--verbose]\n"
@@ -59,7 +59,10 @@ static void usage(FILE *out)
             "                   to a copy-on-write layer in the instance directory. ro\n"
             "                   gives the guest a read-only disk\n"
             "  --instance DIR   the instance directory; a layer found there is used again\n"
-            "                   (default: a new directory under the state directory)\n"
+            "                   (default: a new directory under the state directory,\n"
+            "                   removed when the run ends)\n"
+            "  --keep-instance  keep that new directory (vmmctl prune removes those left\n"
+            "                   by runs that were killed)\n"
             "  --gpu, --no-gpu  a virtio-gpu display with a virtio keyboard and tablet,\n"
             "                   published to viewers (default: --gpu)\n"
             "  --socket PATH    where viewers attach (default: a socket under the state\n"
@@ -146,6 +149,7 @@ static int cmd_run(int argc, char **argv)
         {"append", required_argument, NULL, 'a'}, {"mem", required_argument, NULL, 'm'},
         {"backend", required_argument, NULL, 'b'}, {"verbose", no_argument, NULL, 'v'},
         {"disk", required_argument, NULL, 'd'},   {"instance", required_argument, NULL, 'I'},
+        {"keep-instance", no_argument, NULL, 'P'},
         {"gpu", no_argument, NULL, 'G'},          {"no-gpu", no_argument, NULL, 'N'},
         {"socket", required_argument, NULL, 'S'}, {"display", required_argument, NULL, 'D'},
         {"scanouts", required_argument, NULL, 'n'},
@@ -183,6 +187,7 @@ static int cmd_run(int argc, char **argv)
             break;
         }
         case 'I': o.instance_dir = optarg; break;
+        case 'P': o.keep_instance = true; break;
         case 'G': o.gpu = true; break;
         case 'N': o.gpu = false; break;
         case 'S': o.socket_path = optarg; break;

@@ -7,7 +7,9 @@ vmmd watched, so vmmd calls it crashed and keeps its console's last lines).
 - The console tail `vmmctl status` shows is what the guest wrote, and a guest
   writes terminal escape sequences: they must not reach the user's terminal.
 - A worker's own log rotates at 1 MiB as the console log does.
-- Global options (--json, --home) work after the command too."""
+- Global options (--json, --home) work after the command too.
+- vmmd run removes the instance directory it made itself (unless
+  --keep-instance); vmmctl prune removes those of runs that were killed."""
 
 import json
 import os
@@ -15,8 +17,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
-from guest import REPO
+from guest import REPO, guest_dir, vmmd_path
 
 VMMCTL = os.environ.get("IGNITION_VMMCTL", os.path.join(REPO, "build", "tools", "vmmctl", "vmmctl"))
 HOME = tempfile.mkdtemp(prefix="ignition-cli-")
@@ -148,6 +151,65 @@ def check_global_options_anywhere():
         fail(f"list --home without a directory: exit {r.returncode}: {r.stderr!r}")
 
 
+def instance_dirs():
+    d = os.path.join(HOME, "instances")
+    return sorted(os.listdir(d)) if os.path.isdir(d) else []
+
+
+def check_run_instances():
+    """vmmd run removes the instance directory it made for itself, unless told
+    to keep it; vmmctl prune removes those of runs that were killed."""
+    kernel = os.path.join(HOME, "not-a-kernel")
+    disk = os.path.join(guest_dir(), "rootfs.ext4")
+    run = [vmmd_path(), "run", "--kernel", kernel, "--disk", disk, "--no-gpu"]
+    r = subprocess.run(run, env=ENV, capture_output=True, text=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    if r.returncode == 0 or "instance directory" not in r.stderr:
+        fail(f"vmmd run with no kernel: exit {r.returncode}: {r.stderr}")
+    if instance_dirs():
+        fail(f"vmmd run left its instance directory behind: {instance_dirs()}")
+    r = subprocess.run(run + ["--keep-instance"], env=ENV, capture_output=True, text=True,
+                       timeout=60, stdin=subprocess.DEVNULL)
+    kept = instance_dirs()
+    if len(kept) != 1:
+        fail(f"vmmd run --keep-instance kept {kept}")
+
+    # A run killed outright cannot remove its directory: prune does, and only
+    # once the run is gone.
+    image = os.path.join(guest_dir(), "Image")
+    live = subprocess.Popen([vmmd_path(), "run", "--kernel", image, "--disk", disk,
+                             "--no-gpu", "--mem", "256M"], env=ENV, stdin=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        line = b""
+        deadline = time.monotonic() + 60
+        while b"instance directory" not in line and time.monotonic() < deadline:
+            line = live.stderr.readline()
+            if not line:
+                break
+        if b"instance directory" not in line:
+            fail("vmmd run did not say where its instance directory is")
+        out = vmmctl("prune", "--dry-run").stdout.decode()
+        if "no stale instance directories" not in out:
+            fail(f"prune --dry-run calls a running run's directory stale:\n{out}")
+    finally:
+        live.kill()
+        live.wait()
+    stale = [d for d in instance_dirs() if d not in kept]
+    if len(stale) != 1:
+        fail(f"after the kill, instance directories are {instance_dirs()}")
+    listed = json.loads(vmmctl("--json", "prune", "--dry-run").stdout)
+    if [os.path.basename(e["path"]) for e in listed["stale"]] != stale:
+        fail(f"prune --dry-run --json listed {listed}, not {stale}")
+    out = vmmctl("prune").stdout.decode()
+    if f"removed {os.path.join(HOME, 'instances', stale[0])}" not in out:
+        fail(f"prune said:\n{out}")
+    if instance_dirs() != kept:
+        fail(f"after prune: {instance_dirs()}, expected only the kept {kept}")
+    if vmmctl("prune", "--bogus", ok=False).returncode != 2:
+        fail("prune --bogus is not a usage error")
+
+
 def pid_in(path):
     try:
         return int(open(path).read().split()[0])
@@ -161,6 +223,7 @@ def main():
         check_status_filtered()
         check_worker_log_rotated()
         check_global_options_anywhere()
+        check_run_instances()
     finally:
         stop_vmmd()
     shutil.rmtree(HOME, ignore_errors=True)

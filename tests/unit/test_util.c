@@ -1,8 +1,8 @@
 /* parse_size: the --memory option and config files go through it, so a size a
  * person writes must mean binary units and anything else must be refused rather
  * than half-parsed. Also common/'s other small pieces: shared memory files,
- * paths and guest names, the filter for text a guest or peer sent, and logs
- * that rotate. */
+ * paths and guest names, the filter for text a guest or peer sent, logs
+ * that rotate, and vmmd run's own instance directories. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,8 +12,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "instances.h"
 #include "log.h"
 #include "memfile.h"
 #include "paths.h"
@@ -324,6 +326,81 @@ START_TEST(test_stderr_log_rotates_and_stdio_follows)
 }
 END_TEST
 
+/* instances: which of vmmd run's own instance directories are left over. */
+static void make_instance(const char *name, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s", rot_dir, name);
+    ck_assert_int_eq(mkdir(out, 0700), 0);
+    char file[256];
+    snprintf(file, sizeof(file), "%s/disk0.cow", out);
+    int fd = open(file, O_WRONLY | O_CREAT, 0600);
+    ck_assert_int_ge(fd, 0);
+    char block[8192] = {1};
+    ck_assert_int_eq(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+    close(fd);
+}
+
+START_TEST(test_instance_stale_only_when_nobody_holds_it)
+{
+    char live[160], gone[160], old_live[160], old_gone[160], kept[160];
+    make_instance("run-1-1", live, sizeof(live));
+    int lock = instances_lock(live);
+    ck_assert_int_ge(lock, 0);
+    ck_assert(!instances_stale(live));
+    ck_assert_int_eq(instances_lock(live), -EWOULDBLOCK); /* one run per directory */
+    close(lock);
+    ck_assert(instances_stale(live)); /* its run ended without removing it */
+    /* From runs that made no lock: the pid in the name decides. */
+    char name[64];
+    snprintf(name, sizeof(name), "run-1-%d", (int)getpid());
+    make_instance(name, old_live, sizeof(old_live));
+    ck_assert(!instances_stale(old_live));
+    pid_t child = fork();
+    if (child == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(child, NULL, 0), child);
+    snprintf(name, sizeof(name), "run-1-%d", (int)child);
+    make_instance(name, old_gone, sizeof(old_gone));
+    ck_assert(instances_stale(old_gone));
+    make_instance("something-else", gone, sizeof(gone));
+    ck_assert(!instances_stale(gone)); /* not ours to judge */
+    /* A directory its run was told to keep. */
+    make_instance("run-2-2", kept, sizeof(kept));
+    lock = instances_lock(kept);
+    ck_assert_int_eq(instances_keep(kept), 0);
+    close(lock);
+    ck_assert(!instances_stale(kept));
+
+    uint64_t bytes = 0;
+    ck_assert_uint_ge(instances_size(live), 8192);
+    ck_assert_int_eq(instances_remove(live, &bytes), 0);
+    ck_assert_uint_ge(bytes, 8192);
+    ck_assert_int_eq(access(live, F_OK), -1);
+    ck_assert_int_eq(instances_remove(live, NULL), -ENOENT);
+    const char *rest[] = {old_live, old_gone, gone, kept};
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_int_eq(instances_remove(rest[i], NULL), 0);
+}
+END_TEST
+
+/* A symbolic link inside is removed, not followed. */
+START_TEST(test_instance_remove_follows_no_link)
+{
+    char outside[160], inst[160], link[200], kept_file[200];
+    snprintf(outside, sizeof(outside), "%s/outside", rot_dir);
+    ck_assert_int_eq(mkdir(outside, 0700), 0);
+    snprintf(kept_file, sizeof(kept_file), "%s/precious", outside);
+    close(open(kept_file, O_WRONLY | O_CREAT, 0600));
+    make_instance("run-3-3", inst, sizeof(inst));
+    snprintf(link, sizeof(link), "%s/link", inst);
+    ck_assert_int_eq(symlink(outside, link), 0);
+    ck_assert_int_eq(instances_remove(inst, NULL), 0);
+    ck_assert_int_eq(access(kept_file, F_OK), 0);
+    unlink(kept_file);
+    rmdir(outside);
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -359,6 +436,11 @@ static Suite *util_suite(void)
     tcase_add_test(rotating, test_rotating_log_refuses_a_path_too_long);
     tcase_add_test(rotating, test_stderr_log_rotates_and_stdio_follows);
     suite_add_tcase(s, rotating);
+    TCase *instances = tcase_create("instances");
+    tcase_add_checked_fixture(instances, rot_setup, rot_teardown);
+    tcase_add_test(instances, test_instance_stale_only_when_nobody_holds_it);
+    tcase_add_test(instances, test_instance_remove_follows_no_link);
+    suite_add_tcase(s, instances);
     return s;
 }
 

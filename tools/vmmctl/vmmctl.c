@@ -25,6 +25,7 @@
 #include "byteorder.h"
 #include "control_client.h"
 #include "ignition.pb-c.h"
+#include "instances.h"
 #include "paths.h"
 #include "printable.h"
 #include "screenshot.h"
@@ -1331,6 +1332,73 @@ static int cmd_snapshots(int argc, char **argv)
     return EXIT_OK;
 }
 
+/* One stale instance directory: removed, or only named with --dry-run. */
+static int prune_one(const char *path, bool dry_run, json_object *arr, uint64_t *total)
+{
+    uint64_t bytes = instances_size(path);
+    int rc = dry_run ? 0 : instances_remove(path, NULL);
+    if (rc < 0) {
+        fprintf(stderr, "vmmctl: prune: cannot remove %s: %s\n", path, strerror(-rc));
+        return EXIT_FAIL;
+    }
+    *total += bytes;
+    if (arr) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "path", json_object_new_string(path));
+        json_object_object_add(o, "size_bytes", json_object_new_int64((int64_t)bytes));
+        json_object_array_add(arr, o);
+    } else {
+        printf("%s %s (%.1fM)\n", dry_run ? "stale:" : "removed", path,
+               (double)bytes / (1 << 20));
+    }
+    return EXIT_OK;
+}
+
+/* Instance directories `vmmd run` made for itself and could not remove (it
+ * was killed): nobody holds their lock. */
+static int cmd_prune(int argc, char **argv)
+{
+    bool dry_run = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--dry-run") && strcmp(argv[i], "-n"))
+            return usage_fail("prune", "unknown option %s", argv[i]);
+        dry_run = true;
+    }
+    char dir[PATH_MAX];
+    if (instances_dir(dir, sizeof(dir)) < 0)
+        return fail("prune: no state directory (HOME is not set)");
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, alphasort);
+    if (n < 0 && errno != ENOENT)
+        return fail("prune: %s: %s", dir, strerror(errno));
+    json_object *arr = json_output ? json_object_new_array() : NULL;
+    uint64_t total = 0;
+    int status = EXIT_OK, found = 0;
+    for (int i = 0; i < n; i++) {
+        char path[PATH_MAX + 256];
+        set_message(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+        if (names[i]->d_name[0] != '.' && is_dir(path) && instances_stale(path)) {
+            found++;
+            if (prune_one(path, dry_run, arr, &total) != EXIT_OK)
+                status = EXIT_FAIL;
+        }
+        free(names[i]);
+    }
+    free(names);
+    if (arr) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, dry_run ? "stale" : "removed", arr);
+        json_object_object_add(o, "size_bytes", json_object_new_int64((int64_t)total));
+        print_json(o);
+    } else if (!found) {
+        printf("no stale instance directories in %s\n", dir);
+    } else {
+        printf("%d stale instance director%s, %.1fM%s\n", found, found == 1 ? "y" : "ies",
+               (double)total / (1 << 20), dry_run ? " (vmmctl prune removes them)" : " freed");
+    }
+    return status;
+}
+
 static int cmd_rm_snapshot(int argc, char **argv)
 {
     if (need_args(argc, 1, 1))
@@ -1394,6 +1462,8 @@ static const struct command commands[] = {
      "N guests from a snapshot at once, named P1..PN (default SNAP-)"},
     {"snapshots", cmd_snapshots, "snapshots", "the snapshots, with size on disk and date"},
     {"rm-snapshot", cmd_rm_snapshot, "rm-snapshot SNAP", "remove a snapshot"},
+    {"prune", cmd_prune, "prune [--dry-run]",
+     "remove instance directories left by vmmd run when it was killed"},
     {"service", cmd_service, "service install|uninstall|status",
      "run vmmd under launchd or systemd"},
     {"version", cmd_version, "version", "print vmmctl's version"},

@@ -22,6 +22,7 @@
 #include "devices/arch_timer.h"
 #include "devices/evdev.h"
 #include "devices/virtio_input.h"
+#include "instances.h"
 #include "log.h"
 #include "machine/machine.h"
 #include "paths.h"
@@ -75,6 +76,9 @@ struct worker {
     char socket_path[512]; /* the display socket, announced once the guest boots */
     bool booted_once;
     char instance_dir[4096]; /* empty when no disk needs one */
+    /* A lock held on an instance directory made here (no --instance): it goes
+     * when the run ends; -1 for one given. */
+    int instance_lock_fd;
     struct publisher *publisher; /* NULL without a display */
     struct console_host *console; /* NULL: the console is stdin/stdout, not logged */
     int lock_fd, ready_fd;        /* -1 when not asked for (ready_fd: or done) */
@@ -523,8 +527,8 @@ static int prepare_instance_dir(struct worker *w, const struct worker_options *o
     char state[3072];
     if (o->instance_dir) {
         snprintf(w->instance_dir, sizeof(w->instance_dir), "%s", o->instance_dir);
-    } else if (paths_state_dir(state, sizeof(state)) == 0) {
-        snprintf(w->instance_dir, sizeof(w->instance_dir), "%s/instances/run-%lld-%d", state,
+    } else if (instances_dir(state, sizeof(state)) == 0) {
+        snprintf(w->instance_dir, sizeof(w->instance_dir), "%s/run-%lld-%d", state,
                  (long long)time(NULL), (int)getpid());
     } else {
         fail(w, "no state directory (HOME is not set): give --instance DIR");
@@ -535,8 +539,38 @@ static int prepare_instance_dir(struct worker *w, const struct worker_options *o
         fail(w, "cannot create the instance directory %s: %s", w->instance_dir, strerror(-rc));
         return -1;
     }
-    log_info("instance directory %s", w->instance_dir);
+    if (o->instance_dir) {
+        log_info("instance directory %s", w->instance_dir);
+        return 0;
+    }
+    /* Ours: locked while we run, so that vmmctl prune leaves it alone. */
+    w->instance_lock_fd = instances_lock(w->instance_dir);
+    if (w->instance_lock_fd < 0) {
+        fail(w, "cannot lock the instance directory %s: %s", w->instance_dir,
+             strerror(-w->instance_lock_fd));
+        return -1;
+    }
+    log_info("instance directory %s (%s)", w->instance_dir,
+             o->keep_instance ? "kept after this run"
+                              : "removed after this run; --keep-instance keeps it");
     return 0;
+}
+
+/* The end of a run that made its own instance directory. */
+static void finish_instance_dir(struct worker *w)
+{
+    if (w->instance_lock_fd < 0)
+        return;
+    int rc = w->o->keep_instance ? instances_keep(w->instance_dir)
+                                 : instances_remove(w->instance_dir, NULL);
+    if (rc < 0 && w->o->keep_instance)
+        log_warn("cannot mark the instance directory %s kept: %s (vmmctl prune may remove "
+                 "it)", w->instance_dir, strerror(-rc));
+    else if (rc < 0)
+        log_warn("cannot remove the instance directory %s: %s (vmmctl prune will)",
+                 w->instance_dir, strerror(-rc));
+    close(w->instance_lock_fd);
+    w->instance_lock_fd = -1;
 }
 
 /* Viewers attach at the socket asked for, or at one named after this process
@@ -904,7 +938,7 @@ int worker_run_console(const struct worker_options *o)
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     struct worker w = {.o = o, .lock_fd = -1, .ready_fd = o->ready_fd,
-                       .hvc_master = -1, .hvc_slave = -1,
+                       .hvc_master = -1, .hvc_slave = -1, .instance_lock_fd = -1,
                        .keyboard = o->console_socket != NULL};
     w.started_ms = monotonic_ms();
     char err[512];
@@ -928,6 +962,7 @@ int worker_run_console(const struct worker_options *o)
     }
     int status = run_worker(&w);
     worker_restore_free(w.restore);
+    finish_instance_dir(&w);
     if (o->exit_file) {
         if (!w.exit_line[0])
             snprintf(w.exit_line, sizeof(w.exit_line), "error: exit status %d", status);

@@ -23,7 +23,8 @@ struct worker_options {
     uint64_t ram_size;
     struct disk_spec disks[WORKER_MAX_DISKS]; /* vda, vdb, ... */
     unsigned num_disks;
-    const char *instance_dir; /* NULL: a new one under the state directory */
+    const char *instance_dir; /* NULL: a new one under the state directory, */
+    bool keep_instance;       /* removed when the run ends unless this is set */
     /* Display: a virtio-gpu with keyboard and tablet, published on a Unix socket
      * (socket_path, or NULL for one under the state directory). */
     bool gpu;
