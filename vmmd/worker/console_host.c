@@ -30,6 +30,7 @@ struct console_client {
     int fd;
     struct event *readable, *writable;
     bool reading; /* readable is armed (not waiting for input room) */
+    bool write_failed; /* it hung up: what it typed is still read, nothing sent */
     /* Output not yet taken by the client: a ring of h->client_buffer bytes. */
     uint8_t *ring;
     size_t head, len;
@@ -107,8 +108,13 @@ static bool client_write(struct console_client *c)
             return true;
         }
         if (n <= 0) {
-            client_close(c);
-            return false;
+            /* The client is gone, but what it typed before it went may still
+             * wait in the socket: it is read (and the client closed) by the
+             * read side, which comes to the end of the stream. */
+            c->write_failed = true;
+            c->head = c->len = 0;
+            event_del(c->writable);
+            return true;
         }
         c->head = (c->head + (size_t)n) % cap;
         c->len -= (size_t)n;
@@ -121,6 +127,8 @@ static bool client_write(struct console_client *c)
 /* Queues output for one client: what does not fit is lost to it alone. */
 static void client_queue(struct console_client *c, const uint8_t *data, size_t len)
 {
+    if (c->write_failed)
+        return;
     size_t cap = c->h->o.client_buffer;
     size_t room = cap - c->len;
     if (len > room) {
