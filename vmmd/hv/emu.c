@@ -30,8 +30,12 @@
 /* A slice runs until the next timer deadline, at most this long, so that the
  * run loop looks at the world regularly even when no timer is armed. */
 #define SLICE_MAX_NS 10000000ull
-/* The block hook reads the clock once every this many translation blocks. */
-#define CLOCK_CHECK_BLOCKS 64u
+/* The block hook reads the clock once every this many translation blocks:
+ * a few microseconds of guest code, well under any timer's resolution. A
+ * clock read costs as much as a dozen or more hook calls here (every 64
+ * blocks it was 3-3.5 % of all the VMM's time in loop-heavy guest code,
+ * docs/EMU-BACKEND.md). */
+#define CLOCK_CHECK_BLOCKS 256u
 
 /* A physical range that is neither RAM nor device space (see alias_read). */
 struct emu_alias {
