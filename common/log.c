@@ -1,10 +1,15 @@
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
+
+#include "rotating_log.h"
 
 static const char *log_program = "ignition";
 static bool log_verbose;
@@ -12,6 +17,10 @@ static bool log_quiet;
 static bool log_stderr = true;
 static FILE *log_file;
 static bool log_syslog;
+/* stderr is a log file that rotates (a guest worker's worker.log). */
+static pthread_mutex_t stderr_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct rotating_log stderr_log = {.fd = -1};
+static bool stderr_rotates; /* set before any thread logs */
 
 void log_init(const char *program_name)
 {
@@ -30,6 +39,43 @@ void log_set_sinks(bool to_stderr, FILE *file, bool to_syslog)
     if (to_syslog && !log_syslog)
         openlog(log_program, LOG_PID, LOG_DAEMON);
     log_syslog = to_syslog;
+}
+
+/* stdout and stderr move to the new file together: whatever else writes to
+ * them (a library, the sanitizers) lands in the current log too. */
+static void point_stdio_at(int fd)
+{
+    fflush(stdout);
+    fflush(stderr);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+}
+
+int log_rotate_stderr(const char *path, uint64_t limit, unsigned generations)
+{
+    pthread_mutex_lock(&stderr_lock);
+    rotating_log_close(&stderr_log);
+    int rc = rotating_log_open(&stderr_log, path, limit, generations);
+    if (rc == 0)
+        point_stdio_at(stderr_log.fd);
+    stderr_rotates = rc == 0;
+    pthread_mutex_unlock(&stderr_lock);
+    return rc;
+}
+
+/* Before a line of len bytes goes to stderr. */
+static void make_room_on_stderr(size_t len)
+{
+    pthread_mutex_lock(&stderr_lock);
+    int rc = rotating_log_reserve(&stderr_log, len);
+    if (rc == 1)
+        point_stdio_at(stderr_log.fd);
+    else if (rc < 0 && stderr_log.fd >= 0)
+        point_stdio_at(stderr_log.fd);
+    pthread_mutex_unlock(&stderr_lock);
+    if (rc < 0)
+        fprintf(stderr, "%s: warning: cannot rotate %s: %s\r\n", log_program, stderr_log.path,
+                strerror(-rc));
 }
 
 void log_set_quiet(bool quiet)
@@ -58,8 +104,11 @@ static void log_emit(const char *level, const char *fmt, va_list ap)
      * "\r\n" because the terminal may be in raw mode while a guest runs. */
     char line[1024];
     vsnprintf(line, sizeof(line), fmt, ap);
-    if (log_stderr)
+    if (log_stderr) {
+        if (stderr_rotates)
+            make_room_on_stderr(strlen(log_program) + strlen(level) + strlen(line) + 4);
         fprintf(stderr, "%s: %s%s\r\n", log_program, level, line);
+    }
     if (log_file) {
         /* A log file is read later: each line says when. */
         char when[32];

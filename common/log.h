@@ -4,6 +4,7 @@
 #define IGNITION_LOG_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #define PRINTF_LIKE(fmt, args) __attribute__((format(printf, fmt, args)))
@@ -14,6 +15,12 @@ bool log_is_verbose(void);
 /* Where lines go: stderr (the default), a file (timestamped lines; NULL for
  * none), and syslog (which is the unified log on macOS). */
 void log_set_sinks(bool to_stderr, FILE *file, bool to_syslog);
+/* stderr is the log file at path (a guest worker's worker.log, which its
+ * supervisor opened as the worker's stdout and stderr): reopen it and rotate
+ * it as rotating_log does once a line would take it past limit, stdout and
+ * stderr following to the new file. Returns 0 or -errno (then nothing
+ * changed). */
+int log_rotate_stderr(const char *path, uint64_t limit, unsigned generations);
 /* Only errors: for harnesses that feed millions of bad inputs on purpose. */
 void log_set_quiet(bool quiet);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "listener.h"
 #include "log.h"
 #include "unixsock.h"
 #include "util.h"
@@ -39,7 +40,7 @@ struct control_server {
     char full_message[200];
     char path[4096]; /* "" without a socket */
     int listen_fd;
-    struct event *accept_ev;
+    struct listener *listener;
     struct control_conn *conns;
     unsigned num_conns;
 };
@@ -338,13 +339,9 @@ struct control_conn *control_server_adopt(struct control_server *s, int fd)
     return conn_open(s, fd);
 }
 
-static void on_accept(evutil_socket_t listen_fd, short what, void *arg)
+static void on_accept(int fd, void *arg)
 {
-    (void)what;
     struct control_server *s = arg;
-    int fd = unixsock_accept((int)listen_fd);
-    if (fd < 0)
-        return;
     uid_t uid;
     if (unixsock_peer_uid(fd, &uid) < 0 || uid != getuid()) {
         char msg[64];
@@ -389,13 +386,14 @@ struct control_server *control_server_create(struct event_base *base, const char
         return NULL;
     }
     set_message(s->path, sizeof(s->path), "%s", path);
-    s->accept_ev = event_new(base, s->listen_fd, EV_READ | EV_PERSIST, on_accept, s);
-    if (!s->accept_ev) {
+    char what[64];
+    set_message(what, sizeof(what), "%s control socket", s->who);
+    s->listener = listener_new(base, s->listen_fd, what, on_accept, s);
+    if (!s->listener) {
         set_message(err, err_len, "out of memory");
         control_server_destroy(s);
         return NULL;
     }
-    event_add(s->accept_ev, NULL);
     return s;
 }
 
@@ -405,8 +403,7 @@ void control_server_destroy(struct control_server *s)
         return;
     while (s->conns)
         conn_free(s->conns);
-    if (s->accept_ev)
-        event_free(s->accept_ev);
+    listener_free(s->listener);
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     if (s->path[0])

@@ -14,6 +14,7 @@
 
 #include "byteorder.h"
 #include "log.h"
+#include "printable.h"
 #include "util.h"
 
 #ifdef MSG_NOSIGNAL
@@ -530,6 +531,11 @@ void wire_conn_take(struct wire_conn *c, Ignition__Envelope **env, int *fds, uns
     c->ready_nfds = 0;
 }
 
+bool wire_conn_inside_frame(const struct wire_conn *c)
+{
+    return c->in.header_got > 0; /* reset to 0 once a frame is whole */
+}
+
 size_t wire_conn_read_reserved(const struct wire_conn *c)
 {
     return c->in.body_reserved;
@@ -664,14 +670,7 @@ const char *wire_conn_error(const struct wire_conn *c)
  * (terminal escapes among them) become '?'. */
 void wire_copy_printable(char *out, size_t out_len, const char *text)
 {
-    if (!out || !out_len)
-        return;
-    size_t i = 0;
-    for (; text && text[i] && i + 1 < out_len; i++) {
-        unsigned char ch = (unsigned char)text[i];
-        out[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-    }
-    out[i] = '\0';
+    printable_copy(out, out_len, text);
 }
 
 static int explain_handshake_error(int err, int timeout_ms, char *msg, size_t msg_len)

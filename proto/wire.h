@@ -105,6 +105,10 @@ enum wire_result wire_conn_read(struct wire_conn *c);
  * NULL when none is ready) and its fds as wire_recv does. */
 void wire_conn_take(struct wire_conn *c, Ignition__Envelope **env, int *fds, unsigned *nfds);
 
+/* True while part of a frame has arrived and the rest has not: a peer that
+ * stops there holds the connection without ever being heard. */
+bool wire_conn_inside_frame(const struct wire_conn *c);
+
 /* Bytes held for the frame being read (for accounting, and to see that an
  * announced length alone allocates nothing). */
 size_t wire_conn_read_reserved(const struct wire_conn *c);
@@ -155,8 +159,9 @@ bool wire_hello_check(const Ignition__Envelope *env, char *why, size_t why_len);
  * (another message first, a bad client name). */
 Ignition__Error__Code wire_hello_refusal_code(const Ignition__Envelope *env);
 
-/* Copies text a peer sent into out for a person to read: bytes outside
- * printable ASCII become '?', and it is cut to fit. */
+/* Copies text a peer sent into out for a person to read (printable_copy:
+ * escape sequences dropped, other bytes outside printable ASCII become '?'),
+ * cut to fit. */
 void wire_copy_printable(char *out, size_t out_len, const char *text);
 
 /* Queue or send (blocking) an Error{code, message}; results as wire_conn_queue

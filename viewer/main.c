@@ -15,6 +15,7 @@
 #include "input.h"
 #include "log.h"
 #include "options.h"
+#include "printable.h"
 #include "screen.h"
 #include "session.h"
 #include "supervisor.h"
@@ -63,20 +64,11 @@ struct viewer {
 
 /* ---- small helpers ---------------------------------------------------------------- */
 
-/* Text from the guest worker goes into titles and logs: printable ASCII only. */
-static void copy_printable(char *dst, size_t dst_len, const char *src)
-{
-    size_t n = 0;
-    for (; src && *src && n + 1 < dst_len; src++)
-        dst[n++] = (*src >= 0x20 && *src < 0x7f) ? *src : '?';
-    dst[n] = '\0';
-}
-
 static void set_title(struct viewer *v, const char *guest_name)
 {
     char safe[MAX_NAME + 1], title[MAX_NAME + 32];
-    copy_printable(safe, sizeof(safe), guest_name);
-    copy_printable(v->name, sizeof(v->name), options_display_name(&v->opts, safe));
+    printable_copy(safe, sizeof(safe), guest_name);
+    printable_copy(v->name, sizeof(v->name), options_display_name(&v->opts, safe));
     snprintf(title, sizeof(title), "ignition \xe2\x80\x94 %s", v->name);
     SDL_SetWindowTitle(v->window, title);
 }
@@ -197,7 +189,7 @@ static void on_message(struct viewer *v, const struct session_message *m)
             cursor_set(&v->cursor, env->cursor_image);
         break;
     case IGNITION__ENVELOPE__BODY_ERROR:
-        copy_printable(text, sizeof(text), env->error->message);
+        printable_copy(text, sizeof(text), env->error->message);
         log_warn("the guest worker says: %s", text);
         break;
     default:
@@ -392,7 +384,7 @@ static void on_view_event(struct viewer *v, const SDL_UserEvent *ev)
     }
     case VIEW_SUPERVISOR_SAID: {
         char text[sizeof(v->flash)];
-        copy_printable(text, sizeof(text), ev->data1);
+        printable_copy(text, sizeof(text), ev->data1);
         flash(v, text);
         free(ev->data1);
         break;

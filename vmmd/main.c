@@ -31,11 +31,12 @@ static void usage(FILE *out)
             "usage: vmmd [-d] [--service] [--home DIR] [--verbose]\n"
             "       vmmd run --kernel IMAGE [--initrd FILE] [--append ARGS] [--mem SIZE]\n"
             "                [--cpus N]\n"
-            "                [--disk PATH[,OPTIONS]]... [--instance DIR]\n"
+            "                [--disk PATH[,OPTIONS]]... [--instance DIR | --keep-instance]\n"
             "                [--gpu | --no-gpu] [--socket PATH] [--display WxH]\n"
             "                [--scanouts N] [--gpu-memory SIZE]\n"
             "                [--backend emu|kvm|hvf|auto] [--verbose]\n"
             "                [--guest NAME] [--console-socket PATH] [--console-log PATH]\n"
+            "                [--worker-log PATH]\n"
             "                [--lock PATH] [--exit-file PATH] [--ready-fd N]\n"
             "                [--control-socket PATH]\n"
             "       vmmd run --restore SNAPSHOT [--instance DIR] [other options as above]\n"
@@ -60,7 +61,10 @@ static void usage(FILE *out)
             "                   to a copy-on-write layer in the instance directory. ro\n"
             "                   gives the guest a read-only disk\n"
             "  --instance DIR   the instance directory; a layer found there is used again\n"
-            "                   (default: a new directory under the state directory)\n"
+            "                   (default: a new directory under the state directory,\n"
+            "                   removed when the run ends)\n"
+            "  --keep-instance  keep that new directory (vmmctl prune removes those left\n"
+            "                   by runs that were killed)\n"
             "  --gpu, --no-gpu  a virtio-gpu display with a virtio keyboard and tablet,\n"
             "                   published to viewers (default: --gpu)\n"
             "  --socket PATH    where viewers attach (default: a socket under the state\n"
@@ -80,6 +84,8 @@ static void usage(FILE *out)
             "                   SIGINT stops it at once\n"
             "  --console-log PATH  all serial output appended here, rotated at 1M to\n"
             "                   PATH.1 and PATH.2\n"
+            "  --worker-log PATH  the file this worker's stdout and stderr go to: rotated\n"
+            "                   the same way\n"
             "  --lock PATH      held while running: a second worker with it refuses to start\n"
             "  --exit-file PATH written as the worker exits: poweroff, stopped or\n"
             "                   error: MESSAGE\n"
@@ -146,6 +152,7 @@ static int cmd_run(int argc, char **argv)
         {"cpus", required_argument, NULL, 'P'},
         {"backend", required_argument, NULL, 'b'}, {"verbose", no_argument, NULL, 'v'},
         {"disk", required_argument, NULL, 'd'},   {"instance", required_argument, NULL, 'I'},
+        {"keep-instance", no_argument, NULL, 'E'},
         {"gpu", no_argument, NULL, 'G'},          {"no-gpu", no_argument, NULL, 'N'},
         {"socket", required_argument, NULL, 'S'}, {"display", required_argument, NULL, 'D'},
         {"scanouts", required_argument, NULL, 'n'},
@@ -153,6 +160,7 @@ static int cmd_run(int argc, char **argv)
         {"guest", required_argument, NULL, 'g'},
         {"console-socket", required_argument, NULL, 'C'},
         {"console-log", required_argument, NULL, 'L'},
+        {"worker-log", required_argument, NULL, 'W'},
         {"lock", required_argument, NULL, 'l'},
         {"exit-file", required_argument, NULL, 'x'},
         {"ready-fd", required_argument, NULL, 'r'},
@@ -166,6 +174,7 @@ static int cmd_run(int argc, char **argv)
                                .display_height = 800, .gpu_memory = 256ull << 20,
                                .ready_fd = -1, .cpus = 1};
     bool mem_given = false;
+    const char *worker_log = NULL;
     int c;
     optind = 1;
     opterr = 0; /* our messages, not getopt's */
@@ -189,6 +198,7 @@ static int cmd_run(int argc, char **argv)
             break;
         }
         case 'I': o.instance_dir = optarg; break;
+        case 'E': o.keep_instance = true; break;
         case 'G': o.gpu = true; break;
         case 'N': o.gpu = false; break;
         case 'S': o.socket_path = optarg; break;
@@ -216,6 +226,7 @@ static int cmd_run(int argc, char **argv)
             break;
         case 'C': o.console_socket = optarg; break;
         case 'L': o.console_log = optarg; break;
+        case 'W': worker_log = optarg; break;
         case 'l': o.lock_path = optarg; break;
         case 'x': o.exit_file = optarg; break;
         case 'r':
@@ -264,6 +275,11 @@ static int cmd_run(int argc, char **argv)
         static char prefix[48];
         snprintf(prefix, sizeof(prefix), "vmmd[%s]", o.guest_name);
         log_init(prefix);
+    }
+    if (worker_log) {
+        int rc = log_rotate_stderr(worker_log, WORKER_LOG_LIMIT, WORKER_LOG_GENERATIONS);
+        if (rc < 0)
+            log_warn("--worker-log %s: %s; this log is not rotated", worker_log, strerror(-rc));
     }
     return worker_run_console(&o);
 }

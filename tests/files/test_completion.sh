@@ -73,6 +73,8 @@ expect "vmmctl screenshot demo $work/files/s" "$work/files/shot.png"
 expect "vmmctl screenshot --scanout 1 demo $work/files/s" "$work/files/shot.png"
 expect "vmmctl screenshot " "demo web-2.b"
 expect "vmmctl rel" "relaunch"
+expect "vmmctl pr" "prune"
+expect "vmmctl prune --" "--dry-run"
 expect "vmmctl relaunch " "demo web-2.b"
 
 # --home before the command is passed on, so the names are that state

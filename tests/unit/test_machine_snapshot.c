@@ -3,9 +3,13 @@
  * stops, is saved, and a second machine built from the state and a private
  * copy of its RAM answers at the shell prompt; the first one, told to go on,
  * answers too. A machine that is not the snapshot's is refused. Without the
- * guest assets the suite says so and runs nothing. */
+ * guest assets the suite says so and runs nothing. A guest that stops making
+ * progress (once seen: a fresh boot silent after "modules loaded") fails with
+ * where it stands: its PC and exception registers, both timers' deadlines and
+ * the interrupt controller's pending state. */
 #include <check.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +90,7 @@ struct runner {
     pthread_t thread;
     struct hv_exit exit;
     struct serial serial;
+    bool thread_done; /* joined already (by describe_stall) */
 };
 
 static void *run_vcpu(void *opaque)
@@ -97,13 +102,15 @@ static void *run_vcpu(void *opaque)
 
 static void runner_start(struct runner *r)
 {
+    r->thread_done = false;
     ck_assert_int_eq(pthread_create(&r->thread, NULL, run_vcpu, r), 0);
 }
 
 static void runner_stop(struct runner *r)
 {
     machine_stop(r->m);
-    pthread_join(r->thread, NULL);
+    if (!r->thread_done)
+        pthread_join(r->thread, NULL);
     ck_assert_msg(r->exit.reason == HV_EXIT_STOPPED, "the vCPU ended with %d: %s",
                   r->exit.reason, r->exit.message);
 }
@@ -120,13 +127,14 @@ static void type(struct runner *r, const char *text)
 }
 
 /* Types a shell command and waits for the line it prints. */
+static void expect_serial(struct runner *r, const char *needle, size_t *from, int timeout_s,
+                          const char *what);
+
 static void expect_answer(struct runner *r, const char *command, const char *answer)
 {
     size_t from = serial_length(&r->serial);
     type(r, command);
-    ck_assert_msg(serial_wait(&r->serial, answer, &from, ANSWER_TIMEOUT_S),
-                  "no \"%s\" after \"%s\"; the serial console shows:\n%s", answer, command,
-                  r->serial.text + (from > 4096 ? from - 4096 : 0));
+    expect_serial(r, answer, &from, ANSWER_TIMEOUT_S, command);
 }
 
 static struct machine_config base_config(struct serial *serial)
@@ -156,6 +164,123 @@ static struct runner first;
 static struct machine_snapshot saved;
 static void *saved_ram; /* a copy: the first machine's own RAM moves on when it runs */
 
+/* ---- where a guest that stopped making progress stands ------------------------- */
+
+#define COUNTER_HZ 62500000ull /* the generic timer's counter (arch_timer.h) */
+#define STOP_WAIT_S 5
+
+static int append(char *out, size_t len, size_t *at, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int append(char *out, size_t len, size_t *at, const char *fmt, ...)
+{
+    if (*at >= len)
+        return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(out + *at, len - *at, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *at += (size_t)n < len - *at ? (size_t)n : len - *at - 1;
+    return n;
+}
+
+/* One timer's state: enabled, masked, and how far its deadline is from now. */
+static void describe_timer(char *out, size_t len, size_t *at, const char *name, uint64_t ctl,
+                           uint64_t cval, uint64_t counter)
+{
+    int64_t ahead = (int64_t)(cval - counter);
+    append(out, len, at, "  %s: ctl 0x%llx (%s%s%s), cval 0x%llx = %+.3f ms from now\n", name,
+           (unsigned long long)ctl, ctl & 1 ? "enabled" : "disabled",
+           ctl & 2 ? ", masked" : "", ctl & 4 ? ", firing" : "", (unsigned long long)cval,
+           (double)ahead * 1000.0 / (double)COUNTER_HZ);
+}
+
+static void describe_gic(char *out, size_t len, size_t *at, const struct gicv3_state *g)
+{
+    append(out, len, at,
+           "  GIC: dist_ctlr 0x%x, waker 0x%x, icc_pmr 0x%x, icc_igrpen1 %u, "
+           "active depth %u%s",
+           g->dist_ctlr, g->redist_waker, g->icc_pmr, g->icc_igrpen1, g->active_depth,
+           g->active_depth ? " (top " : "");
+    if (g->active_depth)
+        append(out, len, at, "%u)", g->active_stack[g->active_depth - 1]);
+    append(out, len, at, "\n  pending or raised (intid: prio group enabled active edge "
+                         "pending line):");
+    unsigned shown = 0, total = GIC_NUM_PRIVATE + g->num_spis;
+    for (unsigned i = 0; i < total && i < GIC_MAX_IRQS; i++) {
+        const struct gicv3_irq_state *q = &g->irqs[i];
+        if (!q->pending && !q->line && !q->active)
+            continue;
+        append(out, len, at, "%s %u: 0x%x %u %u %u %u %u %u", shown++ % 4 ? "," : "\n   ", i,
+               q->priority, q->group1, q->enabled, q->active, q->edge, q->pending, q->line);
+    }
+    append(out, len, at, "%s\n", shown ? "" : " none");
+}
+
+/* Stops the vCPU (waiting at most STOP_WAIT_S: a thread that does not stop is
+ * itself the answer) and says where the guest stands: its PC and exception
+ * state, both timers' deadlines, the interrupt controller's pending state. */
+static void describe_stall(struct runner *r, char *out, size_t len)
+{
+    size_t at = 0;
+    machine_stop(r->m);
+    struct timespec limit;
+    clock_gettime(CLOCK_REALTIME, &limit);
+    limit.tv_sec += STOP_WAIT_S;
+    if (pthread_timedjoin_np(r->thread, NULL, &limit) != 0) {
+        append(out, len, &at, "the vCPU thread did not stop within %d s: it is stuck in the "
+               "host (a lock, a device call), not in the guest\n", STOP_WAIT_S);
+        return;
+    }
+    r->thread_done = true;
+    struct machine_snapshot st;
+    char err[256];
+    if (machine_save(r->m, &st, err, sizeof(err)) < 0) {
+        append(out, len, &at, "the vCPU stopped (exit %d) but the machine cannot be saved: %s\n",
+               r->exit.reason, err);
+        return;
+    }
+    const struct hv_vcpu_state *v = &st.vcpu;
+    append(out, len, &at,
+           "where the guest stands (vCPU exit %d):\n"
+           "  pc 0x%llx, pstate 0x%llx (EL%llu, DAIF %llx), sp_el1 0x%llx, lr 0x%llx\n"
+           "  elr_el1 0x%llx, esr_el1 0x%llx, far_el1 0x%llx, vbar_el1 0x%llx\n"
+           "  counter 0x%llx (%.3f s since it started)\n",
+           r->exit.reason, (unsigned long long)v->pc, (unsigned long long)v->pstate,
+           (unsigned long long)((v->pstate >> 2) & 3), (unsigned long long)((v->pstate >> 6) & 0xf),
+           (unsigned long long)v->sp_el1, (unsigned long long)v->x[30],
+           (unsigned long long)v->elr_el1, (unsigned long long)v->esr_el1,
+           (unsigned long long)v->far_el1, (unsigned long long)v->vbar_el1,
+           (unsigned long long)v->counter, (double)v->counter / (double)COUNTER_HZ);
+    describe_timer(out, len, &at, "virtual timer", v->cntv_ctl, v->cntv_cval, v->counter);
+    describe_timer(out, len, &at, "physical timer", v->cntp_ctl, v->cntp_cval, v->counter);
+    static struct gicv3_state gic; /* large */
+    bool have_gic = false;
+    for (unsigned i = 0; i < st.num_devices && !have_gic; i++)
+        have_gic = !strcmp(st.devices[i].kind, "gicv3") &&
+                   gicv3_state_decode(st.devices[i].state.data, st.devices[i].state.len, &gic,
+                                      err, sizeof(err)) == 0;
+    if (have_gic)
+        describe_gic(out, len, &at, &gic);
+    else
+        append(out, len, &at, "  GIC: its saved state cannot be read\n");
+    machine_snapshot_free(&st);
+}
+
+/* Waits for needle as serial_wait does; when it does not come, the assertion
+ * message says where the guest stopped, after what it last wrote. */
+static void expect_serial(struct runner *r, const char *needle, size_t *from, int timeout_s,
+                          const char *what)
+{
+    if (serial_wait(&r->serial, needle, from, timeout_s))
+        return;
+    static char where[16384];
+    describe_stall(r, where, sizeof(where));
+    size_t len = serial_length(&r->serial);
+    ck_abort_msg("%s: no \"%s\" within %d s; the serial console ends:\n%s\n%s", what, needle,
+                 timeout_s, r->serial.text + (len > 3000 ? len - 3000 : 0), where);
+}
+
 static void boot_and_save(void)
 {
     serial_init(&first.serial);
@@ -165,10 +290,9 @@ static void boot_and_save(void)
     ck_assert_msg(first.m != NULL, "%s", err);
     runner_start(&first);
     size_t from = 0;
-    ck_assert_msg(serial_wait(&first.serial, "GUEST: shell ready", &from, BOOT_TIMEOUT_S) &&
-                  serial_wait(&first.serial, "# ", &from, ANSWER_TIMEOUT_S),
-                  "the guest did not reach its shell; the serial console shows:\n%s",
-                  first.serial.text);
+    expect_serial(&first, "GUEST: shell ready", &from, BOOT_TIMEOUT_S,
+                  "the guest did not reach its shell");
+    expect_serial(&first, "# ", &from, ANSWER_TIMEOUT_S, "the guest did not show its prompt");
     runner_stop(&first);
     ck_assert_msg(machine_save(first.m, &saved, err, sizeof(err)) == 0, "%s", err);
     uint64_t size;

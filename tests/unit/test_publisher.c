@@ -1,8 +1,9 @@
 /* The display publisher as viewers meet it, in one process: a real socket, the
  * handshake, a scanout handed over read-only with a full frame at once, flushes
  * becoming damage notices (merged when many arrive at once), every viewer
- * served, the machine going away, and refusals of bad peers. The GPU's side is
- * played by calling publisher_display_ops directly. */
+ * served, the machine going away, refusals of bad peers, and peers that hold
+ * a place without speaking (half a frame; every place taken by silent ones).
+ * The GPU's side is played by calling publisher_display_ops directly. */
 #include <check.h>
 #include <errno.h>
 #include <event2/event.h>
@@ -18,6 +19,7 @@
 #include "scanout.h"
 #include "unit.h"
 #include "unixsock.h"
+#include "util.h"
 #include "wire.h"
 
 #define WIDTH 64u
@@ -368,6 +370,80 @@ START_TEST(test_bad_window_size_refused)
 }
 END_TEST
 
+/* Runs the loop for about ms milliseconds. */
+static void spin_for(unsigned ms)
+{
+    uint64_t end = monotonic_ns() + (uint64_t)ms * 1000000u;
+    while (monotonic_ns() < end) {
+        event_base_loop(base, EVLOOP_NONBLOCK);
+        usleep(2000);
+    }
+}
+
+/* Half a frame, then silence (or a byte now and then): the viewer's place is
+ * not held for ever. */
+START_TEST(test_half_a_frame_times_out)
+{
+    publisher_set_timeouts(pub, 300, 60000);
+    int sock = attach(false);
+    const uint8_t start[] = {10, 0, 0, 0, 0x62}; /* 10 bytes announced, 1 sent */
+    ck_assert_int_eq(write(sock, start, sizeof(start)), (ssize_t)sizeof(start));
+    spin_for(150);
+    ck_assert_uint_eq(publisher_viewer_count(pub), 1);
+    ck_assert_int_eq(write(sock, start + 4, 1), 1); /* a trickle does not stretch it */
+    spin_for(250);
+    expect_refusal(sock, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE, "not the rest");
+}
+END_TEST
+
+/* Whole messages, however slow, are not cut short. */
+START_TEST(test_whole_messages_are_never_late)
+{
+    publisher_set_timeouts(pub, 100, 60000);
+    int sock = attach(false);
+    spin_for(300);
+    ck_assert_uint_eq(publisher_viewer_count(pub), 1);
+    ck_assert(nothing_waiting(sock));
+    close(sock);
+}
+END_TEST
+
+/* Every place taken by viewers that say nothing: a newcomer is turned away
+ * while they are fresh, and takes the place of the one silent longest once
+ * that one has been silent for the idle time. */
+START_TEST(test_idle_viewer_gives_up_its_place_when_all_are_taken)
+{
+    enum { PLACES = 64 };
+    publisher_set_timeouts(pub, 5000, 60000); /* filling takes a while here */
+    int socks[PLACES];
+    for (int i = 0; i < PLACES; i++)
+        socks[i] = attach(false);
+    ck_assert_uint_eq(publisher_viewer_count(pub), PLACES);
+
+    int early = connect_viewer();
+    spin();
+    Ignition__Envelope *env = receive(early, NULL, NULL);
+    ck_assert_int_eq(env->body_case, IGNITION__ENVELOPE__BODY_ERROR);
+    ck_assert_msg(strstr(env->error->message, "too many viewers"), "%s", env->error->message);
+    ignition__envelope__free_unpacked(env, NULL);
+    close(early);
+
+    publisher_set_timeouts(pub, 5000, 300);
+    spin_for(400);
+    int late = attach(false); /* welcomed */
+    ck_assert_uint_eq(publisher_viewer_count(pub), PLACES);
+    env = receive(socks[0], NULL, NULL); /* the first to come, silent longest */
+    ck_assert_int_eq(env->body_case, IGNITION__ENVELOPE__BODY_ERROR);
+    ck_assert_msg(strstr(env->error->message, "took its place"), "%s", env->error->message);
+    ignition__envelope__free_unpacked(env, NULL);
+    for (int i = 1; i < PLACES; i++)
+        ck_assert(nothing_waiting(socks[i]));
+    for (int i = 0; i < PLACES; i++)
+        close(socks[i]);
+    close(late);
+}
+END_TEST
+
 static Suite *publisher_suite(void)
 {
     Suite *s = suite_create("publisher");
@@ -383,6 +459,9 @@ static Suite *publisher_suite(void)
     tcase_add_test(tc, test_server_messages_from_a_viewer_refused);
     tcase_add_test(tc, test_descriptors_from_a_viewer_refused);
     tcase_add_test(tc, test_bad_window_size_refused);
+    tcase_add_test(tc, test_half_a_frame_times_out);
+    tcase_add_test(tc, test_whole_messages_are_never_late);
+    tcase_add_test(tc, test_idle_viewer_gives_up_its_place_when_all_are_taken);
     suite_add_tcase(s, tc);
     return s;
 }

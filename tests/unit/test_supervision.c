@@ -129,6 +129,27 @@ START_TEST(test_exit_file)
 }
 END_TEST
 
+/* The exit line is written when the disk may be full: the room for it is
+ * taken at the start, and the line written into it is cut to size. (A real
+ * full disk: the full_disk integration test.) */
+START_TEST(test_exit_file_room_kept_from_the_start)
+{
+    snprintf(path, sizeof(path), "%s/exit", dir);
+    ck_assert_int_eq(supervision_exit_file_clear(path, err, sizeof(err)), 0);
+    char tmp[160];
+    snprintf(tmp, sizeof(tmp), "%s.new", path);
+    struct stat st;
+    ck_assert_int_eq(stat(tmp, &st), 0);
+    ck_assert_int_ge((long long)st.st_blocks * 512, SUPERVISION_EXIT_FILE_ROOM);
+    ck_assert_int_eq(supervision_exit_file_write(path, "poweroff"), 0);
+    char text[64];
+    read_file(path, text, sizeof(text));
+    ck_assert_str_eq(text, "poweroff\n");
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_size, 9);
+}
+END_TEST
+
 START_TEST(test_ready)
 {
     int p[2];
@@ -152,6 +173,7 @@ static Suite *supervision_suite(void)
     tcase_add_test(tc, test_lock_replaces_a_stale_pid);
     tcase_add_test(tc, test_lock_in_a_missing_directory);
     tcase_add_test(tc, test_exit_file);
+    tcase_add_test(tc, test_exit_file_room_kept_from_the_start);
     tcase_add_test(tc, test_ready);
     suite_add_tcase(s, tc);
     return s;

@@ -1,22 +1,30 @@
 /* parse_size: the --memory option and config files go through it, so a size a
  * person writes must mean binary units and anything else must be refused rather
- * than half-parsed. */
+ * than half-parsed. Also common/'s other small pieces: shared memory files,
+ * paths and guest names, the filter for text a guest or peer sent, logs
+ * that rotate, and vmmd run's own instance directories. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #ifdef __linux__
 #include <sys/prctl.h>
-#include <sys/wait.h>
 #endif
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "instances.h"
+#include "log.h"
 #include "memfile.h"
 #include "paths.h"
+#include "printable.h"
+#include "rotating_log.h"
 #include "util.h"
 #include "unit.h"
 
@@ -280,6 +288,208 @@ START_TEST(test_guest_names)
 }
 END_TEST
 
+/* printable_copy: what a guest or peer sent, shown on a terminal. */
+static void assert_printable(bool lines, const char *in, const char *expected)
+{
+    char out[128];
+    (lines ? printable_copy_lines : printable_copy)(out, sizeof(out), in);
+    ck_assert_str_eq(out, expected);
+}
+
+START_TEST(test_printable_drops_escape_sequences)
+{
+    assert_printable(false, "a\x1b[31mred\x1b[0m", "ared");          /* CSI */
+    assert_printable(false, "\x1b]0;title\x07x", "x");                /* OSC ended by BEL */
+    assert_printable(false, "\x1b]2;t\x1b\\y", "y");                /* OSC ended by ST */
+    assert_printable(false, "\x1bP+q54\x1b\\z", "z");               /* DCS */
+    assert_printable(false, "\x1b(Bq", "q");                         /* charset */
+    assert_printable(false, "\x1b=k", "k");                          /* keypad mode */
+    assert_printable(false, "end\x1b", "end");                       /* a lone ESC */
+    assert_printable(false, "\x1b[12;", "");                         /* cut short */
+    assert_printable(false, "\x1b]0;never ended", "");
+}
+END_TEST
+
+START_TEST(test_printable_replaces_other_bytes)
+{
+    assert_printable(false, "a\x07" "b\x9b" "6n\xc3\xa9", "a?b?6n??");
+    assert_printable(false, "two\nlines\r\t", "two?lines??");
+    assert_printable(true, "two\r\nlines\tend\x08", "two\nlines\tend?");
+    assert_printable(false, NULL, "");
+    char small[4];
+    printable_copy(small, sizeof(small), "abcdef");
+    ck_assert_str_eq(small, "abc");
+    printable_copy(small, 0, "abcdef"); /* nothing written, no crash */
+}
+END_TEST
+
+/* rotating_log: the console log and a worker's log never pass their limit. */
+static char rot_dir[64], rot_path[128];
+
+static void rot_setup(void)
+{
+    snprintf(rot_dir, sizeof(rot_dir), "/tmp/ignition-test-rotate-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(rot_dir));
+    snprintf(rot_path, sizeof(rot_path), "%s/some.log", rot_dir);
+}
+
+static void rot_teardown(void)
+{
+    char path[160];
+    for (int g = 0; g <= 3; g++) {
+        snprintf(path, sizeof(path), g ? "%s.%d" : "%s", rot_path, g);
+        unlink(path);
+    }
+    rmdir(rot_dir);
+}
+
+/* The size of generation g of rot_path (0: the file itself), -1 when absent. */
+static long generation_size(int g)
+{
+    char path[160];
+    snprintf(path, sizeof(path), g ? "%s.%d" : "%s", rot_path, g);
+    struct stat st;
+    return stat(path, &st) == 0 ? (long)st.st_size : -1;
+}
+
+START_TEST(test_rotating_log_keeps_its_generations)
+{
+    struct rotating_log l;
+    ck_assert_int_eq(rotating_log_open(&l, rot_path, 100, 2), 0);
+    char line[41];
+    memset(line, 'x', 40);
+    line[40] = '\n';
+    ck_assert_int_eq(rotating_log_write(&l, line, 41), 0);
+    ck_assert_int_eq(rotating_log_write(&l, line, 41), 0); /* 82: still room */
+    ck_assert_int_eq(rotating_log_write(&l, line, 41), 1); /* 123 would pass 100 */
+    ck_assert_int_eq(generation_size(1), 82);
+    ck_assert_int_eq(generation_size(0), 41);
+    for (int i = 0; i < 10; i++)
+        rotating_log_write(&l, line, 41);
+    ck_assert_int_le(generation_size(0), 100);
+    ck_assert_int_eq(generation_size(1), 82);
+    ck_assert_int_eq(generation_size(2), 82);
+    ck_assert_int_eq(generation_size(3), -1); /* two old generations, no more */
+    /* Bytes others wrote to the file count: the size is the file's. */
+    int other = open(rot_path, O_WRONLY | O_APPEND);
+    ck_assert_int_ge(other, 0);
+    char lots[90] = {0};
+    ck_assert_int_eq(write(other, lots, sizeof(lots)), (ssize_t)sizeof(lots));
+    close(other);
+    ck_assert_int_eq(rotating_log_reserve(&l, 20), 1);
+    /* One write longer than the limit lands whole in an empty file. */
+    char big[300] = {0};
+    ck_assert_int_eq(rotating_log_write(&l, big, sizeof(big)), 0);
+    ck_assert_int_eq(generation_size(0), 300);
+    rotating_log_close(&l);
+}
+END_TEST
+
+START_TEST(test_rotating_log_refuses_a_path_too_long)
+{
+    char path[ROTATING_LOG_PATH_MAX];
+    memset(path, 'a', sizeof(path) - 1);
+    path[sizeof(path) - 1] = '\0';
+    struct rotating_log l;
+    ck_assert_int_eq(rotating_log_open(&l, path, 100, 2), -ENAMETOOLONG);
+    ck_assert_int_eq(l.fd, -1);
+}
+END_TEST
+
+/* A worker's stderr is its log: lines through log.c rotate it, and stdout and
+ * stderr (what libraries and sanitizers write) follow to the new file. Check
+ * runs each test in its own process, so moving stderr here harms no other. */
+START_TEST(test_stderr_log_rotates_and_stdio_follows)
+{
+    ck_assert_int_eq(log_rotate_stderr(rot_path, 1000, 2), 0);
+    for (int i = 0; i < 100; i++)
+        log_info("line %d of a log that must not grow without end", i);
+    ck_assert_int_le(generation_size(0), 1000);
+    ck_assert_int_gt(generation_size(1), 900);
+    ck_assert_int_gt(generation_size(2), 900);
+    ck_assert_int_eq(generation_size(3), -1);
+    long before = generation_size(0);
+    ck_assert_int_eq(write(STDERR_FILENO, "raw\n", 4), 4);
+    ck_assert_int_eq(write(STDOUT_FILENO, "out\n", 4), 4);
+    ck_assert_int_eq(generation_size(0), before + 8);
+}
+END_TEST
+
+/* instances: which of vmmd run's own instance directories are left over. */
+static void make_instance(const char *name, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s", rot_dir, name);
+    ck_assert_int_eq(mkdir(out, 0700), 0);
+    char file[256];
+    snprintf(file, sizeof(file), "%s/disk0.cow", out);
+    int fd = open(file, O_WRONLY | O_CREAT, 0600);
+    ck_assert_int_ge(fd, 0);
+    char block[8192] = {1};
+    ck_assert_int_eq(write(fd, block, sizeof(block)), (ssize_t)sizeof(block));
+    close(fd);
+}
+
+START_TEST(test_instance_stale_only_when_nobody_holds_it)
+{
+    char live[160], gone[160], old_live[160], old_gone[160], kept[160];
+    make_instance("run-1-1", live, sizeof(live));
+    int lock = instances_lock(live);
+    ck_assert_int_ge(lock, 0);
+    ck_assert(!instances_stale(live));
+    ck_assert_int_eq(instances_lock(live), -EWOULDBLOCK); /* one run per directory */
+    close(lock);
+    ck_assert(instances_stale(live)); /* its run ended without removing it */
+    /* From runs that made no lock: the pid in the name decides. */
+    char name[64];
+    snprintf(name, sizeof(name), "run-1-%d", (int)getpid());
+    make_instance(name, old_live, sizeof(old_live));
+    ck_assert(!instances_stale(old_live));
+    pid_t child = fork();
+    if (child == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(child, NULL, 0), child);
+    snprintf(name, sizeof(name), "run-1-%d", (int)child);
+    make_instance(name, old_gone, sizeof(old_gone));
+    ck_assert(instances_stale(old_gone));
+    make_instance("something-else", gone, sizeof(gone));
+    ck_assert(!instances_stale(gone)); /* not ours to judge */
+    /* A directory its run was told to keep. */
+    make_instance("run-2-2", kept, sizeof(kept));
+    lock = instances_lock(kept);
+    ck_assert_int_eq(instances_keep(kept), 0);
+    close(lock);
+    ck_assert(!instances_stale(kept));
+
+    uint64_t bytes = 0;
+    ck_assert_uint_ge(instances_size(live), 8192);
+    ck_assert_int_eq(instances_remove(live, &bytes), 0);
+    ck_assert_uint_ge(bytes, 8192);
+    ck_assert_int_eq(access(live, F_OK), -1);
+    ck_assert_int_eq(instances_remove(live, NULL), -ENOENT);
+    const char *rest[] = {old_live, old_gone, gone, kept};
+    for (size_t i = 0; i < 4; i++)
+        ck_assert_int_eq(instances_remove(rest[i], NULL), 0);
+}
+END_TEST
+
+/* A symbolic link inside is removed, not followed. */
+START_TEST(test_instance_remove_follows_no_link)
+{
+    char outside[160], inst[160], link[200], kept_file[200];
+    snprintf(outside, sizeof(outside), "%s/outside", rot_dir);
+    ck_assert_int_eq(mkdir(outside, 0700), 0);
+    snprintf(kept_file, sizeof(kept_file), "%s/precious", outside);
+    close(open(kept_file, O_WRONLY | O_CREAT, 0600));
+    make_instance("run-3-3", inst, sizeof(inst));
+    snprintf(link, sizeof(link), "%s/link", inst);
+    ck_assert_int_eq(symlink(outside, link), 0);
+    ck_assert_int_eq(instances_remove(inst, NULL), 0);
+    ck_assert_int_eq(access(kept_file, F_OK), 0);
+    unlink(kept_file);
+    rmdir(outside);
+}
+END_TEST
+
 static Suite *util_suite(void)
 {
     Suite *s = suite_create("util");
@@ -309,6 +519,21 @@ static Suite *util_suite(void)
     tcase_add_test(paths, test_run_dir_of_a_deep_state_dir_in_runtime_dir);
     tcase_add_test(paths, test_guest_names);
     suite_add_tcase(s, paths);
+    TCase *printable = tcase_create("printable");
+    tcase_add_test(printable, test_printable_drops_escape_sequences);
+    tcase_add_test(printable, test_printable_replaces_other_bytes);
+    suite_add_tcase(s, printable);
+    TCase *rotating = tcase_create("rotating_log");
+    tcase_add_checked_fixture(rotating, rot_setup, rot_teardown);
+    tcase_add_test(rotating, test_rotating_log_keeps_its_generations);
+    tcase_add_test(rotating, test_rotating_log_refuses_a_path_too_long);
+    tcase_add_test(rotating, test_stderr_log_rotates_and_stdio_follows);
+    suite_add_tcase(s, rotating);
+    TCase *instances = tcase_create("instances");
+    tcase_add_checked_fixture(instances, rot_setup, rot_teardown);
+    tcase_add_test(instances, test_instance_stale_only_when_nobody_holds_it);
+    tcase_add_test(instances, test_instance_remove_follows_no_link);
+    suite_add_tcase(s, instances);
     return s;
 }
 

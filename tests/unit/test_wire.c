@@ -1286,7 +1286,7 @@ START_TEST(test_handshake_error_text_made_printable)
     char err[256] = "";
     ck_assert_int_eq(wire_client_handshake(sv[0], "vmmctl", 1000, NULL, err, sizeof(err)),
                      -EPROTO);
-    ck_assert_str_eq(err, "bad?[31m news?");
+    ck_assert_str_eq(err, "bad news?"); /* the escape sequence dropped whole */
 }
 END_TEST
 

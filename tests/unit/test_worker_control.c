@@ -1,15 +1,19 @@
 /* worker_control: a guest worker's control socket as its supervisor sees it:
  * the handshake first, a SnapshotRequest answered with GuestReply once the
  * snapshot is written or with an Error carrying the reason, requests it does
- * not serve and relative paths refused without anything being done, and one
- * client at a time. The worker's loop runs on its own thread, as in vmmd. */
+ * not serve and relative paths refused without anything being done, one
+ * client at a time, and a worker out of file descriptors idling until it can
+ * take the connection that waits. The worker's loop runs on its own thread, as
+ * in vmmd. */
 #include <check.h>
+#include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "ignition.pb-c.h"
@@ -227,6 +231,51 @@ START_TEST(garbage_frame_refused)
 }
 END_TEST
 
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    ck_assert_int_eq(getrusage(RUSAGE_SELF, &ru), 0);
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* Out of descriptors, a connection waits in the backlog and keeps the socket
+ * readable: the worker's loop must idle (not retry accept() at once, over and
+ * over) and take the connection once descriptors are free. */
+START_TEST(out_of_descriptors_idles_then_serves)
+{
+    struct rlimit saved, low;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &saved), 0);
+    low = (struct rlimit){.rlim_cur = 64, .rlim_max = saved.rlim_max};
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int fillers[64], n = 0;
+    for (int fd; n < 64 && (fd = dup(STDIN_FILENO)) >= 0;)
+        fillers[n++] = fd;
+    ck_assert_int_eq(errno, EMFILE);
+    ck_assert_int_gt(n, 0);
+    close(fillers[--n]); /* the one the waiting client takes */
+    char err[256];
+    int waiting = unixsock_connect(sock_path, err, sizeof(err));
+    ck_assert_msg(waiting >= 0, "%s", err);
+
+    double before = cpu_seconds();
+    usleep(1500 * 1000);
+    double used = cpu_seconds() - before;
+    ck_assert_msg(used < 0.2, "the loop used %.2f s of CPU in 1.5 s while out of descriptors",
+                  used);
+
+    while (n > 0)
+        close(fillers[--n]);
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &saved), 0);
+    ck_assert_msg(wire_client_handshake(waiting, "unit", TIMEOUT_MS, NULL, err, sizeof(err)) == 0,
+                  "the waiting client was not served: %s", err);
+    Ignition__Envelope *reply = snapshot(waiting, "/var/snapshots/one");
+    ck_assert_int_eq(reply->body_case, IGNITION__ENVELOPE__BODY_GUEST);
+    ignition__envelope__free_unpacked(reply, NULL);
+    close(waiting);
+}
+END_TEST
+
 static Suite *worker_control_suite(void)
 {
     Suite *s = suite_create("worker_control");
@@ -239,6 +288,7 @@ static Suite *worker_control_suite(void)
     tcase_add_test(tc, request_before_hello_refused);
     tcase_add_test(tc, second_client_turned_away);
     tcase_add_test(tc, garbage_frame_refused);
+    tcase_add_test(tc, out_of_descriptors_idles_then_serves);
     suite_add_tcase(s, tc);
     return s;
 }

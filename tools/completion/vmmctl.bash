@@ -3,7 +3,7 @@
 # Installed as <datadir>/bash-completion/completions/vmmctl.
 
 _vmmctl_commands="start stop list status console logs view screenshot send-keys rm
-    snapshot restore relaunch fanout snapshots rm-snapshot service version"
+    snapshot restore relaunch fanout snapshots rm-snapshot prune service version"
 
 # Options that take a value: the word after them is not a positional argument.
 _vmmctl_valued="--home --kernel --initrd --disk --mem --cpus --append --backend --display
@@ -31,6 +31,7 @@ _vmmctl_options()
         snapshot) echo "--stop" ;;
         restore) echo "--name --view" ;;
         fanout) echo "--prefix --view" ;;
+        prune) echo "--dry-run" ;;
     esac
 }
 

@@ -25,7 +25,9 @@
 #include "byteorder.h"
 #include "control_client.h"
 #include "ignition.pb-c.h"
+#include "instances.h"
 #include "paths.h"
+#include "printable.h"
 #include "screenshot.h"
 #include "send_keys.h"
 #include "service.h"
@@ -292,6 +294,20 @@ static void format_bytes(uint64_t b, char *out, size_t len)
         set_message(out, len, "%lluM", (unsigned long long)(b >> 20));
 }
 
+/* Guest-written text as a JSON string: without its escape sequences, and
+ * ASCII, so that the document is valid UTF-8 and safe to print whole. */
+static json_object *json_guest_text(const char *text, bool lines)
+{
+    size_t len = strlen(text) + 1;
+    char *safe = malloc(len);
+    if (!safe)
+        return json_object_new_string("");
+    (lines ? printable_copy_lines : printable_copy)(safe, len, text);
+    json_object *o = json_object_new_string(safe);
+    free(safe);
+    return o;
+}
+
 static json_object *guest_json(const Ignition__GuestInfo *g)
 {
     json_object *o = json_object_new_object();
@@ -302,8 +318,8 @@ static json_object *guest_json(const Ignition__GuestInfo *g)
     json_object_object_add(o, "started_unix_ms",
                            json_object_new_int64((int64_t)g->started_unix_ms));
     json_object_object_add(o, "uptime_ms", json_object_new_int64((int64_t)g->uptime_ms));
-    json_object_object_add(o, "exit_reason", json_object_new_string(g->exit_reason));
-    json_object_object_add(o, "console_tail", json_object_new_string(g->console_tail));
+    json_object_object_add(o, "exit_reason", json_guest_text(g->exit_reason, false));
+    json_object_object_add(o, "console_tail", json_guest_text(g->console_tail, true));
     json_object_object_add(o, "display_socket", json_object_new_string(g->display_socket));
     json_object_object_add(o, "console_socket", json_object_new_string(g->console_socket));
     json_object_object_add(o, "console_log", json_object_new_string(g->console_log));
@@ -311,6 +327,7 @@ static json_object *guest_json(const Ignition__GuestInfo *g)
     json_object_object_add(o, "control_socket", json_object_new_string(g->control_socket));
     json_object_object_add(o, "restore_from", json_object_new_string(g->restore_from));
     json_object_object_add(o, "last_snapshot", json_object_new_string(g->last_snapshot));
+    json_object_object_add(o, "storage_warning", json_object_new_string(g->storage_warning));
     if (g->config) {
         const Ignition__GuestConfig *c = g->config;
         json_object *co = json_object_new_object();
@@ -334,6 +351,18 @@ static void print_json(json_object *o)
 {
     puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(o);
+}
+
+/* The guest wrote these bytes: a terminal must not obey them. */
+static void print_console_tail(const char *tail)
+{
+    size_t len = strlen(tail) + 1;
+    char *safe = malloc(len);
+    if (!safe)
+        return;
+    printable_copy_lines(safe, len, tail);
+    printf("console before the end:\n%s\n", safe);
+    free(safe);
 }
 
 static void print_guest(const Ignition__GuestInfo *g)
@@ -371,10 +400,15 @@ static void print_guest(const Ignition__GuestInfo *g)
         printf("restores: %s\n", g->restore_from);
     if (*g->last_snapshot)
         printf("snapshot: %s (vmmctl relaunch %s returns to it)\n", g->last_snapshot, g->name);
-    if (*g->exit_reason)
-        printf("last end: %s\n", g->exit_reason);
+    if (*g->exit_reason) {
+        char reason[256];
+        printable_copy(reason, sizeof(reason), g->exit_reason);
+        printf("last end: %s\n", reason);
+    }
     if (*g->console_tail)
-        printf("console before the end:\n%s\n", g->console_tail);
+        print_console_tail(g->console_tail);
+    if (*g->storage_warning)
+        printf("warning:  %s\n", g->storage_warning);
 }
 
 /* ---- commands ------------------------------------------------------------------------ */
@@ -1300,6 +1334,73 @@ static int cmd_snapshots(int argc, char **argv)
     return EXIT_OK;
 }
 
+/* One stale instance directory: removed, or only named with --dry-run. */
+static int prune_one(const char *path, bool dry_run, json_object *arr, uint64_t *total)
+{
+    uint64_t bytes = instances_size(path);
+    int rc = dry_run ? 0 : instances_remove(path, NULL);
+    if (rc < 0) {
+        fprintf(stderr, "vmmctl: prune: cannot remove %s: %s\n", path, strerror(-rc));
+        return EXIT_FAIL;
+    }
+    *total += bytes;
+    if (arr) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "path", json_object_new_string(path));
+        json_object_object_add(o, "size_bytes", json_object_new_int64((int64_t)bytes));
+        json_object_array_add(arr, o);
+    } else {
+        printf("%s %s (%.1fM)\n", dry_run ? "stale:" : "removed", path,
+               (double)bytes / (1 << 20));
+    }
+    return EXIT_OK;
+}
+
+/* Instance directories `vmmd run` made for itself and could not remove (it
+ * was killed): nobody holds their lock. */
+static int cmd_prune(int argc, char **argv)
+{
+    bool dry_run = false;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--dry-run") && strcmp(argv[i], "-n"))
+            return usage_fail("prune", "unknown option %s", argv[i]);
+        dry_run = true;
+    }
+    char dir[PATH_MAX];
+    if (instances_dir(dir, sizeof(dir)) < 0)
+        return fail("prune: no state directory (HOME is not set)");
+    struct dirent **names = NULL;
+    int n = scandir(dir, &names, NULL, alphasort);
+    if (n < 0 && errno != ENOENT)
+        return fail("prune: %s: %s", dir, strerror(errno));
+    json_object *arr = json_output ? json_object_new_array() : NULL;
+    uint64_t total = 0;
+    int status = EXIT_OK, found = 0;
+    for (int i = 0; i < n; i++) {
+        char path[PATH_MAX + 256];
+        set_message(path, sizeof(path), "%s/%s", dir, names[i]->d_name);
+        if (names[i]->d_name[0] != '.' && is_dir(path) && instances_stale(path)) {
+            found++;
+            if (prune_one(path, dry_run, arr, &total) != EXIT_OK)
+                status = EXIT_FAIL;
+        }
+        free(names[i]);
+    }
+    free(names);
+    if (arr) {
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, dry_run ? "stale" : "removed", arr);
+        json_object_object_add(o, "size_bytes", json_object_new_int64((int64_t)total));
+        print_json(o);
+    } else if (!found) {
+        printf("no stale instance directories in %s\n", dir);
+    } else {
+        printf("%d stale instance director%s, %.1fM%s\n", found, found == 1 ? "y" : "ies",
+               (double)total / (1 << 20), dry_run ? " (vmmctl prune removes them)" : " freed");
+    }
+    return status;
+}
+
 static int cmd_rm_snapshot(int argc, char **argv)
 {
     if (need_args(argc, 1, 1))
@@ -1363,6 +1464,8 @@ static const struct command commands[] = {
      "N guests from a snapshot at once, named P1..PN (default SNAP-)"},
     {"snapshots", cmd_snapshots, "snapshots", "the snapshots, with size on disk and date"},
     {"rm-snapshot", cmd_rm_snapshot, "rm-snapshot SNAP", "remove a snapshot"},
+    {"prune", cmd_prune, "prune [--dry-run]",
+     "remove instance directories left by vmmd run when it was killed"},
     {"service", cmd_service, "service install|uninstall|status",
      "run vmmd under launchd or systemd"},
     {"version", cmd_version, "version", "print vmmctl's version"},
@@ -1374,18 +1477,65 @@ static void usage(FILE *out)
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n--json prints what read commands report as JSON. --home DIR uses DIR as\n"
-                 "the state directory (IGNITION_HOME). Exit status: 0 ok, 1 error, 2 usage.\n"
+                 "the state directory (IGNITION_HOME). Both may also follow the command\n"
+                 "(vmmctl list --json). Exit status: 0 ok, 1 error, 2 usage.\n"
                  "vmmctl COMMAND --help shows a command's arguments.\n");
+}
+
+/* A global option at argv[i] (--json, --home DIR, --home=DIR): applied, and
+ * how many words it took; 0 when argv[i] is none; -1 for --home without DIR. */
+static int global_option(int argc, char **argv, int i)
+{
+    if (!strcmp(argv[i], "--json")) {
+        json_output = true;
+        return 1;
+    }
+    if (!strncmp(argv[i], "--home=", 7) && argv[i][7]) {
+        setenv("IGNITION_HOME", argv[i] + 7, 1);
+        return 1;
+    }
+    if (!strcmp(argv[i], "--home")) {
+        if (i + 1 >= argc)
+            return -1;
+        setenv("IGNITION_HOME", argv[i + 1], 1);
+        return 2;
+    }
+    return 0;
+}
+
+/* Global options may follow the command too (`vmmctl list --json`), as
+ * docker, kubectl and git users expect: they are applied and taken out of the
+ * command's words (argv[0] is the command), up to a "--" that ends them.
+ * Returns the new argc, or -1 after a usage error. */
+static int take_global_options(int argc, char **argv)
+{
+    int out = 1;
+    for (int i = 1; i < argc;) {
+        if (!strcmp(argv[i], "--")) {
+            while (i < argc)
+                argv[out++] = argv[i++];
+            break;
+        }
+        int took = global_option(argc, argv, i);
+        if (took < 0)
+            return usage_fail(NULL, "--home needs a directory"), -1;
+        if (took == 0)
+            argv[out++] = argv[i++];
+        i += took;
+    }
+    argv[out] = NULL;
+    return out;
 }
 
 int main(int argc, char **argv)
 {
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
-        if (!strcmp(argv[i], "--json")) {
-            json_output = true;
-        } else if (!strcmp(argv[i], "--home") && i + 1 < argc) {
-            setenv("IGNITION_HOME", argv[++i], 1);
+        int took = global_option(argc, argv, i);
+        if (took > 0) {
+            i += took - 1;
+        } else if (took < 0) {
+            return usage_fail(NULL, "--home needs a directory");
         } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
             return EXIT_OK;
@@ -1409,7 +1559,10 @@ int main(int argc, char **argv)
             printf("usage: vmmctl %s\n  %s\n", commands[c].usage, commands[c].summary);
             return EXIT_OK;
         }
-        return commands[c].run(argc - i, argv + i);
+        int words = take_global_options(argc - i, argv + i);
+        if (words < 0)
+            return EXIT_USAGE;
+        return commands[c].run(words, argv + i);
     }
     return usage_fail(NULL, "unknown command '%s'", argv[i]);
 }

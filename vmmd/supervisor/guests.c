@@ -15,6 +15,7 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -54,6 +55,10 @@ struct guest {
     struct event *ready_ev;
     struct event *timer;  /* start timeout, or the next step of a stop */
     enum stop_stage stop_stage;
+    /* Its guest.json could not be written (why, else ""): vmmd's record is
+     * right and the file is not; written again on every poll until it works. */
+    char unsaved[200];
+    char warning[PATH_MAX + 300]; /* guest_storage_warning's, as of the last poll */
     /* A restore whose worker reads the memory file through: its id, noted as
      * checked once the worker is ready. Else empty. */
     char checking_memory[SNAPSHOT_MEMORY_ID_LEN];
@@ -103,12 +108,66 @@ static void file_in(const struct guest *g, const char *leaf, char *out, size_t l
     set_message(out, len, "%s/%s", g->dir, leaf);
 }
 
+static void update_warning(struct guest *g, bool disk_full)
+{
+    if (g->unsaved[0])
+        set_message(g->warning, sizeof(g->warning),
+                    "vmmd cannot record this guest's state: %s", g->unsaved);
+    else if (disk_full)
+        set_message(g->warning, sizeof(g->warning),
+                    "the disk holding %s is full: this guest's logs, disk writes and "
+                    "records may fail", g->set->state_dir);
+    else
+        g->warning[0] = '\0';
+}
+
+/* A full disk must not cost vmmd its records: STATE/reserve holds room that
+ * is given up the moment a record cannot be written for want of space, and
+ * taken again once there is space. */
+static void keep_reserve(const struct guests *set)
+{
+    char path[PATH_MAX];
+    set_message(path, sizeof(path), "%s/%s", set->state_dir, STATE_RESERVE_NAME);
+    struct stat st;
+    if (stat(path, &st) == 0 && st.st_size >= STATE_RESERVE_BYTES)
+        return;
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    int rc = posix_fallocate(fd, 0, STATE_RESERVE_BYTES);
+    close(fd);
+    if (rc != 0)
+        unlink(path); /* half a reserve would only take the last of the space */
+}
+
+static bool release_reserve(const struct guests *set)
+{
+    char path[PATH_MAX];
+    set_message(path, sizeof(path), "%s/%s", set->state_dir, STATE_RESERVE_NAME);
+    return unlink(path) == 0;
+}
+
 static void save(struct guest *g)
 {
     char path[PATH_MAX], err[PATH_MAX + 64];
     file_in(g, "guest.json", path, sizeof(path));
-    if (registry_save(path, &g->rec, err, sizeof(err)) < 0)
-        log_error("guest %s: %s", g->rec.name, err);
+    int rc = registry_save(path, &g->rec, err, sizeof(err));
+    if ((rc == -ENOSPC || rc == -EDQUOT) && release_reserve(g->set)) {
+        log_warn("the disk holding %s is full: its reserve goes to guest %s's record",
+                 g->set->state_dir, g->rec.name);
+        rc = registry_save(path, &g->rec, err, sizeof(err));
+    }
+    if (rc < 0) {
+        if (strcmp(g->unsaved, err) != 0)
+            log_error("guest %s: %s; vmmd keeps trying", g->rec.name, err);
+        set_message(g->unsaved, sizeof(g->unsaved), "%s", err);
+        update_warning(g, true);
+        return;
+    }
+    if (g->unsaved[0])
+        log_info("guest %s: its record is written again", g->rec.name);
+    g->unsaved[0] = '\0';
+    keep_reserve(g->set);
 }
 
 static void set_state(struct guest *g, enum guest_state state)
@@ -271,6 +330,16 @@ static void last_worker_error(const struct guest *g, char *out, size_t len)
     free(tail);
 }
 
+/* Exit status 0, or the status of a worker stopped by SIGTERM or SIGINT it
+ * handled (128 + the signal): an end it chose, not a crash. */
+static bool ended_cleanly(int status)
+{
+    if (!WIFEXITED(status))
+        return false;
+    int code = WEXITSTATUS(status);
+    return code == 0 || code == 128 + SIGTERM || code == 128 + SIGINT;
+}
+
 /* The worker is gone: say why, in the record. have_status: status is its wait
  * status (a child of ours); otherwise only its exit file can tell. */
 static void worker_gone(struct guest *g, bool have_status, int status)
@@ -302,6 +371,12 @@ static void worker_gone(struct guest *g, bool have_status, int status)
     } else if (strncmp(said, "error: ", 7) == 0) {
         set_message(g->rec.exit_reason, sizeof(g->rec.exit_reason), "%s", said + 7);
         next = GUEST_CRASHED;
+    } else if (!said[0] && have_status && ended_cleanly(status)) {
+        /* It ended as asked or powered off, and could not say so. */
+        set_message(g->rec.exit_reason, sizeof(g->rec.exit_reason),
+                    "%s (the worker could not write how it ended%s)",
+                    stop_asked ? "stopped" : "powered off or stopped",
+                    guests_disk_full(g->set->state_dir) ? ": the disk is full" : "");
     } else if (stop_asked && g->stop_stage == STOP_KILLED) {
         set_message(g->rec.exit_reason, sizeof(g->rec.exit_reason),
                  "killed: it did not stop when asked");
@@ -358,9 +433,14 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct guests *set = arg;
-    for (struct guest *g = set->list; g; g = g->next)
+    bool full = guests_disk_full(set->state_dir);
+    for (struct guest *g = set->list; g; g = g->next) {
         if (!g->is_child && g->rec.pid && worker_alive(g, NULL) == 0)
             worker_gone(g, false, 0);
+        if (g->unsaved[0])
+            save(g);
+        update_warning(g, full);
+    }
 }
 
 /* ---- starting ---------------------------------------------------------------------- */
@@ -511,6 +591,7 @@ static void worker_argv(struct guest *g, struct argv_builder *b)
     }
     arg(b, "--console-socket"), arg(b, g->console_socket);
     arg(b, "--console-log"), arg(b, g->console_log);
+    arg(b, "--worker-log"), arg(b, fmt_arg(b, "%s/worker.log", g->dir));
     arg(b, "--control-socket"), arg(b, g->control_socket);
     arg(b, "--lock"), arg(b, fmt_arg(b, "%s/worker.lock", g->dir));
     arg(b, "--exit-file"), arg(b, fmt_arg(b, "%s/exit", g->dir));
@@ -1020,6 +1101,10 @@ static void reconcile(struct guest *g)
         set_state(g, GUEST_RUNNING);
         return;
     }
+    /* A stop was asked (the record says so) and the worker is gone: the stop
+     * happened, whether or not it could say so. */
+    if (was == GUEST_STOPPING)
+        g->stop_stage = STOP_ASKED;
     g->rec.state = GUEST_RUNNING; /* so that the end is told as a running guest's */
     worker_gone(g, false, 0);
 }
@@ -1093,6 +1178,7 @@ struct guests *guests_open(struct event_base *base, const struct guests_config *
         return NULL;
     }
     load_all(set);
+    keep_reserve(set);
     schedule_standby(set, 0);
     return set;
 }
@@ -1140,5 +1226,16 @@ const char *guest_backend(const struct guest *g)
 const char *guest_display_socket(const struct guest *g) { return g->display_socket; }
 const char *guest_console_socket(const struct guest *g) { return g->console_socket; }
 const char *guest_console_log(const struct guest *g) { return g->console_log; }
+
+bool guests_disk_full(const char *dir)
+{
+    struct statvfs st;
+    return statvfs(dir, &st) == 0 && (uint64_t)st.f_bavail * st.f_frsize < STATE_LOW_BYTES;
+}
+
+const char *guest_storage_warning(const struct guest *g)
+{
+    return g->warning;
+}
 const char *guest_instance_dir(const struct guest *g) { return g->instance_dir; }
 const char *guest_control_socket(const struct guest *g) { return g->control_socket; }

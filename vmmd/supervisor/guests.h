@@ -11,6 +11,14 @@
 #include "ignition.pb-c.h"
 #include "supervisor/registry.h"
 
+/* Room kept in STATE/reserve for guests' records, given up when a record
+ * cannot be written for want of space (a full disk must not leave guest.json
+ * saying a stopped guest runs). */
+#define STATE_RESERVE_NAME "reserve"
+#define STATE_RESERVE_BYTES (1 << 20)
+/* Less free than this and the state directory's disk counts as full. */
+#define STATE_LOW_BYTES (64u << 10)
+
 struct event_base;
 struct guests;
 struct guest;
@@ -81,6 +89,12 @@ const struct guest_record *guest_record(const struct guest *g);
 const char *guest_backend(const struct guest *g);
 /* The worker's sockets and files (valid while the guest exists). */
 const char *guest_display_socket(const struct guest *g);
+/* A sentence for `vmmctl status` when this guest's record cannot be written
+ * or the disk holding the state directory is full (as of the last look, at
+ * most half a second ago); else "". */
+const char *guest_storage_warning(const struct guest *g);
+/* The file system holding dir has less than STATE_LOW_BYTES free. */
+bool guests_disk_full(const char *dir);
 const char *guest_console_socket(const struct guest *g);
 const char *guest_console_log(const struct guest *g);
 const char *guest_instance_dir(const struct guest *g);

@@ -325,6 +325,7 @@ int registry_save(const char *path, const struct guest_record *r, char *err, siz
     if (rc < 0) {
         set_message(err, err_len, "cannot write %s: %s", path, strerror(saved));
         unlink(tmp);
+        rc = saved ? -saved : -EIO;
     }
     free(text);
     return rc;

@@ -65,7 +65,8 @@ int registry_parse(const char *json_text, struct guest_record *out, char *err, s
 /* A malloc'd JSON text, or NULL when out of memory. */
 char *registry_format(const struct guest_record *record);
 
-/* Writes PATH atomically: a temporary file beside it, fsynced, renamed over it. */
+/* Writes PATH atomically: a temporary file beside it, fsynced, renamed over it.
+ * Returns 0, or -errno (-ENOSPC: the disk is full) with err set. */
 int registry_save(const char *path, const struct guest_record *record, char *err,
                   size_t err_len);
 int registry_load(const char *path, struct guest_record *out, char *err, size_t err_len);

@@ -138,6 +138,7 @@ static void fill_info(Ignition__GuestInfo *info, Ignition__GuestConfig *config,
     info->last_snapshot = (char *)guests_last_snapshot(g);
     info->console_log = (char *)guest_console_log(g);
     info->instance_dir = (char *)guest_instance_dir(g);
+    info->storage_warning = (char *)guest_storage_warning(g);
 }
 
 static void send_guest(struct client *c, const struct guest *g)

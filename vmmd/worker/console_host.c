@@ -2,22 +2,21 @@
 
 #include <errno.h>
 #include <event2/event.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "listener.h"
 #include "log.h"
+#include "rotating_log.h"
 #include "unixsock.h"
 #include "util.h"
 
-#define ACCEPT_RETRY_US 100000
 #define READ_CHUNK 4096
 
 #ifdef MSG_NOSIGNAL
@@ -31,6 +30,7 @@ struct console_client {
     int fd;
     struct event *readable, *writable;
     bool reading; /* readable is armed (not waiting for input room) */
+    bool write_failed; /* it hung up: what it typed is still read, nothing sent */
     /* Output not yet taken by the client: a ring of h->client_buffer bytes. */
     uint8_t *ring;
     size_t head, len;
@@ -42,7 +42,7 @@ struct console_host {
     struct console_host_options o;
     int listen_fd;
     char socket_path[512];
-    struct event *listener, *accept_retry;
+    struct listener *listener;
     struct console_client *clients;
     unsigned num_clients;
     uint64_t dropped; /* event loop thread: counted as each batch is taken */
@@ -55,62 +55,21 @@ struct console_host {
     uint8_t *outbox, *spare;
     size_t outbox_len;
     uint64_t outbox_dropped;
-    int log_fd;
-    uint64_t log_size;
-    char log_path[4096];
+    struct rotating_log log;
 };
 
 /* ---- the log --------------------------------------------------------------------------- */
-
-static int log_open(struct console_host *h)
-{
-    h->log_fd = open(h->log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (h->log_fd < 0)
-        return -errno;
-    struct stat st;
-    h->log_size = fstat(h->log_fd, &st) == 0 ? (uint64_t)st.st_size : 0;
-    return 0;
-}
-
-/* PATH.1 -> PATH.2 and so on, the oldest dropped, PATH -> PATH.1, a new PATH. */
-static void log_rotate(struct console_host *h)
-{
-    char from[sizeof(h->log_path) + 8], to[sizeof(h->log_path) + 8];
-    close(h->log_fd);
-    for (int g = CONSOLE_HOST_LOG_GENERATIONS; g > 1; g--) {
-        snprintf(from, sizeof(from), "%s.%d", h->log_path, g - 1);
-        snprintf(to, sizeof(to), "%s.%d", h->log_path, g);
-        rename(from, to); /* a generation not written yet is no error */
-    }
-    snprintf(to, sizeof(to), "%s.1", h->log_path);
-    if (rename(h->log_path, to) < 0)
-        log_warn("console log: cannot rotate %s: %s", h->log_path, strerror(errno));
-    int rc = log_open(h);
-    if (rc < 0)
-        log_warn("console log: cannot open %s again: %s; output is no longer logged",
-                 h->log_path, strerror(-rc));
-}
 
 /* Called with lock held. A write that fails loses that output from the log,
  * never stops the guest. */
 static void log_append(struct console_host *h, const uint8_t *data, size_t len)
 {
-    if (h->log_fd < 0)
+    if (h->log.fd < 0)
         return;
-    if (h->log_size > 0 && (h->log_size >= h->o.log_limit || len > h->o.log_limit - h->log_size))
-        log_rotate(h);
-    if (h->log_fd < 0)
-        return;
-    while (len) {
-        ssize_t n = write(h->log_fd, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        h->log_size += (uint64_t)n;
-        data += n;
-        len -= (size_t)n;
-    }
+    int rc = rotating_log_write(&h->log, data, len);
+    if (rc < 0)
+        log_warn("console log: cannot rotate %s: %s%s", h->log.path, strerror(-rc),
+                 h->log.fd < 0 ? "; output is no longer logged" : "");
 }
 
 /* ---- clients ----------------------------------------------------------------------------- */
@@ -149,8 +108,13 @@ static bool client_write(struct console_client *c)
             return true;
         }
         if (n <= 0) {
-            client_close(c);
-            return false;
+            /* The client is gone, but what it typed before it went may still
+             * wait in the socket: it is read (and the client closed) by the
+             * read side, which comes to the end of the stream. */
+            c->write_failed = true;
+            c->head = c->len = 0;
+            event_del(c->writable);
+            return true;
         }
         c->head = (c->head + (size_t)n) % cap;
         c->len -= (size_t)n;
@@ -163,6 +127,8 @@ static bool client_write(struct console_client *c)
 /* Queues output for one client: what does not fit is lost to it alone. */
 static void client_queue(struct console_client *c, const uint8_t *data, size_t len)
 {
+    if (c->write_failed)
+        return;
     size_t cap = c->h->o.client_buffer;
     size_t room = cap - c->len;
     if (len > room) {
@@ -241,28 +207,9 @@ static void add_client(struct console_host *h, int fd)
     event_add(c->readable, NULL);
 }
 
-static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+static void on_connection(int fd, void *arg)
 {
-    (void)fd, (void)what;
     struct console_host *h = arg;
-    event_add(h->listener, NULL);
-}
-
-static void on_connection(evutil_socket_t listen_fd, short what, void *arg)
-{
-    (void)what;
-    struct console_host *h = arg;
-    int fd = unixsock_accept((int)listen_fd);
-    if (fd == -EMFILE || fd == -ENFILE) {
-        /* The connection stays queued; listening again at once would spin. */
-        log_warn("console socket: out of file descriptors; taking no clients for a moment");
-        event_del(h->listener);
-        struct timeval retry = {.tv_usec = ACCEPT_RETRY_US};
-        evtimer_add(h->accept_retry, &retry);
-        return;
-    }
-    if (fd < 0)
-        return; /* EAGAIN, ECONNABORTED: nothing to take */
     if (!peer_allowed(h, fd)) {
         log_warn("console socket: refused a connection from another user");
         refuse(fd, "this guest belongs to another user");
@@ -351,28 +298,22 @@ static int start_listening(struct console_host *h, char *err, size_t err_len)
     }
     h->outbox = malloc(h->o.client_buffer);
     h->spare = malloc(h->o.client_buffer);
-    h->listener = event_new(h->base, h->listen_fd, EV_READ | EV_PERSIST, on_connection, h);
-    h->accept_retry = evtimer_new(h->base, on_accept_retry, h);
+    h->listener = listener_new(h->base, h->listen_fd, "console socket", on_connection, h);
     h->flush = event_new(h->base, -1, 0, on_flush, h);
-    if (!h->outbox || !h->spare || !h->listener || !h->accept_retry || !h->flush) {
+    if (!h->outbox || !h->spare || !h->listener || !h->flush) {
         set_message(err, err_len, "console socket: out of memory");
         return -1;
     }
-    event_add(h->listener, NULL);
     return 0;
 }
 
 static int open_log(struct console_host *h, char *err, size_t err_len)
 {
-    /* Room for the ".N" of the rotated generations. */
-    if (strlen(h->o.log_path) + 4 > sizeof(h->log_path)) {
-        set_message(err, err_len, "console log path is too long");
-        return -1;
-    }
-    snprintf(h->log_path, sizeof(h->log_path), "%s", h->o.log_path);
-    int rc = log_open(h);
+    int rc = rotating_log_open(&h->log, h->o.log_path, h->o.log_limit,
+                               CONSOLE_HOST_LOG_GENERATIONS);
     if (rc < 0) {
-        set_message(err, err_len, "console log %s: %s", h->log_path, strerror(-rc));
+        set_message(err, err_len, "console log %s: %s", h->o.log_path,
+                    rc == -ENAMETOOLONG ? "the path is too long" : strerror(-rc));
         return -1;
     }
     return 0;
@@ -394,7 +335,7 @@ struct console_host *console_host_create(struct event_base *base,
     }
     h->base = base;
     h->o = *o;
-    h->listen_fd = h->log_fd = -1;
+    h->listen_fd = h->log.fd = -1;
     pthread_mutex_init(&h->lock, NULL);
     if ((o->log_path && open_log(h, err, err_len) < 0) ||
         (o->socket_path && start_listening(h, err, err_len) < 0)) {
@@ -411,18 +352,14 @@ void console_host_destroy(struct console_host *h)
         return;
     while (h->clients)
         client_close(h->clients);
-    if (h->listener)
-        event_free(h->listener);
-    if (h->accept_retry)
-        event_free(h->accept_retry);
+    listener_free(h->listener);
     if (h->flush)
         event_free(h->flush);
     if (h->listen_fd >= 0) {
         close(h->listen_fd);
         unlink(h->socket_path);
     }
-    if (h->log_fd >= 0)
-        close(h->log_fd);
+    rotating_log_close(&h->log);
     free(h->outbox);
     free(h->spare);
     pthread_mutex_destroy(&h->lock);

@@ -15,6 +15,7 @@
 #include "devices/virtio_gpu.h"
 #include "devices/virtio_input.h"
 #include "ignition.pb-c.h"
+#include "listener.h"
 #include "log.h"
 #include "scanout.h"
 #include "unixsock.h"
@@ -24,6 +25,13 @@
 #define MAX_VIEWERS 64
 #define HANDSHAKE_SECONDS 5
 #define HANDSHAKE_SECONDS_TEXT "5"
+/* A frame a viewer began must be whole this soon: a real viewer writes each
+ * message at once, and half of one would hold a viewer's place for ever. */
+#define FRAME_MS 5000
+/* A watching viewer may send nothing for hours, so silence alone ends no one;
+ * but when every place is taken, a newcomer takes the place of the viewer
+ * silent longest, if it has been silent this long. */
+#define IDLE_MS 30000
 /* Rectangles kept apart per viewer and scanout; beyond this they merge into
  * their bounding box, so a viewer that falls behind costs bounded memory. */
 #define MAX_PENDING_RECTS 16
@@ -42,7 +50,6 @@
 #define INPUT_STALL_LIMIT_NS (2000ull * 1000 * 1000)
 #define TABLET_MAX 32767u
 #define HELD_CODES 0x300 /* evdev's KEY_MAX + 1: keys and buttons */
-#define ACCEPT_RETRY_US 100000
 
 /* ScanoutInfo.format is the resource's virtio-gpu format, passed through. */
 _Static_assert(SCANOUT_FORMAT_B8G8R8A8 == VIRTIO_GPU_FORMAT_B8G8R8A8_UNORM &&
@@ -83,8 +90,9 @@ struct viewer {
     struct publisher *p;
     struct viewer *next;
     struct wire_conn *conn;
-    struct event *readable, *writable, *handshake_timer, *input_retry;
+    struct event *readable, *writable, *handshake_timer, *input_retry, *frame_timer;
     uint64_t stalled_since_ns; /* 0: reading */
+    uint64_t last_heard_ns;    /* when it connected or last sent a whole message */
     bool welcomed;
     char name[80];
     /* What this viewer has yet to be told. Only the latest of each is kept,
@@ -113,12 +121,14 @@ struct mailbox {
 
 struct publisher {
     struct event_base *base;
-    struct event *listener, *wakeup, *accept_retry;
+    struct listener *listener;
+    struct event *wakeup;
     int listen_fd;
     char socket_path[256];
     char guest_name[64];
     struct viewer *viewers;
     unsigned num_viewers;
+    unsigned frame_ms, idle_ms;
     struct device *gpu, *keyboard, *tablet;
     struct mailbox mail;
     /* The loop's own copy of what the guest shows, with its own descriptors:
@@ -737,6 +747,31 @@ static bool stall_for_input(struct viewer *v)
     return true;
 }
 
+/* The clock runs from a frame's first byte, not from its latest: a viewer
+ * sending a byte now and then does not stretch it. */
+static void watch_partial_frame(struct viewer *v)
+{
+    if (!wire_conn_inside_frame(v->conn)) {
+        evtimer_del(v->frame_timer);
+        return;
+    }
+    if (evtimer_pending(v->frame_timer, NULL))
+        return;
+    struct timeval limit = {.tv_sec = v->p->frame_ms / 1000,
+                            .tv_usec = (v->p->frame_ms % 1000) * 1000};
+    evtimer_add(v->frame_timer, &limit);
+}
+
+static void on_frame_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct viewer *v = arg;
+    char why[120];
+    snprintf(why, sizeof(why), "part of a message, and not the rest within %u ms",
+             v->p->frame_ms);
+    refuse(v, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE, why);
+}
+
 static void on_viewer_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
@@ -763,11 +798,13 @@ static void on_viewer_readable(evutil_socket_t fd, short what, void *arg)
         wire_conn_take(v->conn, &env, fds, &nfds);
         for (unsigned i = 0; i < nfds; i++)
             close(fds[i]);
+        v->last_heard_ns = monotonic_ns();
         bool alive = handle_message(v, env, nfds);
         ignition__envelope__free_unpacked(env, NULL);
         if (!alive)
             return;
     }
+    watch_partial_frame(v);
     pump_viewer(v);
 }
 
@@ -811,6 +848,7 @@ static void drop_viewer(struct viewer *v, const char *why)
     event_free(v->writable);
     event_free(v->handshake_timer);
     event_free(v->input_retry);
+    event_free(v->frame_timer);
     wire_conn_free(v->conn);
     free(v);
 }
@@ -843,6 +881,8 @@ static void add_viewer(struct publisher *p, int fd)
     v->writable = event_new(p->base, fd, EV_WRITE, on_viewer_writable, v);
     v->handshake_timer = evtimer_new(p->base, on_handshake_timeout, v);
     v->input_retry = evtimer_new(p->base, on_input_retry, v);
+    v->frame_timer = evtimer_new(p->base, on_frame_timeout, v);
+    v->last_heard_ns = monotonic_ns();
     v->next = p->viewers;
     p->viewers = v;
     p->num_viewers++;
@@ -851,24 +891,28 @@ static void add_viewer(struct publisher *p, int fd)
     evtimer_add(v->handshake_timer, &limit);
 }
 
-static void on_connection(evutil_socket_t listen_fd, short what, void *arg)
+/* Every place taken: the viewer silent longest gives its place up, if it has
+ * been silent for p->idle_ms. */
+static void make_room(struct publisher *p)
 {
-    (void)what;
+    struct viewer *quietest = NULL;
+    for (struct viewer *v = p->viewers; v; v = v->next)
+        if (!quietest || v->last_heard_ns < quietest->last_heard_ns)
+            quietest = v;
+    uint64_t silent_ms = quietest ? (monotonic_ns() - quietest->last_heard_ns) / 1000000u : 0;
+    if (!quietest || silent_ms < p->idle_ms)
+        return;
+    char why[160];
+    snprintf(why, sizeof(why),
+             "every place was taken and this viewer had sent nothing for %llu s: "
+             "a new viewer took its place",
+             (unsigned long long)(silent_ms / 1000));
+    refuse(quietest, IGNITION__ERROR__CODE__CODE_BAD_STATE, why);
+}
+
+static void on_connection(int fd, void *arg)
+{
     struct publisher *p = arg;
-    int fd = unixsock_accept((int)listen_fd);
-    if (fd == -EMFILE || fd == -ENFILE) {
-        /* The connection stays queued; listening again at once would spin. */
-        log_warn("display socket: out of file descriptors; taking no viewers for a moment");
-        event_del(p->listener);
-        struct timeval retry = {.tv_usec = ACCEPT_RETRY_US};
-        evtimer_add(p->accept_retry, &retry);
-        return;
-    }
-    if (fd < 0) {
-        if (fd != -EAGAIN && fd != -EWOULDBLOCK && fd != -EINTR && fd != -ECONNABORTED)
-            log_warn("display socket: accept failed: %s", strerror(-fd));
-        return;
-    }
     if (!peer_is_us(fd)) {
         log_warn("display socket: refused a connection from another user");
         wire_send_error(fd, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
@@ -876,6 +920,8 @@ static void on_connection(evutil_socket_t listen_fd, short what, void *arg)
         close(fd);
         return;
     }
+    if (p->num_viewers >= MAX_VIEWERS)
+        make_room(p);
     if (p->num_viewers >= MAX_VIEWERS) {
         log_warn("display socket: refused a viewer: %d attached already", MAX_VIEWERS);
         wire_send_error(fd, IGNITION__ERROR__CODE__CODE_INTERNAL,
@@ -884,13 +930,6 @@ static void on_connection(evutil_socket_t listen_fd, short what, void *arg)
         return;
     }
     add_viewer(p, fd);
-}
-
-static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    struct publisher *p = arg;
-    event_add(p->listener, NULL);
 }
 
 /* ---- lifecycle ------------------------------------------------------------------------ */
@@ -908,6 +947,8 @@ struct publisher *publisher_create(struct event_base *base, const char *socket_p
         return NULL;
     }
     p->base = base;
+    p->frame_ms = FRAME_MS;
+    p->idle_ms = IDLE_MS;
     snprintf(p->socket_path, sizeof(p->socket_path), "%s", socket_path);
     snprintf(p->guest_name, sizeof(p->guest_name), "%s", guest_name ? guest_name : "");
     pthread_mutex_init(&p->mail.lock, NULL);
@@ -919,15 +960,13 @@ struct publisher *publisher_create(struct event_base *base, const char *socket_p
         free(p);
         return NULL;
     }
-    p->listener = event_new(base, p->listen_fd, EV_READ | EV_PERSIST, on_connection, p);
+    p->listener = listener_new(base, p->listen_fd, "display socket", on_connection, p);
     p->wakeup = event_new(base, -1, 0, on_wakeup, p);
-    p->accept_retry = evtimer_new(base, on_accept_retry, p);
-    if (!p->listener || !p->wakeup || !p->accept_retry) {
+    if (!p->listener || !p->wakeup) {
         snprintf(err, err_len, "cannot set up the display socket's events");
         publisher_destroy(p);
         return NULL;
     }
-    event_add(p->listener, NULL);
     return p;
 }
 
@@ -937,12 +976,9 @@ void publisher_destroy(struct publisher *p)
         return;
     while (p->viewers)
         drop_viewer(p->viewers, "the guest worker is stopping");
-    if (p->listener)
-        event_free(p->listener);
+    listener_free(p->listener);
     if (p->wakeup)
         event_free(p->wakeup);
-    if (p->accept_retry)
-        event_free(p->accept_retry);
     close(p->listen_fd);
     unlink(p->socket_path);
     for (unsigned i = 0; i < DISPLAY_MAX_SCANOUTS; i++) {
@@ -987,6 +1023,12 @@ void publisher_detach_machine(struct publisher *p)
 void publisher_publish_now(struct publisher *p)
 {
     on_wakeup(-1, 0, p);
+}
+
+void publisher_set_timeouts(struct publisher *p, unsigned frame_ms, unsigned idle_ms)
+{
+    p->frame_ms = frame_ms;
+    p->idle_ms = idle_ms;
 }
 
 unsigned publisher_viewer_count(const struct publisher *p)

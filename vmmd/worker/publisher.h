@@ -38,6 +38,11 @@ void publisher_detach_machine(struct publisher *p);
  * it on the loop's thread. */
 void publisher_publish_now(struct publisher *p);
 
+/* How long a viewer may take to finish a message it began (5 s), and how long
+ * one must have been silent before a newcomer may take its place when every
+ * place is taken (30 s). For tests: the defaults suit viewers. */
+void publisher_set_timeouts(struct publisher *p, unsigned frame_ms, unsigned idle_ms);
+
 /* Viewers attached right now (for tests and status). */
 unsigned publisher_viewer_count(const struct publisher *p);
 

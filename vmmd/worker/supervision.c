@@ -8,6 +8,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "util.h"
 
 /* The pid the lock's holder wrote, or 0 when it has not written one yet. */
@@ -65,6 +66,16 @@ int supervision_lock(const char *path, const char *name, char *err, size_t err_l
     return fd;
 }
 
+/* PATH.new: where the line is written before it is renamed into place. */
+static char *exit_file_temp(const char *path)
+{
+    size_t len = strlen(path) + 5;
+    char *tmp = malloc(len);
+    if (tmp)
+        snprintf(tmp, len, "%s.new", path);
+    return tmp;
+}
+
 int supervision_exit_file_clear(const char *path, char *err, size_t err_len)
 {
     if (unlink(path) < 0 && errno != ENOENT) {
@@ -72,24 +83,38 @@ int supervision_exit_file_clear(const char *path, char *err, size_t err_len)
                     strerror(errno));
         return -1;
     }
+    /* The line is written as the worker ends, when the disk may have filled
+     * up: its room is taken now, while there is some. Without it (a full disk
+     * already) the write tries its luck later. */
+    char *tmp = exit_file_temp(path);
+    int fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    if (fd >= 0) {
+        if (posix_fallocate(fd, 0, SUPERVISION_EXIT_FILE_ROOM) != 0)
+            log_debug("no room kept for the exit file %s", path);
+        close(fd);
+    }
+    free(tmp);
     return 0;
 }
 
 int supervision_exit_file_write(const char *path, const char *line)
 {
-    size_t path_len = strlen(path);
-    char *tmp = malloc(path_len + 5);
+    char *tmp = exit_file_temp(path);
     if (!tmp)
         return -ENOMEM;
-    snprintf(tmp, path_len + 5, "%s.new", path);
+    /* Into the room kept for it: overwritten and cut to size, not truncated
+     * first, so that no new block is needed. */
     int rc = 0;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         rc = -errno;
+    size_t len = strlen(line);
     if (rc == 0)
-        rc = write_fully(fd, line, strlen(line));
+        rc = write_fully(fd, line, len);
     if (rc == 0)
         rc = write_fully(fd, "\n", 1);
+    if (rc == 0 && ftruncate(fd, (off_t)len + 1) < 0)
+        rc = -errno;
     if (fd >= 0 && close(fd) < 0 && rc == 0)
         rc = -errno;
     if (rc == 0 && rename(tmp, path) < 0)

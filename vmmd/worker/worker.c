@@ -18,9 +18,11 @@
 #include <unistd.h>
 
 #include "worker/console_host.h"
+#include "worker/hvc_host.h"
 #include "devices/arch_timer.h"
 #include "devices/evdev.h"
 #include "devices/virtio_input.h"
+#include "instances.h"
 #include "log.h"
 #include "machine/machine.h"
 #include "paths.h"
@@ -67,13 +69,16 @@ struct worker {
     struct hv_exit exit;
     struct event *vcpu_exited; /* activated by the vCPU thread when run returns */
     struct host_input *serial; /* stdin -> PL011 */
-    struct host_input *hvc;    /* pseudo-terminal -> virtio-console (hvc0) */
-    int hvc_master, hvc_slave;
+    struct hvc_host *hvc;      /* pseudo-terminal <-> virtio-console (hvc0) */
+    int hvc_master, hvc_slave; /* until hvc takes them over */
     char hvc_path[128];
     bool announced;
     char socket_path[512]; /* the display socket, announced once the guest boots */
     bool booted_once;
     char instance_dir[4096]; /* empty when no disk needs one */
+    /* A lock held on an instance directory made here (no --instance): it goes
+     * when the run ends; -1 for one given. */
+    int instance_lock_fd;
     struct publisher *publisher; /* NULL without a display */
     struct console_host *console; /* NULL: the console is stdin/stdout, not logged */
     int lock_fd, ready_fd;        /* -1 when not asked for (ready_fd: or done) */
@@ -264,8 +269,8 @@ static void host_input_free(struct host_input *in)
 }
 
 /* hvc0's host end: a pseudo-terminal in raw mode, as QEMU's pty character
- * devices. We hold the slave open ourselves so that the master does not read as
- * hung up before a user attaches; output nobody reads is dropped. */
+ * devices; hvc_host then serves it (and keeps what the guest writes while
+ * nobody has it open). */
 static int open_hvc_pty(struct worker *w, char *path, size_t path_len)
 {
     w->hvc_master = w->hvc_slave = -1;
@@ -418,7 +423,7 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         .cmdline = o->append ? o->append : "console=ttyAMA0",
         .ram_size = o->ram_size, .num_cpus = o->cpus, .hv = hv,
         .console_output = console_output, .console_opaque = w,
-        .hvc_fd = w->hvc_master,
+        .hvc_fd = w->hvc ? hvc_host_output_fd(w->hvc) : -1,
         .disks = o->disks, .num_disks = o->num_disks,
         .instance_dir = w->instance_dir, .announce_disks = !w->booted_once,
         .gpu = o->gpu, .keyboard = w->keyboard, .num_scanouts = o->num_scanouts,
@@ -442,7 +447,7 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         /* Only for a machine that exists: a failed start says one thing, its error. */
         if (w->publisher)
             log_info("display socket %s", w->socket_path);
-        if (w->hvc_master >= 0)
+        if (w->hvc)
             log_info("second console (hvc0) on %s", w->hvc_path);
         w->announced = true;
         signal_ready(w, hv->name);
@@ -525,8 +530,8 @@ static int prepare_instance_dir(struct worker *w, const struct worker_options *o
     char state[3072];
     if (o->instance_dir) {
         snprintf(w->instance_dir, sizeof(w->instance_dir), "%s", o->instance_dir);
-    } else if (paths_state_dir(state, sizeof(state)) == 0) {
-        snprintf(w->instance_dir, sizeof(w->instance_dir), "%s/instances/run-%lld-%d", state,
+    } else if (instances_dir(state, sizeof(state)) == 0) {
+        snprintf(w->instance_dir, sizeof(w->instance_dir), "%s/run-%lld-%d", state,
                  (long long)time(NULL), (int)getpid());
     } else {
         fail(w, "no state directory (HOME is not set): give --instance DIR");
@@ -537,8 +542,38 @@ static int prepare_instance_dir(struct worker *w, const struct worker_options *o
         fail(w, "cannot create the instance directory %s: %s", w->instance_dir, strerror(-rc));
         return -1;
     }
-    log_info("instance directory %s", w->instance_dir);
+    if (o->instance_dir) {
+        log_info("instance directory %s", w->instance_dir);
+        return 0;
+    }
+    /* Ours: locked while we run, so that vmmctl prune leaves it alone. */
+    w->instance_lock_fd = instances_lock(w->instance_dir);
+    if (w->instance_lock_fd < 0) {
+        fail(w, "cannot lock the instance directory %s: %s", w->instance_dir,
+             strerror(-w->instance_lock_fd));
+        return -1;
+    }
+    log_info("instance directory %s (%s)", w->instance_dir,
+             o->keep_instance ? "kept after this run"
+                              : "removed after this run; --keep-instance keeps it");
     return 0;
+}
+
+/* The end of a run that made its own instance directory. */
+static void finish_instance_dir(struct worker *w)
+{
+    if (w->instance_lock_fd < 0)
+        return;
+    int rc = w->o->keep_instance ? instances_keep(w->instance_dir)
+                                 : instances_remove(w->instance_dir, NULL);
+    if (rc < 0 && w->o->keep_instance)
+        log_warn("cannot mark the instance directory %s kept: %s (vmmctl prune may remove "
+                 "it)", w->instance_dir, strerror(-rc));
+    else if (rc < 0)
+        log_warn("cannot remove the instance directory %s: %s (vmmctl prune will)",
+                 w->instance_dir, strerror(-rc));
+    close(w->instance_lock_fd);
+    w->instance_lock_fd = -1;
 }
 
 /* Viewers attach at the socket asked for, or at one named after this process
@@ -601,6 +636,13 @@ static int start_console_host(struct worker *w)
     return 0;
 }
 
+/* Typed into hvc0's terminal: to the machine running now, if any. */
+static size_t hvc_input(void *opaque, const uint8_t *data, size_t len)
+{
+    struct worker *w = opaque;
+    return w->machine ? machine_hvc_input(w->machine, data, len) : 0;
+}
+
 static void open_host_consoles(struct worker *w)
 {
     bool on_socket = w->o->console_socket != NULL;
@@ -617,8 +659,12 @@ static void open_host_consoles(struct worker *w)
                                machine_console_input);
     if (w->serial)
         w->serial->escapes = w->terminal_raw;
-    if (w->hvc_master >= 0)
-        w->hvc = host_input_new(w, w->hvc_master, true, machine_hvc_input);
+    if (w->hvc_master >= 0) {
+        w->hvc = hvc_host_create(w->base, w->hvc_master, w->hvc_slave, hvc_input, w);
+        w->hvc_master = w->hvc_slave = -1; /* hvc's now, also if it failed */
+        if (!w->hvc)
+            log_warn("no hvc0: cannot watch its pseudo-terminal");
+    }
 }
 
 static void close_host_consoles(struct worker *w)
@@ -626,7 +672,7 @@ static void close_host_consoles(struct worker *w)
     terminal_restore(w);
     console_host_destroy(w->console);
     host_input_free(w->serial);
-    host_input_free(w->hvc);
+    hvc_host_destroy(w->hvc);
     if (w->hvc_master >= 0)
         close(w->hvc_master);
     if (w->hvc_slave >= 0)
@@ -895,7 +941,7 @@ int worker_run_console(const struct worker_options *o)
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
     struct worker w = {.o = o, .lock_fd = -1, .ready_fd = o->ready_fd,
-                       .hvc_master = -1, .hvc_slave = -1,
+                       .hvc_master = -1, .hvc_slave = -1, .instance_lock_fd = -1,
                        .keyboard = o->console_socket != NULL};
     w.started_ms = monotonic_ms();
     char err[512];
@@ -919,6 +965,7 @@ int worker_run_console(const struct worker_options *o)
     }
     int status = run_worker(&w);
     worker_restore_free(w.restore);
+    finish_instance_dir(&w);
     if (o->exit_file) {
         if (!w.exit_line[0])
             snprintf(w.exit_line, sizeof(w.exit_line), "error: exit status %d", status);

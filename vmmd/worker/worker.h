@@ -10,6 +10,10 @@
 #include "storage/disk.h"
 
 #define WORKER_MAX_DISKS 16
+/* --worker-log: rotated as the console log is (two viewer lines per attach
+ * would otherwise grow it without end). */
+#define WORKER_LOG_LIMIT (1u << 20)
+#define WORKER_LOG_GENERATIONS 2
 
 struct worker_options {
     const char *kernel;
@@ -20,7 +24,8 @@ struct worker_options {
     unsigned cpus; /* vCPUs, 1 .. MACHINE_MAX_CPUS (0 means 1) */
     struct disk_spec disks[WORKER_MAX_DISKS]; /* vda, vdb, ... */
     unsigned num_disks;
-    const char *instance_dir; /* NULL: a new one under the state directory */
+    const char *instance_dir; /* NULL: a new one under the state directory, */
+    bool keep_instance;       /* removed when the run ends unless this is set */
     /* Display: a virtio-gpu with keyboard and tablet, published on a Unix socket
      * (socket_path, or NULL for one under the state directory). */
     bool gpu;
