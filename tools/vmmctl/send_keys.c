@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "display_conn.h"
@@ -28,8 +29,15 @@ static bool text_typable(const char *text, char *err, size_t err_len)
     return false;
 }
 
+/* Key transitions go out at most one per KEY_PACE_NS, as fast as a person types
+ * and no faster: the guest kernel keeps 64 events per evdev reader, and a
+ * compositor busy drawing on a slow vCPU reads late; a burst beyond that is
+ * dropped whole (SYN_DROPPED). */
+#define KEY_PACE_NS 15000000
+
 static int send_key(int sock, uint32_t code, bool pressed)
 {
+    nanosleep(&(struct timespec){.tv_nsec = KEY_PACE_NS}, NULL);
     Ignition__KeyEvent key = IGNITION__KEY_EVENT__INIT;
     key.evdev_code = code;
     key.pressed = pressed;
