@@ -42,7 +42,7 @@ struct view {
     uint32_t width, height, stride, format;
     uint64_t generation, data_offset, object_size;
     const uint8_t *map;
-    unsigned damage_notices, damage_rects;
+    unsigned damage_notices, damage_rects, scanout_infos;
     bool got_error;
 };
 
@@ -146,6 +146,7 @@ static int pump(struct view *v, int timeout_ms, damage_fn on_damage, void *arg)
     int result = 1;
     switch (env->body_case) {
     case IGNITION__ENVELOPE__BODY_SCANOUT_INFO:
+        v->scanout_infos++;
         if (take_scanout(v, env->scanout_info, fds, nfds) < 0)
             result = -1;
         break;
@@ -384,7 +385,8 @@ static int cmd_watch(const char *path, double seconds)
         if (pump(&v, left > 0 ? left : 1, NULL, NULL) < 0)
             return 1;
     }
-    printf("damage %u rects %u\n", v.damage_notices, v.damage_rects);
+    printf("damage %u rects %u scanout-infos %u\n", v.damage_notices, v.damage_rects,
+           v.scanout_infos);
     detach(&v);
     return 0;
 }
