@@ -7,7 +7,9 @@ black) fill a frame of the display's size; keys typed through virtio-input run a
 command in foot's shell, whose output reaches the serial console; the serial
 console still gives a root shell. Then the warm desktop is snapshotted and
 restored twice: each restored desktop shows foot at once, and each takes typing
-into its own foot on its own."""
+into its own foot on its own. Last, a window size of 1024x768 from a viewer
+becomes the desktop's mode (cage presents at it, a viewer maps foot at it), and
+1280x800 again."""
 
 import os
 import subprocess
@@ -50,14 +52,15 @@ def shows_foot(name, width=1280, height=800):
         f"{w}x{h}, {share:.0%} of it #{colour.hex()}"
 
 
-def wait_foot(name, timeout=120):
+def wait_foot(name, width=1280, height=800, timeout=120):
     deadline = time.monotonic() + timeout
     while True:
-        ok, seen = shows_foot(name)
+        ok, seen = shows_foot(name, width, height)
         if ok:
             return
         if time.monotonic() > deadline:
-            t.fail(f"{name}: no foot window on a 1280x800 screen after {timeout}s: {seen}")
+            t.fail(f"{name}: no foot window on a {width}x{height} screen after {timeout}s: "
+                   f"{seen}")
         time.sleep(1)
 
 
@@ -100,6 +103,18 @@ def snapshot_and_restore_twice():
         t.fail("typing into one restored desktop reached the other")
 
 
+def resize(name, width, height):
+    """A viewer's window size becomes the desktop's mode: the guest reports cage
+    presenting at that size, and a viewer's next mapping is foot at that size."""
+    sock = t.status(name)["display_socket"]
+    r = subprocess.run([t.DISPLAY_CLIENT, sock, "resize", str(width), str(height)],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        t.fail(f"display_client resize {width} {height}: {r.stdout}{r.stderr}")
+    t.wait_log(name, f"GUEST: desktop ready {width}x{height}", 180)
+    wait_foot(name, width, height)
+
+
 def main():
     disk = os.path.join(guest_dir(), "desktop.ext4")
     if not os.path.exists(disk):
@@ -107,6 +122,8 @@ def main():
     try:
         boot()
         snapshot_and_restore_twice()
+        resize("desk", 1024, 768)
+        resize("desk", 1280, 800)
     finally:
         t.cleanup()
     t.passed()
