@@ -29,15 +29,19 @@ static bool text_typable(const char *text, char *err, size_t err_len)
     return false;
 }
 
-/* Key transitions go out at most one per KEY_PACE_NS, as fast as a person types
- * and no faster: the guest kernel keeps 64 events per evdev reader, and a
- * compositor busy drawing on a slow vCPU reads late; a burst beyond that is
- * dropped whole (SYN_DROPPED). */
-#define KEY_PACE_NS 15000000
+static long pace_ns = SEND_KEYS_PACE_NS;
+
+void send_keys_set_pace(long nanoseconds)
+{
+    pace_ns = nanoseconds < 0 ? 0 : nanoseconds;
+}
 
 static int send_key(int sock, uint32_t code, bool pressed)
 {
-    nanosleep(&(struct timespec){.tv_nsec = KEY_PACE_NS}, NULL);
+    if (pace_ns > 0)
+        nanosleep(&(struct timespec){.tv_sec = pace_ns / 1000000000L,
+                                     .tv_nsec = pace_ns % 1000000000L},
+                  NULL);
     Ignition__KeyEvent key = IGNITION__KEY_EVENT__INIT;
     key.evdev_code = code;
     key.pressed = pressed;
