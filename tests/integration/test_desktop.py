@@ -12,6 +12,7 @@ becomes the desktop's mode (cage presents at it, a viewer maps foot at it), and
 1280x800 again."""
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,6 +127,7 @@ def main():
         resize("desk", 1280, 800)
     finally:
         t.cleanup()
+        shutil.rmtree(TMP, ignore_errors=True)
     t.passed()
 
 
