@@ -123,7 +123,8 @@ def main():
     ENV = dict(os.environ, IGNITION_HOME=HOME)
     ENV.pop(INSIDE)
 
-    r = vmmctl("start", "full", "--mem", "512M", "--no-gui", timeout=BOOT_TIMEOUT)
+    r = vmmctl("start", "full", "--image", "console", "--mem", "512M", "--no-gui",
+                timeout=BOOT_TIMEOUT)
     if "is running" not in r.stdout:
         fail(f"start: {r.stdout!r}")
     wait_for(lambda: console_has("GUEST: shell ready"), BOOT_TIMEOUT, "the guest's shell")

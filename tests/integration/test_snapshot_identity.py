@@ -54,7 +54,7 @@ def check_no_stall_warnings(name):
 def main():
     require_assets()
     try:
-        t.vmmctl("start", "orig", "--mem", "512M", timeout=t.BOOT_TIMEOUT)
+        t.vmmctl("start", "orig", "--image", "console", "--mem", "512M", timeout=t.BOOT_TIMEOUT)
         t.wait_log("orig", "GUEST: shell ready")
         check_driver_bound("orig")
         t.vmmctl("snapshot", "orig", "base", timeout=300)

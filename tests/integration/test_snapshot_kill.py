@@ -281,7 +281,7 @@ def removed_under_a_clone():
 def main():
     require_assets()
     try:
-        t.vmmctl("start", "orig", "--mem", "512M", timeout=t.BOOT_TIMEOUT)
+        t.vmmctl("start", "orig", "--image", "console", "--mem", "512M", timeout=t.BOOT_TIMEOUT)
         t.wait_log("orig", "GUEST: shell ready")
         set_state("orig", "alpha")
         asked = int(time.time() * 1000)

@@ -22,7 +22,7 @@ def main():
     env, xvfb = v.setup("ignition-view-name-", NAME)
     viewer = None
     try:
-        vmmctl(env, "start", NAME, "--mem", "512M")
+        vmmctl(env, "start", NAME, "--image", "console", "--mem", "512M")
         log = os.path.join(v.HOME, "guests", NAME, "console.log")
         wait_for("the guest's shell", lambda: b"GUEST: shell ready" in open(log, "rb").read(),
                  240)

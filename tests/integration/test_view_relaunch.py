@@ -93,7 +93,7 @@ def main():
     env, xvfb = v.setup("ignition-relaunch-", NAME)
     viewer = None
     try:
-        vmmctl(env, "start", NAME, "--mem", "512M")
+        vmmctl(env, "start", NAME, "--image", "console", "--mem", "512M")
         wait_for("the guest's shell", lambda: "GUEST: shell ready" in guest_file("console.log"),
                  240)
         no_snapshot_no_relaunch(env)

@@ -292,6 +292,9 @@ def bad_input():
     r = vmmctl("start", "alpha", ok=False)
     if r.returncode != 1 or "already running" not in r.stderr:
         fail(f"a second start of a running guest: {r.returncode} {r.stderr!r}")
+    r = vmmctl("start", "gamma", "--image", "/nonexistent/root.ext4", ok=False)
+    if r.returncode != 1 or "--image /nonexistent/root.ext4" not in r.stderr:
+        fail(f"a root image that does not exist: {r.returncode} {r.stderr!r}")
     r = vmmctl("start", "../etc", ok=False)
     if r.returncode != 1 or "not a guest name" not in r.stderr:
         fail(f"a bad guest name: {r.returncode} {r.stderr!r}")
@@ -361,7 +364,7 @@ def main():
 def run():
     # Two guests; the first vmmctl starts vmmd itself.
     for name in ("alpha", "beta"):
-        r = vmmctl("start", name, "--mem", "512M", timeout=BOOT_TIMEOUT)
+        r = vmmctl("start", name, "--image", "console", "--mem", "512M", timeout=BOOT_TIMEOUT)
         if "is running" not in r.stdout:
             fail(f"start {name}: {r.stdout!r}")
     for name in ("alpha", "beta"):

@@ -49,7 +49,7 @@ def relaunched(name, old_pid, snap):
 def main():
     require_assets()
     try:
-        t.vmmctl("start", "base", "--mem", "512M", timeout=t.BOOT_TIMEOUT)
+        t.vmmctl("start", "base", "--image", "console", "--mem", "512M", timeout=t.BOOT_TIMEOUT)
         t.wait_log("base", "GUEST: shell ready")
         refused_and_untouched("base", "base has no snapshot: take one with Ctrl+Alt+S or "
                                       "vmmctl snapshot")

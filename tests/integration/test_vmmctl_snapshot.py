@@ -46,7 +46,7 @@ def expect_error(args, text):
 
 
 def snapshot_counting_guest():
-    t.vmmctl("start", "orig", "--mem", "512M", timeout=t.BOOT_TIMEOUT)
+    t.vmmctl("start", "orig", "--image", "console", "--mem", "512M", timeout=t.BOOT_TIMEOUT)
     t.wait_log("orig", "GUEST: shell ready")
     t.vmmctl("console", "orig",
              stdin="i=0; while :; do i=$((i+1)); echo TICK $i; sleep 0.2; done &\r")

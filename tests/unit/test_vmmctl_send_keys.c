@@ -5,6 +5,7 @@
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "fake_display.h"
 #include "keytext.h"
@@ -77,13 +78,31 @@ START_TEST(test_long_text_all_arrives)
     for (int i = 0; i < 1000; i++)
         text[i] = "abcdefghij"[i % 10];
     fake_display_start(&d);
+    send_keys_set_pace(0); /* the protocol only: no guest reads these */
     int rc = send_keys_text(d.path, text, err, sizeof(err));
+    send_keys_set_pace(SEND_KEYS_PACE_NS);
     fake_display_finish(&d);
     ck_assert_msg(rc == 0, "%s", err);
     ck_assert_uint_eq(d.nkeys, 2000);
     /* The last character is 'j' (KEY_J 36): pressed, then released. */
     ck_assert_uint_eq(d.keys[1998].code, 36);
     ck_assert(d.keys[1998].pressed && !d.keys[1999].pressed);
+}
+END_TEST
+
+/* Four transitions ("ab": press and release each) take at least four paces. */
+START_TEST(test_keys_are_paced)
+{
+    struct timespec t0, t1;
+    fake_display_start(&d);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    int rc = send_keys_text(d.path, "ab", err, sizeof(err));
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    fake_display_finish(&d);
+    ck_assert_msg(rc == 0, "%s", err);
+    ck_assert_uint_eq(d.nkeys, 4);
+    long long ns = (t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec);
+    ck_assert_int_ge(ns, 4 * SEND_KEYS_PACE_NS);
 }
 END_TEST
 
@@ -109,6 +128,7 @@ static Suite *send_keys_suite(void)
     tcase_add_test(tc, test_untypable_text_sends_nothing);
     tcase_add_test(tc, test_no_display);
     tcase_add_test(tc, test_long_text_all_arrives);
+    tcase_add_test(tc, test_keys_are_paced);
     tcase_add_test(tc, test_worker_refusal_reported);
     suite_add_tcase(s, tc);
     return s;

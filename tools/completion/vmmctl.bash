@@ -6,7 +6,7 @@ _vmmctl_commands="start stop list status console logs view screenshot send-keys 
     snapshot restore relaunch fanout snapshots rm-snapshot prune service version"
 
 # Options that take a value: the word after them is not a positional argument.
-_vmmctl_valued="--home --kernel --initrd --disk --mem --cpus --append --backend --display
+_vmmctl_valued="--home --image --kernel --initrd --disk --mem --cpus --append --backend --display
     --timeout --scanout --size --scale --title --name --prefix"
 
 # Guest names, read from vmmctl's JSON without jq: the shape is
@@ -21,7 +21,7 @@ _vmmctl_guests()
 _vmmctl_options()
 {
     case $1 in
-        start) echo "--kernel --initrd --disk --mem --cpus --append --backend --gui
+        start) echo "--image --kernel --initrd --disk --mem --cpus --append --backend --gui
                      --no-gui --display --view" ;;
         stop) echo "--force --timeout" ;;
         list | status) echo "--json" ;;
@@ -81,6 +81,10 @@ _vmmctl()
             return ;;
         --backend)
             COMPREPLY=($(compgen -W "auto emu kvm hvf" -- "$cur"))
+            return ;;
+        --image)
+            compopt -o filenames 2>/dev/null
+            COMPREPLY=($(compgen -W "console desktop" -- "$cur") $(compgen -f -- "$cur"))
             return ;;
     esac
     if _vmmctl_is_valued "$prev"; then

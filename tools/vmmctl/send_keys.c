@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "display_conn.h"
@@ -28,8 +29,19 @@ static bool text_typable(const char *text, char *err, size_t err_len)
     return false;
 }
 
+static long pace_ns = SEND_KEYS_PACE_NS;
+
+void send_keys_set_pace(long nanoseconds)
+{
+    pace_ns = nanoseconds < 0 ? 0 : nanoseconds;
+}
+
 static int send_key(int sock, uint32_t code, bool pressed)
 {
+    if (pace_ns > 0)
+        nanosleep(&(struct timespec){.tv_sec = pace_ns / 1000000000L,
+                                     .tv_nsec = pace_ns % 1000000000L},
+                  NULL);
     Ignition__KeyEvent key = IGNITION__KEY_EVENT__INIT;
     key.evdev_code = code;
     key.pressed = pressed;

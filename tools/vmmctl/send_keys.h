@@ -14,4 +14,11 @@
  * Returns 0, or -1 with one line in err. */
 int send_keys_text(const char *display_socket, const char *text, char *err, size_t err_len);
 
+/* The least time between two key transitions (default SEND_KEYS_PACE_NS): as fast
+ * as a person types and no faster. The guest kernel keeps 64 events per evdev
+ * reader, and a compositor busy drawing on a slow vCPU reads late; a burst beyond
+ * that is dropped whole (SYN_DROPPED). Tests of the protocol alone set 0. */
+#define SEND_KEYS_PACE_NS 15000000L
+void send_keys_set_pace(long nanoseconds);
+
 #endif

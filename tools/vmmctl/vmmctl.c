@@ -455,6 +455,7 @@ struct start_args {
     char kernel[PATH_MAX], initrd[PATH_MAX];
     char *disks[16];
     unsigned num_disks;
+    const char *image; /* --image: console, desktop or a path to an ext4 root */
     const char *append;
     uint64_t mem;
     unsigned cpus;
@@ -503,12 +504,13 @@ static int parse_start(int argc, char **argv, struct start_args *a)
         {"cpus", required_argument, NULL, 'c'},   {"append", required_argument, NULL, 'a'},
         {"backend", required_argument, NULL, 'b'}, {"gui", no_argument, NULL, 'G'},
         {"no-gui", no_argument, NULL, 'N'},       {"display", required_argument, NULL, 'D'},
-        {"view", no_argument, NULL, 'V'},         {NULL, 0, NULL, 0},
+        {"view", no_argument, NULL, 'V'},         {"image", required_argument, NULL, 'r'},
+        {NULL, 0, NULL, 0},
     };
     int c, status = 0;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":k:i:d:m:c:a:b:D:GNV", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":k:i:d:m:c:a:b:D:GNVr:", options, NULL)) != -1) {
         if (c != 'V')
             a->given = true;
         switch (c) {
@@ -555,10 +557,66 @@ static int parse_start(int argc, char **argv, struct start_args *a)
                                   optarg);
             break;
         case 'V': a->view = true; break;
+        case 'r':
+            if (!*optarg)
+                return usage_fail("start", "--image: give console, desktop or a path");
+            a->image = optarg;
+            break;
         case ':': return usage_fail("start", "%s needs a value", argv[optind - 1]);
         default: return usage_fail("start", "unknown option %s", argv[optind - 1]);
         }
     }
+    return 0;
+}
+
+/* The guest images tools/build-guest makes, by the name --image takes. */
+static const char *image_file(const char *name)
+{
+    if (!strcmp(name, "console"))
+        return "rootfs.ext4";
+    if (!strcmp(name, "desktop"))
+        return "desktop.ext4";
+    return NULL;
+}
+
+/* Puts the root disk first (the guest's /dev/vda): --image NAME or PATH, or
+ * without --image and --disk the desktop where it was built, else the console. */
+static int fill_root_disk(struct start_args *a, const char *dir)
+{
+    char path[PATH_MAX + 32];
+    const char *file = a->image ? image_file(a->image) : NULL;
+    if (a->image && !file) {
+        set_message(path, sizeof(path), "%s", a->image); /* a path to an ext4 root */
+        if (access(path, R_OK) != 0)
+            return fail("start: --image %s: %s", a->image, strerror(errno));
+    } else if (a->image) {
+        if (!dir)
+            return fail("start: --image %s: no guest assets found (run tools/build-guest, "
+                        "or set IGNITION_GUEST_DIR)", a->image);
+        set_message(path, sizeof(path), "%s/%s", dir, file);
+        if (access(path, R_OK) != 0)
+            return fail("start: --image %s: %s: %s (run tools/build-guest --image %s)",
+                        a->image, path, strerror(errno), a->image);
+    } else {
+        if (!dir || a->num_disks > 0)
+            return 0;
+        set_message(path, sizeof(path), "%s/%s", dir, image_file("desktop"));
+        if (access(path, R_OK) != 0)
+            set_message(path, sizeof(path), "%s/%s", dir, image_file("console"));
+        if (access(path, R_OK) != 0)
+            return 0;
+    }
+    if (a->num_disks == 16)
+        return usage_fail("start", "more than 16 disks");
+    int status = 0;
+    char *disk = absolute_disk(path, &status);
+    if (!disk)
+        return status ? status : fail("out of memory");
+    memmove(a->disks + 1, a->disks, a->num_disks * sizeof(a->disks[0]));
+    a->disks[0] = disk;
+    a->num_disks++;
+    if (!a->append)
+        a->append = "console=ttyAMA0 quiet root=/dev/vda";
     return 0;
 }
 
@@ -568,7 +626,8 @@ static int fill_defaults(struct start_args *a)
     char dir[PATH_MAX], path[PATH_MAX + 32];
     bool have_dir = find_guest_dir(dir, sizeof(dir));
     int status = 0;
-    if (!a->kernel[0]) {
+    bool default_kernel = !a->kernel[0];
+    if (default_kernel) {
         /* Without options a known guest runs as it was made, and vmmd says
          * so if it is not known: no assets needed here. */
         if (!have_dir && !a->given)
@@ -583,15 +642,9 @@ static int fill_defaults(struct start_args *a)
         if (!a->initrd[0] &&
             !absolute_path("start", "initrd", path, a->initrd, sizeof(a->initrd), &status))
             return status;
-        set_message(path, sizeof(path), "%s/rootfs.ext4", dir);
-        if (a->num_disks == 0 && access(path, R_OK) == 0) {
-            if (!(a->disks[0] = absolute_disk(path, &status)))
-                return status ? status : fail("out of memory");
-            a->num_disks = 1;
-            if (!a->append)
-                a->append = "console=ttyAMA0 quiet root=/dev/vda";
-        }
     }
+    if (default_kernel || a->image)
+        return fill_root_disk(a, have_dir ? dir : NULL);
     return 0;
 }
 
@@ -1439,8 +1492,9 @@ static int cmd_version(int argc, char **argv)
 
 static const struct command commands[] = {
     {"start", cmd_start,
-     "start NAME [--kernel K] [--initrd I] [--disk PATH[,ro]]... [--mem SIZE] [--cpus N]\n"
-     "             [--append ARGS] [--backend B] [--gui|--no-gui] [--display WxH] [--view]",
+     "start NAME [--image console|desktop|PATH] [--kernel K] [--initrd I] [--disk PATH[,ro]]...\n"
+     "             [--mem SIZE] [--cpus N] [--append ARGS] [--backend B] [--gui|--no-gui]\n"
+     "             [--display WxH] [--view]",
      "start a guest (a new one, or a stopped one again)"},
     {"stop", cmd_stop, "stop NAME [--force] [--timeout SECONDS]",
      "power a guest off (asks it first; --force does not)"},
