@@ -791,6 +791,8 @@ static void answer_settled(struct client *c, struct guest *g)
 static void on_guest_settled(void *opaque, struct guest *g)
 {
     struct supervisor *sv = opaque;
+    if (!sv->guests)
+        return; /* guests_open is still loading the records: nobody asked yet */
     guests_settle_snapshots(sv->guests);
     for (struct client *c = sv->clients; c; c = c->next)
         answer_settled(c, g);
