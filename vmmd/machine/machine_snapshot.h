@@ -17,7 +17,7 @@
 #include "devices/vmgenid.h"
 #include "hv/hv.h"
 
-/* Virtio slots a machine may have: 16 disks, rng, console, gpu, keyboard, tablet. */
+/* Virtio slots a machine may have: 16 disks, rng, console, gpu, keyboard, tablet, net. */
 #define MACHINE_SNAPSHOT_MAX_VIRTIO 24
 
 struct machine_snapshot_virtio {
