@@ -3,6 +3,7 @@
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "devices/pl031.h"
 #include "unit.h"
@@ -340,6 +341,70 @@ START_TEST(test_state_bad_field_refused)
 }
 END_TEST
 
+/* ---- the state as bytes: the device table's save and load ------------------------------- */
+
+START_TEST(test_state_bytes_round_trip)
+{
+    struct device_state_bytes first, second;
+    program_busy();
+    ck_assert_int_eq(rtc->ops->save(rtc, &first), 0);
+    char err[128] = "";
+    ck_assert_msg(copy->ops->load(copy, first.data, first.len, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_int_eq(copy->ops->save(copy, &second), 0);
+    ck_assert_uint_eq(first.len, second.len);
+    ck_assert_mem_eq(first.data, second.data, first.len);
+    ck_assert_int_eq(pl031_state_decode(second.data, second.len, &again, err, sizeof(err)), 0);
+    ck_assert_int_eq(pl031_save(rtc, &saved), 0);
+    ck_assert_mem_eq(&saved, &again, sizeof(saved));
+    free(first.data);
+    free(second.data);
+}
+END_TEST
+
+/* Every check of the state holds for its bytes too, and says what it refused. */
+START_TEST(test_state_bad_bytes_refused)
+{
+    static struct pl031_state reset;
+    struct device_state_bytes bytes;
+    ck_assert_int_eq(pl031_save(copy, &reset), 0);
+    program_busy();
+    ck_assert_int_eq(pl031_save(rtc, &saved), 0);
+    corrupt(&saved, _i);
+    ck_assert_int_eq(pl031_state_encode(&saved, &bytes), 0);
+    char err[128] = "";
+    irq_level = -1;
+    ck_assert_int_eq(copy->ops->load(copy, bytes.data, bytes.len, err, sizeof(err)), -EINVAL);
+    ck_assert_msg(strstr(err, "RTC") != NULL, "\"%s\" does not name the RTC", err);
+    ck_assert_int_eq(irq_level, -1);
+    ck_assert_int_eq(pl031_save(copy, &again), 0);
+    ck_assert_mem_eq(&reset, &again, sizeof(reset));
+    free(bytes.data);
+}
+END_TEST
+
+/* Bytes that are no Pl031State, or a flag wider than its field, never load. */
+START_TEST(test_state_undecodable_bytes_refused)
+{
+    static const uint8_t truncated[] = {0x08};         /* field 1, varint missing */
+    static const uint8_t wrong_type[] = {0x0a, 0x05};  /* field 1 as bytes, too short */
+    static const uint8_t wide_flag[] = {0x28, 0x80, 0x02}; /* armed = 256 */
+    const struct {
+        const uint8_t *data;
+        size_t len;
+        const char *says;
+    } cases[] = {{truncated, sizeof(truncated), "does not decode"},
+                 {wrong_type, sizeof(wrong_type), "does not decode"},
+                 {wide_flag, sizeof(wide_flag), "out of range"}};
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char err[128] = "";
+        ck_assert_int_eq(copy->ops->load(copy, cases[i].data, cases[i].len, err, sizeof(err)),
+                         -EINVAL);
+        ck_assert_msg(strstr(err, cases[i].says) != NULL, "case %zu: \"%s\"", i, err);
+    }
+    ck_assert_uint_eq(rd_on(copy, RTCDR), HOST_EPOCH);
+}
+END_TEST
+
 static Suite *pl031_suite(void)
 {
     Suite *s = suite_create("pl031");
@@ -372,6 +437,9 @@ static Suite *pl031_suite(void)
     tcase_add_test(state, test_state_fired_alarm_stays_raised);
     tcase_add_test(state, test_state_extreme_offsets_accepted);
     tcase_add_loop_test(state, test_state_bad_field_refused, 0, NUM_CORRUPTIONS);
+    tcase_add_test(state, test_state_bytes_round_trip);
+    tcase_add_loop_test(state, test_state_bad_bytes_refused, 0, NUM_CORRUPTIONS);
+    tcase_add_test(state, test_state_undecodable_bytes_refused);
     suite_add_tcase(s, state);
     return s;
 }

@@ -1,6 +1,27 @@
 /* A device model describes itself once: its MMIO window, its interrupt line,
- * its device-tree node and its register behaviour come from one table, so the
- * machine enumerates devices without knowing any of them. */
+ * its device-tree node, its register behaviour and its snapshot state come from
+ * one table, so the machine enumerates devices without knowing any of them.
+ *
+ * How a device keeps its state in a snapshot:
+ *
+ *  1. Its state is one protobuf message of its own, in proto/devices/NAME.proto
+ *     (package ignition.devices), listed in proto/meson.build's device_protos.
+ *     The message is the normative schema of the device's saved state.
+ *  2. Its ops table has save and load. save encodes the device's state as that
+ *     message (device_state_pack, device_state.h); load decodes it under an
+ *     allocation budget (device_state_unpack), checks every field, and only
+ *     then applies it: refused state leaves the device as it was created.
+ *  3. Its kind (struct device's kind, or its ops' name) names it in the
+ *     manifest, which keeps {kind, MMIO base, state bytes} per device and
+ *     never looks inside the bytes (vmmd/storage/snapshot_manifest.c).
+ *  4. machine.c saves by walking its device list from the last device to the
+ *     first and restores from the first to the last; it names no device.
+ *
+ * A virtio device does the same through its struct virtio_device_ops
+ * (virtio_mmio.h): the transport's state (proto/devices/virtio_mmio.proto)
+ * carries the device's own bytes. A new device adds its own .c/.h file, its
+ * .proto, one line in proto/meson.build, its unit tests and a fuzz harness of
+ * its state; nothing in the manifest or the machine's snapshot code changes. */
 #ifndef IGNITION_DEVICE_H
 #define IGNITION_DEVICE_H
 
@@ -29,6 +50,12 @@ struct fdt_phandles {
 
 struct device;
 
+/* A device's saved state: its own protobuf message, encoded (malloc'd). */
+struct device_state_bytes {
+    uint8_t *data;
+    size_t len;
+};
+
 struct device_ops {
     const char *name;
     /* Register access at offset within the window; size is 1, 2, 4 or 8. */
@@ -37,13 +64,29 @@ struct device_ops {
     /* Adds this device's node (libfdt sequential-write); returns 0 or a libfdt error. */
     int (*fdt_node)(struct device *dev, void *fdt, const struct fdt_phandles *phandles);
     void (*destroy)(struct device *dev);
+    /* Snapshots (both or neither; a device without them keeps no state). save
+     * runs with the vCPUs stopped and fills out with newly allocated bytes:
+     * 0, or -errno (-ENOMEM). load runs on a device just created, before the
+     * guest runs: it decodes state, checks every field and applies nothing
+     * unless all of it is valid. 0; -EINVAL with the reason in err; -ENOMEM. */
+    int (*save)(struct device *dev, struct device_state_bytes *out);
+    int (*load)(struct device *dev, const uint8_t *state, size_t len, char *err,
+                size_t err_len);
 };
 
 struct device {
     const struct device_ops *ops;
+    /* What the snapshot's manifest calls this device; NULL: ops->name. (The
+     * virtio-mmio transport sets its device's name: "virtio-blk", ...) */
+    const char *kind;
     uint64_t base, size;
     struct irq_line irq;
 };
+
+static inline const char *device_kind(const struct device *dev)
+{
+    return dev->kind ? dev->kind : dev->ops->name;
+}
 
 /* Writes the interrupts property of a device with one level/edge SPI. */
 int device_fdt_spi(void *fdt, unsigned intid, bool edge);

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "device_state.h"
+#include "pl031.pb-c.h"
 #include "util.h"
 
 enum {
@@ -116,17 +118,28 @@ int pl031_save(struct device *dev, struct pl031_state *out)
     return 0;
 }
 
-static bool state_valid(const struct pl031_state *in)
+static int check_state(const struct pl031_state *in, char *err, size_t err_len)
 {
-    return in->offset >= -PL031_MAX_OFFSET && in->offset <= PL031_MAX_OFFSET &&
-           in->imsc <= 1 && in->armed <= 1 && in->match_raw <= 1;
+    if (in->offset < -PL031_MAX_OFFSET || in->offset > PL031_MAX_OFFSET)
+        return device_state_refuse(err, err_len, "the RTC's offset from the host's clock, "
+                                   "%lld s, is out of range", (long long)in->offset);
+    if (in->imsc > 1 || in->armed > 1 || in->match_raw > 1)
+        return device_state_refuse(err, err_len, "an RTC flag or mask bit out of range");
+    return 0;
 }
 
 int pl031_load(struct device *dev, const struct pl031_state *in)
 {
+    return pl031_load_checked(dev, in, NULL, 0);
+}
+
+int pl031_load_checked(struct device *dev, const struct pl031_state *in, char *err,
+                       size_t err_len)
+{
     struct pl031 *r = to_pl031(dev);
-    if (!state_valid(in))
-        return -EINVAL;
+    int rc = check_state(in, err, err_len);
+    if (rc < 0)
+        return rc;
     pthread_mutex_lock(&r->lock);
     r->offset = in->offset;
     r->load = in->load;
@@ -137,6 +150,50 @@ int pl031_load(struct device *dev, const struct pl031_state *in)
     update(r);
     pthread_mutex_unlock(&r->lock);
     return 0;
+}
+
+int pl031_state_encode(const struct pl031_state *in, struct device_state_bytes *out)
+{
+    Ignition__Devices__Pl031State m = IGNITION__DEVICES__PL031_STATE__INIT;
+    m.offset = in->offset;
+    m.load = in->load, m.match = in->match, m.imsc = in->imsc;
+    m.armed = in->armed, m.match_raw = in->match_raw;
+    return device_state_pack(&m.base, out);
+}
+
+int pl031_state_decode(const uint8_t *state, size_t len, struct pl031_state *out, char *err,
+                       size_t err_len)
+{
+    memset(out, 0, sizeof(*out));
+    Ignition__Devices__Pl031State *m = (Ignition__Devices__Pl031State *)device_state_unpack(
+        &ignition__devices__pl031_state__descriptor, state, len, "the RTC", err, err_len);
+    if (!m)
+        return -EINVAL;
+    int rc = 0;
+    if (m->armed > UINT8_MAX || m->match_raw > UINT8_MAX) {
+        rc = device_state_refuse(err, err_len, "an RTC flag out of range");
+    } else {
+        out->offset = m->offset;
+        out->load = m->load, out->match = m->match, out->imsc = m->imsc;
+        out->armed = (uint8_t)m->armed, out->match_raw = (uint8_t)m->match_raw;
+    }
+    device_state_free_unpacked(m);
+    return rc;
+}
+
+static int pl031_save_bytes(struct device *dev, struct device_state_bytes *out)
+{
+    struct pl031_state st;
+    pl031_save(dev, &st);
+    return pl031_state_encode(&st, out);
+}
+
+static int pl031_load_bytes(struct device *dev, const uint8_t *state, size_t len, char *err,
+                            size_t err_len)
+{
+    struct pl031_state st;
+    int rc = pl031_state_decode(state, len, &st, err, err_len);
+    return rc < 0 ? rc : pl031_load_checked(dev, &st, err, err_len);
 }
 
 static int pl031_fdt_node(struct device *dev, void *fdt, const struct fdt_phandles *ph)
@@ -158,6 +215,8 @@ static const struct device_ops pl031_ops = {
     .write = pl031_write,
     .fdt_node = pl031_fdt_node,
     .destroy = pl031_destroy,
+    .save = pl031_save_bytes,
+    .load = pl031_load_bytes,
 };
 
 struct device *pl031_create(uint64_t base, struct irq_line irq, pl031_clock_fn clock)

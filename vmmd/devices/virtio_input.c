@@ -546,8 +546,8 @@ static const struct virtio_device_ops input_ops_template = {
     .notify = input_notify,
     .reset = input_reset,
     .destroy = input_destroy,
-    .save = input_save,
-    .load = input_load,
+    .legacy_save = input_save,
+    .legacy_load = input_load,
 };
 
 struct device *virtio_input_create(uint64_t base, struct irq_line irq, const struct guest_ram *ram,

@@ -38,12 +38,23 @@ struct virtio_device_ops {
     void (*destroy)(void *dev);
     /* Snapshots; each optional. quiesce (transport unlocked, vCPUs stopped)
      * waits until work taken from the queues is complete, so their positions
-     * are final. save and load (transport locked) carry the device's part of
-     * union virtio_device_state; load checks it and returns 0 or -EINVAL, and
-     * on failure the transport resets the device. */
+     * are final. save and load (transport locked) carry the device's own state
+     * beyond its queues, as its own protobuf message (device.h says how): the
+     * transport keeps the bytes inside its own state. load runs before the
+     * transport's registers and queues are put back (they are checked by
+     * then): it decodes and checks every field, applies nothing unless all of
+     * it is valid, and returns 0, -EINVAL with the reason in err, or -ENOMEM;
+     * on failure the transport resets the device. A device without load keeps
+     * nothing beyond its queues (a snapshot that says otherwise is refused);
+     * it may still have a save that leaves out empty, to refuse a save while
+     * it has work in flight (-EBUSY). */
     void (*quiesce)(void *dev);
-    int (*save)(void *dev, union virtio_device_state *out);
-    int (*load)(void *dev, const union virtio_device_state *in);
+    int (*save)(void *dev, struct device_state_bytes *out);
+    int (*load)(void *dev, const uint8_t *state, size_t len, char *err, size_t err_len);
+    /* The state of union virtio_device_state, while the manifest still holds
+     * it; replaced by save and load. */
+    int (*legacy_save)(void *dev, union virtio_device_state *out);
+    int (*legacy_load)(void *dev, const union virtio_device_state *in);
 };
 
 /* Creates the transport for a device; it owns dev from then on. */
