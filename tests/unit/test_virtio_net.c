@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "byteorder.h"
+#include "devices/device_state.h"
 #include "devices/virtio.h"
 #include "devices/virtio_net.h"
 #include "unit.h"
@@ -427,6 +428,42 @@ START_TEST(test_new_mac_read_at_probe)
 }
 END_TEST
 
+/* ---- snapshot state ------------------------------------------------------------------------- */
+
+START_TEST(test_state_round_trip)
+{
+    struct virtio_net_state st = {.mac = {0x02, 9, 8, 7, 6, 5}, .link_up = true}, back;
+    struct device_state_bytes bytes = {0};
+    char err[160];
+    ck_assert_int_eq(virtio_net_state_encode(&st, &bytes), 0);
+    ck_assert_int_eq(virtio_net_state_decode(bytes.data, bytes.len, &back, err, sizeof(err)), 0);
+    ck_assert_mem_eq(back.mac, st.mac, 6);
+    ck_assert(back.link_up);
+    device_state_bytes_free(&bytes);
+}
+END_TEST
+
+START_TEST(test_state_refused)
+{
+    struct virtio_net_state st;
+    char err[160];
+    /* field 1 (mac) of 5 bytes */
+    const uint8_t short_mac[] = {0x0a, 5, 2, 1, 2, 3, 4};
+    ck_assert_int_eq(virtio_net_state_decode(short_mac, sizeof(short_mac), &st, err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "not 6"));
+    const uint8_t multicast[] = {0x0a, 6, 1, 1, 2, 3, 4, 5};
+    ck_assert_int_eq(virtio_net_state_decode(multicast, sizeof(multicast), &st, err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_ptr_nonnull(strstr(err, "multicast"));
+    const uint8_t garbage[] = {0x0a, 0x7f, 1};
+    ck_assert_int_eq(virtio_net_state_decode(garbage, sizeof(garbage), &st, err, sizeof(err)),
+                     -EINVAL);
+    const uint8_t none[] = {0};
+    ck_assert_int_eq(virtio_net_state_decode(none, 0, &st, err, sizeof(err)), -EINVAL); /* no MAC */
+}
+END_TEST
+
 /* ---- user-mode network: options and filter ---------------------------------------------------- */
 
 START_TEST(test_publish_parse)
@@ -545,6 +582,10 @@ static Suite *virtio_net_suite(void)
     tcase_add_test(d, test_receive_frame_sizes);
     tcase_add_test(d, test_new_mac_read_at_probe);
     suite_add_tcase(s, d);
+    TCase *st = tcase_create("state");
+    tcase_add_test(st, test_state_round_trip);
+    tcase_add_test(st, test_state_refused);
+    suite_add_tcase(s, st);
     TCase *u = tcase_create("user");
     tcase_add_test(u, test_publish_parse);
     tcase_add_test(u, test_net_config_parse);

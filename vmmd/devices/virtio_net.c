@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "byteorder.h"
+#include "device_state.h"
+#include "virtio_net.pb-c.h"
 #include "log.h"
 #include "util.h"
 #include "virtio.h"
@@ -164,6 +166,62 @@ static void net_destroy(void *dev)
     free(dev);
 }
 
+/* ---- snapshot state ------------------------------------------------------------------------- */
+
+int virtio_net_state_encode(const struct virtio_net_state *in, struct device_state_bytes *out)
+{
+    Ignition__Devices__VirtioNetState m = IGNITION__DEVICES__VIRTIO_NET_STATE__INIT;
+    m.mac.data = (uint8_t *)in->mac;
+    m.mac.len = sizeof(in->mac);
+    m.link_up = in->link_up;
+    return device_state_pack(&m.base, out);
+}
+
+int virtio_net_state_decode(const uint8_t *state, size_t len, struct virtio_net_state *out,
+                            char *err, size_t err_len)
+{
+    memset(out, 0, sizeof(*out));
+    Ignition__Devices__VirtioNetState *m = (Ignition__Devices__VirtioNetState *)
+        device_state_unpack(&ignition__devices__virtio_net_state__descriptor, state, len,
+                            "the virtio-net", err, err_len);
+    if (!m)
+        return -EINVAL;
+    int rc = 0;
+    if (m->mac.len != sizeof(out->mac))
+        rc = device_state_refuse(err, err_len, "the virtio-net's MAC is %zu bytes, not 6",
+                                 m->mac.len);
+    else if (m->mac.data[0] & 1)
+        rc = device_state_refuse(err, err_len, "the virtio-net's MAC is a multicast address");
+    else {
+        memcpy(out->mac, m->mac.data, sizeof(out->mac));
+        out->link_up = m->link_up;
+    }
+    device_state_free_unpacked(m);
+    return rc;
+}
+
+/* Transport locked. */
+static int net_save(void *dev, struct device_state_bytes *out)
+{
+    struct net *n = dev;
+    struct virtio_net_state st = {.link_up = n->link_up};
+    memcpy(st.mac, n->mac, sizeof(st.mac));
+    return virtio_net_state_encode(&st, out);
+}
+
+static int net_load(void *dev, const uint8_t *state, size_t len, char *err, size_t err_len)
+{
+    struct net *n = dev;
+    struct virtio_net_state st;
+    int rc = virtio_net_state_decode(state, len, &st, err, err_len);
+    if (rc < 0)
+        return rc;
+    memcpy(n->mac, st.mac, sizeof(n->mac));
+    n->link_up = st.link_up;
+    n->link_seen = true;
+    return 0;
+}
+
 static const struct virtio_device_ops net_ops = {
     .name = "virtio-net",
     .device_id = VIRTIO_ID_NET,
@@ -174,6 +232,8 @@ static const struct virtio_device_ops net_ops = {
     .config_read = net_config_read,
     .notify = net_notify,
     .destroy = net_destroy,
+    .save = net_save,
+    .load = net_load,
 };
 
 struct device *virtio_net_create(uint64_t base, struct irq_line irq,

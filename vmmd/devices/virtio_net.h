@@ -116,6 +116,22 @@ bool virtio_net_running(struct device *dev);
 /* The MAC address in config space: what the driver reads when it probes. */
 void virtio_net_set_mac(struct device *dev, const uint8_t mac[6]);
 
+/* Snapshot state beyond the queues (proto/devices/virtio_net.proto): the
+ * config space as the driver last read it. Nothing is in flight between
+ * calls (a chain is taken and returned under the transport lock), so there
+ * is nothing else: frames the backend still holds are the network's, and
+ * TCP retransmits them. A restore loads this; the worker then gives a clone
+ * its own MAC (virtio_net_set_mac) and bounces the link. */
+struct virtio_net_state {
+    uint8_t mac[6];
+    bool link_up;
+};
+struct device_state_bytes;
+int virtio_net_state_encode(const struct virtio_net_state *in, struct device_state_bytes *out);
+/* Checks every field: 0, or -EINVAL with the reason in err. */
+int virtio_net_state_decode(const uint8_t *state, size_t len, struct virtio_net_state *out,
+                            char *err, size_t err_len);
+
 /* Counters, for the log and tests. */
 struct virtio_net_stats {
     uint64_t tx_frames, tx_dropped, rx_frames, rx_dropped;

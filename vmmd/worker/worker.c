@@ -441,6 +441,9 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         return -1;
     }
     w->booted_once = true;
+    /* A restore loaded the snapshot's device; this guest's MAC is its own. */
+    if (mc.restore && machine_net(w->machine))
+        virtio_net_set_mac(machine_net(w->machine), w->mac);
     if (!w->announced) {
         /* Only for a machine that exists: a failed start says one thing, its error. */
         if (w->publisher)
