@@ -91,7 +91,7 @@ def with_host_loopback(server):
     try:
         wait_lease(g)
         g.shell(f"wget -q -O - http://10.0.2.2:{server.port}/token; echo FETCH-DONE",
-                rf"\n{server.token}\r?\n.*FETCH-DONE", 120)
+                rf"\n{server.token}\r?\n[\s\S]*?FETCH-DONE", 120)
         if server.hits < 1:
             g.fail("the guest printed the token but the server saw no request")
         page = "guest-" + secrets.token_hex(8)

@@ -9,7 +9,10 @@
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "byteorder.h"
 #include "devices/device_state.h"
@@ -17,6 +20,7 @@
 #include "devices/virtio_net.h"
 #include "unit.h"
 #include "virtio_driver.h"
+#include "worker/net_mac.h"
 #include "worker/net_user.h"
 
 #define RAM_SIZE (4u << 20)
@@ -554,6 +558,41 @@ START_TEST(test_frame_filter)
 }
 END_TEST
 
+START_TEST(test_mac_from_name_and_secret)
+{
+    char dir[] = "/tmp/ignition-net-mac-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char state[64];
+    snprintf(state, sizeof(state), "%s/state", dir); /* made on first use */
+    uint8_t secret[NET_MAC_SECRET_BYTES], again[NET_MAC_SECRET_BYTES];
+    ck_assert_int_eq(net_mac_secret(state, secret), 0);
+    ck_assert_int_eq(net_mac_secret(state, again), 0);
+    ck_assert_mem_eq(secret, again, sizeof(secret)); /* kept, not made anew */
+    char path[96];
+    snprintf(path, sizeof(path), "%s/net-secret", state);
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 0777, 0600);
+    uint8_t a[6], b[6], c[6];
+    net_mac_derive(secret, "demo", a);
+    net_mac_derive(secret, "demo", b);
+    net_mac_derive(secret, "demo-1", c);
+    ck_assert_mem_eq(a, b, 6);
+    ck_assert(memcmp(a, c, 6) != 0);
+    ck_assert_uint_eq(a[0] & 3, 2); /* locally administered, unicast */
+    ck_assert_uint_eq(c[0] & 3, 2);
+    secret[0] ^= 1; /* another host */
+    net_mac_derive(secret, "demo", b);
+    ck_assert(memcmp(a, b, 6) != 0);
+    char text[18];
+    net_mac_format(a, text);
+    ck_assert_uint_eq(strlen(text), 17);
+    unlink(path);
+    rmdir(state);
+    rmdir(dir);
+}
+END_TEST
+
 static Suite *virtio_net_suite(void)
 {
     Suite *s = suite_create("virtio_net");
@@ -590,6 +629,7 @@ static Suite *virtio_net_suite(void)
     tcase_add_test(u, test_publish_parse);
     tcase_add_test(u, test_net_config_parse);
     tcase_add_test(u, test_frame_filter);
+    tcase_add_test(u, test_mac_from_name_and_secret);
     suite_add_tcase(s, u);
     return s;
 }

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "paths.h"
 #ifdef __linux__
 #include <sys/random.h>
 #endif
@@ -103,7 +105,7 @@ int net_mac_secret(const char *state_dir, uint8_t secret[NET_MAC_SECRET_BYTES])
     if ((size_t)snprintf(path, sizeof(path), "%s/net-secret", state_dir) >= sizeof(path))
         return -ENAMETOOLONG;
     int rc = read_secret(path, secret);
-    if (rc == -ENOENT)
+    if (rc == -ENOENT && (rc = paths_make_dirs(state_dir, 0700)) == 0)
         rc = create_secret(path, secret);
     return rc;
 }
