@@ -1,15 +1,27 @@
-/* Writes the seeds of fuzz_gicv3_state, fuzz_pl011_state and fuzz_pl031_state:
- * states saved from devices programmed the way Linux programs them, so that
- * mutations start from values that load and reach what follows.
- *   make_seeds_device_state SEEDS_DIR   (tests/fuzz/seeds) */
+/* Writes the seeds of the device-state harnesses (fuzz_*_state), each state
+ * encoded by its device's own encoder: states saved from devices programmed the
+ * way Linux programs them, so that mutations start from values that load and
+ * reach what follows; and every device's state in the real snapshots given
+ * after the seeds directory (named "real-", the snapshot's directory name and
+ * the device's kind), split out of their manifests.
+ *   make_seeds_device_state SEEDS_DIR [SNAPSHOT_DIR...]   (tests/fuzz/seeds) */
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "devices/device_state.h"
 #include "devices/gicv3.h"
 #include "devices/pl011.h"
 #include "devices/pl031.h"
 #include "devices/sysreg.h"
+#include "devices/virtio_gpu.h"
+#include "devices/virtio_input.h"
+#include "devices/virtio_mmio_state.h"
+#include "devices/vmgenid.h"
 #include "machine/machine.h"
+#include "storage/snapshot_file.h"
+#include "storage/snapshot_manifest.h"
 
 #define GICD_CTLR 0x0000
 #define GICD_IGROUPR 0x0080
@@ -26,15 +38,42 @@
 
 static const char *seeds_dir;
 
-static void write_seed(const char *harness, const char *name, const void *data, size_t size)
+/* prefix (prefix_len bytes) then data. */
+static void write_prefixed_seed(const char *harness, const char *name, const void *prefix,
+                                size_t prefix_len, const void *data, size_t size)
 {
     char path[4096];
     snprintf(path, sizeof(path), "%s/fuzz_%s/%s", seeds_dir, harness, name);
     FILE *f = fopen(path, "wb");
-    if (!f || fwrite(data, 1, size, f) != size || fclose(f) != 0) {
+    if (!f || fwrite(prefix, 1, prefix_len, f) != prefix_len ||
+        fwrite(data, 1, size, f) != size || fclose(f) != 0) {
         perror(path);
         exit(1);
     }
+}
+
+static void write_seed(const char *harness, const char *name, const void *data, size_t size)
+{
+    write_prefixed_seed(harness, name, "", 0, data, size);
+}
+
+static void write_encoded(const char *harness, const char *name, int rc,
+                          struct device_state_bytes *bytes)
+{
+    if (rc != 0) {
+        fprintf(stderr, "make_seeds_device_state: %s: cannot encode %s\n", harness, name);
+        exit(1);
+    }
+    write_seed(harness, name, bytes->data, bytes->len);
+    device_state_bytes_free(bytes);
+}
+
+/* A device's state as the device table saves it. */
+static void write_saved(const char *harness, const char *name, struct device *d)
+{
+    struct device_state_bytes bytes;
+    write_encoded(harness, name, d->ops->save(d, &bytes), &bytes);
+    d->ops->destroy(d);
 }
 
 /* ---- GIC ---------------------------------------------------------------------- */
@@ -75,8 +114,9 @@ static struct gicv3 *gic_as_linux(void)
 static void save_gic(struct gicv3 *gic, const char *name)
 {
     static struct gicv3_state st;
+    struct device_state_bytes bytes;
     gicv3_save(gic, &st);
-    write_seed("gicv3_state", name, &st, sizeof(st));
+    write_encoded("gicv3_state", name, gicv3_state_encode(&st, &bytes), &bytes);
     gicv3_destroy(gic);
 }
 
@@ -120,10 +160,7 @@ static void no_output(void *opaque, const uint8_t *data, size_t len)
 
 static void save_uart(struct device *uart, const char *name)
 {
-    static struct pl011_state st;
-    pl011_save(uart, &st);
-    write_seed("pl011_state", name, &st, sizeof(st));
-    uart->ops->destroy(uart);
+    write_saved("pl011_state", name, uart);
 }
 
 static struct device *uart_as_linux(void)
@@ -159,10 +196,7 @@ static int64_t seed_clock(void)
 
 static void save_rtc(struct device *rtc, const char *name)
 {
-    static struct pl031_state st;
-    pl031_save(rtc, &st);
-    write_seed("pl031_state", name, &st, sizeof(st));
-    rtc->ops->destroy(rtc);
+    write_saved("pl031_state", name, rtc);
 }
 
 static void rtc_seeds(void)
@@ -184,15 +218,153 @@ static void rtc_seeds(void)
     save_rtc(rtc, "alarm-fired");
 }
 
+/* ---- vmgenid, virtio-input, virtio-gpu ------------------------------------------------- */
+
+static void fixed_random(void *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        ((uint8_t *)buf)[i] = (uint8_t)(0x5a ^ i);
+}
+
+static void genid_seeds(void)
+{
+    struct device *genid = vmgenid_create(0x09020000, (struct irq_line){0}, fixed_random);
+    if (!genid)
+        exit(1);
+    write_saved("vmgenid_state", "fresh", genid);
+}
+
+/* Keys pressed while the guest had no buffers: sequences waiting. */
+static void input_seeds(void)
+{
+    static struct virtio_input_state in;
+    struct device_state_bytes bytes;
+    static const uint8_t keyboard = 0, tablet = 1;
+    memset(&in, 0, sizeof(in));
+    in.kind = VIRTIO_INPUT_KEYBOARD;
+    in.select = 0x11, in.subsel = 1; /* EV_BITS, EV_KEY */
+    in.leds = 1u << 1;               /* Caps Lock */
+    in.num_sequences = 2, in.lengths[0] = in.lengths[1] = 2, in.num_events = 4;
+    in.events[0] = (struct virtio_input_event_host){1, 30, 1};
+    in.events[2] = (struct virtio_input_event_host){1, 30, 0};
+    if (virtio_input_state_encode(&in, &bytes) != 0)
+        exit(1);
+    write_prefixed_seed("virtio_input_state", "keyboard-keys-waiting", &keyboard, 1, bytes.data,
+                        bytes.len);
+    device_state_bytes_free(&bytes);
+    memset(&in, 0, sizeof(in));
+    in.kind = VIRTIO_INPUT_TABLET;
+    in.num_sequences = 1, in.lengths[0] = 3, in.num_events = 3;
+    in.events[0] = (struct virtio_input_event_host){3, 0, 100};
+    in.events[1] = (struct virtio_input_event_host){3, 1, 200};
+    if (virtio_input_state_encode(&in, &bytes) != 0)
+        exit(1);
+    write_prefixed_seed("virtio_input_state", "tablet-move-waiting", &tablet, 1, bytes.data,
+                        bytes.len);
+    device_state_bytes_free(&bytes);
+}
+
+/* A 64x64 cursor-sized resource backed at the start of fuzz_virtio_gpu_state's
+ * RAM, shown on the one scanout. */
+static void gpu_seeds(void)
+{
+    struct virtio_gpu_backing_entry backing = {0x40000000, 64 * 64 * 4};
+    struct virtio_gpu_resource_state resource = {1, 2, 64, 64, 1, &backing};
+    struct virtio_gpu_state g = {.num_scanouts = 1, .num_resources = 1, .resources = &resource};
+    g.scanouts[0] = (struct virtio_gpu_scanout_state){true, 1280, 800, 1, {0, 0, 64, 64},
+                                                      {0, 0, 0, 0, 0}};
+    struct device_state_bytes bytes;
+    write_encoded("virtio_gpu_state", "one-resource-in-ram", virtio_gpu_state_encode(&g, &bytes),
+                  &bytes);
+}
+
+/* ---- real snapshots ------------------------------------------------------------------ */
+
+/* fuzz_virtio_mmio_state's device choice, by kind; -1 for none of its. */
+static int transport_choice(const char *kind)
+{
+    static const char *const kinds[] = {"virtio-rng", "virtio-console", "virtio-input-keyboard",
+                                        "virtio-input-tablet", "virtio-gpu"};
+    for (int i = 0; i < 5; i++)
+        if (strcmp(kind, kinds[i]) == 0)
+            return i;
+    return -1;
+}
+
+static void split_virtio(const char *snapshot, const struct machine_device_state *d)
+{
+    char name[256];
+    int choice = transport_choice(d->kind);
+    if (choice < 0 || d->state.len > 0xffff)
+        return;
+    snprintf(name, sizeof(name), "real-%s-%s", snapshot, d->kind);
+    uint8_t prefix[3] = {(uint8_t)choice, (uint8_t)d->state.len, (uint8_t)(d->state.len >> 8)};
+    write_prefixed_seed("virtio_mmio_state", name, prefix, sizeof(prefix), d->state.data,
+                        d->state.len);
+    struct virtio_mmio_state t;
+    char err[256];
+    if (virtio_mmio_state_decode(d->state.data, d->state.len, &t, d->kind, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s: %s\n", snapshot, err);
+        exit(1);
+    }
+    uint8_t tablet = choice == 3;
+    if (choice == 2 || choice == 3)
+        write_prefixed_seed("virtio_input_state", name, &tablet, 1, t.device.data, t.device.len);
+    if (choice == 4)
+        write_seed("virtio_gpu_state", name, t.device.data, t.device.len);
+    virtio_mmio_state_free(&t);
+}
+
+static void split_snapshot(const char *dir)
+{
+    static struct machine_snapshot state;
+    static struct snapshot_machine_config config;
+    struct snapshot_reader *r;
+    char err[512], copy[4096], name[256];
+    const uint8_t *body;
+    size_t len;
+    if (snapshot_open(dir, &r, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s: %s\n", dir, err);
+        exit(1);
+    }
+    snapshot_manifest(r, &body, &len);
+    if (snapshot_manifest_decode(body, len, &config, &state, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s: %s\n", dir, err);
+        exit(1);
+    }
+    snprintf(copy, sizeof(copy), "%s", dir);
+    const char *snapshot = basename(copy);
+    static const char *const platform[][2] = {{"gicv3", "gicv3_state"}, {"pl011", "pl011_state"},
+                                              {"pl031", "pl031_state"},
+                                              {"vmgenid", "vmgenid_state"}};
+    for (unsigned i = 0; i < state.num_devices; i++) {
+        const struct machine_device_state *d = &state.devices[i];
+        for (unsigned p = 0; p < sizeof(platform) / sizeof(platform[0]); p++) {
+            if (strcmp(d->kind, platform[p][0]) == 0) {
+                snprintf(name, sizeof(name), "real-%s", snapshot);
+                write_seed(platform[p][1], name, d->state.data, d->state.len);
+            }
+        }
+        split_virtio(snapshot, d);
+    }
+    snapshot_manifest_free(&state);
+    snapshot_close(r);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: %s SEEDS_DIR\n", argv[0]);
+    if (argc < 2) {
+        fprintf(stderr, "usage: %s SEEDS_DIR [SNAPSHOT_DIR...]\n", argv[0]);
         return 2;
     }
     seeds_dir = argv[1];
     gic_seeds();
     uart_seeds();
     rtc_seeds();
+    genid_seeds();
+    input_seeds();
+    gpu_seeds();
+    for (int i = 2; i < argc; i++)
+        split_snapshot(argv[i]);
     return 0;
 }

@@ -1,14 +1,27 @@
 /* Writes the seeds of fuzz_snapshot_body: manifest bodies of machines as
- * ignition builds them, with the GIC, UART and RTC states saved from devices
- * and the rest shaped as a booted Linux leaves it, so that mutations start
- * from bodies the decoder accepts.
- *   make_seeds_snapshot_body SEEDS_DIR   (tests/fuzz/seeds) */
+ * ignition builds them, with the GIC, UART, RTC and generation id states saved
+ * from devices and the rest shaped as a booted Linux leaves it, each device's
+ * state encoded by its own encoder, so that mutations start from bodies the
+ * decoder accepts; and the bodies of real snapshots given after the seeds
+ * directory (named after their directory).
+ *   make_seeds_snapshot_body SEEDS_DIR [SNAPSHOT_DIR...]   (tests/fuzz/seeds) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <libgen.h>
+
+#include "devices/device_state.h"
+#include "devices/gicv3.h"
+#include "devices/pl011.h"
+#include "devices/pl031.h"
 #include "devices/virtio.h"
+#include "devices/virtio_gpu.h"
+#include "devices/virtio_input.h"
+#include "devices/virtio_mmio_state.h"
+#include "devices/vmgenid.h"
 #include "machine/machine.h"
+#include "storage/snapshot_file.h"
 #include "storage/snapshot_manifest.h"
 
 #define VIRTIO_ID_BLOCK 2
@@ -30,20 +43,49 @@ static int64_t seed_clock(void)
     return 1700000000;
 }
 
+/* The same seeds on every run. */
+static void seed_random(void *buf, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        ((uint8_t *)buf)[i] = (uint8_t)(0xa5 ^ i);
+}
+
+static struct machine_device_state *add_entry(const char *kind, uint64_t base)
+{
+    struct machine_device_state *d = &state.devices[state.num_devices++];
+    snprintf(d->kind, sizeof(d->kind), "%s", kind);
+    d->base = base;
+    return d;
+}
+
+static void check(int rc, const char *what)
+{
+    if (rc != 0) {
+        fprintf(stderr, "make_seeds_snapshot_body: cannot encode %s\n", what);
+        exit(1);
+    }
+}
+
+/* The interrupt controller and the platform devices, saved from devices. */
 static void save_devices(void)
 {
+    static struct gicv3_state gic_state;
     struct gicv3 *gic = gicv3_create(MACHINE_NUM_SPIS);
     struct device *uart = pl011_create(MACHINE_UART_BASE, (struct irq_line){0}, no_output, NULL);
     struct device *rtc = pl031_create(MACHINE_RTC_BASE, (struct irq_line){0}, seed_clock);
-    if (!gic || !uart || !rtc)
+    struct device *genid = vmgenid_create(MACHINE_GENID_BASE, (struct irq_line){0}, seed_random);
+    if (!gic || !uart || !rtc || !genid)
         exit(1);
     pl011_receive(uart, (const uint8_t *)"ls\n", 3);
-    gicv3_save(gic, &state.gic);
-    pl011_save(uart, &state.uart);
-    pl031_save(rtc, &state.rtc);
+    gicv3_save(gic, &gic_state);
+    check(gicv3_state_encode(&gic_state, &add_entry("gicv3", MACHINE_GICD_BASE)->state), "gic");
+    struct device *devices[] = {uart, rtc, genid};
+    for (unsigned i = 0; i < 3; i++) {
+        struct device *d = devices[i];
+        check(d->ops->save(d, &add_entry(device_kind(d), d->base)->state), device_kind(d));
+        d->ops->destroy(d);
+    }
     gicv3_destroy(gic);
-    uart->ops->destroy(uart);
-    rtc->ops->destroy(rtc);
 }
 
 /* A kernel idling at EL1 with its MMU on. */
@@ -60,11 +102,13 @@ static void vcpu_at_idle(struct hv_vcpu_state *v)
     v->backend[0] = 0x5;
 }
 
-static void add_slot(uint32_t device_id, unsigned num_queues)
+static unsigned num_virtio;
+
+static void add_slot(const char *kind, uint32_t device_id, unsigned num_queues,
+                     struct device_state_bytes device_part)
 {
-    unsigned i = state.num_virtio++;
-    struct virtio_mmio_state *t = &state.virtio[i].transport;
-    state.virtio[i].base = MACHINE_VIRTIO_BASE + 0x200ull * i;
+    unsigned i = num_virtio++;
+    struct virtio_mmio_state st = {0}, *t = &st;
     t->device_id = device_id;
     t->status = 0xf; /* ACKNOWLEDGE | DRIVER | DRIVER_OK | FEATURES_OK */
     t->driver_features = 1ull << 32;
@@ -74,16 +118,28 @@ static void add_slot(uint32_t device_id, unsigned num_queues)
         *qs = (struct virtio_mmio_queue_state){256, 1, ring, ring + 0x1000, ring + 0x2000,
                                               (uint16_t)(17 * i + q), (uint16_t)(17 * i + q), 1};
     }
-    if (device_id == VIRTIO_ID_INPUT) {
-        struct virtio_input_state *in = &t->device.input;
-        in->kind = i % 2;
-        in->num_sequences = 1;
-        in->lengths[0] = 2;
-        in->num_events = 2;
-        in->events[0] = (struct virtio_input_event_host){1, 30, 1}; /* EV_KEY KEY_A */
-        in->events[1] = (struct virtio_input_event_host){0, 0, 0};  /* SYN_REPORT */
-    }
+    t->device = device_part;
+    check(virtio_mmio_state_encode(t, &add_entry(kind, MACHINE_VIRTIO_BASE + 0x200ull * i)->state),
+          kind);
+    device_state_bytes_free(&t->device);
 }
+
+static struct device_state_bytes input_waiting(unsigned kind)
+{
+    static struct virtio_input_state in;
+    struct device_state_bytes bytes;
+    memset(&in, 0, sizeof(in));
+    in.kind = kind;
+    in.num_sequences = 1;
+    in.lengths[0] = 2;
+    in.num_events = 2;
+    in.events[0] = (struct virtio_input_event_host){1, 30, 1}; /* EV_KEY KEY_A */
+    in.events[1] = (struct virtio_input_event_host){0, 0, 0};  /* SYN_REPORT */
+    check(virtio_input_state_encode(&in, &bytes), "an input device");
+    return bytes;
+}
+
+static const struct device_state_bytes none;
 
 static void gpu_showing_console(struct virtio_gpu_state *g)
 {
@@ -102,9 +158,20 @@ static void gpu_showing_console(struct virtio_gpu_state *g)
     g->resources[1].backing[0] = (struct virtio_gpu_backing_entry){0x4f000000, 16384};
 }
 
+static struct device_state_bytes gpu_part(void)
+{
+    struct virtio_gpu_state g = {0};
+    struct device_state_bytes bytes;
+    gpu_showing_console(&g);
+    check(virtio_gpu_state_encode(&g, &bytes), "the gpu");
+    virtio_gpu_state_free(&g);
+    return bytes;
+}
+
 static void machine(bool gpu, unsigned num_disks)
 {
     memset(&state, 0, sizeof(state));
+    num_virtio = 0;
     memset(&config, 0, sizeof(config));
     snprintf(config.backend, sizeof(config.backend), "emu");
     config.created_unix_ms = 1700000000123ull;
@@ -118,7 +185,6 @@ static void machine(bool gpu, unsigned num_disks)
         snprintf(config.disks[i].layer, sizeof(config.disks[i].layer), "disk%u.img", i);
         snprintf(config.disks[i].base_path, sizeof(config.disks[i].base_path),
                  "/srv/images/rootfs%u.img", i);
-        add_slot(VIRTIO_ID_BLOCK, 1);
     }
     config.gpu = config.keyboard = gpu;
     config.num_scanouts = 1;
@@ -126,14 +192,25 @@ static void machine(bool gpu, unsigned num_disks)
     config.gpu_memory = 256ull << 20;
     vcpu_at_idle(&state.vcpu);
     save_devices();
-    add_slot(VIRTIO_ID_ENTROPY, 1);
-    add_slot(VIRTIO_ID_CONSOLE, 2);
+    add_slot("virtio-rng", VIRTIO_ID_ENTROPY, 1, none);
+    add_slot("virtio-console", VIRTIO_ID_CONSOLE, 2, none);
+    for (unsigned i = 0; i < num_disks; i++)
+        add_slot("virtio-blk", VIRTIO_ID_BLOCK, 1, none);
     if (gpu) {
-        add_slot(VIRTIO_ID_GPU, 2);
-        add_slot(VIRTIO_ID_INPUT, 2);
-        add_slot(VIRTIO_ID_INPUT, 2);
-        state.has_gpu = true;
-        gpu_showing_console(&state.gpu);
+        add_slot("virtio-gpu", VIRTIO_ID_GPU, 2, gpu_part());
+        add_slot("virtio-input-keyboard", VIRTIO_ID_INPUT, 2, input_waiting(0));
+        add_slot("virtio-input-tablet", VIRTIO_ID_INPUT, 2, input_waiting(1));
+    }
+}
+
+static void write_file(const char *name, const uint8_t *body, size_t len)
+{
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/fuzz_snapshot_body/%s", seeds_dir, name);
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(body, 1, len, f) != len || fclose(f) != 0) {
+        perror(path);
+        exit(1);
     }
 }
 
@@ -141,25 +218,38 @@ static void write_seed(const char *name)
 {
     uint8_t *body;
     size_t len;
-    char err[256], path[4096];
+    char err[256];
     if (snapshot_manifest_encode(&config, &state, &body, &len, err, sizeof(err)) != 0) {
         fprintf(stderr, "%s: %s\n", name, err);
         exit(1);
     }
-    snprintf(path, sizeof(path), "%s/fuzz_snapshot_body/%s", seeds_dir, name);
-    FILE *f = fopen(path, "wb");
-    if (!f || fwrite(body, 1, len, f) != len || fclose(f) != 0) {
-        perror(path);
-        exit(1);
-    }
+    write_file(name, body, len);
     free(body);
     snapshot_manifest_free(&state);
 }
 
+/* A real snapshot's body as it is, named "real-" and its directory's name. */
+static void write_real_seed(const char *dir)
+{
+    struct snapshot_reader *r;
+    char err[512], name[256], copy[4096];
+    if (snapshot_open(dir, &r, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s: %s\n", dir, err);
+        exit(1);
+    }
+    const uint8_t *body;
+    size_t len;
+    snapshot_manifest(r, &body, &len);
+    snprintf(copy, sizeof(copy), "%s", dir);
+    snprintf(name, sizeof(name), "real-%s", basename(copy));
+    write_file(name, body, len);
+    snapshot_close(r);
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 2) {
-        fprintf(stderr, "usage: make_seeds_snapshot_body SEEDS_DIR\n");
+    if (argc < 2) {
+        fprintf(stderr, "usage: make_seeds_snapshot_body SEEDS_DIR [SNAPSHOT_DIR...]\n");
         return 2;
     }
     seeds_dir = argv[1];
@@ -169,5 +259,7 @@ int main(int argc, char **argv)
     write_seed("headless-two-disks");
     machine(false, 0);
     write_seed("no-disks");
+    for (int i = 2; i < argc; i++)
+        write_real_seed(argv[i]);
     return 0;
 }

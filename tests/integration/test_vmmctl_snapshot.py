@@ -4,15 +4,17 @@ count (not from 1), answer on their own consoles, write their own file to
 their own disk and see no other's; the original sees none of them, and the
 snapshot's files are byte for byte what they were before the fan-out. A restore
 under a chosen name, a restored guest started again, `snapshot --stop`,
-`snapshots` and `rm-snapshot` work, bad requests get clear errors, and a
-fan-out cut short by a clone that cannot start names it and the clones that
-run."""
+`snapshots` and `rm-snapshot` work, bad requests get clear errors, a snapshot
+of the previous format is refused with what to do, and a fan-out cut short by
+a clone that cannot start names it and the clones that run."""
 
 import hashlib
 import json
 import os
 import re
+import struct
 import time
+import zlib
 
 import test_vmmctl as t
 from guest import require_assets
@@ -160,6 +162,39 @@ def bad_input():
         t.fail(f"fanout with a count that is no number: exit {r.returncode}")
 
 
+def older_format_refused():
+    """A snapshot of the format before each device kept its own state: warm's
+    files with its manifest's body marked version 1 (checksums made good, so
+    that only the version is wrong). A restore says what it is and what to do;
+    nothing starts."""
+    old = os.path.join(t.HOME, "snapshots", "oldfmt")
+    warm = os.path.join(t.HOME, "snapshots", "warm")
+    os.mkdir(old)
+    for name in os.listdir(warm):
+        if name != "manifest":
+            os.link(os.path.join(warm, name), os.path.join(old, name))
+    with open(os.path.join(warm, "manifest"), "rb") as f:
+        manifest = bytearray(f.read())
+    count, = struct.unpack_from("<I", manifest, 28)
+    body_at = 64 + 4 * count
+    if manifest[body_at:body_at + 2] != b"\x08\x02":
+        t.fail("warm's manifest does not begin with format version 2: "
+               f"{bytes(manifest[body_at:body_at + 2])!r}")
+    manifest[body_at + 1] = 1
+    struct.pack_into("<I", manifest, 44, zlib.crc32(manifest[body_at:]))
+    struct.pack_into("<I", manifest, 60, zlib.crc32(manifest[:60]))
+    with open(os.path.join(old, "manifest"), "wb") as f:
+        f.write(manifest)
+    r = t.vmmctl("restore", "oldfmt", "--name", "ancient", ok=False, timeout=60)
+    if r.returncode != 1 or "format version 1" not in r.stderr or \
+            "take the snapshot again" not in r.stderr:
+        t.fail(f"restore of a version 1 snapshot: exit {r.returncode}, said {r.stderr!r}")
+    print(f"older format: {r.stderr.strip()}")
+    if t.vmmctl("status", "ancient", ok=False).returncode == 0:
+        t.fail("a guest was made from a version 1 snapshot")
+    t.vmmctl("rm-snapshot", "oldfmt")
+
+
 def partial_fanout_named():
     """A clone that cannot be started stops the fan-out; the error names it and
     the clones already started, which run on."""
@@ -213,6 +248,7 @@ def main():
         print(f"the snapshot's {len(sums)} files are unchanged after the clones ran")
         restores_by_name()
         bad_input()
+        older_format_refused()
         partial_fanout_named()
         names_run_out_before_any_clone_starts()
         removes()

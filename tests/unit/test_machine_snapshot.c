@@ -6,6 +6,7 @@
  * guest assets the suite says so and runs nothing. */
 #include <check.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/gicv3.h"
+#include "devices/pl011.h"
+#include "devices/pl031.h"
+#include "devices/virtio_gpu.h"
+#include "devices/virtio_mmio_state.h"
+#include "devices/vmgenid.h"
 #include "machine/machine.h"
 #include "unit.h"
 
@@ -188,25 +195,92 @@ static struct machine *restore(struct serial *serial, const struct machine_snaps
     return machine_create(&c, err, err_len);
 }
 
+/* ---- reading the devices' state, each through its own decoder -------------------- */
+
+/* The machine's devices with state, in table order. */
+static const struct {
+    const char *kind;
+    uint64_t base;
+} expected_devices[] = {
+    {"gicv3", MACHINE_GICD_BASE},
+    {"pl011", MACHINE_UART_BASE},
+    {"pl031", MACHINE_RTC_BASE},
+    {"vmgenid", MACHINE_GENID_BASE},
+    {"virtio-rng", MACHINE_VIRTIO_BASE},
+    {"virtio-gpu", MACHINE_VIRTIO_BASE + 0x200},
+    {"virtio-input-keyboard", MACHINE_VIRTIO_BASE + 0x400},
+    {"virtio-input-tablet", MACHINE_VIRTIO_BASE + 0x600},
+};
+#define NUM_DEVICES (sizeof(expected_devices) / sizeof(expected_devices[0]))
+enum { GIC, UART, RTC, GENID, RNG, GPU, KEYBOARD, TABLET };
+
+static struct device_state_bytes *bytes_of(struct machine_snapshot *s, unsigned i)
+{
+    ck_assert_uint_lt(i, s->num_devices);
+    return &s->devices[i].state;
+}
+
+static void decode_gic(struct machine_snapshot *s, struct gicv3_state *out)
+{
+    char err[256] = "";
+    struct device_state_bytes *b = bytes_of(s, GIC);
+    ck_assert_msg(gicv3_state_decode(b->data, b->len, out, err, sizeof(err)) == 0, "%s", err);
+}
+
+static void decode_transport(struct machine_snapshot *s, unsigned i, struct virtio_mmio_state *out)
+{
+    char err[256] = "";
+    struct device_state_bytes *b = bytes_of(s, i);
+    ck_assert_msg(virtio_mmio_state_decode(b->data, b->len, out, "virtio", err, sizeof(err)) == 0,
+                  "%s", err);
+}
+
+static void decode_gpu(struct machine_snapshot *s, struct virtio_gpu_state *out)
+{
+    static struct virtio_mmio_state t;
+    char err[256] = "";
+    decode_transport(s, GPU, &t);
+    ck_assert_msg(virtio_gpu_state_decode(t.device.data, t.device.len, out, err, sizeof(err)) == 0,
+                  "%s", err);
+    virtio_mmio_state_free(&t);
+}
+
+/* A copy of s whose device i holds other bytes (s keeps its own). */
+static void replace_state(struct machine_snapshot *copy, const struct machine_snapshot *s,
+                          unsigned i, struct device_state_bytes bytes)
+{
+    *copy = *s;
+    copy->devices[i].state = bytes;
+}
+
+static struct gicv3_state gic_saved, gic_again;
+
 /* ---- tests ----------------------------------------------------------------------- */
 
 START_TEST(test_saved_state_is_a_running_guest)
 {
-    ck_assert_uint_eq(saved.num_virtio, 4); /* rng, gpu, keyboard, tablet */
-    ck_assert_uint_eq(saved.virtio[0].transport.device_id, 4);
-    ck_assert_uint_eq(saved.virtio[1].transport.device_id, 16);
-    ck_assert_uint_eq(saved.virtio[2].transport.device_id, 18);
-    ck_assert_uint_eq(saved.virtio[3].transport.device_id, 18);
-    for (unsigned n = 0; n < saved.num_virtio; n++) {
-        ck_assert_uint_eq(saved.virtio[n].base, MACHINE_VIRTIO_BASE + 0x200 * n);
-        ck_assert_uint_eq(saved.virtio[n].transport.status & 0x4, 0x4); /* DRIVER_OK */
+    ck_assert_uint_eq(saved.num_devices, NUM_DEVICES);
+    for (unsigned i = 0; i < NUM_DEVICES; i++) {
+        ck_assert_str_eq(saved.devices[i].kind, expected_devices[i].kind);
+        ck_assert_uint_eq(saved.devices[i].base, expected_devices[i].base);
     }
-    ck_assert(saved.has_gpu);
-    ck_assert_uint_ge(saved.gpu.num_resources, 1); /* the console's framebuffer */
-    ck_assert_uint_eq(saved.gpu.scanouts[0].enabled, 1);
-    ck_assert_uint_ne(saved.gpu.scanouts[0].resource_id, 0);
-    ck_assert_uint_eq(saved.gic.num_spis, MACHINE_NUM_SPIS);
-    ck_assert_uint_eq(saved.gic.icc_igrpen1, 1);
+    static const uint32_t virtio_ids[] = {4, 16, 18, 18}; /* rng, gpu, keyboard, tablet */
+    for (unsigned n = 0; n < 4; n++) {
+        struct virtio_mmio_state t;
+        decode_transport(&saved, RNG + n, &t);
+        ck_assert_uint_eq(t.device_id, virtio_ids[n]);
+        ck_assert_uint_eq(t.status & 0x4, 0x4); /* DRIVER_OK */
+        virtio_mmio_state_free(&t);
+    }
+    struct virtio_gpu_state gpu;
+    decode_gpu(&saved, &gpu);
+    ck_assert_uint_ge(gpu.num_resources, 1); /* the console's framebuffer */
+    ck_assert_uint_eq(gpu.scanouts[0].enabled, 1);
+    ck_assert_uint_ne(gpu.scanouts[0].resource_id, 0);
+    virtio_gpu_state_free(&gpu);
+    decode_gic(&saved, &gic_saved);
+    ck_assert_uint_eq(gic_saved.num_spis, MACHINE_NUM_SPIS);
+    ck_assert_uint_eq(gic_saved.icc_igrpen1, 1);
     ck_assert_uint_eq(saved.vcpu.sctlr_el1 & 1, 1); /* the MMU is on */
     /* Stopped in the kernel, or in a user process at EL0 (the shell, say):
      * where the guest was is a matter of timing, but it is one or the other. */
@@ -217,6 +291,13 @@ START_TEST(test_saved_state_is_a_running_guest)
         ck_assert_uint_ge(saved.vcpu.pc, 0xffff000000000000ull);
 }
 END_TEST
+
+static void assert_same_bytes(struct machine_snapshot *a, struct machine_snapshot *b, unsigned i)
+{
+    struct device_state_bytes *x = bytes_of(a, i), *y = bytes_of(b, i);
+    ck_assert_msg(x->len == y->len && memcmp(x->data, y->data, x->len) == 0,
+                  "the %s's state differs", expected_devices[i].kind);
+}
 
 /* Saved again before it runs, the restored machine holds what was saved. */
 START_TEST(test_restored_machine_holds_the_saved_state)
@@ -229,26 +310,45 @@ START_TEST(test_restored_machine_holds_the_saved_state)
     ck_assert_msg(m != NULL, "%s", err);
     ck_assert_int_eq(machine_ram_fd(m), -1);
     ck_assert_msg(machine_save(m, &again, err, sizeof(err)) == 0, "%s", err);
+    ck_assert_uint_eq(again.num_devices, saved.num_devices);
     /* One difference: the restore is a new generation, whose edge waits in
      * the GIC for the guest (its driver configured the line edge-triggered). */
-    struct gicv3_irq_state *genid = &again.gic.irqs[MACHINE_GENID_INTID];
+    decode_gic(&saved, &gic_saved);
+    decode_gic(&again, &gic_again);
+    struct gicv3_irq_state *genid = &gic_again.irqs[MACHINE_GENID_INTID];
     ck_assert_uint_eq(genid->edge, 1);
     ck_assert_uint_eq(genid->pending, 1);
     ck_assert_uint_eq(genid->line, 0);
-    genid->pending = saved.gic.irqs[MACHINE_GENID_INTID].pending;
-    ck_assert_mem_eq(&again.gic, &saved.gic, sizeof(saved.gic));
-    ck_assert(again.has_genid);
-    ck_assert_mem_ne(again.genid.id, saved.genid.id, sizeof(saved.genid.id));
-    ck_assert_mem_eq(&again.uart, &saved.uart, sizeof(saved.uart));
-    ck_assert_mem_eq(&again.rtc, &saved.rtc, sizeof(saved.rtc));
-    ck_assert_uint_eq(again.num_virtio, saved.num_virtio);
-    ck_assert_mem_eq(again.virtio, saved.virtio, sizeof(saved.virtio));
+    genid->pending = gic_saved.irqs[MACHINE_GENID_INTID].pending;
+    ck_assert_mem_eq(&gic_again, &gic_saved, sizeof(gic_saved));
+    struct vmgenid_state id_saved, id_again;
+    struct device_state_bytes *b = bytes_of(&saved, GENID);
+    ck_assert_int_eq(vmgenid_state_decode(b->data, b->len, &id_saved, err, sizeof(err)), 0);
+    b = bytes_of(&again, GENID);
+    ck_assert_int_eq(vmgenid_state_decode(b->data, b->len, &id_again, err, sizeof(err)), 0);
+    ck_assert_mem_ne(id_again.id, id_saved.id, sizeof(id_saved.id));
+    assert_same_bytes(&again, &saved, UART);
+    assert_same_bytes(&again, &saved, RTC);
+    assert_same_bytes(&again, &saved, RNG);
+    assert_same_bytes(&again, &saved, KEYBOARD);
+    assert_same_bytes(&again, &saved, TABLET);
+    struct virtio_mmio_state t_saved, t_again;
+    decode_transport(&saved, GPU, &t_saved);
+    decode_transport(&again, GPU, &t_again);
+    ck_assert_mem_eq(&t_again, &t_saved, offsetof(struct virtio_mmio_state, device));
+    virtio_mmio_state_free(&t_saved);
+    virtio_mmio_state_free(&t_again);
     ck_assert_mem_eq(again.vcpu.x, saved.vcpu.x, sizeof(saved.vcpu.x));
     ck_assert_uint_eq(again.vcpu.pc, saved.vcpu.pc);
     ck_assert_uint_eq(again.vcpu.ttbr1_el1, saved.vcpu.ttbr1_el1);
     ck_assert_uint_ge(again.vcpu.counter, saved.vcpu.counter);
-    ck_assert_uint_eq(again.gpu.num_resources, saved.gpu.num_resources);
-    ck_assert_mem_eq(again.gpu.scanouts, saved.gpu.scanouts, sizeof(saved.gpu.scanouts));
+    static struct virtio_gpu_state gpu_saved, gpu_again;
+    decode_gpu(&saved, &gpu_saved);
+    decode_gpu(&again, &gpu_again);
+    ck_assert_uint_eq(gpu_again.num_resources, gpu_saved.num_resources);
+    ck_assert_mem_eq(gpu_again.scanouts, gpu_saved.scanouts, sizeof(gpu_saved.scanouts));
+    virtio_gpu_state_free(&gpu_saved);
+    virtio_gpu_state_free(&gpu_again);
     machine_snapshot_free(&again);
     machine_destroy(m);
 }
@@ -295,7 +395,7 @@ START_TEST(test_machine_without_the_gpu_is_refused)
     c.gpu = false;
     c.restore = &saved;
     c.restore_ram = ram_copy(NULL);
-    assert_refused(&c, "the snapshot's machine has 4 virtio devices, this one 1");
+    assert_refused(&c, "the snapshot's machine has 8 devices, this one 5");
 }
 END_TEST
 
@@ -304,43 +404,98 @@ START_TEST(test_device_of_another_type_is_refused)
     static struct serial serial;
     static struct machine_snapshot other;
     other = saved;
-    other.virtio[1].transport.device_id = 2;
+    snprintf(other.devices[GPU].kind, sizeof(other.devices[GPU].kind), "virtio-blk");
     struct machine_config c = base_config(&serial);
     c.restore = &other;
     c.restore_ram = ram_copy(NULL);
-    assert_refused(&c, "virtio slot 1 holds a virtio-blk (id 2) in the snapshot but a virtio-gpu");
+    assert_refused(&c, "the snapshot holds a virtio-blk at 0xa000200 where this machine has a "
+                   "virtio-gpu");
 }
 END_TEST
+
+/* Refused by the device itself: the manifest's kind is right, the bytes are
+ * another device's. */
+START_TEST(test_state_of_another_device_is_refused)
+{
+    static struct serial serial;
+    static struct machine_snapshot other;
+    replace_state(&other, &saved, GPU, saved.devices[RNG].state);
+    struct machine_config c = base_config(&serial);
+    c.restore = &other;
+    c.restore_ram = ram_copy(NULL);
+    assert_refused(&c, "cannot restore the virtio-gpu at 0xa000200: the snapshot holds virtio "
+                   "device id 4 here, not 16");
+}
+END_TEST
+
+static struct device_state_bytes encoded(int rc, struct device_state_bytes b)
+{
+    ck_assert_int_eq(rc, 0);
+    return b;
+}
+
+static void assert_state_refused(unsigned i, struct device_state_bytes bad, const char *reason)
+{
+    static struct serial serial;
+    static struct machine_snapshot copy;
+    struct machine_config c = base_config(&serial);
+    replace_state(&copy, &saved, i, bad);
+    c.restore = &copy;
+    c.restore_ram = ram_copy(NULL);
+    assert_refused(&c, reason);
+    free(bad.data);
+}
 
 /* Each device's load checks what it is given; the message names the device. */
 START_TEST(test_bad_device_state_is_refused_by_name)
 {
+    static struct gicv3_state gic;
+    static struct pl011_state uart;
+    struct pl031_state rtc;
+    struct virtio_mmio_state t;
+    struct virtio_gpu_state gpu;
+    struct device_state_bytes b;
+    char err[256];
+
+    decode_gic(&saved, &gic);
+    gic.num_spis = 96; /* a count the format holds, but not this machine's */
+    assert_state_refused(GIC, encoded(gicv3_state_encode(&gic, &b), b),
+                         "cannot restore the gicv3");
+
+    b = *bytes_of(&saved, UART);
+    ck_assert_int_eq(pl011_state_decode(b.data, b.len, &uart, err, sizeof(err)), 0);
+    uart.rx_count = 5; /* bytes waiting, but no receive interrupt raised */
+    assert_state_refused(UART, encoded(pl011_state_encode(&uart, &b), b),
+                         "cannot restore the pl011");
+
+    b = *bytes_of(&saved, RTC);
+    ck_assert_int_eq(pl031_state_decode(b.data, b.len, &rtc, err, sizeof(err)), 0);
+    rtc.imsc = 0xff;
+    assert_state_refused(RTC, encoded(pl031_state_encode(&rtc, &b), b),
+                         "cannot restore the pl031");
+
+    decode_transport(&saved, KEYBOARD, &t);
+    t.queues[0].desc = 0x1000; /* outside guest RAM */
+    assert_state_refused(KEYBOARD, encoded(virtio_mmio_state_encode(&t, &b), b),
+                         "cannot restore the virtio-input-keyboard at 0xa000400");
+    virtio_mmio_state_free(&t);
+
+    decode_gpu(&saved, &gpu);
+    gpu.scanouts[0].resource_id = 0xdead;
+    decode_transport(&saved, GPU, &t);
+    free(t.device.data);
+    t.device = encoded(virtio_gpu_state_encode(&gpu, &b), b);
+    assert_state_refused(GPU, encoded(virtio_mmio_state_encode(&t, &b), b),
+                         "cannot restore the virtio-gpu");
+    virtio_mmio_state_free(&t);
+    virtio_gpu_state_free(&gpu);
+
     static struct serial serial;
     static struct machine_snapshot bad;
     struct machine_config c = base_config(&serial);
-    c.restore = &bad;
-    bad = saved;
-    bad.gic.num_spis = 1024;
-    c.restore_ram = ram_copy(NULL);
-    assert_refused(&c, "cannot restore the interrupt controller");
-    bad = saved;
-    bad.uart.rx_count = 1u << 30;
-    c.restore_ram = ram_copy(NULL);
-    assert_refused(&c, "cannot restore the UART");
-    bad = saved;
-    bad.rtc.imsc = 0xff;
-    c.restore_ram = ram_copy(NULL);
-    assert_refused(&c, "cannot restore the RTC");
-    bad = saved;
-    bad.virtio[2].transport.queues[0].desc = 0x1000; /* outside guest RAM */
-    c.restore_ram = ram_copy(NULL);
-    assert_refused(&c, "cannot restore virtio slot 2 (virtio-input)");
-    bad = saved;
-    bad.gpu.scanouts[0].resource_id = 0xdead;
-    c.restore_ram = ram_copy(NULL);
-    assert_refused(&c, "cannot restore the virtio-gpu");
     bad = saved;
     bad.vcpu.backend[0] = 0;
+    c.restore = &bad;
     c.restore_ram = ram_copy(NULL);
     assert_refused(&c, "cannot restore the vCPU");
 }
@@ -390,6 +545,7 @@ static Suite *machine_snapshot_suite(bool with_guest)
     tcase_add_test(tc, test_saved_machine_continues_after_clear_stop);
     tcase_add_test(tc, test_machine_without_the_gpu_is_refused);
     tcase_add_test(tc, test_device_of_another_type_is_refused);
+    tcase_add_test(tc, test_state_of_another_device_is_refused);
     tcase_add_test(tc, test_bad_device_state_is_refused_by_name);
     tcase_add_test(tc, test_memory_without_state_is_refused);
     suite_add_tcase(s, tc);

@@ -10,7 +10,8 @@
  *  2. Its ops table has save and load. save encodes the device's state as that
  *     message (device_state_pack, device_state.h); load decodes it under an
  *     allocation budget (device_state_unpack), checks every field, and only
- *     then applies it: refused state leaves the device as it was created.
+ *     then applies it: refused state leaves the device as it was created (or,
+ *     for virtio devices, reset).
  *  3. Its kind (struct device's kind, or its ops' name) names it in the
  *     manifest, which keeps {kind, MMIO base, state bytes} per device and
  *     never looks inside the bytes (vmmd/storage/snapshot_manifest.c).
@@ -19,9 +20,10 @@
  *
  * A virtio device does the same through its struct virtio_device_ops
  * (virtio_mmio.h): the transport's state (proto/devices/virtio_mmio.proto)
- * carries the device's own bytes. A new device adds its own .c/.h file, its
- * .proto, one line in proto/meson.build, its unit tests and a fuzz harness of
- * its state; nothing in the manifest or the machine's snapshot code changes. */
+ * carries the device's own bytes. A new device adds its own .c/.h file (and
+ * its line in vmmd/meson.build), its .proto (and its name in proto/meson.build),
+ * the line in machine.c that creates it, its unit tests and a fuzz harness of
+ * its state; nothing in the manifest or in machine.c's snapshot code changes. */
 #ifndef IGNITION_DEVICE_H
 #define IGNITION_DEVICE_H
 
@@ -61,7 +63,9 @@ struct device_ops {
     /* Register access at offset within the window; size is 1, 2, 4 or 8. */
     uint64_t (*read)(struct device *dev, uint64_t offset, unsigned size);
     void (*write)(struct device *dev, uint64_t offset, unsigned size, uint64_t value);
-    /* Adds this device's node (libfdt sequential-write); returns 0 or a libfdt error. */
+    /* Adds this device's node (libfdt sequential-write); returns 0 or a libfdt
+     * error. read, write and fdt_node may be NULL for a device whose window is
+     * empty (size 0): the interrupt controller, which the backend serves. */
     int (*fdt_node)(struct device *dev, void *fdt, const struct fdt_phandles *phandles);
     void (*destroy)(struct device *dev);
     /* Snapshots (both or neither; a device without them keeps no state). save

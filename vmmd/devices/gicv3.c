@@ -11,7 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device_state.h"
+#include "gicv3.pb-c.h"
 #include "sysreg.h"
+#include "util.h"
 
 #define PRIORITY_MASK 0xf8u /* 5 implemented priority bits, like Arm's cores */
 #define IDLE_PRIORITY 0xffu
@@ -670,4 +673,107 @@ int gicv3_load(struct gicv3 *gic, const struct gicv3_state *in)
     }
     pthread_mutex_unlock(&gic->lock);
     return 0;
+}
+
+/* ---- the state as its message ---------------------------------------------------------- */
+
+typedef Ignition__Devices__Gicv3State GicMsg;
+
+#define GIC_MAX_SPI_SLOTS (GIC_MAX_IRQS - GIC_NUM_PRIVATE)
+
+/* The per-interrupt fields, each an array of its own in the message. */
+#define GIC_FLAG(name) {offsetof(struct gicv3_irq_state, name), offsetof(GicMsg, name)}
+static const struct {
+    size_t in_state, in_msg;
+} gic_flags[] = {GIC_FLAG(priority), GIC_FLAG(group1),  GIC_FLAG(enabled), GIC_FLAG(active),
+                 GIC_FLAG(edge),     GIC_FLAG(pending), GIC_FLAG(line)};
+#define NUM_FLAGS ARRAY_SIZE(gic_flags)
+
+static ProtobufCBinaryData *gic_column(GicMsg *m, size_t f)
+{
+    return (ProtobufCBinaryData *)((char *)m + gic_flags[f].in_msg);
+}
+
+static const ProtobufCBinaryData *gic_column_in(const GicMsg *m, size_t f)
+{
+    return (const ProtobufCBinaryData *)((const char *)m + gic_flags[f].in_msg);
+}
+
+int gicv3_state_encode(const struct gicv3_state *s, struct device_state_bytes *out)
+{
+    if (s->num_spis > GIC_MAX_SPI_SLOTS || s->active_depth > GIC_MAX_NESTED)
+        return -EINVAL;
+    size_t n = GIC_NUM_PRIVATE + s->num_spis;
+    uint8_t *flags = calloc(NUM_FLAGS, n);
+    if (!flags)
+        return -ENOMEM;
+    GicMsg m = IGNITION__DEVICES__GICV3_STATE__INIT;
+    m.num_spis = s->num_spis;
+    m.dist_ctlr = s->dist_ctlr;
+    m.redist_waker = s->redist_waker;
+    m.icc_ctlr = s->icc_ctlr, m.icc_pmr = s->icc_pmr, m.icc_bpr1 = s->icc_bpr1;
+    m.icc_igrpen1 = s->icc_igrpen1;
+    m.n_active_stack = s->active_depth;
+    m.active_stack = (uint32_t *)(uintptr_t)s->active_stack;
+    for (size_t f = 0; f < NUM_FLAGS; f++) {
+        uint8_t *column = flags + f * n;
+        for (size_t i = 0; i < n; i++)
+            column[i] = *((const uint8_t *)&s->irqs[i] + gic_flags[f].in_state);
+        *gic_column(&m, f) = (ProtobufCBinaryData){n, column};
+    }
+    m.n_irouter = n;
+    m.irouter = (uint64_t *)(uintptr_t)s->irouter;
+    int rc = device_state_pack(&m.base, out);
+    free(flags);
+    return rc;
+}
+
+static int check_message(const GicMsg *m, char *err, size_t err_len)
+{
+    if (m->num_spis > GIC_MAX_SPI_SLOTS)
+        return device_state_refuse(err, err_len, "a GIC with %u SPIs, more than %d",
+                                   m->num_spis, GIC_MAX_SPI_SLOTS);
+    if (m->n_active_stack > GIC_MAX_NESTED)
+        return device_state_refuse(err, err_len, "%zu nested active interrupts, more than %d",
+                                   m->n_active_stack, GIC_MAX_NESTED);
+    if (m->icc_igrpen1 > UINT8_MAX)
+        return device_state_refuse(err, err_len, "ICC_IGRPEN1 %u out of range", m->icc_igrpen1);
+    size_t n = GIC_NUM_PRIVATE + m->num_spis;
+    for (size_t f = 0; f < NUM_FLAGS; f++)
+        if (gic_column_in(m, f)->len != n)
+            return device_state_refuse(err, err_len, "a GIC interrupt array of %zu entries, "
+                                       "not %zu", gic_column_in(m, f)->len, n);
+    if (m->n_irouter != n)
+        return device_state_refuse(err, err_len, "%zu GIC routing entries, not %zu",
+                                   m->n_irouter, n);
+    return 0;
+}
+
+int gicv3_state_decode(const uint8_t *state, size_t len, struct gicv3_state *s, char *err,
+                       size_t err_len)
+{
+    memset(s, 0, sizeof(*s));
+    GicMsg *m = (GicMsg *)device_state_unpack(&ignition__devices__gicv3_state__descriptor, state,
+                                              len, "the interrupt controller", err, err_len);
+    if (!m)
+        return -EINVAL;
+    int rc = check_message(m, err, err_len);
+    if (rc == 0) {
+        size_t n = GIC_NUM_PRIVATE + m->num_spis;
+        s->num_spis = m->num_spis;
+        s->dist_ctlr = m->dist_ctlr;
+        s->redist_waker = m->redist_waker;
+        s->icc_ctlr = m->icc_ctlr, s->icc_pmr = m->icc_pmr, s->icc_bpr1 = m->icc_bpr1;
+        s->icc_igrpen1 = (uint8_t)m->icc_igrpen1;
+        s->active_depth = (uint32_t)m->n_active_stack;
+        if (m->n_active_stack)
+            memcpy(s->active_stack, m->active_stack,
+                   m->n_active_stack * sizeof(*s->active_stack));
+        for (size_t f = 0; f < NUM_FLAGS; f++)
+            for (size_t i = 0; i < n; i++)
+                *((uint8_t *)&s->irqs[i] + gic_flags[f].in_state) = gic_column_in(m, f)->data[i];
+        memcpy(s->irouter, m->irouter, n * sizeof(*s->irouter));
+    }
+    device_state_free_unpacked(m);
+    return rc;
 }

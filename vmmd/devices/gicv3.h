@@ -6,7 +6,10 @@
 #define IGNITION_GICV3_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "device.h"
 
 #define GIC_NUM_PRIVATE 32       /* SGIs 0-15, PPIs 16-31 */
 #define GIC_MAX_SPIS 988
@@ -81,5 +84,14 @@ int gicv3_save(const struct gicv3 *gic, struct gicv3_state *out);
  * (another size, a value no register write could produce, an index out of
  * range) the GIC is left unchanged. */
 int gicv3_load(struct gicv3 *gic, const struct gicv3_state *in);
+
+/* The state as its message (proto/devices/gicv3.proto), which the machine's
+ * device table carries through the backend's irqchip operations
+ * (hv/irqchip.c). encode refuses counts beyond the arrays (-EINVAL); decode
+ * what does not decode or breaks a count or width (-EINVAL, reason in err).
+ * The values are gicv3_load's to check. */
+int gicv3_state_encode(const struct gicv3_state *in, struct device_state_bytes *out);
+int gicv3_state_decode(const uint8_t *state, size_t len, struct gicv3_state *out, char *err,
+                       size_t err_len);
 
 #endif

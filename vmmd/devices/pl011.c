@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device_state.h"
+#include "pl011.pb-c.h"
 #include "util.h"
 
 enum {
@@ -194,11 +196,20 @@ static bool receive_valid(const struct pl011_state *in)
     return true;
 }
 
-int pl011_load(struct device *dev, const struct pl011_state *in)
+static int check_state(const struct pl011_state *in, char *err, size_t err_len)
 {
-    struct pl011 *u = to_pl011(dev);
-    if (!registers_valid(in) || !receive_valid(in))
-        return -EINVAL;
+    if (!registers_valid(in))
+        return device_state_refuse(err, err_len, "the UART's registers hold bits no write "
+                                   "could set");
+    if (!receive_valid(in))
+        return device_state_refuse(err, err_len, "the UART's %u received bytes disagree with "
+                                   "its interrupt bits (%#x) or its buffer", in->rx_count,
+                                   in->ris);
+    return 0;
+}
+
+static void apply_state(struct pl011 *u, const struct pl011_state *in)
+{
     pthread_mutex_lock(&u->lock);
     u->ibrd = in->ibrd;
     u->fbrd = in->fbrd;
@@ -214,7 +225,69 @@ int pl011_load(struct device *dev, const struct pl011_state *in)
     u->rx_count = in->rx_count;
     update_irq(u);
     pthread_mutex_unlock(&u->lock);
-    return 0;
+}
+
+int pl011_load(struct device *dev, const struct pl011_state *in)
+{
+    int rc = check_state(in, NULL, 0);
+    if (rc == 0)
+        apply_state(to_pl011(dev), in);
+    return rc;
+}
+
+int pl011_state_encode(const struct pl011_state *in, struct device_state_bytes *out)
+{
+    if (in->rx_count > PL011_RX_BUFFER)
+        return -EINVAL;
+    Ignition__Devices__Pl011State m = IGNITION__DEVICES__PL011_STATE__INIT;
+    m.ibrd = in->ibrd, m.fbrd = in->fbrd, m.lcr_h = in->lcr_h, m.cr = in->cr;
+    m.ifls = in->ifls, m.imsc = in->imsc, m.dmacr = in->dmacr, m.ilpr = in->ilpr;
+    m.ris = in->ris;
+    m.rx = (ProtobufCBinaryData){in->rx_count, (uint8_t *)(uintptr_t)in->rx};
+    return device_state_pack(&m.base, out);
+}
+
+int pl011_state_decode(const uint8_t *state, size_t len, struct pl011_state *out, char *err,
+                       size_t err_len)
+{
+    memset(out, 0, sizeof(*out));
+    Ignition__Devices__Pl011State *m = (Ignition__Devices__Pl011State *)device_state_unpack(
+        &ignition__devices__pl011_state__descriptor, state, len, "the UART", err, err_len);
+    if (!m)
+        return -EINVAL;
+    int rc = 0;
+    if (m->rx.len > PL011_RX_BUFFER) {
+        rc = device_state_refuse(err, err_len, "the UART holds %zu received bytes, more than "
+                                 "its %u", m->rx.len, PL011_RX_BUFFER);
+    } else {
+        out->ibrd = m->ibrd, out->fbrd = m->fbrd, out->lcr_h = m->lcr_h, out->cr = m->cr;
+        out->ifls = m->ifls, out->imsc = m->imsc, out->dmacr = m->dmacr, out->ilpr = m->ilpr;
+        out->ris = m->ris;
+        out->rx_count = (uint32_t)m->rx.len;
+        if (m->rx.len)
+            memcpy(out->rx, m->rx.data, m->rx.len);
+    }
+    device_state_free_unpacked(m);
+    return rc;
+}
+
+static int pl011_save_bytes(struct device *dev, struct device_state_bytes *out)
+{
+    static _Thread_local struct pl011_state st; /* 4 KiB of receive buffer: not on the stack */
+    pl011_save(dev, &st);
+    return pl011_state_encode(&st, out);
+}
+
+static int pl011_load_bytes(struct device *dev, const uint8_t *state, size_t len, char *err,
+                            size_t err_len)
+{
+    static _Thread_local struct pl011_state st;
+    int rc = pl011_state_decode(state, len, &st, err, err_len);
+    if (rc == 0)
+        rc = check_state(&st, err, err_len);
+    if (rc == 0)
+        apply_state(to_pl011(dev), &st);
+    return rc;
 }
 
 static int pl011_fdt_node(struct device *dev, void *fdt, const struct fdt_phandles *ph)
@@ -236,6 +309,8 @@ static const struct device_ops pl011_ops = {
     .write = pl011_write,
     .fdt_node = pl011_fdt_node,
     .destroy = pl011_destroy,
+    .save = pl011_save_bytes,
+    .load = pl011_load_bytes,
 };
 
 struct device *pl011_create(uint64_t base, struct irq_line irq, pl011_output_fn output,

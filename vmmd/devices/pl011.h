@@ -44,4 +44,12 @@ int pl011_save(struct device *dev, struct pl011_state *out);
  * unchanged. */
 int pl011_load(struct device *dev, const struct pl011_state *in);
 
+/* The state as its message (proto/devices/pl011.proto), the bytes the device
+ * table's save and load carry. encode refuses a count beyond the buffer;
+ * decode what does not decode or does not fit the structure (-EINVAL, reason
+ * in err). The values are load's to check. */
+int pl011_state_encode(const struct pl011_state *in, struct device_state_bytes *out);
+int pl011_state_decode(const uint8_t *state, size_t len, struct pl011_state *out, char *err,
+                       size_t err_len);
+
 #endif

@@ -128,18 +128,9 @@ static int check_state(const struct pl031_state *in, char *err, size_t err_len)
     return 0;
 }
 
-int pl031_load(struct device *dev, const struct pl031_state *in)
+/* Applies a checked state. */
+static void apply_state(struct pl031 *r, const struct pl031_state *in)
 {
-    return pl031_load_checked(dev, in, NULL, 0);
-}
-
-int pl031_load_checked(struct device *dev, const struct pl031_state *in, char *err,
-                       size_t err_len)
-{
-    struct pl031 *r = to_pl031(dev);
-    int rc = check_state(in, err, err_len);
-    if (rc < 0)
-        return rc;
     pthread_mutex_lock(&r->lock);
     r->offset = in->offset;
     r->load = in->load;
@@ -149,7 +140,14 @@ int pl031_load_checked(struct device *dev, const struct pl031_state *in, char *e
     r->match_raw = in->match_raw;
     update(r);
     pthread_mutex_unlock(&r->lock);
-    return 0;
+}
+
+int pl031_load(struct device *dev, const struct pl031_state *in)
+{
+    int rc = check_state(in, NULL, 0);
+    if (rc == 0)
+        apply_state(to_pl031(dev), in);
+    return rc;
 }
 
 int pl031_state_encode(const struct pl031_state *in, struct device_state_bytes *out)
@@ -193,7 +191,11 @@ static int pl031_load_bytes(struct device *dev, const uint8_t *state, size_t len
 {
     struct pl031_state st;
     int rc = pl031_state_decode(state, len, &st, err, err_len);
-    return rc < 0 ? rc : pl031_load_checked(dev, &st, err, err_len);
+    if (rc == 0)
+        rc = check_state(&st, err, err_len);
+    if (rc == 0)
+        apply_state(to_pl031(dev), &st);
+    return rc;
 }
 
 static int pl031_fdt_node(struct device *dev, void *fdt, const struct fdt_phandles *ph)

@@ -45,9 +45,6 @@ int pl031_save(struct device *dev, struct pl031_state *out);
  * (an offset out of range, a flag other than 0 or 1, unknown mask bits) the RTC
  * is left unchanged. */
 int pl031_load(struct device *dev, const struct pl031_state *in);
-/* The same, with the reason for -EINVAL in err. */
-int pl031_load_checked(struct device *dev, const struct pl031_state *in, char *err,
-                       size_t err_len);
 
 /* The state as its message (proto/devices/pl031.proto), the bytes the device
  * table's save and load carry. decode refuses what does not decode or does

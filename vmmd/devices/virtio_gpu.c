@@ -20,11 +20,13 @@
 
 #include "byteorder.h"
 #include "edid.h"
+#include "device_state.h"
 #include "log.h"
 #include "memfile.h"
 #include "scanout.h"
 #include "util.h"
 #include "virtio.h"
+#include "virtio_gpu.pb-c.h"
 #include "virtio_mmio.h"
 
 #define GPU_QUEUE_SIZE 256
@@ -1071,6 +1073,9 @@ static void gpu_destroy(void *dev)
     free(g);
 }
 
+static int gpu_save(void *dev, struct device_state_bytes *out);
+static int gpu_load(void *dev, const uint8_t *state, size_t len, char *err, size_t err_len);
+
 static const struct virtio_device_ops gpu_ops = {
     .name = "virtio-gpu",
     .device_id = VIRTIO_ID_GPU,
@@ -1083,6 +1088,8 @@ static const struct virtio_device_ops gpu_ops = {
     .notify = gpu_notify,
     .reset = gpu_reset,
     .destroy = gpu_destroy,
+    .save = gpu_save,
+    .load = gpu_load,
 };
 
 static bool apply_options(struct virtio_gpu *g, const struct virtio_gpu_options *opts)
@@ -1181,9 +1188,8 @@ static void save_scanout(const struct scanout *s, struct virtio_gpu_scanout_stat
     };
 }
 
-int virtio_gpu_save(struct device *dev, struct virtio_gpu_state *out)
+static int save_state(struct virtio_gpu *g, struct virtio_gpu_state *out)
 {
-    struct virtio_gpu *g = virtio_gpu_of(dev);
     memset(out, 0, sizeof(*out));
     virtio_mmio_lock(g->transport);
     out->num_scanouts = g->num_scanouts;
@@ -1201,6 +1207,11 @@ int virtio_gpu_save(struct device *dev, struct virtio_gpu_state *out)
     if (rc < 0)
         virtio_gpu_state_free(out);
     return rc;
+}
+
+int virtio_gpu_save(struct device *dev, struct virtio_gpu_state *out)
+{
+    return save_state(virtio_gpu_of(dev), out);
 }
 
 void virtio_gpu_state_free(struct virtio_gpu_state *state)
@@ -1344,5 +1355,230 @@ int virtio_gpu_load(struct device *dev, const struct virtio_gpu_state *in)
     virtio_mmio_lock(g->transport);
     int rc = load_locked(g, in);
     virtio_mmio_unlock(g->transport);
+    return rc;
+}
+
+/* ---- the state as its message ----------------------------------------------------------- */
+
+typedef Ignition__Devices__VirtioGpuState GpuMsg;
+typedef Ignition__Devices__GpuScanout ScanoutMsg;
+typedef Ignition__Devices__GpuRect RectMsg;
+typedef Ignition__Devices__GpuCursor CursorMsg;
+typedef Ignition__Devices__GpuResource ResourceMsg;
+typedef Ignition__Devices__GpuBacking BackingMsg;
+
+/* What an encoding allocates, freed together once it is packed. */
+struct gpu_msgs {
+    ScanoutMsg scanouts[DISPLAY_MAX_SCANOUTS];
+    ScanoutMsg *scanout_list[DISPLAY_MAX_SCANOUTS];
+    RectMsg rects[DISPLAY_MAX_SCANOUTS];
+    CursorMsg cursors[DISPLAY_MAX_SCANOUTS];
+    ResourceMsg *resources;
+    ResourceMsg **resource_list;
+    BackingMsg *backing;
+    BackingMsg **backing_list;
+};
+
+static void encode_scanout(const struct virtio_gpu_scanout_state *s, struct gpu_msgs *p,
+                           unsigned i)
+{
+    ScanoutMsg *m = &p->scanouts[i];
+    RectMsg *r = &p->rects[i];
+    CursorMsg *c = &p->cursors[i];
+    ignition__devices__gpu_scanout__init(m);
+    ignition__devices__gpu_rect__init(r);
+    ignition__devices__gpu_cursor__init(c);
+    m->enabled = s->enabled, m->width = s->width, m->height = s->height;
+    m->resource_id = s->resource_id;
+    r->x = s->rect.x, r->y = s->rect.y, r->width = s->rect.width, r->height = s->rect.height;
+    c->resource_id = s->cursor.resource_id;
+    c->hot_x = s->cursor.hot_x, c->hot_y = s->cursor.hot_y;
+    c->x = s->cursor.x, c->y = s->cursor.y;
+    m->rect = r;
+    m->cursor = c;
+    p->scanout_list[i] = m;
+}
+
+static size_t total_backing(const struct virtio_gpu_state *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->num_resources; i++)
+        n += s->resources[i].num_backing;
+    return n;
+}
+
+static int alloc_msgs(const struct virtio_gpu_state *s, struct gpu_msgs *p)
+{
+    size_t backing = total_backing(s);
+    p->resources = calloc(s->num_resources ? s->num_resources : 1, sizeof(*p->resources));
+    p->resource_list = calloc(s->num_resources ? s->num_resources : 1, sizeof(*p->resource_list));
+    p->backing = calloc(backing ? backing : 1, sizeof(*p->backing));
+    p->backing_list = calloc(backing ? backing : 1, sizeof(*p->backing_list));
+    return p->resources && p->resource_list && p->backing && p->backing_list ? 0 : -ENOMEM;
+}
+
+static void free_msgs(struct gpu_msgs *p)
+{
+    free(p->resources);
+    free(p->resource_list);
+    free(p->backing);
+    free(p->backing_list);
+}
+
+static void encode_resources(const struct virtio_gpu_state *s, struct gpu_msgs *p)
+{
+    size_t at = 0;
+    for (size_t i = 0; i < s->num_resources; i++) {
+        const struct virtio_gpu_resource_state *r = &s->resources[i];
+        ResourceMsg *m = &p->resources[i];
+        ignition__devices__gpu_resource__init(m);
+        m->id = r->id, m->format = r->format, m->width = r->width, m->height = r->height;
+        m->backing = &p->backing_list[at];
+        m->n_backing = r->num_backing;
+        for (uint32_t j = 0; j < r->num_backing; j++, at++) {
+            ignition__devices__gpu_backing__init(&p->backing[at]);
+            p->backing[at].gpa = r->backing[j].gpa;
+            p->backing[at].len = r->backing[j].len;
+            p->backing_list[at] = &p->backing[at];
+        }
+        p->resource_list[i] = m;
+    }
+}
+
+int virtio_gpu_state_encode(const struct virtio_gpu_state *s, struct device_state_bytes *out)
+{
+    if (s->num_scanouts > DISPLAY_MAX_SCANOUTS || s->num_resources > VIRTIO_GPU_MAX_RESOURCES)
+        return -EINVAL;
+    struct gpu_msgs *p = calloc(1, sizeof(*p));
+    int rc = p ? alloc_msgs(s, p) : -ENOMEM;
+    if (rc == 0) {
+        GpuMsg m = IGNITION__DEVICES__VIRTIO_GPU_STATE__INIT;
+        m.events_read = s->events_read;
+        for (unsigned i = 0; i < s->num_scanouts; i++)
+            encode_scanout(&s->scanouts[i], p, i);
+        encode_resources(s, p);
+        m.n_scanouts = s->num_scanouts;
+        m.scanouts = p->scanout_list;
+        m.n_resources = s->num_resources;
+        m.resources = p->resource_list;
+        rc = device_state_pack(&m.base, out);
+    }
+    if (p)
+        free_msgs(p);
+    free(p);
+    return rc;
+}
+
+static void decode_scanout(const ScanoutMsg *m, struct virtio_gpu_scanout_state *s)
+{
+    s->enabled = m->enabled;
+    s->width = m->width, s->height = m->height;
+    s->resource_id = m->resource_id;
+    if (m->rect)
+        s->rect = (struct display_rect){m->rect->x, m->rect->y, m->rect->width, m->rect->height};
+    if (m->cursor) {
+        const CursorMsg *c = m->cursor;
+        s->cursor = (struct virtio_gpu_cursor_state){c->resource_id, c->hot_x, c->hot_y, c->x,
+                                                     c->y};
+    }
+}
+
+static int decode_resource(const ResourceMsg *m, struct virtio_gpu_resource_state *r)
+{
+    r->id = m->id, r->format = m->format, r->width = m->width, r->height = m->height;
+    if (m->n_backing == 0)
+        return 0;
+    r->backing = calloc(m->n_backing, sizeof(*r->backing));
+    if (!r->backing)
+        return -ENOMEM;
+    for (size_t i = 0; i < m->n_backing; i++)
+        r->backing[i] = (struct virtio_gpu_backing_entry){m->backing[i]->gpa, m->backing[i]->len};
+    r->num_backing = (uint32_t)m->n_backing;
+    return 0;
+}
+
+static int check_counts(const GpuMsg *m, char *err, size_t err_len)
+{
+    if (m->n_scanouts > DISPLAY_MAX_SCANOUTS)
+        return device_state_refuse(err, err_len, "%zu gpu scanouts, more than %d",
+                                   m->n_scanouts, DISPLAY_MAX_SCANOUTS);
+    if (m->n_resources > VIRTIO_GPU_MAX_RESOURCES)
+        return device_state_refuse(err, err_len, "%zu gpu resources, more than %u",
+                                   m->n_resources, VIRTIO_GPU_MAX_RESOURCES);
+    size_t backing = 0;
+    for (size_t i = 0; i < m->n_resources; i++) {
+        if (m->resources[i]->n_backing > VIRTIO_GPU_STATE_MAX_BACKING - backing)
+            return device_state_refuse(err, err_len, "gpu resources with more than %u backing "
+                                       "entries in all", VIRTIO_GPU_STATE_MAX_BACKING);
+        backing += m->resources[i]->n_backing;
+    }
+    return 0;
+}
+
+static int decode_message(const GpuMsg *m, struct virtio_gpu_state *s, char *err,
+                          size_t err_len)
+{
+    int rc = check_counts(m, err, err_len);
+    if (rc < 0)
+        return rc;
+    s->events_read = m->events_read;
+    for (size_t i = 0; i < m->n_scanouts; i++)
+        decode_scanout(m->scanouts[i], &s->scanouts[i]);
+    s->num_scanouts = (unsigned)m->n_scanouts;
+    if (m->n_resources == 0)
+        return 0;
+    s->resources = calloc(m->n_resources, sizeof(*s->resources));
+    if (!s->resources)
+        return -ENOMEM;
+    s->num_resources = m->n_resources;
+    for (size_t i = 0; i < m->n_resources; i++)
+        if (decode_resource(m->resources[i], &s->resources[i]) < 0)
+            return -ENOMEM;
+    return 0;
+}
+
+int virtio_gpu_state_decode(const uint8_t *state, size_t len, struct virtio_gpu_state *out,
+                            char *err, size_t err_len)
+{
+    memset(out, 0, sizeof(*out));
+    GpuMsg *m = (GpuMsg *)device_state_unpack(&ignition__devices__virtio_gpu_state__descriptor,
+                                              state, len, "the virtio-gpu", err, err_len);
+    if (!m)
+        return -EINVAL;
+    int rc = decode_message(m, out, err, err_len);
+    device_state_free_unpacked(m);
+    if (rc < 0)
+        virtio_gpu_state_free(out);
+    return rc;
+}
+
+/* The device table's entries (transport locked). */
+static int gpu_save(void *dev, struct device_state_bytes *out)
+{
+    struct virtio_gpu_state st;
+    int rc = save_state(dev, &st);
+    if (rc == 0)
+        rc = virtio_gpu_state_encode(&st, out);
+    virtio_gpu_state_free(&st);
+    return rc;
+}
+
+/* After the transport's registers and queues are checked, with RAM in place:
+ * the resources' pixels are read back from it. */
+static int gpu_load(void *dev, const uint8_t *state, size_t len, char *err, size_t err_len)
+{
+    struct virtio_gpu *g = dev;
+    struct virtio_gpu_state st;
+    int rc = virtio_gpu_state_decode(state, len, &st, err, err_len);
+    if (rc == 0) {
+        virtio_mmio_lock(g->transport);
+        rc = load_locked(g, &st);
+        virtio_mmio_unlock(g->transport);
+        if (rc < 0)
+            device_state_refuse(err, err_len, "the virtio-gpu's resources or scanouts are %s",
+                                rc == -ENOMEM ? "more than its memory allows"
+                                              : "inconsistent or out of range");
+    }
+    virtio_gpu_state_free(&st);
     return rc;
 }

@@ -51,10 +51,15 @@ struct virtio_gpu_backing_entry {
 
 /* ---- snapshot state ----------------------------------------------------------------- */
 
-/* The device's own state, variable-sized, beside its transport's: a snapshot
- * holds virtio_mmio_save's state (queues and registers only, for a gpu) and
- * this one. Restore loads the transport first (virtio_mmio_load resets the
- * device when it fails), then this. */
+/* The device's own state, variable-sized, inside its transport's as its own
+ * message (proto/devices/virtio_gpu.proto): the transport's load checks its
+ * registers and queues, then this loads (and the transport resets the device
+ * when it fails). */
+
+/* Backing entries of all resources together. Linux attaches about one per
+ * page of each framebuffer (a 4K desktop, double-buffered: ~16 Ki); this allows
+ * 2 GiB of single pages while bounding what a decoder allocates. */
+#define VIRTIO_GPU_STATE_MAX_BACKING (1u << 19)
 
 struct virtio_gpu_resource_state {
     uint32_t id, format, width, height;
@@ -99,6 +104,13 @@ int virtio_gpu_save(struct device *dev, struct virtio_gpu_state *out);
 int virtio_gpu_load(struct device *dev, const struct virtio_gpu_state *in);
 
 void virtio_gpu_state_free(struct virtio_gpu_state *state);
+
+/* The state as its message. encode refuses counts beyond the bounds (-EINVAL);
+ * decode what does not decode or breaks a bound (-EINVAL, reason in err;
+ * nothing to free). A decoded state is freed with virtio_gpu_state_free. */
+int virtio_gpu_state_encode(const struct virtio_gpu_state *in, struct device_state_bytes *out);
+int virtio_gpu_state_decode(const uint8_t *state, size_t len, struct virtio_gpu_state *out,
+                            char *err, size_t err_len);
 
 /* ---- for tests and fuzzing ---------------------------------------------------------- */
 

@@ -12,11 +12,12 @@
 #include <string.h>
 
 #include "byteorder.h"
+#include "device_state.h"
 #include "log.h"
 #include "util.h"
 #include "virtio.h"
 #include "virtio_mmio.h"
-#include "virtio_mmio_state.h"
+#include "virtio_input.pb-c.h"
 
 #define INPUT_QUEUE_SIZE 64 /* Linux offers at most 64 event buffers anyway */
 #define DEVIDS_VENDOR 0x4947 /* "IG"; hwdb has no quirks for BUS_VIRTUAL to match it */
@@ -462,10 +463,8 @@ static void input_destroy(void *dev)
 
 /* ---- snapshots (transport locked) -------------------------------------------------------- */
 
-static int input_save(void *dev, union virtio_device_state *out)
+static void save_state(const struct input *in, struct virtio_input_state *s)
 {
-    struct input *in = dev;
-    struct virtio_input_state *s = &out->input;
     memset(s, 0, sizeof(*s));
     s->kind = (uint32_t)(in->kind - kinds);
     s->select = in->select;
@@ -478,7 +477,6 @@ static int input_save(void *dev, union virtio_device_state *out)
         s->lengths[i] = p->lengths[(p->first_sequence + i) % VIRTIO_INPUT_PENDING_SEQUENCES];
     for (unsigned i = 0; i < p->num_events; i++)
         s->events[i] = *pending_event(p, i);
-    return 0;
 }
 
 static uint32_t advertised_leds(const struct kind_desc *k)
@@ -517,15 +515,19 @@ static bool pending_state_ok(const struct kind_desc *k, const struct virtio_inpu
     return at == s->num_events;
 }
 
-static int input_load(void *dev, const union virtio_device_state *state)
+static int check_state(const struct input *in, const struct virtio_input_state *s, char *err,
+                       size_t err_len)
 {
-    struct input *in = dev;
-    const struct virtio_input_state *s = &state->input;
-    if (s->kind != (uint32_t)(in->kind - kinds) || (s->leds & ~advertised_leds(in->kind)) ||
-        !pending_state_ok(in->kind, s)) {
-        log_warn("%s: snapshot: kind, LEDs or waiting input out of range", in->ops.name);
-        return -EINVAL;
-    }
+    if (s->kind != (uint32_t)(in->kind - kinds))
+        return device_state_refuse(err, err_len, "the snapshot's input device is of kind %u, "
+                                   "not %u", s->kind, (unsigned)(in->kind - kinds));
+    if ((s->leds & ~advertised_leds(in->kind)) || !pending_state_ok(in->kind, s))
+        return device_state_refuse(err, err_len, "LEDs or waiting input out of range");
+    return 0;
+}
+
+static void apply_state(struct input *in, const struct virtio_input_state *s)
+{
     memset(&in->pending, 0, sizeof(in->pending));
     for (uint32_t i = 0, at = 0; i < s->num_sequences; at += s->lengths[i], i++)
         pending_push(&in->pending, &s->events[at], s->lengths[i] - 1u);
@@ -533,7 +535,103 @@ static int input_load(void *dev, const union virtio_device_state *state)
     in->select = s->select;
     in->subsel = s->subsel;
     render_config(in);
+}
+
+typedef Ignition__Devices__VirtioInputState InputMsg;
+typedef Ignition__Devices__InputEvent EventMsg;
+
+int virtio_input_state_encode(const struct virtio_input_state *s, struct device_state_bytes *out)
+{
+    if (s->num_sequences > VIRTIO_INPUT_PENDING_SEQUENCES ||
+        s->num_events > VIRTIO_INPUT_PENDING_EVENTS)
+        return -EINVAL;
+    EventMsg *events = calloc(s->num_events ? s->num_events : 1, sizeof(*events));
+    EventMsg **list = calloc(s->num_events ? s->num_events : 1, sizeof(*list));
+    int rc = -ENOMEM;
+    if (events && list) {
+        InputMsg m = IGNITION__DEVICES__VIRTIO_INPUT_STATE__INIT;
+        m.kind = s->kind, m.select = s->select, m.subsel = s->subsel, m.leds = s->leds;
+        m.lengths = (ProtobufCBinaryData){s->num_sequences, (uint8_t *)(uintptr_t)s->lengths};
+        for (uint32_t i = 0; i < s->num_events; i++) {
+            ignition__devices__input_event__init(&events[i]);
+            events[i].type = s->events[i].type;
+            events[i].code = s->events[i].code;
+            events[i].value = s->events[i].value;
+            list[i] = &events[i];
+        }
+        m.n_events = s->num_events;
+        m.events = list;
+        rc = device_state_pack(&m.base, out);
+    }
+    free(events);
+    free(list);
+    return rc;
+}
+
+static int decode_message(const InputMsg *m, struct virtio_input_state *s, char *err,
+                          size_t err_len)
+{
+    if (m->select > UINT8_MAX || m->subsel > UINT8_MAX)
+        return device_state_refuse(err, err_len, "virtio-input: a config selector out of range");
+    if (m->lengths.len > VIRTIO_INPUT_PENDING_SEQUENCES ||
+        m->n_events > VIRTIO_INPUT_PENDING_EVENTS)
+        return device_state_refuse(err, err_len, "virtio-input: %zu waiting input sequences "
+                                   "of %zu events, more than %d or %d", m->lengths.len,
+                                   m->n_events, VIRTIO_INPUT_PENDING_SEQUENCES,
+                                   VIRTIO_INPUT_PENDING_EVENTS);
+    s->kind = m->kind, s->select = (uint8_t)m->select, s->subsel = (uint8_t)m->subsel;
+    s->leds = m->leds;
+    s->num_sequences = (uint32_t)m->lengths.len;
+    if (m->lengths.len)
+        memcpy(s->lengths, m->lengths.data, m->lengths.len);
+    for (size_t i = 0; i < m->n_events; i++) {
+        const EventMsg *e = m->events[i];
+        if (e->type > UINT16_MAX || e->code > UINT16_MAX)
+            return device_state_refuse(err, err_len, "virtio-input: event %zu out of range", i);
+        s->events[i] = (struct virtio_input_event_host){(uint16_t)e->type, (uint16_t)e->code,
+                                                        e->value};
+    }
+    s->num_events = (uint32_t)m->n_events;
     return 0;
+}
+
+int virtio_input_state_decode(const uint8_t *state, size_t len, struct virtio_input_state *out,
+                              char *err, size_t err_len)
+{
+    memset(out, 0, sizeof(*out));
+    InputMsg *m = (InputMsg *)device_state_unpack(
+        &ignition__devices__virtio_input_state__descriptor, state, len, "virtio-input", err,
+        err_len);
+    if (!m)
+        return -EINVAL;
+    int rc = decode_message(m, out, err, err_len);
+    device_state_free_unpacked(m);
+    return rc;
+}
+
+static int input_save(void *dev, struct device_state_bytes *out)
+{
+    struct virtio_input_state *s = malloc(sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    save_state(dev, s);
+    int rc = virtio_input_state_encode(s, out);
+    free(s);
+    return rc;
+}
+
+static int input_load(void *dev, const uint8_t *state, size_t len, char *err, size_t err_len)
+{
+    struct virtio_input_state *s = malloc(sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    int rc = virtio_input_state_decode(state, len, s, err, err_len);
+    if (rc == 0)
+        rc = check_state(dev, s, err, err_len);
+    if (rc == 0)
+        apply_state(dev, s);
+    free(s);
+    return rc;
 }
 
 static const struct virtio_device_ops input_ops_template = {
@@ -546,8 +644,8 @@ static const struct virtio_device_ops input_ops_template = {
     .notify = input_notify,
     .reset = input_reset,
     .destroy = input_destroy,
-    .legacy_save = input_save,
-    .legacy_load = input_load,
+    .save = input_save,
+    .load = input_load,
 };
 
 struct device *virtio_input_create(uint64_t base, struct irq_line irq, const struct guest_ram *ram,

@@ -29,7 +29,8 @@ struct virtio_input_event_host {
 #define VIRTIO_INPUT_TABLET_MAX 32767       /* ABS_X and ABS_Y run from 0 to this */
 #define VIRTIO_INPUT_SERIAL_MAX 63          /* ID_SERIAL bytes kept (see create) */
 
-/* The device's part of a snapshot (virtio_mmio_state.h): the config selector
+/* The device's part of a snapshot (its own message inside the transport's,
+ * proto/devices/virtio_input.proto): the config selector
  * the driver last wrote, the guest's LEDs, and the sequences waiting for event
  * buffers, oldest first. Not saved: the dropped count and its log pacing (this
  * process's statistics), the kind's name, serial and capabilities (from
@@ -43,6 +44,15 @@ struct virtio_input_state {
     uint32_t num_events;  /* the sum of the lengths */
     struct virtio_input_event_host events[VIRTIO_INPUT_PENDING_EVENTS];
 };
+
+/* The state as its message. encode refuses counts beyond the arrays (-EINVAL);
+ * decode what does not decode or does not fit the structure (-EINVAL, reason
+ * in err). The device's load checks the values: the kind, LEDs it advertises,
+ * and sequences as virtio_input_send queues them. */
+int virtio_input_state_encode(const struct virtio_input_state *in,
+                              struct device_state_bytes *out);
+int virtio_input_state_decode(const uint8_t *state, size_t len, struct virtio_input_state *out,
+                              char *err, size_t err_len);
 
 /* serial is what the guest sees as the device's ID_SERIAL (NULL: none); only
  * its first VIRTIO_INPUT_SERIAL_MAX bytes are kept. */

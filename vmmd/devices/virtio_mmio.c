@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device_state.h"
 #include "log.h"
 #include "util.h"
 #include "virtio.h"
+#include "virtio_mmio.pb-c.h"
 #include "virtio_mmio_state.h"
 
 enum {
@@ -375,28 +377,35 @@ int virtio_mmio_save(struct device *dev, struct virtio_mmio_state *out)
     out->config_generation = t->config_generation;
     for (unsigned i = 0; i < t->ops->num_queues; i++)
         save_queue(&t->queues[i], &out->queues[i]);
-    int rc = t->ops->legacy_save ? t->ops->legacy_save(t->device_state, &out->device) : 0;
-    if (rc == 0 && t->ops->save) {
-        /* Only to refuse a save with work in flight, until the transport keeps
-         * the device's bytes. */
-        struct device_state_bytes bytes = {0};
-        rc = t->ops->save(t->device_state, &bytes);
-        free(bytes.data);
-    }
+    int rc = t->ops->save ? t->ops->save(t->device_state, &out->device) : 0;
     pthread_mutex_unlock(&t->lock);
+    if (rc < 0)
+        virtio_mmio_state_free(out);
     return rc;
+}
+
+void virtio_mmio_state_free(struct virtio_mmio_state *state)
+{
+    free(state->device.data);
+    state->device = (struct device_state_bytes){0};
 }
 
 /* Register values the transport itself could have reached: a status byte
  * whose FEATURES_OK was granted, interrupt reasons it raises. Selectors and
  * the generation take any value. */
-static bool registers_ok(const struct virtio_mmio *t, const struct virtio_mmio_state *in)
+static int check_registers(const struct virtio_mmio *t, const struct virtio_mmio_state *in,
+                           char *err, size_t err_len)
 {
-    if (in->device_id != t->ops->device_id || (in->status & ~STATUS_BITS) ||
-        (in->interrupt_status & ~(INT_USED_BUFFER | INT_CONFIG_CHANGE)))
-        return false;
-    return !(in->status & VIRTIO_STATUS_FEATURES_OK) ||
-           features_acceptable(t, in->driver_features);
+    if (in->device_id != t->ops->device_id)
+        return device_state_refuse(err, err_len, "the snapshot holds virtio device id %u here, "
+                                   "not %u", in->device_id, t->ops->device_id);
+    if ((in->status & ~STATUS_BITS) ||
+        (in->interrupt_status & ~(INT_USED_BUFFER | INT_CONFIG_CHANGE)) ||
+        ((in->status & VIRTIO_STATUS_FEATURES_OK) &&
+         !features_acceptable(t, in->driver_features)))
+        return device_state_refuse(err, err_len, "status, features or interrupt bits out of "
+                                   "range");
+    return 0;
 }
 
 static bool queue_state_empty(const struct virtio_mmio_queue_state *in)
@@ -440,37 +449,158 @@ static void commit_registers(struct virtio_mmio *t, const struct virtio_mmio_sta
     t->config_generation = in->config_generation;
 }
 
-static int load_locked(struct virtio_mmio *t, const struct virtio_mmio_state *in)
+static int load_device_part(struct virtio_mmio *t, const struct device_state_bytes *in,
+                            char *err, size_t err_len)
+{
+    if (t->ops->load)
+        return t->ops->load(t->device_state, in->data, in->len, err, err_len);
+    if (in->len)
+        return device_state_refuse(err, err_len, "the snapshot holds %zu bytes of state for a "
+                                   "device that keeps none", in->len);
+    return 0;
+}
+
+static int load_locked(struct virtio_mmio *t, const struct virtio_mmio_state *in, char *err,
+                       size_t err_len)
 {
     struct queue_setup queues[VIRTIO_MMIO_MAX_QUEUES] = {0};
-    if (!registers_ok(t, in)) {
-        log_warn("%s: snapshot: device type, status or interrupt bits out of range",
-                 t->ops->name);
-        return -EINVAL;
-    }
-    for (unsigned i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++) {
-        if (!load_queue(t, i, &in->queues[i], &queues[i])) {
-            log_warn("%s: snapshot: queue %u is inconsistent or outside guest memory",
-                     t->ops->name, i);
-            return -EINVAL;
-        }
-    }
-    int rc = t->ops->legacy_load ? t->ops->legacy_load(t->device_state, &in->device) : 0;
+    int rc = check_registers(t, in, err, err_len);
     if (rc < 0)
+        return rc;
+    for (unsigned i = 0; i < VIRTIO_MMIO_MAX_QUEUES; i++)
+        if (!load_queue(t, i, &in->queues[i], &queues[i]))
+            return device_state_refuse(err, err_len, "queue %u is inconsistent or outside guest "
+                                       "memory", i);
+    if ((rc = load_device_part(t, &in->device, err, err_len)) < 0)
         return rc;
     commit_registers(t, in);
     memcpy(t->queues, queues, sizeof(t->queues));
     return 0;
 }
 
-int virtio_mmio_load(struct device *dev, const struct virtio_mmio_state *in)
+int virtio_mmio_load(struct device *dev, const struct virtio_mmio_state *in, char *err,
+                     size_t err_len)
 {
     struct virtio_mmio *t = to_transport(dev);
     pthread_mutex_lock(&t->lock);
-    int rc = load_locked(t, in);
-    if (rc < 0)
+    int rc = load_locked(t, in, err, err_len);
+    if (rc < 0) {
+        log_warn("%s: snapshot refused: %s", t->ops->name, err && err_len ? err : "invalid");
         reset_locked(t);
+    }
     pthread_mutex_unlock(&t->lock);
+    return rc;
+}
+
+/* ---- the state as its message ----------------------------------------------------------- */
+
+typedef Ignition__Devices__VirtioMmioState StateMsg;
+typedef Ignition__Devices__VirtioQueue QueueMsg;
+
+int virtio_mmio_state_encode(const struct virtio_mmio_state *in, struct device_state_bytes *out)
+{
+    QueueMsg queues[VIRTIO_MMIO_MAX_QUEUES];
+    QueueMsg *list[VIRTIO_MMIO_MAX_QUEUES];
+    StateMsg m = IGNITION__DEVICES__VIRTIO_MMIO_STATE__INIT;
+    m.device_id = in->device_id, m.status = in->status;
+    m.driver_features = in->driver_features;
+    m.device_features_sel = in->device_features_sel;
+    m.driver_features_sel = in->driver_features_sel;
+    m.queue_sel = in->queue_sel;
+    m.interrupt_status = in->interrupt_status;
+    m.config_generation = in->config_generation;
+    size_t n = VIRTIO_MMIO_MAX_QUEUES;
+    while (n && queue_state_empty(&in->queues[n - 1]))
+        n--;
+    for (size_t i = 0; i < n; i++) {
+        const struct virtio_mmio_queue_state *q = &in->queues[i];
+        ignition__devices__virtio_queue__init(&queues[i]);
+        queues[i].num = q->num, queues[i].ready = q->ready;
+        queues[i].desc = q->desc, queues[i].driver = q->driver, queues[i].device = q->device;
+        queues[i].last_avail = q->last_avail, queues[i].used_idx = q->used_idx;
+        queues[i].event_idx = q->event_idx;
+        list[i] = &queues[i];
+    }
+    m.n_queues = n;
+    m.queues = list;
+    m.device = (ProtobufCBinaryData){in->device.len, in->device.data};
+    return device_state_pack(&m.base, out);
+}
+
+static int decode_queue(const QueueMsg *m, size_t i, struct virtio_mmio_queue_state *q,
+                        const char *what, char *err, size_t err_len)
+{
+    if (m->ready > UINT8_MAX || m->event_idx > UINT8_MAX || m->last_avail > UINT16_MAX ||
+        m->used_idx > UINT16_MAX)
+        return device_state_refuse(err, err_len, "%s: queue %zu: a value out of range", what, i);
+    q->num = m->num, q->ready = (uint8_t)m->ready;
+    q->desc = m->desc, q->driver = m->driver, q->device = m->device;
+    q->last_avail = (uint16_t)m->last_avail, q->used_idx = (uint16_t)m->used_idx;
+    q->event_idx = (uint8_t)m->event_idx;
+    return 0;
+}
+
+static int decode_message(const StateMsg *m, struct virtio_mmio_state *out, const char *what,
+                          char *err, size_t err_len)
+{
+    if (m->n_queues > VIRTIO_MMIO_MAX_QUEUES)
+        return device_state_refuse(err, err_len, "%s: %zu queues, more than %d", what,
+                                   m->n_queues, VIRTIO_MMIO_MAX_QUEUES);
+    out->device_id = m->device_id, out->status = m->status;
+    out->driver_features = m->driver_features;
+    out->device_features_sel = m->device_features_sel;
+    out->driver_features_sel = m->driver_features_sel;
+    out->queue_sel = m->queue_sel;
+    out->interrupt_status = m->interrupt_status;
+    out->config_generation = m->config_generation;
+    for (size_t i = 0; i < m->n_queues; i++) {
+        int rc = decode_queue(m->queues[i], i, &out->queues[i], what, err, err_len);
+        if (rc < 0)
+            return rc;
+    }
+    if (m->device.len) {
+        out->device.data = malloc(m->device.len);
+        if (!out->device.data)
+            return -ENOMEM;
+        memcpy(out->device.data, m->device.data, m->device.len);
+        out->device.len = m->device.len;
+    }
+    return 0;
+}
+
+int virtio_mmio_state_decode(const uint8_t *state, size_t len, struct virtio_mmio_state *out,
+                             const char *what, char *err, size_t err_len)
+{
+    memset(out, 0, sizeof(*out));
+    StateMsg *m = (StateMsg *)device_state_unpack(&ignition__devices__virtio_mmio_state__descriptor,
+                                                  state, len, what, err, err_len);
+    if (!m)
+        return -EINVAL;
+    int rc = decode_message(m, out, what, err, err_len);
+    device_state_free_unpacked(m);
+    if (rc < 0)
+        virtio_mmio_state_free(out);
+    return rc;
+}
+
+static int transport_save(struct device *dev, struct device_state_bytes *out)
+{
+    struct virtio_mmio_state st;
+    int rc = virtio_mmio_save(dev, &st);
+    if (rc == 0)
+        rc = virtio_mmio_state_encode(&st, out);
+    virtio_mmio_state_free(&st);
+    return rc;
+}
+
+static int transport_load(struct device *dev, const uint8_t *state, size_t len, char *err,
+                          size_t err_len)
+{
+    struct virtio_mmio_state st;
+    int rc = virtio_mmio_state_decode(state, len, &st, device_kind(dev), err, err_len);
+    if (rc == 0)
+        rc = virtio_mmio_load(dev, &st, err, err_len);
+    virtio_mmio_state_free(&st);
     return rc;
 }
 
@@ -504,6 +634,8 @@ static const struct device_ops virtio_mmio_ops = {
     .write = virtio_mmio_write,
     .fdt_node = virtio_mmio_fdt_node,
     .destroy = virtio_mmio_destroy,
+    .save = transport_save,
+    .load = transport_load,
 };
 
 struct device *virtio_mmio_create(uint64_t base, struct irq_line irq,

@@ -15,8 +15,7 @@
 #define VIRTIO_MMIO_MAX_QUEUES 8
 
 struct virtio_mmio;
-union virtio_device_state; /* virtio_mmio_state.h */
-struct virtio_mmio_state;
+struct virtio_mmio_state; /* virtio_mmio_state.h */
 
 struct virtio_device_ops {
     const char *name;
@@ -51,10 +50,6 @@ struct virtio_device_ops {
     void (*quiesce)(void *dev);
     int (*save)(void *dev, struct device_state_bytes *out);
     int (*load)(void *dev, const uint8_t *state, size_t len, char *err, size_t err_len);
-    /* The state of union virtio_device_state, while the manifest still holds
-     * it; replaced by save and load. */
-    int (*legacy_save)(void *dev, union virtio_device_state *out);
-    int (*legacy_load)(void *dev, const union virtio_device_state *in);
 };
 
 /* Creates the transport for a device; it owns dev from then on. */
@@ -84,12 +79,17 @@ void virtio_mmio_config_changed(struct virtio_mmio *t);
 void virtio_mmio_needs_reset(struct virtio_mmio *t);
 
 /* Snapshot of the transport and the device's own part (virtio_mmio_state.h),
- * taken with the vCPUs stopped. Returns 0 or a device's -errno. */
+ * taken with the vCPUs stopped: out is overwritten whole, and owns the
+ * device's bytes (virtio_mmio_state_free). Returns 0 or a device's -errno.
+ * The device table's save is this, encoded. */
 int virtio_mmio_save(struct device *dev, struct virtio_mmio_state *out);
 
 /* Into a freshly created device whose guest RAM already holds the rings,
- * before the guest runs. Everything in `in` is checked; -EINVAL leaves the
- * device reset. Raises no interrupt and reads no guest memory. */
-int virtio_mmio_load(struct device *dev, const struct virtio_mmio_state *in);
+ * before the guest runs. Everything in `in` is checked; -EINVAL (reason in
+ * err) leaves the device reset. The transport raises no interrupt and reads no
+ * guest memory (a device's own load may: virtio-gpu reads its pixels back).
+ * The device table's load is this, decoded. */
+int virtio_mmio_load(struct device *dev, const struct virtio_mmio_state *in, char *err,
+                     size_t err_len);
 
 #endif

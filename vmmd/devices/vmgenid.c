@@ -8,6 +8,7 @@
  * one pulse per new generation. */
 #include "vmgenid.h"
 
+#include <errno.h>
 #include <libfdt.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -16,7 +17,9 @@
 #include <sys/random.h>
 #endif
 
+#include "device_state.h"
 #include "util.h"
+#include "vmgenid.pb-c.h"
 
 struct vmgenid {
     struct device dev;
@@ -94,6 +97,54 @@ int vmgenid_load(struct device *dev, const struct vmgenid_state *in)
     return 0;
 }
 
+int vmgenid_state_encode(const struct vmgenid_state *in, struct device_state_bytes *out)
+{
+    Ignition__Devices__VmGenIdState m = IGNITION__DEVICES__VM_GEN_ID_STATE__INIT;
+    m.id = (ProtobufCBinaryData){sizeof(in->id), (uint8_t *)(uintptr_t)in->id};
+    return device_state_pack(&m.base, out);
+}
+
+int vmgenid_state_decode(const uint8_t *state, size_t len, struct vmgenid_state *out,
+                         char *err, size_t err_len)
+{
+    memset(out, 0, sizeof(*out));
+    Ignition__Devices__VmGenIdState *m = (Ignition__Devices__VmGenIdState *)device_state_unpack(
+        &ignition__devices__vm_gen_id_state__descriptor, state, len, "the generation id", err,
+        err_len);
+    if (!m)
+        return -EINVAL;
+    int rc = 0;
+    if (m->id.len != sizeof(out->id))
+        rc = device_state_refuse(err, err_len, "the generation id is %zu bytes, not %zu",
+                                 m->id.len, sizeof(out->id));
+    else
+        memcpy(out->id, m->id.data, sizeof(out->id));
+    device_state_free_unpacked(m);
+    return rc;
+}
+
+static int vmgenid_save_bytes(struct device *dev, struct device_state_bytes *out)
+{
+    struct vmgenid_state st;
+    vmgenid_save(dev, &st);
+    return vmgenid_state_encode(&st, out);
+}
+
+/* Whatever the snapshot was, the machine it is loaded into is a new copy of
+ * it: the id moves on at once (the edge waits in the interrupt controller,
+ * loaded before this device, until the guest runs). */
+static int vmgenid_load_bytes(struct device *dev, const uint8_t *state, size_t len, char *err,
+                              size_t err_len)
+{
+    struct vmgenid_state st;
+    int rc = vmgenid_state_decode(state, len, &st, err, err_len);
+    if (rc < 0)
+        return rc;
+    vmgenid_load(dev, &st);
+    vmgenid_new_generation(dev);
+    return 0;
+}
+
 static int vmgenid_fdt_node(struct device *dev, void *fdt, const struct fdt_phandles *ph)
 {
     (void)ph;
@@ -120,6 +171,8 @@ static const struct device_ops vmgenid_ops = {
     .write = vmgenid_write,
     .fdt_node = vmgenid_fdt_node,
     .destroy = vmgenid_destroy,
+    .save = vmgenid_save_bytes,
+    .load = vmgenid_load_bytes,
 };
 
 struct device *vmgenid_create(uint64_t base, struct irq_line irq, vmgenid_random_fn random)

@@ -40,4 +40,11 @@ int vmgenid_save(struct device *dev, struct vmgenid_state *out);
  * vmgenid_new_generation: the copy must not keep the id of what it copies. */
 int vmgenid_load(struct device *dev, const struct vmgenid_state *in);
 
+/* The state as its message (proto/devices/vmgenid.proto). decode refuses an
+ * id of another length (-EINVAL, reason in err). The device table's load
+ * takes the decoded id and then starts a new generation, as a restore must. */
+int vmgenid_state_encode(const struct vmgenid_state *in, struct device_state_bytes *out);
+int vmgenid_state_decode(const uint8_t *state, size_t len, struct vmgenid_state *out,
+                         char *err, size_t err_len);
+
 #endif

@@ -141,7 +141,8 @@ int fdt_build(const struct fdt_machine *m, void *buf, size_t size)
     TRY(add_gic(buf, &m->gic));
     TRY(add_apb_pclk(buf));
     for (unsigned i = 0; i < m->num_devices; i++)
-        TRY(m->devices[i]->ops->fdt_node(m->devices[i], buf, &phandles));
+        if (m->devices[i]->ops->fdt_node) /* the interrupt controller's is add_gic's */
+            TRY(m->devices[i]->ops->fdt_node(m->devices[i], buf, &phandles));
     TRY(add_chosen(buf, m));
     TRY(fdt_end_node(buf));
     return fdt_finish(buf);

@@ -12,6 +12,7 @@
 #endif
 
 #include "machine/boot.h"
+#include "devices/device_state.h"
 #include "devices/gicv3.h"
 #include "devices/pl031.h"
 #include "devices/virtio_blk.h"
@@ -21,6 +22,7 @@
 #include "devices/virtio_mmio.h"
 #include "devices/virtio_rng.h"
 #include "devices/vmgenid.h"
+#include "hv/irqchip.h"
 #include "machine/devicetree.h"
 #include "log.h"
 #include "memfile.h"
@@ -40,7 +42,7 @@ struct machine {
     int ram_fd;
     struct device *devices[MACHINE_MAX_DEVICES];
     unsigned num_devices;
-    struct device *uart, *rtc, *genid;
+    struct device *uart;
     struct device *hvc; /* or NULL */
     struct device *gpu, *keyboard, *tablet; /* or NULL */
     struct device *net;                     /* or NULL */
@@ -407,30 +409,9 @@ static int build_dtb(struct machine *m, const struct machine_config *c, uint64_t
 
 /* ---- snapshots ------------------------------------------------------------------ */
 
-/* The device in virtio slot n (slots are in creation order, see next_virtio_slot). */
-static struct device *virtio_slot(struct machine *m, unsigned n)
-{
-    return device_at(m, MACHINE_VIRTIO_BASE + (uint64_t)n * VIRTIO_MMIO_SIZE);
-}
-
-/* What the guest reads in the transport's DeviceID register. */
-static uint32_t virtio_device_id(struct device *d)
-{
-    return (uint32_t)d->ops->read(d, 0x008, 4);
-}
-
-static const char *virtio_name(uint32_t device_id)
-{
-    switch (device_id) {
-    case 1: return "virtio-net";
-    case 2: return "virtio-blk";
-    case 3: return "virtio-console";
-    case 4: return "virtio-rng";
-    case 16: return "virtio-gpu";
-    case 18: return "virtio-input";
-    default: return "unknown virtio device";
-    }
-}
+/* Every device saves and loads itself (devices/device.h); the machine only
+ * walks its table, which is in the same order in every machine built from the
+ * same configuration. */
 
 static int save_failed(char *err, size_t err_len, const char *what, int rc)
 {
@@ -438,51 +419,44 @@ static int save_failed(char *err, size_t err_len, const char *what, int rc)
     return rc;
 }
 
-/* Devices first: quiescing one completes the requests it took, and the
- * interrupts those raise belong in the GIC state saved after them. */
-static int save_virtio(struct machine *m, struct machine_snapshot *out, char *err,
+static void describe(const struct device *d, char *what, size_t len)
+{
+    snprintf(what, len, "the %s at %#llx", device_kind(d), (unsigned long long)d->base);
+}
+
+static int save_device(struct device *d, struct machine_device_state *out, char *err,
                        size_t err_len)
 {
-    if (m->num_virtio > MACHINE_SNAPSHOT_MAX_VIRTIO)
-        return save_failed(err, err_len, "more virtio devices than a snapshot holds", -E2BIG);
-    for (unsigned n = 0; n < m->num_virtio; n++) {
-        struct device *d = virtio_slot(m, n);
-        out->virtio[n].base = d->base;
-        int rc = virtio_mmio_save(d, &out->virtio[n].transport);
-        if (rc < 0) {
-            char what[64];
-            snprintf(what, sizeof(what), "virtio slot %u (%s)", n,
-                     virtio_name(virtio_device_id(d)));
-            return save_failed(err, err_len, what, rc);
-        }
-    }
-    out->num_virtio = m->num_virtio;
-    if (!m->gpu)
-        return 0;
-    int rc = virtio_gpu_save(m->gpu, &out->gpu);
+    char what[64];
+    describe(d, what, sizeof(what));
+    if (strlen(device_kind(d)) > MACHINE_DEVICE_KIND_MAX)
+        return save_failed(err, err_len, what, -ENAMETOOLONG);
+    int rc = d->ops->save(d, &out->state);
     if (rc < 0)
-        return save_failed(err, err_len, "the virtio-gpu's resources", rc);
-    out->has_gpu = true;
+        return save_failed(err, err_len, what, rc);
+    snprintf(out->kind, sizeof(out->kind), "%s", device_kind(d));
+    out->base = d->base;
     return 0;
 }
 
-static int save_state(struct machine *m, struct machine_snapshot *out, char *err,
-                      size_t err_len)
+/* The devices that keep state, in table order, into out->devices. */
+static int save_devices(struct machine *m, struct machine_snapshot *out, char *err,
+                        size_t err_len)
 {
-    int rc = save_virtio(m, out, err, err_len);
-    if (rc < 0)
-        return rc;
-    if ((rc = pl011_save(m->uart, &out->uart)) < 0)
-        return save_failed(err, err_len, "the UART", rc);
-    if ((rc = pl031_save(m->rtc, &out->rtc)) < 0)
-        return save_failed(err, err_len, "the RTC", rc);
-    if ((rc = vmgenid_save(m->genid, &out->genid)) < 0)
-        return save_failed(err, err_len, "the generation id", rc);
-    out->has_genid = true;
-    if ((rc = m->hv->save_irqchip(m->vm, &out->gic)) < 0)
-        return save_failed(err, err_len, "the interrupt controller", rc);
-    if ((rc = m->hv->get_vcpu_state(m->vm, 0, &out->vcpu)) < 0)
-        return save_failed(err, err_len, "the vCPU", rc);
+    unsigned n = 0;
+    for (unsigned i = 0; i < m->num_devices; i++)
+        n += m->devices[i]->ops->save != NULL;
+    if (n > MACHINE_SNAPSHOT_MAX_DEVICES)
+        return save_failed(err, err_len, "more devices than a snapshot holds", -E2BIG);
+    out->num_devices = n;
+    for (unsigned i = m->num_devices; i-- > 0;) {
+        struct device *d = m->devices[i];
+        if (!d->ops->save)
+            continue;
+        int rc = save_device(d, &out->devices[--n], err, err_len);
+        if (rc < 0)
+            return rc;
+    }
     return 0;
 }
 
@@ -493,7 +467,9 @@ int machine_save(struct machine *m, struct machine_snapshot *out, char *err, siz
         snprintf(err, err_len, "cannot save a machine whose vCPU is running; stop it first");
         return -EBUSY;
     }
-    int rc = save_state(m, out, err, err_len);
+    int rc = save_devices(m, out, err, err_len);
+    if (rc == 0 && (rc = m->hv->get_vcpu_state(m->vm, 0, &out->vcpu)) < 0)
+        save_failed(err, err_len, "the vCPU", rc);
     if (rc < 0)
         machine_snapshot_free(out);
     return rc;
@@ -501,88 +477,78 @@ int machine_save(struct machine *m, struct machine_snapshot *out, char *err, siz
 
 void machine_snapshot_free(struct machine_snapshot *s)
 {
-    if (s->has_gpu)
-        virtio_gpu_state_free(&s->gpu);
-    s->has_gpu = false;
+    for (unsigned i = 0; i < s->num_devices && i < MACHINE_SNAPSHOT_MAX_DEVICES; i++)
+        device_state_bytes_free(&s->devices[i].state);
+    s->num_devices = 0;
+}
+
+static const struct machine_device_state *state_for(const struct machine_snapshot *s,
+                                                    unsigned n)
+{
+    return n < s->num_devices ? &s->devices[n] : NULL;
 }
 
 /* The snapshot must be of a machine built like this one: the same devices in
- * the same slots. Loading would refuse a device of another type too, but this
- * says what to change. */
+ * the same places. Each device's load would refuse another's state too, but
+ * this says what to change. */
 static int check_same_devices(struct machine *m, const struct machine_snapshot *s, char *err,
                               size_t err_len)
 {
-    if (s->num_virtio != m->num_virtio) {
-        snprintf(err, err_len, "the snapshot's machine has %u virtio devices, this one %u: "
-                 "give it the same disks, display and consoles", s->num_virtio, m->num_virtio);
+    unsigned n = 0;
+    for (unsigned i = 0; i < m->num_devices; i++)
+        n += m->devices[i]->ops->load != NULL;
+    if (s->num_devices != n) {
+        snprintf(err, err_len, "the snapshot's machine has %u devices, this one %u: give it "
+                 "the same disks, display and consoles", s->num_devices, n);
         return -1;
     }
-    for (unsigned n = 0; n < m->num_virtio; n++) {
-        struct device *d = virtio_slot(m, n);
-        uint32_t ours = virtio_device_id(d), theirs = s->virtio[n].transport.device_id;
-        if (s->virtio[n].base != d->base || theirs != ours) {
-            snprintf(err, err_len, "virtio slot %u holds a %s (id %u) in the snapshot but a %s "
-                     "here: give the machine the same disks, display and consoles", n,
-                     virtio_name(theirs), theirs, virtio_name(ours));
+    n = 0;
+    for (unsigned i = 0; i < m->num_devices; i++) {
+        const struct device *d = m->devices[i];
+        if (!d->ops->load)
+            continue;
+        const struct machine_device_state *st = state_for(s, n++);
+        if (strcmp(st->kind, device_kind(d)) != 0 || st->base != d->base) {
+            snprintf(err, err_len, "the snapshot holds a %s at %#llx where this machine has a "
+                     "%s at %#llx: give the machine the same disks, display and consoles",
+                     st->kind, (unsigned long long)st->base, device_kind(d),
+                     (unsigned long long)d->base);
             return -1;
         }
-    }
-    if (s->has_gpu != (m->gpu != NULL)) {
-        snprintf(err, err_len, "the snapshot %s the virtio-gpu's resources, but this machine "
-                 "%s a gpu", s->has_gpu ? "has" : "lacks", m->gpu ? "has" : "has no");
-        return -1;
     }
     return 0;
 }
 
-static int load_failed(char *err, size_t err_len, const char *what, int rc)
+static int load_failed(char *err, size_t err_len, const char *what, int rc, const char *why)
 {
     snprintf(err, err_len, "snapshot: cannot restore %s: %s", what,
-             rc == -EINVAL ? "its saved state is invalid or inconsistent" : strerror(-rc));
+             why[0] ? why
+             : rc == -EINVAL ? "its saved state is invalid or inconsistent" : strerror(-rc));
     return -1;
 }
 
-static int load_virtio(struct machine *m, const struct machine_snapshot *s, char *err,
-                       size_t err_len)
-{
-    for (unsigned n = 0; n < m->num_virtio; n++) {
-        struct device *d = virtio_slot(m, n);
-        int rc = virtio_mmio_load(d, &s->virtio[n].transport);
-        if (rc < 0) {
-            char what[64];
-            snprintf(what, sizeof(what), "virtio slot %u (%s)", n,
-                     virtio_name(virtio_device_id(d)));
-            return load_failed(err, err_len, what, rc);
-        }
-    }
-    /* After RAM and the transport: the gpu reads its resources' pixels back. */
-    int rc = m->gpu ? virtio_gpu_load(m->gpu, &s->gpu) : 0;
-    return rc < 0 ? load_failed(err, err_len, "the virtio-gpu", rc) : 0;
-}
-
-/* The interrupt controller first, so that the lines devices set as they load
- * land in it; the vCPU last, as it may run from then on. */
+/* In table order: the interrupt controller first, so that the lines devices
+ * set as they load land in it; the vCPU last, as it may run from then on. */
 static int load_state(struct machine *m, const struct machine_snapshot *s, char *err,
                       size_t err_len)
 {
     if (check_same_devices(m, s, err, err_len) < 0)
         return -1;
-    int rc;
-    if ((rc = m->hv->load_irqchip(m->vm, &s->gic)) < 0)
-        return load_failed(err, err_len, "the interrupt controller", rc);
-    if ((rc = pl011_load(m->uart, &s->uart)) < 0)
-        return load_failed(err, err_len, "the UART", rc);
-    if ((rc = pl031_load(m->rtc, &s->rtc)) < 0)
-        return load_failed(err, err_len, "the RTC", rc);
-    if (s->has_genid && (rc = vmgenid_load(m->genid, &s->genid)) < 0)
-        return load_failed(err, err_len, "the generation id", rc);
-    /* Whatever the snapshot was, this machine is a new copy of it. */
-    vmgenid_new_generation(m->genid);
-    if (load_virtio(m, s, err, err_len) < 0)
-        return -1;
-    if ((rc = m->hv->set_vcpu_state(m->vm, 0, &s->vcpu)) < 0)
-        return load_failed(err, err_len, "the vCPU", rc);
-    return 0;
+    unsigned n = 0;
+    for (unsigned i = 0; i < m->num_devices; i++) {
+        struct device *d = m->devices[i];
+        if (!d->ops->load)
+            continue;
+        const struct machine_device_state *st = state_for(s, n++);
+        char why[256] = "", what[64];
+        int rc = d->ops->load(d, st->state.data, st->state.len, why, sizeof(why));
+        if (rc < 0) {
+            describe(d, what, sizeof(what));
+            return load_failed(err, err_len, what, rc, why);
+        }
+    }
+    int rc = m->hv->set_vcpu_state(m->vm, 0, &s->vcpu);
+    return rc < 0 ? load_failed(err, err_len, "the vCPU", rc, "") : 0;
 }
 
 /* ---- lifecycle -------------------------------------------------------------------- */
@@ -646,18 +612,21 @@ static int boot_registers(struct machine *m, const struct machine_config *c,
     return 0;
 }
 
+/* The interrupt controller is first: a restore loads it before the devices
+ * that set lines in it (load_state). */
 static int add_devices(struct machine *m, const struct machine_config *c, char *err,
                        size_t err_len)
 {
+    if (add_device(m, hv_irqchip_create(m->hv, m->vm, MACHINE_GICD_BASE)) < 0)
+        goto fail;
     m->uart = pl011_create(MACHINE_UART_BASE, irq_for(m, MACHINE_UART_INTID), c->console_output,
                            c->console_opaque);
     if (add_device(m, m->uart) < 0)
         goto fail;
-    m->rtc = pl031_create(MACHINE_RTC_BASE, irq_for(m, MACHINE_RTC_INTID), NULL);
-    if (add_device(m, m->rtc) < 0)
+    if (add_device(m, pl031_create(MACHINE_RTC_BASE, irq_for(m, MACHINE_RTC_INTID), NULL)) < 0)
         goto fail;
-    m->genid = vmgenid_create(MACHINE_GENID_BASE, irq_for(m, MACHINE_GENID_INTID), NULL);
-    if (add_device(m, m->genid) < 0)
+    if (add_device(m, vmgenid_create(MACHINE_GENID_BASE, irq_for(m, MACHINE_GENID_INTID),
+                                     NULL)) < 0)
         goto fail;
     return add_virtio_devices(m, c, err, err_len);
 fail:

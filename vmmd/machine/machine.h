@@ -96,9 +96,10 @@ void machine_stop(struct machine *m);
 void machine_clear_stop(struct machine *m);
 
 /* Saves the machine's state while its vCPU is not running (machine_run has
- * returned HV_EXIT_STOPPED): each virtio device is quiesced (requests it took
- * are completed) and saved, then the gpu's resources, the UART, the RTC, the
- * interrupt controller and the vCPU. Guest RAM is not copied: it is
+ * returned HV_EXIT_STOPPED): every device in its table, from the last to the
+ * first (virtio devices are quiesced, completing the requests they took, before
+ * the interrupt controller, first in the table, saves what those raised), then
+ * the vCPU. Guest RAM is not copied: it is
  * machine_ram's, as it stands until the guest runs again. Returns 0, or -errno
  * with a one-line reason in err (out then holds nothing to free). Release out
  * with machine_snapshot_free. */

@@ -5,9 +5,10 @@
  * Decoding is where a snapshot's bytes become C structures, so it checks the
  * structure: the format version, every count and array length against the C
  * structures' bounds, every value against the width of the field it goes into,
- * and strings against their buffers. Whether the values make sense for the
- * machine (a register no write could produce, a queue address outside RAM) is
- * for the device load functions, which check them when the restore loads them. */
+ * and strings against their buffers. Each device's state stays the bytes its
+ * save gave: the device's own load decodes them and checks every value (a
+ * register no write could produce, a queue address outside RAM) when the
+ * restore loads it. Nothing here names a device. */
 #ifndef IGNITION_SNAPSHOT_MANIFEST_H
 #define IGNITION_SNAPSHOT_MANIFEST_H
 
@@ -19,18 +20,14 @@
 #include "machine/machine_snapshot.h"
 
 /* The body's format; a decoder refuses any other (SNAPSHOT_FORMAT_VERSION is
- * the container's). */
-#define SNAPSHOT_MANIFEST_VERSION 1u
+ * the container's). Version 2: each device's state is its own message. */
+#define SNAPSHOT_MANIFEST_VERSION 2u
 
 #define SNAPSHOT_MAX_DISKS 16
 #define SNAPSHOT_BACKEND_NAME_MAX 15 /* "emu", "kvm", "hvf" */
 #define SNAPSHOT_DISK_SERIAL_MAX 20  /* virtio-blk's ID bytes */
 #define SNAPSHOT_LAYER_NAME_MAX 63   /* a file name inside the snapshot directory */
 #define SNAPSHOT_BASE_PATH_MAX 1023
-/* Backing entries of all gpu resources together. Linux attaches about one per
- * page of each framebuffer (a 4K desktop, double-buffered: ~16 Ki); this allows
- * 2 GiB of single pages while bounding what a decoder allocates. */
-#define SNAPSHOT_MAX_GPU_BACKING (1u << 19)
 /* What protobuf-c may allocate decoding one body, whatever its bytes claim. */
 #define SNAPSHOT_MANIFEST_DECODE_BUDGET (64u << 20)
 
@@ -69,19 +66,17 @@ struct snapshot_machine_config {
 };
 
 /* Encodes config and state into a new buffer (*out, *len; the caller frees
- * it). Entries past a count (queues past the device's, rx bytes past rx_count,
- * interrupts past 32 + num_spis, ...) are zero in any saved state and are not
- * kept. Returns 0; -EINVAL with a reason when a count or string does not fit
+ * it). Returns 0; -EINVAL with a reason when a count or string does not fit
  * the format or the body would exceed SNAPSHOT_BODY_MAX; -ENOMEM. */
 int snapshot_manifest_encode(const struct snapshot_machine_config *config,
                              const struct machine_snapshot *state, uint8_t **out, size_t *len,
                              char *err, size_t err_len);
 
 /* Decodes a body into config and state (overwritten whole; entries past each
- * count are zero). On success the state may own memory (the gpu's resources):
- * release it with snapshot_manifest_free. Returns 0; -EINVAL with a reason for
- * another format version or a body that does not decode or breaks a bound,
- * leaving nothing to free; -ENOMEM. */
+ * count are zero). On success the state owns its devices' bytes: release it
+ * with snapshot_manifest_free. Returns 0; -EINVAL with a reason for another
+ * format version (an older one: "take the snapshot again") or a body that does
+ * not decode or breaks a bound, leaving nothing to free; -ENOMEM. */
 int snapshot_manifest_decode(const uint8_t *body, size_t len,
                              struct snapshot_machine_config *config,
                              struct machine_snapshot *state, char *err, size_t err_len);

@@ -18,6 +18,7 @@
 #endif
 
 #include "supervisor/guests.h"
+#include "control_server.h"
 #include "ignition.pb-c.h"
 #include "log.h"
 #include "machine/machine.h"
@@ -28,9 +29,6 @@
 #include "wire.h"
 
 #define MAX_CLIENTS 64
-#define HANDSHAKE_SECONDS 5
-#define IDLE_SECONDS 60    /* a client with nothing asked and nothing to wait for */
-#define CLOSE_SECONDS 5    /* for an Error reply to leave before the connection goes */
 #define CLIENT_QUEUE_LIMIT (2u << 20)
 #define LOG_ROTATE_BYTES (1u << 20)
 #define DEFAULT_STOP_TIMEOUT_MS 30000u
@@ -39,17 +37,12 @@
 #define MAX_FANOUT 64        /* clones one Fanout starts */
 #define MAX_AUTO_NUMBER 9999 /* SNAP-1 ... for a restore not given a name */
 
+/* What vmmd keeps of a client of its control server (control_server.h, which
+ * owns the connection): the request it owes an answer to. */
 struct client {
     struct supervisor *sv;
     struct client *next;
-    struct wire_conn *conn;
-    struct event *readable, *writable;
-    struct event *timer;    /* the handshake, idle or closing deadline */
-    bool greeted;
-    bool closing;           /* reading stopped: drop once the queue is flushed */
-    bool in_handler;        /* a handler runs on it: free it after, not under it */
-    bool dropped;           /* to be freed when the handler returns */
-    bool peer_done;         /* the client sent all it will; it still gets its answer */
+    struct control_conn *conn;
     struct guest *waiting;  /* the guest whose start or stop answers this client */
     /* A Fanout's clones: the answer goes once none of them is starting. */
     struct guest *fanout[MAX_FANOUT];
@@ -58,20 +51,15 @@ struct client {
     bool relaunching;
     struct guest_config relaunch_config;
     char relaunch_snap[PATHS_GUEST_NAME_MAX + 1];
-    char name[WIRE_MAX_CLIENT_NAME + 1];
 };
 
 struct supervisor {
     struct event_base *base;
     struct guests *guests;
     char state_dir[PATH_MAX], run_dir[PATH_MAX], socket_path[PATH_MAX];
-    int listen_fd;
-    struct event *accept_ev;
+    struct control_server *server;
     struct client *clients;
-    unsigned num_clients;
 };
-
-static void client_free(struct client *c);
 
 /* Waiting for a start, stop or fan-out: its answer is still to come. */
 static bool client_busy(const struct client *c)
@@ -79,62 +67,18 @@ static bool client_busy(const struct client *c)
     return c->waiting || c->fanout_count;
 }
 
-/* Frees c now, or once the handler working on it returns. */
-static void client_drop(struct client *c)
-{
-    if (c->in_handler)
-        c->dropped = true;
-    else
-        client_free(c);
-}
-
-static void arm_timer(struct client *c, int seconds)
-{
-    struct timeval tv = {.tv_sec = seconds};
-    evtimer_add(c->timer, &tv);
-}
-
-/* Reads no more; what is queued (an Error, say) gets CLOSE_SECONDS to leave. */
-static void begin_close(struct client *c)
-{
-    c->closing = true;
-    event_del(c->readable);
-    arm_timer(c, CLOSE_SECONDS);
-}
-
 /* ---- replies ---------------------------------------------------------------------- */
-
-static void flush_client(struct client *c)
-{
-    switch (wire_conn_flush(c->conn)) {
-    case WIRE_OK:
-        if (c->closing)
-            client_drop(c);
-        return;
-    case WIRE_AGAIN:
-        event_add(c->writable, NULL);
-        return;
-    default:
-        client_drop(c);
-    }
-}
 
 static void send_envelope(struct client *c, const Ignition__Envelope *env)
 {
-    if (wire_conn_queue(c->conn, env, NULL, 0) < 0) {
-        client_drop(c);
-        return;
-    }
-    flush_client(c);
+    control_conn_reply(c->conn, env);
 }
 
 static void send_error(struct client *c, Ignition__Error__Code code, const char *message)
 {
-    wire_queue_error(c->conn, code, message);
-    flush_client(c);
+    control_conn_error(c->conn, code, message);
 }
 
-/* Strings in a GuestInfo point into the guest; fill it, send, forget. */
 static void fill_config(Ignition__GuestConfig *out, const struct guest_config *c)
 {
     out->kernel = c->kernel ? c->kernel : "";
@@ -443,6 +387,8 @@ static void handle_remove(struct client *c, const Ignition__RemoveRequest *req)
         for (unsigned i = 0; i < o->fanout_count; i++)
             if (o->fanout[i] == g)
                 o->fanout[i] = NULL;
+        if (o != c && !client_busy(o))
+            control_conn_wait(o->conn, false);
     }
     struct supervisor *sv = c->sv;
     send_guest(c, g); /* may drop c: freed only after this handler */
@@ -778,13 +724,12 @@ static void handle_remove_snapshot(struct client *c, const Ignition__RemoveSnaps
     send_guests(c, NULL, 0);
 }
 
-static void handle_request(struct client *c, const Ignition__Envelope *env)
+/* The control server's handler: answered here, or later once the guest a
+ * request waits for has settled (on_guest_settled). */
+static void handle_request(void *opaque, struct control_conn *conn, const Ignition__Envelope *env)
 {
-    if (client_busy(c)) {
-        send_error(c, IGNITION__ERROR__CODE__CODE_BAD_REQUEST,
-                   "one request at a time: wait for the answer to the last one");
-        return;
-    }
+    (void)opaque;
+    struct client *c = control_conn_data(conn);
     switch (env->body_case) {
     case IGNITION__ENVELOPE__BODY_START: handle_start(c, env->start); break;
     case IGNITION__ENVELOPE__BODY_STOP: handle_stop(c, env->stop); break;
@@ -808,11 +753,12 @@ static void handle_request(struct client *c, const Ignition__Envelope *env)
         break;
     case IGNITION__ENVELOPE__BODY_RELAUNCH: handle_relaunch(c, env->relaunch); break;
     default:
-        begin_close(c);
-        send_error(c, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
-                   "not a request vmmd answers (see proto/ignition.proto)");
-        break;
+        control_conn_refuse(conn, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
+                            "not a request vmmd answers (see proto/ignition.proto)");
+        return;
     }
+    if (client_busy(c))
+        control_conn_wait(conn, true);
 }
 
 /* A Fanout is answered once all its clones run or failed: a GuestList
@@ -858,171 +804,102 @@ static void on_guest_settled(void *opaque, struct guest *g)
             send_guest(c, g);
         }
     }
-    /* Those still here after their answer: done, or free to ask again. */
-    for (struct client *c = sv->clients; c; c = next) {
-        next = c->next;
-        if (c->peer_done && !c->closing && !client_busy(c))
-            begin_close(c);
-        else if (!client_busy(c) && !c->closing && c->greeted &&
-                 !evtimer_pending(c->timer, NULL))
-            arm_timer(c, IDLE_SECONDS);
-    }
 }
 
 /* ---- clients ---------------------------------------------------------------------- */
 
-static void client_free(struct client *c)
+static void *client_opened(void *opaque, struct control_conn *conn)
 {
-    struct supervisor *sv = c->sv;
+    struct supervisor *sv = opaque;
+    struct client *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->sv = sv;
+    c->conn = conn;
+    c->next = sv->clients;
+    sv->clients = c;
+    return c;
+}
+
+static void client_closed(void *opaque, struct control_conn *conn, void *data)
+{
+    (void)conn;
+    struct supervisor *sv = opaque;
+    struct client *c = data;
     for (struct client **at = &sv->clients; *at; at = &(*at)->next) {
         if (*at == c) {
             *at = c->next;
             break;
         }
     }
-    sv->num_clients--;
     forget_relaunch(c);
-    event_free(c->readable);
-    event_free(c->writable);
-    event_free(c->timer);
-    wire_conn_free(c->conn);
     free(c);
 }
 
-static void handle_hello(struct client *c, const Ignition__Envelope *env)
+/* The guests under state_dir and the server that answers for them: at
+ * socket_path, or (NULL) for adopted clients only. */
+static int open_requests(struct supervisor *sv, const char *vmmd_path, const char *socket_path,
+                         char *err, size_t err_len)
 {
-    char why[200];
-    if (!wire_hello_check(env, why, sizeof(why))) {
-        begin_close(c);
-        send_error(c, wire_hello_refusal_code(env), why);
-        return;
+    struct guests_config gc = {.state_dir = sv->state_dir, .run_dir = sv->run_dir,
+                               .vmmd_path = vmmd_path, .settled = on_guest_settled,
+                               .opaque = sv};
+    sv->guests = guests_open(sv->base, &gc, err, err_len);
+    if (!sv->guests)
+        return -1;
+    const struct control_server_options options = {
+        .who = "vmmd", .max_clients = MAX_CLIENTS,
+        .full_code = IGNITION__ERROR__CODE__CODE_INTERNAL,
+        .full_message = "vmmd has too many clients; try again",
+        .queue_limit = CLIENT_QUEUE_LIMIT,
+    };
+    const struct control_server_ops ops = {.opened = client_opened, .request = handle_request,
+                                           .closed = client_closed, .opaque = sv};
+    sv->server = control_server_create(sv->base, socket_path, &options, &ops, err, err_len);
+    if (!sv->server) {
+        guests_close(sv->guests);
+        sv->guests = NULL;
+        return -1;
     }
-    c->greeted = true;
-    evtimer_del(c->timer);
-    Ignition__Welcome welcome = IGNITION__WELCOME__INIT;
-    welcome.protocol_version = IGNITION__PROTOCOL_VERSION__PROTOCOL_VERSION_CURRENT;
-    welcome.server_version = (char *)IGNITION_VERSION;
-    Ignition__Envelope reply = IGNITION__ENVELOPE__INIT;
-    reply.body_case = IGNITION__ENVELOPE__BODY_WELCOME;
-    reply.welcome = &welcome;
-    send_envelope(c, &reply);
+    return 0;
 }
 
-/* One message at a time, each answered before the next is read: a client
- * cannot make vmmd hold more than one request of its. */
-static void read_requests(struct client *c)
+static void close_requests(struct supervisor *sv)
 {
-    while (!c->closing && !c->dropped) {
-        enum wire_result r = wire_conn_read(c->conn);
-        if (r == WIRE_AGAIN)
-            return;
-        if (r == WIRE_CLOSED) {
-            /* A client may send its request and shut its side: it still
-             * gets the answer it waits for. */
-            if (client_busy(c)) {
-                c->peer_done = true;
-                event_del(c->readable);
-            } else {
-                client_drop(c);
-            }
-            return;
-        }
-        if (r == WIRE_ERROR) {
-            char msg[200];
-            set_message(msg, sizeof(msg), "bad message: %s", wire_conn_error(c->conn));
-            begin_close(c);
-            send_error(c, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE, msg);
-            return;
-        }
-        Ignition__Envelope *env;
-        int fds[WIRE_MAX_FDS];
-        unsigned nfds = 0;
-        wire_conn_take(c->conn, &env, fds, &nfds);
-        for (unsigned i = 0; i < nfds; i++)
-            close(fds[i]); /* no request carries descriptors */
-        if (!c->greeted)
-            handle_hello(c, env);
-        else
-            handle_request(c, env);
-        ignition__envelope__free_unpacked(env, NULL);
-    }
+    control_server_destroy(sv->server); /* every client's closed first */
+    guests_close(sv->guests);
 }
 
-static void on_client_readable(evutil_socket_t fd, short what, void *arg)
+struct supervisor *supervisor_open(struct event_base *base, const char *state_dir,
+                                   const char *run_dir, const char *vmmd_path, char *err,
+                                   size_t err_len)
 {
-    (void)fd, (void)what;
-    struct client *c = arg;
-    c->in_handler = true;
-    read_requests(c);
-    c->in_handler = false;
-    if (c->dropped)
-        client_free(c);
-    else if (c->greeted && !client_busy(c) && !c->closing)
-        arm_timer(c, IDLE_SECONDS);
-    else if (client_busy(c))
-        evtimer_del(c->timer); /* a start or stop may take its time */
+    struct supervisor *sv = calloc(1, sizeof(*sv));
+    if (!sv) {
+        set_message(err, err_len, "out of memory");
+        return NULL;
+    }
+    sv->base = base;
+    set_message(sv->state_dir, sizeof(sv->state_dir), "%s", state_dir);
+    set_message(sv->run_dir, sizeof(sv->run_dir), "%s", run_dir);
+    if (open_requests(sv, vmmd_path, NULL, err, err_len) < 0) {
+        free(sv);
+        return NULL;
+    }
+    return sv;
 }
 
-static void on_client_writable(evutil_socket_t fd, short what, void *arg)
+struct control_conn *supervisor_adopt(struct supervisor *sv, int fd)
 {
-    (void)fd, (void)what;
-    flush_client(arg);
+    return control_server_adopt(sv->server, fd);
 }
 
-static void on_client_timer(evutil_socket_t fd, short what, void *arg)
+void supervisor_close(struct supervisor *sv)
 {
-    (void)fd, (void)what;
-    struct client *c = arg;
-    if (c->closing || c->greeted) {
-        client_free(c); /* its Error did not leave in time, or it sat idle */
+    if (!sv)
         return;
-    }
-    begin_close(c);
-    send_error(c, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
-               "no Hello within 5 seconds of connecting");
-}
-
-static void on_accept(evutil_socket_t listen_fd, short what, void *arg)
-{
-    (void)what;
-    struct supervisor *sv = arg;
-    int fd = unixsock_accept((int)listen_fd);
-    if (fd < 0)
-        return;
-    uid_t uid;
-    if (unixsock_peer_uid(fd, &uid) < 0 || uid != getuid()) {
-        wire_send_error(fd, IGNITION__ERROR__CODE__CODE_BAD_MESSAGE,
-                        "this vmmd serves only its own user");
-        close(fd);
-        return;
-    }
-    if (sv->num_clients >= MAX_CLIENTS) {
-        wire_send_error(fd, IGNITION__ERROR__CODE__CODE_INTERNAL,
-                        "vmmd has too many clients; try again");
-        close(fd);
-        return;
-    }
-    struct client *c = calloc(1, sizeof(*c));
-    struct wire_conn *conn = wire_conn_new(fd);
-    if (!c || !conn) {
-        free(c);
-        if (conn)
-            wire_conn_free(conn);
-        else
-            close(fd);
-        return;
-    }
-    c->sv = sv;
-    c->conn = conn;
-    wire_conn_set_limit(conn, CLIENT_QUEUE_LIMIT);
-    c->readable = event_new(sv->base, fd, EV_READ | EV_PERSIST, on_client_readable, c);
-    c->writable = event_new(sv->base, fd, EV_WRITE, on_client_writable, c);
-    c->timer = evtimer_new(sv->base, on_client_timer, c);
-    c->next = sv->clients;
-    sv->clients = c;
-    sv->num_clients++;
-    event_add(c->readable, NULL);
-    arm_timer(c, HANDSHAKE_SECONDS);
+    close_requests(sv);
+    free(sv);
 }
 
 /* ---- process ---------------------------------------------------------------------- */
@@ -1169,21 +1046,13 @@ static int serve(struct supervisor *sv, int report_fd)
         log_error("cannot create the event loop");
         return 1;
     }
-    struct guests_config gc = {.state_dir = sv->state_dir, .run_dir = sv->run_dir,
-                               .vmmd_path = vmmd_path, .settled = on_guest_settled,
-                               .opaque = sv};
-    sv->guests = guests_open(sv->base, &gc, err, sizeof(err));
-    sv->listen_fd = sv->guests ? unixsock_listen(sv->socket_path, err, sizeof(err)) : -1;
-    if (sv->listen_fd < 0) {
+    if (open_requests(sv, vmmd_path, sv->socket_path, err, sizeof(err)) < 0) {
         log_error("%s", err);
-        guests_close(sv->guests);
         event_base_free(sv->base);
         return 1;
     }
-    sv->accept_ev = event_new(sv->base, sv->listen_fd, EV_READ | EV_PERSIST, on_accept, sv);
     struct event *sigterm = evsignal_new(sv->base, SIGTERM, on_quit_signal, sv);
     struct event *sigint = evsignal_new(sv->base, SIGINT, on_quit_signal, sv);
-    event_add(sv->accept_ev, NULL);
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
     if (report_fd >= 0) {
@@ -1195,21 +1064,16 @@ static int serve(struct supervisor *sv, int report_fd)
     log_info("vmmd %s listening on %s (state in %s)", IGNITION_VERSION, sv->socket_path,
              sv->state_dir);
     event_base_dispatch(sv->base);
-    while (sv->clients)
-        client_free(sv->clients);
-    event_free(sv->accept_ev);
     event_free(sigterm);
     event_free(sigint);
-    close(sv->listen_fd);
-    unlink(sv->socket_path);
-    guests_close(sv->guests);
+    close_requests(sv);
     event_base_free(sv->base);
     return 0;
 }
 
 int supervisor_run(const struct supervisor_options *o)
 {
-    struct supervisor sv = {.listen_fd = -1};
+    struct supervisor sv = {0};
     if (prepare_dirs(&sv) < 0)
         return 1;
     int report_fd = -1;
