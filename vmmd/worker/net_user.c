@@ -618,9 +618,6 @@ static int publish_ports(struct net_user *nu, char *err, size_t err_len)
                         "address is not this host's", rule);
             return -1;
         }
-        char rule[64];
-        net_publish_format(p, rule, sizeof(rule));
-        log_info("network: published %s", rule);
     }
     return 0;
 }

@@ -410,6 +410,8 @@ static void catch_up_clock(struct worker_restore *r)
     log_info("guest clock moved on %.3f s to the host's time", (double)ticks / ARCH_TIMER_HZ);
 }
 
+static void announce_network(const struct worker *w);
+
 static int boot_once(struct worker *w, const struct worker_options *o, const struct hv_ops *hv)
 {
     char err[512];
@@ -450,6 +452,7 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
             log_info("display socket %s", w->socket_path);
         if (w->hvc_master >= 0)
             log_info("second console (hvc0) on %s", w->hvc_path);
+        announce_network(w);
         w->announced = true;
         signal_ready(w, hv->name);
     }
@@ -612,16 +615,29 @@ static int start_network(struct worker *w)
     if (c->mode == NET_NONE)
         return 0;
     choose_mac(w);
-    char err[256], mac[18];
+    char err[256];
     w->net = net_user_create(w->base, c, err, sizeof(err));
     if (!w->net) {
         fail(w, "network: %s", err);
         return -1;
     }
+    return 0;
+}
+
+/* Said once the machine exists, with the rest of what a start announces. */
+static void announce_network(const struct worker *w)
+{
+    if (!w->net)
+        return;
+    const struct net_config *c = &w->o->net;
+    char mac[18], rule[64];
     net_mac_format(w->mac, mac);
     log_info("network: user-mode, MAC %s, host loopback %s", mac,
              c->host_loopback ? "at 10.0.2.2" : "not reachable");
-    return 0;
+    for (unsigned i = 0; i < c->num_publish; i++) {
+        net_publish_format(&c->publish[i], rule, sizeof(rule));
+        log_info("network: published %s", rule);
+    }
 }
 
 /* The serial console's socket and log, when asked for; clients type into the
