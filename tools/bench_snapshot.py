@@ -154,7 +154,8 @@ def ignition_run(scratch):
     os.makedirs(ign.home, mode=0o700)
     out = {}
     try:
-        ign.vmmctl("start", "base", "--image", "console", "--mem", f"{MEM_MIB}M")
+        ign.vmmctl("start", "base", "--image", "console", "--mem", f"{MEM_MIB}M",
+                   "--net", "none")  # as QEMU here
         ign.wait_console("base", "GUEST: shell ready")
         time.sleep(SETTLE_SECONDS)
 

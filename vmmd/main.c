@@ -39,6 +39,8 @@ static void usage(FILE *out)
             "                [--worker-log PATH]\n"
             "                [--lock PATH] [--exit-file PATH] [--ready-fd N]\n"
             "                [--control-socket PATH]\n"
+            "                [--net user[,host-loopback][,publish=RULE]... | --net none]\n"
+            "                [--publish [HOST_IP:]HOST_PORT:GUEST_PORT[/udp]]...\n"
             "       vmmd run --restore SNAPSHOT [--instance DIR] [other options as above]\n"
             "       vmmd disk export LAYER OUT\n"
             "\n"
@@ -75,6 +77,15 @@ static void usage(FILE *out)
             "                   (default 256M)\n"
             "  --backend NAME   hypervisor backend (default: auto)\n"
             "  --verbose        log what the backend decides\n"
+            "  --net user[,host-loopback][,publish=RULE]...\n"
+            "                   a virtio-net on user-mode networking (libslirp; the\n"
+            "                   default): NAT, DHCP (the guest is 10.0.2.15), DNS at\n"
+            "                   10.0.2.3. host-loopback makes the host's 127.0.0.1\n"
+            "                   reachable at 10.0.2.2 (by default it is not). --net none:\n"
+            "                   no network device\n"
+            "  --publish [HOST_IP:]HOST_PORT:GUEST_PORT[/udp]\n"
+            "                   forwards a host port to the guest, like docker run -p\n"
+            "                   (HOST_IP defaults to 127.0.0.1); repeatable\n"
             "\n"
             "Run by a supervisor (vmmd), a guest worker also takes:\n"
             "  --guest NAME     the guest's name, for viewers and the log\n"
@@ -167,13 +178,14 @@ static int cmd_run(int argc, char **argv)
         {"control-socket", required_argument, NULL, 'c'},
         {"restore", required_argument, NULL, 'R'},
         {"memory-checked", required_argument, NULL, 'K'},
+        {"net", required_argument, NULL, 'e'},    {"publish", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     struct worker_options o = {.backend = "auto", .ram_size = 1ull << 30, .gpu = true,
                                .num_scanouts = 1, .display_width = 1280,
                                .display_height = 800, .gpu_memory = 256ull << 20,
-                               .ready_fd = -1, .cpus = 1};
-    bool mem_given = false;
+                               .ready_fd = -1, .cpus = 1, .net = {.mode = NET_USER}};
+    bool mem_given = false, net_given = false;
     const char *worker_log = NULL;
     int c;
     optind = 1;
@@ -236,6 +248,23 @@ static int cmd_run(int argc, char **argv)
         case 'c': o.control_socket = optarg; break;
         case 'R': o.restore_dir = optarg; break;
         case 'K': o.memory_checked = optarg; break;
+        case 'e': {
+            char err[192];
+            net_given = true;
+            if (net_config_parse(optarg, &o.net, err, sizeof(err)) < 0)
+                return usage_error("%s", err);
+            break;
+        }
+        case 'p': {
+            char err[192];
+            if (o.net.num_publish == NET_MAX_PUBLISH)
+                return usage_error("more than %s --publish rules", "16");
+            if (net_publish_parse(optarg, &o.net.publish[o.net.num_publish], err,
+                                  sizeof(err)) < 0)
+                return usage_error("--%s", err);
+            o.net.num_publish++;
+            break;
+        }
         case 'k': o.kernel = optarg; break;
         case 'i': o.initrd = optarg; break;
         case 'a':
@@ -271,6 +300,11 @@ static int cmd_run(int argc, char **argv)
         return usage_error("%s", "--kernel IMAGE is required");
     if (o.socket_path && !o.gpu)
         return usage_error("%s", "--socket has nothing to publish with --no-gpu");
+    if (o.net.mode == NET_NONE && o.net.num_publish)
+        return usage_error("%s", "--publish needs a network: not with --net none");
+    if (o.restore_dir && net_given)
+        return usage_error("%s", "--net does not go with --restore: a restored guest keeps its "
+                                 "snapshot's network mode (give --publish for its ports)");
     if (o.guest_name) {
         static char prefix[48];
         snprintf(prefix, sizeof(prefix), "vmmd[%s]", o.guest_name);

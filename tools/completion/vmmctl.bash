@@ -7,7 +7,7 @@ _vmmctl_commands="start stop list status console logs view screenshot send-keys 
 
 # Options that take a value: the word after them is not a positional argument.
 _vmmctl_valued="--home --image --kernel --initrd --disk --mem --cpus --append --backend --display
-    --timeout --scanout --size --scale --title --name --prefix"
+    --timeout --scanout --size --scale --title --name --prefix --net --publish"
 
 # Guest names, read from vmmctl's JSON without jq: the shape is
 # {"guests":[{"name":"demo",...},...]} and names are [A-Za-z0-9_.-], so cutting
@@ -22,15 +22,15 @@ _vmmctl_options()
 {
     case $1 in
         start) echo "--image --kernel --initrd --disk --mem --cpus --append --backend --gui
-                     --no-gui --display --view" ;;
+                     --no-gui --display --view --net --publish" ;;
         stop) echo "--force --timeout" ;;
         list | status) echo "--json" ;;
         logs) echo "-f" ;;
         view) echo "--size --scale --fullscreen --no-resize-guest --wait --title" ;;
         screenshot) echo "--scanout" ;;
         snapshot) echo "--stop" ;;
-        restore) echo "--name --view" ;;
-        fanout) echo "--prefix --view" ;;
+        restore) echo "--name --publish --view" ;;
+        fanout) echo "--prefix --publish --view" ;;
         prune) echo "--dry-run" ;;
     esac
 }

@@ -342,6 +342,11 @@ static json_object *guest_json(const Ignition__GuestInfo *g)
         json_object_object_add(co, "cpus", json_object_new_int((int)c->cpus));
         json_object_object_add(co, "backend", json_object_new_string(c->backend));
         json_object_object_add(co, "gui", json_object_new_boolean(c->gui));
+        json_object_object_add(co, "net", json_object_new_string(*c->net ? c->net : "user"));
+        json_object *publish = json_object_new_array();
+        for (size_t i = 0; i < c->n_publish; i++)
+            json_object_array_add(publish, json_object_new_string(c->publish[i]));
+        json_object_object_add(co, "publish", publish);
         json_object_object_add(o, "config", co);
     }
     return o;
@@ -391,6 +396,9 @@ static void print_guest(const Ignition__GuestInfo *g)
             printf("disk:     %s\n", g->config->disks[i]);
         printf("display:  %s\n", g->config->gui ? (*g->display_socket ? g->display_socket : "yes")
                                                 : "none");
+        printf("network:  %s\n", *g->config->net ? g->config->net : "user");
+        for (size_t i = 0; i < g->config->n_publish; i++)
+            printf("publish:  %s\n", g->config->publish[i]);
     }
     if (*g->console_socket)
         printf("console:  %s\n", g->console_socket);
@@ -462,7 +470,20 @@ struct start_args {
     const char *backend;
     bool gui, view, given;
     uint32_t width, height;
+    const char *net; /* vmmd run --net without publish items; NULL: user */
+    char *publish[16];
+    unsigned num_publish;
 };
+
+/* --publish [HOST_IP:]HOST_PORT:GUEST_PORT[/udp], kept as given: vmmd checks
+ * it (and says what is wrong) as it checks every config. */
+static int add_publish(const char *cmd, char *rules[], unsigned *n, char *rule)
+{
+    if (*n == 16)
+        return usage_fail(cmd, "more than 16 --publish rules");
+    rules[(*n)++] = rule;
+    return 0;
+}
 
 /* --disk PATH[,options]: the path made absolute, the options kept as given. */
 static char *absolute_disk(const char *spec, int *status)
@@ -505,12 +526,13 @@ static int parse_start(int argc, char **argv, struct start_args *a)
         {"backend", required_argument, NULL, 'b'}, {"gui", no_argument, NULL, 'G'},
         {"no-gui", no_argument, NULL, 'N'},       {"display", required_argument, NULL, 'D'},
         {"view", no_argument, NULL, 'V'},         {"image", required_argument, NULL, 'r'},
+        {"net", required_argument, NULL, 'E'},    {"publish", required_argument, NULL, 'P'},
         {NULL, 0, NULL, 0},
     };
     int c, status = 0;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":k:i:d:m:c:a:b:D:GNVr:", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":k:i:d:m:c:a:b:D:E:P:GNVr:", options, NULL)) != -1) {
         if (c != 'V')
             a->given = true;
         switch (c) {
@@ -561,6 +583,11 @@ static int parse_start(int argc, char **argv, struct start_args *a)
             if (!*optarg)
                 return usage_fail("start", "--image: give console, desktop or a path");
             a->image = optarg;
+            break;
+        case 'E': a->net = optarg; break;
+        case 'P':
+            if ((status = add_publish("start", a->publish, &a->num_publish, optarg)))
+                return status;
             break;
         case ':': return usage_fail("start", "%s needs a value", argv[optind - 1]);
         default: return usage_fail("start", "unknown option %s", argv[optind - 1]);
@@ -689,6 +716,9 @@ static int cmd_start(int argc, char **argv)
         config.gui = a.gui;
         config.display_width = a.width;
         config.display_height = a.height;
+        config.net = (char *)(a.net ? a.net : "");
+        config.n_publish = a.num_publish;
+        config.publish = a.publish;
         Ignition__StartRequest req = IGNITION__START_REQUEST__INIT;
         req.name = (char *)name;
         req.config = &config;
@@ -1147,14 +1177,23 @@ static int cmd_restore(int argc, char **argv)
 {
     static const struct option options[] = {{"name", required_argument, NULL, 'n'},
                                             {"view", no_argument, NULL, 'V'},
+                                            {"publish", required_argument, NULL, 'P'},
                                             {NULL, 0, NULL, 0}};
     Ignition__RestoreRequest req = IGNITION__RESTORE_REQUEST__INIT;
+    char *publish[16];
+    unsigned num_publish = 0;
     bool view = false;
-    int c;
+    int c, rc;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":n:V", options, NULL)) != -1) {
+    req.publish = publish;
+    while ((c = getopt_long(argc, argv, ":n:P:V", options, NULL)) != -1) {
         switch (c) {
+        case 'P':
+            if ((rc = add_publish("restore", publish, &num_publish, optarg)))
+                return rc;
+            req.n_publish = num_publish;
+            break;
         case 'n': req.name = optarg; break;
         case 'V': view = true; break;
         case ':': return usage_fail("restore", "%s needs a value", argv[optind - 1]);
@@ -1209,14 +1248,23 @@ static int cmd_fanout(int argc, char **argv)
 {
     static const struct option options[] = {{"prefix", required_argument, NULL, 'p'},
                                             {"view", no_argument, NULL, 'V'},
+                                            {"publish", required_argument, NULL, 'P'},
                                             {NULL, 0, NULL, 0}};
     Ignition__FanoutRequest req = IGNITION__FANOUT_REQUEST__INIT;
+    char *publish[16];
+    unsigned num_publish = 0;
     bool view = false;
-    int c;
+    int c, rc;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":p:V", options, NULL)) != -1) {
+    req.publish = publish;
+    while ((c = getopt_long(argc, argv, ":p:P:V", options, NULL)) != -1) {
         switch (c) {
+        case 'P':
+            if ((rc = add_publish("fanout", publish, &num_publish, optarg)))
+                return rc;
+            req.n_publish = num_publish;
+            break;
         case 'p': req.prefix = optarg; break;
         case 'V': view = true; break;
         case ':': return usage_fail("fanout", "%s needs a value", argv[optind - 1]);
@@ -1494,7 +1542,8 @@ static const struct command commands[] = {
     {"start", cmd_start,
      "start NAME [--image console|desktop|PATH] [--kernel K] [--initrd I] [--disk PATH[,ro]]...\n"
      "             [--mem SIZE] [--cpus N] [--append ARGS] [--backend B] [--gui|--no-gui]\n"
-     "             [--display WxH] [--view]",
+     "             [--display WxH] [--view]\n"
+     "             [--net user[,host-loopback]|none] [--publish [HOST_IP:]HOST_PORT:GUEST_PORT]...",
      "start a guest (a new one, or a stopped one again)"},
     {"stop", cmd_stop, "stop NAME [--force] [--timeout SECONDS]",
      "power a guest off (asks it first; --force does not)"},
@@ -1510,11 +1559,11 @@ static const struct command commands[] = {
     {"rm", cmd_rm, "rm NAME", "remove a stopped guest with its disks' writes and logs"},
     {"snapshot", cmd_snapshot, "snapshot NAME SNAP [--stop]",
      "snapshot a running guest as SNAP (--stop: then stop it)"},
-    {"restore", cmd_restore, "restore SNAP [--name NEW] [--view]",
+    {"restore", cmd_restore, "restore SNAP [--name NEW] [--publish RULE]... [--view]",
      "a new guest from a snapshot (default name SNAP-1, SNAP-2, ...)"},
     {"relaunch", cmd_relaunch, "relaunch NAME",
      "stop a guest at once and restore its last snapshot under its name"},
-    {"fanout", cmd_fanout, "fanout SNAP N [--prefix P] [--view]",
+    {"fanout", cmd_fanout, "fanout SNAP N [--prefix P] [--publish RULE]... [--view]",
      "N guests from a snapshot at once, named P1..PN (default SNAP-)"},
     {"snapshots", cmd_snapshots, "snapshots", "the snapshots, with size on disk and date"},
     {"rm-snapshot", cmd_rm_snapshot, "rm-snapshot SNAP", "remove a snapshot"},

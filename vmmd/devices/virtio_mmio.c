@@ -296,6 +296,14 @@ void *virtio_mmio_device_state(struct virtio_mmio *t)
     return t->device_state;
 }
 
+uint64_t virtio_mmio_driver_features(struct virtio_mmio *t)
+{
+    pthread_mutex_lock(&t->lock);
+    uint64_t features = t->driver_features;
+    pthread_mutex_unlock(&t->lock);
+    return features;
+}
+
 struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned q)
 {
     /* §3.1.1: the device uses queues only after DRIVER_OK. */

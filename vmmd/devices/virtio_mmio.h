@@ -64,6 +64,8 @@ void virtio_mmio_unlock(struct virtio_mmio *t);
 struct virtio_mmio *virtio_mmio_of(struct device *dev);
 void *virtio_mmio_device_state(struct virtio_mmio *t);
 
+/* The features the driver accepted (meaningful once FEATURES_OK is set). */
+uint64_t virtio_mmio_driver_features(struct virtio_mmio *t);
 /* For device code (transport locked): the ready queue q, or NULL. */
 struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned q);
 /* After pushing used entries on queue q (used index was old_used before them):

@@ -46,6 +46,7 @@ struct machine {
     struct device *uart;
     struct device *hvc; /* or NULL */
     struct device *gpu, *keyboard, *tablet; /* or NULL */
+    struct device *net;                     /* or NULL */
     struct disk *disks[MACHINE_MAX_DEVICES]; /* owned by their virtio-blk devices */
     unsigned num_disks;
     struct guest_ram guest_ram; /* what virtio devices may address */
@@ -67,6 +68,11 @@ struct device *machine_keyboard(struct machine *m)
 struct device *machine_tablet(struct machine *m)
 {
     return m->tablet;
+}
+
+struct device *machine_net(struct machine *m)
+{
+    return m->net;
 }
 
 int machine_check_ram_size(uint64_t bytes, char *err, size_t err_len)
@@ -224,9 +230,17 @@ static int add_virtio_devices(struct machine *m, const struct machine_config *c,
         if (add_device(m, m->hvc) < 0)
             goto fail;
     }
-    if (add_disks(m, c, err, err_len) < 0)
+    if (add_disks(m, c, err, err_len) < 0 || add_display(m, c, err, err_len) < 0)
         return -1;
-    return add_display(m, c, err, err_len);
+    /* Last, so that machines without it keep their slots (and old snapshots
+     * theirs). */
+    if (c->net) {
+        base = next_virtio_slot(m, &irq);
+        m->net = virtio_net_create(base, irq, &m->guest_ram, c->net_mac, &c->net_backend);
+        if (add_device(m, m->net) < 0)
+            goto fail;
+    }
+    return 0;
 fail:
     snprintf(err, err_len, "cannot create the machine's devices");
     return -1;

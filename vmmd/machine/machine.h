@@ -10,6 +10,7 @@
 #include "devices/pl011.h"
 #include "storage/disk.h"
 #include "devices/display.h"
+#include "devices/virtio_net.h"
 #include "hv/hv.h"
 #include "machine/machine_snapshot.h"
 
@@ -66,6 +67,11 @@ struct machine_config {
     uint64_t gpu_memory;                    /* cap on host memory for guest resources */
     const struct display_ops *display;
     void *display_opaque;
+    /* A virtio-net with this MAC, in the slot after the display's devices,
+     * kicking this backend (worker/net_user.c). */
+    bool net;
+    uint8_t net_mac[6];
+    struct virtio_net_backend net_backend;
     /* Restore instead of boot. The rest of the config must describe the
      * snapshot's machine (the same disks count, gpu, keyboard, scanouts and
      * hvc0): its devices are created as the config says, checked against the
@@ -125,6 +131,7 @@ size_t machine_hvc_input(struct machine *m, const uint8_t *data, size_t len);
 struct device *machine_gpu(struct machine *m);
 struct device *machine_keyboard(struct machine *m);
 struct device *machine_tablet(struct machine *m);
+struct device *machine_net(struct machine *m);
 
 /* Checks a RAM size against what the machine supports. */
 int machine_check_ram_size(uint64_t bytes, char *err, size_t err_len);

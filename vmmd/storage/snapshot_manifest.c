@@ -131,6 +131,7 @@ static int encode_config(struct pool *p, const struct snapshot_machine_config *c
     m->display_width = c->display_width;
     m->display_height = c->display_height;
     m->gpu_memory = c->gpu_memory;
+    m->net = c->net;
     m->disks = pool_alloc(p, c->num_disks, sizeof(*m->disks));
     if (!m->disks)
         return out_of_memory(err, err_len);
@@ -346,6 +347,9 @@ static int decode_config(const ManifestMsg *mm, struct snapshot_machine_config *
     c->display_width = m->display_width;
     c->display_height = m->display_height;
     c->gpu_memory = m->gpu_memory;
+    if (m->net > SNAPSHOT_NET_USER_HOST_LOOPBACK)
+        return refuse(err, err_len, "network mode %u is unknown", m->net);
+    c->net = (uint8_t)m->net;
     return 0;
 }
 

@@ -46,6 +46,11 @@ struct snapshot_disk_config {
 
 /* What rebuilds the same machine (struct machine_config's parts that shape
  * what the guest sees), and when and by what the snapshot was taken. */
+/* The guest's network mode, as a clone keeps it (its port publishes are its own). */
+#define SNAPSHOT_NET_NONE 0 /* also every snapshot older than networking */
+#define SNAPSHOT_NET_USER 1
+#define SNAPSHOT_NET_USER_HOST_LOOPBACK 2
+
 struct snapshot_machine_config {
     char backend[SNAPSHOT_BACKEND_NAME_MAX + 1];
     uint64_t created_unix_ms;
@@ -61,6 +66,7 @@ struct snapshot_machine_config {
     unsigned num_scanouts;
     uint32_t display_width, display_height;
     uint64_t gpu_memory;
+    uint8_t net; /* SNAPSHOT_NET_*: what a restore or clone keeps */
 };
 
 /* Encodes config and state into a new buffer (*out, *len; the caller frees

@@ -484,7 +484,7 @@ static void on_start_timeout(evutil_socket_t fd, short what, void *arg)
 }
 
 struct argv_builder {
-    char *args[96];
+    char *args[128]; /* up to 16 disks and 16 publishes, each two */
     unsigned n;
     char storage[16][PATH_MAX + 32];
     unsigned used;
@@ -550,6 +550,12 @@ static void memory_check_argv(struct guest *g, struct argv_builder *b)
         set_message(g->checking_memory, sizeof(g->checking_memory), "%s", id);
 }
 
+static void publish_argv(const struct guest_config *c, struct argv_builder *b)
+{
+    for (unsigned i = 0; i < c->num_publish; i++)
+        arg(b, "--publish"), arg(b, c->publish[i]);
+}
+
 /* A restore takes memory, disks and display from the snapshot: only where
  * the worker keeps its instance and talks to us is ours to say. */
 static void machine_argv(struct guest *g, struct argv_builder *b)
@@ -559,6 +565,7 @@ static void machine_argv(struct guest *g, struct argv_builder *b)
         arg(b, "--restore"), arg(b, c->restore_from);
         arg(b, "--backend"), arg(b, c->backend);
         memory_check_argv(g, b);
+        publish_argv(c, b); /* the network mode is the snapshot's */
         return;
     }
     arg(b, "--kernel"), arg(b, c->kernel);
@@ -571,6 +578,8 @@ static void machine_argv(struct guest *g, struct argv_builder *b)
     arg(b, "--backend"), arg(b, c->backend);
     for (unsigned i = 0; i < c->num_disks; i++)
         arg(b, "--disk"), arg(b, c->disks[i]);
+    arg(b, "--net"), arg(b, c->net[0] ? c->net : "user");
+    publish_argv(c, b);
 }
 
 static void worker_argv(struct guest *g, struct argv_builder *b)
@@ -887,6 +896,10 @@ static void describe_snapshot(const char *dir, const struct snapshot_machine_con
     c->gui = m->gpu;
     c->display_width = m->display_width;
     c->display_height = m->display_height;
+    set_message(c->net, sizeof(c->net), "%s",
+                m->net == SNAPSHOT_NET_NONE                ? "none"
+                : m->net == SNAPSHOT_NET_USER_HOST_LOOPBACK ? "user,host-loopback"
+                                                            : "user");
 }
 
 int guests_snapshot_config(const char *dir, struct guest_config *out, struct guest_error *e)

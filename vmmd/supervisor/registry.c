@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "worker/net_user.h"
 
 #define REGISTRY_FORMAT_VERSION 1
 #define REGISTRY_MAX_TEXT (1u << 20)
@@ -93,6 +94,12 @@ static json_object *config_to_json(const struct guest_config *c)
     json_object_object_add(o, "gui", json_object_new_boolean(c->gui));
     json_object_object_add(o, "display_width", json_object_new_int((int)c->display_width));
     json_object_object_add(o, "display_height", json_object_new_int((int)c->display_height));
+    if (c->net[0])
+        add_string(o, "net", c->net);
+    json_object *publish = json_object_new_array();
+    for (unsigned i = 0; i < c->num_publish; i++)
+        json_object_array_add(publish, json_object_new_string(c->publish[i]));
+    json_object_object_add(o, "publish", publish);
     return o;
 }
 
@@ -171,6 +178,8 @@ static int64_t read_int(struct reader *rd, json_object *o, const char *key, int6
     return n;
 }
 
+static void read_net(struct reader *rd, json_object *o, struct guest_config *c);
+
 static void read_config(struct reader *rd, json_object *o, struct guest_config *c)
 {
     c->restore_from = read_string(rd, o, "restore_from", false);
@@ -213,6 +222,46 @@ static void read_config(struct reader *rd, json_object *o, struct guest_config *
     c->gui = gui && json_object_get_boolean(gui);
     c->display_width = (uint32_t)read_int(rd, o, "display_width", 0, 16384);
     c->display_height = (uint32_t)read_int(rd, o, "display_height", 0, 16384);
+    read_net(rd, o, c);
+}
+
+/* Optional (guests made before networking have none: user, nothing
+ * published); what is there must parse as vmmd run takes it. */
+static void read_net(struct reader *rd, json_object *o, struct guest_config *c)
+{
+    char err[160];
+    struct net_config nc = {0};
+    char *net = read_string(rd, o, "net", false);
+    if (net && (strlen(net) >= sizeof(c->net) || strstr(net, "publish") ||
+                net_config_parse(net, &nc, err, sizeof(err)) < 0)) {
+        set_message(rd->err, rd->err_len, "\"net\" is not a network mode");
+        rd->failed = true;
+    } else if (net) {
+        strcpy(c->net, net);
+    }
+    free(net);
+    json_object *publish = NULL;
+    if (!json_object_object_get_ex(o, "publish", &publish))
+        return;
+    size_t n = json_object_is_type(publish, json_type_array) ? json_object_array_length(publish)
+                                                              : GUEST_MAX_PUBLISH + 1;
+    if (n > GUEST_MAX_PUBLISH) {
+        set_message(rd->err, rd->err_len, "\"publish\" is not a list of at most %d rules",
+                    GUEST_MAX_PUBLISH);
+        rd->failed = true;
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_object *p = json_object_array_get_idx(publish, i);
+        struct net_publish rule;
+        if (!json_object_is_type(p, json_type_string) ||
+            net_publish_parse(json_object_get_string(p), &rule, err, sizeof(err)) < 0) {
+            set_message(rd->err, rd->err_len, "publish rule %zu is not one", i);
+            rd->failed = true;
+            return;
+        }
+        net_publish_format(&rule, c->publish[c->num_publish++], sizeof(c->publish[0]));
+    }
 }
 
 static enum guest_state read_state(struct reader *rd, json_object *o)

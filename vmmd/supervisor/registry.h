@@ -21,6 +21,8 @@ enum guest_state {
     GUEST_CRASHED,
 };
 
+#define GUEST_MAX_PUBLISH 16
+
 struct guest_config {
     char *kernel, *initrd, *append; /* heap strings; initrd and append may be NULL */
     /* A guest restored from a snapshot: the snapshot's directory (heap), else
@@ -35,6 +37,11 @@ struct guest_config {
     char backend[8];
     bool gui;
     uint32_t display_width, display_height;
+    /* vmmd run --net without publish items ("" is user), and the publish
+     * rules, as net_publish_format writes them. */
+    char net[24];
+    char publish[GUEST_MAX_PUBLISH][40];
+    unsigned num_publish;
 };
 
 struct guest_record {

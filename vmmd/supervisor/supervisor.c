@@ -1,3 +1,4 @@
+#include "worker/net_user.h"
 #include "supervisor/supervisor.h"
 
 #include <errno.h>
@@ -97,6 +98,55 @@ static void fill_config(Ignition__GuestConfig *out, const struct guest_config *c
     out->gui = c->gui;
     out->display_width = c->display_width;
     out->display_height = c->display_height;
+    out->net = (char *)(c->net[0] ? c->net : "user");
+    static char *publish[GUEST_MAX_PUBLISH]; /* one loop thread: filled, sent, forgotten */
+    for (unsigned i = 0; i < c->num_publish; i++)
+        publish[i] = (char *)c->publish[i];
+    out->n_publish = c->num_publish;
+    out->publish = publish;
+}
+
+/* Publish rules from a request, checked and written as vmmd run takes them;
+ * shift moves every host port up (each clone of a fan-out its own). */
+static bool publish_from_wire(char **rules, size_t n, unsigned shift, struct guest_config *out,
+                              char *why, size_t why_len)
+{
+    if (n > GUEST_MAX_PUBLISH) {
+        set_message(why, why_len, "more than %d publish rules", GUEST_MAX_PUBLISH);
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct net_publish p;
+        char err[160];
+        if (net_publish_parse(rules[i], &p, err, sizeof(err)) < 0) {
+            set_message(why, why_len, "%s", err);
+            return false;
+        }
+        if (p.host_port + shift > 65535) {
+            set_message(why, why_len, "publish %s: no host port %u for a clone", rules[i],
+                        p.host_port + shift);
+            return false;
+        }
+        p.host_port = (uint16_t)(p.host_port + shift);
+        net_publish_format(&p, out->publish[i], sizeof(out->publish[0]));
+    }
+    out->num_publish = (unsigned)n;
+    return true;
+}
+
+/* --net without publish items: "user", "user,host-loopback" or "none". */
+static bool net_from_wire(const char *net, struct guest_config *out, char *why, size_t why_len)
+{
+    struct net_config nc = {0};
+    char err[160];
+    if (strlen(net) >= sizeof(out->net) || strstr(net, "publish") ||
+        (*net && net_config_parse(net, &nc, err, sizeof(err)) < 0)) {
+        set_message(why, why_len, "network '%.40s': give user, user,host-loopback or none (and "
+                    "--publish for ports)", net);
+        return false;
+    }
+    set_message(out->net, sizeof(out->net), "%s", net);
+    return true;
 }
 
 static Ignition__GuestInfo__State wire_state(enum guest_state s)
@@ -277,6 +327,13 @@ static bool config_from_wire(const Ignition__GuestConfig *in, struct guest_confi
     out->gui = in->gui;
     out->display_width = in->display_width;
     out->display_height = in->display_height;
+    if (!net_from_wire(in->net, out, why, why_len) ||
+        !publish_from_wire(in->publish, in->n_publish, 0, out, why, why_len))
+        return false;
+    if (strcmp(out->net, "none") == 0 && out->num_publish) {
+        set_message(why, why_len, "--publish needs a network: not with --net none");
+        return false;
+    }
     return true;
 }
 
@@ -495,6 +552,12 @@ static void handle_restore(struct client *c, const Ignition__RestoreRequest *req
     struct guest_config config;
     if (!restore_config(c, req->path, dir, &config))
         return;
+    char why[200];
+    if (!publish_from_wire(req->publish, req->n_publish, 0, &config, why, sizeof(why))) {
+        send_error(c, IGNITION__ERROR__CODE__CODE_BAD_REQUEST, why);
+        guest_config_clear(&config);
+        return;
+    }
     struct guest_error e;
     struct guest *g;
     if (guests_restore(c->sv->guests, *req->name ? req->name : name, &config, &g, &e) < 0) {
@@ -549,8 +612,8 @@ static bool name_clones(struct client *c, const char *prefix, unsigned count,
 }
 
 /* Stops at the first clone that cannot be started; see send_clone_failed. */
-static void start_clones(struct client *c, const struct guest_config *config,
-                         const char *prefix, unsigned count)
+static void start_clones(struct client *c, struct guest_config *config,
+                         const Ignition__FanoutRequest *req, const char *prefix, unsigned count)
 {
     char names[MAX_FANOUT][PATHS_GUEST_NAME_MAX + 1];
     if (!name_clones(c, prefix, count, names))
@@ -558,6 +621,11 @@ static void start_clones(struct client *c, const struct guest_config *config,
     for (unsigned i = 0; i < count; i++) {
         struct guest_error e;
         struct guest *g;
+        char why[200];
+        if (!publish_from_wire(req->publish, req->n_publish, i, config, why, sizeof(why))) {
+            send_error(c, IGNITION__ERROR__CODE__CODE_BAD_REQUEST, why);
+            break;
+        }
         if (guests_restore(c->sv->guests, names[i], config, &g, &e) < 0) {
             send_clone_failed(c, i, count, names[i], &e);
             break;
@@ -589,7 +657,7 @@ static void handle_fanout(struct client *c, const Ignition__FanoutRequest *req)
     struct guest_config config;
     if (!restore_config(c, req->path, dir, &config))
         return;
-    start_clones(c, &config, prefix, req->count);
+    start_clones(c, &config, req, prefix, req->count);
     guest_config_clear(&config);
 }
 

@@ -19,6 +19,7 @@
 
 #include "worker/console_host.h"
 #include "worker/hvc_host.h"
+#include "worker/net_mac.h"
 #include "devices/arch_timer.h"
 #include "devices/evdev.h"
 #include "devices/virtio_input.h"
@@ -80,6 +81,8 @@ struct worker {
      * when the run ends; -1 for one given. */
     int instance_lock_fd;
     struct publisher *publisher; /* NULL without a display */
+    struct net_user *net;        /* NULL with --net none */
+    uint8_t mac[6];
     struct console_host *console; /* NULL: the console is stdin/stdout, not logged */
     int lock_fd, ready_fd;        /* -1 when not asked for (ready_fd: or done) */
     bool power_pressed;           /* the first SIGTERM of a supervised guest */
@@ -415,6 +418,8 @@ static void catch_up_clock(struct worker_restore *r)
     log_info("guest clock moved on %.3f s to the host's time", (double)ticks / ARCH_TIMER_HZ);
 }
 
+static void announce_network(const struct worker *w);
+
 static int boot_once(struct worker *w, const struct worker_options *o, const struct hv_ops *hv)
 {
     char err[512];
@@ -430,7 +435,10 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         .display_width = o->display_width, .display_height = o->display_height,
         .gpu_memory = o->gpu_memory,
         .display = w->publisher ? &publisher_display_ops : NULL, .display_opaque = w->publisher,
+        .net = w->net != NULL,
+        .net_backend = {.kick = net_user_kick, .opaque = w->net},
     };
+    memcpy(mc.net_mac, w->mac, sizeof(w->mac));
     if (w->restore && !w->booted_once) {
         mc.restore = &w->restore->state;
         catch_up_clock(w->restore);
@@ -443,16 +451,22 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         return -1;
     }
     w->booted_once = true;
+    /* A restore loaded the snapshot's device; this guest's MAC is its own. */
+    if (mc.restore && machine_net(w->machine))
+        virtio_net_set_mac(machine_net(w->machine), w->mac);
     if (!w->announced) {
         /* Only for a machine that exists: a failed start says one thing, its error. */
         if (w->publisher)
             log_info("display socket %s", w->socket_path);
         if (w->hvc)
             log_info("second console (hvc0) on %s", w->hvc_path);
+        announce_network(w);
         w->announced = true;
         signal_ready(w, hv->name);
     }
     memset(&w->exit, 0, sizeof(w->exit));
+    if (w->net)
+        net_user_attach(w->net, machine_net(w->machine));
     if (w->publisher)
         publisher_attach_machine(w->publisher, machine_gpu(w->machine),
                                  machine_keyboard(w->machine), machine_tablet(w->machine));
@@ -460,6 +474,8 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
     double frame_ms = restoring ? publish_restored_frame(w) : -1;
     if (pthread_create(&w->vcpu_thread, NULL, vcpu_main, w) != 0) {
         fail(w, "cannot start the vCPU thread");
+        if (w->net)
+            net_user_attach(w->net, NULL);
         if (w->publisher)
             publisher_detach_machine(w->publisher);
         machine_destroy(w->machine);
@@ -469,11 +485,16 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
     w->vcpu_started = true;
     if (restoring)
         log_restore_timing(w, frame_ms, monotonic_ms());
+    /* A clone has a MAC and a network stack of its own: its guest learns so. */
+    if (restoring && w->net)
+        net_user_bounce_link(w->net);
     event_base_dispatch(w->base);
     machine_stop(w->machine); /* if the loop ended for a signal */
     if (w->vcpu_started)
         pthread_join(w->vcpu_thread, NULL);
     w->vcpu_started = false;
+    if (w->net)
+        net_user_attach(w->net, NULL);
     if (w->publisher)
         publisher_detach_machine(w->publisher);
     machine_destroy(w->machine);
@@ -605,6 +626,56 @@ static int start_publisher(struct worker *w, const struct worker_options *o)
     }
     snprintf(w->socket_path, sizeof(w->socket_path), "%s", path);
     return 0;
+}
+
+/* The guest's MAC: from its name and the host's secret when it has a name
+ * (stable across its restarts, its own for each clone), else random. */
+static void choose_mac(struct worker *w)
+{
+    char state[3072];
+    uint8_t secret[NET_MAC_SECRET_BYTES];
+    const char *name = w->o->guest_name;
+    int rc = name && paths_state_dir(state, sizeof(state)) == 0 ? net_mac_secret(state, secret)
+                                                                : -ENOENT;
+    if (rc == 0) {
+        net_mac_derive(secret, name, w->mac);
+        return;
+    }
+    if (name)
+        log_warn("network: no MAC secret in the state directory (%s): a random MAC",
+                 strerror(-rc));
+    net_mac_random(w->mac);
+}
+
+static int start_network(struct worker *w)
+{
+    const struct net_config *c = &w->o->net;
+    if (c->mode == NET_NONE)
+        return 0;
+    choose_mac(w);
+    char err[256];
+    w->net = net_user_create(w->base, c, err, sizeof(err));
+    if (!w->net) {
+        fail(w, "network: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Said once the machine exists, with the rest of what a start announces. */
+static void announce_network(const struct worker *w)
+{
+    if (!w->net)
+        return;
+    const struct net_config *c = &w->o->net;
+    char mac[18], rule[64];
+    net_mac_format(w->mac, mac);
+    log_info("network: user-mode, MAC %s, host loopback %s", mac,
+             c->host_loopback ? "at 10.0.2.2" : "not reachable");
+    for (unsigned i = 0; i < c->num_publish; i++) {
+        net_publish_format(&c->publish[i], rule, sizeof(rule));
+        log_info("network: published %s", rule);
+    }
 }
 
 /* The serial console's socket and log, when asked for; clients type into the
@@ -767,6 +838,9 @@ static int fill_machine_config(const struct worker *w, struct snapshot_machine_c
     c->display_width = o->display_width;
     c->display_height = o->display_height;
     c->gpu_memory = o->gpu_memory;
+    c->net = o->net.mode == NET_NONE ? SNAPSHOT_NET_NONE
+             : o->net.host_loopback  ? SNAPSHOT_NET_USER_HOST_LOOPBACK
+                                     : SNAPSHOT_NET_USER;
     return fill_disk_configs(o, c, err, err_len);
 }
 
@@ -853,6 +927,10 @@ static int prepare_restore(struct worker *w)
     r->display_width = c->display_width;
     r->display_height = c->display_height;
     r->gpu_memory = c->gpu_memory;
+    r->net.mode = c->net == SNAPSHOT_NET_NONE ? NET_NONE : NET_USER;
+    r->net.host_loopback = c->net == SNAPSHOT_NET_USER_HOST_LOOPBACK;
+    if (r->net.mode == NET_NONE)
+        r->net.num_publish = 0; /* nothing to publish to */
     if (strcmp(r->backend, "auto") == 0)
         r->backend = c->backend;
     w->keyboard = c->keyboard;
@@ -923,8 +1001,10 @@ static int run_worker(struct worker *w)
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
     sigprocmask(SIG_UNBLOCK, &stop_signals, NULL); /* one that came early is handled now */
-    if (start_publisher(w, o) == 0 && start_console_host(w) == 0 && start_control(w) == 0)
+    if (start_publisher(w, o) == 0 && start_console_host(w) == 0 && start_control(w) == 0 &&
+        start_network(w) == 0)
         status = run_until_off(w, o, hv);
+    net_user_destroy(w->net);
     worker_control_destroy(w->control);
     publisher_destroy(w->publisher);
     close_host_consoles(w);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "storage/disk.h"
+#include "worker/net_user.h"
 
 #define WORKER_MAX_DISKS 16
 /* --worker-log: rotated as the console log is (two viewer lines per attach
@@ -33,6 +34,9 @@ struct worker_options {
     unsigned num_scanouts;
     uint32_t display_width, display_height;
     uint64_t gpu_memory;
+    /* The network: user-mode (libslirp) or none. A restore keeps the
+     * snapshot's mode and host-loopback; its publishes are these. */
+    struct net_config net;
     /* Run by a supervisor (each may be NULL / -1 alone): */
     const char *guest_name;     /* for viewers' Welcome and the log */
     const char *console_socket; /* the serial console served here, not on stdin/stdout;

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Clones differ on the network. A guest with `--net user,host-loopback` gets a
+DHCP lease and is snapshotted; three clones restored from it at once, each
+under its own name, each see their link go down and up, take a MAC of their own
+(none the snapshot's, all different: derived from each name and the host's
+secret), get their own lease from their own libslirp, keep the snapshot's
+network mode (host-loopback) and fetch a token page from a test server on the
+host's 127.0.0.1 at the same time. All traffic stays on this machine's
+loopback."""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from guest import Guest, vmmd_path  # noqa: E402
+from test_net import BOOT_TIMEOUT, TokenServer  # noqa: E402
+from test_snapshot import ENVELOPE_GUEST, take_snapshot  # noqa: E402
+
+LEASE = r"GUEST: network eth0 (10\.0\.2\.\d+) ([0-9a-f:]{17})"
+CLONES = 3
+
+
+class Clone(Guest):
+    """`vmmd run --restore` under a name, in the shared state directory."""
+
+    def __init__(self, snapshot, instance, name):
+        self.args = [vmmd_path(), "run", "--restore", snapshot, "--instance", instance,
+                     "--guest", name]
+        self.proc = subprocess.Popen(self.args, stdin=subprocess.PIPE, env=dict(os.environ),
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.log = b""
+        self.seen = 0
+        self.started = time.monotonic()
+
+
+def main():
+    scratch = tempfile.mkdtemp(prefix="ignition-net-clones-")
+    os.environ["IGNITION_HOME"] = os.path.join(scratch, "home")  # one host secret for all
+    server = TokenServer()
+    control = os.path.join(scratch, "control.sock")
+    snap = os.path.join(scratch, "snap")
+    guests = []
+    try:
+        src = Guest("--no-gpu", "--guest", "net-source", "--net", "user,host-loopback",
+                    "--control-socket", control, mem="512M")
+        guests.append(src)
+        m = src.expect(LEASE, BOOT_TIMEOUT)
+        source_mac = m.group(2).decode()
+        src.shell("echo SHELL-UP", r"\nSHELL-UP", 60)
+        tag, body = take_snapshot(control, "net-source", snap)
+        if tag != ENVELOPE_GUEST:
+            src.fail(f"the snapshot was refused: {body!r}")
+        src.kill()
+        clones = [Clone(snap, os.path.join(scratch, f"c{i}"), f"net-clone-{i}")
+                  for i in range(1, CLONES + 1)]
+        guests += clones
+        macs = []
+        for c in clones:
+            m = c.expect(LEASE, 180)
+            ip, mac = m.group(1).decode(), m.group(2).decode()
+            if ip != "10.0.2.15":
+                c.fail(f"the clone's lease is {ip}, not 10.0.2.15")
+            macs.append(mac)
+        if source_mac in macs or len(set(macs)) != CLONES:
+            clones[0].fail(f"clone MACs {macs} (snapshot's {source_mac}) are not all new "
+                           "and distinct")
+        print(f"ok: the snapshot's MAC {source_mac}; the clones' {', '.join(macs)}, "
+              "each with its own lease")
+        hits = server.hits
+        for c in clones:  # all three fetch at the same time
+            c.type(f"wget -q -O - http://10.0.2.2:{server.port}/token; echo FETCH-DONE\n")
+        for c in clones:
+            c.expect(rf"\n{server.token}\r?\n[\s\S]*?FETCH-DONE", 120)
+        if server.hits < hits + CLONES:
+            clones[0].fail(f"the server saw {server.hits - hits} requests, not {CLONES}")
+        print(f"ok: {CLONES} clones fetched the host's token at once (host-loopback kept)")
+    finally:
+        for g in guests:
+            g.kill()
+        server.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+    print("PASS")
+
+
+if __name__ == "__main__":
+    main()
