@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "byteorder.h"
+#include "decode_budget.h"
 #include "log.h"
 #include "printable.h"
 #include "util.h"
@@ -135,37 +136,12 @@ int wire_encode(const Ignition__Envelope *env, uint8_t **frame, size_t *frame_le
     return 0;
 }
 
-struct decode_budget {
-    size_t left;
-    bool exceeded;
-};
-
-/* malloc, as protobuf-c's default allocator, so that a decoded message is
- * freed as any other (ignition__envelope__free_unpacked(env, NULL)). */
-static void *budget_alloc(void *data, size_t size)
-{
-    struct decode_budget *budget = data;
-    if (size > budget->left) {
-        budget->exceeded = true;
-        return NULL;
-    }
-    budget->left -= size;
-    return malloc(size);
-}
-
-static void budget_free(void *data, void *ptr)
-{
-    (void)data;
-    free(ptr);
-}
-
 static int decode_body(const uint8_t *body, size_t len, Ignition__Envelope **env, char *why,
                        size_t why_len)
 {
-    struct decode_budget budget = {.left = DECODE_BUDGET};
-    ProtobufCAllocator allocator = {
-        .alloc = budget_alloc, .free = budget_free, .allocator_data = &budget};
-    Ignition__Envelope *e = ignition__envelope__unpack(&allocator, len, body);
+    struct decode_budget budget;
+    decode_budget_init(&budget, DECODE_BUDGET);
+    Ignition__Envelope *e = ignition__envelope__unpack(&budget.allocator, len, body);
     if (!e && budget.exceeded) {
         set_message(why, why_len, "a %zu-byte message would take more than %u MiB to decode", len,
                 DECODE_BUDGET >> 20);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "decode_budget.h"
+
 int device_state_refuse(char *err, size_t err_len, const char *fmt, ...)
 {
     if (err && err_len) {
@@ -31,29 +33,6 @@ int device_state_pack(const ProtobufCMessage *msg, struct device_state_bytes *ou
     return 0;
 }
 
-struct decode_budget {
-    size_t left;
-    bool exceeded;
-};
-
-/* malloc, so that the message is freed as any other (free_unpacked(m, NULL)). */
-static void *budget_alloc(void *data, size_t size)
-{
-    struct decode_budget *budget = data;
-    if (size > budget->left) {
-        budget->exceeded = true;
-        return NULL;
-    }
-    budget->left -= size;
-    return malloc(size);
-}
-
-static void budget_free(void *data, void *ptr)
-{
-    (void)data;
-    free(ptr);
-}
-
 ProtobufCMessage *device_state_unpack(const ProtobufCMessageDescriptor *desc,
                                       const uint8_t *state, size_t len, const char *what,
                                       char *err, size_t err_len)
@@ -63,10 +42,9 @@ ProtobufCMessage *device_state_unpack(const ProtobufCMessageDescriptor *desc,
                             DEVICE_STATE_MAX);
         return NULL;
     }
-    struct decode_budget budget = {.left = DEVICE_STATE_DECODE_BUDGET};
-    ProtobufCAllocator allocator = {
-        .alloc = budget_alloc, .free = budget_free, .allocator_data = &budget};
-    ProtobufCMessage *m = protobuf_c_message_unpack(desc, &allocator, len, state);
+    struct decode_budget budget;
+    decode_budget_init(&budget, DEVICE_STATE_DECODE_BUDGET);
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, &budget.allocator, len, state);
     if (!m && budget.exceeded)
         device_state_refuse(err, err_len, "%s's %zu-byte state would take more than %u MiB to "
                             "decode", what, len, DEVICE_STATE_DECODE_BUDGET >> 20);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "byteorder.h"
+#include "decode_budget.h"
 #include "snapshot.pb-c.h"
 #include "storage/snapshot_file.h"
 #include "util.h"
@@ -260,29 +261,6 @@ int snapshot_manifest_encode(const struct snapshot_machine_config *config,
 
 /* ---- decoding ------------------------------------------------------------------------- */
 
-struct decode_budget {
-    size_t left;
-    bool exceeded;
-};
-
-/* malloc, so that the message is freed as any other (free_unpacked(m, NULL)). */
-static void *budget_alloc(void *data, size_t size)
-{
-    struct decode_budget *budget = data;
-    if (size > budget->left) {
-        budget->exceeded = true;
-        return NULL;
-    }
-    budget->left -= size;
-    return malloc(size);
-}
-
-static void budget_free(void *data, void *ptr)
-{
-    (void)data;
-    free(ptr);
-}
-
 /* Copies a string into a buffer of size bytes; false when it does not fit. */
 static bool copy_text(char *dst, size_t size, const char *src)
 {
@@ -446,10 +424,9 @@ static int check_version(uint32_t version, char *err, size_t err_len)
 
 static ManifestMsg *unpack(const uint8_t *body, size_t len, char *err, size_t err_len)
 {
-    struct decode_budget budget = {.left = SNAPSHOT_MANIFEST_DECODE_BUDGET};
-    ProtobufCAllocator allocator = {
-        .alloc = budget_alloc, .free = budget_free, .allocator_data = &budget};
-    ManifestMsg *m = ignition__snapshot__manifest__unpack(&allocator, len, body);
+    struct decode_budget budget;
+    decode_budget_init(&budget, SNAPSHOT_MANIFEST_DECODE_BUDGET);
+    ManifestMsg *m = ignition__snapshot__manifest__unpack(&budget.allocator, len, body);
     if (!m && budget.exceeded)
         refuse(err, err_len, "the %zu-byte manifest would take more than %u MiB to decode", len,
                SNAPSHOT_MANIFEST_DECODE_BUDGET >> 20);
