@@ -208,6 +208,18 @@ START_TEST(test_guest_sees_no_aarch32)
 }
 END_TEST
 
+/* EL0 reads of ID registers are UNDEF on hardware: Linux takes the trap and answers
+ * with its sanitised view. Served at EL0 by our hook instead, Unicorn ran the block
+ * holding the MRS again from its start, for ever (the guest never got past it). */
+START_TEST(test_el0_id_register_read_traps_to_el1)
+{
+    const uint32_t program[] = {A64_MOVZ(2, 0x1234, 0), A64_MRS(3, ID_AA64PFR0_EL1), A64_SVC0};
+    struct calls c = run_at_el0(program, 3, 0);
+    ck_assert_uint_eq(exception_class(&c), 0x00); /* UNDEF, not the SVC after it */
+    ck_assert_uint_eq(c.args[2], 0x1234);
+}
+END_TEST
+
 /* ---- whole-vCPU state ---------------------------------------------------------- */
 
 #define A64_ADD_X2_1 0x91000442u
@@ -669,6 +681,7 @@ static Suite *emu_backend_suite(void)
     tcase_add_test(el0, test_el0_counter_needs_cntkctl);
     tcase_add_test(el0, test_el0_timer_control_needs_cntkctl);
     tcase_add_test(el0, test_guest_sees_no_aarch32);
+    tcase_add_test(el0, test_el0_id_register_read_traps_to_el1);
     suite_add_tcase(s, el0);
     TCase *state = tcase_create("state");
     tcase_set_timeout(state, 20);

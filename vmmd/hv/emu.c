@@ -317,7 +317,10 @@ static uint32_t on_mrs(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp
     uint32_t reg = cp_reg_encoding(cp);
     uint64_t value;
     bool known_to_unicorn = true;
-    if (reg == SYSREG_ID_AA64PFR0_EL1) {
+    /* At EL0 the ID registers are UNDEF, as on hardware: Linux emulates the read
+     * from its own (sanitised) copy. Served here at EL0, Unicorn ran the block
+     * holding the MRS again from its start, for ever (Firefox's startup). */
+    if (reg == SYSREG_ID_AA64PFR0_EL1 && !at_el0(uc)) {
         value = guest_id_aa64pfr0(uc);
     } else if (arch_timer_owns(reg)) {
         if (!access_allowed(vm, reg))
