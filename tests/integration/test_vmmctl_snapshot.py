@@ -264,10 +264,43 @@ def fanout_then_hang_up(rounds=3):
         time.sleep(0.5)
     if t.vmmd_pid() != pid or not t.alive(pid):
         t.fail("vmmd did not survive clients that hung up on their fan-outs")
+    relaunch_then_hang_up(names)
     for name in names:
         t.vmmctl("stop", "--force", name, timeout=60)
         t.vmmctl("rm", name)
     print(f"{rounds} fan-outs whose clients hung up: clones ran, vmmd carried on")
+
+
+def relaunch_then_hang_up(names):
+    """The relaunch path answers once the new worker runs, as the fan-out does:
+    raw clients ask for one and hang up at once, and each clone comes back
+    from its snapshot in a new worker while vmmd carries on."""
+    pid = t.vmmd_pid()
+    relaunch = 33  # Envelope.relaunch
+    before = {}
+    for name in names:
+        before[name] = json.loads(t.vmmctl("--json", "status", name).stdout)["pid"]
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(os.path.join(t.HOME, "run", "vmmd.sock"))
+        s.sendall(t.frame(t.HELLO))
+        s.recv(4096)  # Welcome
+        s.sendall(t.frame(t.field(relaunch, t.field(1, name.encode()))))
+        s.close()
+    deadline = time.monotonic() + 300
+    while True:
+        status = {n: json.loads(t.vmmctl("--json", "status", n).stdout) for n in names}
+        if all(st["state"] == "running" and st["pid"] not in (0, before[n])
+               for n, st in status.items()):
+            break
+        if time.monotonic() > deadline:
+            t.fail(f"clones relaunched by clients that hung up: "
+                   f"{ {n: (st['state'], st['pid']) for n, st in status.items()} }, "
+                   f"pids before {before}")
+        time.sleep(0.5)
+    if t.vmmd_pid() != pid or not t.alive(pid):
+        t.fail("vmmd did not survive clients that hung up on their relaunches")
+    print(f"{len(names)} relaunches whose clients hung up: new workers ran, vmmd carried on")
 
 
 def names_run_out_before_any_clone_starts():
