@@ -7,8 +7,9 @@ under a chosen name, a restored guest started again, `snapshot --stop`,
 `snapshots` and `rm-snapshot` work, bad requests get clear errors, a snapshot
 of the previous format is refused with what to do, a fan-out cut short by a
 clone that cannot start names it and the clones that run, fan-outs whose
-clients hang up at once leave vmmd running, and a snapshot that fails is never
-recorded as the guest's last one."""
+clients hang up at once leave vmmd running, disposable (--rm) clones leave
+nothing behind however they end, and a snapshot that fails is never recorded
+as the guest's last one."""
 
 import hashlib
 import json
@@ -303,6 +304,45 @@ def relaunch_then_hang_up(names):
     print(f"{len(names)} relaunches whose clients hung up: new workers ran, vmmd carried on")
 
 
+def gone(name):
+    r = t.vmmctl("status", name, ok=False)
+    return r.returncode == 1 and "no guest named" in r.stderr
+
+
+def disposable_clones_leave_nothing():
+    """--rm clones are removed with their instance directories (memory, disk
+    layer, logs) however they end: stopped by vmmctl, powered off from inside,
+    or crashed (the worker killed). The snapshot stays."""
+    t.vmmctl("restore", "warm", "--name", "tmp-1", "--rm", timeout=300)
+    t.vmmctl("fanout", "warm", "2", "--prefix", "tmp-f", "--rm", timeout=300)
+    names = ("tmp-1", "tmp-f1", "tmp-f2")
+    dirs = {}
+    for name in names:
+        st = json.loads(t.vmmctl("--json", "status", name).stdout)
+        if not st["disposable"] or st["state"] != "running":
+            t.fail(f"{name} after --rm: disposable {st['disposable']}, {st['state']}")
+        if "disposable" not in t.vmmctl("status", name).stdout:
+            t.fail(f"vmmctl status {name} does not say it is disposable")
+        dirs[name] = st["instance_dir"]
+        if not os.path.isdir(dirs[name]):
+            t.fail(f"{name}: no instance directory {dirs[name]} while it runs")
+    wait_ticks("tmp-f1", 3)
+    t.vmmctl("stop", "tmp-1", "--force", timeout=60)
+    # The console closes under vmmctl as the guest powers off.
+    t.vmmctl("console", "tmp-f1", stdin="poweroff -f\r", ok=False)
+    os.kill(json.loads(t.vmmctl("--json", "status", "tmp-f2").stdout)["pid"], 9)
+    deadline = time.monotonic() + 60
+    while not all(gone(n) and not os.path.exists(dirs[n]) for n in names):
+        if time.monotonic() > deadline:
+            t.fail("disposable guests left behind: " + ", ".join(
+                f"{n} ({'record' if not gone(n) else ''} {dirs[n] if os.path.exists(dirs[n]) else ''})"
+                for n in names if not gone(n) or os.path.exists(dirs[n])))
+        time.sleep(0.3)
+    if "warm" not in t.vmmctl("snapshots").stdout:
+        t.fail("removing disposable clones removed their snapshot")
+    print("3 disposable clones (stopped, powered off, killed) left nothing behind")
+
+
 def names_run_out_before_any_clone_starts():
     """PREFIX10 is one character too long for a guest name: the fan-out is
     refused before clones 1 to 9 start, not after."""
@@ -340,6 +380,7 @@ def main():
         failed_snapshot_not_recorded()
         partial_fanout_named()
         fanout_then_hang_up()
+        disposable_clones_leave_nothing()
         names_run_out_before_any_clone_starts()
         removes()
         if ticks("orig")[-1] <= last:

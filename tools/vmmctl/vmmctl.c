@@ -328,6 +328,7 @@ static json_object *guest_json(const Ignition__GuestInfo *g)
     json_object_object_add(o, "restore_from", json_object_new_string(g->restore_from));
     json_object_object_add(o, "last_snapshot", json_object_new_string(g->last_snapshot));
     json_object_object_add(o, "storage_warning", json_object_new_string(g->storage_warning));
+    json_object_object_add(o, "disposable", json_object_new_boolean(g->disposable));
     if (g->config) {
         const Ignition__GuestConfig *c = g->config;
         json_object *co = json_object_new_object();
@@ -408,6 +409,8 @@ static void print_guest(const Ignition__GuestInfo *g)
         printf("restores: %s\n", g->restore_from);
     if (*g->last_snapshot)
         printf("snapshot: %s (vmmctl relaunch %s returns to it)\n", g->last_snapshot, g->name);
+    if (g->disposable)
+        printf("disposable: removed with its memory, disk layers and logs once it stops\n");
     if (*g->exit_reason) {
         char reason[256];
         printable_copy(reason, sizeof(reason), g->exit_reason);
@@ -1178,6 +1181,7 @@ static int cmd_restore(int argc, char **argv)
     static const struct option options[] = {{"name", required_argument, NULL, 'n'},
                                             {"view", no_argument, NULL, 'V'},
                                             {"publish", required_argument, NULL, 'P'},
+                                            {"rm", no_argument, NULL, 'R'},
                                             {NULL, 0, NULL, 0}};
     Ignition__RestoreRequest req = IGNITION__RESTORE_REQUEST__INIT;
     char *publish[16];
@@ -1187,7 +1191,7 @@ static int cmd_restore(int argc, char **argv)
     optind = 1;
     opterr = 0;
     req.publish = publish;
-    while ((c = getopt_long(argc, argv, ":n:P:V", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":n:P:VR", options, NULL)) != -1) {
         switch (c) {
         case 'P':
             if ((rc = add_publish("restore", publish, &num_publish, optarg)))
@@ -1195,6 +1199,7 @@ static int cmd_restore(int argc, char **argv)
             req.n_publish = num_publish;
             break;
         case 'n': req.name = optarg; break;
+        case 'R': req.disposable = true; break;
         case 'V': view = true; break;
         case ':': return usage_fail("restore", "%s needs a value", argv[optind - 1]);
         default: return usage_fail("restore", "unknown option %s", argv[optind - 1]);
@@ -1249,6 +1254,7 @@ static int cmd_fanout(int argc, char **argv)
     static const struct option options[] = {{"prefix", required_argument, NULL, 'p'},
                                             {"view", no_argument, NULL, 'V'},
                                             {"publish", required_argument, NULL, 'P'},
+                                            {"rm", no_argument, NULL, 'R'},
                                             {NULL, 0, NULL, 0}};
     Ignition__FanoutRequest req = IGNITION__FANOUT_REQUEST__INIT;
     char *publish[16];
@@ -1258,7 +1264,7 @@ static int cmd_fanout(int argc, char **argv)
     optind = 1;
     opterr = 0;
     req.publish = publish;
-    while ((c = getopt_long(argc, argv, ":p:P:V", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":p:P:VR", options, NULL)) != -1) {
         switch (c) {
         case 'P':
             if ((rc = add_publish("fanout", publish, &num_publish, optarg)))
@@ -1266,6 +1272,7 @@ static int cmd_fanout(int argc, char **argv)
             req.n_publish = num_publish;
             break;
         case 'p': req.prefix = optarg; break;
+        case 'R': req.disposable = true; break;
         case 'V': view = true; break;
         case ':': return usage_fail("fanout", "%s needs a value", argv[optind - 1]);
         default: return usage_fail("fanout", "unknown option %s", argv[optind - 1]);
@@ -1559,11 +1566,11 @@ static const struct command commands[] = {
     {"rm", cmd_rm, "rm NAME", "remove a stopped guest with its disks' writes and logs"},
     {"snapshot", cmd_snapshot, "snapshot NAME SNAP [--stop]",
      "snapshot a running guest as SNAP (--stop: then stop it)"},
-    {"restore", cmd_restore, "restore SNAP [--name NEW] [--publish RULE]... [--view]",
+    {"restore", cmd_restore, "restore SNAP [--name NEW] [--publish RULE]... [--view] [--rm]",
      "a new guest from a snapshot (default name SNAP-1, SNAP-2, ...)"},
     {"relaunch", cmd_relaunch, "relaunch NAME",
      "stop a guest at once and restore its last snapshot under its name"},
-    {"fanout", cmd_fanout, "fanout SNAP N [--prefix P] [--publish RULE]... [--view]",
+    {"fanout", cmd_fanout, "fanout SNAP N [--prefix P] [--publish RULE]... [--view] [--rm]",
      "N guests from a snapshot at once, named P1..PN (default SNAP-)"},
     {"snapshots", cmd_snapshots, "snapshots", "the snapshots, with size on disk and date"},
     {"rm-snapshot", cmd_rm_snapshot, "rm-snapshot SNAP", "remove a snapshot"},
