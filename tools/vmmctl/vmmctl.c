@@ -1222,7 +1222,10 @@ static int cmd_restore(int argc, char **argv)
     ignition__envelope__free_unpacked(reply, NULL);
     if (status == EXIT_OK && view && gui) {
         fflush(stdout);
-        return exec_viewer(name, NULL, 0);
+        /* A disposable guest's window is the guest: closing it ends both. */
+        static char stop_on_close[] = "--stop-on-close";
+        char *extra[] = {stop_on_close};
+        return exec_viewer(name, extra, req.disposable ? 1 : 0);
     }
     return status;
 }
