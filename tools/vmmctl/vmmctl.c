@@ -35,24 +35,21 @@
 #include "storage/snapshot_file.h"
 #include "unixsock.h"
 #include "util.h"
+#include "vmmctl.h"
 #include "wire.h"
 
-#define EXIT_OK 0
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
 #define VMMD_START_WAIT_MS 10000
 /* A start answers once the guest runs; a stop once it is off (or forced). */
 #define REPLY_TIMEOUT_MS (-1)
 /* A snapshot writes the guest's memory and disk layers: seconds, not hours. */
 #define SNAPSHOT_TIMEOUT_MS (10 * 60 * 1000)
 
-static bool json_output;
+bool json_output;
 static char self_dir[PATH_MAX];
 
 /* ---- messages ---------------------------------------------------------------------- */
 
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
+int fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -63,9 +60,7 @@ static int fail(const char *fmt, ...)
     return EXIT_FAIL;
 }
 
-static int usage_fail(const char *command, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int usage_fail(const char *command, const char *fmt, ...)
+int usage_fail(const char *command, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -126,7 +121,7 @@ static bool is_dir(const char *path)
 }
 
 /* $IGNITION_GUEST_DIR, the build tree's guest/, or the installed one. */
-static bool find_guest_dir(char *out, size_t len)
+bool find_guest_dir(char *out, size_t len)
 {
     const char *env = getenv("IGNITION_GUEST_DIR");
     if (env && *env) {
@@ -196,7 +191,7 @@ static int connect_vmmd(void)
 }
 
 /* One request, one reply. Returns the reply, or NULL after saying why. */
-static Ignition__Envelope *call(const Ignition__Envelope *req)
+Ignition__Envelope *call(const Ignition__Envelope *req)
 {
     int fd = connect_vmmd();
     if (fd < 0)
@@ -221,7 +216,7 @@ static Ignition__GuestInfo *expect_guest(Ignition__Envelope *reply)
     return reply->guest->guest;
 }
 
-static Ignition__Envelope *guest_call(Ignition__Envelope *env, Ignition__GuestInfo **info)
+Ignition__Envelope *guest_call(Ignition__Envelope *env, Ignition__GuestInfo **info)
 {
     Ignition__Envelope *reply = call(env);
     if (!reply)
@@ -236,7 +231,7 @@ static Ignition__Envelope *guest_call(Ignition__Envelope *env, Ignition__GuestIn
 
 /* Status, Remove, Attach or ConsoleAttach: requests that only name a guest,
  * answered with it. */
-static Ignition__Envelope *named_call(Ignition__Envelope__BodyCase body, const char *name,
+Ignition__Envelope *named_call(Ignition__Envelope__BodyCase body, const char *name,
                                       Ignition__GuestInfo **g)
 {
     Ignition__StatusRequest status = IGNITION__STATUS_REQUEST__INIT;
@@ -600,12 +595,14 @@ static int parse_start(int argc, char **argv, struct start_args *a)
 }
 
 /* The guest images tools/build-guest makes, by the name --image takes. */
-static const char *image_file(const char *name)
+const char *image_file(const char *name)
 {
     if (!strcmp(name, "console"))
         return "rootfs.ext4";
     if (!strcmp(name, "desktop"))
         return "desktop.ext4";
+    if (!strcmp(name, "browser"))
+        return "browser.ext4";
     return NULL;
 }
 
@@ -678,11 +675,10 @@ static int fill_defaults(struct start_args *a)
     return 0;
 }
 
-static int exec_viewer(const char *name, char **extra, int n_extra);
 
 /* What a start, restore or relaunch left: the guest running (how it got
  * there in brackets), or a failure saying why not. */
-static int report_started(const Ignition__GuestInfo *g, const char *how)
+int report_started(const Ignition__GuestInfo *g, const char *how)
 {
     bool running = g->state == IGNITION__GUEST_INFO__STATE__STATE_RUNNING;
     if (json_output)
@@ -889,7 +885,7 @@ static int cmd_console(int argc, char **argv)
     return rc;
 }
 
-static int exec_viewer(const char *name, char **extra, int n_extra)
+int exec_viewer(const char *name, char **extra, int n_extra)
 {
     char viewer[PATH_MAX];
     find_program("ignition-view", "viewer", viewer, sizeof(viewer));
@@ -1094,7 +1090,7 @@ static int cmd_logs(int argc, char **argv)
 
 /* vmmd says where the worker listens and where the snapshot goes; the worker
  * is asked here, so that vmmd never waits on it. */
-static int ask_worker_snapshot(const Ignition__GuestInfo *g)
+int ask_worker_snapshot(const Ignition__GuestInfo *g)
 {
     char err[600];
     int rc = control_worker_snapshot(g->control_socket, "vmmctl", g->name, g->snapshot_path,
@@ -1102,7 +1098,7 @@ static int ask_worker_snapshot(const Ignition__GuestInfo *g)
     return rc == 0 ? EXIT_OK : fail("snapshot of %s: %s", g->name, err);
 }
 
-static int force_stop(const char *name)
+int force_stop(const char *name)
 {
     Ignition__StopRequest req = IGNITION__STOP_REQUEST__INIT;
     req.name = (char *)name;
@@ -1575,6 +1571,10 @@ static const struct command commands[] = {
      "stop a guest at once and restore its last snapshot under its name"},
     {"fanout", cmd_fanout, "fanout SNAP N [--prefix P] [--publish RULE]... [--view] [--rm]",
      "N guests from a snapshot at once, named P1..PN (default SNAP-)"},
+    {"browser", cmd_browser,
+     "browser [URL] [--name NAME] [--no-view] [--screenshot OUT.png] [--rebuild]\n"
+     "             [--backend B] [--cpus N]",
+     "Firefox in a throwaway clone of a warm snapshot"},
     {"snapshots", cmd_snapshots, "snapshots", "the snapshots, with size on disk and date"},
     {"rm-snapshot", cmd_rm_snapshot, "rm-snapshot SNAP", "remove a snapshot"},
     {"prune", cmd_prune, "prune [--dry-run]",
