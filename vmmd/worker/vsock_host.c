@@ -735,14 +735,16 @@ struct vsock_host *vsock_host_create(struct event_base *base, const char *socket
     h->next_local_port = VSOCK_HOST_FIRST_LOCAL_PORT;
     for (unsigned i = 0; i < VSOCK_HOST_MAX_CONNECTIONS; i++)
         h->conns[i] = (struct conn){.h = h, .fd = -1};
-    /* The guest's connections reach PATH_port: room for ten digits. */
-    if (strlen(socket_path) + 11 >= sizeof(h->path)) {
-        set_message(err, err_len, "the vsock socket path %s is too long for a socket address "
-                    "with a port after it (%zu bytes at most)", socket_path,
-                    sizeof(h->path) - 12);
+    if (strlen(socket_path) >= sizeof(h->path)) {
+        set_message(err, err_len, "the vsock socket path %s is longer than a socket address "
+                    "holds (%zu bytes)", socket_path, sizeof(h->path) - 1);
         free(h);
         return NULL;
     }
+    /* The guest's connections reach PATH_port: ten digits at most. */
+    if (strlen(socket_path) + 11 >= sizeof(h->path))
+        log_warn("vsock: %s is too long for %s_PORT to be a socket address: the guest's "
+                 "connections to the host are refused", socket_path, socket_path);
     snprintf(h->path, sizeof(h->path), "%s", socket_path);
     h->listen_fd = unixsock_listen(socket_path, err, err_len);
     h->kick = event_new(base, -1, 0, on_kick, h);
