@@ -364,11 +364,11 @@ static int connect_host_listener(struct vsock_host *h, uint32_t port)
     int len = snprintf(addr.sun_path, sizeof(addr.sun_path), "%s_%u", h->path, port);
     if (len < 0 || (size_t)len >= sizeof(addr.sun_path))
         return -1;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0); /* the flags in the type are Linux's */
     if (fd < 0)
         return -1;
     char why[256];
-    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
+    if (set_nonblock_cloexec(fd) < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
         unixsock_check_peer(fd, getuid(), addr.sun_path, why, sizeof(why)) < 0) {
         close(fd);
         return -1;
