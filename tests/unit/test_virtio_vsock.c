@@ -752,6 +752,55 @@ START_TEST(test_host_guest_connects_with_credit)
 }
 END_TEST
 
+/* A guest with credit to spare but no receive buffer: nothing more is read
+ * from the host socket until it offers some, and nothing read is lost. */
+START_TEST(test_host_waits_for_receive_buffers)
+{
+    int listener, fd = guest_connects(1030, &listener);
+    struct vsock_hdr h = guest_hdr(VSOCK_OP_CREDIT_UPDATE, 1030, 5000);
+    h.buf_alloc = 1u << 20;
+    send_and_spin(&h, NULL);
+    static uint8_t blob[128 << 10], got_bytes[128 << 10];
+    for (size_t i = 0; i < sizeof(blob); i++)
+        blob[i] = (uint8_t)(i * 7 + i / 4099);
+    size_t written = 0;
+    while (written < sizeof(blob)) {
+        ssize_t n = write(fd, blob + written, sizeof(blob) - written);
+        ck_assert_int_gt(n, 0);
+        written += (size_t)n;
+        spin();
+    }
+    spin();
+    /* The 16 buffers it has (the RESPONSE's was given back), and not a byte more. */
+    size_t got = 0;
+    uint16_t first = rxq.used_seen;
+    while (vd_used_idx(&guest, &rxq) != rxq.used_seen) {
+        const uint8_t *p = received(rxq.used_seen++, &h);
+        ck_assert_uint_eq(h.op, VSOCK_OP_RW);
+        memcpy(got_bytes + got, p, h.len);
+        got += h.len;
+    }
+    ck_assert_uint_eq(rxq.used_seen - first, 16);
+    ck_assert_uint_eq(got, 16 * (RX_BUF_SIZE - VSOCK_HDR_SIZE));
+    for (int round = 0; round < 20 && got < sizeof(blob); round++) {
+        for (int i = 0; i < 16; i++)
+            offer_rx(false);
+        vd_write(dev, VD_QUEUE_NOTIFY, 0);
+        spin();
+        while (vd_used_idx(&guest, &rxq) != rxq.used_seen) {
+            const uint8_t *p = received(rxq.used_seen++, &h);
+            ck_assert_uint_le(got + h.len, sizeof(blob));
+            memcpy(got_bytes + got, p, h.len);
+            got += h.len;
+        }
+    }
+    ck_assert_uint_eq(got, sizeof(blob));
+    ck_assert_mem_eq(got_bytes, blob, sizeof(blob));
+    close(fd);
+    close(listener);
+}
+END_TEST
+
 START_TEST(test_host_guest_closes)
 {
     int listener, fd = guest_connects(1026, &listener);
@@ -938,6 +987,7 @@ static Suite *virtio_vsock_suite(void)
     TCase *h = tcase_create("host");
     tcase_add_checked_fixture(h, host_setup, host_teardown);
     tcase_add_test(h, test_host_guest_connects_with_credit);
+    tcase_add_test(h, test_host_waits_for_receive_buffers);
     tcase_add_test(h, test_host_guest_closes);
     tcase_add_test(h, test_host_guest_beyond_credit_is_reset);
     tcase_add_test(h, test_host_guest_refused_and_strays);
