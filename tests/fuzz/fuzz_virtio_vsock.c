@@ -11,6 +11,7 @@
  * the chain here), then the bytes that fill the segments in order. Each
  * chain is made available on the transmit queue. */
 #include <event2/event.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +99,7 @@ static void teardown(void)
 
 static void setup(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* as in the worker: a peer gone is an error where we write */
     ram = calloc(1, RAM_SIZE);
     if (!ram)
         abort();
