@@ -2,6 +2,7 @@
  * driven by vmmctl); `vmmd run` runs one guest in the foreground with its
  * serial console on the terminal, the way `lkvm run` does, and is also what the
  * supervisor starts for each guest. */
+#include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -86,6 +87,13 @@ static void usage(FILE *out)
             "  --publish [HOST_IP:]HOST_PORT:GUEST_PORT[/udp]\n"
             "                   forwards a host port to the guest, like docker run -p\n"
             "                   (HOST_IP defaults to 127.0.0.1); repeatable\n"
+            "  --cid N          the guest's vsock context id, 3 to 4294967294 (default 3;\n"
+            "                   vmmd gives each of its guests and clones its own)\n"
+            "  --vsock PATH     the Unix socket host processes reach the guest's vsock\n"
+            "                   ports through (\"CONNECT <port>\\n\"); a guest's connection\n"
+            "                   to CID 2 port P reaches PATH_P (default: NAME.vsock, or\n"
+            "                   vmmd-PID.vsock, under the state directory's run directory)\n"
+            "  --no-vsock       no virtio-vsock device\n"
             "\n"
             "Run by a supervisor (vmmd), a guest worker also takes:\n"
             "  --guest NAME     the guest's name, for viewers and the log\n"
@@ -179,13 +187,16 @@ static int cmd_run(int argc, char **argv)
         {"restore", required_argument, NULL, 'R'},
         {"memory-checked", required_argument, NULL, 'K'},
         {"net", required_argument, NULL, 'e'},    {"publish", required_argument, NULL, 'p'},
+        {"cid", required_argument, NULL, 'V'},    {"vsock", required_argument, NULL, 's'},
+        {"no-vsock", no_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     struct worker_options o = {.backend = "auto", .ram_size = 1ull << 30, .gpu = true,
                                .num_scanouts = 1, .display_width = 1280,
                                .display_height = 800, .gpu_memory = 256ull << 20,
-                               .ready_fd = -1, .cpus = 1, .net = {.mode = NET_USER}};
-    bool mem_given = false, net_given = false;
+                               .ready_fd = -1, .cpus = 1, .net = {.mode = NET_USER},
+                               .vsock = true, .vsock_cid = VSOCK_CID_MIN_GUEST};
+    bool mem_given = false, net_given = false, vsock_given = false;
     const char *worker_log = NULL;
     int c;
     optind = 1;
@@ -265,6 +276,18 @@ static int cmd_run(int argc, char **argv)
             o.net.num_publish++;
             break;
         }
+        case 'V': {
+            char *end;
+            errno = 0;
+            unsigned long long n = strtoull(optarg, &end, 10);
+            if (*end || end == optarg || errno || n < VSOCK_CID_MIN_GUEST ||
+                n > VSOCK_CID_MAX_GUEST)
+                return usage_error("--cid %s: give 3 to 4294967294", optarg);
+            o.vsock_cid = (uint32_t)n;
+            break;
+        }
+        case 's': o.vsock_socket = optarg; vsock_given = true; break;
+        case 'o': o.vsock = false; vsock_given = true; break;
         case 'k': o.kernel = optarg; break;
         case 'i': o.initrd = optarg; break;
         case 'a':
@@ -305,6 +328,11 @@ static int cmd_run(int argc, char **argv)
     if (o.restore_dir && net_given)
         return usage_error("%s", "--net does not go with --restore: a restored guest keeps its "
                                  "snapshot's network mode (give --publish for its ports)");
+    if (!o.vsock && o.vsock_socket)
+        return usage_error("%s", "--vsock and --no-vsock: give one");
+    if (o.restore_dir && vsock_given && !o.vsock)
+        return usage_error("%s", "--no-vsock does not go with --restore: a restored guest has "
+                                 "its snapshot's devices");
     if (o.guest_name) {
         static char prefix[48];
         snprintf(prefix, sizeof(prefix), "vmmd[%s]", o.guest_name);

@@ -161,11 +161,46 @@ def publisher():
     yield "server-message", b"\x03" + pieces(frame(field(5, b"")))
 
 
+def vsock_packet(op, src_port=1025, dst_port=5, payload=b"", flags=0, fwd_cnt=0,
+                 src_cid=3, dst_cid=2):
+    return struct.pack("<QQIIIHHIII", src_cid, dst_cid, src_port, dst_port, len(payload), 1, op,
+                       flags, 1 << 16, fwd_cnt) + payload
+
+
+def vsock_chains(mode, *chains):
+    """fuzz_virtio_vsock's format: each chain one or more (bytes, writable) segments."""
+    segs = [(seg, w, i == len(chain) - 1) for chain in chains for i, (seg, w) in enumerate(chain)]
+    head = bytes([mode, len(segs) - 1])
+    for seg, writable, last in segs:
+        head += struct.pack("<HB", len(seg), (1 if writable else 0) | (2 if last else 0))
+    return head + b"".join(seg for seg, _, _ in segs)
+
+
+def virtio_vsock():
+    REQUEST, RESPONSE, RST, SHUTDOWN, RW, CREDIT_UPDATE, CREDIT_REQUEST = range(1, 8)
+    one = lambda pkt: [(pkt, False)]
+    yield "connect-send-close", vsock_chains(
+        1, one(vsock_packet(REQUEST)), one(vsock_packet(RW, payload=b"hello")),
+        one(vsock_packet(CREDIT_REQUEST)), one(vsock_packet(SHUTDOWN, flags=3)))
+    yield "refused", vsock_chains(1, one(vsock_packet(REQUEST, dst_port=6)))
+    yield "strays", vsock_chains(1, one(vsock_packet(RW, dst_port=9, payload=b"x")),
+                                 one(vsock_packet(RST, dst_port=9)),
+                                 one(vsock_packet(RESPONSE, dst_port=1 << 30)))
+    yield "bad-fwd-cnt", vsock_chains(1, one(vsock_packet(REQUEST)),
+                                      one(vsock_packet(CREDIT_UPDATE, fwd_cnt=7)))
+    pkt = vsock_packet(RW, payload=b"split over descriptors")
+    yield "split", vsock_chains(0, [(pkt[:44], False), (pkt[44:], False)])
+    yield "bad-cid", vsock_chains(0, one(vsock_packet(REQUEST, src_cid=4)))
+    yield "writable-tx", vsock_chains(0, [(vsock_packet(REQUEST), True)])
+    yield "state", b"\xff" + vfield(1, 3)
+
+
 def main():
     seeds = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "seeds")
     for harness, gen in (("edid", edid), ("vmgenid", vmgenid), ("kernel_loader", kernel_loader),
                          ("virtio_rng", virtio_rng), ("virtio_console", virtio_console),
-                         ("console_host", console_host), ("publisher", publisher)):
+                         ("console_host", console_host), ("publisher", publisher),
+                         ("virtio_vsock", virtio_vsock)):
         for name, data in gen():
             write(seeds, harness, name, data)
 

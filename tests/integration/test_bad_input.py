@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Bad input to `vmmd run` gets one clear line and a non-zero exit, never a
-crash: truncated or foreign kernels, a missing initrd, absurd memory sizes."""
+crash: truncated or foreign kernels, a missing initrd, absurd memory sizes,
+display and vsock options out of range, sockets where others could reach them."""
 
 import os
 import subprocess
@@ -90,6 +91,14 @@ def main():
         ok &= check("socket path too long",
                     ["run", "--kernel", image, "--socket", os.path.join(tmp, "x" * 120)],
                     "at most", 1)
+        # vsock: a CID that is not a guest's, and its socket where others could reach it.
+        for cid in ("2", "4294967295", "-3", "three"):
+            ok &= check(f"--cid {cid}", ["run", "--kernel", image, "--cid", cid], "--cid", 2)
+        ok &= check("vsock and no vsock", ["run", "--kernel", image, "--no-vsock", "--vsock",
+                                           os.path.join(tmp, "v.sock")], "--no-vsock", 2)
+        ok &= check("vsock socket in a shared directory",
+                    ["run", "--kernel", image, "--no-gpu", "--net", "none", "--vsock",
+                     os.path.join(shared, "v.sock")], "chmod 700", 1)
     sys.exit(0 if ok else 1)
 
 

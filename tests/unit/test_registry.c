@@ -205,6 +205,39 @@ START_TEST(bad_last_snapshot_is_refused)
 }
 END_TEST
 
+/* The vsock CID: kept when there is one, absent in older records (vmmd then
+ * gives one), and only a guest's (3 .. 0xfffffffe). */
+START_TEST(vsock_cid_round_trip)
+{
+    struct guest_record in, out;
+    sample(&in);
+    char err[200];
+    char *text = registry_format(&in);
+    ck_assert_ptr_null(strstr(text, "vsock_cid"));
+    ck_assert_int_eq(registry_parse(text, &out, err, sizeof(err)), 0);
+    ck_assert_uint_eq(out.vsock_cid, 0);
+    free(text);
+    guest_record_clear(&out);
+    in.vsock_cid = 4294967294u;
+    text = registry_format(&in);
+    ck_assert_ptr_nonnull(strstr(text, "\"vsock_cid\":4294967294"));
+    ck_assert_int_eq(registry_parse(text, &out, err, sizeof(err)), 0);
+    ck_assert_uint_eq(out.vsock_cid, 4294967294u);
+    free(text);
+    guest_record_clear(&in);
+    guest_record_clear(&out);
+    static const char *const bad[] = {"0", "2", "4294967295", "-3", "\"7\"", "1e3"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char to[128];
+        err[0] = '\0';
+        snprintf(to, sizeof(to), "\"ran_on\":\"emu\",\"vsock_cid\":%s", bad[i]);
+        ck_assert_msg(parse_edited("\"ran_on\":\"emu\"", to, err, sizeof(err)) < 0,
+                      "case %zu accepted", i);
+        ck_assert_msg(strstr(err, "vsock_cid"), "case %zu: '%s'", i, err);
+    }
+}
+END_TEST
+
 /* A throwaway clone stays one across a vmmd restart, so that it is removed
  * when found stopped. */
 START_TEST(disposable_round_trip)
@@ -293,6 +326,7 @@ int main(void)
     tcase_add_test(tc, damaged_records_are_refused);
     tcase_add_test(tc, last_snapshot_round_trip);
     tcase_add_test(tc, bad_last_snapshot_is_refused);
+    tcase_add_test(tc, vsock_cid_round_trip);
     tcase_add_test(tc, disposable_round_trip);
     tcase_add_test(tc, not_json_is_refused);
     tcase_add_test(tc, too_many_disks_are_refused);

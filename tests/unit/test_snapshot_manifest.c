@@ -92,6 +92,7 @@ static void fill_config(struct snapshot_machine_config *c)
     c->gpu = true, c->keyboard = true;
     c->num_scanouts = (uint32_t)next(), c->display_width = (uint32_t)next();
     c->display_height = (uint32_t)next(), c->gpu_memory = next();
+    c->net = SNAPSHOT_NET_USER_HOST_LOOPBACK, c->vsock = true;
 }
 
 static void setup(void)

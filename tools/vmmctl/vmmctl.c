@@ -320,6 +320,9 @@ static json_object *guest_json(const Ignition__GuestInfo *g)
     json_object_object_add(o, "console_log", json_object_new_string(g->console_log));
     json_object_object_add(o, "instance_dir", json_object_new_string(g->instance_dir));
     json_object_object_add(o, "control_socket", json_object_new_string(g->control_socket));
+    json_object_object_add(o, "vsock_socket", json_object_new_string(g->vsock_socket));
+    json_object_object_add(o, "vsock_cid", g->vsock_cid ? json_object_new_int64(g->vsock_cid)
+                                                        : NULL);
     json_object_object_add(o, "restore_from", json_object_new_string(g->restore_from));
     json_object_object_add(o, "last_snapshot", json_object_new_string(g->last_snapshot));
     json_object_object_add(o, "storage_warning", json_object_new_string(g->storage_warning));
@@ -398,6 +401,9 @@ static void print_guest(const Ignition__GuestInfo *g)
     }
     if (*g->console_socket)
         printf("console:  %s\n", g->console_socket);
+    if (g->vsock_cid)
+        printf("vsock:    CID %u%s%s\n", g->vsock_cid, *g->vsock_socket ? ", " : "",
+               g->vsock_socket);
     printf("log:      %s\n", g->console_log);
     printf("instance: %s\n", g->instance_dir);
     if (*g->restore_from)

@@ -47,6 +47,7 @@ struct machine {
     struct device *hvc; /* or NULL */
     struct device *gpu, *keyboard, *tablet; /* or NULL */
     struct device *net;                     /* or NULL */
+    struct device *vsock;                   /* or NULL */
     struct disk *disks[MACHINE_MAX_DEVICES]; /* owned by their virtio-blk devices */
     unsigned num_disks;
     struct guest_ram guest_ram; /* what virtio devices may address */
@@ -73,6 +74,11 @@ struct device *machine_tablet(struct machine *m)
 struct device *machine_net(struct machine *m)
 {
     return m->net;
+}
+
+struct device *machine_vsock(struct machine *m)
+{
+    return m->vsock;
 }
 
 int machine_check_ram_size(uint64_t bytes, char *err, size_t err_len)
@@ -238,6 +244,13 @@ static int add_virtio_devices(struct machine *m, const struct machine_config *c,
         base = next_virtio_slot(m, &irq);
         m->net = virtio_net_create(base, irq, &m->guest_ram, c->net_mac, &c->net_backend);
         if (add_device(m, m->net) < 0)
+            goto fail;
+    }
+    if (c->vsock) {
+        base = next_virtio_slot(m, &irq);
+        m->vsock = virtio_vsock_create(base, irq, &m->guest_ram, c->vsock_cid,
+                                       &c->vsock_backend);
+        if (add_device(m, m->vsock) < 0)
             goto fail;
     }
     return 0;

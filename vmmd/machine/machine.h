@@ -11,6 +11,7 @@
 #include "storage/disk.h"
 #include "devices/display.h"
 #include "devices/virtio_net.h"
+#include "devices/virtio_vsock.h"
 #include "hv/hv.h"
 #include "machine/machine_snapshot.h"
 
@@ -72,6 +73,11 @@ struct machine_config {
     bool net;
     uint8_t net_mac[6];
     struct virtio_net_backend net_backend;
+    /* A virtio-vsock with this CID, in the slot after virtio-net's, kicking
+     * this backend (worker/vsock_host.c). */
+    bool vsock;
+    uint64_t vsock_cid;
+    struct virtio_vsock_backend vsock_backend;
     /* Restore instead of boot. The rest of the config must describe the
      * snapshot's machine (the same disks count, gpu, keyboard, scanouts and
      * hvc0): its devices are created as the config says, checked against the
@@ -132,6 +138,7 @@ struct device *machine_gpu(struct machine *m);
 struct device *machine_keyboard(struct machine *m);
 struct device *machine_tablet(struct machine *m);
 struct device *machine_net(struct machine *m);
+struct device *machine_vsock(struct machine *m);
 
 /* Checks a RAM size against what the machine supports. */
 int machine_check_ram_size(uint64_t bytes, char *err, size_t err_len);

@@ -133,6 +133,7 @@ static int encode_config(struct pool *p, const struct snapshot_machine_config *c
     m->display_height = c->display_height;
     m->gpu_memory = c->gpu_memory;
     m->net = c->net;
+    m->vsock = c->vsock;
     m->disks = pool_alloc(p, c->num_disks, sizeof(*m->disks));
     if (!m->disks)
         return out_of_memory(err, err_len);
@@ -328,6 +329,7 @@ static int decode_config(const ManifestMsg *mm, struct snapshot_machine_config *
     if (m->net > SNAPSHOT_NET_USER_HOST_LOOPBACK)
         return refuse(err, err_len, "network mode %u is unknown", m->net);
     c->net = (uint8_t)m->net;
+    c->vsock = m->vsock;
     return 0;
 }
 

@@ -67,6 +67,7 @@ struct snapshot_machine_config {
     uint32_t display_width, display_height;
     uint64_t gpu_memory;
     uint8_t net; /* SNAPSHOT_NET_*: what a restore or clone keeps */
+    bool vsock;  /* a virtio-vsock (a clone has a CID of its own) */
 };
 
 /* Encodes config and state into a new buffer (*out, *len; the caller frees

@@ -47,7 +47,7 @@ struct guest {
     char dir[PATH_MAX];
     char display_socket[PATH_MAX], console_socket[PATH_MAX];
     char console_log[PATH_MAX], instance_dir[PATH_MAX];
-    char control_socket[PATH_MAX];
+    char control_socket[PATH_MAX], vsock_socket[PATH_MAX];
     bool is_child;        /* ours to waitpid; else adopted, watched by its lock */
     int ready_fd;         /* read end of the worker's ready pipe while starting */
     char ready_text[32];
@@ -225,6 +225,7 @@ static struct guest *guest_new(struct guests *set, const char *name)
     set_message(g->display_socket, sizeof(g->display_socket), "%s/%s.display", set->run_dir, name);
     set_message(g->console_socket, sizeof(g->console_socket), "%s/%s.console", set->run_dir, name);
     set_message(g->control_socket, sizeof(g->control_socket), "%s/%s.control", set->run_dir, name);
+    set_message(g->vsock_socket, sizeof(g->vsock_socket), "%s/%s.vsock", set->run_dir, name);
     file_in(g, "console.log", g->console_log, sizeof(g->console_log));
     file_in(g, "instance", g->instance_dir, sizeof(g->instance_dir));
     g->timer = evtimer_new(set->base, NULL, NULL);
@@ -233,6 +234,40 @@ static struct guest *guest_new(struct guests *set, const char *name)
         return NULL;
     }
     return g;
+}
+
+/* ---- vsock context ids ------------------------------------------------------------ */
+
+static bool cid_taken(const struct guests *set, uint32_t cid, const struct guest *until)
+{
+    for (const struct guest *o = set->list; o && o != until; o = o->next)
+        if (o->rec.vsock_cid == cid)
+            return true;
+    return false;
+}
+
+/* The smallest CID from 3 that no guest of this vmmd has: each guest and
+ * each clone is its own peer for the host. */
+static uint32_t free_cid(const struct guests *set)
+{
+    uint32_t cid = VSOCK_CID_MIN_GUEST;
+    while (cid_taken(set, cid, NULL) && cid < VSOCK_CID_MAX_GUEST)
+        cid++;
+    return cid;
+}
+
+/* Records older than vsock, or edited to share a CID with one before them,
+ * get a free one, and keep it from then on. */
+static void give_cids(struct guests *set)
+{
+    for (struct guest *g = set->list; g; g = g->next) {
+        if (g->rec.vsock_cid >= VSOCK_CID_MIN_GUEST && !cid_taken(set, g->rec.vsock_cid, g))
+            continue;
+        g->rec.vsock_cid = 0;
+        g->rec.vsock_cid = free_cid(set);
+        log_info("guest %s: vsock CID %u", g->rec.name, g->rec.vsock_cid);
+        save(g);
+    }
 }
 
 static void link_in_order(struct guests *set, struct guest *g)
@@ -602,6 +637,8 @@ static void worker_argv(struct guest *g, struct argv_builder *b)
     arg(b, "--console-log"), arg(b, g->console_log);
     arg(b, "--worker-log"), arg(b, fmt_arg(b, "%s/worker.log", g->dir));
     arg(b, "--control-socket"), arg(b, g->control_socket);
+    arg(b, "--vsock"), arg(b, g->vsock_socket);
+    arg(b, "--cid"), arg(b, fmt_arg(b, "%u", g->rec.vsock_cid));
     arg(b, "--lock"), arg(b, fmt_arg(b, "%s/worker.lock", g->dir));
     arg(b, "--exit-file"), arg(b, fmt_arg(b, "%s/exit", g->dir));
     arg(b, "--ready-fd"), arg(b, fmt_arg(b, "%d", READY_FD));
@@ -847,6 +884,7 @@ int guests_start(struct guests *set, const char *name, const struct guest_config
                 guest_free(g);
             return guest_error(e, IGNITION__ERROR__CODE__CODE_INTERNAL, "out of memory");
         }
+        g->rec.vsock_cid = free_cid(set); /* g is not in the list yet */
         int rc = paths_make_dirs(g->dir, 0700);
         if (rc < 0) {
             guest_error(e, IGNITION__ERROR__CODE__CODE_INTERNAL, "cannot create %s: %s", g->dir,
@@ -1086,6 +1124,7 @@ int guests_remove(struct guests *set, struct guest *g, struct guest_error *e)
     unlink(g->display_socket);
     unlink(g->console_socket);
     unlink(g->control_socket);
+    unlink(g->vsock_socket);
     for (struct guest **at = &set->list; *at; at = &(*at)->next) {
         if (*at == g) {
             *at = g->next;
@@ -1197,6 +1236,7 @@ struct guests *guests_open(struct event_base *base, const struct guests_config *
         return NULL;
     }
     load_all(set);
+    give_cids(set);
     keep_reserve(set);
     schedule_standby(set, 0);
     return set;
@@ -1258,3 +1298,9 @@ const char *guest_storage_warning(const struct guest *g)
 }
 const char *guest_instance_dir(const struct guest *g) { return g->instance_dir; }
 const char *guest_control_socket(const struct guest *g) { return g->control_socket; }
+
+const char *guest_vsock_socket(const struct guest *g)
+{
+    struct stat st; /* a guest restored from a snapshot older than vsock has none */
+    return stat(g->vsock_socket, &st) == 0 && S_ISSOCK(st.st_mode) ? g->vsock_socket : "";
+}

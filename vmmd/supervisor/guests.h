@@ -28,7 +28,7 @@ typedef void (*guest_settled_fn)(void *opaque, struct guest *g);
 
 struct guests_config {
     const char *state_dir; /* holds guests/NAME/ */
-    const char *run_dir;   /* holds NAME.display, NAME.console and NAME.control */
+    const char *run_dir;   /* holds NAME.display, .console, .control and .vsock */
     const char *vmmd_path; /* the program a worker runs */
     guest_settled_fn settled;
     void *opaque;
@@ -100,5 +100,7 @@ const char *guest_console_socket(const struct guest *g);
 const char *guest_console_log(const struct guest *g);
 const char *guest_instance_dir(const struct guest *g);
 const char *guest_control_socket(const struct guest *g);
+/* The worker's vsock socket (RUN/NAME.vsock) while it has one, else "". */
+const char *guest_vsock_socket(const struct guest *g);
 
 #endif

@@ -119,6 +119,8 @@ char *registry_format(const struct guest_record *r)
         add_string(o, "last_snapshot", r->last_snapshot);
     if (r->disposable)
         json_object_object_add(o, "disposable", json_object_new_boolean(true));
+    if (r->vsock_cid)
+        json_object_object_add(o, "vsock_cid", json_object_new_int64(r->vsock_cid));
     const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
     char *copy = text ? strdup(text) : NULL;
     json_object_put(o);
@@ -323,6 +325,9 @@ static void read_record(struct reader *rd, json_object *o, struct guest_record *
     read_last_snapshot(rd, o, r);
     json_object *disposable = field(rd, o, "disposable", json_type_boolean, false);
     r->disposable = disposable && json_object_get_boolean(disposable);
+    json_object *cid;
+    if (json_object_object_get_ex(o, "vsock_cid", &cid)) /* older records have none */
+        r->vsock_cid = (uint32_t)read_int(rd, o, "vsock_cid", 3, 0xfffffffe);
 }
 
 int registry_parse(const char *text, struct guest_record *out, char *err, size_t err_len)

@@ -59,6 +59,9 @@ struct guest_record {
     /* Removed with its instance (memory, disk layers, logs) once it stops,
      * whatever stops it: a throwaway clone leaves nothing behind. */
     bool disposable;
+    /* Its virtio-vsock context id (3 .. 0xfffffffe), unique among vmmd's
+     * guests; 0 in records older than vsock, until vmmd gives it one. */
+    uint32_t vsock_cid;
 };
 
 const char *guest_state_name(enum guest_state state);

@@ -185,6 +185,8 @@ static void fill_info(Ignition__GuestInfo *info, Ignition__GuestConfig *config,
     info->display_socket = up && r->config.gui ? (char *)guest_display_socket(g) : "";
     info->console_socket = up ? (char *)guest_console_socket(g) : "";
     info->control_socket = up ? (char *)guest_control_socket(g) : "";
+    info->vsock_socket = up ? (char *)guest_vsock_socket(g) : "";
+    info->vsock_cid = r->vsock_cid;
     info->restore_from = r->config.restore_from ? r->config.restore_from : "";
     info->last_snapshot = (char *)guests_last_snapshot(g);
     info->console_log = (char *)guest_console_log(g);

@@ -20,6 +20,7 @@
 #include "worker/console_host.h"
 #include "worker/hvc_host.h"
 #include "worker/net_mac.h"
+#include "worker/vsock_host.h"
 #include "devices/arch_timer.h"
 #include "devices/evdev.h"
 #include "devices/virtio_input.h"
@@ -82,6 +83,7 @@ struct worker {
     int instance_lock_fd;
     struct publisher *publisher; /* NULL without a display */
     struct net_user *net;        /* NULL with --net none */
+    struct vsock_host *vsock;    /* NULL with --no-vsock */
     uint8_t mac[6];
     struct console_host *console; /* NULL: the console is stdin/stdout, not logged */
     int lock_fd, ready_fd;        /* -1 when not asked for (ready_fd: or done) */
@@ -437,6 +439,8 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         .display = w->publisher ? &publisher_display_ops : NULL, .display_opaque = w->publisher,
         .net = w->net != NULL,
         .net_backend = {.kick = net_user_kick, .opaque = w->net},
+        .vsock = w->vsock != NULL, .vsock_cid = o->vsock_cid,
+        .vsock_backend = {.kick = vsock_host_kick, .opaque = w->vsock},
     };
     memcpy(mc.net_mac, w->mac, sizeof(w->mac));
     if (w->restore && !w->booted_once) {
@@ -454,6 +458,9 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
     /* A restore loaded the snapshot's device; this guest's MAC is its own. */
     if (mc.restore && machine_net(w->machine))
         virtio_net_set_mac(machine_net(w->machine), w->mac);
+    /* And its CID; its connections from before are reset once it runs. */
+    if (mc.restore && machine_vsock(w->machine))
+        virtio_vsock_set_cid(machine_vsock(w->machine), o->vsock_cid);
     if (!w->announced) {
         /* Only for a machine that exists: a failed start says one thing, its error. */
         if (w->publisher)
@@ -461,12 +468,16 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         if (w->hvc)
             log_info("second console (hvc0) on %s", w->hvc_path);
         announce_network(w);
+        if (w->vsock)
+            log_info("vsock: CID %u, host socket %s", o->vsock_cid, vsock_host_path(w->vsock));
         w->announced = true;
         signal_ready(w, hv->name);
     }
     memset(&w->exit, 0, sizeof(w->exit));
     if (w->net)
         net_user_attach(w->net, machine_net(w->machine));
+    if (w->vsock)
+        vsock_host_attach(w->vsock, machine_vsock(w->machine));
     if (w->publisher)
         publisher_attach_machine(w->publisher, machine_gpu(w->machine),
                                  machine_keyboard(w->machine), machine_tablet(w->machine));
@@ -476,6 +487,8 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         fail(w, "cannot start the vCPU thread");
         if (w->net)
             net_user_attach(w->net, NULL);
+        if (w->vsock)
+            vsock_host_attach(w->vsock, NULL);
         if (w->publisher)
             publisher_detach_machine(w->publisher);
         machine_destroy(w->machine);
@@ -488,6 +501,8 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
     /* A clone has a MAC and a network stack of its own: its guest learns so. */
     if (restoring && w->net)
         net_user_bounce_link(w->net);
+    if (restoring && w->vsock)
+        vsock_host_transport_reset(w->vsock);
     event_base_dispatch(w->base);
     machine_stop(w->machine); /* if the loop ended for a signal */
     if (w->vcpu_started)
@@ -495,6 +510,8 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
     w->vcpu_started = false;
     if (w->net)
         net_user_attach(w->net, NULL);
+    if (w->vsock)
+        vsock_host_attach(w->vsock, NULL);
     if (w->publisher)
         publisher_detach_machine(w->publisher);
     machine_destroy(w->machine);
@@ -657,6 +674,39 @@ static int start_network(struct worker *w)
     w->net = net_user_create(w->base, c, err, sizeof(err));
     if (!w->net) {
         fail(w, "network: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* The vsock's host socket: the one asked for, else NAME.vsock (or
+ * vmmd-PID.vsock) in the state directory's run directory. */
+static int start_vsock(struct worker *w)
+{
+    const struct worker_options *o = w->o;
+    if (!o->vsock)
+        return 0;
+    char path[512], state[448], dir[448], err[640];
+    if (o->vsock_socket) {
+        snprintf(path, sizeof(path), "%s", o->vsock_socket);
+    } else if (paths_state_dir(state, sizeof(state)) == 0 &&
+               paths_run_dir(state, dir, sizeof(dir)) == 0) {
+        int rc = paths_make_dirs(dir, 0700);
+        if (rc < 0) {
+            fail(w, "cannot create %s: %s", dir, strerror(-rc));
+            return -1;
+        }
+        if (o->guest_name)
+            snprintf(path, sizeof(path), "%s/%s.vsock", dir, o->guest_name);
+        else
+            snprintf(path, sizeof(path), "%s/vmmd-%d.vsock", dir, (int)getpid());
+    } else {
+        fail(w, "no state directory (HOME is not set): give --vsock PATH or --no-vsock");
+        return -1;
+    }
+    w->vsock = vsock_host_create(w->base, path, err, sizeof(err));
+    if (!w->vsock) {
+        fail(w, "vsock: %s", err);
         return -1;
     }
     return 0;
@@ -841,6 +891,7 @@ static int fill_machine_config(const struct worker *w, struct snapshot_machine_c
     c->net = o->net.mode == NET_NONE ? SNAPSHOT_NET_NONE
              : o->net.host_loopback  ? SNAPSHOT_NET_USER_HOST_LOOPBACK
                                      : SNAPSHOT_NET_USER;
+    c->vsock = o->vsock;
     return fill_disk_configs(o, c, err, err_len);
 }
 
@@ -931,6 +982,7 @@ static int prepare_restore(struct worker *w)
     r->net.host_loopback = c->net == SNAPSHOT_NET_USER_HOST_LOOPBACK;
     if (r->net.mode == NET_NONE)
         r->net.num_publish = 0; /* nothing to publish to */
+    r->vsock = c->vsock;
     if (strcmp(r->backend, "auto") == 0)
         r->backend = c->backend;
     w->keyboard = c->keyboard;
@@ -1002,8 +1054,9 @@ static int run_worker(struct worker *w)
     event_add(sigterm, NULL);
     sigprocmask(SIG_UNBLOCK, &stop_signals, NULL); /* one that came early is handled now */
     if (start_publisher(w, o) == 0 && start_console_host(w) == 0 && start_control(w) == 0 &&
-        start_network(w) == 0)
+        start_network(w) == 0 && start_vsock(w) == 0)
         status = run_until_off(w, o, hv);
+    vsock_host_destroy(w->vsock);
     net_user_destroy(w->net);
     worker_control_destroy(w->control);
     publisher_destroy(w->publisher);

@@ -37,6 +37,12 @@ struct worker_options {
     /* The network: user-mode (libslirp) or none. A restore keeps the
      * snapshot's mode and host-loopback; its publishes are these. */
     struct net_config net;
+    /* virtio-vsock: the guest's CID and the host's Unix socket (NULL: one
+     * named after the guest, or this process, in the run directory). A
+     * restore has a vsock when its snapshot had one. */
+    bool vsock;
+    uint32_t vsock_cid;
+    const char *vsock_socket;
     /* Run by a supervisor (each may be NULL / -1 alone): */
     const char *guest_name;     /* for viewers' Welcome and the log */
     const char *console_socket; /* the serial console served here, not on stdin/stdout;
