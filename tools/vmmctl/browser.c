@@ -337,7 +337,8 @@ static int make_base(const struct base_assets *a, const struct browser_args *arg
 /* ---- a clone ------------------------------------------------------------------------ */
 
 static int restore_clone(const struct browser_args *args, char *name, size_t name_len,
-                         char *display_socket, size_t display_len)
+                         char *display_socket, size_t display_len, char *vsock_socket,
+                         size_t vsock_len)
 {
     Ignition__RestoreRequest req = IGNITION__RESTORE_REQUEST__INIT;
     req.name = (char *)(args->name ? args->name : "");
@@ -355,6 +356,7 @@ static int restore_clone(const struct browser_args *args, char *name, size_t nam
     int status = report_started(g, "a disposable clone of the browser's warm base");
     set_message(name, name_len, "%s", g->name);
     set_message(display_socket, display_len, "%s", g->display_socket);
+    set_message(vsock_socket, vsock_len, "%s", g->vsock_socket);
     ignition__envelope__free_unpacked(reply, NULL);
     return status;
 }
@@ -499,12 +501,13 @@ int cmd_browser(int argc, char **argv)
         if ((status = make_base(&assets, &args, id)) != EXIT_OK)
             return status;
     }
-    char name[PATHS_GUEST_NAME_MAX + 1], display[PATH_MAX];
-    if ((status = restore_clone(&args, name, sizeof(name), display, sizeof(display))) != EXIT_OK)
+    char name[PATHS_GUEST_NAME_MAX + 1], display[PATH_MAX], vsock[PATH_MAX];
+    if ((status = restore_clone(&args, name, sizeof(name), display, sizeof(display), vsock,
+                                sizeof(vsock))) != EXIT_OK)
         return status;
     if (args.url) {
         char err[512];
-        if (browser_agent_open(name, args.url, err, sizeof(err)) < 0) {
+        if (browser_agent_open(vsock, args.url, err, sizeof(err)) < 0) {
             force_stop(name);
             return fail("browser: cannot open %s in %s: %s (the clone is discarded)", args.url,
                         name, err);

@@ -14,8 +14,19 @@
  * the same again. */
 bool browser_agent_url_ok(const char *url, char *why, size_t why_len);
 
-/* Asks the agent in guest name to open url in the running Firefox. Returns 0,
- * or -1 with one line in err. */
-int browser_agent_open(const char *name, const char *url, char *err, size_t err_len);
+/* The agent's vsock port in the guest. */
+#define BROWSER_AGENT_PORT 1024
+
+/* One request line (without its '\n') to the agent behind the guest's vsock
+ * socket (docs/VSOCK.md: "CONNECT port", then a stream), and its answer: 0
+ * with what followed "ok" (without the space) in answer, or -1 with one
+ * line in err, the agent's own "error" reason included. Waits timeout_ms at
+ * most for the answer. */
+int browser_agent_request(const char *vsock_socket, const char *request, int timeout_ms,
+                          char *answer, size_t answer_len, char *err, size_t err_len);
+
+/* Asks the agent to open url in the running Firefox. Returns 0, or -1 with
+ * one line in err. */
+int browser_agent_open(const char *vsock_socket, const char *url, char *err, size_t err_len);
 
 #endif
