@@ -59,6 +59,7 @@ struct viewer {
      * line printed at exit). */
     uint64_t damage_notices, frames_presented;
     bool quit;
+    bool window_closed; /* quit because the window was closed (not a detach) */
     int exit_code;
 };
 
@@ -283,6 +284,21 @@ static void stop_guest(struct viewer *v)
         flash(v, "asked the guest to power off");
 }
 
+/* --stop-on-close: the window is gone, and the guest goes with it (a
+ * disposable one is then removed by vmmd). After the window, so that it
+ * disappears at once. */
+static void stop_on_close(struct viewer *v)
+{
+    char err[300];
+    if (supervisor_stop_guest_now(v->opts.guest, err, sizeof(err)) < 0) {
+        log_error("the window closed but guest %s could not be stopped: %s", v->opts.guest,
+                  err);
+        v->exit_code = 1;
+    } else {
+        log_info("the window closed: guest %s stopped", v->opts.guest);
+    }
+}
+
 /* The snapshot takes the guest's pause (a fraction of a second) on a thread
  * of its own: the window keeps drawing, and says how it went. */
 static void snapshot_guest(struct viewer *v)
@@ -409,6 +425,7 @@ static void handle_event(struct viewer *v, SDL_Event *ev)
     switch (ev->type) {
     case SDL_QUIT:
         v->quit = true;
+        v->window_closed = true;
         break;
     case SDL_WINDOWEVENT:
         on_window_event(v, &ev->window);
@@ -586,5 +603,7 @@ int main(int argc, char **argv)
     log_info("%llu damage notices, %llu frames presented",
              (unsigned long long)v.damage_notices, (unsigned long long)v.frames_presented);
     shut_down(&v);
+    if (v.window_closed && v.opts.stop_on_close)
+        stop_on_close(&v);
     return v.exit_code;
 }

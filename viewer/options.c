@@ -10,8 +10,10 @@
 
 const char options_usage[] =
     "usage: ignition-view GUEST | --socket PATH [--size WxH] [--fullscreen] [--scale N]\n"
-    "                     [--no-resize-guest] [--wait] [--title NAME]\n"
-    "GUEST is found through vmmd (vmmctl list shows the guests).\n"
+    "                     [--no-resize-guest] [--wait] [--title NAME] [--stop-on-close]\n"
+    "GUEST is found through vmmd (vmmctl list shows the guests). With\n"
+    "--stop-on-close, closing the window stops GUEST at once (a disposable one\n"
+    "is then removed); Ctrl+Alt+D still detaches and leaves it running.\n"
     "Ctrl+Alt+D detaches, Ctrl+Alt+F toggles fullscreen, Ctrl+Alt+G grabs or\n"
     "releases the keyboard, Ctrl+Alt+X asks the guest to power off, Ctrl+Alt+S\n"
     "snapshots it and Ctrl+Alt+R relaunches it from its last snapshot.\n";
@@ -105,6 +107,8 @@ static bool parse_flag(const char *arg, struct view_options *o)
         o->resize_guest = false;
     else if (!strcmp(arg, "--wait"))
         o->wait = true;
+    else if (!strcmp(arg, "--stop-on-close"))
+        o->stop_on_close = true;
     else if (!strcmp(arg, "--help") || !strcmp(arg, "-h"))
         o->help = true;
     else
@@ -137,6 +141,10 @@ enum options_result options_parse(int argc, char **argv, struct view_options *o,
     if (o->guest && !paths_guest_name_ok(o->guest)) {
         set_message(why, why_len, "%s is not a guest name (letters, digits, '_', '.', '-')",
                     o->guest);
+        return OPTIONS_BAD;
+    }
+    if (o->stop_on_close && !o->guest) {
+        set_message(why, why_len, "--stop-on-close needs the guest's name, not --socket");
         return OPTIONS_BAD;
     }
     if (o->guest && !o->socket_path)

@@ -17,6 +17,7 @@ struct view_options {
     bool fullscreen;
     bool resize_guest; /* cleared by --no-resize-guest */
     bool wait;
+    bool stop_on_close; /* closing the window stops the guest at once */
     bool help;
 };
 

@@ -89,10 +89,11 @@ static const Ignition__GuestInfo *guest_of(const Ignition__Envelope *reply, char
     return NULL;
 }
 
-static int ask_to_stop(const struct job *job, char *out, size_t out_len)
+static int request_stop(const char *guest, bool force, char *out, size_t out_len)
 {
     Ignition__StopRequest stop = IGNITION__STOP_REQUEST__INIT;
-    stop.name = (char *)job->guest;
+    stop.name = (char *)guest;
+    stop.force = force;
     Ignition__Envelope req = IGNITION__ENVELOPE__INIT;
     req.body_case = IGNITION__ENVELOPE__BODY_STOP;
     req.stop = &stop;
@@ -100,8 +101,22 @@ static int ask_to_stop(const struct job *job, char *out, size_t out_len)
     if (call_vmmd(&req, STOP_REPLY_MS, &reply, out, out_len) < 0)
         return -1;
     ignition__envelope__free_unpacked(reply, NULL);
-    set_message(out, out_len, "guest %s stopped", job->guest);
+    set_message(out, out_len, "guest %s stopped", guest);
     return 0;
+}
+
+static int ask_to_stop(const struct job *job, char *out, size_t out_len)
+{
+    return request_stop(job->guest, false, out, out_len);
+}
+
+int supervisor_stop_guest_now(const char *guest, char *err, size_t err_len)
+{
+    if (!guest || !paths_guest_name_ok(guest)) {
+        set_message(err, err_len, "no guest name to stop");
+        return -1;
+    }
+    return request_stop(guest, true, err, err_len);
 }
 
 /* As vmmctl snapshot does: vmmd says where, the worker writes it. */

@@ -21,6 +21,10 @@ int supervisor_resolve_display(void *ctx, char *path, size_t len, char *err, siz
  * or -1 when the thread could not start. */
 int supervisor_stop_guest(const char *guest, Uint32 event_type, int code);
 
+/* Stops guest at once (a forced StopRequest) and waits for vmmd's answer: the
+ * window is closing. Returns 0, or -1 with why in err. */
+int supervisor_stop_guest_now(const char *guest, char *err, size_t err_len);
+
 /* Asks vmmd for a snapshot of guest named GUEST-YYYYmmdd-HHMMSS (UTC, see
  * snapshot_name.h), written as `vmmctl snapshot` writes it; the guest runs on.
  * The outcome is posted as an SDL user event of event_type: code done_code

@@ -6,7 +6,8 @@ name (GUEST-YYYYmmdd-HHMMSS), which `vmmctl snapshots` lists and `vmmctl
 status` reports as its last snapshot; the guest runs on. A file made after the
 snapshot is gone once Ctrl+Alt+R has relaunched the guest, a file made before
 it is there, and the same viewer, still running, attached to the new worker
-by itself."""
+by itself. Closing a plain viewer leaves its guest running; closing the window
+of a disposable clone (`restore --rm --view`) removes the clone."""
 
 import json
 import os
@@ -18,7 +19,7 @@ import time
 from guest import require_assets
 
 import viewed_guest as v
-from viewed_guest import fail, find_window, vmmctl, wait_for
+from viewed_guest import VMMCTL, fail, find_window, vmmctl, wait_for
 
 NAME = "relaunchme"
 ATTACHED = re.compile(r"viewer ignition-view \(fd \d+\) attached")
@@ -88,6 +89,33 @@ def relaunch_by_chord(env, win, viewer):
         fail(f"the viewer exited ({viewer.returncode}) after Ctrl+Alt+R")
 
 
+def window_closes_disposable_clone(env, snap):
+    """`vmmctl restore --rm --view`: the window is the disposable clone, and
+    closing it (SDL's quit, which SIGTERM also makes) removes the clone with
+    its instance directory, while the guest it came from runs on."""
+    clone = NAME + "-rm"
+    proc = subprocess.Popen([VMMCTL, "restore", snap, "--name", clone, "--rm", "--view"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    wait_for("the disposable clone to run", lambda: vmmctl(
+        env, "status", clone, ok=False).returncode == 0, 120)
+    st = json.loads(vmmctl(env, "--json", "status", clone).stdout)
+    if not st["disposable"] or not os.path.isdir(st["instance_dir"]):
+        fail(f"restore --rm: disposable {st['disposable']}, instance {st['instance_dir']}")
+    find_window(env, proc)
+    time.sleep(1)
+    proc.send_signal(signal.SIGTERM)
+    out = proc.communicate(timeout=60)[0].decode(errors="replace")
+    if proc.returncode != 0 or f"guest {clone} stopped" not in out:
+        fail(f"closing the clone's window: exit {proc.returncode}, said {out!r}")
+    wait_for("the clone and its instance directory to be removed",
+             lambda: vmmctl(env, "status", clone, ok=False).returncode == 1
+             and not os.path.exists(st["instance_dir"]), 30)
+    if status(env)["state"] != "running":
+        fail("closing the clone's window stopped the guest it was restored from")
+    print(f"closing the window of disposable clone {clone} removed it")
+    return None
+
+
 def main():
     require_assets()
     env, xvfb = v.setup("ignition-relaunch-", NAME)
@@ -123,6 +151,10 @@ def main():
         out = viewer.communicate(timeout=30)[0].decode(errors="replace")
         if f"snapshot {snap} taken" not in out or f"relaunched from snapshot {snap}" not in out:
             fail(f"the viewer did not say how its requests went: {out!r}")
+        viewer = None
+        if vmmctl(env, "--json", "status", NAME).returncode != 0:
+            fail("closing a plain viewer stopped its guest")
+        viewer = window_closes_disposable_clone(env, snap)
         print("PASS")
     finally:
         v.teardown(env, viewer, xvfb)

@@ -7,8 +7,9 @@ under a chosen name, a restored guest started again, `snapshot --stop`,
 `snapshots` and `rm-snapshot` work, bad requests get clear errors, a snapshot
 of the previous format is refused with what to do, a fan-out cut short by a
 clone that cannot start names it and the clones that run, fan-outs whose
-clients hang up at once leave vmmd running, and a snapshot that fails is never
-recorded as the guest's last one."""
+clients hang up at once leave vmmd running, disposable (--rm) clones leave
+nothing behind however they end, and a snapshot that fails is never recorded
+as the guest's last one."""
 
 import hashlib
 import json
@@ -264,10 +265,82 @@ def fanout_then_hang_up(rounds=3):
         time.sleep(0.5)
     if t.vmmd_pid() != pid or not t.alive(pid):
         t.fail("vmmd did not survive clients that hung up on their fan-outs")
+    relaunch_then_hang_up(names)
     for name in names:
         t.vmmctl("stop", "--force", name, timeout=60)
         t.vmmctl("rm", name)
     print(f"{rounds} fan-outs whose clients hung up: clones ran, vmmd carried on")
+
+
+def relaunch_then_hang_up(names):
+    """The relaunch path answers once the new worker runs, as the fan-out does:
+    raw clients ask for one and hang up at once, and each clone comes back
+    from its snapshot in a new worker while vmmd carries on."""
+    pid = t.vmmd_pid()
+    relaunch = 33  # Envelope.relaunch
+    before = {}
+    for name in names:
+        before[name] = json.loads(t.vmmctl("--json", "status", name).stdout)["pid"]
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(os.path.join(t.HOME, "run", "vmmd.sock"))
+        s.sendall(t.frame(t.HELLO))
+        s.recv(4096)  # Welcome
+        s.sendall(t.frame(t.field(relaunch, t.field(1, name.encode()))))
+        s.close()
+    deadline = time.monotonic() + 300
+    while True:
+        status = {n: json.loads(t.vmmctl("--json", "status", n).stdout) for n in names}
+        if all(st["state"] == "running" and st["pid"] not in (0, before[n])
+               for n, st in status.items()):
+            break
+        if time.monotonic() > deadline:
+            t.fail(f"clones relaunched by clients that hung up: "
+                   f"{ {n: (st['state'], st['pid']) for n, st in status.items()} }, "
+                   f"pids before {before}")
+        time.sleep(0.5)
+    if t.vmmd_pid() != pid or not t.alive(pid):
+        t.fail("vmmd did not survive clients that hung up on their relaunches")
+    print(f"{len(names)} relaunches whose clients hung up: new workers ran, vmmd carried on")
+
+
+def gone(name):
+    r = t.vmmctl("status", name, ok=False)
+    return r.returncode == 1 and "no guest named" in r.stderr
+
+
+def disposable_clones_leave_nothing():
+    """--rm clones are removed with their instance directories (memory, disk
+    layer, logs) however they end: stopped by vmmctl, powered off from inside,
+    or crashed (the worker killed). The snapshot stays."""
+    t.vmmctl("restore", "warm", "--name", "tmp-1", "--rm", timeout=300)
+    t.vmmctl("fanout", "warm", "2", "--prefix", "tmp-f", "--rm", timeout=300)
+    names = ("tmp-1", "tmp-f1", "tmp-f2")
+    dirs = {}
+    for name in names:
+        st = json.loads(t.vmmctl("--json", "status", name).stdout)
+        if not st["disposable"] or st["state"] != "running":
+            t.fail(f"{name} after --rm: disposable {st['disposable']}, {st['state']}")
+        if "disposable" not in t.vmmctl("status", name).stdout:
+            t.fail(f"vmmctl status {name} does not say it is disposable")
+        dirs[name] = st["instance_dir"]
+        if not os.path.isdir(dirs[name]):
+            t.fail(f"{name}: no instance directory {dirs[name]} while it runs")
+    wait_ticks("tmp-f1", 3)
+    t.vmmctl("stop", "tmp-1", "--force", timeout=60)
+    # The console closes under vmmctl as the guest powers off.
+    t.vmmctl("console", "tmp-f1", stdin="poweroff -f\r", ok=False)
+    os.kill(json.loads(t.vmmctl("--json", "status", "tmp-f2").stdout)["pid"], 9)
+    deadline = time.monotonic() + 60
+    while not all(gone(n) and not os.path.exists(dirs[n]) for n in names):
+        if time.monotonic() > deadline:
+            t.fail("disposable guests left behind: " + ", ".join(
+                f"{n} ({'record' if not gone(n) else ''} {dirs[n] if os.path.exists(dirs[n]) else ''})"
+                for n in names if not gone(n) or os.path.exists(dirs[n])))
+        time.sleep(0.3)
+    if "warm" not in t.vmmctl("snapshots").stdout:
+        t.fail("removing disposable clones removed their snapshot")
+    print("3 disposable clones (stopped, powered off, killed) left nothing behind")
 
 
 def names_run_out_before_any_clone_starts():
@@ -307,6 +380,7 @@ def main():
         failed_snapshot_not_recorded()
         partial_fanout_named()
         fanout_then_hang_up()
+        disposable_clones_leave_nothing()
         names_run_out_before_any_clone_starts()
         removes()
         if ticks("orig")[-1] <= last:

@@ -205,6 +205,34 @@ START_TEST(bad_last_snapshot_is_refused)
 }
 END_TEST
 
+/* A throwaway clone stays one across a vmmd restart, so that it is removed
+ * when found stopped. */
+START_TEST(disposable_round_trip)
+{
+    struct guest_record in, out;
+    sample(&in);
+    char err[200];
+    char *text = registry_format(&in);
+    ck_assert_ptr_null(strstr(text, "disposable"));
+    ck_assert_int_eq(registry_parse(text, &out, err, sizeof(err)), 0);
+    ck_assert(!out.disposable);
+    free(text);
+    guest_record_clear(&out);
+    in.disposable = true;
+    text = registry_format(&in);
+    ck_assert_ptr_nonnull(strstr(text, "\"disposable\":true"));
+    ck_assert_int_eq(registry_parse(text, &out, err, sizeof(err)), 0);
+    ck_assert(out.disposable);
+    free(text);
+    guest_record_clear(&in);
+    guest_record_clear(&out);
+    ck_assert_int_lt(parse_edited("\"ran_on\":\"emu\"", "\"ran_on\":\"emu\",\"disposable\":1",
+                                  err, sizeof(err)),
+                     0);
+    ck_assert_ptr_nonnull(strstr(err, "disposable"));
+}
+END_TEST
+
 /* The vsock CID: kept when there is one, absent in older records (vmmd then
  * gives one), and only a guest's (3 .. 0xfffffffe). */
 START_TEST(vsock_cid_round_trip)
@@ -298,6 +326,7 @@ int main(void)
     tcase_add_test(tc, damaged_records_are_refused);
     tcase_add_test(tc, last_snapshot_round_trip);
     tcase_add_test(tc, bad_last_snapshot_is_refused);
+    tcase_add_test(tc, disposable_round_trip);
     tcase_add_test(tc, vsock_cid_round_trip);
     tcase_add_test(tc, not_json_is_refused);
     tcase_add_test(tc, too_many_disks_are_refused);

@@ -29,8 +29,8 @@ _vmmctl_options()
         view) echo "--size --scale --fullscreen --no-resize-guest --wait --title" ;;
         screenshot) echo "--scanout" ;;
         snapshot) echo "--stop" ;;
-        restore) echo "--name --publish --view" ;;
-        fanout) echo "--prefix --publish --view" ;;
+        restore) echo "--name --publish --view --rm" ;;
+        fanout) echo "--prefix --publish --view --rm" ;;
         prune) echo "--dry-run" ;;
     esac
 }

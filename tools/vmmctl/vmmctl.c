@@ -35,24 +35,21 @@
 #include "storage/snapshot_file.h"
 #include "unixsock.h"
 #include "util.h"
+#include "vmmctl.h"
 #include "wire.h"
 
-#define EXIT_OK 0
-#define EXIT_FAIL 1
-#define EXIT_USAGE 2
 #define VMMD_START_WAIT_MS 10000
 /* A start answers once the guest runs; a stop once it is off (or forced). */
 #define REPLY_TIMEOUT_MS (-1)
 /* A snapshot writes the guest's memory and disk layers: seconds, not hours. */
 #define SNAPSHOT_TIMEOUT_MS (10 * 60 * 1000)
 
-static bool json_output;
+bool json_output;
 static char self_dir[PATH_MAX];
 
 /* ---- messages ---------------------------------------------------------------------- */
 
-static int fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int fail(const char *fmt, ...)
+int fail(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -63,9 +60,7 @@ static int fail(const char *fmt, ...)
     return EXIT_FAIL;
 }
 
-static int usage_fail(const char *command, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static int usage_fail(const char *command, const char *fmt, ...)
+int usage_fail(const char *command, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -126,7 +121,7 @@ static bool is_dir(const char *path)
 }
 
 /* $IGNITION_GUEST_DIR, the build tree's guest/, or the installed one. */
-static bool find_guest_dir(char *out, size_t len)
+bool find_guest_dir(char *out, size_t len)
 {
     const char *env = getenv("IGNITION_GUEST_DIR");
     if (env && *env) {
@@ -196,7 +191,7 @@ static int connect_vmmd(void)
 }
 
 /* One request, one reply. Returns the reply, or NULL after saying why. */
-static Ignition__Envelope *call(const Ignition__Envelope *req)
+Ignition__Envelope *call(const Ignition__Envelope *req)
 {
     int fd = connect_vmmd();
     if (fd < 0)
@@ -221,7 +216,7 @@ static Ignition__GuestInfo *expect_guest(Ignition__Envelope *reply)
     return reply->guest->guest;
 }
 
-static Ignition__Envelope *guest_call(Ignition__Envelope *env, Ignition__GuestInfo **info)
+Ignition__Envelope *guest_call(Ignition__Envelope *env, Ignition__GuestInfo **info)
 {
     Ignition__Envelope *reply = call(env);
     if (!reply)
@@ -236,7 +231,7 @@ static Ignition__Envelope *guest_call(Ignition__Envelope *env, Ignition__GuestIn
 
 /* Status, Remove, Attach or ConsoleAttach: requests that only name a guest,
  * answered with it. */
-static Ignition__Envelope *named_call(Ignition__Envelope__BodyCase body, const char *name,
+Ignition__Envelope *named_call(Ignition__Envelope__BodyCase body, const char *name,
                                       Ignition__GuestInfo **g)
 {
     Ignition__StatusRequest status = IGNITION__STATUS_REQUEST__INIT;
@@ -331,6 +326,7 @@ static json_object *guest_json(const Ignition__GuestInfo *g)
     json_object_object_add(o, "restore_from", json_object_new_string(g->restore_from));
     json_object_object_add(o, "last_snapshot", json_object_new_string(g->last_snapshot));
     json_object_object_add(o, "storage_warning", json_object_new_string(g->storage_warning));
+    json_object_object_add(o, "disposable", json_object_new_boolean(g->disposable));
     if (g->config) {
         const Ignition__GuestConfig *c = g->config;
         json_object *co = json_object_new_object();
@@ -414,6 +410,8 @@ static void print_guest(const Ignition__GuestInfo *g)
         printf("restores: %s\n", g->restore_from);
     if (*g->last_snapshot)
         printf("snapshot: %s (vmmctl relaunch %s returns to it)\n", g->last_snapshot, g->name);
+    if (g->disposable)
+        printf("disposable: removed with its memory, disk layers and logs once it stops\n");
     if (*g->exit_reason) {
         char reason[256];
         printable_copy(reason, sizeof(reason), g->exit_reason);
@@ -603,12 +601,14 @@ static int parse_start(int argc, char **argv, struct start_args *a)
 }
 
 /* The guest images tools/build-guest makes, by the name --image takes. */
-static const char *image_file(const char *name)
+const char *image_file(const char *name)
 {
     if (!strcmp(name, "console"))
         return "rootfs.ext4";
     if (!strcmp(name, "desktop"))
         return "desktop.ext4";
+    if (!strcmp(name, "browser"))
+        return "browser.ext4";
     return NULL;
 }
 
@@ -681,11 +681,10 @@ static int fill_defaults(struct start_args *a)
     return 0;
 }
 
-static int exec_viewer(const char *name, char **extra, int n_extra);
 
 /* What a start, restore or relaunch left: the guest running (how it got
  * there in brackets), or a failure saying why not. */
-static int report_started(const Ignition__GuestInfo *g, const char *how)
+int report_started(const Ignition__GuestInfo *g, const char *how)
 {
     bool running = g->state == IGNITION__GUEST_INFO__STATE__STATE_RUNNING;
     if (json_output)
@@ -892,7 +891,7 @@ static int cmd_console(int argc, char **argv)
     return rc;
 }
 
-static int exec_viewer(const char *name, char **extra, int n_extra)
+int exec_viewer(const char *name, char **extra, int n_extra)
 {
     char viewer[PATH_MAX];
     find_program("ignition-view", "viewer", viewer, sizeof(viewer));
@@ -1097,7 +1096,7 @@ static int cmd_logs(int argc, char **argv)
 
 /* vmmd says where the worker listens and where the snapshot goes; the worker
  * is asked here, so that vmmd never waits on it. */
-static int ask_worker_snapshot(const Ignition__GuestInfo *g)
+int ask_worker_snapshot(const Ignition__GuestInfo *g)
 {
     char err[600];
     int rc = control_worker_snapshot(g->control_socket, "vmmctl", g->name, g->snapshot_path,
@@ -1105,7 +1104,7 @@ static int ask_worker_snapshot(const Ignition__GuestInfo *g)
     return rc == 0 ? EXIT_OK : fail("snapshot of %s: %s", g->name, err);
 }
 
-static int force_stop(const char *name)
+int force_stop(const char *name)
 {
     Ignition__StopRequest req = IGNITION__STOP_REQUEST__INIT;
     req.name = (char *)name;
@@ -1184,6 +1183,7 @@ static int cmd_restore(int argc, char **argv)
     static const struct option options[] = {{"name", required_argument, NULL, 'n'},
                                             {"view", no_argument, NULL, 'V'},
                                             {"publish", required_argument, NULL, 'P'},
+                                            {"rm", no_argument, NULL, 'R'},
                                             {NULL, 0, NULL, 0}};
     Ignition__RestoreRequest req = IGNITION__RESTORE_REQUEST__INIT;
     char *publish[16];
@@ -1193,7 +1193,7 @@ static int cmd_restore(int argc, char **argv)
     optind = 1;
     opterr = 0;
     req.publish = publish;
-    while ((c = getopt_long(argc, argv, ":n:P:V", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":n:P:VR", options, NULL)) != -1) {
         switch (c) {
         case 'P':
             if ((rc = add_publish("restore", publish, &num_publish, optarg)))
@@ -1201,6 +1201,7 @@ static int cmd_restore(int argc, char **argv)
             req.n_publish = num_publish;
             break;
         case 'n': req.name = optarg; break;
+        case 'R': req.disposable = true; break;
         case 'V': view = true; break;
         case ':': return usage_fail("restore", "%s needs a value", argv[optind - 1]);
         default: return usage_fail("restore", "unknown option %s", argv[optind - 1]);
@@ -1223,7 +1224,10 @@ static int cmd_restore(int argc, char **argv)
     ignition__envelope__free_unpacked(reply, NULL);
     if (status == EXIT_OK && view && gui) {
         fflush(stdout);
-        return exec_viewer(name, NULL, 0);
+        /* A disposable guest's window is the guest: closing it ends both. */
+        static char stop_on_close[] = "--stop-on-close";
+        char *extra[] = {stop_on_close};
+        return exec_viewer(name, extra, req.disposable ? 1 : 0);
     }
     return status;
 }
@@ -1255,6 +1259,7 @@ static int cmd_fanout(int argc, char **argv)
     static const struct option options[] = {{"prefix", required_argument, NULL, 'p'},
                                             {"view", no_argument, NULL, 'V'},
                                             {"publish", required_argument, NULL, 'P'},
+                                            {"rm", no_argument, NULL, 'R'},
                                             {NULL, 0, NULL, 0}};
     Ignition__FanoutRequest req = IGNITION__FANOUT_REQUEST__INIT;
     char *publish[16];
@@ -1264,7 +1269,7 @@ static int cmd_fanout(int argc, char **argv)
     optind = 1;
     opterr = 0;
     req.publish = publish;
-    while ((c = getopt_long(argc, argv, ":p:P:V", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":p:P:VR", options, NULL)) != -1) {
         switch (c) {
         case 'P':
             if ((rc = add_publish("fanout", publish, &num_publish, optarg)))
@@ -1272,6 +1277,7 @@ static int cmd_fanout(int argc, char **argv)
             req.n_publish = num_publish;
             break;
         case 'p': req.prefix = optarg; break;
+        case 'R': req.disposable = true; break;
         case 'V': view = true; break;
         case ':': return usage_fail("fanout", "%s needs a value", argv[optind - 1]);
         default: return usage_fail("fanout", "unknown option %s", argv[optind - 1]);
@@ -1565,12 +1571,16 @@ static const struct command commands[] = {
     {"rm", cmd_rm, "rm NAME", "remove a stopped guest with its disks' writes and logs"},
     {"snapshot", cmd_snapshot, "snapshot NAME SNAP [--stop]",
      "snapshot a running guest as SNAP (--stop: then stop it)"},
-    {"restore", cmd_restore, "restore SNAP [--name NEW] [--publish RULE]... [--view]",
+    {"restore", cmd_restore, "restore SNAP [--name NEW] [--publish RULE]... [--view] [--rm]",
      "a new guest from a snapshot (default name SNAP-1, SNAP-2, ...)"},
     {"relaunch", cmd_relaunch, "relaunch NAME",
      "stop a guest at once and restore its last snapshot under its name"},
-    {"fanout", cmd_fanout, "fanout SNAP N [--prefix P] [--publish RULE]... [--view]",
+    {"fanout", cmd_fanout, "fanout SNAP N [--prefix P] [--publish RULE]... [--view] [--rm]",
      "N guests from a snapshot at once, named P1..PN (default SNAP-)"},
+    {"browser", cmd_browser,
+     "browser [URL] [--name NAME] [--no-view] [--screenshot OUT.png] [--rebuild]\n"
+     "             [--backend B] [--cpus N]",
+     "Firefox in a throwaway clone of a warm snapshot"},
     {"snapshots", cmd_snapshots, "snapshots", "the snapshots, with size on disk and date"},
     {"rm-snapshot", cmd_rm_snapshot, "rm-snapshot SNAP", "remove a snapshot"},
     {"prune", cmd_prune, "prune [--dry-run]",

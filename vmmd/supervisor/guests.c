@@ -975,13 +975,19 @@ int guests_snapshot_config(const char *dir, struct guest_config *out, struct gue
 }
 
 int guests_restore(struct guests *set, const char *name, const struct guest_config *config,
-                   struct guest **out, struct guest_error *e)
+                   bool disposable, struct guest **out, struct guest_error *e)
 {
     if (guests_find(set, name))
         return guest_error(e, IGNITION__ERROR__CODE__CODE_EXISTS,
                            "a guest named %s exists: give the restore another name (--name)",
                            name);
-    return guests_start(set, name, config, false, out, e);
+    if (guests_start(set, name, config, false, out, e) < 0)
+        return -1;
+    if (disposable) {
+        (*out)->rec.disposable = true;
+        save(*out);
+    }
+    return 0;
 }
 
 const char *guests_last_snapshot(const struct guest *g)

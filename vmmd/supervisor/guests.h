@@ -64,9 +64,10 @@ int guests_start(struct guests *set, const char *name, const struct guest_config
 int guests_snapshot_config(const char *dir, struct guest_config *out, struct guest_error *e);
 /* A new guest restored as config (from guests_snapshot_config) says; as
  * guests_start otherwise. Each start of it restores from the snapshot again,
- * into an emptied instance directory. */
+ * into an emptied instance directory. A disposable one is to be removed once
+ * it stops (guest_record(g)->disposable); the supervisor does it. */
 int guests_restore(struct guests *set, const char *name, const struct guest_config *config,
-                   struct guest **out, struct guest_error *e);
+                   bool disposable, struct guest **out, struct guest_error *e);
 /* The snapshot a relaunch of g restores (a name under STATE/snapshots): the
  * last one taken of it, else the one it was restored from; "" when none. */
 const char *guests_last_snapshot(const struct guest *g);

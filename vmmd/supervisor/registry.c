@@ -117,6 +117,8 @@ char *registry_format(const struct guest_record *r)
     add_string(o, "console_tail", r->console_tail);
     if (r->last_snapshot[0])
         add_string(o, "last_snapshot", r->last_snapshot);
+    if (r->disposable)
+        json_object_object_add(o, "disposable", json_object_new_boolean(true));
     if (r->vsock_cid)
         json_object_object_add(o, "vsock_cid", json_object_new_int64(r->vsock_cid));
     const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY);
@@ -321,6 +323,8 @@ static void read_record(struct reader *rd, json_object *o, struct guest_record *
         snprintf(r->ran_on, sizeof(r->ran_on), "%s", ran_on);
     free(ran_on);
     read_last_snapshot(rd, o, r);
+    json_object *disposable = field(rd, o, "disposable", json_type_boolean, false);
+    r->disposable = disposable && json_object_get_boolean(disposable);
     json_object *cid;
     if (json_object_object_get_ex(o, "vsock_cid", &cid)) /* older records have none */
         r->vsock_cid = (uint32_t)read_int(rd, o, "vsock_cid", 3, 0xfffffffe);

@@ -56,6 +56,9 @@ struct guest_record {
     /* The snapshot (its name under STATE/snapshots) last taken of this guest,
      * or "": what a relaunch restores. */
     char last_snapshot[PATHS_GUEST_NAME_MAX + 1];
+    /* Removed with its instance (memory, disk layers, logs) once it stops,
+     * whatever stops it: a throwaway clone leaves nothing behind. */
+    bool disposable;
     /* Its virtio-vsock context id (3 .. 0xfffffffe), unique among vmmd's
      * guests; 0 in records older than vsock, until vmmd gives it one. */
     uint32_t vsock_cid;

@@ -62,9 +62,10 @@ struct supervisor {
     struct client *clients;
 };
 
-struct refused_restore {
+struct guest_to_remove {
     struct supervisor *sv;
     char name[PATHS_GUEST_NAME_MAX + 1];
+    char why[400];
 };
 
 /* Waiting for a start, stop or fan-out: its answer is still to come. */
@@ -191,6 +192,7 @@ static void fill_info(Ignition__GuestInfo *info, Ignition__GuestConfig *config,
     info->console_log = (char *)guest_console_log(g);
     info->instance_dir = (char *)guest_instance_dir(g);
     info->storage_warning = (char *)guest_storage_warning(g);
+    info->disposable = r->disposable;
 }
 
 static void send_guest(struct client *c, const struct guest *g)
@@ -562,7 +564,8 @@ static void handle_restore(struct client *c, const Ignition__RestoreRequest *req
     }
     struct guest_error e;
     struct guest *g;
-    if (guests_restore(c->sv->guests, *req->name ? req->name : name, &config, &g, &e) < 0) {
+    if (guests_restore(c->sv->guests, *req->name ? req->name : name, &config, req->disposable,
+                       &g, &e) < 0) {
         send_error(c, e.code, e.message);
     } else {
         c->waiting = g;
@@ -628,7 +631,7 @@ static void start_clones(struct client *c, struct guest_config *config,
             send_error(c, IGNITION__ERROR__CODE__CODE_BAD_REQUEST, why);
             break;
         }
-        if (guests_restore(c->sv->guests, names[i], config, &g, &e) < 0) {
+        if (guests_restore(c->sv->guests, names[i], config, req->disposable, &g, &e) < 0) {
             send_clone_failed(c, i, count, names[i], &e);
             break;
         }
@@ -801,31 +804,58 @@ static void answer_fanout(struct client *c, struct guest *g)
     send_guests(c, clones, n);
 }
 
-/* A restore the worker refused (a damaged snapshot, say) leaves no guest
- * behind: the Error said why. Removed once the settling is over, by name, for
- * the guest code may still be working on it now. */
-static void on_remove_refused(evutil_socket_t fd, short what, void *arg)
+static bool has_ended(const struct guest *g)
+{
+    const struct guest_record *r = guest_record(g);
+    return (r->state == GUEST_STOPPED || r->state == GUEST_CRASHED) && !r->pid;
+}
+
+/* Removed once the settling is over, by name, for the guest code may still be
+ * working on it now; and only if it has not been started again meanwhile (a
+ * relaunch stops a guest and starts it in the same turn). */
+static void on_remove_later(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    struct refused_restore *r = arg;
+    struct guest_to_remove *r = arg;
     struct guest *g = guests_find(r->sv->guests, r->name);
-    if (g && guest_record(g)->state == GUEST_STOPPED && !guest_record(g)->pid) {
-        log_info("guest %s: its restore was refused; not kept", r->name);
+    if (g && has_ended(g)) {
+        log_info("guest %s: %s", r->name, r->why);
         forget_guest(r->sv, g);
     }
     free(r);
 }
 
-static void remove_refused_restore(struct supervisor *sv, const struct guest *g)
+static void remove_later(struct supervisor *sv, const struct guest *g, const char *why)
 {
-    struct refused_restore *r = calloc(1, sizeof(*r));
+    struct guest_to_remove *r = calloc(1, sizeof(*r));
     if (!r)
         return;
     r->sv = sv;
     set_message(r->name, sizeof(r->name), "%s", guest_record(g)->name);
+    set_message(r->why, sizeof(r->why), "%s", why);
     struct timeval now = {0, 0};
-    if (event_base_once(sv->base, -1, EV_TIMEOUT, on_remove_refused, r, &now) < 0)
+    if (event_base_once(sv->base, -1, EV_TIMEOUT, on_remove_later, r, &now) < 0)
         free(r);
+}
+
+/* A restore the worker refused (a damaged snapshot, say) leaves no guest
+ * behind: the Error said why. */
+static void remove_refused_restore(struct supervisor *sv, const struct guest *g)
+{
+    remove_later(sv, g, "its restore was refused; not kept");
+}
+
+/* A disposable guest that ended leaves nothing: its memory, disk layers and
+ * logs go with its record. */
+static void dispose_if_ended(struct supervisor *sv, const struct guest *g)
+{
+    const struct guest_record *r = guest_record(g);
+    if (!r->disposable || !has_ended(g))
+        return;
+    char why[400];
+    set_message(why, sizeof(why), "disposable, removed (%s)",
+                r->exit_reason[0] ? r->exit_reason : "stopped");
+    remove_later(sv, g, why);
 }
 
 /* Clients waiting for g: a fan-out's, or one whose start, stop or relaunch
@@ -866,6 +896,7 @@ static void on_guest_settled(void *opaque, struct guest *g)
     guests_settle_snapshots(sv->guests);
     for (struct client *c = sv->clients; c; c = c->next)
         answer_settled(c, g);
+    dispose_if_ended(sv, g);
 }
 
 /* ---- clients ---------------------------------------------------------------------- */
@@ -909,6 +940,9 @@ static int open_requests(struct supervisor *sv, const char *vmmd_path, const cha
     sv->guests = guests_open(sv->base, &gc, err, err_len);
     if (!sv->guests)
         return -1;
+    /* Disposable guests that ended while no vmmd watched go now. */
+    for (struct guest *g = guests_next(sv->guests, NULL); g; g = guests_next(sv->guests, g))
+        dispose_if_ended(sv, g);
     const struct control_server_options options = {
         .who = "vmmd", .max_clients = MAX_CLIENTS,
         .full_code = IGNITION__ERROR__CODE__CODE_INTERNAL,

@@ -1,0 +1,529 @@
+/* vmmctl browser: Firefox in a throwaway copy-on-write clone of a warm
+ * snapshot of the browser image (tools/build-guest --image browser).
+ *
+ * The first use, and any use after the image, kernel or initramfs changed,
+ * boots the image once, waits for the guest's "GUEST: browser ready" (Firefox
+ * has drawn its start page), lets it settle and snapshots it as `browser`,
+ * the warm base. Every use restores a new disposable clone of it (its own MAC,
+ * vsock CID, VM generation id and clock), opens the URL in it through the
+ * guest agent, and opens a window that ends the clone when closed; or, with
+ * --screenshot, waits for the page to be drawn, writes a PNG and discards the
+ * clone. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "browser_agent.h"
+#include "paths.h"
+#include "screenshot.h"
+#include "util.h"
+#include "vmmctl.h"
+
+#define BASE_SNAPSHOT "browser"     /* clones are browser-1, browser-2, ... */
+#define BASE_GUEST "browser-base"   /* booted to take the snapshot, then removed */
+#define READY_LINE "GUEST: browser ready"
+#define FAILED_LINE "GUEST: browser failed"
+#define BASE_MEM_BYTES (2ull << 30)
+/* Firefox's first start under the emulator takes minutes (docs/BROWSER.md). */
+#define BASE_BOOT_LIMIT_S (45 * 60)
+/* After the first page: Firefox finishes its start-up work before the
+ * snapshot, so that every clone does not do it again. */
+#define BASE_SETTLE_S 10
+#define PROGRESS_EVERY_S 30
+/* --screenshot: the page counts as drawn once the screen has not changed for
+ * STABLE_S, looked at every POLL_MS, at most DRAWN_LIMIT_S after the open. */
+#define STABLE_S 3
+#define POLL_MS 1000
+#define DRAWN_LIMIT_S 300
+
+struct browser_args {
+    const char *url;
+    const char *name;
+    const char *screenshot;
+    const char *backend;
+    unsigned cpus;
+    bool no_view;
+    bool rebuild;
+};
+
+static double seconds_since(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - start->tv_sec) + (now.tv_nsec - start->tv_nsec) / 1e9;
+}
+
+/* ---- the warm base's identity ------------------------------------------------------- */
+
+struct base_assets {
+    char kernel[PATH_MAX], initrd[PATH_MAX], image[PATH_MAX];
+};
+
+static int find_assets(struct base_assets *a)
+{
+    char dir[PATH_MAX];
+    if (!find_guest_dir(dir, sizeof(dir)))
+        return fail("browser: no guest assets found (run tools/build-guest --image browser, "
+                    "or set IGNITION_GUEST_DIR)");
+    char path[PATH_MAX + 32];
+    set_message(path, sizeof(path), "%s/Image", dir);
+    if (!realpath(path, a->kernel))
+        return fail("browser: %s: %s (run tools/build-guest)", path, strerror(errno));
+    set_message(path, sizeof(path), "%s/initramfs.cpio.gz", dir);
+    if (!realpath(path, a->initrd))
+        return fail("browser: %s: %s (run tools/build-guest)", path, strerror(errno));
+    set_message(path, sizeof(path), "%s/%s", dir, image_file("browser"));
+    if (!realpath(path, a->image))
+        return fail("browser: %s: %s (run tools/build-guest --image browser)", path,
+                    strerror(errno));
+    return EXIT_OK;
+}
+
+/* What the base was made from: each file's path, size and modification time.
+ * A rebuilt image (or kernel) makes a new base. */
+static int describe_assets(const struct base_assets *a, char *out, size_t len)
+{
+    const char *files[] = {a->kernel, a->initrd, a->image};
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < 3; i++) {
+        struct stat st;
+        if (stat(files[i], &st) != 0)
+            return fail("browser: %s: %s", files[i], strerror(errno));
+        int n = snprintf(out + used, len - used, "%s %lld %lld.%09ld\n", files[i],
+                         (long long)st.st_size, (long long)st.st_mtim.tv_sec,
+                         (long)st.st_mtim.tv_nsec);
+        if (n < 0 || (size_t)n >= len - used)
+            return fail("browser: asset paths too long");
+        used += (size_t)n;
+    }
+    return EXIT_OK;
+}
+
+static int base_id_path(char *out, size_t len)
+{
+    char state[PATH_MAX];
+    if (paths_state_dir(state, sizeof(state)) < 0)
+        return fail("no state directory: set HOME or IGNITION_HOME");
+    /* Beside snapshots/, not in it: that directory holds snapshots only. */
+    set_message(out, len, "%s/%s-base.made-from", state, BASE_SNAPSHOT);
+    return EXIT_OK;
+}
+
+static bool base_is_current(const char *id)
+{
+    char path[PATH_MAX], state[PATH_MAX], manifest[PATH_MAX + 64];
+    if (base_id_path(path, sizeof(path)) != EXIT_OK || paths_state_dir(state, sizeof(state)) < 0)
+        return false;
+    set_message(manifest, sizeof(manifest), "%s/snapshots/%s", state, BASE_SNAPSHOT);
+    struct stat st;
+    if (stat(manifest, &st) != 0 || !S_ISDIR(st.st_mode))
+        return false;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char saved[3 * (PATH_MAX + 64)];
+    size_t n = fread(saved, 1, sizeof(saved) - 1, f);
+    fclose(f);
+    saved[n] = '\0';
+    return strcmp(saved, id) == 0;
+}
+
+/* Through a temporary file and a rename: a base is current only once whole. */
+static int save_base_id(const char *id)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    if (base_id_path(path, sizeof(path)) != EXIT_OK)
+        return EXIT_FAIL;
+    set_message(tmp, sizeof(tmp), "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f || fputs(id, f) == EOF || fclose(f) != 0 || rename(tmp, path) != 0)
+        return fail("browser: cannot write %s: %s", path, strerror(errno));
+    return EXIT_OK;
+}
+
+/* ---- making the base ---------------------------------------------------------------- */
+
+/* A guest left by a base that was cut short (Ctrl-C, a crash) goes first. */
+static void remove_leftover(const char *name)
+{
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = named_call(IGNITION__ENVELOPE__BODY_STATUS, name, &g);
+    if (!reply)
+        return;
+    bool stopped = g->state == IGNITION__GUEST_INFO__STATE__STATE_STOPPED ||
+                   g->state == IGNITION__GUEST_INFO__STATE__STATE_CRASHED;
+    ignition__envelope__free_unpacked(reply, NULL);
+    if (!stopped)
+        force_stop(name);
+    reply = named_call(IGNITION__ENVELOPE__BODY_REMOVE, name, &g);
+    if (reply)
+        ignition__envelope__free_unpacked(reply, NULL);
+}
+
+static int start_base_guest(const struct base_assets *a, const struct browser_args *args,
+                            char *console_log, size_t log_len)
+{
+    char *disks[] = {(char *)a->image};
+    Ignition__GuestConfig config = IGNITION__GUEST_CONFIG__INIT;
+    config.kernel = (char *)a->kernel;
+    config.initrd = (char *)a->initrd;
+    config.append = "console=ttyAMA0 quiet root=/dev/vda";
+    config.n_disks = 1;
+    config.disks = disks;
+    config.mem_bytes = BASE_MEM_BYTES;
+    config.cpus = args->cpus;
+    config.backend = (char *)args->backend;
+    config.gui = true;
+    config.net = "user";
+    Ignition__StartRequest req = IGNITION__START_REQUEST__INIT;
+    req.name = BASE_GUEST;
+    req.config = &config;
+    req.config_given = true;
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_START;
+    env.start = &req;
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = guest_call(&env, &g);
+    if (!reply)
+        return EXIT_FAIL;
+    int status = g->state == IGNITION__GUEST_INFO__STATE__STATE_RUNNING
+                     ? EXIT_OK
+                     : fail("browser: the base guest did not start: %s", g->exit_reason);
+    set_message(console_log, log_len, "%s", g->console_log);
+    ignition__envelope__free_unpacked(reply, NULL);
+    return status;
+}
+
+/* The guest's state now, and why it ended when it did. */
+static bool base_guest_running(char *why, size_t why_len)
+{
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = named_call(IGNITION__ENVELOPE__BODY_STATUS, BASE_GUEST, &g);
+    if (!reply) {
+        set_message(why, why_len, "vmmd no longer knows it");
+        return false;
+    }
+    bool running = g->state == IGNITION__GUEST_INFO__STATE__STATE_RUNNING;
+    set_message(why, why_len, "%s", g->exit_reason);
+    ignition__envelope__free_unpacked(reply, NULL);
+    return running;
+}
+
+/* Reads what the console log gained since *offset; prints its GUEST: lines
+ * as progress. 1: ready; -1: the guest said it failed; 0: not yet. */
+static int scan_console(const char *path, off_t *offset, char *line, size_t line_len,
+                        size_t *line_used, const struct timespec *start)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    if (fstat(fd, &st) == 0 && st.st_size < *offset)
+        *offset = 0; /* rotated */
+    char buf[4096];
+    ssize_t n;
+    int result = 0;
+    while (result == 0 && (n = pread(fd, buf, sizeof(buf), *offset)) > 0) {
+        *offset += n;
+        for (ssize_t i = 0; i < n && result == 0; i++) {
+            if (buf[i] != '\n' && buf[i] != '\r') {
+                if (*line_used + 1 < line_len)
+                    line[(*line_used)++] = buf[i];
+                continue;
+            }
+            line[*line_used] = '\0';
+            *line_used = 0;
+            const char *milestone = strstr(line, "GUEST: ");
+            if (!milestone)
+                continue;
+            printf("  [%4.0f s] %s\n", seconds_since(start), milestone);
+            fflush(stdout);
+            if (strncmp(milestone, READY_LINE, strlen(READY_LINE)) == 0)
+                result = 1;
+            else if (strncmp(milestone, FAILED_LINE, strlen(FAILED_LINE)) == 0)
+                result = -1;
+        }
+    }
+    close(fd);
+    return result;
+}
+
+static int wait_for_ready(const char *console_log)
+{
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    off_t offset = 0;
+    char line[512], why[300];
+    size_t used = 0;
+    double next_note = PROGRESS_EVERY_S;
+    for (;;) {
+        int r = scan_console(console_log, &offset, line, sizeof(line), &used, &start);
+        if (r > 0)
+            return EXIT_OK;
+        if (r < 0)
+            return fail("browser: Firefox did not come up in the base guest (its console: "
+                        "%s)", console_log);
+        if (!base_guest_running(why, sizeof(why)))
+            return fail("browser: the base guest stopped before Firefox was ready: %s", why);
+        double waited = seconds_since(&start);
+        if (waited > BASE_BOOT_LIMIT_S)
+            return fail("browser: no '%s' after %d minutes (its console: %s)", READY_LINE,
+                        BASE_BOOT_LIMIT_S / 60, console_log);
+        if (waited >= next_note) {
+            printf("  [%4.0f s] still starting Firefox...\n", waited);
+            fflush(stdout);
+            next_note += PROGRESS_EVERY_S;
+        }
+        usleep(250 * 1000);
+    }
+}
+
+static int snapshot_base_guest(void)
+{
+    Ignition__SnapshotRequest req = IGNITION__SNAPSHOT_REQUEST__INIT;
+    req.name = BASE_GUEST;
+    req.path = BASE_SNAPSHOT;
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_SNAPSHOT;
+    env.snapshot = &req;
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = guest_call(&env, &g);
+    if (!reply)
+        return EXIT_FAIL;
+    int status = ask_worker_snapshot(g);
+    ignition__envelope__free_unpacked(reply, NULL);
+    return status;
+}
+
+static int make_base(const struct base_assets *a, const struct browser_args *args,
+                     const char *id)
+{
+    printf("making the browser's warm base: Firefox starts once in %s, then is "
+           "snapshotted as '%s'\n(this takes minutes under the emulator; every later "
+           "'vmmctl browser' starts from it in a moment)\n", a->image, BASE_SNAPSHOT);
+    fflush(stdout);
+    remove_leftover(BASE_GUEST);
+    char console_log[PATH_MAX];
+    int status = start_base_guest(a, args, console_log, sizeof(console_log));
+    if (status == EXIT_OK)
+        status = wait_for_ready(console_log);
+    if (status == EXIT_OK) {
+        printf("  Firefox is ready; letting it settle for %d s\n", BASE_SETTLE_S);
+        fflush(stdout);
+        sleep(BASE_SETTLE_S);
+        status = snapshot_base_guest();
+    }
+    if (status == EXIT_OK)
+        status = save_base_id(id);
+    if (status == EXIT_OK) {
+        printf("  warm base '%s' written (vmmctl snapshots shows it)\n", BASE_SNAPSHOT);
+        remove_leftover(BASE_GUEST);
+    } else {
+        printf("  the base guest is kept for a look: vmmctl logs %s; vmmctl rm %s removes "
+               "it\n", BASE_GUEST, BASE_GUEST);
+        force_stop(BASE_GUEST);
+    }
+    return status;
+}
+
+/* ---- a clone ------------------------------------------------------------------------ */
+
+static int restore_clone(const struct browser_args *args, char *name, size_t name_len,
+                         char *display_socket, size_t display_len)
+{
+    Ignition__RestoreRequest req = IGNITION__RESTORE_REQUEST__INIT;
+    req.name = (char *)(args->name ? args->name : "");
+    req.path = BASE_SNAPSHOT;
+    req.disposable = true;
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_RESTORE;
+    env.restore = &req;
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = guest_call(&env, &g);
+    if (!reply) {
+        fprintf(stderr, "vmmctl: 'vmmctl browser --rebuild' makes the warm base again\n");
+        return EXIT_FAIL;
+    }
+    int status = report_started(g, "a disposable clone of the browser's warm base");
+    set_message(name, name_len, "%s", g->name);
+    set_message(display_socket, display_len, "%s", g->display_socket);
+    ignition__envelope__free_unpacked(reply, NULL);
+    return status;
+}
+
+static bool read_file(const char *path, char **data, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    *data = NULL;
+    *len = 0;
+    char buf[65536];
+    size_t n;
+    bool ok = true;
+    while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0) {
+        char *grown = realloc(*data, *len + n);
+        if (!grown)
+            ok = false;
+        else {
+            *data = grown;
+            memcpy(*data + *len, buf, n);
+            *len += n;
+        }
+    }
+    fclose(f);
+    if (!ok)
+        free(*data);
+    return ok;
+}
+
+/* The page is drawn when the screen has stopped changing: screenshots a
+ * second apart, STABLE_S of them alike. The last is kept as out. */
+static int wait_drawn_screenshot(const char *display_socket, const char *out)
+{
+    char tmp[PATH_MAX + 16], err[512];
+    set_message(tmp, sizeof(tmp), "%s.capture", out);
+    char *last = NULL;
+    size_t last_len = 0;
+    unsigned alike = 0;
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int status = EXIT_FAIL;
+    while (seconds_since(&start) < DRAWN_LIMIT_S) {
+        if (screenshot_png(display_socket, 0, tmp, err, sizeof(err)) < 0) {
+            status = fail("browser: screenshot: %s", err);
+            break;
+        }
+        char *now;
+        size_t now_len;
+        if (!read_file(tmp, &now, &now_len)) {
+            status = fail("browser: cannot read %s: %s", tmp, strerror(errno));
+            break;
+        }
+        alike = last && now_len == last_len && memcmp(now, last, now_len) == 0 ? alike + 1 : 0;
+        free(last);
+        last = now;
+        last_len = now_len;
+        if (alike >= STABLE_S) {
+            status = rename(tmp, out) == 0
+                         ? EXIT_OK
+                         : fail("browser: cannot write %s: %s", out, strerror(errno));
+            break;
+        }
+        usleep(POLL_MS * 1000);
+    }
+    if (alike < STABLE_S && status == EXIT_FAIL && last)
+        status = fail("browser: the screen was still changing after %d s", DRAWN_LIMIT_S);
+    free(last);
+    unlink(tmp);
+    return status;
+}
+
+static bool have_display(void)
+{
+#ifdef __APPLE__
+    return true;
+#else
+    const char *x = getenv("DISPLAY"), *wl = getenv("WAYLAND_DISPLAY");
+    return (x && *x) || (wl && *wl);
+#endif
+}
+
+/* ---- the command -------------------------------------------------------------------- */
+
+static int parse_browser(int argc, char **argv, struct browser_args *a)
+{
+    static const struct option options[] = {
+        {"name", required_argument, NULL, 'n'},       {"no-view", no_argument, NULL, 'N'},
+        {"screenshot", required_argument, NULL, 's'}, {"rebuild", no_argument, NULL, 'r'},
+        {"backend", required_argument, NULL, 'b'},    {"cpus", required_argument, NULL, 'c'},
+        {NULL, 0, NULL, 0}};
+    *a = (struct browser_args){.backend = "auto", .cpus = 1};
+    int c;
+    optind = 1;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":n:Ns:rb:c:", options, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            if (!paths_guest_name_ok(optarg))
+                return usage_fail("browser", "--name %s: not a guest name", optarg);
+            a->name = optarg;
+            break;
+        case 'N': a->no_view = true; break;
+        case 's': a->screenshot = optarg; break;
+        case 'r': a->rebuild = true; break;
+        case 'b': a->backend = optarg; break;
+        case 'c': {
+            char *end;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (*end || end == optarg || n < 1 || n > 8)
+                return usage_fail("browser", "--cpus %s: give 1 to 8", optarg);
+            a->cpus = (unsigned)n;
+            break;
+        }
+        case ':': return usage_fail("browser", "%s needs a value", argv[optind - 1]);
+        default: return usage_fail("browser", "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (argc - optind > 1)
+        return usage_fail("browser", "browser: give at most one URL");
+    a->url = optind < argc ? argv[optind] : NULL;
+    if (a->url) {
+        char why[200];
+        if (!browser_agent_url_ok(a->url, why, sizeof(why)))
+            return usage_fail("browser", "%s", why);
+    }
+    return EXIT_OK;
+}
+
+int cmd_browser(int argc, char **argv)
+{
+    struct browser_args args;
+    int status = parse_browser(argc, argv, &args);
+    if (status != EXIT_OK)
+        return status;
+    struct base_assets assets;
+    char id[3 * (PATH_MAX + 64)];
+    if ((status = find_assets(&assets)) != EXIT_OK ||
+        (status = describe_assets(&assets, id, sizeof(id))) != EXIT_OK)
+        return status;
+    if (args.rebuild || !base_is_current(id)) {
+        if ((status = make_base(&assets, &args, id)) != EXIT_OK)
+            return status;
+    }
+    char name[PATHS_GUEST_NAME_MAX + 1], display[PATH_MAX];
+    if ((status = restore_clone(&args, name, sizeof(name), display, sizeof(display))) != EXIT_OK)
+        return status;
+    if (args.url) {
+        char err[512];
+        if (browser_agent_open(name, args.url, err, sizeof(err)) < 0) {
+            force_stop(name);
+            return fail("browser: cannot open %s in %s: %s (the clone is discarded)", args.url,
+                        name, err);
+        }
+    }
+    if (args.screenshot) {
+        status = wait_drawn_screenshot(display, args.screenshot);
+        if (status == EXIT_OK)
+            printf("%s written; %s discarded\n", args.screenshot, name);
+        force_stop(name);
+        return status;
+    }
+    if (args.no_view || !have_display()) {
+        printf("%s runs without a window: vmmctl view %s opens one; vmmctl stop %s discards "
+               "it\n", name, name, name);
+        return EXIT_OK;
+    }
+    fflush(stdout);
+    static char stop_on_close[] = "--stop-on-close";
+    char *extra[] = {stop_on_close};
+    return exec_viewer(name, extra, 1);
+}
