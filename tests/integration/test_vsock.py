@@ -16,9 +16,10 @@ is on Unix sockets of this machine.
    clone: the clone has CID 4 and its own socket, its copy of that connection
    fails with "Connection reset" at once (VIRTIO_VSOCK_EVENT_TRANSPORT_RESET)
    instead of hanging, and its echo listener, inherited from the snapshot,
-   answers on the new CID."""
+   answers on the new CID. A fan-out of two more clones gives CIDs 5 and 6."""
 
 import hashlib
+import json
 import os
 import re
 import socket
@@ -168,6 +169,16 @@ def main():
         held.close()
         print("ok: the clone vs2 has CID 4, its pre-snapshot connection was reset, and its "
               "echo listener answers on its own socket")
+
+        # A fan-out: each clone its own CID, the next free ones, as the guest sees it too.
+        r = t.vmmctl("--json", "fanout", "vsnap", "2", timeout=300)
+        clones = [g["name"] for g in json.loads(r.stdout)["guests"]]
+        cids = sorted(t.status(name)["vsock_cid"] for name in clones)
+        if cids != [5, 6]:
+            t.fail(f"the fan-out's clones {clones} have CIDs {cids}, not 5 and 6")
+        for name in clones:
+            check_identity(name, t.status(name)["vsock_cid"])
+        print(f"ok: fan-out clones {', '.join(clones)} have CIDs 5 and 6")
     finally:
         t.cleanup()
     t.passed()

@@ -382,7 +382,7 @@ unsigned virtio_vsock_transmit(struct device *dev, unsigned max, virtio_vsock_de
     return taken;
 }
 
-/* ---- receiving -------------------------------------------------------------------------------- */
+/* ---- receiving ------------------------------------------------------------------------------- */
 
 /* Writes data at offset `at` of the chain's writable bytes. */
 static void chain_write(const struct virtq_chain *c, size_t at, const uint8_t *data, size_t len)

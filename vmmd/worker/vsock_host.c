@@ -597,7 +597,7 @@ static void pump(struct vsock_host *h)
     update_all(h);
 }
 
-/* ---- events ------------------------------------------------------------------------------------ */
+/* ---- events ---------------------------------------------------------------------------------- */
 
 static void on_kick(evutil_socket_t fd, short what, void *arg)
 {
@@ -700,7 +700,8 @@ static void on_conn_timeout(evutil_socket_t fd, short what, void *arg)
     struct conn *c = arg;
     struct vsock_host *h = c->h;
     log_event(h, "a host connection %s: closed",
-              c->state == CONN_HANDSHAKE ? "sent no CONNECT line" : "was not answered by the guest");
+              c->state == CONN_HANDSHAKE ? "sent no CONNECT line"
+                                         : "was not answered by the guest");
     conn_close(c, c->state == CONN_CONNECTING);
     pump(h);
 }
@@ -720,7 +721,7 @@ static void on_accept(int fd, void *arg)
     conn_update_events(c);
 }
 
-/* ---- the host end ------------------------------------------------------------------------------ */
+/* ---- the host end ---------------------------------------------------------------------------- */
 
 struct vsock_host *vsock_host_create(struct event_base *base, const char *socket_path,
                                      char *err, size_t err_len)
