@@ -9,6 +9,7 @@
  *   display_client SOCKET tablet X Y          moves there, clicks left, scrolls up once
  *   display_client SOCKET pointer X Y SECONDS moves there; waits for the guest's pointer there
  *   display_client SOCKET watch SECONDS       counts damage notices and ScanoutInfos
+ *   display_client SOCKET watch-each SECONDS  the same, and a line per notice (time, pixels)
  *   display_client SOCKET churn N             attaches and detaches N times
  *   display_client SOCKET resize W H          asks the guest for a W x H mode
  *   display_client SOCKET latency SECONDS     flush-to-notice latency percentiles
@@ -514,24 +515,36 @@ static void on_stop(int sig)
     stop_requested = 1;
 }
 
+struct watch_totals {
+    uint64_t pixels;
+    bool each; /* a line per notice: its time and pixels */
+    double start;
+};
+
 static void count_pixels(struct view *v, const Ignition__Damage *d, void *arg)
 {
     (void)v;
-    uint64_t *pixels = arg;
+    struct watch_totals *w = arg;
+    uint64_t pixels = 0;
     for (size_t i = 0; i < d->n_rects; i++)
-        *pixels += (uint64_t)d->rects[i]->width * d->rects[i]->height;
+        pixels += (uint64_t)d->rects[i]->width * d->rects[i]->height;
+    w->pixels += pixels;
+    if (w->each) {
+        printf("notice %.4f %llu\n", now_s() - w->start, (unsigned long long)pixels);
+        fflush(stdout);
+    }
 }
 
 /* Counts notices until SECONDS pass or SIGTERM/SIGINT arrives: damage
  * notices, their rects and pixels, and ScanoutInfo messages (the first, on
  * attach, included). A page flip of the guest must not be a ScanoutInfo. */
-static int cmd_watch(const char *path, double seconds)
+static int cmd_watch(const char *path, double seconds, bool each)
 {
     struct sigaction sa = {.sa_handler = on_stop};
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     struct view v;
-    uint64_t pixels = 0;
+    struct watch_totals w = {.each = each, .start = now_s()};
     if (attach(&v, path) < 0)
         return 1;
     printf("attached\n");
@@ -539,11 +552,11 @@ static int cmd_watch(const char *path, double seconds)
     double end = now_s() + seconds;
     while (now_s() < end && !stop_requested) {
         int left = (int)((end - now_s()) * 1000);
-        if (pump(&v, left > 200 ? 200 : left > 0 ? left : 1, count_pixels, &pixels) < 0)
+        if (pump(&v, left > 200 ? 200 : left > 0 ? left : 1, count_pixels, &w) < 0)
             return 1;
     }
     printf("damage %u rects %u scanout-infos %u pixels %llu\n", v.damage_notices,
-           v.damage_rects, v.scanout_infos, (unsigned long long)pixels);
+           v.damage_rects, v.scanout_infos, (unsigned long long)w.pixels);
     detach(&v);
     return 0;
 }
@@ -688,7 +701,9 @@ int main(int argc, char **argv)
         return cmd_pointer(path, (uint32_t)strtoul(argv[3], NULL, 10),
                            (uint32_t)strtoul(argv[4], NULL, 10), atof(argv[5]));
     if (!strcmp(cmd, "watch") && argc == 4)
-        return cmd_watch(path, atof(argv[3]));
+        return cmd_watch(path, atof(argv[3]), false);
+    if (!strcmp(cmd, "watch-each") && argc == 4)
+        return cmd_watch(path, atof(argv[3]), true);
     if (!strcmp(cmd, "churn") && argc == 4)
         return cmd_churn(path, (unsigned)atoi(argv[3]));
     if (!strcmp(cmd, "resize") && argc == 5)
