@@ -678,8 +678,8 @@ static int cmd_raw(const char *path)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: display_client SOCKET check|type|keycodes|tablet|pointer|watch|churn|resize|"
-                    "latency|keys|raw|dump ...\n");
+    fprintf(stderr, "usage: display_client SOCKET check|type|keycodes|tablet|pointer|watch|"
+                    "watch-each|churn|resize|latency|keys|raw|dump ...\n");
     return 2;
 }
 

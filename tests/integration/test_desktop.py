@@ -14,7 +14,8 @@ viewer names. Last, a window size of 1024x768 from a viewer becomes the
 desktop's mode (cage presents at it, a viewer maps foot at it), with a German
 keyboard layout that AltGr and evdev codes are typed through, then 1280x800
 and the US layout again. And ignition-view in an Xvfb window: xdotool's typing
-reaches foot, and the window shows the desktop's frame pixel for pixel."""
+reaches foot, and the window shows the desktop's frame pixel for pixel; and
+`vmmctl fanout --view` opens a window per clone of the warm desktop."""
 
 import os
 import re
@@ -262,11 +263,46 @@ def viewer_on_desktop(name):
         if colour != FOOT_BACKGROUND or share < 0.6:
             t.fail(f"the window matched a frame that is not foot's: {share:.0%} #{colour.hex()}")
         print("ignition-view under Xvfb: typing reached foot; the window is foot's frame")
+        v.close()
+        v = None
+        fanout_with_windows(env)
     finally:
         if v:
             v.close()
         xvfb.terminate()
         xvfb.wait()
+
+
+def fanout_with_windows(env):
+    """`vmmctl fanout warm 2 --view`: two clones of the warm desktop, each in a
+    window of its own (titled with its name)."""
+    r = subprocess.run([t.VMMCTL, "fanout", "warm", "2", "--prefix", "fan", "--view"],
+                       env=dict(t.ENV, **{k: env[k] for k in ("DISPLAY", "SDL_VIDEODRIVER")}),
+                       capture_output=True, text=True, timeout=300)
+    names = re.findall(r"guest (\S+) is running", r.stdout)
+    if r.returncode != 0 or len(names) != 2:
+        t.fail(f"vmmctl fanout warm 2 --view: {r.stdout}{r.stderr}")
+    pids = []
+    try:
+        for name in names:
+            deadline = time.monotonic() + 60
+            while True:
+                found = subprocess.run(["xdotool", "search", "--name", name], env=env,
+                                       capture_output=True, text=True).stdout.split()
+                if found:
+                    pid = subprocess.run(["xdotool", "getwindowpid", found[0]], env=env,
+                                         capture_output=True, text=True).stdout.strip()
+                    pids.append(int(pid))
+                    break
+                if time.monotonic() > deadline:
+                    t.fail(f"no window for {name} 60 s after vmmctl fanout --view")
+                time.sleep(0.5)
+        print(f"fanout --view: windows for {', '.join(names)}")
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGTERM)
+        for name in names:
+            t.vmmctl("stop", name, "--force")
 
 
 def main():
