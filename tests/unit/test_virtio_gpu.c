@@ -1033,6 +1033,22 @@ START_TEST(test_flush)
 }
 END_TEST
 
+/* More runs of changed rows than the publisher keeps apart: the first 15 are
+ * reported as they are, the rest as one rectangle around them all. */
+START_TEST(test_flush_many_runs_merge)
+{
+    make_backed(3, 2, 64, 64, FLUSH_GPA);
+    ck_assert_uint_eq(set_scanout(0, 3, 0, 0, 64, 64), VIRTIO_GPU_RESP_OK_NODATA);
+    for (uint32_t run = 0; run < 20; run++)
+        paint(3, FLUSH_GPA, 64, 64, run, 3 * run, run + 1, 3 * run + 1, 0x77);
+    ck_assert_uint_eq(flush(3, 0, 0, 64, 64), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(num_flushes, 16);
+    for (int i = 0; i < 15; i++)
+        assert_rect(i, 0, (uint32_t)i, 3 * (uint32_t)i, 1, 1, 1);
+    assert_rect(15, 0, 15, 45, 5, 13, 1);
+}
+END_TEST
+
 /* A compositor's page flip: SET_SCANOUT to another resource of the same size
  * and format keeps the object (no new descriptor for viewers) and copies
  * only what differs; a new size or format makes a new object. */
@@ -1743,6 +1759,7 @@ static Suite *gpu_suite(void)
     tcase_add_test(control, test_unref_of_a_scanned_out_resource);
     tcase_add_test(control, test_flush);
     tcase_add_test(control, test_flip_keeps_the_object);
+    tcase_add_test(control, test_flush_many_runs_merge);
     tcase_add_test(control, test_constants_match_linux);
     suite_add_tcase(s, control);
     TCase *cursor_tc = tcase_create("cursor");
