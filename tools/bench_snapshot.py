@@ -46,6 +46,9 @@ APPEND = "console=ttyAMA0 quiet root=/dev/vda"  # what `vmmctl start NAME` boots
 MEM_MIB = 512
 CLONES = 8
 SETTLE_SECONDS = 3
+# The guest: the console image at its shell, or (tools/bench desktop-snapshot)
+# the desktop image with foot on the screen. run() picks.
+IMAGE, ROOT, READY = "console", "rootfs.ext4", "GUEST: shell ready"
 PAGE = 4096
 
 
@@ -154,9 +157,9 @@ def ignition_run(scratch):
     os.makedirs(ign.home, mode=0o700)
     out = {}
     try:
-        ign.vmmctl("start", "base", "--image", "console", "--mem", f"{MEM_MIB}M",
+        ign.vmmctl("start", "base", "--image", IMAGE, "--mem", f"{MEM_MIB}M",
                    "--net", "none")  # as QEMU here
-        ign.wait_console("base", "GUEST: shell ready")
+        ign.wait_console("base", READY)
         time.sleep(SETTLE_SECONDS)
 
         _, out["snapshot_wall"] = ign.vmmctl("snapshot", "base", "snap")
@@ -210,7 +213,7 @@ def ignition_run(scratch):
 def qemu_command(qmp, disk_dir):
     image = os.path.join(GUEST, "Image")
     initrd = os.path.join(GUEST, "initramfs.cpio.gz")
-    root = os.path.join(GUEST, "rootfs.ext4")
+    root = os.path.join(GUEST, ROOT)
     return ["qemu-system-aarch64", "-M", "virt,gic-version=3", "-cpu", "cortex-a57",
             "-smp", "1", "-m", str(MEM_MIB), "-nodefaults", "-no-user-config",
             "-display", "none", "-serial", "stdio",
@@ -317,7 +320,7 @@ def qemu_run(scratch):
     try:
         proc, _, qmp_path = start_qemu(scratch, "base")
         procs.append(proc)
-        wait_serial(proc, "GUEST: shell ready")
+        wait_serial(proc, READY)
         time.sleep(SETTLE_SECONDS)
         qmp = Qmp(qmp_path)
         t0 = time.monotonic()
@@ -392,7 +395,11 @@ def median(results, key):
     return statistics.median(values) if values else None
 
 
-def run(args):
+def run(args, desktop=False):
+    global IMAGE, ROOT, READY, SETTLE_SECONDS
+    if desktop:  # foot's window and shell come a few seconds after cage's first frame
+        IMAGE, ROOT, READY, SETTLE_SECONDS = ("desktop", "desktop.ext4",
+                                              "GUEST: desktop ready", 15)
     results = {"ignition": [], "qemu": []}
     for i in range(args.runs):
         for name, fn in (("ignition", ignition_run), ("qemu", qemu_run)):

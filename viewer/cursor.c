@@ -1,17 +1,27 @@
 #include "cursor.h"
 
 #include <SDL_endian.h>
+#include <SDL_events.h>
 #include <SDL_pixels.h>
 #include <SDL_surface.h>
 
 #include "log.h"
 
+/* No image from the guest: it draws its pointer into its frame, if it has
+ * one (wlroots' software cursor), so the host's is hidden over the window and
+ * only one pointer shows. */
 static void use_default(struct cursor *c)
 {
     SDL_SetCursor(SDL_GetDefaultCursor());
+    SDL_ShowCursor(SDL_DISABLE);
     if (c->current)
         SDL_FreeCursor(c->current);
     c->current = NULL;
+}
+
+void cursor_reset(struct cursor *c)
+{
+    use_default(c);
 }
 
 bool cursor_image_valid(const Ignition__CursorImage *im)
@@ -49,6 +59,7 @@ void cursor_set(struct cursor *c, const Ignition__CursorImage *image)
         return;
     }
     SDL_SetCursor(cur);
+    SDL_ShowCursor(SDL_ENABLE);
     if (c->current)
         SDL_FreeCursor(c->current);
     c->current = cur;
@@ -60,5 +71,6 @@ void cursor_free(struct cursor *c)
         SDL_SetCursor(SDL_GetDefaultCursor());
         SDL_FreeCursor(c->current);
     }
+    SDL_ShowCursor(SDL_ENABLE);
     c->current = NULL;
 }

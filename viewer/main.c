@@ -207,6 +207,8 @@ static void on_session_event(struct viewer *v, const SDL_UserEvent *ev)
         v->status[0] = '\0';
         v->asked_w = v->asked_h = 0;
         v->fresh_connection = true;
+        /* The guest (perhaps a new one) sends its cursor image, if it has one. */
+        cursor_reset(&v->cursor);
         /* Whatever the guest saw held before the break is let go. */
         input_release_all(&v->input);
         break;

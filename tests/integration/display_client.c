@@ -5,8 +5,11 @@
  *
  *   display_client SOCKET check [SECONDS]     header, read-only mapping, fbcon text
  *   display_client SOCKET type TEXT           types TEXT then Enter (US layout)
+ *   display_client SOCKET keycodes WORD...    evdev codes: N taps, +N presses, -N releases
  *   display_client SOCKET tablet X Y          moves there, clicks left, scrolls up once
- *   display_client SOCKET watch SECONDS       counts damage notices
+ *   display_client SOCKET pointer X Y SECONDS moves there; waits for the guest's pointer there
+ *   display_client SOCKET watch SECONDS       counts damage notices and ScanoutInfos
+ *   display_client SOCKET watch-each SECONDS  the same, and a line per notice (time, pixels)
  *   display_client SOCKET churn N             attaches and detaches N times
  *   display_client SOCKET resize W H          asks the guest for a W x H mode
  *   display_client SOCKET latency SECONDS     flush-to-notice latency percentiles
@@ -43,6 +46,9 @@ struct view {
     uint64_t generation, data_offset, object_size;
     const uint8_t *map;
     unsigned damage_notices, damage_rects, scanout_infos;
+    unsigned cursor_images, cursor_moves;
+    uint32_t cursor_hot_x, cursor_hot_y;
+    int32_t cursor_x, cursor_y; /* the last CursorMove */
     bool got_error;
 };
 
@@ -155,6 +161,16 @@ static int pump(struct view *v, int timeout_ms, damage_fn on_damage, void *arg)
         v->damage_rects += (unsigned)env->damage->n_rects;
         if (on_damage)
             on_damage(v, env->damage, arg);
+        break;
+    case IGNITION__ENVELOPE__BODY_CURSOR_IMAGE:
+        v->cursor_images++;
+        v->cursor_hot_x = env->cursor_image->hot_x;
+        v->cursor_hot_y = env->cursor_image->hot_y;
+        break;
+    case IGNITION__ENVELOPE__BODY_CURSOR_MOVE:
+        v->cursor_moves++;
+        v->cursor_x = env->cursor_move->x;
+        v->cursor_y = env->cursor_move->y;
         break;
     case IGNITION__ENVELOPE__BODY_ERROR:
         printf("error %s\n", env->error->message);
@@ -317,6 +333,32 @@ static int cmd_type(const char *path, const char *text)
     return v.got_error ? 1 : 0;
 }
 
+/* Evdev key codes as they are, whatever the guest's layout makes of them: each
+ * word N taps key N, +N presses it, -N releases it. */
+static int cmd_keycodes(const char *path, int n, char **words)
+{
+    struct view v;
+    if (attach(&v, path) < 0)
+        return 1;
+    for (int i = 0; i < n; i++) {
+        const char *w = words[i];
+        bool press = *w != '-', release = *w != '+';
+        char *end;
+        unsigned long code = strtoul(w + (*w == '+' || *w == '-'), &end, 10);
+        if (*end || code == 0 || code > 0x2ff) {
+            fprintf(stderr, "display_client: %s is not a key code\n", w);
+            return 2;
+        }
+        if ((press && type_key(&v, (uint32_t)code, true) < 0) ||
+            (release && type_key(&v, (uint32_t)code, false) < 0))
+            return 1;
+    }
+    drain(&v, 500);
+    printf("keycodes %d\n", n);
+    detach(&v);
+    return v.got_error ? 1 : 0;
+}
+
 static int cmd_tablet(const char *path, uint32_t x, uint32_t y)
 {
     struct view v;
@@ -352,6 +394,65 @@ static int cmd_tablet(const char *path, uint32_t x, uint32_t y)
     return v.got_error ? 1 : 0;
 }
 
+struct point_watch {
+    uint32_t x, y;
+    bool damaged;
+    Ignition__Rect rect;
+};
+
+static void watch_point(struct view *v, const Ignition__Damage *d, void *arg)
+{
+    (void)v;
+    struct point_watch *w = arg;
+    for (size_t i = 0; i < d->n_rects && !w->damaged; i++) {
+        const Ignition__Rect *r = d->rects[i];
+        if (w->x >= r->x && w->x - r->x < r->width && w->y >= r->y && w->y - r->y < r->height &&
+            r->width <= 128 && r->height <= 128) {
+            w->damaged = true;
+            w->rect = *r;
+        }
+    }
+}
+
+/* Moves the tablet to (x, y) and waits up to SECONDS for the guest to show
+ * its pointer there: a small damage rectangle holding the point (a pointer
+ * drawn into the frame) or a CursorMove whose hot spot is the point (the
+ * cursor plane). Exit 0 when it did. */
+static int cmd_pointer(const char *path, uint32_t x, uint32_t y, double seconds)
+{
+    struct view v;
+    if (attach(&v, path) < 0 || wait_scanout(&v, 10) < 0)
+        return 1;
+    while (v.damage_notices == 0) /* the attach frame first */
+        if (pump(&v, 1000, NULL, NULL) < 0)
+            return 1;
+    unsigned moves_before = v.cursor_moves;
+    Ignition__PointerEvent move = IGNITION__POINTER_EVENT__INIT;
+    move.x = x;
+    move.y = y;
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_POINTER_EVENT;
+    env.pointer_event = &move;
+    if (send_env(&v, &env) < 0)
+        return 1;
+    struct point_watch w = {.x = x, .y = y};
+    bool moved = false;
+    double end = now_s() + seconds;
+    while (!w.damaged && !moved && now_s() < end) {
+        if (pump(&v, 200, watch_point, &w) < 0)
+            return 1;
+        moved = v.cursor_moves > moves_before &&
+                (int64_t)v.cursor_x + v.cursor_hot_x == (int64_t)x &&
+                (int64_t)v.cursor_y + v.cursor_hot_y == (int64_t)y;
+    }
+    printf("pointer %u %u %s", x, y, w.damaged ? "damage" : moved ? "cursor-move" : "none");
+    if (w.damaged)
+        printf(" %ux%u+%u+%u", w.rect.width, w.rect.height, w.rect.x, w.rect.y);
+    printf(" cursor-images %u cursor-moves %u\n", v.cursor_images, v.cursor_moves);
+    detach(&v);
+    return w.damaged || moved ? 0 : 1;
+}
+
 static int cmd_resize(const char *path, uint32_t w, uint32_t h)
 {
     struct view v;
@@ -371,25 +472,6 @@ static int cmd_resize(const char *path, uint32_t w, uint32_t h)
 }
 
 /* ---- watching ------------------------------------------------------------------- */
-
-static int cmd_watch(const char *path, double seconds)
-{
-    struct view v;
-    if (attach(&v, path) < 0)
-        return 1;
-    printf("attached\n");
-    fflush(stdout);
-    double end = now_s() + seconds;
-    while (now_s() < end) {
-        int left = (int)((end - now_s()) * 1000);
-        if (pump(&v, left > 0 ? left : 1, NULL, NULL) < 0)
-            return 1;
-    }
-    printf("damage %u rects %u scanout-infos %u\n", v.damage_notices, v.damage_rects,
-           v.scanout_infos);
-    detach(&v);
-    return 0;
-}
 
 static int cmd_churn(const char *path, unsigned n)
 {
@@ -431,6 +513,52 @@ static void on_stop(int sig)
 {
     (void)sig;
     stop_requested = 1;
+}
+
+struct watch_totals {
+    uint64_t pixels;
+    bool each; /* a line per notice: its time and pixels */
+    double start;
+};
+
+static void count_pixels(struct view *v, const Ignition__Damage *d, void *arg)
+{
+    (void)v;
+    struct watch_totals *w = arg;
+    uint64_t pixels = 0;
+    for (size_t i = 0; i < d->n_rects; i++)
+        pixels += (uint64_t)d->rects[i]->width * d->rects[i]->height;
+    w->pixels += pixels;
+    if (w->each) {
+        printf("notice %.4f %llu\n", now_s() - w->start, (unsigned long long)pixels);
+        fflush(stdout);
+    }
+}
+
+/* Counts notices until SECONDS pass or SIGTERM/SIGINT arrives: damage
+ * notices, their rects and pixels, and ScanoutInfo messages (the first, on
+ * attach, included). A page flip of the guest must not be a ScanoutInfo. */
+static int cmd_watch(const char *path, double seconds, bool each)
+{
+    struct sigaction sa = {.sa_handler = on_stop};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    struct view v;
+    struct watch_totals w = {.each = each, .start = now_s()};
+    if (attach(&v, path) < 0)
+        return 1;
+    printf("attached\n");
+    fflush(stdout);
+    double end = now_s() + seconds;
+    while (now_s() < end && !stop_requested) {
+        int left = (int)((end - now_s()) * 1000);
+        if (pump(&v, left > 200 ? 200 : left > 0 ? left : 1, count_pixels, &w) < 0)
+            return 1;
+    }
+    printf("damage %u rects %u scanout-infos %u pixels %llu\n", v.damage_notices,
+           v.damage_rects, v.scanout_infos, (unsigned long long)w.pixels);
+    detach(&v);
+    return 0;
 }
 
 /* Runs until SECONDS pass or SIGTERM/SIGINT arrives, then prints. */
@@ -550,8 +678,8 @@ static int cmd_raw(const char *path)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: display_client SOCKET check|type|tablet|watch|churn|resize|"
-                    "latency|keys|raw|dump ...\n");
+    fprintf(stderr, "usage: display_client SOCKET check|type|keycodes|tablet|pointer|watch|"
+                    "watch-each|churn|resize|latency|keys|raw|dump ...\n");
     return 2;
 }
 
@@ -567,8 +695,15 @@ int main(int argc, char **argv)
         return cmd_type(path, argv[3]);
     if (!strcmp(cmd, "tablet") && argc == 5)
         return cmd_tablet(path, (uint32_t)atoi(argv[3]), (uint32_t)atoi(argv[4]));
+    if (!strcmp(cmd, "keycodes") && argc >= 4)
+        return cmd_keycodes(path, argc - 3, argv + 3);
+    if (!strcmp(cmd, "pointer") && argc == 6)
+        return cmd_pointer(path, (uint32_t)strtoul(argv[3], NULL, 10),
+                           (uint32_t)strtoul(argv[4], NULL, 10), atof(argv[5]));
     if (!strcmp(cmd, "watch") && argc == 4)
-        return cmd_watch(path, atof(argv[3]));
+        return cmd_watch(path, atof(argv[3]), false);
+    if (!strcmp(cmd, "watch-each") && argc == 4)
+        return cmd_watch(path, atof(argv[3]), true);
     if (!strcmp(cmd, "churn") && argc == 4)
         return cmd_churn(path, (unsigned)atoi(argv[3]));
     if (!strcmp(cmd, "resize") && argc == 5)

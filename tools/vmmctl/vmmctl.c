@@ -5,6 +5,7 @@
  * through vmmd. One command is one entry in `commands`. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <json-c/json.h>
 #include <limits.h>
@@ -1165,13 +1166,24 @@ static int cmd_snapshot(int argc, char **argv)
     return status;
 }
 
-/* A viewer per clone, each on its own: vmmctl does not wait for them. */
+/* A viewer per clone, each on its own: vmmctl does not wait for them. They
+ * do not keep vmmctl's stdin and stdout (nor its stderr, unless that is a
+ * terminal): whoever reads vmmctl's output through a pipe sees it end when
+ * vmmctl exits, not when the last window closes. */
 static void spawn_viewer(const char *name)
 {
     fflush(stdout);
+    fflush(stderr);
     pid_t pid = fork();
     if (pid == 0) {
         setsid();
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null >= 0) {
+            dup2(null, STDIN_FILENO);
+            dup2(null, STDOUT_FILENO);
+            if (!isatty(STDERR_FILENO))
+                dup2(null, STDERR_FILENO);
+        }
         exec_viewer(name, NULL, 0);
         _exit(127);
     }

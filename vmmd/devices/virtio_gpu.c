@@ -5,9 +5,13 @@
  * gets the spec's error response; only a chain with no room for a response
  * marks the device NEEDS_RESET.
  *
- * A resource's pixels live in a shared memory object (proto/scanout.h) from
- * creation on: TRANSFER_TO_HOST_2D gathers guest backing straight into it and
- * RESOURCE_FLUSH only bumps its sequence and tells the publisher. */
+ * A resource's pixels are the device's own memory: TRANSFER_TO_HOST_2D gathers
+ * guest backing into them. What viewers map is one shared memory object per
+ * enabled scanout (proto/scanout.h), its "screen": RESOURCE_FLUSH copies the
+ * rows of the flushed rectangle that differ from the screen into it and tells
+ * the publisher which rectangles changed. A compositor that flips between two
+ * resources (SET_SCANOUT on every frame) thus keeps one object and one
+ * descriptor per scanout; only a new size or format makes a new screen. */
 #include "virtio_gpu.h"
 
 #include <errno.h>
@@ -51,9 +55,8 @@ struct backing_entry {
 
 struct resource {
     uint32_t id, format, width, height, stride;
-    uint8_t *map; /* the whole shared object: header, then pixels */
-    uint64_t object_size;
-    int ro_fd;
+    uint8_t *pixels; /* private to the device, stride * height bytes */
+    uint64_t bytes;  /* of the mapping: whole pages */
     struct backing_entry *backing; /* NULL: none attached */
     uint32_t num_backing;
     uint64_t backing_len;
@@ -64,11 +67,21 @@ struct cursor {
     bool shown; /* the publisher has an image */
 };
 
+/* What viewers map of one scanout: a header, then width x height pixels of
+ * the shown resource's format, rows width * 4 bytes apart. */
+struct screen {
+    uint8_t *map; /* NULL: none (the scanout is off) */
+    int ro_fd;
+    uint64_t object_size;
+    uint32_t width, height, format;
+};
+
 struct scanout {
     bool enabled; /* the mode the guest is told about */
     uint32_t width, height;
     struct resource *resource; /* what it shows; NULL: disabled */
     struct display_rect rect;
+    struct screen screen;
     struct cursor cursor;
 };
 
@@ -85,8 +98,9 @@ struct virtio_gpu {
     unsigned num_resources;
     uint64_t log_window_start;
     unsigned logged_in_window, unlogged;
-    /* What the pixel path costs, reported at the end (tools/bench display). */
-    uint64_t bytes_copied, pixels_flushed, flushes;
+    /* What the pixel path costs, reported at the end (tools/bench display):
+     * bytes gathered from guest RAM, bytes written into screens. */
+    uint64_t bytes_copied, screen_bytes_copied, pixels_flushed, flushes;
     struct virtq_chain chain; /* large; used under the transport lock */
     uint8_t cursor_pixels[CURSOR_MAX * CURSOR_MAX * BYTES_PER_PIXEL];
 };
@@ -246,12 +260,14 @@ static void report_scanout(struct virtio_gpu *g, unsigned id)
         return;
     const struct scanout *s = &g->scanouts[id];
     struct display_scanout d = {.enabled = false, .ro_fd = -1};
-    const struct resource *r = s->resource;
-    if (r)
+    const struct screen *sc = &s->screen;
+    if (s->resource && sc->map)
         d = (struct display_scanout){
-            .enabled = true, .resource_id = r->id, .ro_fd = r->ro_fd, .map = r->map,
-            .object_size = r->object_size, .format = r->format, .stride = r->stride,
-            .resource_width = r->width, .resource_height = r->height, .rect = s->rect,
+            .enabled = true, .resource_id = s->resource->id, .ro_fd = sc->ro_fd,
+            .map = sc->map, .object_size = sc->object_size, .format = sc->format,
+            .stride = sc->width * BYTES_PER_PIXEL, .resource_width = sc->width,
+            .resource_height = sc->height,
+            .rect = (struct display_rect){0, 0, sc->width, sc->height},
         };
     g->display->scanout_changed(g->display_opaque, id, &d);
 }
@@ -289,19 +305,24 @@ static struct resource *find_resource(const struct virtio_gpu *g, uint32_t id)
 
 static uint8_t *pixels(const struct resource *r)
 {
-    return r->map + SCANOUT_SHM_HEADER_SIZE;
+    return r->pixels;
 }
 
-static struct scanout_shm_header *header_of(const struct resource *r)
+static uint64_t whole_pages(const struct virtio_gpu *g, uint64_t bytes)
 {
-    return (struct scanout_shm_header *)(void *)r->map;
-}
-
-/* Header and rows, whole pages: what a create of this shape costs. */
-static uint64_t object_size(const struct virtio_gpu *g, uint32_t width, uint32_t height)
-{
-    uint64_t bytes = SCANOUT_SHM_HEADER_SIZE + (uint64_t)width * BYTES_PER_PIXEL * height;
     return (bytes + g->page_size - 1) / g->page_size * g->page_size;
+}
+
+/* Rows, whole pages: what a create of this shape costs. */
+static uint64_t resource_bytes(const struct virtio_gpu *g, uint32_t width, uint32_t height)
+{
+    return whole_pages(g, (uint64_t)width * BYTES_PER_PIXEL * height);
+}
+
+/* Header and rows, whole pages: what a screen of this size costs. */
+static uint64_t screen_object_size(const struct virtio_gpu *g, uint32_t width, uint32_t height)
+{
+    return whole_pages(g, SCANOUT_SHM_HEADER_SIZE + (uint64_t)width * BYTES_PER_PIXEL * height);
 }
 
 static bool budget_allows(const struct virtio_gpu *g, uint64_t bytes)
@@ -309,22 +330,13 @@ static bool budget_allows(const struct virtio_gpu *g, uint64_t bytes)
     return bytes <= g->max_host_bytes && g->host_bytes <= g->max_host_bytes - bytes;
 }
 
-/* The shared object, mapped here; only the read-only descriptor is kept (for
- * viewers), so a resource holds one descriptor. */
-static int map_object(struct resource *r)
+/* Zeroed pages that only this process maps. */
+static int map_pixels(struct resource *r)
 {
-    int ro_fd;
-    void *map;
-    int rc = memfile_create_shared("ignition-gpu", r->object_size, &map, &ro_fd);
-    if (rc < 0)
-        return rc;
-    r->map = map;
-    r->ro_fd = ro_fd;
-    *header_of(r) = (struct scanout_shm_header){
-        .magic = SCANOUT_SHM_MAGIC, .version = SCANOUT_SHM_VERSION,
-        .header_size = SCANOUT_SHM_HEADER_SIZE, .format = r->format, .width = r->width,
-        .height = r->height, .stride = r->stride, .size = r->object_size,
-    };
+    void *p = mmap(NULL, r->bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    r->pixels = p;
     return 0;
 }
 
@@ -340,9 +352,8 @@ static void detach_backing(struct virtio_gpu *g, struct resource *r)
 static void free_resource(struct virtio_gpu *g, struct resource *r)
 {
     detach_backing(g, r);
-    g->host_bytes -= r->object_size;
-    munmap(r->map, r->object_size);
-    close(r->ro_fd);
+    g->host_bytes -= r->bytes;
+    munmap(r->pixels, r->bytes);
     free(r);
 }
 
@@ -364,7 +375,7 @@ static const char *check_new_resource(const struct virtio_gpu *g, uint32_t id, u
     *code = VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
     if (g->num_resources >= VIRTIO_GPU_MAX_RESOURCES)
         return "too many resources";
-    if (!budget_allows(g, object_size(g, width, height)))
+    if (!budget_allows(g, resource_bytes(g, width, height)))
         return "over the host memory budget";
     return NULL;
 }
@@ -378,15 +389,199 @@ static int add_resource(struct virtio_gpu *g, uint32_t id, uint32_t format, uint
         return -ENOMEM;
     *r = (struct resource){.id = id, .format = format, .width = width, .height = height,
                            .stride = width * BYTES_PER_PIXEL,
-                           .object_size = object_size(g, width, height), .ro_fd = -1};
-    int rc = map_object(r);
+                           .bytes = resource_bytes(g, width, height)};
+    int rc = map_pixels(r);
     if (rc < 0) {
         free(r);
         return rc;
     }
-    g->host_bytes += r->object_size;
+    g->host_bytes += r->bytes;
     g->resources[g->num_resources++] = r;
     return 0;
+}
+
+/* ---- screens: what viewers map ----------------------------------------------------------- */
+
+static uint8_t *screen_pixels(const struct screen *sc)
+{
+    return sc->map + SCANOUT_SHM_HEADER_SIZE;
+}
+
+static struct scanout_shm_header *screen_header(const struct screen *sc)
+{
+    return (struct scanout_shm_header *)(void *)sc->map;
+}
+
+static void close_screen(struct virtio_gpu *g, struct screen *sc)
+{
+    if (!sc->map)
+        return;
+    g->host_bytes -= sc->object_size;
+    munmap(sc->map, sc->object_size);
+    close(sc->ro_fd);
+    *sc = (struct screen){.ro_fd = -1};
+}
+
+/* A new shared object (zeroed) of this size and format; only its read-only
+ * descriptor is kept, for viewers. 0, or the response code. */
+static uint32_t open_screen(struct virtio_gpu *g, struct screen *sc, uint32_t width,
+                            uint32_t height, uint32_t format, const char **why)
+{
+    uint64_t size = screen_object_size(g, width, height);
+    if (!budget_allows(g, size)) {
+        *why = "no host memory left in the budget for the scanout";
+        return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+    }
+    void *map;
+    int ro_fd;
+    if (memfile_create_shared("ignition-scanout", size, &map, &ro_fd) < 0) {
+        *why = "cannot create the scanout's shared memory";
+        return VIRTIO_GPU_RESP_ERR_OUT_OF_MEMORY;
+    }
+    *sc = (struct screen){.map = map, .ro_fd = ro_fd, .object_size = size, .width = width,
+                          .height = height, .format = format};
+    *screen_header(sc) = (struct scanout_shm_header){
+        .magic = SCANOUT_SHM_MAGIC, .version = SCANOUT_SHM_VERSION,
+        .header_size = SCANOUT_SHM_HEADER_SIZE, .format = format, .width = width,
+        .height = height, .stride = width * BYTES_PER_PIXEL, .size = size,
+    };
+    g->host_bytes += size;
+    return 0;
+}
+
+/* Rectangles of a screen that a sync changed, in screen pixels; beyond the
+ * array they merge into the last. */
+#define MAX_SYNC_RECTS 16
+
+struct sync_result {
+    struct display_rect rects[MAX_SYNC_RECTS];
+    unsigned count;
+    uint64_t bytes;
+};
+
+static void add_changed(struct sync_result *out, struct display_rect r)
+{
+    if (out->count < MAX_SYNC_RECTS) {
+        out->rects[out->count++] = r;
+        return;
+    }
+    struct display_rect *last = &out->rects[MAX_SYNC_RECTS - 1];
+    uint32_t x0 = last->x < r.x ? last->x : r.x, y0 = last->y < r.y ? last->y : r.y;
+    uint32_t x1 = last->x + last->width > r.x + r.width ? last->x + last->width : r.x + r.width;
+    uint32_t y1 = last->y + last->height > r.y + r.height ? last->y + last->height
+                                                          : r.y + r.height;
+    *last = (struct display_rect){x0, y0, x1 - x0, y1 - y0};
+}
+
+/* Copies the pixels of one row that differ (a span from the first to the last
+ * differing pixel); false when none does. */
+static bool sync_row(uint8_t *dst, const uint8_t *src, uint32_t width, uint32_t *lo,
+                     uint32_t *hi)
+{
+    size_t bytes = (size_t)width * BYTES_PER_PIXEL;
+    if (!memcmp(dst, src, bytes))
+        return false;
+    uint32_t a = 0, b = width - 1;
+    while (!memcmp(dst + (size_t)a * BYTES_PER_PIXEL, src + (size_t)a * BYTES_PER_PIXEL,
+                   BYTES_PER_PIXEL))
+        a++;
+    while (!memcmp(dst + (size_t)b * BYTES_PER_PIXEL, src + (size_t)b * BYTES_PER_PIXEL,
+                   BYTES_PER_PIXEL))
+        b--;
+    memcpy(dst + (size_t)a * BYTES_PER_PIXEL, src + (size_t)a * BYTES_PER_PIXEL,
+           (size_t)(b - a + 1) * BYTES_PER_PIXEL);
+    *lo = a, *hi = b;
+    return true;
+}
+
+/* Brings part (in screen pixels, inside it) of scanout s's screen up to its
+ * resource, copying only rows, and spans of rows, that differ: a flip to a
+ * buffer that differs from the last in a line of text costs that line. Runs
+ * of changed rows become the rectangles in out. */
+static void sync_screen(const struct scanout *s, struct display_rect part, struct sync_result *out)
+{
+    const struct resource *r = s->resource;
+    const struct screen *sc = &s->screen;
+    uint32_t sc_stride = sc->width * BYTES_PER_PIXEL;
+    bool open = false;
+    struct display_rect band = {0};
+    uint32_t band_x1 = 0;
+    out->count = 0;
+    out->bytes = 0;
+    for (uint32_t y = part.y; y < part.y + part.height; y++) {
+        uint8_t *dst = screen_pixels(sc) + (uint64_t)y * sc_stride + (uint64_t)part.x * 4;
+        const uint8_t *src = pixels(r) + (uint64_t)(s->rect.y + y) * r->stride +
+                             (uint64_t)(s->rect.x + part.x) * BYTES_PER_PIXEL;
+        uint32_t lo, hi;
+        if (!sync_row(dst, src, part.width, &lo, &hi)) {
+            if (open)
+                add_changed(out, band);
+            open = false;
+            continue;
+        }
+        out->bytes += (uint64_t)(hi - lo + 1) * BYTES_PER_PIXEL;
+        if (!open) {
+            band = (struct display_rect){part.x + lo, y, hi - lo + 1, 0};
+            band_x1 = part.x + hi + 1;
+            open = true;
+        }
+        if (part.x + lo < band.x)
+            band.x = part.x + lo;
+        if (part.x + hi + 1 > band_x1)
+            band_x1 = part.x + hi + 1;
+        band.width = band_x1 - band.x;
+        band.height = y - band.y + 1;
+    }
+    if (open)
+        add_changed(out, band);
+}
+
+/* Syncs part of scanout id's screen and, if anything changed, publishes a new
+ * sequence and tells the publisher what. */
+static void publish_changes(struct virtio_gpu *g, unsigned id, struct display_rect part)
+{
+    struct scanout *s = &g->scanouts[id];
+    static _Thread_local struct sync_result changed;
+    sync_screen(s, part, &changed);
+    g->screen_bytes_copied += changed.bytes;
+    if (!changed.count)
+        return;
+    struct scanout_shm_header *h = screen_header(&s->screen);
+    uint64_t sequence = __atomic_load_n(&h->sequence, __ATOMIC_RELAXED) + 1;
+    __atomic_store_n(&h->sequence, sequence, __ATOMIC_RELEASE);
+    for (unsigned i = 0; i < changed.count; i++)
+        report_flush(g, id, changed.rects[i], sequence);
+}
+
+/* Scanout id shows rect of res from now on (res NULL: nothing). The screen is
+ * kept while the size and format stay: a flip is a sync of what differs. A new
+ * size or format (or the first resource) gets a new screen, filled before the
+ * publisher hears of it. 0, or the response code (then the scanout is off). */
+static uint32_t show(struct virtio_gpu *g, unsigned id, struct resource *res,
+                     struct display_rect rect, const char **why)
+{
+    struct scanout *s = &g->scanouts[id];
+    struct screen *sc = &s->screen;
+    bool keep = res && sc->map && sc->width == rect.width && sc->height == rect.height &&
+                sc->format == res->format;
+    s->resource = res;
+    s->rect = res ? rect : (struct display_rect){0};
+    struct display_rect whole = {0, 0, rect.width, rect.height};
+    if (keep) {
+        publish_changes(g, id, whole);
+        return 0;
+    }
+    close_screen(g, sc);
+    uint32_t code = 0;
+    if (res && (code = open_screen(g, sc, rect.width, rect.height, res->format, why)) == 0) {
+        static _Thread_local struct sync_result filled;
+        sync_screen(s, whole, &filled);
+        g->screen_bytes_copied += filled.bytes;
+    }
+    if (code)
+        s->resource = NULL, s->rect = (struct display_rect){0};
+    report_scanout(g, id);
+    return code;
 }
 
 /* Stops showing r anywhere (telling the publisher) and forgets it as a cursor
@@ -395,11 +590,8 @@ static void unbind_resource(struct virtio_gpu *g, const struct resource *r)
 {
     for (unsigned i = 0; i < g->num_scanouts; i++) {
         struct scanout *s = &g->scanouts[i];
-        if (s->resource == r) {
-            s->resource = NULL;
-            s->rect = (struct display_rect){0};
-            report_scanout(g, i);
-        }
+        if (s->resource == r)
+            show(g, i, NULL, (struct display_rect){0}, NULL);
         if (s->cursor.resource_id == r->id)
             s->cursor.resource_id = 0;
     }
@@ -660,14 +852,15 @@ static uint32_t cmd_set_scanout(struct virtio_gpu *g, struct request *r)
     }
     if (s->resource == res && !memcmp(&s->rect, &rect, sizeof(rect)))
         return VIRTIO_GPU_RESP_OK_NODATA;
-    s->resource = res;
-    s->rect = rect;
-    report_scanout(g, id);
+    const char *why = NULL;
+    uint32_t code = show(g, id, res, rect, &why);
+    if (code)
+        return reject(g, r, code, "scanout %u: %s", id, why);
     return VIRTIO_GPU_RESP_OK_NODATA;
 }
 
-/* The pixels are in place (transfers run synchronously): publish a new
- * sequence once, then tell each scanout showing part of rect. */
+/* The pixels are in the resource (transfers run synchronously): each scanout
+ * showing part of rect copies what differs into its screen. */
 static uint32_t cmd_resource_flush(struct virtio_gpu *g, struct request *r)
 {
     struct resource *res = resource_arg(g, r, VIRTIO_GPU_FLUSH_RESOURCE_ID);
@@ -678,23 +871,19 @@ static uint32_t cmd_resource_flush(struct virtio_gpu *g, struct request *r)
         return reject(g, r, VIRTIO_GPU_RESP_ERR_INVALID_PARAMETER,
                       "rect %ux%u+%u+%u not in resource %u (%ux%u)", rect.width, rect.height,
                       rect.x, rect.y, res->id, res->width, res->height);
-    struct scanout_shm_header *h = header_of(res);
-    uint64_t sequence = 0;
+    bool shown = false;
     for (unsigned i = 0; i < g->num_scanouts; i++) {
         const struct scanout *s = &g->scanouts[i];
         struct display_rect clip;
-        if (s->resource != res || !rect_intersect(rect, s->rect, &clip))
+        if (s->resource != res || !s->screen.map || !rect_intersect(rect, s->rect, &clip))
             continue;
-        if (sequence == 0) {
-            sequence = __atomic_load_n(&h->sequence, __ATOMIC_RELAXED) + 1;
-            __atomic_store_n(&h->sequence, sequence, __ATOMIC_RELEASE);
-        }
         clip.x -= s->rect.x;
         clip.y -= s->rect.y;
         g->pixels_flushed += (uint64_t)clip.width * clip.height;
-        report_flush(g, i, clip, sequence);
+        publish_changes(g, i, clip);
+        shown = true;
     }
-    if (sequence)
+    if (shown)
         g->flushes++;
     return VIRTIO_GPU_RESP_OK_NODATA;
 }
@@ -1059,9 +1248,13 @@ static void gpu_destroy(void *dev)
     struct virtio_gpu *g = dev;
     if (g->flushes && g->pixels_flushed)
         log_debug("virtio-gpu: %llu flushes on scanouts, %.1f MiB copied from guest memory, "
-                  "%.2f bytes copied per flushed pixel",
+                  "%.1f MiB into screens (what changed), %.2f bytes copied per flushed pixel",
                   (unsigned long long)g->flushes, (double)g->bytes_copied / (1 << 20),
-                  (double)g->bytes_copied / (double)g->pixels_flushed);
+                  (double)g->screen_bytes_copied / (1 << 20),
+                  (double)(g->bytes_copied + g->screen_bytes_copied) /
+                      (double)g->pixels_flushed);
+    for (unsigned i = 0; i < g->num_scanouts; i++)
+        close_screen(g, &g->scanouts[i].screen);
     for (unsigned i = 0; i < g->num_resources; i++)
         free_resource(g, g->resources[i]);
     free(g);
@@ -1098,7 +1291,8 @@ static bool apply_options(struct virtio_gpu *g, const struct virtio_gpu_options 
     if (g->num_scanouts > DISPLAY_MAX_SCANOUTS || !dimension_ok(width) || !dimension_ok(height))
         return false;
     for (unsigned i = 0; i < g->num_scanouts; i++)
-        g->scanouts[i] = (struct scanout){.enabled = i == 0, .width = width, .height = height};
+        g->scanouts[i] = (struct scanout){.enabled = i == 0, .width = width, .height = height,
+                                          .screen = {.ro_fd = -1}};
     return true;
 }
 
@@ -1303,9 +1497,11 @@ static int load_scanout(struct virtio_gpu *g, unsigned id,
         if (!r || in->rect.width == 0 || in->rect.height == 0 ||
             !rect_inside(in->rect, r->width, r->height))
             return -EINVAL;
-        s->resource = r;
-        s->rect = in->rect;
-        report_scanout(g, id);
+        const char *why = NULL;
+        if (show(g, id, r, in->rect, &why)) {
+            log_warn("virtio-gpu: snapshot scanout %u: %s", id, why);
+            return -ENOMEM;
+        }
     }
     const struct virtio_gpu_cursor_state *c = &in->cursor;
     if (c->resource_id) {
