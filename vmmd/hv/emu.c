@@ -36,6 +36,9 @@
  * blocks it was 3-3.5 % of all the VMM's time in loop-heavy guest code,
  * docs/EMU-BACKEND.md). */
 #define CLOCK_CHECK_BLOCKS 256u
+/* What CNTKCTL_EL1 may open to EL0 beyond the virtual counter, which Unicorn
+ * serves itself (see add_mrs_hooks). */
+#define CNTKCTL_EL0_BEYOND_VIRTUAL_COUNT (CNTKCTL_EL0PCTEN | CNTKCTL_EL0VTEN | CNTKCTL_EL0PTEN)
 
 /* A physical range that is neither RAM nor device space (see alias_read). */
 struct emu_alias {
@@ -58,7 +61,12 @@ struct hv_vm {
     unsigned num_aliases;
     bool memory_finalised;
     bool need_va_aliases; /* Unicorn < 2.1 checks virtual addresses as physical */
-    uc_hook hook_intr, hook_mrs, hook_msr, hook_block;
+    uc_hook hook_intr, hook_msr, hook_block;
+    /* MRS hooks, each over a range of code addresses (see add_mrs_hooks). */
+    uc_hook hook_mrs[2];
+    unsigned num_mrs_hooks;
+    bool mrs_everywhere;        /* one hook over all code: EL0 may read more than the counter */
+    bool mrs_everywhere_wanted; /* CNTKCTL_EL1 opened more than that: widen at the slice end */
     int pending_intno;          /* exception reported by the last slice, or -1 */
     /* Slice control, read by the block hook at the start of every translation
      * block: the only point where stopping Unicorn 2.0 is exact (stops inside a
@@ -346,6 +354,14 @@ static uint32_t on_msr(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp
     (void)rt;
     struct hv_vm *vm = opaque;
     uint32_t reg = cp_reg_encoding(cp);
+    if (reg == SYSREG_CNTKCTL_EL1 && (cp->val & CNTKCTL_EL0_BEYOND_VIRTUAL_COUNT) &&
+        !vm->mrs_everywhere && !at_el0(uc)) {
+        /* Unicorn writes the register; EL0 code must not run before the MRS hook
+         * covers it: the slice ends at the next block. */
+        vm->mrs_everywhere_wanted = true;
+        atomic_store_explicit(&vm->attention, true, memory_order_relaxed);
+        return 0;
+    }
     if (arch_timer_owns(reg)) {
         if (!access_allowed(vm, reg))
             return 0;
@@ -405,6 +421,84 @@ static void on_interrupt(uc_engine *uc, uint32_t intno, void *opaque)
     uc_emu_stop(uc);
 }
 
+/* ---- where the MRS hook runs ------------------------------------------------------ */
+
+/* Every MRS the hook covers becomes a call out of the translated code, and
+ * programs read TPIDR_EL0 on every thread-local access (Firefox: on_mrs and
+ * Unicorn's helper_uc_hooksys64 were 5.5 % of vmmd's time). Unicorn places the
+ * hook by code address only (no register or exception-level filter), so it
+ * covers where EL1 code runs and not where programs do: RAM's physical range
+ * (the kernel before it turns its MMU on, and identity-mapped code) and the top
+ * half of the address space (TTBR1: the kernel's own mappings). EL0 code runs
+ * in the bottom half, where Unicorn's own registers then answer. What EL0 may
+ * read of ours is the virtual counter (CNTVCT_EL0, CNTFRQ_EL0), which Unicorn
+ * computes from the same host clock at the same rate once CNTVOFF_EL2 holds our
+ * offset (sync_unicorn_counter); its ID registers and the CPU interface UNDEF
+ * there, as the architecture wants. A kernel that opens more of the timer to
+ * EL0 (CNTKCTL_EL1.EL0PCTEN/EL0VTEN/EL0PTEN, which Linux never sets) gets one
+ * hook over all code instead. */
+#define KERNEL_HALF_START (1ull << 63)
+
+static int add_mrs_hook(struct hv_vm *vm, uint64_t begin, uint64_t end)
+{
+    if (vm->num_mrs_hooks == ARRAY_SIZE(vm->hook_mrs))
+        return -1;
+    return uc_hook_add(vm->uc, &vm->hook_mrs[vm->num_mrs_hooks++], UC_HOOK_INSN, (void *)on_mrs,
+                       vm, begin, end, UC_ARM64_INS_MRS) == UC_ERR_OK ? 0 : -1;
+}
+
+static void remove_mrs_hooks(struct hv_vm *vm)
+{
+    while (vm->num_mrs_hooks > 0)
+        uc_hook_del(vm->uc, vm->hook_mrs[--vm->num_mrs_hooks]);
+}
+
+/* Unicorn's virtual counter is the host's monotonic clock in 16 ns ticks minus
+ * CNTVOFF_EL2, ours the same minus timer.offset: equal once the offsets are. */
+static int sync_unicorn_counter(struct hv_vm *vm)
+{
+    return emu_cpreg_write(vm->uc, SYSREG_CNTVOFF_EL2, vm->timer.offset);
+}
+
+static bool el0_reads_beyond_virtual_count(struct hv_vm *vm)
+{
+    uint64_t cntkctl = 0;
+    emu_cpreg_read(vm->uc, SYSREG_CNTKCTL_EL1, &cntkctl);
+    return cntkctl & CNTKCTL_EL0_BEYOND_VIRTUAL_COUNT;
+}
+
+/* Installs the MRS hooks once RAM is mapped (the first run). */
+static int add_mrs_hooks(struct hv_vm *vm)
+{
+    if (vm->mrs_everywhere || el0_reads_beyond_virtual_count(vm)) {
+        vm->mrs_everywhere = true;
+        return add_mrs_hook(vm, 1, 0);
+    }
+    uint64_t low = UINT64_MAX, high = 0;
+    for (unsigned i = 0; i < vm->num_ram; i++) {
+        low = vm->ram[i].gpa < low ? vm->ram[i].gpa : low;
+        high = vm->ram[i].gpa + vm->ram[i].size > high ? vm->ram[i].gpa + vm->ram[i].size : high;
+    }
+    if (vm->num_ram > 0 && add_mrs_hook(vm, low, high - 1) < 0)
+        return -1;
+    return add_mrs_hook(vm, KERNEL_HALF_START, UINT64_MAX);
+}
+
+/* After the guest opened more of the timer to EL0: one hook over all code, and
+ * the code translated without it is dropped. Rare (never with Linux), so the
+ * cost of retranslating everything does not matter. */
+static int widen_mrs_hooks(struct hv_vm *vm)
+{
+    vm->mrs_everywhere_wanted = false;
+    if (vm->mrs_everywhere)
+        return 0;
+    remove_mrs_hooks(vm);
+    vm->mrs_everywhere = true;
+    if (add_mrs_hook(vm, 1, 0) < 0)
+        return -1;
+    return uc_ctl_flush_tb(vm->uc) == UC_ERR_OK ? 0 : -1;
+}
+
 /* ---- create / destroy ---------------------------------------------------------- */
 
 static void emu_destroy(struct hv_vm *vm)
@@ -445,12 +539,11 @@ static int create_engine(struct hv_vm *vm, char *err, size_t err_len)
             UC_ERR_OK ||
         uc_hook_add(vm->uc, &vm->hook_block, UC_HOOK_BLOCK, (void *)on_block, vm, 1, 0) !=
             UC_ERR_OK ||
-        uc_hook_add(vm->uc, &vm->hook_mrs, UC_HOOK_INSN, (void *)on_mrs, vm, 1, 0,
-                    UC_ARM64_INS_MRS) != UC_ERR_OK ||
         uc_hook_add(vm->uc, &vm->hook_msr, UC_HOOK_INSN, (void *)on_msr, vm, 1, 0,
                     UC_ARM64_INS_MSR) != UC_ERR_OK ||
         emu_icache_init(&vm->icache, vm->uc, vm->ram, &vm->num_ram, read_phys_u64, vm) < 0 ||
-        emu_prepare_el1(vm->uc) < 0 || emu_entry_init(&vm->entry, vm->uc, &vm->layout) < 0) {
+        emu_prepare_el1(vm->uc) < 0 || emu_entry_init(&vm->entry, vm->uc, &vm->layout) < 0 ||
+        sync_unicorn_counter(vm) < 0) {
         snprintf(err, err_len, "cannot set up the Unicorn engine (memory map or hooks)");
         return -1;
     }
@@ -665,7 +758,7 @@ static int emu_set_vcpu_state(struct hv_vm *vm, unsigned vcpu, const struct hv_v
     vm->timer.virt = (struct arch_timer_channel){.ctl = st->cntv_ctl, .cval = st->cntv_cval};
     vm->timer.phys = (struct arch_timer_channel){.ctl = st->cntp_ctl, .cval = st->cntp_cval};
     arch_timer_set_count(&vm->timer, monotonic_ns(), st->counter);
-    return 0;
+    return sync_unicorn_counter(vm) < 0 ? -EIO : 0;
 }
 
 /* ---- interrupts and wake-ups ----------------------------------------------------- */
@@ -921,6 +1014,10 @@ static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
         set_exit_error(vm, exit, "could not complete the memory map");
         return 0;
     }
+    if (vm->num_mrs_hooks == 0 && add_mrs_hooks(vm) < 0) {
+        set_exit_error(vm, exit, "could not hook the guest's system-register reads");
+        return 0;
+    }
     vm->has_run = true;
     /* The guest starts at EL1h: remember its flags now, in case it drops to EL0
      * and takes an exception before any slice has ended at EL1. */
@@ -953,6 +1050,10 @@ static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
         }
         emu_icache_slice_ended(&vm->icache);
         emu_entry_observe(&vm->entry, read_u64(vm, UC_ARM64_REG_PSTATE));
+        if (vm->mrs_everywhere_wanted && widen_mrs_hooks(vm) < 0) {
+            set_exit_error(vm, exit, "could not hook the guest's system-register reads");
+            return 0;
+        }
         if (vm->pending_intno >= 0) {
             vm->stats.exceptions++;
             if (!handle_exception(vm, vm->pending_intno, exit))
