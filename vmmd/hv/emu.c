@@ -72,7 +72,10 @@ struct hv_vm {
      * block: the only point where stopping Unicorn 2.0 is exact (stops inside a
      * block make it re-run the block's first instructions). */
     atomic_bool attention;      /* set by any thread: end the slice, look again */
-    bool irq_waiting;           /* an IRQ is asserted: end the slice once PSTATE.I clears */
+    /* The GIC's output as Unicorn's virtual IRQ line (HCR_EL2.VI, see set_virq_line):
+     * QEMU then takes the interrupt itself where the guest unmasks it. */
+    bool virq_line;
+    uint64_t hcr_el2; /* HCR_EL2 as the backend set it up, with IMO and without VI */
     uint64_t slice_deadline_ns; /* end the slice when the clock passes this */
     unsigned blocks_to_clock_check;
     int wake_fds[2];            /* written by other threads to end a WFI sleep */
@@ -319,6 +322,34 @@ static uint64_t guest_id_aa64pfr0(uc_engine *uc)
     return (v & ~0xffull) | 0x11;
 }
 
+/* Interrupts reach the guest through QEMU's own virtual IRQ: with HCR_EL2.IMO
+ * set, HCR_EL2.VI pends an IRQ for EL1 that PSTATE.I masks, and QEMU's main
+ * loop takes it (the architectural entry: SPSR_EL1, ELR_EL1, VBAR_EL1 + 0x280
+ * or 0x480) whenever a block returns to it with the IRQ unmasked. Every
+ * unmask does: MSR DAIFClr, MSR DAIF and ERET end their block and return to
+ * the loop. So a pending interrupt is taken at the very instruction that
+ * unmasks it, with no check before every block. Raising the line only sets
+ * QEMU's interrupt_request (Unicorn's cpu_interrupt requests no exit), so it
+ * is safe inside a hook; but a guest running unmasked would not look at it
+ * until some block returns to the loop, so a hook that raises it also ends
+ * the slice (attention), and the run loop enters an unmasked IRQ by hand. */
+static int set_virq_line(struct hv_vm *vm, bool level)
+{
+    if (level == vm->virq_line)
+        return 0;
+    vm->virq_line = level;
+    return emu_cpreg_write(vm->uc, SYSREG_HCR_EL2, vm->hcr_el2 | (level ? HCR_EL2_VI : 0));
+}
+
+/* From a hook, after the GIC's output may have changed. */
+static void irq_output_changed(struct hv_vm *vm)
+{
+    bool asserted = gicv3_irq_asserted(vm->gic);
+    if (asserted && !vm->virq_line)
+        atomic_store_explicit(&vm->attention, true, memory_order_relaxed);
+    set_virq_line(vm, asserted);
+}
+
 static uint32_t on_mrs(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp, void *opaque)
 {
     struct hv_vm *vm = opaque;
@@ -338,7 +369,7 @@ static uint32_t on_mrs(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp
                gicv3_sysreg_read(vm->gic, reg, &value)) {
         known_to_unicorn = false;
         if (reg == ICC_IAR1_EL1) /* acknowledging changes what is still pending */
-            vm->irq_waiting = gicv3_irq_asserted(vm->gic);
+            irq_output_changed(vm);
     } else {
         return 0; /* Unicorn's own register, or UNDEF for the guest */
     }
@@ -372,13 +403,13 @@ static uint32_t on_msr(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp
         if (deadline < vm->slice_deadline_ns)
             vm->slice_deadline_ns = deadline;
         update_timer_lines(vm, now);
-        vm->irq_waiting = gicv3_irq_asserted(vm->gic);
+        irq_output_changed(vm);
         return 1;
     }
     if (sysreg_is_icc(reg) && access_allowed(vm, reg) &&
         gicv3_sysreg_write(vm->gic, reg, cp->val)) {
         /* EOI, PMR and friends change which interrupt may be signalled. */
-        vm->irq_waiting = gicv3_irq_asserted(vm->gic);
+        irq_output_changed(vm);
         skip_unknown_sysreg(uc);
         return 1;
     }
@@ -395,15 +426,6 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *opaqu
     if (atomic_load_explicit(&vm->attention, memory_order_relaxed)) {
         uc_emu_stop(uc);
         return;
-    }
-    if (vm->irq_waiting) {
-        /* DAIF writes end their block, so an unmask is seen right here. */
-        uint64_t pstate = PSTATE_I;
-        uc_reg_read(uc, UC_ARM64_REG_PSTATE, &pstate);
-        if (!(pstate & PSTATE_I)) {
-            uc_emu_stop(uc);
-            return;
-        }
     }
     if (--vm->blocks_to_clock_check == 0) {
         vm->blocks_to_clock_check = CLOCK_CHECK_BLOCKS;
@@ -515,6 +537,14 @@ static void emu_destroy(struct hv_vm *vm)
     free(vm);
 }
 
+/* HCR_EL2.IMO makes HCR_EL2.VI an IRQ for EL1 (see set_virq_line). */
+static int route_virtual_irq(struct hv_vm *vm)
+{
+    vm->hcr_el2 = HCR_EL2_RW | HCR_EL2_IMO;
+    vm->virq_line = false;
+    return emu_cpreg_write(vm->uc, SYSREG_HCR_EL2, vm->hcr_el2);
+}
+
 static bool unicorn_older_than(unsigned major, unsigned minor)
 {
     unsigned int maj, min;
@@ -543,7 +573,7 @@ static int create_engine(struct hv_vm *vm, char *err, size_t err_len)
                     UC_ARM64_INS_MSR) != UC_ERR_OK ||
         emu_icache_init(&vm->icache, vm->uc, vm->ram, &vm->num_ram, read_phys_u64, vm) < 0 ||
         emu_prepare_el1(vm->uc) < 0 || emu_entry_init(&vm->entry, vm->uc, &vm->layout) < 0 ||
-        sync_unicorn_counter(vm) < 0) {
+        sync_unicorn_counter(vm) < 0 || route_virtual_irq(vm) < 0) {
         snprintf(err, err_len, "cannot set up the Unicorn engine (memory map or hooks)");
         return -1;
     }
@@ -1037,7 +1067,10 @@ static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
             set_exit_error(vm, exit, "could not deliver an interrupt");
             return 0;
         }
-        vm->irq_waiting = waiting;
+        if (set_virq_line(vm, waiting) < 0) {
+            set_exit_error(vm, exit, "could not signal an interrupt");
+            return 0;
+        }
         plan_slice(vm, now);
         vm->pending_intno = -1;
         vm->stats.slices++;
