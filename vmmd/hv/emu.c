@@ -3,7 +3,8 @@
  * Unicorn gives us a CPU and a memory map, nothing more, so this file supplies
  * what a hypervisor would: the GIC and generic timer (device models driven from
  * MRS/MSR hooks), exception entry into EL1 (emu_entry.c), interrupt delivery
- * between execution slices, WFI idling, and PSCI calls forwarded to the machine.
+ * (the GIC's output as QEMU's virtual IRQ line, see set_virq_line), WFI idling,
+ * and PSCI calls forwarded to the machine.
  * Each of Unicorn's pitfalls is described where it is handled; docs/EMU-BACKEND.md
  * gives the overview. */
 #include <errno.h>
