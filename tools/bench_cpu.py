@@ -15,7 +15,9 @@ static arm64 programs made here (a few hand-encoded instructions in a minimal
 ELF file) and typed into the guest's /tmp through the console: one that calls
 getppid in a loop, one that exits at once."""
 
+import os
 import re
+import signal
 import statistics
 import struct
 import subprocess
@@ -183,3 +185,27 @@ def run(args, bench_module):
             print(f"| {label} | {a:.2f} | {b:.2f} | {a / b:.2f} |")
         else:
             print(f"{label:70s} {a:10.2f} {b:10.2f} {a / b:7.2f}")
+
+
+def profile(args, bench_module):
+    """tools/bench cpu --profile DIR: `perf record` of vmmd during each workload
+    (cpu-clock samples: no hardware counters are needed), one file per workload."""
+    global bench
+    bench = bench_module
+    os.makedirs(args.profile, exist_ok=True)
+    labels = [label for label, _, _, _ in WORKLOADS]
+
+    def record(pid, label, workload):
+        out = os.path.join(args.profile, f"cpu-{labels.index(label)}.data")
+        perf = subprocess.Popen(["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "-g",
+                                 "-p", str(pid), "-o", out],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            seconds = workload()
+        finally:
+            perf.send_signal(signal.SIGINT)
+            perf.wait()
+        print(f"{label}: {seconds:.2f} s of guest time, profile in {out}", file=sys.stderr)
+
+    cpu_once("ignition", bench.vmm_commands()["ignition"], 1, around=record)
+    print(f"perf report -i {args.profile}/cpu-N.data --no-children --sort dso,symbol -g none")

@@ -670,6 +670,187 @@ START_TEST(test_irqchip_load_after_run_is_refused)
 }
 END_TEST
 
+/* ---- EL0 code where the MRS hook does not reach ----------------------------------- */
+
+/* Programs run in the bottom half of the address space, outside RAM's physical
+ * range; the MRS hook covers neither (docs/EMU-BACKEND.md), so what EL0 reads
+ * there comes from Unicorn's own registers and must still be what ours say. */
+#define EL0_LOW_VA (EL0_CODE - RAM_BASE)
+#define EL1_MMU_CODE (RAM_BASE + 0x3000)
+
+/* Turns the MMU on (enable_mmu's tables, plus the first GiB of virtual space
+ * mapped to RAM for EL0), then runs the usual prologue into el0_program at
+ * EL0_LOW_VA. The guest's counter starts at `counter`, its virtual timer's
+ * compare value is `cval` (disabled: no interrupt). */
+static struct calls run_at_low_el0(const uint32_t *el0_program, size_t n, uint64_t cntkctl,
+                                   uint64_t counter, uint64_t cval)
+{
+    uint32_t el1[ARRAY_SIZE(mmu_on) + ARRAY_SIZE(el1_code)];
+    size_t m = append(el1, 0, mmu_on, ARRAY_SIZE(mmu_on));
+    m = append(el1, m, el1_code, ARRAY_SIZE(el1_code));
+    struct guest g;
+    guest_create(&g, el0_program, n);
+    memcpy(g.ram + (EL1_MMU_CODE - RAM_BASE), el1, m * sizeof(uint32_t));
+    enable_mmu(&g);
+    uint64_t *l1 = (uint64_t *)(void *)(g.ram + (TABLES - RAM_BASE));
+    l1[0] = RAM_BASE | (1u << 10) | (3u << 8) | (1u << 6) /* AP: EL0 too */ | 1;
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_X0 + 5, VBAR), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_X0 + 6, EL0_LOW_VA), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_X0 + 7, cntkctl), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_PC, EL1_MMU_CODE), 0);
+    struct hv_vcpu_state st;
+    ck_assert_int_eq(hv_emu_ops.get_vcpu_state(g.vm, 0, &st), 0);
+    st.counter = counter;
+    st.cntv_cval = cval;
+    st.cntv_ctl = 0;
+    ck_assert_int_eq(hv_emu_ops.set_vcpu_state(g.vm, 0, &st), 0);
+    guest_run_until_off(&g);
+    struct calls calls = g.calls;
+    guest_destroy(&g);
+    return calls;
+}
+
+/* The vDSO's clock: EL0 reads the counter the guest's own timer runs on, from a
+ * restored value on (not the host's clock). */
+START_TEST(test_el0_counter_outside_the_mrs_hook)
+{
+    const uint32_t program[] = {A64_MRS(2, CNTVCT_EL0), A64_SVC0};
+    struct calls c = run_at_low_el0(program, 2, CNTKCTL_EL0VCTEN, SAVED_COUNT, 0);
+    ck_assert_uint_eq(exception_class(&c), 0x15);
+    ck_assert_uint_ge(c.args[2], SAVED_COUNT);
+    ck_assert_uint_lt(c.args[2], SAVED_COUNT + TEN_SECONDS_OF_TICKS);
+}
+END_TEST
+
+/* Opening the timer itself to EL0 brings the hook to all code: EL0 reads our
+ * compare value, not Unicorn's. */
+START_TEST(test_el0_timer_opened_by_cntkctl_outside_the_mrs_hook)
+{
+    const uint32_t program[] = {A64_MRS(2, CNTV_CVAL_EL0), A64_SVC0};
+    const uint64_t cval = SAVED_COUNT + 100 * ARCH_TIMER_HZ;
+    struct calls c = run_at_low_el0(program, 2, CNTKCTL_EL0VCTEN | CNTKCTL_EL0VTEN, SAVED_COUNT,
+                                    cval);
+    ck_assert_uint_eq(exception_class(&c), 0x15);
+    ck_assert_uint_eq(c.args[2], cval);
+}
+END_TEST
+
+START_TEST(test_el0_id_register_and_cpu_interface_outside_the_mrs_hook)
+{
+    const uint32_t id_read[] = {A64_MOVZ(2, 0x1234, 0), A64_MRS(3, ID_AA64PFR0_EL1), A64_SVC0};
+    struct calls c = run_at_low_el0(id_read, 3, 0, SAVED_COUNT, 0);
+    ck_assert_uint_eq(exception_class(&c), 0x00); /* UNDEF, not the SVC after it */
+    ck_assert_uint_eq(c.args[2], 0x1234);
+    ck_assert_uint_eq(c.args[3] & 0xff, 0x11); /* what EL1 read before: no AArch32 */
+    const uint32_t ack[] = {A64_MRS(2, ICC_IAR1_EL1), A64_SVC0};
+    c = run_at_low_el0(ack, 2, 0, SAVED_COUNT, 0);
+    ck_assert_uint_eq(exception_class(&c), 0x00);
+}
+END_TEST
+
+/* ---- interrupt delivery ------------------------------------------------------------ */
+
+#define A64_DAIFCLR_I 0xd50342ffu /* msr daifclr, #2 */
+#define A64_ADD_X4_1 0x91000484u
+#define IRQ_VECTOR (VBAR + 0x280) /* IRQ from the current EL with SP_EL1 */
+#define SPI 40
+#define VIRT_TIMER_INTID ARCH_TIMER_INTID(ARCH_TIMER_PPI_VIRT)
+
+/* A guest whose GIC signals SPI and the virtual timer's PPI (enabled, group 1,
+ * priority above the mask), running program at EL1 with interrupts masked and
+ * vector at its IRQ vector. */
+static void guest_with_gic(struct guest *g, const uint32_t *program, size_t n,
+                           const uint32_t *vector, size_t vector_n)
+{
+    guest_create(g, program, n);
+    memcpy(g->ram + (IRQ_VECTOR - RAM_BASE), vector, vector_n * sizeof(uint32_t));
+    static struct gicv3_state st;
+    ck_assert_int_eq(hv_emu_ops.save_irqchip(g->vm, &st), 0);
+    st.dist_ctlr |= 1u << 1; /* EnableGrp1 */
+    st.icc_igrpen1 = 1;
+    st.icc_pmr = 0xf8;
+    const unsigned intids[] = {SPI, VIRT_TIMER_INTID};
+    for (size_t i = 0; i < ARRAY_SIZE(intids); i++) {
+        st.irqs[intids[i]].enabled = 1;
+        st.irqs[intids[i]].group1 = 1;
+        st.irqs[intids[i]].priority = 0x80;
+    }
+    ck_assert_int_eq(hv_emu_ops.load_irqchip(g->vm, &st), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g->vm, 0, HV_REG_X0 + 5, VBAR), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g->vm, 0, HV_REG_PC, EL0_CODE), 0);
+}
+
+/* Powers off with ELR_EL1 in x1 and the acknowledged INTID in x3. */
+static const uint32_t irq_vector_reporting[] = {
+    A64_MRS(1, ELR_EL1), A64_MRS(3, ICC_IAR1_EL1), A64_MOVZ(0, 0x0008, 0), A64_MOVK(0, 0x8400, 1),
+    A64_HVC0,
+};
+static const uint32_t power_off[] = {A64_MOVZ(0, 0x0008, 0), A64_MOVK(0, 0x8400, 1), A64_HVC0};
+
+/* An interrupt that arrived while the guest had IRQs masked is taken at the
+ * instruction right after the one that unmasks them, before anything else runs. */
+START_TEST(test_irq_taken_where_the_guest_unmasks)
+{
+    uint32_t program[16];
+    const uint32_t body[] = {A64_MSR(VBAR_EL1, 5), A64_MOVZ(2, 1, 0), A64_DAIFCLR_I,
+                             A64_MOVZ(2, 0x55, 0)};
+    size_t n = append(program, 0, body, ARRAY_SIZE(body));
+    n = append(program, n, power_off, ARRAY_SIZE(power_off));
+    struct guest g;
+    guest_with_gic(&g, program, n, irq_vector_reporting, ARRAY_SIZE(irq_vector_reporting));
+    ck_assert_int_eq(hv_emu_ops.set_irq(g.vm, SPI, true), 0);
+    guest_run_until_off(&g);
+    ck_assert_uint_eq(g.calls.args[1], EL0_CODE + 3 * 4); /* ELR: the MOVZ x2, #0x55 */
+    ck_assert_uint_eq(g.calls.args[2], 1);
+    ck_assert_uint_eq(g.calls.args[3], SPI);
+    guest_destroy(&g);
+}
+END_TEST
+
+/* With IRQs unmasked, a timer the guest arms to fire at once interrupts the
+ * very next instruction (the line rises inside the MSR hook). */
+START_TEST(test_irq_raised_by_the_guest_taken_at_once)
+{
+    uint32_t program[16];
+    const uint32_t body[] = {A64_MSR(VBAR_EL1, 5), A64_DAIFCLR_I, A64_MSR(CNTV_CVAL_EL0, 31),
+                             A64_MOVZ(9, CNT_CTL_ENABLE, 0), A64_MSR(CNTV_CTL_EL0, 9),
+                             A64_MOVZ(2, 0x55, 0)};
+    size_t n = append(program, 0, body, ARRAY_SIZE(body));
+    n = append(program, n, power_off, ARRAY_SIZE(power_off));
+    struct guest g;
+    guest_with_gic(&g, program, n, irq_vector_reporting, ARRAY_SIZE(irq_vector_reporting));
+    guest_run_until_off(&g);
+    ck_assert_uint_eq(g.calls.args[1], EL0_CODE + 5 * 4);
+    ck_assert_uint_eq(g.calls.args[2], 0);
+    ck_assert_uint_eq(g.calls.args[3], VIRT_TIMER_INTID);
+    guest_destroy(&g);
+}
+END_TEST
+
+/* Acknowledging the only pending interrupt lowers the CPU's IRQ input at once:
+ * the handler returns (without EOI, so the interrupt stays active) to unmasked
+ * code, which must not be interrupted again. Counted in x4. */
+START_TEST(test_irq_acknowledged_is_not_taken_again)
+{
+    const uint32_t vector[] = {A64_MRS(3, ICC_IAR1_EL1), A64_ADD_X4_1, A64_ERET};
+    uint32_t program[16];
+    const uint32_t body[] = {A64_MSR(VBAR_EL1, 5), A64_DAIFCLR_I, A64_MOVZ(2, 0x55, 0),
+                             A64_ADD_X2_1};
+    size_t n = append(program, 0, body, ARRAY_SIZE(body));
+    n = append(program, n, power_off, ARRAY_SIZE(power_off));
+    struct guest g;
+    guest_with_gic(&g, program, n, vector, ARRAY_SIZE(vector));
+    ck_assert_int_eq(hv_emu_ops.set_irq(g.vm, SPI, true), 0);
+    guest_run_until_off(&g);
+    ck_assert_uint_eq(g.calls.args[3], SPI);
+    ck_assert_uint_eq(g.calls.args[2], 0x56);
+    uint64_t taken = 0;
+    ck_assert_int_eq(hv_emu_ops.get_reg(g.vm, 0, HV_REG_X0 + 4, &taken), 0);
+    ck_assert_uint_eq(taken, 1);
+    guest_destroy(&g);
+}
+END_TEST
+
 static Suite *emu_backend_suite(void)
 {
     Suite *s = suite_create("emu_backend");
@@ -682,6 +863,9 @@ static Suite *emu_backend_suite(void)
     tcase_add_test(el0, test_el0_timer_control_needs_cntkctl);
     tcase_add_test(el0, test_guest_sees_no_aarch32);
     tcase_add_test(el0, test_el0_id_register_read_traps_to_el1);
+    tcase_add_test(el0, test_el0_counter_outside_the_mrs_hook);
+    tcase_add_test(el0, test_el0_timer_opened_by_cntkctl_outside_the_mrs_hook);
+    tcase_add_test(el0, test_el0_id_register_and_cpu_interface_outside_the_mrs_hook);
     suite_add_tcase(s, el0);
     TCase *state = tcase_create("state");
     tcase_set_timeout(state, 20);
@@ -699,6 +883,12 @@ static Suite *emu_backend_suite(void)
     tcase_add_test(icache, test_ic_ivau_again_after_another_rewrite);
     tcase_add_test(icache, test_el0_ic_ivau_needs_uci);
     suite_add_tcase(s, icache);
+    TCase *irq = tcase_create("irq");
+    tcase_set_timeout(irq, 20);
+    tcase_add_test(irq, test_irq_taken_where_the_guest_unmasks);
+    tcase_add_test(irq, test_irq_raised_by_the_guest_taken_at_once);
+    tcase_add_test(irq, test_irq_acknowledged_is_not_taken_again);
+    suite_add_tcase(s, irq);
     TCase *snapshot = tcase_create("snapshot");
     tcase_set_timeout(snapshot, 20);
     tcase_add_test(snapshot, test_clear_stop_lets_the_guest_continue);

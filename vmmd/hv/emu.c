@@ -3,7 +3,8 @@
  * Unicorn gives us a CPU and a memory map, nothing more, so this file supplies
  * what a hypervisor would: the GIC and generic timer (device models driven from
  * MRS/MSR hooks), exception entry into EL1 (emu_entry.c), interrupt delivery
- * between execution slices, WFI idling, and PSCI calls forwarded to the machine.
+ * (the GIC's output as QEMU's virtual IRQ line, see set_virq_line), WFI idling,
+ * and PSCI calls forwarded to the machine.
  * Each of Unicorn's pitfalls is described where it is handled; docs/EMU-BACKEND.md
  * gives the overview. */
 #include <errno.h>
@@ -36,6 +37,9 @@
  * blocks it was 3-3.5 % of all the VMM's time in loop-heavy guest code,
  * docs/EMU-BACKEND.md). */
 #define CLOCK_CHECK_BLOCKS 256u
+/* What CNTKCTL_EL1 may open to EL0 beyond the virtual counter, which Unicorn
+ * serves itself (see add_mrs_hooks). */
+#define CNTKCTL_EL0_BEYOND_VIRTUAL_COUNT (CNTKCTL_EL0PCTEN | CNTKCTL_EL0VTEN | CNTKCTL_EL0PTEN)
 
 /* A physical range that is neither RAM nor device space (see alias_read). */
 struct emu_alias {
@@ -58,13 +62,21 @@ struct hv_vm {
     unsigned num_aliases;
     bool memory_finalised;
     bool need_va_aliases; /* Unicorn < 2.1 checks virtual addresses as physical */
-    uc_hook hook_intr, hook_mrs, hook_msr, hook_block;
+    uc_hook hook_intr, hook_msr, hook_block;
+    /* MRS hooks, each over a range of code addresses (see add_mrs_hooks). */
+    uc_hook hook_mrs[2];
+    unsigned num_mrs_hooks;
+    bool mrs_everywhere;        /* one hook over all code: EL0 may read more than the counter */
+    bool mrs_everywhere_wanted; /* CNTKCTL_EL1 opened more than that: widen at the slice end */
     int pending_intno;          /* exception reported by the last slice, or -1 */
     /* Slice control, read by the block hook at the start of every translation
      * block: the only point where stopping Unicorn 2.0 is exact (stops inside a
      * block make it re-run the block's first instructions). */
     atomic_bool attention;      /* set by any thread: end the slice, look again */
-    bool irq_waiting;           /* an IRQ is asserted: end the slice once PSTATE.I clears */
+    /* The GIC's output as Unicorn's virtual IRQ line (HCR_EL2.VI, see set_virq_line):
+     * QEMU then takes the interrupt itself where the guest unmasks it. */
+    bool virq_line;
+    uint64_t hcr_el2; /* HCR_EL2 as the backend set it up, with IMO and without VI */
     uint64_t slice_deadline_ns; /* end the slice when the clock passes this */
     unsigned blocks_to_clock_check;
     int wake_fds[2];            /* written by other threads to end a WFI sleep */
@@ -311,6 +323,34 @@ static uint64_t guest_id_aa64pfr0(uc_engine *uc)
     return (v & ~0xffull) | 0x11;
 }
 
+/* Interrupts reach the guest through QEMU's own virtual IRQ: with HCR_EL2.IMO
+ * set, HCR_EL2.VI pends an IRQ for EL1 that PSTATE.I masks, and QEMU's main
+ * loop takes it (the architectural entry: SPSR_EL1, ELR_EL1, VBAR_EL1 + 0x280
+ * or 0x480) whenever a block returns to it with the IRQ unmasked. Every
+ * unmask does: MSR DAIFClr, MSR DAIF and ERET end their block and return to
+ * the loop. So a pending interrupt is taken at the very instruction that
+ * unmasks it, with no check before every block. Raising the line only sets
+ * QEMU's interrupt_request (Unicorn's cpu_interrupt requests no exit), so it
+ * is safe inside a hook; but a guest running unmasked would not look at it
+ * until some block returns to the loop, so a hook that raises it also ends
+ * the slice (attention), and the run loop enters an unmasked IRQ by hand. */
+static int set_virq_line(struct hv_vm *vm, bool level)
+{
+    if (level == vm->virq_line)
+        return 0;
+    vm->virq_line = level;
+    return emu_cpreg_write(vm->uc, SYSREG_HCR_EL2, vm->hcr_el2 | (level ? HCR_EL2_VI : 0));
+}
+
+/* From a hook, after the GIC's output may have changed. */
+static void irq_output_changed(struct hv_vm *vm)
+{
+    bool asserted = gicv3_irq_asserted(vm->gic);
+    if (asserted && !vm->virq_line)
+        atomic_store_explicit(&vm->attention, true, memory_order_relaxed);
+    set_virq_line(vm, asserted);
+}
+
 static uint32_t on_mrs(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp, void *opaque)
 {
     struct hv_vm *vm = opaque;
@@ -330,7 +370,7 @@ static uint32_t on_mrs(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp
                gicv3_sysreg_read(vm->gic, reg, &value)) {
         known_to_unicorn = false;
         if (reg == ICC_IAR1_EL1) /* acknowledging changes what is still pending */
-            vm->irq_waiting = gicv3_irq_asserted(vm->gic);
+            irq_output_changed(vm);
     } else {
         return 0; /* Unicorn's own register, or UNDEF for the guest */
     }
@@ -346,6 +386,14 @@ static uint32_t on_msr(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp
     (void)rt;
     struct hv_vm *vm = opaque;
     uint32_t reg = cp_reg_encoding(cp);
+    if (reg == SYSREG_CNTKCTL_EL1 && (cp->val & CNTKCTL_EL0_BEYOND_VIRTUAL_COUNT) &&
+        !vm->mrs_everywhere && !at_el0(uc)) {
+        /* Unicorn writes the register; EL0 code must not run before the MRS hook
+         * covers it: the slice ends at the next block. */
+        vm->mrs_everywhere_wanted = true;
+        atomic_store_explicit(&vm->attention, true, memory_order_relaxed);
+        return 0;
+    }
     if (arch_timer_owns(reg)) {
         if (!access_allowed(vm, reg))
             return 0;
@@ -356,13 +404,13 @@ static uint32_t on_msr(uc_engine *uc, uc_arm64_reg rt, const uc_arm64_cp_reg *cp
         if (deadline < vm->slice_deadline_ns)
             vm->slice_deadline_ns = deadline;
         update_timer_lines(vm, now);
-        vm->irq_waiting = gicv3_irq_asserted(vm->gic);
+        irq_output_changed(vm);
         return 1;
     }
     if (sysreg_is_icc(reg) && access_allowed(vm, reg) &&
         gicv3_sysreg_write(vm->gic, reg, cp->val)) {
         /* EOI, PMR and friends change which interrupt may be signalled. */
-        vm->irq_waiting = gicv3_irq_asserted(vm->gic);
+        irq_output_changed(vm);
         skip_unknown_sysreg(uc);
         return 1;
     }
@@ -380,15 +428,6 @@ static void on_block(uc_engine *uc, uint64_t address, uint32_t size, void *opaqu
         uc_emu_stop(uc);
         return;
     }
-    if (vm->irq_waiting) {
-        /* DAIF writes end their block, so an unmask is seen right here. */
-        uint64_t pstate = PSTATE_I;
-        uc_reg_read(uc, UC_ARM64_REG_PSTATE, &pstate);
-        if (!(pstate & PSTATE_I)) {
-            uc_emu_stop(uc);
-            return;
-        }
-    }
     if (--vm->blocks_to_clock_check == 0) {
         vm->blocks_to_clock_check = CLOCK_CHECK_BLOCKS;
         if (monotonic_ns() >= vm->slice_deadline_ns)
@@ -405,6 +444,84 @@ static void on_interrupt(uc_engine *uc, uint32_t intno, void *opaque)
     uc_emu_stop(uc);
 }
 
+/* ---- where the MRS hook runs ------------------------------------------------------ */
+
+/* Every MRS the hook covers becomes a call out of the translated code, and
+ * programs read TPIDR_EL0 on every thread-local access (Firefox: on_mrs and
+ * Unicorn's helper_uc_hooksys64 were 5.5 % of vmmd's time). Unicorn places the
+ * hook by code address only (no register or exception-level filter), so it
+ * covers where EL1 code runs and not where programs do: RAM's physical range
+ * (the kernel before it turns its MMU on, and identity-mapped code) and the top
+ * half of the address space (TTBR1: the kernel's own mappings). EL0 code runs
+ * in the bottom half, where Unicorn's own registers then answer. What EL0 may
+ * read of ours is the virtual counter (CNTVCT_EL0, CNTFRQ_EL0), which Unicorn
+ * computes from the same host clock at the same rate once CNTVOFF_EL2 holds our
+ * offset (sync_unicorn_counter); its ID registers and the CPU interface UNDEF
+ * there, as the architecture wants. A kernel that opens more of the timer to
+ * EL0 (CNTKCTL_EL1.EL0PCTEN/EL0VTEN/EL0PTEN, which Linux never sets) gets one
+ * hook over all code instead. */
+#define KERNEL_HALF_START (1ull << 63)
+
+static int add_mrs_hook(struct hv_vm *vm, uint64_t begin, uint64_t end)
+{
+    if (vm->num_mrs_hooks == ARRAY_SIZE(vm->hook_mrs))
+        return -1;
+    return uc_hook_add(vm->uc, &vm->hook_mrs[vm->num_mrs_hooks++], UC_HOOK_INSN, (void *)on_mrs,
+                       vm, begin, end, UC_ARM64_INS_MRS) == UC_ERR_OK ? 0 : -1;
+}
+
+static void remove_mrs_hooks(struct hv_vm *vm)
+{
+    while (vm->num_mrs_hooks > 0)
+        uc_hook_del(vm->uc, vm->hook_mrs[--vm->num_mrs_hooks]);
+}
+
+/* Unicorn's virtual counter is the host's monotonic clock in 16 ns ticks minus
+ * CNTVOFF_EL2, ours the same minus timer.offset: equal once the offsets are. */
+static int sync_unicorn_counter(struct hv_vm *vm)
+{
+    return emu_cpreg_write(vm->uc, SYSREG_CNTVOFF_EL2, vm->timer.offset);
+}
+
+static bool el0_reads_beyond_virtual_count(struct hv_vm *vm)
+{
+    uint64_t cntkctl = 0;
+    emu_cpreg_read(vm->uc, SYSREG_CNTKCTL_EL1, &cntkctl);
+    return cntkctl & CNTKCTL_EL0_BEYOND_VIRTUAL_COUNT;
+}
+
+/* Installs the MRS hooks once RAM is mapped (the first run). */
+static int add_mrs_hooks(struct hv_vm *vm)
+{
+    if (vm->mrs_everywhere || el0_reads_beyond_virtual_count(vm)) {
+        vm->mrs_everywhere = true;
+        return add_mrs_hook(vm, 1, 0);
+    }
+    uint64_t low = UINT64_MAX, high = 0;
+    for (unsigned i = 0; i < vm->num_ram; i++) {
+        low = vm->ram[i].gpa < low ? vm->ram[i].gpa : low;
+        high = vm->ram[i].gpa + vm->ram[i].size > high ? vm->ram[i].gpa + vm->ram[i].size : high;
+    }
+    if (vm->num_ram > 0 && add_mrs_hook(vm, low, high - 1) < 0)
+        return -1;
+    return add_mrs_hook(vm, KERNEL_HALF_START, UINT64_MAX);
+}
+
+/* After the guest opened more of the timer to EL0: one hook over all code, and
+ * the code translated without it is dropped. Rare (never with Linux), so the
+ * cost of retranslating everything does not matter. */
+static int widen_mrs_hooks(struct hv_vm *vm)
+{
+    vm->mrs_everywhere_wanted = false;
+    if (vm->mrs_everywhere)
+        return 0;
+    remove_mrs_hooks(vm);
+    vm->mrs_everywhere = true;
+    if (add_mrs_hook(vm, 1, 0) < 0)
+        return -1;
+    return uc_ctl_flush_tb(vm->uc) == UC_ERR_OK ? 0 : -1;
+}
+
 /* ---- create / destroy ---------------------------------------------------------- */
 
 static void emu_destroy(struct hv_vm *vm)
@@ -419,6 +536,14 @@ static void emu_destroy(struct hv_vm *vm)
         if (vm->wake_fds[i] >= 0)
             close(vm->wake_fds[i]);
     free(vm);
+}
+
+/* HCR_EL2.IMO makes HCR_EL2.VI an IRQ for EL1 (see set_virq_line). */
+static int route_virtual_irq(struct hv_vm *vm)
+{
+    vm->hcr_el2 = HCR_EL2_RW | HCR_EL2_IMO;
+    vm->virq_line = false;
+    return emu_cpreg_write(vm->uc, SYSREG_HCR_EL2, vm->hcr_el2);
 }
 
 static bool unicorn_older_than(unsigned major, unsigned minor)
@@ -445,12 +570,11 @@ static int create_engine(struct hv_vm *vm, char *err, size_t err_len)
             UC_ERR_OK ||
         uc_hook_add(vm->uc, &vm->hook_block, UC_HOOK_BLOCK, (void *)on_block, vm, 1, 0) !=
             UC_ERR_OK ||
-        uc_hook_add(vm->uc, &vm->hook_mrs, UC_HOOK_INSN, (void *)on_mrs, vm, 1, 0,
-                    UC_ARM64_INS_MRS) != UC_ERR_OK ||
         uc_hook_add(vm->uc, &vm->hook_msr, UC_HOOK_INSN, (void *)on_msr, vm, 1, 0,
                     UC_ARM64_INS_MSR) != UC_ERR_OK ||
         emu_icache_init(&vm->icache, vm->uc, vm->ram, &vm->num_ram, read_phys_u64, vm) < 0 ||
-        emu_prepare_el1(vm->uc) < 0 || emu_entry_init(&vm->entry, vm->uc, &vm->layout) < 0) {
+        emu_prepare_el1(vm->uc) < 0 || emu_entry_init(&vm->entry, vm->uc, &vm->layout) < 0 ||
+        sync_unicorn_counter(vm) < 0 || route_virtual_irq(vm) < 0) {
         snprintf(err, err_len, "cannot set up the Unicorn engine (memory map or hooks)");
         return -1;
     }
@@ -665,7 +789,7 @@ static int emu_set_vcpu_state(struct hv_vm *vm, unsigned vcpu, const struct hv_v
     vm->timer.virt = (struct arch_timer_channel){.ctl = st->cntv_ctl, .cval = st->cntv_cval};
     vm->timer.phys = (struct arch_timer_channel){.ctl = st->cntp_ctl, .cval = st->cntp_cval};
     arch_timer_set_count(&vm->timer, monotonic_ns(), st->counter);
-    return 0;
+    return sync_unicorn_counter(vm) < 0 ? -EIO : 0;
 }
 
 /* ---- interrupts and wake-ups ----------------------------------------------------- */
@@ -921,6 +1045,10 @@ static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
         set_exit_error(vm, exit, "could not complete the memory map");
         return 0;
     }
+    if (vm->num_mrs_hooks == 0 && add_mrs_hooks(vm) < 0) {
+        set_exit_error(vm, exit, "could not hook the guest's system-register reads");
+        return 0;
+    }
     vm->has_run = true;
     /* The guest starts at EL1h: remember its flags now, in case it drops to EL0
      * and takes an exception before any slice has ended at EL1. */
@@ -940,7 +1068,10 @@ static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
             set_exit_error(vm, exit, "could not deliver an interrupt");
             return 0;
         }
-        vm->irq_waiting = waiting;
+        if (set_virq_line(vm, waiting) < 0) {
+            set_exit_error(vm, exit, "could not signal an interrupt");
+            return 0;
+        }
         plan_slice(vm, now);
         vm->pending_intno = -1;
         vm->stats.slices++;
@@ -953,6 +1084,10 @@ static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
         }
         emu_icache_slice_ended(&vm->icache);
         emu_entry_observe(&vm->entry, read_u64(vm, UC_ARM64_REG_PSTATE));
+        if (vm->mrs_everywhere_wanted && widen_mrs_hooks(vm) < 0) {
+            set_exit_error(vm, exit, "could not hook the guest's system-register reads");
+            return 0;
+        }
         if (vm->pending_intno >= 0) {
             vm->stats.exceptions++;
             if (!handle_exception(vm, vm->pending_intno, exit))

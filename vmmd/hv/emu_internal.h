@@ -137,6 +137,10 @@ int emu_cpreg_write(uc_engine *uc, uint32_t reg, uint64_t value);
 #define SYSREG_SCR_EL3 SYSREG(3, 6, 1, 1, 0)
 #define SYSREG_CNTKCTL_EL1 SYSREG(3, 0, 14, 1, 0)
 #define SYSREG_ID_AA64PFR0_EL1 SYSREG(3, 0, 0, 4, 0)
+#define SYSREG_CNTVOFF_EL2 SYSREG(3, 4, 14, 0, 3)
+#define HCR_EL2_RW (1ull << 31)
+#define HCR_EL2_IMO (1ull << 4)
+#define HCR_EL2_VI (1ull << 7)
 
 #define PSTATE_EL1H_MASKED 0x3c5u /* D, A, I, F masked; EL1 with SP_EL1 */
 #define PSTATE_I (1u << 7)
