@@ -363,6 +363,57 @@ START_TEST(test_receive_one_buffer)
 }
 END_TEST
 
+/* A loop turn that takes sent frames and answers them: one interrupt at the
+ * end, for both queues, and none while the batch lasts. */
+START_TEST(test_batch_one_interrupt)
+{
+    bring_up(0);
+    send_frame(0, 60, 0);
+    send_frame(1, 60, 0);
+    offer_rx(2, 2048);
+    int edges = vd_edges(&guest);
+    virtio_net_batch_begin(dev);
+    ck_assert_uint_eq(virtio_net_transmit(dev, 64, record, NULL), 2);
+    uint8_t f[100];
+    frame_of(f, sizeof(f));
+    ck_assert_int_eq(virtio_net_receive(dev, f, sizeof(f)), 0);
+    ck_assert_uint_eq(vd_used_idx(&guest, &txq), 2); /* returned at once */
+    ck_assert_uint_eq(vd_used_idx(&guest, &rxq), 1);
+    ck_assert_int_eq(vd_edges(&guest), edges);
+    virtio_net_batch_end(dev);
+    ck_assert_int_eq(vd_edges(&guest), edges + 1);
+    ck_assert(vd_read(dev, VD_INT_STATUS) & 1);
+    virtio_net_batch_end(dev); /* nothing owed: no second one */
+    ck_assert_int_eq(vd_edges(&guest), edges + 1);
+    /* Outside a batch, each return interrupts as before. */
+    send_frame(3, 60, 0);
+    ck_assert_uint_eq(virtio_net_transmit(dev, 64, record, NULL), 1);
+    ck_assert_int_eq(vd_edges(&guest), edges + 2);
+}
+END_TEST
+
+/* With EVENT_IDX the batch interrupts only if the driver's used_event lies in
+ * what the whole batch returned. */
+START_TEST(test_batch_respects_used_event)
+{
+    bring_up(F(VIRTIO_F_EVENT_IDX));
+    for (uint16_t i = 0; i < 3; i++)
+        send_frame(i, 60, 0);
+    vd_set_used_event(&guest, &txq, 5); /* asks once the sixth is returned */
+    int edges = vd_edges(&guest);
+    virtio_net_batch_begin(dev);
+    ck_assert_uint_eq(virtio_net_transmit(dev, 64, record, NULL), 3);
+    virtio_net_batch_end(dev);
+    ck_assert_int_eq(vd_edges(&guest), edges);
+    for (uint16_t i = 3; i < 6; i++)
+        send_frame(i, 60, 0);
+    virtio_net_batch_begin(dev);
+    ck_assert_uint_eq(virtio_net_transmit(dev, 64, record, NULL), 3);
+    virtio_net_batch_end(dev);
+    ck_assert_int_eq(vd_edges(&guest), edges + 1);
+}
+END_TEST
+
 START_TEST(test_receive_no_room_takes_nothing)
 {
     bring_up(F(VIRTIO_NET_F_MRG_RXBUF));
@@ -615,6 +666,8 @@ static Suite *virtio_net_suite(void)
     tcase_add_test(d, test_transmit_writable_chain_needs_reset);
     tcase_add_test(d, test_transmit_before_driver_ok);
     tcase_add_test(d, test_receive_one_buffer);
+    tcase_add_test(d, test_batch_one_interrupt);
+    tcase_add_test(d, test_batch_respects_used_event);
     tcase_add_test(d, test_receive_no_room_takes_nothing);
     tcase_add_test(d, test_receive_too_small_without_merging);
     tcase_add_test(d, test_receive_readable_chain_needs_reset);

@@ -114,6 +114,11 @@ struct net {
     bool link_seen; /* the driver read the status since it last changed */
     struct virtio_net_stats stats;
     unsigned logged;
+    /* Between virtio_net_batch_begin and _end the used rings' interrupts wait:
+     * per queue, whether one is owed and the used index the batch began at. */
+    bool batching;
+    bool owed[2];
+    uint16_t batch_old_used[2];
     /* Used under the transport lock; too large for a stack. */
     struct virtq_chain chain;
     struct virtq_chain rx_chains[RX_MAX_CHAINS];
@@ -159,6 +164,21 @@ static void PRINTF_LIKE(2, 3) log_guest_error(struct net *n, const char *fmt, ..
     va_end(ap);
     log_warn("virtio-net: %s%s", message,
              n->logged == LOG_LIMIT ? " (further ones not logged)" : "");
+}
+
+/* Transport locked: buffers were returned to queue q since old_used. In a
+ * batch the interrupt is decided once at its end, over all of them (§2.7.10
+ * asks whether used_event lies anywhere in the range). */
+static void signal_used(struct net *n, unsigned q, uint16_t old_used)
+{
+    if (!n->batching) {
+        virtio_mmio_used(n->transport, q, old_used);
+        return;
+    }
+    if (!n->owed[q]) {
+        n->owed[q] = true;
+        n->batch_old_used[q] = old_used;
+    }
 }
 
 static void net_destroy(void *dev)
@@ -296,7 +316,7 @@ static int take_one(struct net *n, size_t *len)
     }
     uint16_t old_used = vq->used_idx;
     virtq_push(vq, n->chain.head, 0);
-    virtio_mmio_used(t, TRANSMITQ, old_used);
+    signal_used(n, TRANSMITQ, old_used);
     enum virtio_net_tx_verdict v =
         virtio_net_check_tx(n->packet, (size_t)got, virtio_mmio_driver_features(t));
     if (v != VIRTIO_NET_TX_OK) {
@@ -428,11 +448,11 @@ static int receive_locked(struct net *n, const uint8_t *frame, size_t len)
         virtq_push(vq, n->rx_chains[0].head, 0);
         for (int i = 1; i < RX_MAX_CHAINS && mergeable; i++)
             virtq_push(vq, n->rx_chains[i].head, 0);
-        virtio_mmio_used(t, RECEIVEQ, old_used);
+        signal_used(n, RECEIVEQ, old_used);
         return -EINVAL;
     }
     fill_rx_chains(n, vq, count, frame, len, features);
-    virtio_mmio_used(t, RECEIVEQ, old_used);
+    signal_used(n, RECEIVEQ, old_used);
     return 0;
 }
 
@@ -449,6 +469,37 @@ int virtio_net_receive(struct device *dev, const uint8_t *frame, size_t len)
         n->stats.rx_dropped++;
     virtio_mmio_unlock(n->transport);
     return rc;
+}
+
+void virtio_net_batch_begin(struct device *dev)
+{
+    struct net *n = net_of(dev);
+    virtio_mmio_lock(n->transport);
+    n->batching = true;
+    virtio_mmio_unlock(n->transport);
+}
+
+void virtio_net_batch_end(struct device *dev)
+{
+    struct net *n = net_of(dev);
+    virtio_mmio_lock(n->transport);
+    n->batching = false;
+    /* One interrupt says "used buffers" for every queue: the first queue
+     * whose driver asks for one raises it. virtio_mmio_used interrupts only
+     * for a queue still running; one reset meanwhile at worst gets a
+     * spurious interrupt. */
+    bool raised = false;
+    for (unsigned q = 0; q < 2; q++) {
+        if (!n->owed[q])
+            continue;
+        n->owed[q] = false;
+        struct virtq *vq = virtio_mmio_queue(n->transport, q);
+        if (!raised && vq && virtq_should_interrupt(vq, n->batch_old_used[q])) {
+            virtio_mmio_used(n->transport, q, n->batch_old_used[q]);
+            raised = true;
+        }
+    }
+    virtio_mmio_unlock(n->transport);
 }
 
 /* ---- link, address, counters ------------------------------------------------------------ */

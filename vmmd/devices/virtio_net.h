@@ -105,6 +105,14 @@ unsigned virtio_net_transmit(struct device *dev, unsigned max, virtio_net_delive
  * (dropped, its buffer returned empty). */
 int virtio_net_receive(struct device *dev, const uint8_t *frame, size_t len);
 
+/* Backend thread: between these two, buffers returned by virtio_net_transmit
+ * and virtio_net_receive raise no interrupt at once; batch_end raises the ones
+ * the driver asked for (EVENT_IDX or not), once per queue. A loop turn that
+ * takes a sent frame and answers it then costs the guest one interrupt, not
+ * one for the sent buffer and another for the answer. Not nested. */
+void virtio_net_batch_begin(struct device *dev);
+void virtio_net_batch_end(struct device *dev);
+
 /* The link as the guest sees it (VIRTIO_NET_F_STATUS): a change raises the
  * config interrupt, and Linux turns it into a carrier change. */
 void virtio_net_set_link(struct device *dev, bool up);

@@ -283,6 +283,20 @@ static void rx_pop(struct net_user *nu)
 
 static void poll_cycle(struct net_user *nu);
 
+/* Every loop callback that may return buffers to the guest runs as one batch:
+ * the guest gets one interrupt for all it did (see virtio_net_batch_begin). */
+static void batch_begin(struct net_user *nu)
+{
+    if (nu->dev)
+        virtio_net_batch_begin(nu->dev);
+}
+
+static void batch_end(struct net_user *nu)
+{
+    if (nu->dev)
+        virtio_net_batch_end(nu->dev);
+}
+
 /* Offers the waiting frames to the guest, oldest first. */
 static void rx_flush(struct net_user *nu)
 {
@@ -343,12 +357,14 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
     struct net_user *nu = arg;
     if (!nu->dev)
         return;
+    batch_begin(nu);
     rx_flush(nu);
     unsigned taken = virtio_net_transmit(nu->dev, TX_BATCH, deliver_to_slirp, nu);
     if (taken == TX_BATCH)
         event_active(nu->kick, EV_READ, 0); /* more: after the loop has had a turn */
     if (taken)
         poll_cycle(nu); /* the frames may have opened sockets */
+    batch_end(nu);
 }
 
 void net_user_kick(void *opaque)
@@ -424,7 +440,9 @@ static void on_fd(evutil_socket_t fd, short what, void *arg)
     for (size_t s = 0; s < nu->num_slots; s++)
         if (nu->slots[s].fd == fd)
             nu->slots[s].ready |= (short)(what & (EV_READ | EV_WRITE));
+    batch_begin(nu);
     poll_cycle(nu);
+    batch_end(nu);
 }
 
 /* After a fill: registers what changed, drops the slots no longer named. */
@@ -478,7 +496,10 @@ static void poll_cycle(struct net_user *nu)
 static void on_cycle_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    poll_cycle(arg);
+    struct net_user *nu = arg;
+    batch_begin(nu);
+    poll_cycle(nu);
+    batch_end(nu);
 }
 
 /* -- libslirp's callbacks -- */
@@ -504,7 +525,9 @@ static void on_slirp_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct net_timer *t = arg;
+    batch_begin(t->nu);
     t->cb(t->cb_opaque);
+    batch_end(t->nu);
 }
 
 static void *slirp_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
