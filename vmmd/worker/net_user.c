@@ -712,6 +712,15 @@ void net_user_bounce_link(struct net_user *nu)
     evtimer_add(nu->link_timer, &tv);
 }
 
+void net_user_restored(struct net_user *nu, bool same_mac)
+{
+    if (same_mac && nu->dev && virtio_net_announce(nu->dev)) {
+        log_info("network: the guest is asked to announce itself to the new stack");
+        return;
+    }
+    net_user_bounce_link(nu);
+}
+
 void net_user_destroy(struct net_user *nu)
 {
     if (!nu)

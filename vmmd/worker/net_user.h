@@ -65,6 +65,11 @@ void net_user_attach(struct net_user *nu, struct device *net);
  * down until the driver has seen it down, then up again, so that the guest
  * takes the new address and asks DHCP again. Loop thread. */
 void net_user_bounce_link(struct net_user *nu);
+/* After a restore, once the vCPU runs. A guest whose MAC is the one it had
+ * (the same guest restored) keeps its address and is asked to announce itself
+ * (GUEST_ANNOUNCE: gratuitous ARP, so the new stack knows it at once); a clone
+ * with a new MAC, or a driver without the feature, gets the link bounce. */
+void net_user_restored(struct net_user *nu, bool same_mac);
 void net_user_destroy(struct net_user *nu);
 
 #endif
