@@ -713,6 +713,77 @@ START_TEST(test_frame_filter)
 }
 END_TEST
 
+/* A TCP segment in IPv4 (or IPv6) with a 20-byte TCP header, flags and
+ * payload bytes of data; returns the frame's length. */
+static size_t tcp_frame(uint8_t *f, bool v6, uint8_t flags, size_t payload)
+{
+    memset(f, 0, 128);
+    uint8_t *ip = f + 14, *tcp;
+    if (v6) {
+        f[12] = 0x86, f[13] = 0xdd;
+        ip[0] = 0x60, ip[6] = 6;
+        ip[4] = (uint8_t)((20 + payload) >> 8), ip[5] = (uint8_t)(20 + payload);
+        tcp = ip + 40;
+    } else {
+        f[12] = 0x08, f[13] = 0x00;
+        ip[0] = 0x45, ip[9] = 6;
+        ip[2] = (uint8_t)((40 + payload) >> 8), ip[3] = (uint8_t)(40 + payload);
+        tcp = ip + 20;
+    }
+    tcp[12] = 5 << 4, tcp[13] = flags;
+    return (size_t)(tcp - f) + 20 + payload;
+}
+
+START_TEST(test_pure_ack)
+{
+    uint8_t f[128];
+    for (int v6 = 0; v6 < 2; v6++) {
+        size_t len = tcp_frame(f, v6, 0x10, 0);
+        ck_assert(net_frame_is_pure_ack(f, len));
+        /* Ethernet pads short frames: the IP length is what counts. */
+        ck_assert(net_frame_is_pure_ack(f, len + 6));
+        ck_assert(!net_frame_is_pure_ack(f, len - 1)); /* header cut short */
+        len = tcp_frame(f, v6, 0x10, 1); /* data */
+        ck_assert(!net_frame_is_pure_ack(f, len));
+        len = tcp_frame(f, v6, 0x18, 0); /* PSH */
+        ck_assert(!net_frame_is_pure_ack(f, len));
+        len = tcp_frame(f, v6, 0x11, 0); /* FIN */
+        ck_assert(!net_frame_is_pure_ack(f, len));
+        len = tcp_frame(f, v6, 0x12, 0); /* SYN */
+        ck_assert(!net_frame_is_pure_ack(f, len));
+        len = tcp_frame(f, v6, 0x14, 0); /* RST */
+        ck_assert(!net_frame_is_pure_ack(f, len));
+        len = tcp_frame(f, v6, 0x10, 0);
+        f[14 + (v6 ? 40 : 20) + 12] = 4 << 4; /* a TCP header shorter than 20 */
+        ck_assert(!net_frame_is_pure_ack(f, len));
+        len = tcp_frame(f, v6, 0x10, 0);
+        f[14 + (v6 ? 40 : 20) + 12] = 8 << 4; /* options claimed beyond the segment */
+        ck_assert(!net_frame_is_pure_ack(f, len));
+    }
+    size_t len = tcp_frame(f, false, 0x10, 0);
+    f[14 + 9] = 17; /* UDP */
+    ck_assert(!net_frame_is_pure_ack(f, len));
+    len = tcp_frame(f, false, 0x10, 0);
+    f[14 + 6] = 0x20; /* more fragments */
+    ck_assert(!net_frame_is_pure_ack(f, len));
+    len = tcp_frame(f, false, 0x10, 0);
+    f[14 + 3] = 200; /* longer than the frame */
+    ck_assert(!net_frame_is_pure_ack(f, len));
+    len = tcp_frame(f, false, 0x10, 0);
+    f[14] = 0x44; /* an IP header shorter than 20 */
+    ck_assert(!net_frame_is_pure_ack(f, len));
+    len = tcp_frame(f, true, 0x10, 0);
+    f[14 + 6] = 0; /* an extension header first */
+    ck_assert(!net_frame_is_pure_ack(f, len));
+    len = tcp_frame(f, true, 0x10, 0);
+    f[14 + 5] = 200; /* a payload length beyond the frame */
+    ck_assert(!net_frame_is_pure_ack(f, len));
+    ck_assert(!net_frame_is_pure_ack(f, 10));
+    f[12] = 0x08, f[13] = 0x06; /* ARP */
+    ck_assert(!net_frame_is_pure_ack(f, 60));
+}
+END_TEST
+
 START_TEST(test_mac_from_name_and_secret)
 {
     char dir[] = "/tmp/ignition-net-mac-XXXXXX";
@@ -790,6 +861,7 @@ static Suite *virtio_net_suite(void)
     tcase_add_test(u, test_publish_parse);
     tcase_add_test(u, test_net_config_parse);
     tcase_add_test(u, test_frame_filter);
+    tcase_add_test(u, test_pure_ack);
     tcase_add_test(u, test_mac_from_name_and_secret);
     suite_add_tcase(s, u);
     return s;

@@ -50,6 +50,11 @@ void net_publish_format(const struct net_publish *p, char *out, size_t out_len);
  * which may be a loopback address). Pure: unit-tested and fuzzed. */
 bool net_frame_allowed(const uint8_t *frame, size_t len, bool host_loopback);
 
+/* Whether an Ethernet frame is a TCP segment that carries nothing but an ACK
+ * (IPv4 unfragmented or IPv6 without extension headers; no payload; no flag
+ * but ACK): what the user network lets wait briefly on its way to the guest. */
+bool net_frame_is_pure_ack(const uint8_t *frame, size_t len);
+
 struct net_user;
 
 /* The stack for one guest, not yet attached to a device. Returns NULL with a
