@@ -10,7 +10,10 @@ same loopback servers on this machine (nothing leaves it).
   host sends one byte at a time to an echo (nc with a fifo) in the guest and
   waits for it back; median and p90 of 200.
 Both run a guest under emulation (emu / TCG): the figures are the CPU
-emulator's as much as the network's. Runs alternate, so drift hits both."""
+emulator's as much as the network's. Runs alternate, so drift hits both.
+Beside each rate, the VMM process's own CPU time (all threads) for the same
+work: on a shared machine the wall-clock rates move with the load, the CPU
+time much less."""
 
 import http.server
 import os
@@ -94,6 +97,14 @@ def round_trips(port):
     return statistics.median(times), times[int(len(times) * 0.9)]
 
 
+def cpu_timed(bench, pid, fn, *args):
+    """Runs fn(*args) and returns its result with the CPU seconds process pid
+    used meanwhile."""
+    before = bench.cpu_seconds(pid)
+    result = fn(*args)
+    return result, bench.cpu_seconds(pid) - before
+
+
 def once(bench, name, cmd, http_port, sink_port, echo_port, received):
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
@@ -102,19 +113,23 @@ def once(bench, name, cmd, http_port, sink_port, echo_port, received):
         con.wait_for(rb"GUEST: network eth0 10\.0\.2\.15")
         con.wait_for(rb"ignition:[^\n]*# ")
         time.sleep(1)
-        down = SIZE_MIB / con.timed(
-            f"wget -q -O /dev/null http://10.0.2.2:{http_port}/blob", 0)
+        t, down_cpu = cpu_timed(bench, proc.pid, con.timed,
+                                f"wget -q -O /dev/null http://10.0.2.2:{http_port}/blob", 0)
+        down = SIZE_MIB / t
         before = len(received)
-        up = SIZE_MIB / con.timed(
+        t, up_cpu = cpu_timed(
+            bench, proc.pid, con.timed,
             f"dd if=/dev/zero bs=1M count={SIZE_MIB} 2>/dev/null | nc 10.0.2.2 {sink_port}", 1)
+        up = SIZE_MIB / t
         deadline = time.monotonic() + 30
         while len(received) == before and time.monotonic() < deadline:
             time.sleep(0.05)
         if len(received) == before or received[-1] != SIZE_MIB << 20:
             raise RuntimeError(f"{name}: the host received {received[before:]} bytes")
         con.timed("mkfifo /tmp/f; (cat /tmp/f | nc -l -p 7777 >/tmp/f &)", 2)
-        median, p90 = round_trips(echo_port)
-        return down, up, median, p90
+        (median, p90), rtt_cpu = cpu_timed(bench, proc.pid, round_trips, echo_port)
+        # per round trip, in ms (the warm-up connection's few trips included)
+        return down, up, median, p90, down_cpu, up_cpu, rtt_cpu * 1000 / ROUND_TRIPS
     finally:
         proc.kill()
         proc.wait()
@@ -138,11 +153,15 @@ def run(args):
                      echo_port, received)
             results[name].append(r)
             print(f"run {run_no + 1} {name:8s} down {r[0]:.1f} MiB/s up {r[1]:.1f} MiB/s "
-                  f"round trip {r[2]:.2f} ms (p90 {r[3]:.2f})", file=sys.stderr)
+                  f"round trip {r[2]:.2f} ms (p90 {r[3]:.2f}); VMM CPU down {r[4]:.2f} s "
+                  f"up {r[5]:.2f} s, {r[6]:.2f} ms per round trip", file=sys.stderr)
     rows = [(f"TCP host -> guest, {SIZE_MIB} MiB (MiB/s)", 0),
             (f"TCP guest -> host, {SIZE_MIB} MiB (MiB/s)", 1),
             (f"round trip of 1 byte, median of {ROUND_TRIPS} (ms)", 2),
-            (f"round trip of 1 byte, p90 (ms)", 3)]
+            (f"round trip of 1 byte, p90 (ms)", 3),
+            (f"VMM CPU time: TCP host -> guest, {SIZE_MIB} MiB (s)", 4),
+            (f"VMM CPU time: TCP guest -> host, {SIZE_MIB} MiB (s)", 5),
+            ("VMM CPU time per round trip (ms)", 6)]
     if args.markdown:
         print(f"| measure (median of {args.runs}) | ignition (emu) | QEMU TCG | ignition/QEMU |")
         print("| --- | ---: | ---: | ---: |")

@@ -12,6 +12,13 @@ import sys
 import tempfile
 import time
 
+# What the guest's init writes to the console by itself, at any moment: the
+# network milestone (after a restore the host bounces the link and DHCP's answer
+# comes a little later) and the VM-generation notice. Each is one write, so it
+# lands whole, but between any two writes of what a test reads from the shell.
+ASYNC_PREFIX = re.compile(rb"GUEST: (?:network|new vm generation)")
+ASYNC_LINE = re.compile(rb"GUEST: (?:network \S+ \S+ \S+|new vm generation)\r?\n")
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -34,6 +41,8 @@ def require_assets():
 class Guest:
     """launcher runs vmmd elsewhere: its words come before vmmd's, and vmmd
     and the guest assets are named as they are there (tools/kvm-host)."""
+
+    async_seen = 0  # see _search; a class default for subclasses with their own __init__
 
     def __init__(self, *extra_args, append="console=ttyAMA0 quiet", mem="1G", launcher=(),
                  vmmd=None, assets=None):
@@ -62,14 +71,43 @@ class Guest:
         self.log += chunk
         return True
 
+    def _search(self, rx):
+        """rx in the log after the last match. Lines the guest's init writes on
+        its own (ASYNC_LINE) may land between two writes of a command's output,
+        even mid-line: unless rx asks for one of them, it is matched against the
+        log without them. They stay in the log, and a pattern that asks for one
+        is matched from the last such match, whatever shell output was read
+        meanwhile."""
+        if ASYNC_PREFIX.search(rx.pattern):
+            m = rx.search(self.log, self.async_seen)
+            if m:
+                self.async_seen = m.end()
+                self.seen = max(self.seen, m.end())
+            return m
+        text = self.log[self.seen:]
+        kept, shifts, last = bytearray(), [], 0  # shifts: (kept length, raw length)
+        for a in ASYNC_LINE.finditer(text):
+            kept += text[last:a.start()]
+            last = a.end()
+            shifts.append((len(kept), a.end()))
+        kept += text[last:]
+        m = rx.search(bytes(kept))
+        if m:
+            raw_end = m.end()
+            for kept_at, raw_at in shifts:
+                if kept_at < m.end():  # an async line lay inside what matched
+                    raw_end = m.end() - kept_at + raw_at
+            self.seen += raw_end
+        return m
+
     def expect(self, pattern, timeout):
-        """Waits for a regex (bytes) in console output after the last match."""
+        """Waits for a regex (bytes) in console output after the last match
+        (see _search for the guest's own asynchronous lines)."""
         rx = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
         deadline = time.monotonic() + timeout
         while True:
-            m = rx.search(self.log, self.seen)
+            m = self._search(rx)
             if m:
-                self.seen = m.end()
                 return m
             left = deadline - time.monotonic()
             if left <= 0:

@@ -5,16 +5,19 @@ own init reports cage's first frame ("GUEST: desktop ready"); a windowless viewe
 then sees foot's window (its configured background, not the framebuffer console's
 black) fill a frame of the display's size; keys typed through virtio-input run a
 command in foot's shell, whose output reaches the serial console; the serial
-console still gives a root shell. While foot scrolls (every frame a page flip
-between cage's two buffers), a viewer gets damage for each frame but only the
-one ScanoutInfo of its attach. Then the warm desktop is snapshotted and
-restored twice: each restored desktop shows foot at once, and each takes typing
-into its own foot on its own. The tablet puts the guest's pointer on the pixel a
-viewer names. Last, a window size of 1024x768 from a viewer becomes the
-desktop's mode (cage presents at it, a viewer maps foot at it), with a German
-keyboard layout that AltGr and evdev codes are typed through, then 1280x800
-and the US layout again. And ignition-view in an Xvfb window: xdotool's typing
-reaches foot, and the window shows the desktop's frame pixel for pixel; and
+console still gives a root shell, and the image's DHCP client (busybox udhcpc,
+run by the init it shares with the console image) got libslirp's lease. While
+foot scrolls (every frame a page flip between cage's two buffers), a viewer gets
+damage for each frame but only the one ScanoutInfo of its attach. Then the warm
+desktop is snapshotted and restored twice: each restored desktop shows foot at
+once, takes typing into its own foot on its own and, its link bounced for its
+new MAC, asks DHCP again and gets a lease for that MAC. The tablet puts the
+guest's pointer on the pixel a viewer names. Last, a window size of 1024x768
+from a viewer becomes the desktop's mode (cage presents at it, a viewer maps
+foot at it), with a German keyboard layout that AltGr and evdev codes are typed
+through, then 1280x800 and the US layout again. And ignition-view in an Xvfb
+window: xdotool's typing reaches foot, and the window shows the desktop's frame
+pixel for pixel; and
 `vmmctl fanout --view` opens a window per clone of the warm desktop."""
 
 import os
@@ -111,6 +114,23 @@ def type_into_foot(name, marker):
                    f"{marker}-42")
 
 
+LEASE = re.compile(r"GUEST: network eth0 (10\.0\.2\.\d+) ([0-9a-f:]{17})")
+
+
+def lease(name, not_mac=None, timeout=120):
+    """The (address, MAC) of the guest's DHCP lease line, one for a MAC other
+    than not_mac."""
+    deadline = time.monotonic() + timeout
+    while True:
+        for m in LEASE.finditer(t.console_log(name)):
+            if m.group(2) != not_mac:
+                return m.group(1), m.group(2)
+        if time.monotonic() > deadline:
+            t.fail(f"{name}: no DHCP lease{' for a new MAC' if not_mac else ''} in "
+                   f"{timeout}s")
+        time.sleep(0.5)
+
+
 def boot():
     started = time.monotonic()
     r = t.vmmctl("start", "desk", "--image", "desktop", timeout=t.BOOT_TIMEOUT)
@@ -127,6 +147,11 @@ def boot():
     # The serial console's shell is root's, beside the desktop.
     t.vmmctl("console", "desk", stdin="echo SERIAL-$(id -u)-$((2+3)); pidof cage foot seatd\r")
     t.wait_log("desk", "SERIAL-0-5")
+    ip, mac = lease("desk")
+    if ip != "10.0.2.15":
+        t.fail(f"the desktop's lease is {ip}, not 10.0.2.15")
+    print(f"desktop lease {ip} for {mac}")
+    return mac
 
 
 def flips_announce_nothing(name):
@@ -171,7 +196,7 @@ def pointer_follows(name):
             t.fail(f"the guest showed no pointer at {x},{y}: {r.stdout}{r.stderr}")
 
 
-def snapshot_and_restore_twice():
+def snapshot_and_restore_twice(desk_mac):
     t.vmmctl("snapshot", "desk", "warm", timeout=300)
     for clone in ("desk-a", "desk-b"):
         t.vmmctl("restore", "warm", "--name", clone, timeout=300)
@@ -183,6 +208,10 @@ def snapshot_and_restore_twice():
     type_into_foot("desk-b", "CLONE-B")
     if "CLONE-B-42" in t.console_log("desk-a") or "CLONE-A-42" in t.console_log("desk-b"):
         t.fail("typing into one restored desktop reached the other")
+    macs = [lease(clone, not_mac=desk_mac)[1] for clone in ("desk-a", "desk-b")]
+    if macs[0] == macs[1]:
+        t.fail(f"the two restored desktops share the MAC {macs[0]}")
+    print(f"restored desktops asked DHCP again: {', '.join(macs)}")
     for clone in ("desk-a", "desk-b"):  # the rest is the first desktop's
         t.vmmctl("stop", clone, "--force")
 
@@ -310,9 +339,9 @@ def main():
     if not os.path.exists(disk):
         sys.exit(f"FAIL: {disk} missing; run tools/build-guest --image desktop")
     try:
-        boot()
+        desk_mac = boot()
         flips_announce_nothing("desk")
-        snapshot_and_restore_twice()
+        snapshot_and_restore_twice(desk_mac)
         pointer_follows("desk")
         set_layout("desk", "de")  # cage starts again at the new mode with it
         resize("desk", 1024, 768)

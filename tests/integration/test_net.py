@@ -9,12 +9,18 @@ machine's loopback.
    busybox httpd on 8080 and the host fetches it from 127.0.0.1:P.
    64 MiB go each way (the host's HTTP server to the guest's wget, the guest's
    nc to a host listener), with SHA-256 sums compared on both ends.
+   Over IPv6 the guest configures itself from libslirp's router advertisements
+   (SLAAC, fec0::/64) and reaches a token server on the host's ::1 at fec0::2.
 2. A guest started with plain `--net user` (no host-loopback) gets a lease too,
-   but the same fetch through 10.0.2.2 fails."""
+   but the same fetches through 10.0.2.2 and fec0::2 fail.
+
+The console image's busybox wget crashes on IPv6 literals (busybox 1.35
+static), so the IPv6 requests are written by hand through busybox nc."""
 
 import hashlib
 import http.server
 import os
+import re
 import secrets
 import socket
 import sys
@@ -36,10 +42,10 @@ def free_port():
 
 
 class TokenServer:
-    """An HTTP server on 127.0.0.1 that answers /token with a random token (and
-    /blob with TRANSFER random bytes, when made with a blob)."""
+    """An HTTP server on 127.0.0.1 (or ::1) that answers /token with a random
+    token (and /blob with TRANSFER random bytes, when made with a blob)."""
 
-    def __init__(self, blob=b""):
+    def __init__(self, blob=b"", host="127.0.0.1"):
         self.token = "tok-" + secrets.token_hex(12)
         self.hits = 0
         token = self.token
@@ -57,7 +63,10 @@ class TokenServer:
             def log_message(self, *args):
                 pass
 
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(http.server.ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        self.httpd = Server((host, 0), Handler)
         self.port = self.httpd.server_address[1]
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
@@ -75,6 +84,29 @@ def wait_lease(g):
     if not first & 2 or first & 1:
         g.fail(f"MAC {mac} is not a locally administered unicast address")
     return mac
+
+
+def slaac_address(g):
+    """The guest's address from libslirp's router advertisements."""
+    deadline = time.monotonic() + 60
+    while True:
+        m = g.shell("ip -6 addr show dev eth0 scope site; echo ADDR6-$((2*3))",
+                    r"\n((?:(?!ADDR6-6)[\s\S])*)ADDR6-6", 30)
+        found = re.search(rb"inet6 (fec0:[0-9a-f:]+)/64 scope site dynamic", m.group(1))
+        if found:
+            return found.group(1).decode()
+        if time.monotonic() > deadline:
+            g.fail("the guest has no SLAAC address in fec0::/64")
+        time.sleep(2)
+
+
+def fetch6(g, server, what):
+    """The guest asks fec0::2 (the host's ::1) for /token over TCP/IPv6; returns
+    what it printed after the request."""
+    start = len(g.log)
+    g.shell(f"printf 'GET /token HTTP/1.0\\r\\n\\r\\n' | nc fec0::2 {server.port}; "
+            f"echo {what}-DONE", rf"\n{what}-DONE", 120)
+    return g.log[start:]
 
 
 def fetch_from_host(port, timeout=60):
@@ -132,7 +164,28 @@ def transfers(g, server, blob_sum):
           f"{time.monotonic() - t2:.1f}s, sums equal")
 
 
-def with_host_loopback(server, blob_sum):
+def ipv6_with_host_loopback(g, server6):
+    addr = slaac_address(g)
+    out = fetch6(g, server6, "FETCH6")
+    if server6.token.encode() not in out or server6.hits < 1:
+        g.fail(f"over IPv6 the guest ({addr}) did not fetch the token from the host's ::1 "
+               "at fec0::2")
+    print(f"ok: SLAAC gave the guest {addr}; it fetched the token from the host's ::1 at "
+          "fec0::2")
+
+
+def ipv6_without_host_loopback(g, server6):
+    slaac_address(g)
+    hits = server6.hits
+    out = fetch6(g, server6, "FETCH6")
+    if server6.token.encode() in out or server6.hits != hits:
+        g.fail("without host-loopback the guest still reached the host's ::1 at fec0::2")
+    if b"can't connect" not in out:
+        g.fail("without host-loopback nc to fec0::2 did not report a refused connection")
+    print("ok: without host-loopback the IPv6 connection to fec0::2 is refused")
+
+
+def with_host_loopback(server, blob_sum, server6):
     published = free_port()
     g = Guest("--no-gpu", "--net", "user,host-loopback",
               "--publish", f"127.0.0.1:{published}:8080", mem="1G")
@@ -142,6 +195,7 @@ def with_host_loopback(server, blob_sum):
                 rf"\n{server.token}\r?\n[\s\S]*?FETCH-DONE", 120)
         if server.hits < 1:
             g.fail("the guest printed the token but the server saw no request")
+        ipv6_with_host_loopback(g, server6)
         transfers(g, server, blob_sum)
         page = "guest-" + secrets.token_hex(8)
         g.shell(f"mkdir -p /tmp/www && echo {page} >/tmp/www/page && "
@@ -155,7 +209,7 @@ def with_host_loopback(server, blob_sum):
         g.kill()
 
 
-def without_host_loopback(server):
+def without_host_loopback(server, server6):
     g = Guest("--no-gpu", "--net", "user")
     try:
         wait_lease(g)
@@ -169,6 +223,7 @@ def without_host_loopback(server):
         if server.hits != hits:
             g.fail("without host-loopback the test server still saw a request")
         print(f"ok: without host-loopback the fetch fails (wget status {rc})")
+        ipv6_without_host_loopback(g, server6)
     finally:
         g.kill()
 
@@ -176,11 +231,13 @@ def without_host_loopback(server):
 def main():
     blob = os.urandom(TRANSFER)
     server = TokenServer(blob)
+    server6 = TokenServer(host="::1")
     try:
-        with_host_loopback(server, hashlib.sha256(blob).hexdigest())
-        without_host_loopback(server)
+        with_host_loopback(server, hashlib.sha256(blob).hexdigest(), server6)
+        without_host_loopback(server, server6)
     finally:
         server.close()
+        server6.close()
     print("PASS")
 
 

@@ -28,6 +28,8 @@
 #define QSIZE 16
 #define RXQ_AT (VD_RAM_GPA + 0x10000)
 #define TXQ_AT (VD_RAM_GPA + 0x20000)
+#define CTRLQ_AT (VD_RAM_GPA + 0x30000)
+#define CTRL_BUF (VD_RAM_GPA + 0x3f0000)
 #define BUF (VD_RAM_GPA + 0x100000)
 #define VERSION_1 (1ull << VIRTIO_F_VERSION_1)
 #define F(bit) (1ull << (bit))
@@ -172,7 +174,7 @@ END_TEST
 /* ---- the device through the transport ----------------------------------------------------- */
 
 static struct vd_guest guest;
-static struct vd_queue rxq, txq;
+static struct vd_queue rxq, txq, ctrlq;
 static struct device *dev;
 static int kicks;
 static uint8_t delivered[4][256];
@@ -360,6 +362,159 @@ START_TEST(test_receive_one_buffer)
     ck_assert_uint_eq(le16(b + VIRTIO_NET_HDR_NUM_BUFFERS), 1);
     ck_assert_mem_eq(b + VIRTIO_NET_HDR_SIZE, f, sizeof(f));
     ck_assert_int_eq(vd_edges(&guest), edges + 1);
+}
+END_TEST
+
+/* A loop turn that takes sent frames and answers them: one interrupt at the
+ * end, for both queues, and none while the batch lasts. */
+START_TEST(test_batch_one_interrupt)
+{
+    bring_up(0);
+    send_frame(0, 60, 0);
+    send_frame(1, 60, 0);
+    offer_rx(2, 2048);
+    int edges = vd_edges(&guest);
+    virtio_net_batch_begin(dev);
+    ck_assert_uint_eq(virtio_net_transmit(dev, 64, record, NULL), 2);
+    uint8_t f[100];
+    frame_of(f, sizeof(f));
+    ck_assert_int_eq(virtio_net_receive(dev, f, sizeof(f)), 0);
+    ck_assert_uint_eq(vd_used_idx(&guest, &txq), 2); /* returned at once */
+    ck_assert_uint_eq(vd_used_idx(&guest, &rxq), 1);
+    ck_assert_int_eq(vd_edges(&guest), edges);
+    virtio_net_batch_end(dev);
+    ck_assert_int_eq(vd_edges(&guest), edges + 1);
+    ck_assert(vd_read(dev, VD_INT_STATUS) & 1);
+    virtio_net_batch_end(dev); /* nothing owed: no second one */
+    ck_assert_int_eq(vd_edges(&guest), edges + 1);
+    /* Outside a batch, each return interrupts as before. */
+    send_frame(3, 60, 0);
+    ck_assert_uint_eq(virtio_net_transmit(dev, 64, record, NULL), 1);
+    ck_assert_int_eq(vd_edges(&guest), edges + 2);
+}
+END_TEST
+
+/* With EVENT_IDX the batch interrupts only if the driver's used_event lies in
+ * what the whole batch returned. */
+START_TEST(test_batch_respects_used_event)
+{
+    bring_up(F(VIRTIO_F_EVENT_IDX));
+    for (uint16_t i = 0; i < 3; i++)
+        send_frame(i, 60, 0);
+    vd_set_used_event(&guest, &txq, 5); /* asks once the sixth is returned */
+    int edges = vd_edges(&guest);
+    virtio_net_batch_begin(dev);
+    ck_assert_uint_eq(virtio_net_transmit(dev, 64, record, NULL), 3);
+    virtio_net_batch_end(dev);
+    ck_assert_int_eq(vd_edges(&guest), edges);
+    for (uint16_t i = 3; i < 6; i++)
+        send_frame(i, 60, 0);
+    virtio_net_batch_begin(dev);
+    ck_assert_uint_eq(virtio_net_transmit(dev, 64, record, NULL), 3);
+    virtio_net_batch_end(dev);
+    ck_assert_int_eq(vd_edges(&guest), edges + 1);
+}
+END_TEST
+
+#define ANNOUNCE_FEATURES \
+    (F(VIRTIO_NET_F_STATUS) | F(VIRTIO_NET_F_CTRL_VQ) | F(VIRTIO_NET_F_GUEST_ANNOUNCE))
+
+static void bring_up_with_control(uint64_t features)
+{
+    vd_negotiate(dev, VERSION_1 | features);
+    rxq = vd_queue_at(RXQ_AT, QSIZE);
+    txq = vd_queue_at(TXQ_AT, QSIZE);
+    ctrlq = vd_queue_at(CTRLQ_AT, QSIZE);
+    vd_enable_queue(dev, 0, &rxq);
+    vd_enable_queue(dev, 1, &txq);
+    vd_enable_queue(dev, 2, &ctrlq);
+    vd_driver_ok(dev);
+}
+
+/* A control command as Linux sends it: class and command readable, one status
+ * byte writable (set to 0xee first, to see it written). Returns that byte after
+ * the device has answered. */
+static uint8_t control(uint16_t slot, uint8_t class, uint8_t command)
+{
+    uint64_t at = CTRL_BUF + 0x100u * slot;
+    vd_at(&guest, at)[0] = class;
+    vd_at(&guest, at)[1] = command;
+    vd_at(&guest, at + 0x80)[0] = 0xee;
+    vd_put_desc(&guest, &ctrlq, 2u * slot, at, 2, VIRTQ_DESC_F_NEXT, (uint16_t)(2u * slot + 1));
+    vd_put_desc(&guest, &ctrlq, 2u * slot + 1, at + 0x80, 1, VIRTQ_DESC_F_WRITE, 0);
+    vd_offer(&guest, &ctrlq, (uint16_t)(2u * slot));
+    vd_write(dev, VD_QUEUE_NOTIFY, 2);
+    return vd_at(&guest, at + 0x80)[0];
+}
+
+START_TEST(test_announce_and_ack)
+{
+    bring_up_with_control(ANNOUNCE_FEATURES);
+    int edges = vd_edges(&guest);
+    ck_assert(virtio_net_announce(dev));
+    ck_assert_int_eq(vd_edges(&guest), edges + 1);
+    ck_assert(vd_read(dev, VD_INT_STATUS) & 2); /* a config change */
+    ck_assert_uint_eq(vd_config_byte(dev, VIRTIO_NET_CFG_STATUS),
+                      VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE);
+    ck_assert(virtio_net_announce_pending(dev));
+    /* Anything but the acknowledgement is refused and changes nothing. */
+    ck_assert_uint_eq(control(0, 0, 0), VIRTIO_NET_ERR); /* VIRTIO_NET_CTRL_RX, not offered */
+    ck_assert_uint_eq(control(1, VIRTIO_NET_CTRL_ANNOUNCE, 1), VIRTIO_NET_ERR);
+    ck_assert(virtio_net_announce_pending(dev));
+    ck_assert_uint_eq(control(2, VIRTIO_NET_CTRL_ANNOUNCE, VIRTIO_NET_CTRL_ANNOUNCE_ACK),
+                      VIRTIO_NET_OK);
+    ck_assert(!virtio_net_announce_pending(dev));
+    ck_assert_uint_eq(vd_config_byte(dev, VIRTIO_NET_CFG_STATUS), VIRTIO_NET_S_LINK_UP);
+    ck_assert_uint_eq(vd_used_idx(&guest, &ctrlq), 3);
+    uint32_t id, len;
+    vd_used_elem(&guest, &ctrlq, 2, &id, &len);
+    ck_assert_uint_eq(id, 4);
+    ck_assert_uint_eq(len, 1);
+}
+END_TEST
+
+START_TEST(test_announce_needs_the_feature)
+{
+    bring_up(F(VIRTIO_NET_F_STATUS)); /* an older driver: no control queue */
+    int edges = vd_edges(&guest);
+    ck_assert(!virtio_net_announce(dev));
+    ck_assert_int_eq(vd_edges(&guest), edges);
+    ck_assert_uint_eq(vd_config_byte(dev, VIRTIO_NET_CFG_STATUS), VIRTIO_NET_S_LINK_UP);
+}
+END_TEST
+
+START_TEST(test_control_malformed_needs_reset)
+{
+    bring_up_with_control(ANNOUNCE_FEATURES);
+    /* A command with no status byte to answer in. */
+    vd_at(&guest, CTRL_BUF)[0] = VIRTIO_NET_CTRL_ANNOUNCE;
+    vd_put_desc(&guest, &ctrlq, 0, CTRL_BUF, 2, 0, 0);
+    vd_offer(&guest, &ctrlq, 0);
+    vd_write(dev, VD_QUEUE_NOTIFY, 2);
+    ck_assert(vd_read(dev, VD_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+}
+END_TEST
+
+START_TEST(test_control_header_split_and_short)
+{
+    bring_up_with_control(ANNOUNCE_FEATURES);
+    ck_assert(virtio_net_announce(dev));
+    /* class and command in two descriptors: read across them */
+    vd_at(&guest, CTRL_BUF)[0] = VIRTIO_NET_CTRL_ANNOUNCE;
+    vd_at(&guest, CTRL_BUF + 0x10)[0] = VIRTIO_NET_CTRL_ANNOUNCE_ACK;
+    vd_put_desc(&guest, &ctrlq, 0, CTRL_BUF, 1, VIRTQ_DESC_F_NEXT, 1);
+    vd_put_desc(&guest, &ctrlq, 1, CTRL_BUF + 0x10, 1, VIRTQ_DESC_F_NEXT, 2);
+    vd_put_desc(&guest, &ctrlq, 2, CTRL_BUF + 0x80, 1, VIRTQ_DESC_F_WRITE, 0);
+    vd_offer(&guest, &ctrlq, 0);
+    vd_write(dev, VD_QUEUE_NOTIFY, 2);
+    ck_assert_uint_eq(vd_at(&guest, CTRL_BUF + 0x80)[0], VIRTIO_NET_OK);
+    ck_assert(!virtio_net_announce_pending(dev));
+    /* one readable byte only: no command to read */
+    vd_put_desc(&guest, &ctrlq, 3, CTRL_BUF, 1, VIRTQ_DESC_F_NEXT, 4);
+    vd_put_desc(&guest, &ctrlq, 4, CTRL_BUF + 0x80, 1, VIRTQ_DESC_F_WRITE, 0);
+    vd_offer(&guest, &ctrlq, 3);
+    vd_write(dev, VD_QUEUE_NOTIFY, 2);
+    ck_assert(vd_read(dev, VD_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 }
 END_TEST
 
@@ -558,6 +713,77 @@ START_TEST(test_frame_filter)
 }
 END_TEST
 
+/* A TCP segment in IPv4 (or IPv6) with a 20-byte TCP header, flags and
+ * payload bytes of data; returns the frame's length. */
+static size_t tcp_frame(uint8_t *f, bool v6, uint8_t flags, size_t payload)
+{
+    memset(f, 0, 128);
+    uint8_t *ip = f + 14, *tcp;
+    if (v6) {
+        f[12] = 0x86, f[13] = 0xdd;
+        ip[0] = 0x60, ip[6] = 6;
+        ip[4] = (uint8_t)((20 + payload) >> 8), ip[5] = (uint8_t)(20 + payload);
+        tcp = ip + 40;
+    } else {
+        f[12] = 0x08, f[13] = 0x00;
+        ip[0] = 0x45, ip[9] = 6;
+        ip[2] = (uint8_t)((40 + payload) >> 8), ip[3] = (uint8_t)(40 + payload);
+        tcp = ip + 20;
+    }
+    tcp[12] = 5 << 4, tcp[13] = flags;
+    return (size_t)(tcp - f) + 20 + payload;
+}
+
+START_TEST(test_pure_ack)
+{
+    uint8_t f[128];
+    for (int v6 = 0; v6 < 2; v6++) {
+        size_t len = tcp_frame(f, v6, 0x10, 0);
+        ck_assert(net_frame_is_pure_ack(f, len));
+        /* Ethernet pads short frames: the IP length is what counts. */
+        ck_assert(net_frame_is_pure_ack(f, len + 6));
+        ck_assert(!net_frame_is_pure_ack(f, len - 1)); /* header cut short */
+        len = tcp_frame(f, v6, 0x10, 1); /* data */
+        ck_assert(!net_frame_is_pure_ack(f, len));
+        len = tcp_frame(f, v6, 0x18, 0); /* PSH */
+        ck_assert(!net_frame_is_pure_ack(f, len));
+        len = tcp_frame(f, v6, 0x11, 0); /* FIN */
+        ck_assert(!net_frame_is_pure_ack(f, len));
+        len = tcp_frame(f, v6, 0x12, 0); /* SYN */
+        ck_assert(!net_frame_is_pure_ack(f, len));
+        len = tcp_frame(f, v6, 0x14, 0); /* RST */
+        ck_assert(!net_frame_is_pure_ack(f, len));
+        len = tcp_frame(f, v6, 0x10, 0);
+        f[14 + (v6 ? 40 : 20) + 12] = 4 << 4; /* a TCP header shorter than 20 */
+        ck_assert(!net_frame_is_pure_ack(f, len));
+        len = tcp_frame(f, v6, 0x10, 0);
+        f[14 + (v6 ? 40 : 20) + 12] = 8 << 4; /* options claimed beyond the segment */
+        ck_assert(!net_frame_is_pure_ack(f, len));
+    }
+    size_t len = tcp_frame(f, false, 0x10, 0);
+    f[14 + 9] = 17; /* UDP */
+    ck_assert(!net_frame_is_pure_ack(f, len));
+    len = tcp_frame(f, false, 0x10, 0);
+    f[14 + 6] = 0x20; /* more fragments */
+    ck_assert(!net_frame_is_pure_ack(f, len));
+    len = tcp_frame(f, false, 0x10, 0);
+    f[14 + 3] = 200; /* longer than the frame */
+    ck_assert(!net_frame_is_pure_ack(f, len));
+    len = tcp_frame(f, false, 0x10, 0);
+    f[14] = 0x44; /* an IP header shorter than 20 */
+    ck_assert(!net_frame_is_pure_ack(f, len));
+    len = tcp_frame(f, true, 0x10, 0);
+    f[14 + 6] = 0; /* an extension header first */
+    ck_assert(!net_frame_is_pure_ack(f, len));
+    len = tcp_frame(f, true, 0x10, 0);
+    f[14 + 5] = 200; /* a payload length beyond the frame */
+    ck_assert(!net_frame_is_pure_ack(f, len));
+    ck_assert(!net_frame_is_pure_ack(f, 10));
+    f[12] = 0x08, f[13] = 0x06; /* ARP */
+    ck_assert(!net_frame_is_pure_ack(f, 60));
+}
+END_TEST
+
 START_TEST(test_mac_from_name_and_secret)
 {
     char dir[] = "/tmp/ignition-net-mac-XXXXXX";
@@ -615,6 +841,12 @@ static Suite *virtio_net_suite(void)
     tcase_add_test(d, test_transmit_writable_chain_needs_reset);
     tcase_add_test(d, test_transmit_before_driver_ok);
     tcase_add_test(d, test_receive_one_buffer);
+    tcase_add_test(d, test_batch_one_interrupt);
+    tcase_add_test(d, test_batch_respects_used_event);
+    tcase_add_test(d, test_announce_and_ack);
+    tcase_add_test(d, test_announce_needs_the_feature);
+    tcase_add_test(d, test_control_malformed_needs_reset);
+    tcase_add_test(d, test_control_header_split_and_short);
     tcase_add_test(d, test_receive_no_room_takes_nothing);
     tcase_add_test(d, test_receive_too_small_without_merging);
     tcase_add_test(d, test_receive_readable_chain_needs_reset);
@@ -629,6 +861,7 @@ static Suite *virtio_net_suite(void)
     tcase_add_test(u, test_publish_parse);
     tcase_add_test(u, test_net_config_parse);
     tcase_add_test(u, test_frame_filter);
+    tcase_add_test(u, test_pure_ack);
     tcase_add_test(u, test_mac_from_name_and_secret);
     suite_add_tcase(s, u);
     return s;

@@ -20,6 +20,7 @@
 
 #define RECEIVEQ 0
 #define TRANSMITQ 1
+#define CONTROLQ 2
 #define NET_QUEUE_SIZE 256
 #define PACKET_MAX (VIRTIO_NET_HDR_SIZE + VIRTIO_NET_MAX_FRAME)
 /* Receive chains one frame may take with MRG_RXBUF: Linux's smallest
@@ -29,7 +30,8 @@
 
 #define NET_FEATURES ((1ull << VIRTIO_NET_F_CSUM) | (1ull << VIRTIO_NET_F_GUEST_CSUM) | \
                       (1ull << VIRTIO_NET_F_MTU) | (1ull << VIRTIO_NET_F_MAC) |           \
-                      (1ull << VIRTIO_NET_F_MRG_RXBUF) | (1ull << VIRTIO_NET_F_STATUS))
+                      (1ull << VIRTIO_NET_F_MRG_RXBUF) | (1ull << VIRTIO_NET_F_STATUS) |  \
+                      (1ull << VIRTIO_NET_F_CTRL_VQ) | (1ull << VIRTIO_NET_F_GUEST_ANNOUNCE))
 
 /* ---- checking what the guest sends ---------------------------------------------------- */
 
@@ -112,10 +114,17 @@ struct net {
     uint8_t mac[6];
     bool link_up;
     bool link_seen; /* the driver read the status since it last changed */
+    bool announce;  /* VIRTIO_NET_S_ANNOUNCE: set until the driver acknowledges */
     struct virtio_net_stats stats;
     unsigned logged;
+    /* Between virtio_net_batch_begin and _end the used rings' interrupts wait:
+     * per queue, whether one is owed and the used index the batch began at. */
+    bool batching;
+    bool owed[2];
+    uint16_t batch_old_used[2];
     /* Used under the transport lock; too large for a stack. */
     struct virtq_chain chain;
+    struct virtq_chain control_chain;
     struct virtq_chain rx_chains[RX_MAX_CHAINS];
     uint8_t packet[PACKET_MAX];
 };
@@ -130,7 +139,8 @@ static void net_config_read(void *dev, size_t offset, uint8_t *out, size_t len)
     struct net *n = dev;
     uint8_t config[VIRTIO_NET_CFG_SIZE] = {0};
     memcpy(config + VIRTIO_NET_CFG_MAC, n->mac, 6);
-    le_put(config + VIRTIO_NET_CFG_STATUS, n->link_up ? VIRTIO_NET_S_LINK_UP : 0, 2);
+    le_put(config + VIRTIO_NET_CFG_STATUS,
+           (n->link_up ? VIRTIO_NET_S_LINK_UP : 0) | (n->announce ? VIRTIO_NET_S_ANNOUNCE : 0), 2);
     le_put(config + VIRTIO_NET_CFG_MAX_VQ_PAIRS, 1, 2);
     le_put(config + VIRTIO_NET_CFG_MTU, VIRTIO_NET_MTU, 2);
     memcpy(out, config + offset, len);
@@ -138,11 +148,84 @@ static void net_config_read(void *dev, size_t offset, uint8_t *out, size_t len)
         n->link_seen = true;
 }
 
-/* vCPU thread, transport locked: new frames or new receive buffers. */
+/* Copies the chain's first len device-readable bytes to out; false if it has fewer. */
+static bool chain_read(const struct virtq_chain *c, uint8_t *out, size_t len)
+{
+    for (unsigned i = 0; i < c->num_segments && len; i++) {
+        const struct virtq_segment *s = &c->segments[i];
+        if (s->device_writable)
+            break; /* readable ones come first (the walker checks) */
+        size_t n = s->len < len ? s->len : len;
+        memcpy(out, s->host, n);
+        out += n, len -= n;
+    }
+    return len == 0;
+}
+
+/* The first device-writable byte of the chain, or NULL. */
+static uint8_t *chain_status_byte(const struct virtq_chain *c)
+{
+    for (unsigned i = 0; i < c->num_segments; i++)
+        if (c->segments[i].device_writable && c->segments[i].len)
+            return c->segments[i].host;
+    return NULL;
+}
+
+static void PRINTF_LIKE(2, 3) log_guest_error(struct net *n, const char *fmt, ...);
+
+/* One command. The only one offered is the announce acknowledgement
+ * (GUEST_ANNOUNCE); any other class or command gets VIRTIO_NET_ERR, as the
+ * features that would bring them were not offered. -1: a malformed chain. */
+static int answer_control(struct net *n, const struct virtq_chain *c)
+{
+    uint8_t command[2];
+    uint8_t *status = chain_status_byte(c);
+    if (!status || !chain_read(c, command, sizeof(command))) {
+        log_guest_error(n, "a control command without its header or status byte");
+        return -1;
+    }
+    if (command[0] == VIRTIO_NET_CTRL_ANNOUNCE && command[1] == VIRTIO_NET_CTRL_ANNOUNCE_ACK) {
+        if (n->announce)
+            log_info("virtio-net: the guest announced itself");
+        n->announce = false;
+        *status = VIRTIO_NET_OK;
+    } else {
+        log_guest_error(n, "control command %u.%u not offered", command[0], command[1]);
+        *status = VIRTIO_NET_ERR;
+    }
+    return 0;
+}
+
+/* vCPU thread, transport locked. Control commands are answered here and now:
+ * Linux waits for the answer spinning, and nothing in one needs the network. */
+static void serve_control(struct net *n, struct virtio_mmio *t)
+{
+    struct virtq *vq = virtio_mmio_queue(t, CONTROLQ);
+    if (!vq)
+        return;
+    uint16_t old_used = vq->used_idx;
+    for (unsigned i = 0; i < NET_QUEUE_SIZE; i++) { /* bounded: at most a ring's worth */
+        enum virtq_error err = virtq_pop(vq, &n->control_chain);
+        if (err == VIRTQ_EMPTY)
+            break;
+        if (err != VIRTQ_OK || answer_control(n, &n->control_chain) < 0) {
+            virtio_mmio_needs_reset(t);
+            return;
+        }
+        virtq_push(vq, n->control_chain.head, 1);
+    }
+    virtio_mmio_used(t, CONTROLQ, old_used);
+}
+
+/* vCPU thread, transport locked: new frames, new receive buffers, or a
+ * control command. */
 static void net_notify(void *dev, struct virtio_mmio *t, unsigned q)
 {
-    (void)t, (void)q;
     struct net *n = dev;
+    if (q == CONTROLQ) {
+        serve_control(n, t);
+        return;
+    }
     if (n->backend.kick)
         n->backend.kick(n->backend.opaque);
 }
@@ -159,6 +242,21 @@ static void PRINTF_LIKE(2, 3) log_guest_error(struct net *n, const char *fmt, ..
     va_end(ap);
     log_warn("virtio-net: %s%s", message,
              n->logged == LOG_LIMIT ? " (further ones not logged)" : "");
+}
+
+/* Transport locked: buffers were returned to queue q since old_used. In a
+ * batch the interrupt is decided once at its end, over all of them (§2.7.10
+ * asks whether used_event lies anywhere in the range). */
+static void signal_used(struct net *n, unsigned q, uint16_t old_used)
+{
+    if (!n->batching) {
+        virtio_mmio_used(n->transport, q, old_used);
+        return;
+    }
+    if (!n->owed[q]) {
+        n->owed[q] = true;
+        n->batch_old_used[q] = old_used;
+    }
 }
 
 static void net_destroy(void *dev)
@@ -226,7 +324,7 @@ static const struct virtio_device_ops net_ops = {
     .name = "virtio-net",
     .device_id = VIRTIO_ID_NET,
     .features = NET_FEATURES,
-    .num_queues = 2,
+    .num_queues = 3,
     .queue_max = NET_QUEUE_SIZE,
     .config_size = VIRTIO_NET_CFG_SIZE,
     .config_read = net_config_read,
@@ -296,7 +394,7 @@ static int take_one(struct net *n, size_t *len)
     }
     uint16_t old_used = vq->used_idx;
     virtq_push(vq, n->chain.head, 0);
-    virtio_mmio_used(t, TRANSMITQ, old_used);
+    signal_used(n, TRANSMITQ, old_used);
     enum virtio_net_tx_verdict v =
         virtio_net_check_tx(n->packet, (size_t)got, virtio_mmio_driver_features(t));
     if (v != VIRTIO_NET_TX_OK) {
@@ -428,11 +526,11 @@ static int receive_locked(struct net *n, const uint8_t *frame, size_t len)
         virtq_push(vq, n->rx_chains[0].head, 0);
         for (int i = 1; i < RX_MAX_CHAINS && mergeable; i++)
             virtq_push(vq, n->rx_chains[i].head, 0);
-        virtio_mmio_used(t, RECEIVEQ, old_used);
+        signal_used(n, RECEIVEQ, old_used);
         return -EINVAL;
     }
     fill_rx_chains(n, vq, count, frame, len, features);
-    virtio_mmio_used(t, RECEIVEQ, old_used);
+    signal_used(n, RECEIVEQ, old_used);
     return 0;
 }
 
@@ -449,6 +547,37 @@ int virtio_net_receive(struct device *dev, const uint8_t *frame, size_t len)
         n->stats.rx_dropped++;
     virtio_mmio_unlock(n->transport);
     return rc;
+}
+
+void virtio_net_batch_begin(struct device *dev)
+{
+    struct net *n = net_of(dev);
+    virtio_mmio_lock(n->transport);
+    n->batching = true;
+    virtio_mmio_unlock(n->transport);
+}
+
+void virtio_net_batch_end(struct device *dev)
+{
+    struct net *n = net_of(dev);
+    virtio_mmio_lock(n->transport);
+    n->batching = false;
+    /* One interrupt says "used buffers" for every queue: the first queue
+     * whose driver asks for one raises it. virtio_mmio_used interrupts only
+     * for a queue still running; one reset meanwhile at worst gets a
+     * spurious interrupt. */
+    bool raised = false;
+    for (unsigned q = 0; q < 2; q++) {
+        if (!n->owed[q])
+            continue;
+        n->owed[q] = false;
+        struct virtq *vq = virtio_mmio_queue(n->transport, q);
+        if (!raised && vq && virtq_should_interrupt(vq, n->batch_old_used[q])) {
+            virtio_mmio_used(n->transport, q, n->batch_old_used[q]);
+            raised = true;
+        }
+    }
+    virtio_mmio_unlock(n->transport);
 }
 
 /* ---- link, address, counters ------------------------------------------------------------ */
@@ -475,6 +604,30 @@ bool virtio_net_link_seen(struct device *dev)
     return seen;
 }
 
+bool virtio_net_announce(struct device *dev)
+{
+    struct net *n = net_of(dev);
+    virtio_mmio_lock(n->transport);
+    bool can = (virtio_mmio_driver_features(n->transport) &
+                (1ull << VIRTIO_NET_F_GUEST_ANNOUNCE)) &&
+               virtio_mmio_queue(n->transport, CONTROLQ) != NULL;
+    if (can) {
+        n->announce = true;
+        virtio_mmio_config_changed(n->transport);
+    }
+    virtio_mmio_unlock(n->transport);
+    return can;
+}
+
+bool virtio_net_announce_pending(struct device *dev)
+{
+    struct net *n = net_of(dev);
+    virtio_mmio_lock(n->transport);
+    bool pending = n->announce;
+    virtio_mmio_unlock(n->transport);
+    return pending;
+}
+
 bool virtio_net_running(struct device *dev)
 {
     struct net *n = net_of(dev);
@@ -489,6 +642,14 @@ void virtio_net_set_mac(struct device *dev, const uint8_t mac[6])
     struct net *n = net_of(dev);
     virtio_mmio_lock(n->transport);
     memcpy(n->mac, mac, 6);
+    virtio_mmio_unlock(n->transport);
+}
+
+void virtio_net_get_mac(struct device *dev, uint8_t mac[6])
+{
+    struct net *n = net_of(dev);
+    virtio_mmio_lock(n->transport);
+    memcpy(mac, n->mac, 6);
     virtio_mmio_unlock(n->transport);
 }
 

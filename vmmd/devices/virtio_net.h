@@ -24,6 +24,8 @@
 #define VIRTIO_NET_F_HOST_TSO4 11
 #define VIRTIO_NET_F_MRG_RXBUF 15
 #define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_F_CTRL_VQ 17
+#define VIRTIO_NET_F_GUEST_ANNOUNCE 21
 
 /* §5.1.4 Device configuration layout (byte offsets) */
 #define VIRTIO_NET_CFG_MAC 0
@@ -32,6 +34,13 @@
 #define VIRTIO_NET_CFG_MTU 10
 #define VIRTIO_NET_CFG_SIZE 12
 #define VIRTIO_NET_S_LINK_UP 1u
+#define VIRTIO_NET_S_ANNOUNCE 2u
+
+/* §5.1.6.5 the control queue: class, command, data; one status byte back. */
+#define VIRTIO_NET_CTRL_ANNOUNCE 3
+#define VIRTIO_NET_CTRL_ANNOUNCE_ACK 0
+#define VIRTIO_NET_OK 0
+#define VIRTIO_NET_ERR 1
 
 /* §5.1.6 struct virtio_net_hdr: u8 flags, u8 gso_type, le16 hdr_len,
  * le16 gso_size, le16 csum_start, le16 csum_offset, le16 num_buffers (always
@@ -105,16 +114,33 @@ unsigned virtio_net_transmit(struct device *dev, unsigned max, virtio_net_delive
  * (dropped, its buffer returned empty). */
 int virtio_net_receive(struct device *dev, const uint8_t *frame, size_t len);
 
+/* Backend thread: between these two, buffers returned by virtio_net_transmit
+ * and virtio_net_receive raise no interrupt at once; batch_end raises the ones
+ * the driver asked for (EVENT_IDX or not), once per queue. A loop turn that
+ * takes a sent frame and answers it then costs the guest one interrupt, not
+ * one for the sent buffer and another for the answer. Not nested. */
+void virtio_net_batch_begin(struct device *dev);
+void virtio_net_batch_end(struct device *dev);
+
 /* The link as the guest sees it (VIRTIO_NET_F_STATUS): a change raises the
  * config interrupt, and Linux turns it into a carrier change. */
 void virtio_net_set_link(struct device *dev, bool up);
 /* Whether the driver read the status since the last change (so that a link
  * taken down and up again is seen down first). */
 bool virtio_net_link_seen(struct device *dev);
+/* Asks the guest to announce itself (VIRTIO_NET_F_GUEST_ANNOUNCE, §5.1.6.5.3):
+ * the ANNOUNCE status bit and a config interrupt; Linux then sends gratuitous
+ * ARP and unsolicited neighbour advertisements and acknowledges on the control
+ * queue, which clears the bit. False when the driver did not take the feature
+ * (or is not running): the caller then has to make the guest notice otherwise. */
+bool virtio_net_announce(struct device *dev);
+/* Whether the ANNOUNCE bit is still set (the driver has not acknowledged). */
+bool virtio_net_announce_pending(struct device *dev);
 /* Whether the driver has set DRIVER_OK (and not reset since). */
 bool virtio_net_running(struct device *dev);
 /* The MAC address in config space: what the driver reads when it probes. */
 void virtio_net_set_mac(struct device *dev, const uint8_t mac[6]);
+void virtio_net_get_mac(struct device *dev, uint8_t mac[6]);
 
 /* Snapshot state beyond the queues (proto/devices/virtio_net.proto): the
  * config space as the driver last read it. Nothing is in flight between

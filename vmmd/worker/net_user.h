@@ -50,6 +50,11 @@ void net_publish_format(const struct net_publish *p, char *out, size_t out_len);
  * which may be a loopback address). Pure: unit-tested and fuzzed. */
 bool net_frame_allowed(const uint8_t *frame, size_t len, bool host_loopback);
 
+/* Whether an Ethernet frame is a TCP segment that carries nothing but an ACK
+ * (IPv4 unfragmented or IPv6 without extension headers; no payload; no flag
+ * but ACK): what the user network lets wait briefly on its way to the guest. */
+bool net_frame_is_pure_ack(const uint8_t *frame, size_t len);
+
 struct net_user;
 
 /* The stack for one guest, not yet attached to a device. Returns NULL with a
@@ -65,6 +70,11 @@ void net_user_attach(struct net_user *nu, struct device *net);
  * down until the driver has seen it down, then up again, so that the guest
  * takes the new address and asks DHCP again. Loop thread. */
 void net_user_bounce_link(struct net_user *nu);
+/* After a restore, once the vCPU runs. A guest whose MAC is the one it had
+ * (the same guest restored) keeps its address and is asked to announce itself
+ * (GUEST_ANNOUNCE: gratuitous ARP, so the new stack knows it at once); a clone
+ * with a new MAC, or a driver without the feature, gets the link bounce. */
+void net_user_restored(struct net_user *nu, bool same_mac);
 void net_user_destroy(struct net_user *nu);
 
 #endif

@@ -456,8 +456,13 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
     }
     w->booted_once = true;
     /* A restore loaded the snapshot's device; this guest's MAC is its own. */
-    if (mc.restore && machine_net(w->machine))
+    bool same_mac = false;
+    if (mc.restore && machine_net(w->machine)) {
+        uint8_t loaded[6];
+        virtio_net_get_mac(machine_net(w->machine), loaded);
+        same_mac = memcmp(loaded, w->mac, sizeof(loaded)) == 0;
         virtio_net_set_mac(machine_net(w->machine), w->mac);
+    }
     /* And its CID; its connections from before are reset once it runs. */
     if (mc.restore && machine_vsock(w->machine))
         virtio_vsock_set_cid(machine_vsock(w->machine), o->vsock_cid);
@@ -498,9 +503,10 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
     w->vcpu_started = true;
     if (restoring)
         log_restore_timing(w, frame_ms, monotonic_ms());
-    /* A clone has a MAC and a network stack of its own: its guest learns so. */
+    /* A clone has a MAC and a network stack of its own: its guest learns so.
+     * The same guest restored only tells the new stack where it is. */
     if (restoring && w->net)
-        net_user_bounce_link(w->net);
+        net_user_restored(w->net, same_mac);
     if (restoring && w->vsock)
         vsock_host_transport_reset(w->vsock);
     event_base_dispatch(w->base);
