@@ -273,6 +273,15 @@ def viewer_on_desktop(name):
         v = Viewer(types.SimpleNamespace(fail=t.fail), sock, env)
         if v.geometry() != (1280, 800):
             t.fail(f"the viewer's window is {v.geometry()}, not the desktop's 1280x800")
+        # The window exists hidden until the viewer has a frame to show, and X
+        # refuses to focus an unmapped window (BadMatch).
+        deadline = time.monotonic() + 60
+        while v.win not in subprocess.run(
+                ["xdotool", "search", "--onlyvisible", "--name", "^ignition"], env=env,
+                capture_output=True, text=True).stdout.split():
+            if time.monotonic() > deadline:
+                t.fail("the viewer's window was not shown within 60 s")
+            time.sleep(0.2)
         v.xdotool("windowfocus", "--sync", v.win)
 
         def type_in_window():
