@@ -555,15 +555,12 @@ static bool unicorn_older_than(unsigned major, unsigned minor)
 
 static int create_engine(struct hv_vm *vm, char *err, size_t err_len)
 {
-    if (uc_open(UC_ARCH_ARM64, UC_MODE_ARM, &vm->uc) != UC_ERR_OK) {
-        vm->uc = NULL;
+    if (emu_engine_open(&vm->uc, 0) < 0) {
         snprintf(err, err_len, "cannot open a Unicorn arm64 engine");
         return -1;
     }
-    /* cortex-a57: "max" would bring PAuth/BTI/PAN paths and is much slower. */
-    if (uc_ctl_set_cpu_model(vm->uc, UC_CPU_ARM64_A57) != UC_ERR_OK ||
-        /* An empty exit set: no "until" address that could stop the guest. */
-        uc_ctl_exits_enable(vm->uc) != UC_ERR_OK ||
+    /* An empty exit set: no "until" address that could stop the guest. */
+    if (uc_ctl_exits_enable(vm->uc) != UC_ERR_OK ||
         uc_mmio_map(vm->uc, 0, vm->config.mmio_limit, device_space_read, vm,
                     device_space_write, vm) != UC_ERR_OK ||
         uc_hook_add(vm->uc, &vm->hook_intr, UC_HOOK_INTR, (void *)on_interrupt, vm, 1, 0) !=

@@ -145,6 +145,11 @@ int emu_cpreg_write(uc_engine *uc, uint32_t reg, uint64_t value);
 #define PSTATE_EL1H_MASKED 0x3c5u /* D, A, I, F masked; EL1 with SP_EL1 */
 #define PSTATE_I (1u << 7)
 
+/* Opens the arm64 engine a guest runs on (emu_engine.c): Cortex-A57, and a
+ * translation buffer that is flushed when it fills (Unicorn <= 2.1.2 otherwise
+ * overwrites live translations: see there). buffer_bytes 0: the backend's size. */
+int emu_engine_open(uc_engine **uc, uint32_t buffer_bytes);
+
 /* Puts a fresh engine into the state an EL1 kernel expects (pitfall: Unicorn
  * leaves SCR_EL3 and HCR_EL2 at zero, so EL1 would be AArch32 after an ERET). */
 int emu_prepare_el1(uc_engine *uc);
