@@ -151,19 +151,42 @@ static int save_base_id(const char *id)
 
 /* ---- making the base ---------------------------------------------------------------- */
 
+/* Whether vmmd has a guest of that name, and whether it has stopped; looked
+ * up in the list, so that "no such guest" is an answer, not an error. */
+static bool find_guest(const char *name, bool *stopped)
+{
+    Ignition__ListRequest req = IGNITION__LIST_REQUEST__INIT;
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_LIST;
+    env.list = &req;
+    Ignition__Envelope *reply = call(&env);
+    if (!reply)
+        return false;
+    bool found = false;
+    if (reply->body_case == IGNITION__ENVELOPE__BODY_GUEST_LIST) {
+        for (size_t i = 0; i < reply->guest_list->n_guests && !found; i++) {
+            const Ignition__GuestInfo *g = reply->guest_list->guests[i];
+            if (strcmp(g->name, name) != 0)
+                continue;
+            found = true;
+            *stopped = g->state == IGNITION__GUEST_INFO__STATE__STATE_STOPPED ||
+                       g->state == IGNITION__GUEST_INFO__STATE__STATE_CRASHED;
+        }
+    }
+    ignition__envelope__free_unpacked(reply, NULL);
+    return found;
+}
+
 /* A guest left by a base that was cut short (Ctrl-C, a crash) goes first. */
 static void remove_leftover(const char *name)
 {
-    Ignition__GuestInfo *g;
-    Ignition__Envelope *reply = named_call(IGNITION__ENVELOPE__BODY_STATUS, name, &g);
-    if (!reply)
+    bool stopped = false;
+    if (!find_guest(name, &stopped))
         return;
-    bool stopped = g->state == IGNITION__GUEST_INFO__STATE__STATE_STOPPED ||
-                   g->state == IGNITION__GUEST_INFO__STATE__STATE_CRASHED;
-    ignition__envelope__free_unpacked(reply, NULL);
     if (!stopped)
         force_stop(name);
-    reply = named_call(IGNITION__ENVELOPE__BODY_REMOVE, name, &g);
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = named_call(IGNITION__ENVELOPE__BODY_REMOVE, name, &g);
     if (reply)
         ignition__envelope__free_unpacked(reply, NULL);
 }
