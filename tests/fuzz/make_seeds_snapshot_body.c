@@ -190,7 +190,8 @@ static void machine(bool gpu, unsigned num_disks)
     config.num_scanouts = 1;
     config.display_width = 1280, config.display_height = 800;
     config.gpu_memory = 256ull << 20;
-    vcpu_at_idle(&state.vcpu);
+    state.num_vcpus = 1;
+    vcpu_at_idle(&state.vcpus[0]);
     save_devices();
     add_slot("virtio-rng", VIRTIO_ID_ENTROPY, 1, none);
     add_slot("virtio-console", VIRTIO_ID_CONSOLE, 2, none);
