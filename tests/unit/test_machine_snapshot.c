@@ -622,6 +622,21 @@ START_TEST(test_bad_device_state_is_refused_by_name)
     c.restore = &bad;
     c.restore_ram = ram_copy(NULL);
     assert_refused(&c, "cannot restore vCPU 0");
+
+    /* Another number of vCPUs, and a register list emu never keeps. */
+    bad = saved;
+    bad.num_vcpus = 2;
+    bad.vcpus[1] = saved.vcpus[0];
+    c.restore_ram = ram_copy(NULL);
+    assert_refused(&c, "the snapshot's machine has 2 vCPUs, this one 1");
+    bad = saved;
+    bad.vcpus[0].num_regs = 1;
+    c.restore_ram = ram_copy(NULL);
+    assert_refused(&c, "cannot restore vCPU 0");
+    bad = saved;
+    bad.vcpus[0].power = HV_VCPU_OFF;
+    c.restore_ram = ram_copy(NULL);
+    assert_refused(&c, "cannot restore vCPU 0");
 }
 END_TEST
 
