@@ -28,7 +28,7 @@ wait_for() {  # NAME TEXT SECONDS
 }
 display() { vmmctl status "$1" | awk '/^display:/ { print $2 }'; }
 vmmctl start g --kernel /ignition/guest/Image --initrd /ignition/guest/initramfs.cpio.gz \
-    --cpus 2 --backend kvm --mem 512M --append "console=ttyAMA0 quiet" || exit 10
+    --cpus 2 --backend kvm --mem 256M --append "console=ttyAMA0 quiet" || exit 10
 wait_for g "GUEST: shell ready" 240
 vmmctl status g
 printf 'echo NPROC=$(nproc)\n' | vmmctl console g

@@ -81,7 +81,7 @@ struct hv_backend_reg {
     uint64_t value[2];
 };
 
-/* Registers a backend's list holds at most (KVM lists some 300-500 on arm64). */
+/* Registers a backend's list holds at most (KVM lists a few hundred on arm64). */
 #define HV_MAX_BACKEND_REGS 1024
 
 /* Architectural state of one vCPU and its generic timer: what a snapshot keeps,
