@@ -141,7 +141,7 @@ def run(args):
 # the clones' workers' PSS summed. QEMU-KVM: the same guest with its monitor on a pipe:
 # `stop`, `migrate exec:cat > FILE` (the whole RAM; QEMU's savevm needs a disk image
 # this guest has not), `cont` is its pause; `-incoming exec:cat FILE` from launch to the
-# monitor's "VM status: running" its restore; 8 such QEMUs' PSS once each has loaded.
+# loaded guest's `cont` and the monitor's "VM status: running" its restore; 8 such QEMUs' PSS once each has loaded.
 # Times come from /proc/uptime (centiseconds) but for ignition's worker figures (ms).
 
 SNAPSHOT_SCRIPT = r"""
@@ -188,6 +188,7 @@ qemu_round() {
     qpid=$!
     cat /tmp/m.out > /tmp/mon &
     exec 3>/tmp/m.in
+    echo "BENCH-STEP qemu started"
     i=0; while [ $i -lt 600 ] && ! grep -q "GUEST: shell ready" /tmp/qout 2>/dev/null; do
         sleep 0.2; i=$((i+1)); done
     sleep 2
@@ -197,6 +198,7 @@ qemu_round() {
     echo "info status" >&3
     mon_wait /tmp/mon "VM status: running" 1
     t1=$(ms)
+    echo "BENCH-STEP qemu saved $(wc -c < /tmp/q.mig 2>/dev/null) bytes"
     echo "quit" >&3; exec 3>&-; wait $qpid 2>/dev/null
     rm -f /tmp/m.in /tmp/m.out /tmp/mon; mkfifo /tmp/m.in /tmp/m.out
     t2=$(ms)
@@ -206,11 +208,16 @@ qemu_round() {
     [ -s /tmp/q.mig ] || { echo "BENCH-FAIL qemu: no migration file"; kill $qpid; return; }
     cat /tmp/m.out > /tmp/mon &
     exec 3>/tmp/m.in
-    n=0; while [ $n -lt 1500 ]; do
-        echo "info status" >&3; sleep 0.02; n=$((n+1))
-        grep -q "VM status: running" /tmp/mon && break
+    # The source was stopped for its save, and QEMU keeps a migrated guest's
+    # run state: the loaded guest waits, paused, for `cont`.
+    n=0; while [ $n -lt 600 ]; do
+        echo "info status" >&3; sleep 0.05; n=$((n+1))
+        grep -q -E "VM status: (running|paused)\s*$" /tmp/mon && break
     done
+    echo "cont" >&3; echo "info status" >&3
+    mon_wait /tmp/mon "VM status: running" 1
     t3=$(ms)
+    echo "BENCH-STEP qemu restored"
     echo "quit" >&3; exec 3>&-; wait $qpid 2>/dev/null
     pids=""
     for n in 1 2 3 4 5 6 7 8; do
@@ -231,8 +238,8 @@ qemu_round() {
 
 run=1
 while [ $run -le $RUNS ]; do
-    ignition_round
-    qemu_round
+    [ "$SIDES" = qemu ] || ignition_round
+    [ "$SIDES" = ignition ] || qemu_round
     run=$((run + 1))
 done
 """
@@ -246,7 +253,8 @@ def run_snapshots(args):
     with tempfile.TemporaryDirectory(prefix="bench-kvm-snap.") as tmp:
         script = os.path.join(tmp, "bench.sh")
         with open(script, "w") as f:
-            f.write(f"RUNS={args.runs}\nMEM=256\n" + SNAPSHOT_SCRIPT)
+            sides = os.environ.get("BENCH_KVM_SIDES", "both")  # ignition, qemu or both
+            f.write(f"RUNS={args.runs}\nMEM=256\nSIDES={sides}\n" + SNAPSHOT_SCRIPT)
         cmd = [os.path.join(REPO, "tools", "kvm-host"), "--cpus", "2", "--mem", "3G"]
         for a in adds + [f"{script}:/root/bench.sh"]:
             cmd += ["--add", a]
