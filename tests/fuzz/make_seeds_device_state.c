@@ -12,6 +12,7 @@
 
 #include "devices/device_state.h"
 #include "devices/gicv3.h"
+#include "hv/kvm_vgic.h"
 #include "devices/pl011.h"
 #include "devices/pl031.h"
 #include "devices/sysreg.h"
@@ -74,6 +75,56 @@ static void write_saved(const char *harness, const char *name, struct device *d)
     struct device_state_bytes bytes;
     write_encoded(harness, name, d->ops->save(d, &bytes), &bytes);
     d->ops->destroy(d);
+}
+
+/* ---- the kvm backend's vGIC --------------------------------------------------------- */
+
+/* A vGIC as Linux leaves one: every interrupt group 1, the timer PPI and a
+ * few SPIs enabled, one pending, routed to vCPU 0, the CPU interfaces on. The
+ * first byte is the harness's vCPU choice (vcpus - 1). */
+static void vgic_seed(uint32_t vcpus, bool all_active_priority_regs, const char *name)
+{
+    static struct kvm_vgic_slot plan[KVM_VGIC_MAX_REGS];
+    static struct kvm_vgic_state st;
+    uint32_t nr_irqs = (32 + MACHINE_NUM_SPIS + 31) / 32 * 32;
+    size_t n = kvm_vgic_plan(nr_irqs, vcpus, plan);
+    memset(&st, 0, sizeof(st));
+    st.nr_irqs = nr_irqs, st.num_vcpus = vcpus;
+    for (size_t i = 0; i < n; i++) {
+        if (plan[i].optional && !all_active_priority_regs)
+            continue;
+        uint64_t offset = plan[i].attr & 0xffffffffu, value = 0;
+        if (plan[i].group == KVM_VGIC_GRP_DIST_REGS && offset == 0)
+            value = 0x12; /* ARE, EnableGrp1A */
+        else if ((offset & 0xff80) == 0x80)
+            value = 0xffffffffu; /* IGROUPR */
+        else if (offset == 0x10100)
+            value = 1u << 27; /* the virtual timer */
+        else if (offset == 0x104)
+            value = 0x0000000fu; /* the first SPIs */
+        else if (offset == 0x204)
+            value = 0x2u;
+        else if (plan[i].group == KVM_VGIC_GRP_CPU_SYSREGS)
+            value = (offset & 0xffff) == 0xc665 ? 7 : (offset & 0xffff) == 0xc230 ? 0xf0 : 0;
+        else if ((offset & 0xfc00) == 0x0400 || (offset & 0x1fc00) == 0x10400)
+            value = 0xa0a0a0a0u; /* priorities */
+        st.regs[st.num_regs++] = (struct kvm_vgic_reg){plan[i].group, plan[i].attr, value};
+    }
+    struct device_state_bytes bytes;
+    if (kvm_vgic_state_encode(&st, &bytes) != 0) {
+        fprintf(stderr, "make_seeds_device_state: cannot encode %s\n", name);
+        exit(1);
+    }
+    uint8_t choice = (uint8_t)(vcpus - 1);
+    write_prefixed_seed("kvm_vgic_state", name, &choice, 1, bytes.data, bytes.len);
+    device_state_bytes_free(&bytes);
+}
+
+static void vgic_seeds(void)
+{
+    vgic_seed(1, false, "linux-1cpu");
+    vgic_seed(2, false, "linux-2cpus");
+    vgic_seed(4, true, "linux-4cpus-7-priority-bits");
 }
 
 /* ---- GIC ---------------------------------------------------------------------- */
@@ -334,14 +385,22 @@ static void split_snapshot(const char *dir)
     }
     snprintf(copy, sizeof(copy), "%s", dir);
     const char *snapshot = basename(copy);
+    /* The interrupt controller's state is the backend's own message. */
+    bool kvm = strcmp(config.backend, "kvm") == 0;
     static const char *const platform[][2] = {{"gicv3", "gicv3_state"}, {"pl011", "pl011_state"},
                                               {"pl031", "pl031_state"},
                                               {"vmgenid", "vmgenid_state"}};
     for (unsigned i = 0; i < state.num_devices; i++) {
         const struct machine_device_state *d = &state.devices[i];
         for (unsigned p = 0; p < sizeof(platform) / sizeof(platform[0]); p++) {
-            if (strcmp(d->kind, platform[p][0]) == 0) {
-                snprintf(name, sizeof(name), "real-%s", snapshot);
+            if (strcmp(d->kind, platform[p][0]) != 0)
+                continue;
+            snprintf(name, sizeof(name), "real-%s", snapshot);
+            if (kvm && p == 0) {
+                uint8_t choice = (uint8_t)(state.num_vcpus - 1);
+                write_prefixed_seed("kvm_vgic_state", name, &choice, 1, d->state.data,
+                                    d->state.len);
+            } else {
                 write_seed(platform[p][1], name, d->state.data, d->state.len);
             }
         }
@@ -359,6 +418,7 @@ int main(int argc, char **argv)
     }
     seeds_dir = argv[1];
     gic_seeds();
+    vgic_seeds();
     uart_seeds();
     rtc_seeds();
     genid_seeds();

@@ -20,6 +20,8 @@
 #include "devices/virtio_input.h"
 #include "devices/virtio_mmio_state.h"
 #include "devices/vmgenid.h"
+#include "hv/kvm_arm.h"
+#include "hv/kvm_vgic.h"
 #include "machine/machine.h"
 #include "storage/snapshot_file.h"
 #include "storage/snapshot_manifest.h"
@@ -190,7 +192,8 @@ static void machine(bool gpu, unsigned num_disks)
     config.num_scanouts = 1;
     config.display_width = 1280, config.display_height = 800;
     config.gpu_memory = 256ull << 20;
-    vcpu_at_idle(&state.vcpu);
+    state.num_vcpus = 1;
+    vcpu_at_idle(&state.vcpus[0]);
     save_devices();
     add_slot("virtio-rng", VIRTIO_ID_ENTROPY, 1, none);
     add_slot("virtio-console", VIRTIO_ID_CONSOLE, 2, none);
@@ -246,6 +249,46 @@ static void write_real_seed(const char *dir)
     snapshot_close(r);
 }
 
+/* A kvm machine with two vCPUs, the second off: each with a register list
+ * shaped like KVM's (core registers, a few system registers, the timer),
+ * and the vGIC's state in place of the userspace GIC's. */
+static void kvm_vcpu(struct hv_vcpu_state *v, uint32_t power)
+{
+    vcpu_at_idle(v);
+    memset(v->backend, 0, sizeof(v->backend));
+    v->power = power;
+    v->counter_hz = 62500000u;
+    for (unsigned i = 0; i < 31; i++)
+        v->regs[v->num_regs++] = (struct hv_backend_reg){0x6030000000100000ull + 2 * i, {v->x[i]}};
+    v->regs[v->num_regs++] = (struct hv_backend_reg){0x6030000000100040ull, {v->pc}};
+    v->regs[v->num_regs++] = (struct hv_backend_reg){0x6030000000100042ull, {v->pstate}};
+    v->regs[v->num_regs++] = (struct hv_backend_reg){0x6040000000100054ull, {1, 2}};
+    v->regs[v->num_regs++] = (struct hv_backend_reg){KVM_ARM_SYSREG(3, 0, 1, 0, 0), {v->sctlr_el1}};
+    v->regs[v->num_regs++] = (struct hv_backend_reg){KVM_ARM_TIMER_CTL, {v->cntv_ctl}};
+    v->regs[v->num_regs++] = (struct hv_backend_reg){KVM_ARM_TIMER_CNT, {v->counter}};
+    v->regs[v->num_regs++] = (struct hv_backend_reg){KVM_ARM_TIMER_CVAL, {v->cntv_cval}};
+}
+
+static void kvm_machine(void)
+{
+    static struct kvm_vgic_slot plan[KVM_VGIC_MAX_REGS];
+    static struct kvm_vgic_state vgic;
+    machine(false, 1);
+    snprintf(config.backend, sizeof(config.backend), "kvm");
+    state.num_vcpus = 2;
+    kvm_vcpu(&state.vcpus[0], HV_VCPU_ON);
+    kvm_vcpu(&state.vcpus[1], HV_VCPU_OFF);
+    size_t n = kvm_vgic_plan(96, 2, plan);
+    memset(&vgic, 0, sizeof(vgic));
+    vgic.nr_irqs = 96, vgic.num_vcpus = 2;
+    for (size_t i = 0; i < n; i++)
+        if (!plan[i].optional)
+            vgic.regs[vgic.num_regs++] = (struct kvm_vgic_reg){plan[i].group, plan[i].attr, 0};
+    struct device_state_bytes *gic = &state.devices[0].state;
+    device_state_bytes_free(gic);
+    check(kvm_vgic_state_encode(&vgic, gic), "vgic");
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -259,6 +302,8 @@ int main(int argc, char **argv)
     write_seed("headless-two-disks");
     machine(false, 0);
     write_seed("no-disks");
+    kvm_machine();
+    write_seed("kvm-two-vcpus");
     for (int i = 2; i < argc; i++)
         write_real_seed(argv[i]);
     return 0;

@@ -233,14 +233,14 @@ static void describe_stall(struct runner *r, char *out, size_t len)
         return;
     }
     r->thread_done = true;
-    struct machine_snapshot st;
+    static struct machine_snapshot st; /* large: 64 vCPUs */
     char err[256];
     if (machine_save(r->m, &st, err, sizeof(err)) < 0) {
         append(out, len, &at, "the vCPU stopped (exit %d) but the machine cannot be saved: %s\n",
                r->exit.reason, err);
         return;
     }
-    const struct hv_vcpu_state *v = &st.vcpu;
+    const struct hv_vcpu_state *v = &st.vcpus[0];
     append(out, len, &at,
            "where the guest stands (vCPU exit %d):\n"
            "  pc 0x%llx, pstate 0x%llx (EL%llu, DAIF %llx), sp_el1 0x%llx, lr 0x%llx\n"
@@ -405,14 +405,14 @@ START_TEST(test_saved_state_is_a_running_guest)
     decode_gic(&saved, &gic_saved);
     ck_assert_uint_eq(gic_saved.num_spis, MACHINE_NUM_SPIS);
     ck_assert_uint_eq(gic_saved.icc_igrpen1, 1);
-    ck_assert_uint_eq(saved.vcpu.sctlr_el1 & 1, 1); /* the MMU is on */
+    ck_assert_uint_eq(saved.vcpus[0].sctlr_el1 & 1, 1); /* the MMU is on */
     /* Stopped in the kernel, or in a user process at EL0 (the shell, say):
      * where the guest was is a matter of timing, but it is one or the other. */
-    bool at_el0 = (saved.vcpu.pstate & 0xf) == 0;
+    bool at_el0 = (saved.vcpus[0].pstate & 0xf) == 0;
     if (at_el0)
-        ck_assert_uint_lt(saved.vcpu.pc, 0x0001000000000000ull);
+        ck_assert_uint_lt(saved.vcpus[0].pc, 0x0001000000000000ull);
     else
-        ck_assert_uint_ge(saved.vcpu.pc, 0xffff000000000000ull);
+        ck_assert_uint_ge(saved.vcpus[0].pc, 0xffff000000000000ull);
 }
 END_TEST
 
@@ -462,10 +462,10 @@ START_TEST(test_restored_machine_holds_the_saved_state)
     ck_assert_mem_eq(&t_again, &t_saved, offsetof(struct virtio_mmio_state, device));
     virtio_mmio_state_free(&t_saved);
     virtio_mmio_state_free(&t_again);
-    ck_assert_mem_eq(again.vcpu.x, saved.vcpu.x, sizeof(saved.vcpu.x));
-    ck_assert_uint_eq(again.vcpu.pc, saved.vcpu.pc);
-    ck_assert_uint_eq(again.vcpu.ttbr1_el1, saved.vcpu.ttbr1_el1);
-    ck_assert_uint_ge(again.vcpu.counter, saved.vcpu.counter);
+    ck_assert_mem_eq(again.vcpus[0].x, saved.vcpus[0].x, sizeof(saved.vcpus[0].x));
+    ck_assert_uint_eq(again.vcpus[0].pc, saved.vcpus[0].pc);
+    ck_assert_uint_eq(again.vcpus[0].ttbr1_el1, saved.vcpus[0].ttbr1_el1);
+    ck_assert_uint_ge(again.vcpus[0].counter, saved.vcpus[0].counter);
     static struct virtio_gpu_state gpu_saved, gpu_again;
     decode_gpu(&saved, &gpu_saved);
     decode_gpu(&again, &gpu_again);
@@ -618,10 +618,25 @@ START_TEST(test_bad_device_state_is_refused_by_name)
     static struct machine_snapshot bad;
     struct machine_config c = base_config(&serial);
     bad = saved;
-    bad.vcpu.backend[0] = 0;
+    bad.vcpus[0].backend[0] = 0;
     c.restore = &bad;
     c.restore_ram = ram_copy(NULL);
-    assert_refused(&c, "cannot restore the vCPU");
+    assert_refused(&c, "cannot restore vCPU 0");
+
+    /* Another number of vCPUs, and a register list emu never keeps. */
+    bad = saved;
+    bad.num_vcpus = 2;
+    bad.vcpus[1] = saved.vcpus[0];
+    c.restore_ram = ram_copy(NULL);
+    assert_refused(&c, "the snapshot's machine has 2 vCPUs, this one 1");
+    bad = saved;
+    bad.vcpus[0].num_regs = 1;
+    c.restore_ram = ram_copy(NULL);
+    assert_refused(&c, "cannot restore vCPU 0");
+    bad = saved;
+    bad.vcpus[0].power = HV_VCPU_OFF;
+    c.restore_ram = ram_copy(NULL);
+    assert_refused(&c, "cannot restore vCPU 0");
 }
 END_TEST
 

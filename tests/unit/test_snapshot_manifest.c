@@ -29,7 +29,8 @@ static uint64_t next(void)
     return counter * 0x9e3779b97f4a7c15ull;
 }
 
-static void fill_vcpu(struct hv_vcpu_state *v)
+/* Every field, and a register list of num_regs entries (some 128 bits wide). */
+static void fill_vcpu_regs(struct hv_vcpu_state *v, uint32_t num_regs)
 {
     uint64_t *words = (uint64_t *)v;
     size_t n = offsetof(struct hv_vcpu_state, backend) / sizeof(uint64_t);
@@ -37,6 +38,15 @@ static void fill_vcpu(struct hv_vcpu_state *v)
         words[i] = next();
     for (unsigned i = 0; i < 4; i++)
         v->backend[i] = (uint32_t)next();
+    v->power = (uint32_t)(next() % 3);
+    v->num_regs = num_regs;
+    for (uint32_t i = 0; i < num_regs; i++)
+        v->regs[i] = (struct hv_backend_reg){.id = next(), .value = {next(), i % 3 ? 0 : next()}};
+}
+
+static void fill_vcpu(struct hv_vcpu_state *v)
+{
+    fill_vcpu_regs(v, 7);
 }
 
 /* Device i has a kind and base of its own and 37 * i bytes of state (device 0
@@ -102,9 +112,11 @@ static void setup(void)
     memset(&decoded, 0x5a, sizeof(decoded)); /* decode must set all of it */
     memset(&config, 0, sizeof(config));
     memset(&decoded_config, 0x5a, sizeof(decoded_config));
-    fill_vcpu(&state.vcpu);
+    state.num_vcpus = 1;
+    fill_vcpu(&state.vcpus[0]);
     fill_devices(&state, 12);
     fill_config(&config);
+    config.num_cpus = 1; /* what decode reports */
     err[0] = 0;
 }
 
@@ -126,7 +138,8 @@ static int round_trip(void)
 START_TEST(every_field_comes_back)
 {
     ck_assert_int_eq(round_trip(), 0);
-    ck_assert_mem_eq(&decoded.vcpu, &state.vcpu, sizeof(state.vcpu));
+    ck_assert_uint_eq(decoded.num_vcpus, 1);
+    ck_assert_mem_eq(&decoded.vcpus[0], &state.vcpus[0], sizeof(state.vcpus[0]));
     assert_devices_equal(&decoded, &state);
     ck_assert_mem_eq(&decoded_config, &config, sizeof(config));
     snapshot_manifest_free(&decoded);
@@ -144,6 +157,23 @@ START_TEST(a_machine_without_gpu_or_devices_comes_back)
     ck_assert_int_eq(round_trip(), 0);
     ck_assert_mem_eq(&decoded, &state, sizeof(state));
     ck_assert_mem_eq(&decoded_config, &config, sizeof(config));
+}
+END_TEST
+
+/* As many vCPUs as a machine has, each with its own registers; one with as
+ * long a register list as a backend may keep, one with none. */
+START_TEST(every_vcpu_comes_back)
+{
+    state.num_vcpus = MACHINE_MAX_CPUS;
+    for (unsigned i = 1; i < MACHINE_MAX_CPUS; i++)
+        fill_vcpu_regs(&state.vcpus[i], i == 1 ? HV_MAX_BACKEND_REGS : i == 2 ? 0 : 300);
+    config.num_cpus = MACHINE_MAX_CPUS;
+    ck_assert_int_eq(round_trip(), 0);
+    ck_assert_uint_eq(decoded.num_vcpus, MACHINE_MAX_CPUS);
+    ck_assert_uint_eq(decoded_config.num_cpus, MACHINE_MAX_CPUS);
+    for (unsigned i = 0; i < MACHINE_MAX_CPUS; i++)
+        ck_assert_mem_eq(&decoded.vcpus[i], &state.vcpus[i], sizeof(state.vcpus[i]));
+    snapshot_manifest_free(&decoded);
 }
 END_TEST
 
@@ -290,8 +320,56 @@ static void no_state(Ignition__Snapshot__Manifest *m)
     m->state = NULL;
 }
 
+static void more_cpus_than_vcpus(Ignition__Snapshot__Manifest *m)
+{
+    m->config->num_cpus = 2;
+}
+
+static void too_many_cpus(Ignition__Snapshot__Manifest *m)
+{
+    m->config->num_cpus = MACHINE_MAX_CPUS + 1;
+}
+
+static void unknown_power_state(Ignition__Snapshot__Manifest *m)
+{
+    m->state->vcpu->power = 3;
+}
+
+static void too_many_registers(Ignition__Snapshot__Manifest *m)
+{
+    Ignition__Snapshot__Vcpu *v = m->state->vcpu;
+    v->registers = grow(v->registers, HV_MAX_BACKEND_REGS + 1, sizeof(*v->registers));
+    for (size_t i = v->n_registers; i <= HV_MAX_BACKEND_REGS; i++) {
+        v->registers[i] = malloc(sizeof(**v->registers));
+        ignition__snapshot__backend_register__init(v->registers[i]);
+    }
+    v->n_registers = HV_MAX_BACKEND_REGS + 1;
+}
+
+/* A snapshot from before the vCPU count and the counter's frequency were kept:
+ * one vCPU at emu's 62.5 MHz. */
+static void older_snapshot(Ignition__Snapshot__Manifest *m)
+{
+    m->config->num_cpus = 0;
+    m->state->vcpu->timer->counter_hz = 0;
+}
+
+START_TEST(older_snapshots_have_one_vcpu_at_emus_frequency)
+{
+    ck_assert_int_eq(decode_edited(older_snapshot), 0);
+    ck_assert_uint_eq(decoded.num_vcpus, 1);
+    ck_assert_uint_eq(decoded_config.num_cpus, 1);
+    ck_assert_uint_eq(decoded.vcpus[0].counter_hz, 62500000u);
+    snapshot_manifest_free(&decoded);
+}
+END_TEST
+
 START_TEST(missing_or_misshapen_parts_are_refused)
 {
+    assert_refused(more_cpus_than_vcpus, "the machine has 2 vCPUs and the state 1");
+    assert_refused(too_many_cpus, "the machine has 65 vCPUs and the state 1 (at most 64)");
+    assert_refused(unknown_power_state, "vCPU 0: power state 3 is unknown");
+    assert_refused(too_many_registers, "vCPU 0: 1025 registers, more than 1024");
     assert_refused(no_vcpu, "the machine state lacks the vCPU");
     assert_refused(short_simd, "511 bytes of SIMD registers");
     assert_refused(missing_register, "30 general registers");
@@ -377,6 +455,19 @@ START_TEST(states_past_the_formats_bounds_are_not_encoded)
                      -EINVAL);
     ck_assert_str_eq(err, "device 2: its kind is not terminated");
     state.devices[2].kind[0] = 0;
+    state.num_vcpus = 0;
+    ck_assert_int_eq(snapshot_manifest_encode(&config, &state, &body, &len, err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_str_eq(err, "0 vCPUs, not 1 to 64");
+    state.num_vcpus = MACHINE_MAX_CPUS + 1;
+    ck_assert_int_eq(snapshot_manifest_encode(&config, &state, &body, &len, err, sizeof(err)),
+                     -EINVAL);
+    state.num_vcpus = 1;
+    state.vcpus[0].num_regs = HV_MAX_BACKEND_REGS + 1;
+    ck_assert_int_eq(snapshot_manifest_encode(&config, &state, &body, &len, err, sizeof(err)),
+                     -EINVAL);
+    ck_assert_str_eq(err, "vCPU 0: 1025 registers, more than 1024");
+    state.vcpus[0].num_regs = 0;
     memset(config.backend, 'e', sizeof(config.backend));
     ck_assert_int_eq(snapshot_manifest_encode(&config, &state, &body, &len, err, sizeof(err)),
                      -EINVAL);
@@ -427,6 +518,8 @@ static Suite *snapshot_manifest_suite(void)
     tcase_add_test(tc, a_machine_without_gpu_or_devices_comes_back);
     tcase_add_test(tc, other_format_versions_are_refused);
     tcase_add_test(tc, a_full_device_table_comes_back);
+    tcase_add_test(tc, every_vcpu_comes_back);
+    tcase_add_test(tc, older_snapshots_have_one_vcpu_at_emus_frequency);
     tcase_add_test(tc, bad_device_lists_are_refused);
     tcase_add_test(tc, missing_or_misshapen_parts_are_refused);
     tcase_add_test(tc, bad_configurations_are_refused);

@@ -22,7 +22,7 @@
 
 static char dir[64], snap[128], layer_src[128], instance[128];
 static struct snapshot_machine_config config;
-static struct machine_snapshot state; /* a zero state: only the container matters here */
+static struct machine_snapshot state; /* a zero vCPU: only the container matters here */
 static uint8_t *ram;
 
 static void write_text(const char *path, const char *text)
@@ -44,6 +44,7 @@ static void setup(void)
     write_text(layer_src, LAYER_TEXT);
     memset(&config, 0, sizeof(config));
     memset(&state, 0, sizeof(state));
+    state.num_vcpus = 1;
     snprintf(config.backend, sizeof(config.backend), "emu");
     config.ram_size = RAM_SIZE;
     snprintf(config.cmdline, sizeof(config.cmdline), "console=ttyAMA0 root=/dev/vda");
@@ -184,45 +185,61 @@ END_TEST
 
 #define SAVED_AT 1795000000000000000ll /* host CLOCK_REALTIME at the save, in ns */
 
-static struct worker_restore clock_restore(uint64_t counter)
+static struct worker_restore r; /* large: a state for 64 vCPUs */
+
+/* Two vCPUs at emu's 62.5 MHz, which read the counter a little apart. */
+static void clock_restore(uint64_t counter)
 {
-    struct worker_restore r;
     memset(&r, 0, sizeof(r));
     r.config.host_realtime_ns = SAVED_AT;
-    r.state.vcpu.counter = counter;
-    return r;
+    r.state.num_vcpus = 2;
+    r.state.vcpus[0].counter = counter;
+    r.state.vcpus[1].counter = counter + 3;
+    r.state.vcpus[0].counter_hz = r.state.vcpus[1].counter_hz = 62500000u;
 }
 
 START_TEST(counter_moves_on_by_the_time_away)
 {
-    struct worker_restore r = clock_restore(1000);
+    clock_restore(1000);
     /* 30 s at 62.5 MHz, plus 15 ns: less than a tick, dropped. */
     ck_assert_uint_eq(worker_restore_catch_up_clock(&r, SAVED_AT + 30000000015ll),
                       1875000000u);
-    ck_assert_uint_eq(r.state.vcpu.counter, 1000u + 1875000000u);
+    ck_assert_uint_eq(r.state.vcpus[0].counter, 1000u + 1875000000u);
+    ck_assert_uint_eq(r.state.vcpus[1].counter, 1003u + 1875000000u);
+}
+END_TEST
+
+/* A kvm host's counter runs at its own frequency (25 MHz here). */
+START_TEST(counter_moves_on_at_the_snapshots_frequency)
+{
+    clock_restore(1000);
+    r.state.vcpus[0].counter_hz = r.state.vcpus[1].counter_hz = 25000000u;
+    ck_assert_uint_eq(worker_restore_catch_up_clock(&r, SAVED_AT + 30000000015ll), 750000000u);
+    ck_assert_uint_eq(r.state.vcpus[1].counter, 1003u + 750000000u);
 }
 END_TEST
 
 START_TEST(counter_stays_when_the_host_clock_went_back)
 {
-    struct worker_restore r = clock_restore(1000);
+    clock_restore(1000);
     ck_assert_uint_eq(worker_restore_catch_up_clock(&r, SAVED_AT), 0);
     ck_assert_uint_eq(worker_restore_catch_up_clock(&r, SAVED_AT - 5000000000ll), 0);
     ck_assert_uint_eq(worker_restore_catch_up_clock(&r, INT64_MIN), 0);
-    ck_assert_uint_eq(r.state.vcpu.counter, 1000u);
+    ck_assert_uint_eq(r.state.vcpus[0].counter, 1000u);
 }
 END_TEST
 
 /* Extreme clocks from a tampered manifest: no signed overflow, no wrap. */
 START_TEST(counter_saturates_instead_of_wrapping)
 {
-    struct worker_restore r = clock_restore(UINT64_MAX - 10);
+    clock_restore(UINT64_MAX - 10);
     ck_assert_uint_eq(worker_restore_catch_up_clock(&r, SAVED_AT + 1000000ll), 10);
-    ck_assert_uint_eq(r.state.vcpu.counter, UINT64_MAX);
-    r = clock_restore(5);
+    ck_assert_uint_eq(r.state.vcpus[0].counter, UINT64_MAX);
+    ck_assert_uint_eq(r.state.vcpus[1].counter, UINT64_MAX);
+    clock_restore(5);
     r.config.host_realtime_ns = INT64_MIN;
     ck_assert_uint_eq(worker_restore_catch_up_clock(&r, INT64_MAX), UINT64_MAX / 16);
-    ck_assert_uint_eq(r.state.vcpu.counter, 5 + UINT64_MAX / 16);
+    ck_assert_uint_eq(r.state.vcpus[0].counter, 5 + UINT64_MAX / 16);
 }
 END_TEST
 
@@ -240,6 +257,7 @@ static Suite *worker_snapshot_suite(void)
     suite_add_tcase(s, tc);
     TCase *clock = tcase_create("clock");
     tcase_add_test(clock, counter_moves_on_by_the_time_away);
+    tcase_add_test(clock, counter_moves_on_at_the_snapshots_frequency);
     tcase_add_test(clock, counter_stays_when_the_host_clock_went_back);
     tcase_add_test(clock, counter_saturates_instead_of_wrapping);
     suite_add_tcase(s, clock);

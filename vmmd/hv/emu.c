@@ -742,6 +742,7 @@ static int emu_get_vcpu_state(struct hv_vm *vm, unsigned vcpu, struct hv_vcpu_st
     st->cntp_ctl = vm->timer.phys.ctl;
     st->cntp_cval = vm->timer.phys.cval;
     st->counter = arch_timer_count(&vm->timer, now);
+    st->counter_hz = ARCH_TIMER_HZ;
     unsigned int major, minor;
     st->backend[0] = EMU_STATE_MAGIC;
     st->backend[1] = uc_version(&major, &minor);
@@ -760,8 +761,10 @@ static int emu_set_vcpu_state(struct hv_vm *vm, unsigned vcpu, const struct hv_v
         return -EINVAL;
     if (vm->has_run)
         return -EBUSY;
-    /* The cached-flags word means nothing to another Unicorn build. */
-    if (st->backend[0] != EMU_STATE_MAGIC || st->backend[1] != uc_version(&major, &minor))
+    /* The cached-flags word means nothing to another Unicorn build; emu's one
+     * vCPU is always on, and it keeps no register list. */
+    if (st->backend[0] != EMU_STATE_MAGIC || st->backend[1] != uc_version(&major, &minor) ||
+        st->power != HV_VCPU_ON || st->num_regs != 0 || st->counter_hz != ARCH_TIMER_HZ)
         return -EINVAL;
     struct hv_vcpu_state copy = *st;
     int rc = 0;
@@ -831,16 +834,33 @@ static void emu_clear_stop(struct hv_vm *vm)
 
 /* ---- interrupt controller state --------------------------------------------------- */
 
-static int emu_save_irqchip(struct hv_vm *vm, struct gicv3_state *out)
+/* The userspace GICv3's own message (proto/devices/gicv3.proto). */
+static int emu_save_irqchip(struct hv_vm *vm, struct device_state_bytes *out)
 {
-    return gicv3_save(vm->gic, out);
+    struct gicv3_state *st = calloc(1, sizeof(*st));
+    if (!st)
+        return -ENOMEM;
+    int rc = gicv3_save(vm->gic, st);
+    if (rc == 0)
+        rc = gicv3_state_encode(st, out);
+    free(st);
+    return rc;
 }
 
-static int emu_load_irqchip(struct hv_vm *vm, const struct gicv3_state *in)
+static int emu_load_irqchip(struct hv_vm *vm, const uint8_t *state, size_t len, char *err,
+                            size_t err_len)
 {
     if (vm->has_run)
         return -EBUSY;
-    return gicv3_load(vm->gic, in);
+    struct gicv3_state *st = malloc(sizeof(*st));
+    if (!st)
+        return -ENOMEM;
+    int rc = gicv3_state_decode(state, len, st, err, err_len);
+    if (rc == 0 && (rc = gicv3_load(vm->gic, st)) == -EINVAL)
+        snprintf(err, err_len, "the interrupt controller's state has another number of "
+                 "interrupts, or values no register write could produce");
+    free(st);
+    return rc;
 }
 
 /* ---- the run loop ---------------------------------------------------------------- */

@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 struct hv_vm;
-struct gicv3_state; /* devices/gicv3.h */
+struct device_state_bytes; /* devices/device.h */
 
 /* What the machine answers for the backend. Called on the vCPU thread. */
 struct hv_io {
@@ -66,6 +66,24 @@ enum hv_reg {
     HV_REG_COUNT,
 };
 
+/* A vCPU's power state under PSCI: on (running or waiting in WFI), off
+ * (never started, or CPU_OFF), or suspended (CPU_SUSPEND/SYSTEM_SUSPEND). */
+enum hv_vcpu_power {
+    HV_VCPU_ON = 0,
+    HV_VCPU_OFF = 1,
+    HV_VCPU_SUSPENDED = 2,
+};
+
+/* One register in the backend's own naming (kvm: a ONE_REG id), up to 128
+ * bits: value[0] holds the low 64. */
+struct hv_backend_reg {
+    uint64_t id;
+    uint64_t value[2];
+};
+
+/* Registers a backend's list holds at most (KVM lists a few hundred on arm64). */
+#define HV_MAX_BACKEND_REGS 1024
+
 /* Architectural state of one vCPU and its generic timer: what a snapshot keeps,
  * in a form every backend can produce and accept. */
 struct hv_vcpu_state {
@@ -80,9 +98,18 @@ struct hv_vcpu_state {
     /* Timer: the guest's view. On set, the counter continues from `counter`
      * (the backend chooses its offset from the host clock accordingly). */
     uint64_t cntv_ctl, cntv_cval, cntp_ctl, cntp_cval, counter;
+    uint64_t counter_hz; /* the counter's frequency (CNTFRQ_EL0), which a restore keeps */
     /* Opaque to the machine: what only this backend needs to resume (emu: the
      * emulator's cached translation flags, valid for the same Unicorn build). */
     uint32_t backend[4];
+    uint32_t power; /* enum hv_vcpu_power */
+    /* Every register of the vCPU as the backend names them, for a backend
+     * that saves its whole register file (kvm: KVM_GET_REG_LIST, in its
+     * order). The fields above are then filled from it as well, for a person
+     * and for the restore's clock; on set the list is what is written, with
+     * the counter taken from `counter`. emu keeps none. */
+    uint32_t num_regs;
+    struct hv_backend_reg regs[HV_MAX_BACKEND_REGS];
 };
 
 struct hv_ops {
@@ -120,12 +147,16 @@ struct hv_ops {
      * until it is cleared). Only while run() is not running. */
     void (*clear_stop)(struct hv_vm *vm);
     /* The interrupt controller's state, for snapshots, while run() is not
-     * running. emu saves its userspace GICv3 as it is; kvm and hvf would read
-     * and write their in-kernel GIC's registers (KVM's vGIC device attributes,
-     * hv_gic_state) in the same form. load_irqchip is for a VM that has not run
-     * yet; it checks everything (the state comes from a file): -EINVAL. */
-    int (*save_irqchip)(struct hv_vm *vm, struct gicv3_state *out);
-    int (*load_irqchip)(struct hv_vm *vm, const struct gicv3_state *in);
+     * running, as the bytes of the backend's own message: emu saves its
+     * userspace GICv3 (proto/devices/gicv3.proto), kvm the in-kernel vGIC's
+     * registers as KVM's device attributes name them
+     * (proto/devices/kvm_vgic.proto); hvf would keep hv_gic_state's. A snapshot
+     * names its backend, so no other reads them. load_irqchip is for a VM that
+     * has not run yet (-EBUSY); it checks everything (the state comes from a
+     * file): -EINVAL with a reason in err. */
+    int (*save_irqchip)(struct hv_vm *vm, struct device_state_bytes *out);
+    int (*load_irqchip)(struct hv_vm *vm, const uint8_t *state, size_t len, char *err,
+                        size_t err_len);
 };
 
 /* Finds a backend by name ("emu", "kvm", "hvf") or picks one for "auto".

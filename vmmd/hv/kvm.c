@@ -29,6 +29,7 @@
 
 #include "devices/gicv3.h"
 #include "hv/kvm_arm.h"
+#include "hv/kvm_vgic.h"
 #include "log.h"
 #include "util.h"
 
@@ -42,6 +43,30 @@ _Static_assert(KVM_ARM_CORE_PSTATE_WORD == KVM_REG_ARM_CORE_REG(regs.pstate), "p
 _Static_assert(KVM_ARM_CORE_SP_EL1_WORD == KVM_REG_ARM_CORE_REG(sp_el1), "sp_el1");
 _Static_assert(KVM_ARM_IRQ_TYPE_SHIFT_ == KVM_ARM_IRQ_TYPE_SHIFT, "irq type shift");
 _Static_assert(KVM_ARM_IRQ_TYPE_SPI_ == KVM_ARM_IRQ_TYPE_SPI, "irq type spi");
+_Static_assert(KVM_ARM_REG_ARCH_MASK == KVM_REG_ARCH_MASK, "KVM_REG_ARCH_MASK");
+_Static_assert(KVM_ARM_REG_SIZE_MASK == KVM_REG_SIZE_MASK, "KVM_REG_SIZE_MASK");
+_Static_assert(KVM_ARM_REG_SIZE_SHIFT == KVM_REG_SIZE_SHIFT, "KVM_REG_SIZE_SHIFT");
+_Static_assert(KVM_ARM_REG_SIZE_U32 == KVM_REG_SIZE_U32, "KVM_REG_SIZE_U32");
+_Static_assert(KVM_ARM_REG_SIZE_U128 == KVM_REG_SIZE_U128, "KVM_REG_SIZE_U128");
+_Static_assert(KVM_ARM_REG_SYSREG == KVM_REG_ARM64_SYSREG, "KVM_REG_ARM64_SYSREG");
+_Static_assert(KVM_ARM_CORE_ELR_EL1_WORD == KVM_REG_ARM_CORE_REG(elr_el1), "elr_el1");
+_Static_assert(KVM_ARM_CORE_SPSR_EL1_WORD == KVM_REG_ARM_CORE_REG(spsr[KVM_SPSR_EL1]), "spsr");
+_Static_assert(KVM_ARM_CORE_V0_WORD == KVM_REG_ARM_CORE_REG(fp_regs.vregs[0]), "v0");
+_Static_assert(KVM_ARM_CORE_FPSR_WORD == KVM_REG_ARM_CORE_REG(fp_regs.fpsr), "fpsr");
+_Static_assert(KVM_ARM_CORE_FPCR_WORD == KVM_REG_ARM_CORE_REG(fp_regs.fpcr), "fpcr");
+_Static_assert(KVM_ARM_TIMER_CTL == KVM_REG_ARM_TIMER_CTL, "timer ctl");
+_Static_assert(KVM_ARM_TIMER_CNT == KVM_REG_ARM_TIMER_CNT, "timer cnt");
+_Static_assert(KVM_ARM_TIMER_CVAL == KVM_REG_ARM_TIMER_CVAL, "timer cval");
+_Static_assert(KVM_ARM_PTIMER_CTL == KVM_REG_ARM_PTIMER_CTL, "ptimer ctl");
+_Static_assert(KVM_ARM_PTIMER_CNT == KVM_REG_ARM_PTIMER_CNT, "ptimer cnt");
+_Static_assert(KVM_ARM_PTIMER_CVAL == KVM_REG_ARM_PTIMER_CVAL, "ptimer cval");
+_Static_assert(KVM_ARM_MP_STATE_RUNNABLE == KVM_MP_STATE_RUNNABLE &&
+               KVM_ARM_MP_STATE_STOPPED == KVM_MP_STATE_STOPPED &&
+               KVM_ARM_MP_STATE_SUSPENDED == KVM_MP_STATE_SUSPENDED, "mp states");
+_Static_assert(KVM_VGIC_GRP_DIST_REGS == KVM_DEV_ARM_VGIC_GRP_DIST_REGS &&
+               KVM_VGIC_GRP_REDIST_REGS == KVM_DEV_ARM_VGIC_GRP_REDIST_REGS &&
+               KVM_VGIC_GRP_CPU_SYSREGS == KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS &&
+               KVM_VGIC_GRP_LEVEL_INFO == KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO, "vgic groups");
 _Static_assert(KVM_SYSTEM_EVENT_SHUTDOWN == 1 && KVM_SYSTEM_EVENT_RESET == 2 &&
                KVM_SYSTEM_EVENT_CRASH == 3 && KVM_SYSTEM_EVENT_WAKEUP == 4,
                "system event types");
@@ -60,6 +85,7 @@ struct kvm_vcpu {
     pthread_t thread;
     bool has_thread;   /* thread is in run()'s loop and may be signalled */
     bool unassigned_logged;
+    bool mmio_pending; /* an MMIO exit answered, which the next KVM_RUN completes */
 };
 
 struct hv_vm {
@@ -70,6 +96,8 @@ struct hv_vm {
     unsigned num_vcpus;
     unsigned next_slot;   /* device windows take slots from 1 */
     unsigned ipa_bits;    /* the guest-physical address space */
+    uint32_t nr_irqs;     /* the vGIC's interrupts, SGIs and PPIs included */
+    bool has_run;         /* a vCPU has entered the guest: no more state loads */
     pthread_mutex_t lock;  /* the fields below but halt, and the threads to kick */
     atomic_bool halt;      /* this run's vCPU loops return at their next chance */
     bool stop_requested;   /* hv_ops.stop(): holds until clear_stop */
@@ -220,6 +248,7 @@ static int init_gic(struct hv_vm *vm, const struct hv_gic_layout *g, char *err, 
 {
     /* SGIs and PPIs, then the SPIs, rounded up to what the GIC counts in (32). */
     uint32_t nr_irqs = (32 + g->num_spis + 31) / 32 * 32;
+    vm->nr_irqs = nr_irqs;
     int rc = set_gic_attr(vm, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs);
     if (rc == 0)
         rc = set_gic_attr(vm, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
@@ -381,30 +410,215 @@ static int kvm_set_reg(struct hv_vm *vm, unsigned vcpu, enum hv_reg reg, uint64_
     return one_reg(vm, vcpu, reg, &value, KVM_SET_ONE_REG);
 }
 
-/* Snapshots under kvm (KVM_GET_REG_LIST + ONE_REG, the vGIC's attribute groups)
- * are not built yet: saying so is what a snapshot request gets. */
-static int kvm_get_vcpu_state(struct hv_vm *vm, unsigned vcpu, struct hv_vcpu_state *state)
+/* ---- snapshots ---------------------------------------------------------------------- */
+
+/* The guest's counter frequency: the host's, which KVM passes on. */
+static uint64_t host_counter_hz(void)
 {
-    (void)vm, (void)vcpu, (void)state;
-    return -ENOTSUP;
+    uint64_t hz;
+    __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(hz));
+    return hz;
 }
 
-static int kvm_set_vcpu_state(struct hv_vm *vm, unsigned vcpu, const struct hv_vcpu_state *state)
+/* The vCPU's registers as KVM lists them (*ids malloc'd). 0 or -errno. */
+static int reg_list(const struct kvm_vcpu *v, uint64_t **ids, size_t *n)
 {
-    (void)vm, (void)vcpu, (void)state;
-    return -ENOTSUP;
+    struct kvm_reg_list probe = {.n = 0};
+    if (ioctl(v->fd, KVM_GET_REG_LIST, &probe) == 0 || errno != E2BIG)
+        return errno ? -errno : -EIO;
+    struct kvm_reg_list *list = malloc(sizeof(*list) + probe.n * sizeof(list->reg[0]));
+    if (!list)
+        return -ENOMEM;
+    list->n = probe.n;
+    if (ioctl(v->fd, KVM_GET_REG_LIST, list) < 0) {
+        int e = errno;
+        free(list);
+        return -e;
+    }
+    *n = list->n;
+    *ids = malloc((*n ? *n : 1) * sizeof(**ids));
+    if (*ids)
+        memcpy(*ids, list->reg, *n * sizeof(**ids));
+    free(list);
+    return *ids ? 0 : -ENOMEM;
 }
 
-static int kvm_save_irqchip(struct hv_vm *vm, struct gicv3_state *out)
+static int read_regs(const struct kvm_vcpu *v, struct hv_vcpu_state *st)
 {
-    (void)vm, (void)out;
-    return -ENOTSUP;
+    uint64_t *ids;
+    size_t n;
+    int rc = reg_list(v, &ids, &n);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        unsigned bytes = kvm_arm_reg_bytes(ids[i]);
+        if (bytes == 0 || bytes > 16 || st->num_regs == HV_MAX_BACKEND_REGS) {
+            log_error("kvm: vCPU %u has register %#llx (%u bytes) or more than %d registers, "
+                      "which a snapshot cannot keep", v->index, (unsigned long long)ids[i],
+                      bytes, HV_MAX_BACKEND_REGS);
+            rc = -E2BIG;
+            break;
+        }
+        struct hv_backend_reg *r = &st->regs[st->num_regs];
+        *r = (struct hv_backend_reg){.id = ids[i]};
+        struct kvm_one_reg one = {.id = ids[i], .addr = (uintptr_t)r->value};
+        if (ioctl(v->fd, KVM_GET_ONE_REG, &one) < 0) {
+            rc = -errno;
+            log_error("kvm: vCPU %u: cannot read register %#llx: %s", v->index,
+                      (unsigned long long)ids[i], strerror(errno));
+        }
+        st->num_regs++;
+    }
+    free(ids);
+    return rc;
 }
 
-static int kvm_load_irqchip(struct hv_vm *vm, const struct gicv3_state *in)
+/* Every register KVM lists, the named fields filled from them, and the PSCI
+ * power state. */
+static int kvm_get_vcpu_state(struct hv_vm *vm, unsigned vcpu, struct hv_vcpu_state *st)
 {
-    (void)vm, (void)in;
-    return -ENOTSUP;
+    if (vcpu >= vm->num_vcpus)
+        return -EINVAL;
+    struct kvm_vcpu *v = &vm->vcpus[vcpu];
+    memset(st, 0, sizeof(*st));
+    int rc = read_regs(v, st);
+    if (rc < 0)
+        return rc;
+    struct kvm_mp_state mp;
+    if (ioctl(v->fd, KVM_GET_MP_STATE, &mp) < 0)
+        return -errno;
+    int power = kvm_arm_power(mp.mp_state);
+    if (power < 0) {
+        log_error("kvm: vCPU %u is in mp_state %u, which ignition does not know", vcpu,
+                  mp.mp_state);
+        return -ENOTSUP;
+    }
+    st->power = (uint32_t)power;
+    kvm_arm_fill_named(st);
+    st->counter_hz = host_counter_hz();
+    return 0;
+}
+
+/* Checks the saved list against this vCPU's own, then writes it in its order:
+ * KVM checks each value (a register no write could produce is refused). */
+static int write_regs(const struct kvm_vcpu *v, const struct hv_vcpu_state *st)
+{
+    uint64_t *ids;
+    size_t n;
+    char why[160];
+    int rc = reg_list(v, &ids, &n);
+    if (rc < 0)
+        return rc;
+    rc = kvm_arm_check_reg_list(st, ids, n, why, sizeof(why));
+    free(ids);
+    if (rc < 0) {
+        log_error("kvm: vCPU %u's saved state: %s", v->index, why);
+        return rc;
+    }
+    for (uint32_t i = 0; i < st->num_regs; i++) {
+        uint64_t value[2];
+        kvm_arm_restore_value(st, &st->regs[i], value);
+        struct kvm_one_reg one = {.id = st->regs[i].id, .addr = (uintptr_t)value};
+        if (ioctl(v->fd, KVM_SET_ONE_REG, &one) < 0) {
+            log_error("kvm: vCPU %u: the kernel refuses the saved value of register %#llx: %s",
+                      v->index, (unsigned long long)st->regs[i].id, strerror(errno));
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int kvm_set_vcpu_state(struct hv_vm *vm, unsigned vcpu, const struct hv_vcpu_state *st)
+{
+    if (vcpu >= vm->num_vcpus)
+        return -EINVAL;
+    if (vm->has_run)
+        return -EBUSY;
+    if (st->counter_hz != host_counter_hz()) {
+        log_error("kvm: the snapshot's counter ran at %llu Hz, this host's at %llu: the guest "
+                  "would keep the wrong time", (unsigned long long)st->counter_hz,
+                  (unsigned long long)host_counter_hz());
+        return -EINVAL;
+    }
+    int mp_state = kvm_arm_mp_state(st->power);
+    if (mp_state < 0 || st->num_regs == 0)
+        return -EINVAL; /* a kvm vCPU's state always has its registers */
+    struct kvm_vcpu *v = &vm->vcpus[vcpu];
+    int rc = write_regs(v, st);
+    if (rc < 0)
+        return rc;
+    struct kvm_mp_state mp = {.mp_state = (uint32_t)mp_state};
+    return ioctl(v->fd, KVM_SET_MP_STATE, &mp) == 0 ? 0 : -errno;
+}
+
+static int vgic_attr(struct hv_vm *vm, unsigned long request, uint32_t group, uint64_t attr,
+                     uint64_t *value)
+{
+    /* CPU interface registers are 64 bits; the other groups' 32. */
+    uint32_t narrow = (uint32_t)*value;
+    bool wide = group == KVM_VGIC_GRP_CPU_SYSREGS;
+    struct kvm_device_attr a = {.group = group, .attr = attr,
+                                .addr = wide ? (uintptr_t)value : (uintptr_t)&narrow};
+    if (ioctl(vm->gic_fd, request, &a) < 0)
+        return -errno;
+    if (!wide)
+        *value = narrow;
+    return 0;
+}
+
+/* Every register of the plan that this host has (kvm_vgic.h). */
+static int kvm_save_irqchip(struct hv_vm *vm, struct device_state_bytes *out)
+{
+    struct kvm_vgic_state *s = calloc(1, sizeof(*s));
+    struct kvm_vgic_slot *plan = malloc(KVM_VGIC_MAX_REGS * sizeof(*plan));
+    int rc = s && plan ? 0 : -ENOMEM;
+    size_t n = rc == 0 ? kvm_vgic_plan(vm->nr_irqs, vm->num_vcpus, plan) : 0;
+    if (rc == 0 && n == 0)
+        rc = -EINVAL;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        uint64_t value = 0;
+        int e = vgic_attr(vm, KVM_GET_DEVICE_ATTR, plan[i].group, plan[i].attr, &value);
+        if (e < 0 && plan[i].optional)
+            continue;
+        if (e < 0) {
+            log_error("kvm: cannot read the vGIC's register %#llx of group %u: %s",
+                      (unsigned long long)plan[i].attr, plan[i].group, strerror(-e));
+            rc = e;
+            break;
+        }
+        s->regs[s->num_regs++] = (struct kvm_vgic_reg){plan[i].group, plan[i].attr, value};
+    }
+    if (rc == 0) {
+        s->nr_irqs = vm->nr_irqs;
+        s->num_vcpus = vm->num_vcpus;
+        rc = kvm_vgic_state_encode(s, out);
+    }
+    free(plan);
+    free(s);
+    return rc;
+}
+
+static int kvm_load_irqchip(struct hv_vm *vm, const uint8_t *state, size_t len, char *err,
+                            size_t err_len)
+{
+    if (vm->has_run)
+        return -EBUSY;
+    struct kvm_vgic_state *s = malloc(sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    int rc = kvm_vgic_state_decode(state, len, vm->nr_irqs, vm->num_vcpus, s, err, err_len);
+    for (uint32_t i = 0; rc == 0 && i < s->num_regs; i++) {
+        const struct kvm_vgic_reg *r = &s->regs[i];
+        uint64_t value = r->value;
+        int e = vgic_attr(vm, KVM_SET_DEVICE_ATTR, r->group, r->attr, &value);
+        if (e < 0) {
+            snprintf(err, err_len, "the kernel refuses the vGIC's saved register %#llx of "
+                     "group %u: %s", (unsigned long long)r->attr, r->group, strerror(-e));
+            rc = -EINVAL;
+        }
+    }
+    free(s);
+    return rc;
 }
 
 /* ---- interrupts and stops ------------------------------------------------------- */
@@ -503,6 +717,7 @@ static bool handle_exit(struct kvm_vcpu *v)
     switch (run->exit_reason) {
     case KVM_EXIT_MMIO:
         handle_mmio(v);
+        v->mmio_pending = true;
         return true;
     case KVM_EXIT_INTR:
         return true; /* the loop looks at the stop request */
@@ -536,6 +751,21 @@ static bool handle_exit(struct kvm_vcpu *v)
     }
 }
 
+/* A vCPU that stops right after an MMIO exit has not taken the access's
+ * result or moved past it: the kernel does both on the next KVM_RUN, which
+ * immediate_exit then ends before the guest runs. So a stopped vCPU is
+ * always between instructions, and its saved state never repeats an access. */
+static void settle(struct kvm_vcpu *v)
+{
+    if (!v->mmio_pending)
+        return;
+    __atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    if (ioctl(v->fd, KVM_RUN, 0) < 0 && errno != EINTR)
+        log_warn("kvm: vCPU %u: cannot complete its last MMIO access: %s", v->index,
+                 strerror(errno));
+    v->mmio_pending = false;
+}
+
 static void vcpu_loop(struct kvm_vcpu *v)
 {
     sigset_t kick;
@@ -543,15 +773,18 @@ static void vcpu_loop(struct kvm_vcpu *v)
     sigaddset(&kick, KVM_KICK_SIGNAL);
     pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
     while (!atomic_load(&v->vm->halt)) {
-        if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+        int rc = ioctl(v->fd, KVM_RUN, 0);
+        v->mmio_pending = false; /* completed by that KVM_RUN, whatever it returned */
+        if (rc < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
             record_error(v->vm, v->index, "KVM_RUN failed: %s", strerror(errno));
-            return;
+            break;
         }
         if (!handle_exit(v))
-            return;
+            break;
     }
+    settle(v);
 }
 
 static void *vcpu_thread(void *arg)
@@ -567,6 +800,7 @@ static int start_threads(struct hv_vm *vm)
 {
     pthread_mutex_lock(&vm->lock);
     vm->have_exit = false;
+    vm->has_run = true;
     atomic_store(&vm->halt, vm->stop_requested);
     for (unsigned i = 0; i < vm->num_vcpus; i++)
         vm->vcpus[i].run->immediate_exit = vm->stop_requested;

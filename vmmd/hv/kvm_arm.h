@@ -13,8 +13,14 @@
 #include "hv/hv.h"
 
 #define KVM_ARM_REG_ARM64 0x6000000000000000ull
+#define KVM_ARM_REG_ARCH_MASK 0xff00000000000000ull
+#define KVM_ARM_REG_SIZE_MASK 0x00f0000000000000ull
+#define KVM_ARM_REG_SIZE_SHIFT 52
+#define KVM_ARM_REG_SIZE_U32 0x0020000000000000ull
 #define KVM_ARM_REG_SIZE_U64 0x0030000000000000ull
+#define KVM_ARM_REG_SIZE_U128 0x0040000000000000ull
 #define KVM_ARM_REG_CORE (0x0010ull << 16)
+#define KVM_ARM_REG_SYSREG (0x0013ull << 16)
 /* struct kvm_regs: user_pt_regs {x0..x30, sp (SP_EL0), pc, pstate}, then
  * sp_el1, elr_el1, spsr[5], ...; core register ids count 32-bit words. */
 #define KVM_ARM_CORE_X0_WORD 0
@@ -22,6 +28,31 @@
 #define KVM_ARM_CORE_PC_WORD 64
 #define KVM_ARM_CORE_PSTATE_WORD 66
 #define KVM_ARM_CORE_SP_EL1_WORD 68
+#define KVM_ARM_CORE_ELR_EL1_WORD 70
+#define KVM_ARM_CORE_SPSR_EL1_WORD 72 /* spsr[KVM_SPSR_EL1], the first */
+/* struct user_fpsimd_state { __uint128_t vregs[32]; __u32 fpsr, fpcr; }, 16-aligned. */
+#define KVM_ARM_CORE_V0_WORD 84
+#define KVM_ARM_CORE_FPSR_WORD 212
+#define KVM_ARM_CORE_FPCR_WORD 213
+
+/* A system register's ONE_REG id: ARM64_SYS_REG(op0, op1, CRn, CRm, op2). */
+#define KVM_ARM_SYSREG(op0, op1, crn, crm, op2)                                              \
+    (KVM_ARM_REG_ARM64 | KVM_ARM_REG_SIZE_U64 | KVM_ARM_REG_SYSREG |                          \
+     (uint64_t)(op0) << 14 | (uint64_t)(op1) << 11 | (uint64_t)(crn) << 7 |                   \
+     (uint64_t)(crm) << 3 | (uint64_t)(op2))
+/* The generic timer as KVM names it. The ABI swaps CNT's and CVAL's encodings
+ * against the architecture's (CNTVCT_EL0 is 3,3,14,0,2): these are the ABI's. */
+#define KVM_ARM_TIMER_CTL KVM_ARM_SYSREG(3, 3, 14, 3, 1)
+#define KVM_ARM_TIMER_CNT KVM_ARM_SYSREG(3, 3, 14, 3, 2)
+#define KVM_ARM_TIMER_CVAL KVM_ARM_SYSREG(3, 3, 14, 0, 2)
+#define KVM_ARM_PTIMER_CTL KVM_ARM_SYSREG(3, 3, 14, 2, 1)
+#define KVM_ARM_PTIMER_CNT KVM_ARM_SYSREG(3, 3, 14, 0, 1)
+#define KVM_ARM_PTIMER_CVAL KVM_ARM_SYSREG(3, 3, 14, 2, 2)
+
+/* KVM_GET/SET_MP_STATE's values on arm64. */
+#define KVM_ARM_MP_STATE_RUNNABLE 0
+#define KVM_ARM_MP_STATE_STOPPED 5
+#define KVM_ARM_MP_STATE_SUSPENDED 10
 
 /* KVM_IRQ_LINE's irq field: vcpu2_index:4, irq_type:8, vcpu_index:8, irq_id:16. */
 #define KVM_ARM_IRQ_TYPE_SHIFT_ 24
@@ -33,6 +64,33 @@
 
 /* The ONE_REG id of a register hv.h names; 0 for one it does not. */
 uint64_t kvm_arm_core_reg_id(enum hv_reg reg);
+
+/* The bytes a ONE_REG value of this id takes (its size field), or 0 when a
+ * snapshot cannot keep it: not an arm64 register, or wider than 128 bits
+ * (SVE's, which ignition does not enable). */
+unsigned kvm_arm_reg_bytes(uint64_t id);
+
+/* Fills hv.h's named fields of st (core registers, the EL1 system registers,
+ * SIMD, the timer) from st->regs, for a person and for the restore's clock;
+ * fields the list lacks are left as they are. */
+void kvm_arm_fill_named(struct hv_vcpu_state *st);
+
+/* A saved register's value as a restore writes it: the virtual counter
+ * continues from st->counter (the clock catch-up's), and the physical one
+ * moves on by as much; every other register as saved. */
+void kvm_arm_restore_value(const struct hv_vcpu_state *st, const struct hv_backend_reg *reg,
+                           uint64_t out[2]);
+
+/* Checks a saved register list against the ids this host's KVM lists for the
+ * vCPU (KVM_GET_REG_LIST): each saved id must be one of them, of a size a
+ * snapshot keeps, and named once. 0, or -EINVAL with the first offender in err. */
+int kvm_arm_check_reg_list(const struct hv_vcpu_state *st, const uint64_t *host_ids,
+                           size_t num_host_ids, char *err, size_t err_len);
+
+/* The PSCI power state as KVM's mp_state and back; -1 for one ignition does
+ * not know. */
+int kvm_arm_mp_state(uint32_t power);
+int kvm_arm_power(uint32_t mp_state);
 
 /* KVM_IRQ_LINE's irq for SPI intid (32 .. 1019), or 0 for an intid that is no SPI. */
 uint32_t kvm_arm_spi_line(unsigned intid);

@@ -483,8 +483,14 @@ int machine_save(struct machine *m, struct machine_snapshot *out, char *err, siz
         return -EBUSY;
     }
     int rc = save_devices(m, out, err, err_len);
-    if (rc == 0 && (rc = m->hv->get_vcpu_state(m->vm, 0, &out->vcpu)) < 0)
-        save_failed(err, err_len, "the vCPU", rc);
+    for (unsigned i = 0; rc == 0 && i < m->num_cpus; i++) {
+        if ((rc = m->hv->get_vcpu_state(m->vm, i, &out->vcpus[i])) < 0) {
+            char what[32];
+            snprintf(what, sizeof(what), "vCPU %u", i);
+            save_failed(err, err_len, what, rc);
+        }
+    }
+    out->num_vcpus = m->num_cpus;
     if (rc < 0)
         machine_snapshot_free(out);
     return rc;
@@ -543,10 +549,15 @@ static int load_failed(char *err, size_t err_len, const char *what, int rc, cons
 }
 
 /* In table order: the interrupt controller first, so that the lines devices
- * set as they load land in it; the vCPU last, as it may run from then on. */
+ * set as they load land in it; the vCPUs last, as they may run from then on. */
 static int load_state(struct machine *m, const struct machine_snapshot *s, char *err,
                       size_t err_len)
 {
+    if (s->num_vcpus != m->num_cpus) {
+        snprintf(err, err_len, "the snapshot's machine has %u vCPUs, this one %u", s->num_vcpus,
+                 m->num_cpus);
+        return -1;
+    }
     if (check_same_devices(m, s, err, err_len) < 0)
         return -1;
     unsigned n = 0;
@@ -562,8 +573,15 @@ static int load_state(struct machine *m, const struct machine_snapshot *s, char 
             return load_failed(err, err_len, what, rc, why);
         }
     }
-    int rc = m->hv->set_vcpu_state(m->vm, 0, &s->vcpu);
-    return rc < 0 ? load_failed(err, err_len, "the vCPU", rc, "") : 0;
+    for (unsigned i = 0; i < s->num_vcpus; i++) {
+        int rc = m->hv->set_vcpu_state(m->vm, i, &s->vcpus[i]);
+        if (rc < 0) {
+            char what[32];
+            snprintf(what, sizeof(what), "vCPU %u", i);
+            return load_failed(err, err_len, what, rc, "");
+        }
+    }
+    return 0;
 }
 
 /* ---- lifecycle -------------------------------------------------------------------- */

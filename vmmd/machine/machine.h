@@ -32,8 +32,6 @@
 #define MACHINE_NUM_SPIS 64
 
 /* One redistributor frame each between MACHINE_GICR_BASE and the UART. */
-#define MACHINE_MAX_CPUS 64
-#define MACHINE_MAX_CPUS_TEXT "64"
 
 #define MACHINE_MIN_RAM (64ull << 20)
 #define MACHINE_MAX_RAM (64ull << 30)

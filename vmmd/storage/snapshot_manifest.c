@@ -26,6 +26,7 @@ typedef Ignition__Snapshot__MachineState StateMsg;
 typedef Ignition__Snapshot__Vcpu VcpuMsg;
 typedef Ignition__Snapshot__Timer TimerMsg;
 typedef Ignition__Snapshot__DeviceState DeviceMsg;
+typedef Ignition__Snapshot__BackendRegister RegMsg;
 
 #define NUM_X 31
 #define SIMD_BYTES (32u * 16u)
@@ -155,6 +156,25 @@ static void encode_simd(const uint64_t v[32][2], uint8_t *out)
     }
 }
 
+/* The register list: one message each, in the list's order. */
+static int encode_registers(struct pool *p, const struct hv_vcpu_state *s, VcpuMsg *m)
+{
+    RegMsg **regs = pool_alloc(p, s->num_regs, sizeof(*regs));
+    RegMsg *all = pool_alloc(p, s->num_regs, sizeof(*all));
+    if (!regs || !all)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < s->num_regs; i++) {
+        ignition__snapshot__backend_register__init(&all[i]);
+        all[i].id = s->regs[i].id;
+        all[i].value = s->regs[i].value[0];
+        all[i].value_high = s->regs[i].value[1];
+        regs[i] = &all[i];
+    }
+    m->registers = regs;
+    m->n_registers = s->num_regs;
+    return 0;
+}
+
 static VcpuMsg *encode_vcpu(struct pool *p, const struct hv_vcpu_state *s)
 {
     VcpuMsg *m = pool_alloc(p, 1, sizeof(*m));
@@ -182,10 +202,12 @@ static VcpuMsg *encode_vcpu(struct pool *p, const struct hv_vcpu_state *s)
     m->v = (ProtobufCBinaryData){SIMD_BYTES, simd};
     t->cntv_ctl = s->cntv_ctl, t->cntv_cval = s->cntv_cval;
     t->cntp_ctl = s->cntp_ctl, t->cntp_cval = s->cntp_cval, t->counter = s->counter;
+    t->counter_hz = s->counter_hz;
     m->timer = t;
     m->n_backend = NUM_BACKEND_WORDS;
     m->backend = (uint32_t *)(uintptr_t)s->backend;
-    return m;
+    m->power = s->power;
+    return encode_registers(p, s, m) == 0 ? m : NULL;
 }
 
 static DeviceMsg *encode_device(struct pool *p, const struct machine_device_state *d)
@@ -206,10 +228,21 @@ static int encode_state(struct pool *p, const struct machine_snapshot *s, StateM
     if (s->num_devices > MACHINE_SNAPSHOT_MAX_DEVICES)
         return refuse(err, err_len, "%u devices, more than %d", s->num_devices,
                       MACHINE_SNAPSHOT_MAX_DEVICES);
-    m->vcpu = encode_vcpu(p, &s->vcpu);
+    if (s->num_vcpus < 1 || s->num_vcpus > MACHINE_MAX_CPUS)
+        return refuse(err, err_len, "%u vCPUs, not 1 to %d", s->num_vcpus, MACHINE_MAX_CPUS);
+    for (unsigned i = 0; i < s->num_vcpus; i++)
+        if (s->vcpus[i].num_regs > HV_MAX_BACKEND_REGS)
+            return refuse(err, err_len, "vCPU %u: %u registers, more than %d", i,
+                          s->vcpus[i].num_regs, HV_MAX_BACKEND_REGS);
+    m->vcpu = encode_vcpu(p, &s->vcpus[0]);
+    m->secondary_vcpus = pool_alloc(p, s->num_vcpus - 1, sizeof(*m->secondary_vcpus));
     m->devices = pool_alloc(p, s->num_devices, sizeof(*m->devices));
-    if (!m->vcpu || !m->devices)
+    if (!m->vcpu || !m->secondary_vcpus || !m->devices)
         return out_of_memory(err, err_len);
+    for (unsigned i = 1; i < s->num_vcpus; i++)
+        if (!(m->secondary_vcpus[i - 1] = encode_vcpu(p, &s->vcpus[i])))
+            return out_of_memory(err, err_len);
+    m->n_secondary_vcpus = s->num_vcpus - 1;
     for (unsigned i = 0; i < s->num_devices; i++) {
         if (!terminated(s->devices[i].kind, sizeof(s->devices[i].kind)))
             return refuse(err, err_len, "device %u: its kind is not terminated", i);
@@ -254,6 +287,7 @@ int snapshot_manifest_encode(const struct snapshot_machine_config *config,
     int rc = encode_config(&pool, config, &cm, err, err_len);
     if (rc == 0)
         rc = encode_state(&pool, state, &sm, err, err_len);
+    cm.num_cpus = state->num_vcpus;
     if (rc == 0)
         rc = pack(&m, out, len, err, err_len);
     pool_free(&pool);
@@ -341,12 +375,30 @@ static void decode_simd(const uint8_t *in, uint64_t v[32][2])
     }
 }
 
-static int decode_vcpu(const VcpuMsg *m, struct hv_vcpu_state *s, char *err, size_t err_len)
+/* The list as it is: the backend that loads it checks each id and value. */
+static int decode_registers(const VcpuMsg *m, unsigned n, struct hv_vcpu_state *s, char *err,
+                            size_t err_len)
+{
+    if (m->n_registers > HV_MAX_BACKEND_REGS)
+        return refuse(err, err_len, "vCPU %u: %zu registers, more than %d", n, m->n_registers,
+                      HV_MAX_BACKEND_REGS);
+    for (size_t i = 0; i < m->n_registers; i++) {
+        const RegMsg *r = m->registers[i];
+        s->regs[i] = (struct hv_backend_reg){.id = r->id, .value = {r->value, r->value_high}};
+    }
+    s->num_regs = (uint32_t)m->n_registers;
+    return 0;
+}
+
+static int decode_vcpu(const VcpuMsg *m, unsigned n, struct hv_vcpu_state *s, char *err,
+                       size_t err_len)
 {
     if (m->n_x != NUM_X || m->v.len != SIMD_BYTES || m->n_backend != NUM_BACKEND_WORDS)
-        return refuse(err, err_len, "the vCPU state has %zu general registers, %zu bytes of "
-                      "SIMD registers and %zu backend words (not %d, %u and %d)", m->n_x,
+        return refuse(err, err_len, "vCPU %u has %zu general registers, %zu bytes of "
+                      "SIMD registers and %zu backend words (not %d, %u and %d)", n, m->n_x,
                       m->v.len, m->n_backend, NUM_X, SIMD_BYTES, NUM_BACKEND_WORDS);
+    if (m->power > HV_VCPU_SUSPENDED)
+        return refuse(err, err_len, "vCPU %u: power state %u is unknown", n, m->power);
     memcpy(s->x, m->x, sizeof(s->x));
     s->sp_el0 = m->sp_el0, s->sp_el1 = m->sp_el1, s->pc = m->pc, s->pstate = m->pstate;
     s->elr_el1 = m->elr_el1, s->spsr_el1 = m->spsr_el1, s->esr_el1 = m->esr_el1;
@@ -365,9 +417,13 @@ static int decode_vcpu(const VcpuMsg *m, struct hv_vcpu_state *s, char *err, siz
         const TimerMsg *t = m->timer;
         s->cntv_ctl = t->cntv_ctl, s->cntv_cval = t->cntv_cval;
         s->cntp_ctl = t->cntp_ctl, s->cntp_cval = t->cntp_cval, s->counter = t->counter;
+        s->counter_hz = t->counter_hz;
     }
+    if (s->counter_hz == 0)
+        s->counter_hz = SNAPSHOT_EMU_COUNTER_HZ; /* what every snapshot before it ran at */
     memcpy(s->backend, m->backend, sizeof(s->backend));
-    return 0;
+    s->power = m->power;
+    return decode_registers(m, n, s, err, err_len);
 }
 
 static int decode_device(const DeviceMsg *m, unsigned i, struct machine_device_state *d,
@@ -395,9 +451,17 @@ static int decode_state(const ManifestMsg *mm, struct machine_snapshot *s, char 
         return refuse(err, err_len, "the manifest has no machine state");
     if (!m->vcpu)
         return refuse(err, err_len, "the machine state lacks the vCPU");
-    int rc = decode_vcpu(m->vcpu, &s->vcpu, err, err_len);
+    const ConfigMsg *c = mm->config;
+    size_t num_cpus = c->num_cpus ? c->num_cpus : 1;
+    if (num_cpus > MACHINE_MAX_CPUS || m->n_secondary_vcpus != num_cpus - 1)
+        return refuse(err, err_len, "the machine has %zu vCPUs and the state %zu (at most %d)",
+                      num_cpus, m->n_secondary_vcpus + 1, MACHINE_MAX_CPUS);
+    int rc = decode_vcpu(m->vcpu, 0, &s->vcpus[0], err, err_len);
+    for (size_t i = 1; rc == 0 && i < num_cpus; i++)
+        rc = decode_vcpu(m->secondary_vcpus[i - 1], (unsigned)i, &s->vcpus[i], err, err_len);
     if (rc < 0)
         return rc;
+    s->num_vcpus = (unsigned)num_cpus;
     if (m->n_devices > MACHINE_SNAPSHOT_MAX_DEVICES)
         return refuse(err, err_len, "%zu devices, more than %d", m->n_devices,
                       MACHINE_SNAPSHOT_MAX_DEVICES);
@@ -453,6 +517,7 @@ int snapshot_manifest_decode(const uint8_t *body, size_t len,
         rc = decode_config(m, config, err, err_len);
     if (rc == 0)
         rc = decode_state(m, state, err, err_len);
+    config->num_cpus = state->num_vcpus;
     ignition__snapshot__manifest__free_unpacked(m, NULL);
     if (rc < 0) {
         snapshot_manifest_free(state);

@@ -28,6 +28,8 @@
 #define SNAPSHOT_DISK_SERIAL_MAX 20  /* virtio-blk's ID bytes */
 #define SNAPSHOT_LAYER_NAME_MAX 63   /* a file name inside the snapshot directory */
 #define SNAPSHOT_BASE_PATH_MAX 1023
+/* The counter frequency of snapshots that name none: emu's generic timer. */
+#define SNAPSHOT_EMU_COUNTER_HZ 62500000u
 /* What protobuf-c may allocate decoding one body, whatever its bytes claim. */
 #define SNAPSHOT_MANIFEST_DECODE_BUDGET (64u << 20)
 
@@ -68,6 +70,9 @@ struct snapshot_machine_config {
     uint64_t gpu_memory;
     uint8_t net; /* SNAPSHOT_NET_*: what a restore or clone keeps */
     bool vsock;  /* a virtio-vsock (a clone has a CID of its own) */
+    /* Filled by decode (the state's num_vcpus, for those that look at the
+     * configuration only); encode takes the count from the state. */
+    unsigned num_cpus;
 };
 
 /* Encodes config and state into a new buffer (*out, *len; the caller frees

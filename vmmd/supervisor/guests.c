@@ -929,7 +929,7 @@ static void describe_snapshot(const char *dir, const struct snapshot_machine_con
         if ((c->disks[c->num_disks] = strdup(m->disks[i].base_path)))
             c->num_disks++;
     c->mem_bytes = m->ram_size;
-    c->cpus = 1;
+    c->cpus = m->num_cpus ? m->num_cpus : 1;
     set_message(c->backend, sizeof(c->backend), "%s", m->backend);
     c->gui = m->gpu;
     c->display_width = m->display_width;

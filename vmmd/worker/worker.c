@@ -417,7 +417,8 @@ static void catch_up_clock(struct worker_restore *r)
     clock_gettime(CLOCK_REALTIME, &now);
     uint64_t ticks = worker_restore_catch_up_clock(
         r, (int64_t)now.tv_sec * 1000000000ll + now.tv_nsec);
-    log_info("guest clock moved on %.3f s to the host's time", (double)ticks / ARCH_TIMER_HZ);
+    uint64_t hz = r->state.vcpus[0].counter_hz ? r->state.vcpus[0].counter_hz : ARCH_TIMER_HZ;
+    log_info("guest clock moved on %.3f s to the host's time", (double)ticks / (double)hz);
 }
 
 static void announce_network(const struct worker *w);
@@ -976,6 +977,7 @@ static int prepare_restore(struct worker *w)
     struct worker_options *r = &w->restored_options;
     *r = *w->o;
     r->ram_size = c->ram_size;
+    r->cpus = w->restore->state.num_vcpus;
     r->append = c->cmdline;
     r->num_disks = c->num_disks;
     memcpy(r->disks, w->restore->disks, sizeof(r->disks[0]) * c->num_disks);

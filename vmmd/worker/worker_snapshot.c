@@ -249,12 +249,20 @@ uint64_t worker_restore_catch_up_clock(struct worker_restore *r, int64_t now_rea
         return 0;
     /* Both are int64: the difference fits in a uint64 without overflow. */
     uint64_t away_ns = (uint64_t)now_realtime_ns - (uint64_t)saved;
-    uint64_t ticks = away_ns / ARCH_TIMER_NS_PER_TICK;
-    uint64_t *counter = &r->state.vcpu.counter;
-    if (ticks > UINT64_MAX - *counter)
-        ticks = UINT64_MAX - *counter;
-    *counter += ticks;
-    return ticks;
+    uint64_t hz = r->state.vcpus[0].counter_hz ? r->state.vcpus[0].counter_hz : ARCH_TIMER_HZ;
+    unsigned __int128 wide = (unsigned __int128)away_ns * hz / 1000000000u;
+    uint64_t ticks = wide > UINT64_MAX ? UINT64_MAX : (uint64_t)wide;
+    /* One counter for the machine, read by each vCPU as it was saved: each
+     * moves on by the same time. */
+    uint64_t moved = 0;
+    for (unsigned i = 0; i < r->state.num_vcpus && i < MACHINE_MAX_CPUS; i++) {
+        uint64_t *counter = &r->state.vcpus[i].counter;
+        uint64_t step = ticks > UINT64_MAX - *counter ? UINT64_MAX - *counter : ticks;
+        *counter += step;
+        if (i == 0)
+            moved = step;
+    }
+    return moved;
 }
 
 void worker_restore_free(struct worker_restore *r)
