@@ -935,6 +935,27 @@ START_TEST(test_host_transport_reset)
 }
 END_TEST
 
+/* A host process connecting while the guest has not yet handled a transport
+ * reset waits: the guest would reset the connection it accepted now, without a
+ * word to the host. The guest's handing back of its event buffer (a notify of
+ * the event queue) lets the request go. */
+START_TEST(test_host_connect_waits_for_the_reset)
+{
+    vd_put_desc(&guest, &evq, 0, EV_BUF, 4, VIRTQ_DESC_F_WRITE, 0);
+    vd_offer(&guest, &evq, 0);
+    vsock_host_transport_reset(host);
+    spin();
+    ck_assert_uint_eq(vd_used_idx(&guest, &evq), 1);
+    int fd = host_connects("CONNECT 7000\n");
+    struct vsock_hdr h;
+    ck_assert_msg(!next_packet(&h, NULL), "a request went to a guest still resetting");
+    vd_offer(&guest, &evq, 0); /* the driver has handled the event */
+    vd_write(dev, VD_QUEUE_NOTIFY, 2);
+    expect_packet(VSOCK_OP_REQUEST, VSOCK_HOST_FIRST_LOCAL_PORT, 7000, &h);
+    close(fd);
+}
+END_TEST
+
 START_TEST(test_parse_connect)
 {
     uint32_t port = 0;
@@ -995,6 +1016,7 @@ static Suite *virtio_vsock_suite(void)
     tcase_add_test(h, test_host_guest_refused_and_strays);
     tcase_add_test(h, test_host_connects);
     tcase_add_test(h, test_host_transport_reset);
+    tcase_add_test(h, test_host_connect_waits_for_the_reset);
     tcase_add_test(h, test_parse_connect);
     suite_add_tcase(s, h);
     return s;

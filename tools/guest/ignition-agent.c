@@ -160,6 +160,9 @@ static void serve(const char *line)
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN); /* a host that hung up is a write error, then EOF */
+    /* Firefox's remote client is waited for, and waits for children of its
+     * own: whatever the caller left, children are not reaped by the kernel. */
+    signal(SIGCHLD, SIG_DFL);
     char line[LINE_MAX_BYTES]; /* the request and its '\n' in 4096 bytes */
     for (;;) {
         const char *why = NULL;

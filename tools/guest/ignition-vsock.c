@@ -151,6 +151,11 @@ static void serve(int conn, char **cmd)
     }
     if (dup2(conn, STDIN_FILENO) < 0 || dup2(conn, STDOUT_FILENO) < 0)
         exit(fail("dup2"));
+    /* CMD starts as any program does: the listener's own dispositions (its
+     * children reaped by the kernel, SIGPIPE ignored) would survive exec and
+     * break a CMD that waits for children of its own. */
+    signal(SIGCHLD, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
     execvp(cmd[0], cmd);
     exit(fail(cmd[0]));
 }

@@ -168,6 +168,9 @@ struct vsock {
     struct virtio_vsock_backend backend;
     uint64_t guest_cid;
     uint32_t generation;
+    /* Notifies of the event queue: the driver gives an event buffer back
+     * after it has handled the event that was in it. */
+    uint32_t event_notifies;
     struct virtio_vsock_stats stats;
     unsigned logged;
     /* Used under the transport lock; too large for a stack. */
@@ -205,8 +208,10 @@ static void vsock_config_read(void *dev, size_t offset, uint8_t *out, size_t len
 /* vCPU thread, transport locked. */
 static void vsock_notify(void *dev, struct virtio_mmio *t, unsigned q)
 {
-    (void)t, (void)q;
+    (void)t;
     struct vsock *v = dev;
+    if (q == EVENTQ)
+        v->event_notifies++;
     if (v->backend.kick)
         v->backend.kick(v->backend.opaque);
 }
@@ -481,9 +486,21 @@ int virtio_vsock_send_transport_reset(struct device *dev)
         virtq_push(vq, v->chain.head, sizeof(event));
         virtio_mmio_used(v->transport, EVENTQ, old_used);
         v->stats.events++;
+        /* Linux hands the buffer back (and notifies) once it has reset its
+         * sockets: virtio_vsock_event_handled says so. */
+        virtq_notify_on_next(vq);
     }
     virtio_mmio_unlock(v->transport);
     return rc;
+}
+
+uint32_t virtio_vsock_event_notifies(struct device *dev)
+{
+    struct vsock *v = vsock_of(dev);
+    virtio_mmio_lock(v->transport);
+    uint32_t n = v->event_notifies;
+    virtio_mmio_unlock(v->transport);
+    return n;
 }
 
 /* ---- CID, state, counters ------------------------------------------------------------------ */

@@ -176,6 +176,11 @@ int virtio_vsock_receive(struct device *dev, virtio_vsock_fill_fn fill, void *op
  * guest resets its connections and reads its CID again). 0; -EAGAIN when the
  * guest has no event buffer yet; -ENODEV as above. */
 int virtio_vsock_send_transport_reset(struct device *dev);
+/* How many times the driver has notified the event queue. Linux gives an
+ * event buffer back (and notifies) only after handling the event in it, so a
+ * count past the one at virtio_vsock_send_transport_reset means the guest
+ * has reset its sockets. */
+uint32_t virtio_vsock_event_notifies(struct device *dev);
 
 /* The CID in config space: what the driver reads when it probes, and again
  * on a transport reset. */

@@ -40,6 +40,10 @@
  * resets of real connections. */
 #define RST_RING_ORPHANS 64
 #define LOG_LIMIT 20
+/* How long new host connections wait for the guest to handle a transport
+ * reset (it takes the guest a scheduling turn; an emulated guest under load,
+ * longer). */
+#define RESET_WAIT_MS 5000
 
 enum conn_state {
     CONN_FREE = 0,
@@ -65,6 +69,7 @@ struct conn {
     bool host_eof;       /* the host sends no more */
     bool guest_no_send, guest_no_rcv; /* the guest's SHUTDOWN flags */
     bool send_request, send_response, send_credit_update;
+    bool request_held;   /* asked for while the guest was still resetting */
     bool doomed;         /* a host socket error while filling: reset after */
 };
 
@@ -82,6 +87,12 @@ struct vsock_host {
     uint32_t generation;
     bool rx_full;       /* the guest had no receive buffer: wait for its kick */
     bool reset_pending; /* TRANSPORT_RESET not yet delivered */
+    /* Delivered, but the guest has not yet said it has reset its sockets: a
+     * connection it accepted now would be reset under it, silently. New
+     * host connections wait, at most RESET_WAIT_MS. */
+    bool reset_unhandled;
+    uint32_t reset_notifies; /* the event queue's notifies at delivery */
+    struct event *reset_wait;
     struct conn conns[VSOCK_HOST_MAX_CONNECTIONS];
     unsigned next_conn; /* where the round-robin of the receive side goes on */
     struct rst rsts[RST_RING];
@@ -599,6 +610,32 @@ static void pump(struct vsock_host *h)
 
 /* ---- events ---------------------------------------------------------------------------------- */
 
+/* The guest has reset its sockets (or had RESET_WAIT_MS to): connections
+ * asked for meanwhile go to it now. */
+static void release_held_requests(struct vsock_host *h)
+{
+    h->reset_unhandled = false;
+    evtimer_del(h->reset_wait);
+    for (unsigned i = 0; i < VSOCK_HOST_MAX_CONNECTIONS; i++) {
+        struct conn *c = &h->conns[i];
+        if (c->request_held) {
+            c->request_held = false;
+            c->send_request = true;
+        }
+    }
+    pump(h);
+}
+
+static void on_reset_wait(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct vsock_host *h = arg;
+    if (h->reset_unhandled) {
+        log_event(h, "the guest did not hand back its event buffer in %d ms", RESET_WAIT_MS);
+        release_held_requests(h);
+    }
+}
+
 static void on_kick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
@@ -614,7 +651,14 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
         return;
     if (h->reset_pending && virtio_vsock_send_transport_reset(h->dev) == 0) {
         h->reset_pending = false;
+        h->reset_unhandled = true;
+        h->reset_notifies = virtio_vsock_event_notifies(h->dev);
+        struct timeval wait = {RESET_WAIT_MS / 1000, (RESET_WAIT_MS % 1000) * 1000};
+        evtimer_add(h->reset_wait, &wait);
         log_info("vsock: the guest was told its connections from before the snapshot are gone");
+    } else if (h->reset_unhandled &&
+               virtio_vsock_event_notifies(h->dev) != h->reset_notifies) {
+        release_held_requests(h);
     }
     unsigned taken = virtio_vsock_transmit(h->dev, TX_BATCH, on_packet, h);
     h->rx_full = false; /* a kick may be new receive buffers */
@@ -648,7 +692,10 @@ static void host_connect(struct conn *c, uint32_t port)
     c->local_port = local;
     c->guest_port = port;
     c->state = CONN_CONNECTING;
-    c->send_request = true;
+    if (h->reset_pending || h->reset_unhandled)
+        c->request_held = true; /* release_held_requests sends it */
+    else
+        c->send_request = true;
     start_timer(c, VSOCK_HOST_CONNECT_TIMEOUT_MS);
     pump(h);
 }
@@ -749,7 +796,8 @@ struct vsock_host *vsock_host_create(struct event_base *base, const char *socket
     snprintf(h->path, sizeof(h->path), "%s", socket_path);
     h->listen_fd = unixsock_listen(socket_path, err, err_len);
     h->kick = event_new(base, -1, 0, on_kick, h);
-    if (h->listen_fd >= 0 && h->kick)
+    h->reset_wait = evtimer_new(base, on_reset_wait, h);
+    if (h->listen_fd >= 0 && h->kick && h->reset_wait)
         h->listener = listener_new(base, h->listen_fd, "vsock socket", on_accept, h);
     if (!h->listener) {
         if (h->listen_fd >= 0)
@@ -770,6 +818,8 @@ void vsock_host_attach(struct vsock_host *h, struct device *vsock)
         event_active(h->kick, EV_READ, 0);
     } else {
         h->reset_pending = false;
+        h->reset_unhandled = false;
+        evtimer_del(h->reset_wait);
     }
 }
 
@@ -797,5 +847,7 @@ void vsock_host_destroy(struct vsock_host *h)
     }
     if (h->kick)
         event_free(h->kick);
+    if (h->reset_wait)
+        event_free(h->reset_wait);
     free(h);
 }
