@@ -356,21 +356,6 @@ struct device *virtio_net_create(uint64_t base, struct irq_line irq,
 
 /* ---- transmitting ------------------------------------------------------------------------- */
 
-/* Transport locked: copies the chain's packet into n->packet. Returns its
- * length, or -1 for a chain no driver sends (writable parts, too long). */
-static long gather_packet(struct net *n)
-{
-    const struct virtq_chain *c = &n->chain;
-    if (c->writable_len || c->readable_len > sizeof(n->packet))
-        return -1;
-    size_t at = 0;
-    for (unsigned i = 0; i < c->num_segments; i++) {
-        memcpy(n->packet + at, c->segments[i].host, c->segments[i].len);
-        at += c->segments[i].len;
-    }
-    return (long)at;
-}
-
 /* Takes one sent packet. Returns 1 with *len set when it is to be delivered,
  * 0 when one was taken but refused, -1 when there is none (or the queue broke). */
 static int take_one(struct net *n, size_t *len)
@@ -386,7 +371,7 @@ static int take_one(struct net *n, size_t *len)
         virtio_mmio_needs_reset(t);
         return -1;
     }
-    long got = gather_packet(n);
+    long got = virtq_chain_gather(&n->chain, n->packet, sizeof(n->packet));
     if (got < 0) {
         log_guest_error(n, "a transmit chain with writable or oversized buffers");
         virtio_mmio_needs_reset(t);
@@ -430,21 +415,6 @@ unsigned virtio_net_transmit(struct device *dev, unsigned max, virtio_net_delive
 
 /* ---- receiving ---------------------------------------------------------------------------- */
 
-/* Writes data at offset `at` of the chain's writable bytes. */
-static void chain_write(const struct virtq_chain *c, size_t at, const uint8_t *data, size_t len)
-{
-    for (unsigned i = 0; i < c->num_segments && len; i++) {
-        const struct virtq_segment *s = &c->segments[i];
-        if (at >= s->len) {
-            at -= s->len;
-            continue;
-        }
-        size_t n = s->len - at < len ? s->len - at : len;
-        memcpy(s->host + at, data, n);
-        data += n, len -= n, at = 0;
-    }
-}
-
 /* Takes receive chains until they hold need bytes (one chain without
  * MRG_RXBUF). Returns how many, 0 when the guest has not offered enough (the
  * chains taken are given back untouched), -1 when the queue broke. */
@@ -486,11 +456,11 @@ static void fill_rx_chains(struct net *n, struct virtq *vq, int count, const uin
         size_t at = 0;
         if (done < VIRTIO_NET_HDR_SIZE) { /* the header fits the first chain: need >= it */
             size_t h = VIRTIO_NET_HDR_SIZE - done < put ? VIRTIO_NET_HDR_SIZE - done : put;
-            chain_write(c, 0, header + done, h);
+            virtq_chain_write(c, 0, header + done, h);
             at = h;
         }
         size_t frame_from = done + at - VIRTIO_NET_HDR_SIZE;
-        chain_write(c, at, frame + frame_from, put - at);
+        virtq_chain_write(c, at, frame + frame_from, put - at);
         done += put;
         virtq_push(vq, c->head, (uint32_t)put);
     }

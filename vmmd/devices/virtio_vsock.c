@@ -316,21 +316,6 @@ struct device *virtio_vsock_create(uint64_t base, struct irq_line irq,
 
 /* ---- transmitting --------------------------------------------------------------------------- */
 
-/* Transport locked: copies the chain's packet into v->packet. Its length, or
- * -1 for a chain no driver sends (writable parts, too long). */
-static long gather_packet(struct vsock *v)
-{
-    const struct virtq_chain *c = &v->chain;
-    if (c->writable_len || c->readable_len > sizeof(v->packet))
-        return -1;
-    size_t at = 0;
-    for (unsigned i = 0; i < c->num_segments; i++) {
-        memcpy(v->packet + at, c->segments[i].host, c->segments[i].len);
-        at += c->segments[i].len;
-    }
-    return (long)at;
-}
-
 /* Takes one sent packet: 1 with *hdr set when it is to be delivered, 0 when
  * one was taken but refused, -1 when there is none (or the queue broke). */
 static int take_one(struct vsock *v, struct vsock_hdr *hdr)
@@ -346,7 +331,7 @@ static int take_one(struct vsock *v, struct vsock_hdr *hdr)
         virtio_mmio_needs_reset(t);
         return -1;
     }
-    long got = gather_packet(v);
+    long got = virtq_chain_gather(&v->chain, v->packet, sizeof(v->packet));
     if (got < 0) {
         log_guest_error(v, "a transmit chain with writable or oversized buffers");
         virtio_mmio_needs_reset(t);
@@ -388,21 +373,6 @@ unsigned virtio_vsock_transmit(struct device *dev, unsigned max, virtio_vsock_de
 }
 
 /* ---- receiving ------------------------------------------------------------------------------- */
-
-/* Writes data at offset `at` of the chain's writable bytes. */
-static void chain_write(const struct virtq_chain *c, size_t at, const uint8_t *data, size_t len)
-{
-    for (unsigned i = 0; i < c->num_segments && len; i++) {
-        const struct virtq_segment *s = &c->segments[i];
-        if (at >= s->len) {
-            at -= s->len;
-            continue;
-        }
-        size_t n = s->len - at < len ? s->len - at : len;
-        memcpy(s->host + at, data, n);
-        data += n, len -= n, at = 0;
-    }
-}
 
 /* Takes a device-writable chain of at least min bytes from queue q: 0; -EAGAIN
  * when there is none (a notification is asked for); -ENODEV when the queue
@@ -455,7 +425,7 @@ static int receive_locked(struct vsock *v, virtio_vsock_fill_fn fill, void *opaq
     hdr.len = (uint32_t)len;
     vsock_hdr_encode(&hdr, v->packet);
     size_t total = VSOCK_HDR_SIZE + (size_t)len;
-    chain_write(&v->chain, 0, v->packet, total);
+    virtq_chain_write(&v->chain, 0, v->packet, total);
     uint16_t old_used = vq->used_idx;
     virtq_push(vq, v->chain.head, (uint32_t)total);
     virtio_mmio_used(v->transport, RECEIVEQ, old_used);
@@ -481,7 +451,7 @@ int virtio_vsock_send_transport_reset(struct device *dev)
     if (rc == 0) {
         uint8_t event[VSOCK_EVENT_SIZE];
         le_put(event, VSOCK_EVENT_TRANSPORT_RESET, 4);
-        chain_write(&v->chain, 0, event, sizeof(event));
+        virtq_chain_write(&v->chain, 0, event, sizeof(event));
         uint16_t old_used = vq->used_idx;
         virtq_push(vq, v->chain.head, sizeof(event));
         virtio_mmio_used(v->transport, EVENTQ, old_used);

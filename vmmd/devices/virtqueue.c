@@ -185,3 +185,30 @@ bool virtq_should_interrupt(const struct virtq *q, uint16_t old_used)
     uint16_t used_event = load_index(q->avail + AVAIL_RING + 2u * q->size);
     return (uint16_t)(q->used_idx - used_event - 1) < (uint16_t)(q->used_idx - old_used);
 }
+
+long virtq_chain_gather(const struct virtq_chain *c, uint8_t *out, size_t cap)
+{
+    if (c->writable_len || c->readable_len > cap)
+        return -1;
+    size_t at = 0;
+    for (unsigned i = 0; i < c->num_segments; i++) {
+        memcpy(out + at, c->segments[i].host, c->segments[i].len);
+        at += c->segments[i].len;
+    }
+    return (long)at;
+}
+
+void virtq_chain_write(const struct virtq_chain *c, size_t at, const void *data, size_t len)
+{
+    const uint8_t *from = data;
+    for (unsigned i = 0; i < c->num_segments && len; i++) {
+        const struct virtq_segment *s = &c->segments[i];
+        if (at >= s->len) {
+            at -= s->len;
+            continue;
+        }
+        size_t n = s->len - at < len ? s->len - at : len;
+        memcpy(s->host + at, from, n);
+        from += n, len -= n, at = 0;
+    }
+}

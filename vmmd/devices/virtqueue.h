@@ -77,6 +77,14 @@ void virtq_notify_on_next(struct virtq *q);
 /* Returns a chain to the driver with the number of bytes written into it. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
 
+/* A packet the driver sent as one device-readable chain, copied into out (at
+ * most cap bytes): its length, or -1 for a chain no driver sends so (one with
+ * writable parts, or longer than cap). */
+long virtq_chain_gather(const struct virtq_chain *c, uint8_t *out, size_t cap);
+/* Writes len bytes of data at offset at of the chain's writable bytes, as far
+ * as they reach (the caller checked writable_len). */
+void virtq_chain_write(const struct virtq_chain *c, size_t at, const void *data, size_t len);
+
 /* Whether the driver wants an interrupt for what was pushed since used index
  * old_used (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX, §2.7.7). */
 bool virtq_should_interrupt(const struct virtq *q, uint16_t old_used);
