@@ -309,23 +309,6 @@ static int wait_for_ready(const char *console_log)
     }
 }
 
-static int snapshot_base_guest(void)
-{
-    Ignition__SnapshotRequest req = IGNITION__SNAPSHOT_REQUEST__INIT;
-    req.name = BASE_GUEST;
-    req.path = BASE_SNAPSHOT;
-    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
-    env.body_case = IGNITION__ENVELOPE__BODY_SNAPSHOT;
-    env.snapshot = &req;
-    Ignition__GuestInfo *g;
-    Ignition__Envelope *reply = guest_call(&env, &g);
-    if (!reply)
-        return EXIT_FAIL;
-    int status = ask_worker_snapshot(g);
-    ignition__envelope__free_unpacked(reply, NULL);
-    return status;
-}
-
 static int make_base(const struct base_assets *a, const struct browser_args *args,
                      const char *id)
 {
@@ -342,7 +325,8 @@ static int make_base(const struct base_assets *a, const struct browser_args *arg
         printf("  Firefox is ready; letting it settle for %d s\n", BASE_SETTLE_S);
         fflush(stdout);
         sleep(BASE_SETTLE_S);
-        status = snapshot_base_guest();
+        char path[PATH_MAX];
+        status = snapshot_guest(BASE_GUEST, BASE_SNAPSHOT, path, sizeof(path));
     }
     if (status == EXIT_OK)
         status = save_base_id(id);

@@ -1097,12 +1097,30 @@ static int cmd_logs(int argc, char **argv)
 
 /* vmmd says where the worker listens and where the snapshot goes; the worker
  * is asked here, so that vmmd never waits on it. */
-int ask_worker_snapshot(const Ignition__GuestInfo *g)
+static int ask_worker_snapshot(const Ignition__GuestInfo *g)
 {
     char err[600];
     int rc = control_worker_snapshot(g->control_socket, "vmmctl", g->name, g->snapshot_path,
                                      SNAPSHOT_TIMEOUT_MS, err, sizeof(err));
     return rc == 0 ? EXIT_OK : fail("snapshot of %s: %s", g->name, err);
+}
+
+int snapshot_guest(const char *name, const char *snap, char *path, size_t path_len)
+{
+    Ignition__SnapshotRequest req = IGNITION__SNAPSHOT_REQUEST__INIT;
+    req.name = (char *)name;
+    req.path = (char *)snap;
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_SNAPSHOT;
+    env.snapshot = &req;
+    Ignition__GuestInfo *g;
+    Ignition__Envelope *reply = guest_call(&env, &g);
+    if (!reply)
+        return EXIT_FAIL;
+    int status = ask_worker_snapshot(g);
+    set_message(path, path_len, "%s", g->snapshot_path);
+    ignition__envelope__free_unpacked(reply, NULL);
+    return status;
 }
 
 int force_stop(const char *name)
@@ -1138,29 +1156,19 @@ static int cmd_snapshot(int argc, char **argv)
     }
     if (n != 2)
         return usage_fail("snapshot", "snapshot: give the guest's NAME and the snapshot's name");
-    Ignition__SnapshotRequest req = IGNITION__SNAPSHOT_REQUEST__INIT;
-    req.name = (char *)args[0];
-    req.path = (char *)args[1];
-    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
-    env.body_case = IGNITION__ENVELOPE__BODY_SNAPSHOT;
-    env.snapshot = &req;
-    Ignition__GuestInfo *g;
-    Ignition__Envelope *reply = guest_call(&env, &g);
-    if (!reply)
-        return EXIT_FAIL;
-    int status = ask_worker_snapshot(g);
+    char path[PATH_MAX];
+    int status = snapshot_guest(args[0], args[1], path, sizeof(path));
     if (status == EXIT_OK) {
         if (json_output) {
             json_object *o = json_object_new_object();
-            json_object_object_add(o, "guest", json_object_new_string(g->name));
+            json_object_object_add(o, "guest", json_object_new_string(args[0]));
             json_object_object_add(o, "snapshot", json_object_new_string(args[1]));
-            json_object_object_add(o, "path", json_object_new_string(g->snapshot_path));
+            json_object_object_add(o, "path", json_object_new_string(path));
             print_json(o);
         } else {
-            printf("snapshot %s of guest %s written to %s\n", args[1], g->name, g->snapshot_path);
+            printf("snapshot %s of guest %s written to %s\n", args[1], args[0], path);
         }
     }
-    ignition__envelope__free_unpacked(reply, NULL);
     if (status == EXIT_OK && stop)
         status = force_stop(args[0]);
     return status;

@@ -37,8 +37,9 @@ Ignition__Envelope *named_call(Ignition__Envelope__BodyCase body, const char *na
                                Ignition__GuestInfo **g);
 /* "guest NAME is running (pid, HOW)", or a failure saying why it is not. */
 int report_started(const Ignition__GuestInfo *g, const char *how);
-/* Asks the worker of g (a reply to a SnapshotRequest) to write the snapshot. */
-int ask_worker_snapshot(const Ignition__GuestInfo *g);
+/* Asks vmmd for a snapshot of guest name called snap, and its worker to write
+ * it (vmmctl snapshot); path is where it went. */
+int snapshot_guest(const char *name, const char *snap, char *path, size_t path_len);
 int force_stop(const char *name);
 /* Replaces vmmctl with ignition-view on guest name, with n_extra options. */
 int exec_viewer(const char *name, char **extra, int n_extra);
