@@ -13,6 +13,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <png.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +39,15 @@
  * snapshot, so that every clone does not do it again. */
 #define BASE_SETTLE_S 10
 #define PROGRESS_EVERY_S 30
-/* --screenshot: the page counts as drawn once the screen has not changed for
- * STABLE_S, looked at every POLL_MS, at most DRAWN_LIMIT_S after the open. */
+/* --screenshot: the page counts as drawn once the screen has changed from
+ * before the open, is not blank and has not changed for STABLE_S, looked at
+ * every POLL_MS, at most DRAWN_LIMIT_S after the open. */
 #define STABLE_S 3
 #define POLL_MS 1000
 #define DRAWN_LIMIT_S 300
+/* Wider and taller than any pointer image (virtio-gpu's are 64x64 at most;
+ * cage's default is about 24). */
+#define POINTER_BOX 64
 
 struct browser_args {
     const char *url;
@@ -394,44 +400,104 @@ static bool read_file(const char *path, char **data, size_t *len)
     return ok;
 }
 
-/* The page is drawn when the screen has stopped changing: screenshots a
- * second apart, STABLE_S of them alike. The last is kept as out. */
-static int wait_drawn_screenshot(const char *display_socket, const char *out)
+/* One capture of the screen, as PNG bytes. */
+struct capture {
+    char *png;
+    size_t len;
+};
+
+static void capture_free(struct capture *c)
 {
-    char tmp[PATH_MAX + 16], err[512];
+    free(c->png);
+    *c = (struct capture){0};
+}
+
+static bool capture_equal(const struct capture *a, const struct capture *b)
+{
+    return a->png && b->png && a->len == b->len && memcmp(a->png, b->png, a->len) == 0;
+}
+
+static int capture_screen(const char *display_socket, const char *tmp, struct capture *out)
+{
+    char err[512];
+    if (screenshot_png(display_socket, 0, tmp, err, sizeof(err)) < 0)
+        return fail("browser: screenshot: %s", err);
+    if (!read_file(tmp, &out->png, &out->len))
+        return fail("browser: cannot read %s: %s", tmp, strerror(errno));
+    return EXIT_OK;
+}
+
+/* A screen of one colour but for the pointer (cage draws it into the frame):
+ * everything of another colour fits in a POINTER_BOX square. That is a tab
+ * Firefox has opened and not yet drawn into, which under the emulator lasts
+ * tens of seconds; a page with as little as a word on it is not blank. */
+static bool capture_blank(const struct capture *c)
+{
+    png_image image = {.version = PNG_IMAGE_VERSION};
+    if (!png_image_begin_read_from_memory(&image, c->png, c->len))
+        return false;
+    image.format = PNG_FORMAT_RGB;
+    uint8_t *rgb = malloc(PNG_IMAGE_SIZE(image));
+    if (!rgb || !png_image_finish_read(&image, NULL, rgb, 0, NULL)) {
+        free(rgb);
+        png_image_free(&image);
+        return false;
+    }
+    /* The background: the colour of the corner, where no pointer starts. */
+    const uint8_t *bg = rgb;
+    uint32_t left = image.width, right = 0, top = image.height, bottom = 0;
+    for (uint32_t y = 0; y < image.height; y++) {
+        for (uint32_t x = 0; x < image.width; x++) {
+            if (memcmp(rgb + 3 * ((size_t)y * image.width + x), bg, 3) == 0)
+                continue;
+            left = x < left ? x : left;
+            right = x > right ? x : right;
+            top = y < top ? y : top;
+            bottom = y > bottom ? y : bottom;
+        }
+    }
+    free(rgb);
+    return left > right || (right - left < POINTER_BOX && bottom - top < POINTER_BOX);
+}
+
+/* The page counts as drawn when the screen has changed from before (the
+ * screen before the URL was opened), is not blank, and has stopped changing:
+ * screenshots POLL_MS apart, STABLE_S of them alike. The last is kept as out;
+ * one that never got there is still written, and said. */
+static int wait_drawn_screenshot(const char *display_socket, const struct capture *before,
+                                 const char *out)
+{
+    char tmp[PATH_MAX + 16];
     set_message(tmp, sizeof(tmp), "%s.capture", out);
-    char *last = NULL;
-    size_t last_len = 0;
+    struct capture last = {0};
     unsigned alike = 0;
+    bool changed = false;
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
-    int status = EXIT_FAIL;
-    while (seconds_since(&start) < DRAWN_LIMIT_S) {
-        if (screenshot_png(display_socket, 0, tmp, err, sizeof(err)) < 0) {
-            status = fail("browser: screenshot: %s", err);
+    int status = EXIT_OK;
+    for (;;) {
+        struct capture now = {0};
+        if ((status = capture_screen(display_socket, tmp, &now)) != EXIT_OK)
             break;
-        }
-        char *now;
-        size_t now_len;
-        if (!read_file(tmp, &now, &now_len)) {
-            status = fail("browser: cannot read %s: %s", tmp, strerror(errno));
-            break;
-        }
-        alike = last && now_len == last_len && memcmp(now, last, now_len) == 0 ? alike + 1 : 0;
-        free(last);
+        changed = changed || !capture_equal(&now, before);
+        alike = capture_equal(&now, &last) ? alike + 1 : 0;
+        capture_free(&last);
         last = now;
-        last_len = now_len;
-        if (alike >= STABLE_S) {
-            status = rename(tmp, out) == 0
-                         ? EXIT_OK
-                         : fail("browser: cannot write %s: %s", out, strerror(errno));
+        if (changed && alike >= STABLE_S && !capture_blank(&last))
+            break;
+        if (seconds_since(&start) > DRAWN_LIMIT_S) {
+            fprintf(stderr, "vmmctl: browser: the page was not drawn in %d s (the screen %s); "
+                    "writing it as it is\n", DRAWN_LIMIT_S,
+                    !changed ? "did not change" : capture_blank(&last) ? "stayed blank"
+                                                                       : "kept changing");
+            status = EXIT_FAIL;
             break;
         }
         usleep(POLL_MS * 1000);
     }
-    if (alike < STABLE_S && status == EXIT_FAIL && last)
-        status = fail("browser: the screen was still changing after %d s", DRAWN_LIMIT_S);
-    free(last);
+    if (last.png && rename(tmp, out) != 0)
+        status = fail("browser: cannot write %s: %s", out, strerror(errno));
+    capture_free(&last);
     unlink(tmp);
     return status;
 }
@@ -512,18 +578,30 @@ int cmd_browser(int argc, char **argv)
     if ((status = restore_clone(&args, name, sizeof(name), display, sizeof(display), vsock,
                                 sizeof(vsock))) != EXIT_OK)
         return status;
+    struct capture before = {0}; /* none: any screen counts as changed */
+    if (args.screenshot && args.url) {
+        char tmp[PATH_MAX + 16];
+        set_message(tmp, sizeof(tmp), "%s.capture", args.screenshot);
+        status = capture_screen(display, tmp, &before);
+        unlink(tmp);
+        if (status != EXIT_OK) {
+            force_stop(name);
+            return status;
+        }
+    }
     if (args.url) {
         char err[512];
         if (browser_agent_open(vsock, args.url, err, sizeof(err)) < 0) {
+            capture_free(&before);
             force_stop(name);
             return fail("browser: cannot open %s in %s: %s (the clone is discarded)", args.url,
                         name, err);
         }
     }
     if (args.screenshot) {
-        status = wait_drawn_screenshot(display, args.screenshot);
-        if (status == EXIT_OK)
-            printf("%s written; %s discarded\n", args.screenshot, name);
+        status = wait_drawn_screenshot(display, &before, args.screenshot);
+        capture_free(&before);
+        printf("%s written; %s discarded\n", args.screenshot, name);
         force_stop(name);
         return status;
     }
