@@ -121,6 +121,8 @@ static void usage(FILE *out)
             "                   checksums are checked first, unless --memory-checked ID\n"
             "                   names it as it is (vmmd passes the ID of one it saw\n"
             "                   checked, so only a first or a changed file is read)\n"
+            "  --host-loopback  with --restore: the host's 127.0.0.1 is reachable at\n"
+            "                   10.0.2.2, though the snapshot's network did not have it\n"
             "\n"
             "vmmd disk export writes the disk a guest sees through LAYER (a disk layer\n"
             "from an instance directory) to OUT as a plain raw image.\n");
@@ -189,6 +191,7 @@ static int cmd_run(int argc, char **argv)
         {"net", required_argument, NULL, 'e'},    {"publish", required_argument, NULL, 'p'},
         {"cid", required_argument, NULL, 'V'},    {"vsock", required_argument, NULL, 's'},
         {"no-vsock", no_argument, NULL, 'o'},
+        {"host-loopback", no_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     struct worker_options o = {.backend = "auto", .ram_size = 1ull << 30, .gpu = true,
@@ -288,6 +291,7 @@ static int cmd_run(int argc, char **argv)
         }
         case 's': o.vsock_socket = optarg; vsock_given = true; break;
         case 'o': o.vsock = false; vsock_given = true; break;
+        case 'O': o.restore_host_loopback = true; break;
         case 'k': o.kernel = optarg; break;
         case 'i': o.initrd = optarg; break;
         case 'a':
@@ -325,6 +329,9 @@ static int cmd_run(int argc, char **argv)
         return usage_error("%s", "--socket has nothing to publish with --no-gpu");
     if (o.net.mode == NET_NONE && o.net.num_publish)
         return usage_error("%s", "--publish needs a network: not with --net none");
+    if (o.restore_host_loopback && !o.restore_dir)
+        return usage_error("%s", "--host-loopback is for --restore: a new guest says so with "
+                                 "--net user,host-loopback");
     if (o.restore_dir && net_given)
         return usage_error("%s", "--net does not go with --restore: a restored guest keeps its "
                                  "snapshot's network mode (give --publish for its ports)");

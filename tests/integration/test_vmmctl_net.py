@@ -4,7 +4,9 @@ httpd on 8080 the host reaches at 127.0.0.1:P, and `vmmctl status` shows its
 network and publish; a snapshot of it fanned out to two clones with
 `--publish 127.0.0.1:Q:8080` gives the clones host ports Q and Q+1 (each its
 own, none the snapshot's P), and each clone answers there with the httpd it
-inherited, from its own MAC and lease. Bad network options get clear errors."""
+inherited, from its own MAC and lease. A clone keeps the snapshot's closed
+host loopback unless restored with --host-loopback. Bad network options get
+clear errors."""
 
 import json
 import re
@@ -14,6 +16,7 @@ import urllib.request
 
 import test_vmmctl as t
 from guest import require_assets
+from test_net import TokenServer
 
 LEASE = r"GUEST: network eth0 (10\.0\.2\.\d+) ([0-9a-f:]{17})"
 
@@ -70,6 +73,43 @@ def bad_options():
             t.fail(f"vmmctl {' '.join(args)}: exit {r.returncode}, said {r.stderr!r}")
 
 
+def fetch_from_host(name, server, marker):
+    """The guest's wget of the token page at 10.0.2.2: True when the token came.
+    (No -T: busybox 1.35's wget crashes with it here; a closed host loopback
+    fails the connection at once.)"""
+    t.vmmctl("console", name, stdin=f"wget -q -O - http://10.0.2.2:{server.port}/token; "
+             f"echo {marker}-$((2+3))\r")
+    t.wait_log(name, f"{marker}-5", timeout=90)
+    return server.token in t.console_log(name)
+
+
+def host_loopback_on_restore(clones):
+    """The snapshot's network has no host loopback, and a clone keeps that;
+    `restore --host-loopback` opens it for that one clone (`status` says
+    user,host-loopback), and a snapshot without a network refuses it."""
+    server = TokenServer()
+    try:
+        if fetch_from_host(clones[0], server, "CLOSED"):
+            t.fail(f"{clones[0]} reached the host's loopback without host-loopback")
+        t.vmmctl("restore", "websnap", "--name", "opened", "--host-loopback", timeout=300)
+        if t.status("opened")["config"]["net"] != "user,host-loopback":
+            t.fail(f"restore --host-loopback: network {t.status('opened')['config']['net']!r}")
+        leases("opened", 1)
+        if not fetch_from_host("opened", server, "OPENED"):
+            t.fail("restore --host-loopback: the clone did not reach the host's 127.0.0.1: "
+                   f"{t.console_log('opened')[-400:]!r}")
+    finally:
+        server.close()
+    t.vmmctl("start", "quiet", "--no-gui", "--mem", "256M", "--net", "none",
+             timeout=t.BOOT_TIMEOUT)
+    t.wait_log("quiet", "GUEST: shell ready")
+    t.vmmctl("snapshot", "quiet", "quietsnap", "--stop", timeout=300)
+    r = t.vmmctl("restore", "quietsnap", "--host-loopback", ok=False)
+    if r.returncode != 1 or "has no network" not in r.stderr:
+        t.fail(f"restore --host-loopback of a snapshot without a network: {r.stderr!r}")
+    print("ok: restore --host-loopback opens the host's loopback to that clone only")
+
+
 def main():
     require_assets()
     port = free_port()
@@ -110,6 +150,7 @@ def main():
             t.fail("the original stopped answering once its clones ran")
         print(f"ok: clones {', '.join(clones)} answer on 127.0.0.1:{clone_port} and "
               f"{clone_port + 1} with MACs of their own")
+        host_loopback_on_restore(clones)
     finally:
         t.cleanup()
     t.passed()

@@ -3,11 +3,11 @@
 # Installed as <datadir>/bash-completion/completions/vmmctl.
 
 _vmmctl_commands="start stop list status console logs view screenshot send-keys rm
-    snapshot restore relaunch fanout snapshots rm-snapshot prune service version"
+    snapshot restore relaunch fanout browser snapshots rm-snapshot prune service version"
 
 # Options that take a value: the word after them is not a positional argument.
 _vmmctl_valued="--home --image --kernel --initrd --disk --mem --cpus --append --backend --display
-    --timeout --scanout --size --scale --title --name --prefix --net --publish"
+    --timeout --scanout --size --scale --title --name --prefix --net --publish --screenshot"
 
 # Guest names, read from vmmctl's JSON without jq: the shape is
 # {"guests":[{"name":"demo",...},...]} and names are [A-Za-z0-9_.-], so cutting
@@ -29,8 +29,9 @@ _vmmctl_options()
         view) echo "--size --scale --fullscreen --no-resize-guest --wait --title" ;;
         screenshot) echo "--scanout" ;;
         snapshot) echo "--stop" ;;
-        restore) echo "--name --publish --view --rm" ;;
-        fanout) echo "--prefix --publish --view --rm" ;;
+        restore) echo "--name --publish --view --rm --host-loopback" ;;
+        fanout) echo "--prefix --publish --view --rm --host-loopback" ;;
+        browser) echo "--name --no-view --screenshot --allow-host --rebuild --backend --cpus" ;;
         prune) echo "--dry-run" ;;
     esac
 }

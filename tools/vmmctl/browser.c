@@ -57,6 +57,7 @@ struct browser_args {
     unsigned cpus;
     bool no_view;
     bool rebuild;
+    bool allow_host; /* the host's 127.0.0.1 at 10.0.2.2 for this clone */
 };
 
 static double seconds_since(const struct timespec *start)
@@ -357,6 +358,7 @@ static int restore_clone(const struct browser_args *args, char *name, size_t nam
     req.name = (char *)(args->name ? args->name : "");
     req.path = BASE_SNAPSHOT;
     req.disposable = true;
+    req.host_loopback = args->allow_host;
     Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
     env.body_case = IGNITION__ENVELOPE__BODY_RESTORE;
     env.restore = &req;
@@ -520,12 +522,12 @@ static int parse_browser(int argc, char **argv, struct browser_args *a)
         {"name", required_argument, NULL, 'n'},       {"no-view", no_argument, NULL, 'N'},
         {"screenshot", required_argument, NULL, 's'}, {"rebuild", no_argument, NULL, 'r'},
         {"backend", required_argument, NULL, 'b'},    {"cpus", required_argument, NULL, 'c'},
-        {NULL, 0, NULL, 0}};
+        {"allow-host", no_argument, NULL, 'A'},       {NULL, 0, NULL, 0}};
     *a = (struct browser_args){.backend = "auto", .cpus = 1};
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":n:Ns:rb:c:", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":n:Ns:rb:c:A", options, NULL)) != -1) {
         switch (c) {
         case 'n':
             if (!paths_guest_name_ok(optarg))
@@ -535,6 +537,7 @@ static int parse_browser(int argc, char **argv, struct browser_args *a)
         case 'N': a->no_view = true; break;
         case 's': a->screenshot = optarg; break;
         case 'r': a->rebuild = true; break;
+        case 'A': a->allow_host = true; break;
         case 'b': a->backend = optarg; break;
         case 'c': {
             char *end;

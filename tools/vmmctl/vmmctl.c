@@ -1204,6 +1204,7 @@ static int cmd_restore(int argc, char **argv)
                                             {"view", no_argument, NULL, 'V'},
                                             {"publish", required_argument, NULL, 'P'},
                                             {"rm", no_argument, NULL, 'R'},
+                                            {"host-loopback", no_argument, NULL, 'H'},
                                             {NULL, 0, NULL, 0}};
     Ignition__RestoreRequest req = IGNITION__RESTORE_REQUEST__INIT;
     char *publish[16];
@@ -1213,7 +1214,7 @@ static int cmd_restore(int argc, char **argv)
     optind = 1;
     opterr = 0;
     req.publish = publish;
-    while ((c = getopt_long(argc, argv, ":n:P:VR", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":n:P:VRH", options, NULL)) != -1) {
         switch (c) {
         case 'P':
             if ((rc = add_publish("restore", publish, &num_publish, optarg)))
@@ -1222,6 +1223,7 @@ static int cmd_restore(int argc, char **argv)
             break;
         case 'n': req.name = optarg; break;
         case 'R': req.disposable = true; break;
+        case 'H': req.host_loopback = true; break;
         case 'V': view = true; break;
         case ':': return usage_fail("restore", "%s needs a value", argv[optind - 1]);
         default: return usage_fail("restore", "unknown option %s", argv[optind - 1]);
@@ -1280,6 +1282,7 @@ static int cmd_fanout(int argc, char **argv)
                                             {"view", no_argument, NULL, 'V'},
                                             {"publish", required_argument, NULL, 'P'},
                                             {"rm", no_argument, NULL, 'R'},
+                                            {"host-loopback", no_argument, NULL, 'H'},
                                             {NULL, 0, NULL, 0}};
     Ignition__FanoutRequest req = IGNITION__FANOUT_REQUEST__INIT;
     char *publish[16];
@@ -1289,7 +1292,7 @@ static int cmd_fanout(int argc, char **argv)
     optind = 1;
     opterr = 0;
     req.publish = publish;
-    while ((c = getopt_long(argc, argv, ":p:P:VR", options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":p:P:VRH", options, NULL)) != -1) {
         switch (c) {
         case 'P':
             if ((rc = add_publish("fanout", publish, &num_publish, optarg)))
@@ -1298,6 +1301,7 @@ static int cmd_fanout(int argc, char **argv)
             break;
         case 'p': req.prefix = optarg; break;
         case 'R': req.disposable = true; break;
+        case 'H': req.host_loopback = true; break;
         case 'V': view = true; break;
         case ':': return usage_fail("fanout", "%s needs a value", argv[optind - 1]);
         default: return usage_fail("fanout", "unknown option %s", argv[optind - 1]);
@@ -1591,15 +1595,17 @@ static const struct command commands[] = {
     {"rm", cmd_rm, "rm NAME", "remove a stopped guest with its disks' writes and logs"},
     {"snapshot", cmd_snapshot, "snapshot NAME SNAP [--stop]",
      "snapshot a running guest as SNAP (--stop: then stop it)"},
-    {"restore", cmd_restore, "restore SNAP [--name NEW] [--publish RULE]... [--view] [--rm]",
+    {"restore", cmd_restore,
+     "restore SNAP [--name NEW] [--publish RULE]... [--view] [--rm] [--host-loopback]",
      "a new guest from a snapshot (default name SNAP-1, SNAP-2, ...)"},
     {"relaunch", cmd_relaunch, "relaunch NAME",
      "stop a guest at once and restore its last snapshot under its name"},
-    {"fanout", cmd_fanout, "fanout SNAP N [--prefix P] [--publish RULE]... [--view] [--rm]",
+    {"fanout", cmd_fanout,
+     "fanout SNAP N [--prefix P] [--publish RULE]... [--view] [--rm] [--host-loopback]",
      "N guests from a snapshot at once, named P1..PN (default SNAP-)"},
     {"browser", cmd_browser,
-     "browser [URL] [--name NAME] [--no-view] [--screenshot OUT.png] [--rebuild]\n"
-     "             [--backend B] [--cpus N]",
+     "browser [URL] [--name NAME] [--no-view] [--screenshot OUT.png] [--allow-host]\n"
+     "             [--rebuild] [--backend B] [--cpus N]",
      "Firefox in a throwaway clone of a warm snapshot"},
     {"snapshots", cmd_snapshots, "snapshots", "the snapshots, with size on disk and date"},
     {"rm-snapshot", cmd_rm_snapshot, "rm-snapshot SNAP", "remove a snapshot"},

@@ -600,7 +600,9 @@ static void machine_argv(struct guest *g, struct argv_builder *b)
         arg(b, "--restore"), arg(b, c->restore_from);
         arg(b, "--backend"), arg(b, c->backend);
         memory_check_argv(g, b);
-        publish_argv(c, b); /* the network mode is the snapshot's */
+        publish_argv(c, b); /* the network mode is the snapshot's, */
+        if (strstr(c->net, "host-loopback"))
+            arg(b, "--host-loopback"); /* or wider, when the restore asked */
         return;
     }
     arg(b, "--kernel"), arg(b, c->kernel);

@@ -540,6 +540,21 @@ static void send_no_name(struct client *c, const char *prefix)
     send_error(c, IGNITION__ERROR__CODE__CODE_BAD_REQUEST, msg);
 }
 
+/* --host-loopback on a restore or fan-out: the clone's network is the
+ * snapshot's user-mode one with the host's loopback open. */
+static bool open_host_loopback(struct client *c, struct guest_config *config, bool asked)
+{
+    if (!asked)
+        return true;
+    if (strcmp(config->net, "none") == 0) {
+        send_error(c, IGNITION__ERROR__CODE__CODE_BAD_REQUEST,
+                   "--host-loopback: the snapshot's guest has no network");
+        return false;
+    }
+    set_message(config->net, sizeof(config->net), "%s", "user,host-loopback");
+    return true;
+}
+
 static void handle_restore(struct client *c, const Ignition__RestoreRequest *req)
 {
     char dir[PATH_MAX], name[PATHS_GUEST_NAME_MAX + 1], prefix[PATHS_GUEST_NAME_MAX + 2];
@@ -556,6 +571,10 @@ static void handle_restore(struct client *c, const Ignition__RestoreRequest *req
     struct guest_config config;
     if (!restore_config(c, req->path, dir, &config))
         return;
+    if (!open_host_loopback(c, &config, req->host_loopback)) {
+        guest_config_clear(&config);
+        return;
+    }
     char why[200];
     if (!publish_from_wire(req->publish, req->n_publish, 0, &config, why, sizeof(why))) {
         send_error(c, IGNITION__ERROR__CODE__CODE_BAD_REQUEST, why);
@@ -662,7 +681,8 @@ static void handle_fanout(struct client *c, const Ignition__FanoutRequest *req)
     struct guest_config config;
     if (!restore_config(c, req->path, dir, &config))
         return;
-    start_clones(c, &config, req, prefix, req->count);
+    if (open_host_loopback(c, &config, req->host_loopback))
+        start_clones(c, &config, req, prefix, req->count);
     guest_config_clear(&config);
 }
 

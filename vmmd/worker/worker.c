@@ -988,6 +988,13 @@ static int prepare_restore(struct worker *w)
     r->gpu_memory = c->gpu_memory;
     r->net.mode = c->net == SNAPSHOT_NET_NONE ? NET_NONE : NET_USER;
     r->net.host_loopback = c->net == SNAPSHOT_NET_USER_HOST_LOOPBACK;
+    if (w->o->restore_host_loopback) {
+        if (r->net.mode == NET_NONE) {
+            fail(w, "--host-loopback: snapshot %s has no network", r->restore_dir);
+            return -1;
+        }
+        r->net.host_loopback = true;
+    }
     if (r->net.mode == NET_NONE)
         r->net.num_publish = 0; /* nothing to publish to */
     r->vsock = c->vsock;

@@ -37,6 +37,9 @@ struct worker_options {
     /* The network: user-mode (libslirp) or none. A restore keeps the
      * snapshot's mode and host-loopback; its publishes are these. */
     struct net_config net;
+    /* --host-loopback: a restore opens the host's loopback to the guest even
+     * though its snapshot's network did not. */
+    bool restore_host_loopback;
     /* virtio-vsock: the guest's CID and the host's Unix socket (NULL: one
      * named after the guest, or this process, in the run directory). A
      * restore has a vsock when its snapshot had one. */
