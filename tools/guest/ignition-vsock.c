@@ -18,7 +18,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/vm_sockets.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -28,6 +27,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+/* After sys/socket.h: newer kernel headers size sockaddr_vm by struct sockaddr. */
+#include <linux/vm_sockets.h>
 #include <unistd.h>
 
 #define BUFFER 65536
