@@ -40,14 +40,17 @@
 #define BASE_SETTLE_S 10
 #define PROGRESS_EVERY_S 30
 /* --screenshot: the page counts as drawn once the screen has changed from
- * before the open, is not blank and has not changed for STABLE_S, looked at
- * every POLL_MS, at most DRAWN_LIMIT_S after the open. */
+ * before the open and has not changed for STABLE_S (UNIFORM_STABLE_S for a
+ * screen of the empty tab's colour), looked at every POLL_MS, at most
+ * DRAWN_LIMIT_S after the open. */
 #define STABLE_S 3
 #define POLL_MS 1000
 #define DRAWN_LIMIT_S 300
 /* Wider and taller than any pointer image (virtio-gpu's are 64x64 at most;
  * cage's default is about 24). */
 #define POINTER_BOX 64
+/* A still screen of the empty tab's colour is taken for a blank page after this. */
+#define UNIFORM_STABLE_S 60
 
 struct browser_args {
     const char *url;
@@ -429,11 +432,10 @@ static int capture_screen(const char *display_socket, const char *tmp, struct ca
     return EXIT_OK;
 }
 
-/* A screen of one colour but for the pointer (cage draws it into the frame):
- * everything of another colour fits in a POINTER_BOX square. That is a tab
- * Firefox has opened and not yet drawn into, which under the emulator lasts
- * tens of seconds; a page with as little as a word on it is not blank. */
-static bool capture_blank(const struct capture *c)
+/* Whether the screen is one colour but for the pointer (cage draws it into
+ * the frame): everything of another colour fits in a POINTER_BOX square. The
+ * colour, as 0xRRGGBB, in *colour. */
+static bool capture_uniform(const struct capture *c, uint32_t *colour)
 {
     png_image image = {.version = PNG_IMAGE_VERSION};
     if (!png_image_begin_read_from_memory(&image, c->png, c->len))
@@ -447,6 +449,7 @@ static bool capture_blank(const struct capture *c)
     }
     /* The background: the colour of the corner, where no pointer starts. */
     const uint8_t *bg = rgb;
+    *colour = (uint32_t)bg[0] << 16 | (uint32_t)bg[1] << 8 | bg[2];
     uint32_t left = image.width, right = 0, top = image.height, bottom = 0;
     for (uint32_t y = 0; y < image.height; y++) {
         for (uint32_t x = 0; x < image.width; x++) {
@@ -462,18 +465,43 @@ static bool capture_blank(const struct capture *c)
     return left > right || (right - left < POINTER_BOX && bottom - top < POINTER_BOX);
 }
 
+/* Where the wait for a drawn page is. Firefox first shows the new tab in one
+ * colour (for tens of seconds under the emulator), then draws the page: the
+ * first one-colour screen after the change is taken for that empty tab. */
+struct drawn_wait {
+    bool changed;          /* the screen differs from the one before the open */
+    bool empty_tab_seen;   /* a one-colour screen came after the change */
+    uint32_t empty_colour; /* its colour */
+    unsigned alike;        /* captures in a row like the last one */
+};
+
+/* Whether the still screen last is the page: any picture, or one colour other
+ * than the empty tab's (a page of one colour); the empty tab's own colour only
+ * once it has held UNIFORM_STABLE_S (a page that is blank). */
+static bool page_drawn(struct drawn_wait *w, const struct capture *last)
+{
+    uint32_t colour;
+    bool uniform = capture_uniform(last, &colour);
+    if (uniform && w->changed && !w->empty_tab_seen) {
+        w->empty_tab_seen = true;
+        w->empty_colour = colour;
+    }
+    if (!w->changed || w->alike < STABLE_S)
+        return false;
+    return !uniform || colour != w->empty_colour || w->alike >= UNIFORM_STABLE_S;
+}
+
 /* The page counts as drawn when the screen has changed from before (the
- * screen before the URL was opened), is not blank, and has stopped changing:
- * screenshots POLL_MS apart, STABLE_S of them alike. The last is kept as out;
- * one that never got there is still written, and said. */
+ * screen before the URL was opened) and then holds still as page_drawn says:
+ * screenshots POLL_MS apart. The last is kept as out; one that never got
+ * there is still written, and said. */
 static int wait_drawn_screenshot(const char *display_socket, const struct capture *before,
                                  const char *out)
 {
     char tmp[PATH_MAX + 16];
     set_message(tmp, sizeof(tmp), "%s.capture", out);
     struct capture last = {0};
-    unsigned alike = 0;
-    bool changed = false;
+    struct drawn_wait w = {0};
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     int status = EXIT_OK;
@@ -481,17 +509,16 @@ static int wait_drawn_screenshot(const char *display_socket, const struct captur
         struct capture now = {0};
         if ((status = capture_screen(display_socket, tmp, &now)) != EXIT_OK)
             break;
-        changed = changed || !capture_equal(&now, before);
-        alike = capture_equal(&now, &last) ? alike + 1 : 0;
+        w.changed = w.changed || !capture_equal(&now, before);
+        w.alike = capture_equal(&now, &last) ? w.alike + 1 : 0;
         capture_free(&last);
         last = now;
-        if (changed && alike >= STABLE_S && !capture_blank(&last))
+        if (page_drawn(&w, &last))
             break;
         if (seconds_since(&start) > DRAWN_LIMIT_S) {
             fprintf(stderr, "vmmctl: browser: the page was not drawn in %d s (the screen %s); "
                     "writing it as it is\n", DRAWN_LIMIT_S,
-                    !changed ? "did not change" : capture_blank(&last) ? "stayed blank"
-                                                                       : "kept changing");
+                    !w.changed ? "did not change" : "kept changing");
             status = EXIT_FAIL;
             break;
         }
