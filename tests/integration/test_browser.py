@@ -24,7 +24,6 @@ import subprocess
 import sys
 import threading
 import time
-import zlib
 
 import test_vmmctl as t
 from guest import require_assets
@@ -35,35 +34,11 @@ START_PAGE = (0x24, 0x42, 0x5e)
 
 
 def png_pixels(path):
-    """(width, height, rows of RGB tuples) of an 8-bit RGB PNG (vmmctl's)."""
-    data = open(path, "rb").read()
-    pos, idat, width, height = 8, b"", 0, 0
-    while pos < len(data):
-        n = int.from_bytes(data[pos:pos + 4], "big")
-        kind, body = data[pos + 4:pos + 8], data[pos + 8:pos + 8 + n]
-        if kind == b"IHDR":
-            width, height = int.from_bytes(body[:4], "big"), int.from_bytes(body[4:8], "big")
-        elif kind == b"IDAT":
-            idat += body
-        pos += 12 + n
-    raw, stride, rows, prev = zlib.decompress(idat), width * 3, [], bytearray(width * 3)
-    for y in range(height):
-        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
-        for i in range(stride):
-            a = line[i - 3] if i >= 3 else 0
-            b, c = prev[i], prev[i - 3] if i >= 3 else 0
-            if f == 1:
-                line[i] = (line[i] + a) & 255
-            elif f == 2:
-                line[i] = (line[i] + b) & 255
-            elif f == 3:
-                line[i] = (line[i] + (a + b) // 2) & 255
-            elif f == 4:
-                p = a + b - c
-                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
-                line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
-        rows.append([tuple(line[i:i + 3]) for i in range(0, stride, 3)])
-        prev = line
+    """(width, height, rows of RGB tuples) of vmmctl's 8-bit RGB PNG."""
+    width, height, rgb = t.png_rgb(path)
+    stride = width * 3
+    rows = [[tuple(rgb[y * stride + x:y * stride + x + 3]) for x in range(0, stride, 3)]
+            for y in range(height)]
     return width, height, rows
 
 
