@@ -49,6 +49,8 @@
 /* Wider and taller than any pointer image (virtio-gpu's are 64x64 at most;
  * cage's default is about 24). */
 #define POINTER_BOX 64
+/* A PNG of the largest scanout, uncompressed, is well under this. */
+#define CAPTURE_MAX_BYTES (256u << 20)
 /* A still screen of the empty tab's colour is taken for a blank page after this. */
 #define UNIFORM_STABLE_S 60
 
@@ -129,21 +131,20 @@ static int base_id_path(char *out, size_t len)
 
 static bool base_is_current(const char *id)
 {
-    char path[PATH_MAX], state[PATH_MAX], manifest[PATH_MAX + 64];
+    char path[PATH_MAX], state[PATH_MAX], snapshot[PATH_MAX + 64];
     if (base_id_path(path, sizeof(path)) != EXIT_OK || paths_state_dir(state, sizeof(state)) < 0)
         return false;
-    set_message(manifest, sizeof(manifest), "%s/snapshots/%s", state, BASE_SNAPSHOT);
+    set_message(snapshot, sizeof(snapshot), "%s/snapshots/%s", state, BASE_SNAPSHOT);
     struct stat st;
-    if (stat(manifest, &st) != 0 || !S_ISDIR(st.st_mode))
+    if (stat(snapshot, &st) != 0 || !S_ISDIR(st.st_mode))
         return false;
-    FILE *f = fopen(path, "r");
-    if (!f)
+    uint8_t *saved;
+    size_t len;
+    if (read_whole_file(path, &saved, &len, strlen(id) + 1) < 0)
         return false;
-    char saved[3 * (PATH_MAX + 64)];
-    size_t n = fread(saved, 1, sizeof(saved) - 1, f);
-    fclose(f);
-    saved[n] = '\0';
-    return strcmp(saved, id) == 0;
+    bool same = len == strlen(id) && memcmp(saved, id, len) == 0;
+    free(saved);
+    return same;
 }
 
 /* Through a temporary file and a rename: a base is current only once whole. */
@@ -154,8 +155,14 @@ static int save_base_id(const char *id)
         return EXIT_FAIL;
     set_message(tmp, sizeof(tmp), "%s.tmp", path);
     FILE *f = fopen(tmp, "w");
-    if (!f || fputs(id, f) == EOF || fclose(f) != 0 || rename(tmp, path) != 0)
-        return fail("browser: cannot write %s: %s", path, strerror(errno));
+    bool written = f && fputs(id, f) != EOF;
+    if (f && fclose(f) != 0)
+        written = false;
+    if (!written || rename(tmp, path) != 0) {
+        int saved = errno;
+        unlink(tmp);
+        return fail("browser: cannot write %s: %s", path, strerror(saved));
+    }
     return EXIT_OK;
 }
 
@@ -165,23 +172,18 @@ static int save_base_id(const char *id)
  * up in the list, so that "no such guest" is an answer, not an error. */
 static bool find_guest(const char *name, bool *stopped)
 {
-    Ignition__ListRequest req = IGNITION__LIST_REQUEST__INIT;
-    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
-    env.body_case = IGNITION__ENVELOPE__BODY_LIST;
-    env.list = &req;
-    Ignition__Envelope *reply = call(&env);
+    Ignition__GuestList *list;
+    Ignition__Envelope *reply = list_guests(&list);
     if (!reply)
         return false;
     bool found = false;
-    if (reply->body_case == IGNITION__ENVELOPE__BODY_GUEST_LIST) {
-        for (size_t i = 0; i < reply->guest_list->n_guests && !found; i++) {
-            const Ignition__GuestInfo *g = reply->guest_list->guests[i];
-            if (strcmp(g->name, name) != 0)
-                continue;
-            found = true;
-            *stopped = g->state == IGNITION__GUEST_INFO__STATE__STATE_STOPPED ||
-                       g->state == IGNITION__GUEST_INFO__STATE__STATE_CRASHED;
-        }
+    for (size_t i = 0; i < list->n_guests && !found; i++) {
+        const Ignition__GuestInfo *g = list->guests[i];
+        if (strcmp(g->name, name) != 0)
+            continue;
+        found = true;
+        *stopped = g->state == IGNITION__GUEST_INFO__STATE__STATE_STOPPED ||
+                   g->state == IGNITION__GUEST_INFO__STATE__STATE_CRASHED;
     }
     ignition__envelope__free_unpacked(reply, NULL);
     return found;
@@ -379,35 +381,9 @@ static int restore_clone(const struct browser_args *args, char *name, size_t nam
     return status;
 }
 
-static bool read_file(const char *path, char **data, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return false;
-    *data = NULL;
-    *len = 0;
-    char buf[65536];
-    size_t n;
-    bool ok = true;
-    while (ok && (n = fread(buf, 1, sizeof(buf), f)) > 0) {
-        char *grown = realloc(*data, *len + n);
-        if (!grown)
-            ok = false;
-        else {
-            *data = grown;
-            memcpy(*data + *len, buf, n);
-            *len += n;
-        }
-    }
-    fclose(f);
-    if (!ok)
-        free(*data);
-    return ok;
-}
-
 /* One capture of the screen, as PNG bytes. */
 struct capture {
-    char *png;
+    uint8_t *png;
     size_t len;
 };
 
@@ -427,8 +403,9 @@ static int capture_screen(const char *display_socket, const char *tmp, struct ca
     char err[512];
     if (screenshot_png(display_socket, 0, tmp, err, sizeof(err)) < 0)
         return fail("browser: screenshot: %s", err);
-    if (!read_file(tmp, &out->png, &out->len))
-        return fail("browser: cannot read %s: %s", tmp, strerror(errno));
+    int rc = read_whole_file(tmp, &out->png, &out->len, CAPTURE_MAX_BYTES);
+    if (rc < 0)
+        return fail("browser: cannot read %s: %s", tmp, strerror(-rc));
     return EXIT_OK;
 }
 

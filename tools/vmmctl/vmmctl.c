@@ -796,23 +796,32 @@ static int cmd_stop(int argc, char **argv)
     return EXIT_OK;
 }
 
-static int cmd_list(int argc, char **argv)
+Ignition__Envelope *list_guests(Ignition__GuestList **list)
 {
-    (void)argv;
-    if (need_args(argc, 0, 0))
-        return EXIT_USAGE;
     Ignition__ListRequest req = IGNITION__LIST_REQUEST__INIT;
     Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
     env.body_case = IGNITION__ENVELOPE__BODY_LIST;
     env.list = &req;
     Ignition__Envelope *reply = call(&env);
+    if (reply && reply->body_case != IGNITION__ENVELOPE__BODY_GUEST_LIST) {
+        ignition__envelope__free_unpacked(reply, NULL);
+        fail("vmmd answered with something unexpected; is it the same version?");
+        return NULL;
+    }
+    if (reply)
+        *list = reply->guest_list;
+    return reply;
+}
+
+static int cmd_list(int argc, char **argv)
+{
+    (void)argv;
+    if (need_args(argc, 0, 0))
+        return EXIT_USAGE;
+    Ignition__GuestList *list;
+    Ignition__Envelope *reply = list_guests(&list);
     if (!reply)
         return EXIT_FAIL;
-    if (reply->body_case != IGNITION__ENVELOPE__BODY_GUEST_LIST) {
-        ignition__envelope__free_unpacked(reply, NULL);
-        return fail("vmmd answered with something unexpected; is it the same version?");
-    }
-    Ignition__GuestList *list = reply->guest_list;
     if (json_output) {
         json_object *o = json_object_new_object(), *arr = json_object_new_array();
         for (size_t i = 0; i < list->n_guests; i++)

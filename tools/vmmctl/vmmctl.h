@@ -32,6 +32,9 @@ const char *image_file(const char *name);
 Ignition__Envelope *call(const Ignition__Envelope *req);
 /* As call, for requests answered with a guest: *info points into the reply. */
 Ignition__Envelope *guest_call(Ignition__Envelope *env, Ignition__GuestInfo **info);
+/* vmmd's guests (ListRequest): the reply, with *list pointing into it; NULL
+ * after saying why. */
+Ignition__Envelope *list_guests(Ignition__GuestList **list);
 /* Status, Remove, Attach or ConsoleAttach of the guest name. */
 Ignition__Envelope *named_call(Ignition__Envelope__BodyCase body, const char *name,
                                Ignition__GuestInfo **g);

@@ -457,7 +457,7 @@ int virtio_vsock_send_transport_reset(struct device *dev)
         virtio_mmio_used(v->transport, EVENTQ, old_used);
         v->stats.events++;
         /* Linux hands the buffer back (and notifies) once it has reset its
-         * sockets: virtio_vsock_event_handled says so. */
+         * sockets: virtio_vsock_event_notifies counts that. */
         virtq_notify_on_next(vq);
     }
     virtio_mmio_unlock(v->transport);

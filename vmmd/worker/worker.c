@@ -621,27 +621,42 @@ static void finish_instance_dir(struct worker *w)
     w->instance_lock_fd = -1;
 }
 
+/* A Unix socket of this worker's: the path asked for, else LEAF in the state
+ * directory's run directory (0700: only its owner can reach it), made if
+ * need be. 0, or -1 after saying why (how to give one: hint). */
+static int worker_socket_path(struct worker *w, const char *given, const char *leaf,
+                              const char *hint, char *path, size_t len)
+{
+    char state[448], dir[448];
+    if (given) {
+        snprintf(path, len, "%s", given);
+        return 0;
+    }
+    if (paths_state_dir(state, sizeof(state)) < 0 ||
+        paths_run_dir(state, dir, sizeof(dir)) < 0) {
+        fail(w, "no state directory (HOME is not set): %s", hint);
+        return -1;
+    }
+    int rc = paths_make_dirs(dir, 0700);
+    if (rc < 0) {
+        fail(w, "cannot create %s: %s", dir, strerror(-rc));
+        return -1;
+    }
+    snprintf(path, len, "%s/%s", dir, leaf);
+    return 0;
+}
+
 /* Viewers attach at the socket asked for, or at one named after this process
- * in the state directory's run directory (0700: only its owner can reach it). */
+ * in the run directory. */
 static int start_publisher(struct worker *w, const struct worker_options *o)
 {
     if (!o->gpu)
         return 0;
-    char path[512], state[448], dir[448], err[512];
-    if (o->socket_path) {
-        snprintf(path, sizeof(path), "%s", o->socket_path);
-    } else if (paths_state_dir(state, sizeof(state)) == 0 &&
-               paths_run_dir(state, dir, sizeof(dir)) == 0) {
-        int rc = paths_make_dirs(dir, 0700);
-        if (rc < 0) {
-            fail(w, "cannot create %s: %s", dir, strerror(-rc));
-            return -1;
-        }
-        snprintf(path, sizeof(path), "%s/vmmd-%d.sock", dir, (int)getpid());
-    } else {
-        fail(w, "no state directory (HOME is not set): give --socket PATH");
+    char path[512], leaf[32], err[512];
+    snprintf(leaf, sizeof(leaf), "vmmd-%d.sock", (int)getpid());
+    if (worker_socket_path(w, o->socket_path, leaf, "give --socket PATH", path,
+                           sizeof(path)) < 0)
         return -1;
-    }
     const char *name = o->guest_name ? o->guest_name : "";
     w->publisher = publisher_create(w->base, path, name, err, sizeof(err));
     if (!w->publisher) {
@@ -687,30 +702,20 @@ static int start_network(struct worker *w)
 }
 
 /* The vsock's host socket: the one asked for, else NAME.vsock (or
- * vmmd-PID.vsock) in the state directory's run directory. */
+ * vmmd-PID.vsock) in the run directory. */
 static int start_vsock(struct worker *w)
 {
     const struct worker_options *o = w->o;
     if (!o->vsock)
         return 0;
-    char path[512], state[448], dir[448], err[640];
-    if (o->vsock_socket) {
-        snprintf(path, sizeof(path), "%s", o->vsock_socket);
-    } else if (paths_state_dir(state, sizeof(state)) == 0 &&
-               paths_run_dir(state, dir, sizeof(dir)) == 0) {
-        int rc = paths_make_dirs(dir, 0700);
-        if (rc < 0) {
-            fail(w, "cannot create %s: %s", dir, strerror(-rc));
-            return -1;
-        }
-        if (o->guest_name)
-            snprintf(path, sizeof(path), "%s/%s.vsock", dir, o->guest_name);
-        else
-            snprintf(path, sizeof(path), "%s/vmmd-%d.vsock", dir, (int)getpid());
-    } else {
-        fail(w, "no state directory (HOME is not set): give --vsock PATH or --no-vsock");
+    char path[512], leaf[PATHS_GUEST_NAME_MAX + 16], err[640];
+    if (o->guest_name)
+        snprintf(leaf, sizeof(leaf), "%s.vsock", o->guest_name);
+    else
+        snprintf(leaf, sizeof(leaf), "vmmd-%d.vsock", (int)getpid());
+    if (worker_socket_path(w, o->vsock_socket, leaf, "give --vsock PATH or --no-vsock", path,
+                           sizeof(path)) < 0)
         return -1;
-    }
     w->vsock = vsock_host_create(w->base, path, err, sizeof(err));
     if (!w->vsock) {
         fail(w, "vsock: %s", err);
