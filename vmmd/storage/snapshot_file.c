@@ -1175,6 +1175,27 @@ int snapshot_map_memory(struct snapshot_reader *r, void **ptr, uint64_t *size, c
     return 0;
 }
 
+int snapshot_map_saved_memory(struct snapshot_reader *r, const void **ptr, char *err,
+                              size_t err_len)
+{
+    struct stat st;
+    uint64_t want = r->info.memory_size;
+    char why[128] = "";
+    if (fstat(r->memory_fd, &st) < 0 ||
+        check_memory_size(want, (uint64_t)st.st_size, why, sizeof(why)) < 0) {
+        set_message(err, err_len, "snapshot %s: %s", r->path, why[0] ? why : strerror(errno));
+        return -1;
+    }
+    void *p = mmap(NULL, (size_t)want, PROT_READ, MAP_SHARED, r->memory_fd, 0);
+    if (p == MAP_FAILED) {
+        set_message(err, err_len, "snapshot %s: cannot map memory: %s", r->path,
+                    strerror(errno));
+        return -1;
+    }
+    *ptr = p;
+    return 0;
+}
+
 /* Adds [at, at + len) of the memory file to sum: holes are folded in without
  * being read. */
 static int sum_piece(struct snapshot_reader *r, struct region_sum *sum, uint64_t at, size_t len,

@@ -184,6 +184,14 @@ int snapshot_copy_out(const struct snapshot_reader *r, const char *name, const c
 int snapshot_map_memory(struct snapshot_reader *r, void **ptr, uint64_t *size, char *err,
                         size_t err_len);
 
+/* Maps `memory` read-only and shared: the guest's RAM as it was saved, however
+ * a restored guest writes to its own mapping, in the page cache pages every
+ * clone shares. The size is the manifest's (checked as snapshot_map_memory
+ * checks it); the mapping belongs to the caller and outlives snapshot_close.
+ * Returns 0, or -1 with a reason. */
+int snapshot_map_saved_memory(struct snapshot_reader *r, const void **ptr, char *err,
+                              size_t err_len);
+
 /* Reads `memory` back and checks every region's checksum (slow: a whole read
  * of RAM; restore skips it). Returns 0, or -1 naming the first bad region. */
 int snapshot_verify_memory(struct snapshot_reader *r, char *err, size_t err_len);

@@ -483,6 +483,7 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         catch_up_clock(w->restore);
         mc.restore_ram = w->restore->ram;
         w->restore->ram = NULL; /* the machine's now, also if it fails */
+        mc.restore_saved_ram = w->restore->saved_ram;
     }
     restore_mark(w, "clock");
     w->machine = machine_create(&mc, err, sizeof(err));

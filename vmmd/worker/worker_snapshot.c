@@ -192,7 +192,8 @@ struct worker_restore *worker_restore_open(const char *dir, char *err, size_t er
         set_message(err, err_len, "cannot restore %s: %s", dir, why);
         goto fail;
     }
-    if (snapshot_map_memory(r->reader, &r->ram, &r->ram_size, why, sizeof(why)) < 0) {
+    if (snapshot_map_memory(r->reader, &r->ram, &r->ram_size, why, sizeof(why)) < 0 ||
+        snapshot_map_saved_memory(r->reader, &r->saved_ram, why, sizeof(why)) < 0) {
         set_message(err, err_len, "cannot restore %s: %s", dir, why);
         goto fail;
     }
@@ -271,6 +272,8 @@ void worker_restore_free(struct worker_restore *r)
         return;
     if (r->ram)
         munmap(r->ram, r->ram_size);
+    if (r->saved_ram)
+        munmap((void *)r->saved_ram, r->ram_size);
     snapshot_manifest_free(&r->state);
     snapshot_close(r->reader);
     free(r);

@@ -31,6 +31,10 @@ struct worker_restore {
     struct disk_spec disks[SNAPSHOT_MAX_DISKS];
     void *ram; /* the memory file mapped private; NULL once handed over */
     uint64_t ram_size;
+    /* The memory file mapped read-only (ram_size bytes): RAM as it was saved,
+     * for what the machine reads after its guest runs (machine_config's
+     * restore_saved_ram). Kept until worker_restore_free. */
+    const void *saved_ram;
 };
 
 /* Opens and checks the snapshot at dir, decodes its manifest and maps its
