@@ -552,6 +552,8 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         net_user_restored(w->net, same_mac);
     if (restoring && w->vsock)
         vsock_host_transport_reset(w->vsock);
+    if (restoring)
+        worker_restore_sync_disks(w->restore);
     event_base_dispatch(w->base);
     machine_stop(w->machine); /* if the loop ended for a signal */
     if (w->vcpu_started)
