@@ -1707,6 +1707,7 @@ START_TEST(test_load_reads_the_rest_as_saved_at_first_use)
     struct guest_ram saved_ram = {.gpa = RAM_GPA, .size = RAM_SIZE, .host = saved_mem};
     /* Live RAM no longer holds what was saved (as it will not once the guest
      * has run): what is read comes from the saved RAM. */
+    memset(at(RAM_GPA + 0x6000), 0x11, 256);
     memset(at(RAM_GPA + 0x7000), 0xee, 256);
 
     forget_seen();
@@ -1720,10 +1721,15 @@ START_TEST(test_load_reads_the_rest_as_saved_at_first_use)
     for (uint32_t k = 0; k < 256; k++)
         ck_assert_uint_eq(v.map[SCANOUT_SHM_HEADER_SIZE + k], pattern(k));
     unmap_view(v);
+    /* A flush of the shown resource reads it in, from there too: nothing
+     * differs from what the screen was filled with. */
+    gpu = virtio_gpu_of(restored);
+    int notices = num_flushes;
+    ck_assert_uint_eq(flush(1, 0, 0, 8, 8), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(num_flushes, notices);
 
     /* The guest, which drew into resource 4's backing, flips to it and
      * transfers its first row only. */
-    gpu = virtio_gpu_of(restored);
     ck_assert_uint_eq(set_scanout(0, 4, 0, 0, 8, 8), VIRTIO_GPU_RESP_OK_NODATA);
     v = map_scanout(0);
     for (uint32_t k = 0; k < 256; k++)

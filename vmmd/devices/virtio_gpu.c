@@ -582,10 +582,39 @@ static void publish_changes(struct virtio_gpu *g, unsigned id, struct display_re
         report_flush(g, id, changed.rects[i], sequence);
 }
 
+static bool gather(const struct guest_ram *ram, const struct resource *r, uint64_t src,
+                   uint8_t *dst, uint64_t len, uint32_t *entry);
+static void prefault_backing(const struct guest_ram *ram, const struct resource *r);
+
+/* A new screen for a resource not read in yet (a restore's, loaded): filled
+ * straight from the snapshot's RAM as saved, as a full transfer from offset 0
+ * would have filled the resource (the backing's bytes, zeros past its end);
+ * the resource itself is read at its first use. One copy of the frame before
+ * it is published instead of two. */
+static void fill_screen_as_saved(struct virtio_gpu *g, const struct scanout *s)
+{
+    const struct resource *r = s->resource;
+    uint8_t *dst = screen_pixels(&s->screen);
+    uint64_t row_bytes = (uint64_t)s->rect.width * BYTES_PER_PIXEL;
+    uint32_t entry = 0;
+    prefault_backing(g->saved_ram, r);
+    for (uint32_t y = 0; y < s->rect.height; y++) {
+        uint64_t at = (uint64_t)(s->rect.y + y) * r->stride +
+                      (uint64_t)s->rect.x * BYTES_PER_PIXEL;
+        if (at >= r->backing_len)
+            break;
+        uint64_t n = r->backing_len - at < row_bytes ? r->backing_len - at : row_bytes;
+        if (!gather(g->saved_ram, r, at, dst + y * row_bytes, n, &entry))
+            break; /* cannot be: the backing was checked against RAM as it was loaded */
+        g->screen_bytes_copied += n;
+    }
+}
+
 /* Scanout id shows rect of res from now on (res NULL: nothing). The screen is
  * kept while the size and format stay: a flip is a sync of what differs. A new
  * size or format (or the first resource) gets a new screen, filled before the
- * publisher hears of it. 0, or the response code (then the scanout is off). */
+ * publisher hears of it. 0, or the response code (then the scanout is off).
+ * res may be unread only for a new screen (load_scanout). */
 static uint32_t show(struct virtio_gpu *g, unsigned id, struct resource *res,
                      struct display_rect rect, const char **why)
 {
@@ -604,8 +633,12 @@ static uint32_t show(struct virtio_gpu *g, unsigned id, struct resource *res,
     uint32_t code = 0;
     if (res && (code = open_screen(g, sc, rect.width, rect.height, res->format, why)) == 0) {
         static _Thread_local struct sync_result filled;
-        sync_screen(s, whole, &filled);
-        g->screen_bytes_copied += filled.bytes;
+        if (res->unread) {
+            fill_screen_as_saved(g, s);
+        } else {
+            sync_screen(s, whole, &filled);
+            g->screen_bytes_copied += filled.bytes;
+        }
     }
     if (code)
         s->resource = NULL, s->rect = (struct display_rect){0};
@@ -1461,16 +1494,26 @@ static void populate(const void *p, uint64_t len, int advice)
  * the snapshot's file into a resource no page of which exists yet: faulting
  * both in page by page took 40 ms of a restore's ~90 here, prefaulting them
  * ~15. */
-static void prefault_for_reread(const struct guest_ram *ram, struct resource *r, uint64_t len)
+static void prefault_backing(const struct guest_ram *ram, const struct resource *r)
 {
-    populate(pixels(r), len, MADV_POPULATE_WRITE);
     for (uint32_t i = 0; i < r->num_backing; i++) {
         const uint8_t *host = guest_ram_ptr(ram, r->backing[i].gpa, r->backing[i].len);
         if (host)
             populate(host, r->backing[i].len, MADV_POPULATE_READ);
     }
 }
+
+static void prefault_for_reread(const struct guest_ram *ram, struct resource *r, uint64_t len)
+{
+    populate(pixels(r), len, MADV_POPULATE_WRITE);
+    prefault_backing(ram, r);
+}
 #else
+static void prefault_backing(const struct guest_ram *ram, const struct resource *r)
+{
+    (void)ram, (void)r;
+}
+
 static void prefault_for_reread(const struct guest_ram *ram, struct resource *r, uint64_t len)
 {
     (void)ram, (void)r, (void)len;
@@ -1510,9 +1553,10 @@ static int load_resource(struct virtio_gpu *g, const struct virtio_gpu_resource_
         log_warn("virtio-gpu: snapshot resource %u: %s", in->id, why);
         return errno_for(code);
     }
-    /* With the snapshot's RAM at hand, what nothing shows is read at its
-     * first use (a desktop holds several frames: reading each took a few ms
-     * of every restore, and memory each clone need not have). */
+    /* With the snapshot's RAM at hand, resources are read at their first use
+     * (a desktop holds several frames: reading each took a few ms of every
+     * restore, and memory each clone need not have); a shown one's screen is
+     * filled from there at once. */
     if (g->saved_ram) {
         r->unread = true;
         return 0;
@@ -1530,7 +1574,8 @@ static int load_scanout(struct virtio_gpu *g, unsigned id,
 {
     struct scanout *s = &g->scanouts[id];
     if (in->resource_id) {
-        struct resource *r = use_resource(g, in->resource_id);
+        /* Not read in: its screen is filled from the same RAM (show). */
+        struct resource *r = find_resource(g, in->resource_id);
         if (!r || in->rect.width == 0 || in->rect.height == 0 ||
             !rect_inside(in->rect, r->width, r->height))
             return -EINVAL;
