@@ -10,6 +10,7 @@
  *   display_client SOCKET pointer X Y SECONDS moves there; waits for the guest's pointer there
  *   display_client SOCKET watch SECONDS       counts damage notices and ScanoutInfos
  *   display_client SOCKET watch-each SECONDS  the same, and a line per notice (time, pixels)
+ *   display_client SOCKET scanouts SECONDS    a line per ScanoutInfo: "scanout WxH" or "scanout off"
  *   display_client SOCKET churn N             attaches and detaches N times
  *   display_client SOCKET resize W H          asks the guest for a W x H mode
  *   display_client SOCKET latency SECONDS     flush-to-notice latency percentiles
@@ -50,6 +51,7 @@ struct view {
     uint32_t cursor_hot_x, cursor_hot_y;
     int32_t cursor_x, cursor_y; /* the last CursorMove */
     bool got_error;
+    bool print_scanouts; /* a line for each ScanoutInfo as it arrives */
 };
 
 static double now_s(void)
@@ -153,6 +155,10 @@ static int pump(struct view *v, int timeout_ms, damage_fn on_damage, void *arg)
     switch (env->body_case) {
     case IGNITION__ENVELOPE__BODY_SCANOUT_INFO:
         v->scanout_infos++;
+        if (v->print_scanouts && env->scanout_info->enabled)
+            printf("scanout %ux%u\n", env->scanout_info->width, env->scanout_info->height);
+        else if (v->print_scanouts)
+            printf("scanout off\n");
         if (take_scanout(v, env->scanout_info, fds, nfds) < 0)
             result = -1;
         break;
@@ -561,6 +567,28 @@ static int cmd_watch(const char *path, double seconds, bool each)
     return 0;
 }
 
+/* Says each ScanoutInfo (the attach's first) until SECONDS pass or
+ * SIGTERM/SIGINT arrives: what a viewer is told of mode changes. */
+static int cmd_scanouts(const char *path, double seconds)
+{
+    struct sigaction sa = {.sa_handler = on_stop};
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    struct view v;
+    if (attach(&v, path) < 0)
+        return 1;
+    v.print_scanouts = true;
+    printf("attached\n");
+    double end = now_s() + seconds;
+    while (now_s() < end && !stop_requested) {
+        int left = (int)((end - now_s()) * 1000);
+        if (pump(&v, left > 200 ? 200 : left > 0 ? left : 1, NULL, NULL) < 0)
+            return 1;
+    }
+    detach(&v);
+    return 0;
+}
+
 /* Runs until SECONDS pass or SIGTERM/SIGINT arrives, then prints. */
 static int cmd_latency(const char *path, double seconds)
 {
@@ -679,7 +707,7 @@ static int cmd_raw(const char *path)
 static int usage(void)
 {
     fprintf(stderr, "usage: display_client SOCKET check|type|keycodes|tablet|pointer|watch|"
-                    "watch-each|churn|resize|latency|keys|raw|dump ...\n");
+                    "watch-each|scanouts|churn|resize|latency|keys|raw|dump ...\n");
     return 2;
 }
 
@@ -704,6 +732,8 @@ int main(int argc, char **argv)
         return cmd_watch(path, atof(argv[3]), false);
     if (!strcmp(cmd, "watch-each") && argc == 4)
         return cmd_watch(path, atof(argv[3]), true);
+    if (!strcmp(cmd, "scanouts") && argc == 4)
+        return cmd_scanouts(path, atof(argv[3]));
     if (!strcmp(cmd, "churn") && argc == 4)
         return cmd_churn(path, (unsigned)atoi(argv[3]));
     if (!strcmp(cmd, "resize") && argc == 5)

@@ -15,10 +15,12 @@ new MAC, asks DHCP again and gets a lease for that MAC. The tablet puts the
 guest's pointer on the pixel a viewer names. Last, a window size of 1024x768
 from a viewer becomes the desktop's mode (cage presents at it, a viewer maps
 foot at it), with a German keyboard layout that AltGr and evdev codes are typed
-through, then 1280x800 and the US layout again. And ignition-view in an Xvfb
-window: xdotool's typing reaches foot, and the window shows the desktop's frame
-pixel for pixel; and
-`vmmctl fanout --view` opens a window per clone of the warm desktop."""
+through. Then ignition-view in an Xvfb window: resizing the X window to
+1280x800 makes that the desktop's mode again (the guest says so, viewers get a
+ScanoutInfo of that size, the window shows it pixel for pixel), with the US
+layout; xdotool's typing reaches foot, and the window shows the desktop's
+frame pixel for pixel; resized back to 1024x768, the desktop follows again;
+and `vmmctl fanout --view` opens a window per clone of the warm desktop."""
 
 import os
 import re
@@ -258,10 +260,58 @@ def resize(name, width, height):
     wait_foot(name, width, height)
 
 
-def viewer_on_desktop(name):
-    """ignition-view in an X window (Xvfb on a display number of its own): text
-    typed into the window with xdotool reaches foot's shell, and the window,
-    captured, is foot's frame pixel for pixel at 1:1."""
+def window_shows_scanout(v, sock, what, timeout=30):
+    """The viewer's window, captured, is the scanout pixel for pixel at 1:1
+    (foot may still be drawing: a still screen is captured alike both ways)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        time.sleep(2)
+        same, why = window_matches_scanout(v, sock, TMP)
+        if same:
+            return
+        if time.monotonic() > deadline:
+            t.fail(f"{what}: the viewer's window is not the desktop's frame: {why}")
+
+
+def resize_window(v, name, width, height):
+    """Resizing the viewer's X window (no window manager: xdotool resizes it
+    itself) makes the viewer ask for that size; the guest's desktop takes it as
+    its mode (it says so on the serial console), viewers are told of a
+    scanout of that size, and the window shows its frame at 1:1."""
+    sock = t.status(name)["display_socket"]
+    said = len(t.console_log(name))
+    watcher = subprocess.Popen([t.DISPLAY_CLIENT, sock, "scanouts", "600"],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        if watcher.stdout.readline().strip() != "attached":
+            t.fail("a watching viewer could not attach")
+        attach_info = watcher.stdout.readline().strip()
+        v.xdotool("windowsize", v.win, str(width), str(height))
+        deadline = time.monotonic() + 180
+        while f"GUEST: desktop ready {width}x{height}" not in t.console_log(name)[said:]:
+            if time.monotonic() > deadline:
+                t.fail(f"{name}: the window resized to {width}x{height}, but the guest did not "
+                       f"report its desktop at that size within 180 s")
+            time.sleep(0.5)
+        wait_foot(name, width, height)
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        infos = watcher.communicate(timeout=30)[0].split()
+    if f"{width}x{height}" not in infos:
+        t.fail(f"no ScanoutInfo of {width}x{height} after the window's resize (attached to "
+               f"{attach_info!r}, then {infos})")
+    if v.geometry() != (width, height):
+        t.fail(f"the window is {v.geometry()} after xdotool made it {width}x{height}")
+    window_shows_scanout(v, sock, f"at {width}x{height}")
+    print(f"the X window resized to {width}x{height}: the guest's desktop and scanout followed")
+
+
+def viewer_on_desktop(name, width, height):
+    """ignition-view in an X window (Xvfb on a display number of its own) on a
+    desktop of width x height: resizing the window to 1280x800 makes that the
+    desktop's mode; text typed into the window with xdotool reaches foot's
+    shell, and the window, captured, is foot's frame pixel for pixel at 1:1;
+    resized back, the desktop follows again."""
     for tool in ("Xvfb", "xdotool", "import"):
         if not shutil.which(tool):
             t.fail(f"{tool} is missing: run tools/setup")
@@ -271,8 +321,8 @@ def viewer_on_desktop(name):
     v = None
     try:
         v = Viewer(types.SimpleNamespace(fail=t.fail), sock, env)
-        if v.geometry() != (1280, 800):
-            t.fail(f"the viewer's window is {v.geometry()}, not the desktop's 1280x800")
+        if v.geometry() != (width, height):
+            t.fail(f"the viewer's window is {v.geometry()}, not the desktop's {width}x{height}")
         # The window exists hidden until the viewer has a frame to show, and X
         # refuses to focus an unmapped window (BadMatch).
         deadline = time.monotonic() + 60
@@ -283,24 +333,20 @@ def viewer_on_desktop(name):
                 t.fail("the viewer's window was not shown within 60 s")
             time.sleep(0.2)
         v.xdotool("windowfocus", "--sync", v.win)
+        resize_window(v, name, 1280, 800)
+        type_into_foot(name, "US-AGAIN")  # the layout set before is the one cage took
 
         def type_in_window():
             v.xdotool("type", "--window", v.win, "--delay", "30",
                       "echo VIEW-$((6*7)) > /dev/ttyAMA0")
             v.xdotool("key", "--window", v.win, "Return")
         run_typed_line(name, type_in_window, "VIEW-42")
-        # foot draws its last frame; a still screen is captured alike both ways.
-        for attempt in range(10):
-            time.sleep(2)
-            same, why = window_matches_scanout(v, sock, TMP)
-            if same:
-                break
-        if not same:
-            t.fail(f"the viewer's window is not the desktop's frame: {why}")
+        window_shows_scanout(v, sock, "after typing", timeout=20)
         w, h, colour, share = frame(name)
         if colour != FOOT_BACKGROUND or share < 0.6:
             t.fail(f"the window matched a frame that is not foot's: {share:.0%} #{colour.hex()}")
         print("ignition-view under Xvfb: typing reached foot; the window is foot's frame")
+        resize_window(v, name, width, height)
         v.close()
         v = None
         fanout_with_windows(env)
@@ -356,9 +402,7 @@ def main():
         resize("desk", 1024, 768)
         german_altgr("desk")
         set_layout("desk", "us")
-        resize("desk", 1280, 800)
-        type_into_foot("desk", "US-AGAIN")
-        viewer_on_desktop("desk")
+        viewer_on_desktop("desk", 1024, 768)  # the window takes it back to 1280x800 and again
     finally:
         t.cleanup()
         shutil.rmtree(TMP, ignore_errors=True)

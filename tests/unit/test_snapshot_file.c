@@ -757,6 +757,56 @@ START_TEST(a_side_file_is_summed_in_and_checked_out)
 }
 END_TEST
 
+/* A copy left for the caller to make durable is checked the same way: its
+ * descriptor comes back only for a copy that matched (a clone, durable
+ * already, gives -1), and a damaged one is removed with nothing left open. */
+START_TEST(an_unsynced_copy_is_checked_before_it_is_handed_over)
+{
+    enum { SIZE = (1 << 20) + 100 };
+    char src[160], to[160], inside[160], err[512] = "";
+    snprintf(src, sizeof(src), "%s/layer.src", dir);
+    snprintf(to, sizeof(to), "%s/copied.img", dir);
+    int fd = open(src, O_RDWR | O_CREAT, 0600);
+    ck_assert_int_eq(ftruncate(fd, SIZE), 0);
+    ck_assert_int_eq(pwrite(fd, "data", 4, 4096), 4);
+    close(fd);
+    uint32_t want = crc_of_file(src, SIZE), crc = 0;
+    struct snapshot_writer *w;
+    ck_assert_int_eq(snapshot_writer_begin(snap, &w, err, sizeof(err)), 0);
+    ck_assert_int_eq(snapshot_writer_file(w, "disk0.img", src, &crc, err, sizeof(err)), 0);
+    ck_assert_int_eq(snapshot_writer_memory(w, ram, PAGE, err, sizeof(err)), 0);
+    ck_assert_int_eq(snapshot_writer_manifest(w, NULL, 0, err, sizeof(err)), 0);
+    ck_assert_int_eq(snapshot_writer_commit(w, err, sizeof(err)), 0);
+    struct snapshot_reader *r = open_ok(snap);
+    int unsynced = 12345;
+    ck_assert_msg(snapshot_copy_out_unsynced(r, "disk0.img", to, &want, &unsynced, err,
+                                             sizeof(err)) == 0, "%s", err);
+    ck_assert_uint_eq(crc_of_file(to, SIZE), want);
+    if (unsynced >= 0) {
+        struct stat a, b;
+        ck_assert_int_eq(fstat(unsynced, &a), 0);
+        ck_assert_int_eq(stat(to, &b), 0);
+        ck_assert(a.st_ino == b.st_ino && a.st_dev == b.st_dev);
+        ck_assert_int_eq(fsync(unsynced), 0);
+        close(unsynced);
+    } else {
+        ck_assert_int_eq(unsynced, -1);
+    }
+    ck_assert_int_eq(unlink(to), 0);
+    path_in(inside, sizeof(inside), "disk0.img");
+    fd = open(inside, O_RDWR);
+    ck_assert_int_eq(pwrite(fd, "X", 1, 4097), 1);
+    close(fd);
+    unsynced = 12345;
+    ck_assert_int_eq(snapshot_copy_out_unsynced(r, "disk0.img", to, &want, &unsynced, err,
+                                                sizeof(err)), -1);
+    ck_assert_msg(strstr(err, "disk0.img is damaged (checksum mismatch"), "%s", err);
+    ck_assert_int_eq(unsynced, -1);
+    ck_assert_int_eq(access(to, F_OK), -1);
+    snapshot_close(r);
+}
+END_TEST
+
 /* A restore copies the disk layers after it read the manifest and mapped the
  * memory; a snapshot of the same name written in between must not give it the
  * newer disks with the older memory. */
@@ -804,6 +854,26 @@ START_TEST(writes_through_the_mapping_never_reach_the_file)
     assert_memory(r, ram, RAM_SIZE);
     assert_verifies(r);
     snapshot_close(r);
+}
+END_TEST
+
+/* The saved mapping is RAM as it was saved, whatever the guest's own mapping
+ * of the same file has written since. */
+START_TEST(the_saved_mapping_keeps_what_was_saved)
+{
+    write_standard();
+    struct snapshot_reader *r = open_ok(snap);
+    void *p;
+    const void *saved;
+    uint64_t size;
+    char err[512] = "";
+    ck_assert_int_eq(snapshot_map_memory(r, &p, &size, err, sizeof(err)), 0);
+    ck_assert_int_eq(snapshot_map_saved_memory(r, &saved, err, sizeof(err)), 0);
+    snapshot_close(r); /* both outlive the reader */
+    memset(p, 0xaa, 3 * PAGE);
+    ck_assert_mem_eq(saved, ram, RAM_SIZE);
+    munmap(p, size);
+    munmap((void *)saved, size);
 }
 END_TEST
 
@@ -1136,10 +1206,12 @@ static Suite *snapshot_file_suite(void)
     tcase_add_test(tc, abort_removes_the_unfinished_snapshot);
     tcase_add_test(tc, a_sparse_side_file_is_copied_with_its_holes);
     tcase_add_test(tc, a_side_file_is_summed_in_and_checked_out);
+    tcase_add_test(tc, an_unsynced_copy_is_checked_before_it_is_handed_over);
     tcase_add_test(tc, remove_takes_the_snapshot_and_its_leftovers);
     tcase_add_test(tc, tidying_a_directory_removes_every_dead_writers_leftovers);
     tcase_add_test(tc, a_reader_never_copies_the_layers_of_a_snapshot_written_after_it_opened);
     tcase_add_test(tc, writes_through_the_mapping_never_reach_the_file);
+    tcase_add_test(tc, the_saved_mapping_keeps_what_was_saved);
     tcase_add_test(tc, a_writer_killed_at_any_step_leaves_a_whole_snapshot);
     tcase_add_test(tc, a_writer_killed_at_random_moments_leaves_a_whole_snapshot);
     tcase_add_test(tc, a_snapshot_set_aside_by_a_dead_writer_is_found_and_restored);

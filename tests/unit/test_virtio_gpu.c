@@ -1686,6 +1686,70 @@ START_TEST(test_load_short_backing)
 }
 END_TEST
 
+/* With the snapshot's RAM as saved at hand, a resource nothing shows is read
+ * at its first use, from there: what the restored guest wrote into its
+ * backing since (without a transfer) does not leak in, and what it transfers
+ * does. */
+START_TEST(test_load_reads_the_rest_as_saved_at_first_use)
+{
+    make_backed(1, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 8, 8, RAM_GPA + 0x6000);
+    make_backed(4, VIRTIO_GPU_FORMAT_B8G8R8X8_UNORM, 8, 8, RAM_GPA + 0x7000);
+    for (uint32_t k = 0; k < 256; k++) {
+        *at(RAM_GPA + 0x6000 + k) = pattern(k);
+        *at(RAM_GPA + 0x7000 + k) = pattern(k + 7);
+    }
+    ck_assert_uint_eq(set_scanout(0, 1, 0, 0, 8, 8), VIRTIO_GPU_RESP_OK_NODATA);
+    struct virtio_gpu_state saved;
+    ck_assert_int_eq(virtio_gpu_save(dev, &saved), 0);
+    uint8_t *saved_mem = malloc(RAM_SIZE);
+    ck_assert_ptr_nonnull(saved_mem);
+    memcpy(saved_mem, mem, RAM_SIZE);
+    struct guest_ram saved_ram = {.gpa = RAM_GPA, .size = RAM_SIZE, .host = saved_mem};
+    /* Live RAM no longer holds what was saved (as it will not once the guest
+     * has run): what is read comes from the saved RAM. */
+    memset(at(RAM_GPA + 0x6000), 0x11, 256);
+    memset(at(RAM_GPA + 0x7000), 0xee, 256);
+
+    forget_seen();
+    struct virtio_gpu_options opts = {.num_scanouts = 2, .display = &recorder,
+                                      .saved_ram = &saved_ram};
+    struct device *restored =
+        virtio_gpu_create(0x0a000000, (struct irq_line){.set = on_irq, .intid = 52}, &ram, &opts);
+    ck_assert_ptr_nonnull(restored);
+    ck_assert_int_eq(virtio_gpu_load(restored, &saved), 0);
+    struct view v = map_scanout(0);
+    for (uint32_t k = 0; k < 256; k++)
+        ck_assert_uint_eq(v.map[SCANOUT_SHM_HEADER_SIZE + k], pattern(k));
+    unmap_view(v);
+    /* A flush of the shown resource reads it in, from there too: nothing
+     * differs from what the screen was filled with. */
+    gpu = virtio_gpu_of(restored);
+    int notices = num_flushes;
+    ck_assert_uint_eq(flush(1, 0, 0, 8, 8), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(num_flushes, notices);
+
+    /* The guest, which drew into resource 4's backing, flips to it and
+     * transfers its first row only. */
+    ck_assert_uint_eq(set_scanout(0, 4, 0, 0, 8, 8), VIRTIO_GPU_RESP_OK_NODATA);
+    v = map_scanout(0);
+    for (uint32_t k = 0; k < 256; k++)
+        ck_assert_uint_eq(v.map[SCANOUT_SHM_HEADER_SIZE + k], pattern(k + 7));
+    unmap_view(v);
+    ck_assert_uint_eq(transfer(4, 0, 0, 8, 1, 0), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(flush(4, 0, 0, 8, 8), VIRTIO_GPU_RESP_OK_NODATA);
+    v = map_scanout(0);
+    for (uint32_t k = 0; k < 256; k++)
+        ck_assert_uint_eq(v.map[SCANOUT_SHM_HEADER_SIZE + k], k < 32 ? 0xee : pattern(k + 7));
+    unmap_view(v);
+    /* A resource that goes unused is dropped unread. */
+    ck_assert_uint_eq(unref(1), VIRTIO_GPU_RESP_OK_NODATA);
+    gpu = virtio_gpu_of(dev);
+    restored->ops->destroy(restored);
+    virtio_gpu_state_free(&saved);
+    free(saved_mem);
+}
+END_TEST
+
 /* A state that does not hold together is refused and leaves no resources. */
 START_TEST(test_load_rejects_inconsistent_state)
 {
@@ -1781,6 +1845,7 @@ static Suite *gpu_suite(void)
     tcase_add_checked_fixture(snapshot, setup, teardown);
     tcase_add_test(snapshot, test_save_load_round_trip);
     tcase_add_test(snapshot, test_load_short_backing);
+    tcase_add_test(snapshot, test_load_reads_the_rest_as_saved_at_first_use);
     tcase_add_test(snapshot, test_load_rejects_inconsistent_state);
     suite_add_tcase(s, snapshot);
     return s;

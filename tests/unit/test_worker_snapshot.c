@@ -138,6 +138,10 @@ START_TEST(layers_copied_into_instance_snapshot_untouched)
     ck_assert_int_eq(access(path, F_OK), -1);
     ck_assert_int_eq(worker_restore_disks(r, instance, err, sizeof(err)), -1);
     ck_assert_msg(strstr(err, "already has disk0.cow"), "%s", err);
+    /* The copy is made durable beside the guest (a clone already is), and
+     * the restore waits for that before it goes. */
+    ck_assert_int_eq(r->unsynced[1], -1);
+    worker_restore_sync_disks(r);
     worker_restore_free(r);
 }
 END_TEST

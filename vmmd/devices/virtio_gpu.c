@@ -60,6 +60,9 @@ struct resource {
     struct backing_entry *backing; /* NULL: none attached */
     uint32_t num_backing;
     uint64_t backing_len;
+    /* Loaded from a snapshot and not read in yet: its pixels are still the
+     * snapshot's guest RAM (g->saved_ram), read at the resource's first use. */
+    bool unread;
 };
 
 struct cursor {
@@ -87,6 +90,7 @@ struct scanout {
 
 struct virtio_gpu {
     const struct guest_ram *ram;
+    const struct guest_ram *saved_ram; /* virtio_gpu_options.saved_ram, or NULL */
     struct virtio_mmio *transport;
     const struct display_ops *display;
     void *display_opaque;
@@ -306,6 +310,31 @@ static struct resource *find_resource(const struct virtio_gpu *g, uint32_t id)
 static uint8_t *pixels(const struct resource *r)
 {
     return r->pixels;
+}
+
+static bool reread_pixels(const struct guest_ram *ram, struct resource *r);
+
+/* A resource loaded from a snapshot gets its pixels before anything uses
+ * them: out of the snapshot's RAM as it was saved, whatever the guest has
+ * written there since (a full transfer at the snapshot would have read that).
+ * Its backing was checked against RAM when it was loaded, and RAM does not
+ * shrink, so this cannot fail but is still checked. */
+static void read_in(struct virtio_gpu *g, struct resource *r)
+{
+    if (!r->unread)
+        return;
+    r->unread = false;
+    if (!reread_pixels(g->saved_ram, r))
+        log_warn("virtio-gpu: resource %u: its backing left guest RAM", r->id);
+}
+
+/* The resource with this id, its pixels read in; NULL when there is none. */
+static struct resource *use_resource(struct virtio_gpu *g, uint32_t id)
+{
+    struct resource *r = find_resource(g, id);
+    if (r)
+        read_in(g, r);
+    return r;
 }
 
 static uint64_t whole_pages(const struct virtio_gpu *g, uint64_t bytes)
@@ -553,10 +582,39 @@ static void publish_changes(struct virtio_gpu *g, unsigned id, struct display_re
         report_flush(g, id, changed.rects[i], sequence);
 }
 
+static bool gather(const struct guest_ram *ram, const struct resource *r, uint64_t src,
+                   uint8_t *dst, uint64_t len, uint32_t *entry);
+static void prefault_backing(const struct guest_ram *ram, const struct resource *r);
+
+/* A new screen for a resource not read in yet (a restore's, loaded): filled
+ * straight from the snapshot's RAM as saved, as a full transfer from offset 0
+ * would have filled the resource (the backing's bytes, zeros past its end);
+ * the resource itself is read at its first use. One copy of the frame before
+ * it is published instead of two. */
+static void fill_screen_as_saved(struct virtio_gpu *g, const struct scanout *s)
+{
+    const struct resource *r = s->resource;
+    uint8_t *dst = screen_pixels(&s->screen);
+    uint64_t row_bytes = (uint64_t)s->rect.width * BYTES_PER_PIXEL;
+    uint32_t entry = 0;
+    prefault_backing(g->saved_ram, r);
+    for (uint32_t y = 0; y < s->rect.height; y++) {
+        uint64_t at = (uint64_t)(s->rect.y + y) * r->stride +
+                      (uint64_t)s->rect.x * BYTES_PER_PIXEL;
+        if (at >= r->backing_len)
+            break;
+        uint64_t n = r->backing_len - at < row_bytes ? r->backing_len - at : row_bytes;
+        if (!gather(g->saved_ram, r, at, dst + y * row_bytes, n, &entry))
+            break; /* cannot be: the backing was checked against RAM as it was loaded */
+        g->screen_bytes_copied += n;
+    }
+}
+
 /* Scanout id shows rect of res from now on (res NULL: nothing). The screen is
  * kept while the size and format stay: a flip is a sync of what differs. A new
  * size or format (or the first resource) gets a new screen, filled before the
- * publisher hears of it. 0, or the response code (then the scanout is off). */
+ * publisher hears of it. 0, or the response code (then the scanout is off).
+ * res may be unread only for a new screen (load_scanout). */
 static uint32_t show(struct virtio_gpu *g, unsigned id, struct resource *res,
                      struct display_rect rect, const char **why)
 {
@@ -575,8 +633,12 @@ static uint32_t show(struct virtio_gpu *g, unsigned id, struct resource *res,
     uint32_t code = 0;
     if (res && (code = open_screen(g, sc, rect.width, rect.height, res->format, why)) == 0) {
         static _Thread_local struct sync_result filled;
-        sync_screen(s, whole, &filled);
-        g->screen_bytes_copied += filled.bytes;
+        if (res->unread) {
+            fill_screen_as_saved(g, s);
+        } else {
+            sync_screen(s, whole, &filled);
+            g->screen_bytes_copied += filled.bytes;
+        }
     }
     if (code)
         s->resource = NULL, s->rect = (struct display_rect){0};
@@ -678,11 +740,11 @@ static uint32_t attach_entries(struct virtio_gpu *g, struct resource *r,
     return VIRTIO_GPU_RESP_OK_NODATA;
 }
 
-/* Copies backing bytes [src, src + len) to dst. *entry is where the search
- * starts and is left at the last entry used, so rows in increasing order cost
- * one pass over the list. Entries are checked against RAM again: false when
- * one no longer lies in it. */
-static bool gather(const struct virtio_gpu *g, const struct resource *r, uint64_t src,
+/* Copies backing bytes [src, src + len), as ram holds them, to dst. *entry
+ * is where the search starts and is left at the last entry used, so rows in
+ * increasing order cost one pass over the list. Entries are checked against
+ * RAM again: false when one no longer lies in it. */
+static bool gather(const struct guest_ram *ram, const struct resource *r, uint64_t src,
                    uint8_t *dst, uint64_t len, uint32_t *entry)
 {
     uint32_t i = *entry;
@@ -694,7 +756,7 @@ static bool gather(const struct virtio_gpu *g, const struct resource *r, uint64_
         const struct backing_entry *e = &r->backing[i];
         uint64_t skip = src - e->start;
         uint64_t n = e->len - skip < len ? e->len - skip : len;
-        const uint8_t *host = guest_ram_ptr(g->ram, e->gpa + skip, n);
+        const uint8_t *host = guest_ram_ptr(ram, e->gpa + skip, n);
         if (!host)
             return false;
         memcpy(dst, host, (size_t)n);
@@ -714,7 +776,7 @@ static bool transfer_rect(const struct virtio_gpu *g, struct resource *r,
     for (uint32_t y = 0; y < rect.height; y++) {
         uint8_t *dst = pixels(r) + (uint64_t)(rect.y + y) * r->stride +
                        (uint64_t)rect.x * BYTES_PER_PIXEL;
-        if (!gather(g, r, offset + (uint64_t)y * r->stride, dst, row_bytes, &entry))
+        if (!gather(g->ram, r, offset + (uint64_t)y * r->stride, dst, row_bytes, &entry))
             return false;
     }
     return true;
@@ -764,7 +826,7 @@ static uint32_t arg(const struct request *r, unsigned offset)
 static struct resource *resource_arg(struct virtio_gpu *g, const struct request *r,
                                      unsigned offset)
 {
-    return find_resource(g, arg(r, offset));
+    return use_resource(g, arg(r, offset));
 }
 
 static uint32_t no_such_resource(struct virtio_gpu *g, const struct request *r, unsigned offset)
@@ -823,7 +885,7 @@ static uint32_t cmd_resource_create_2d(struct virtio_gpu *g, struct request *r)
 
 static uint32_t cmd_resource_unref(struct virtio_gpu *g, struct request *r)
 {
-    struct resource *res = resource_arg(g, r, VIRTIO_GPU_UNREF_RESOURCE_ID);
+    struct resource *res = find_resource(g, arg(r, VIRTIO_GPU_UNREF_RESOURCE_ID));
     if (!res)
         return no_such_resource(g, r, VIRTIO_GPU_UNREF_RESOURCE_ID);
     remove_resource(g, res);
@@ -1113,7 +1175,7 @@ static struct display_cursor cursor_image_of(struct virtio_gpu *g, const struct 
 static void show_cursor(struct virtio_gpu *g, unsigned id)
 {
     struct cursor *c = &g->scanouts[id].cursor;
-    const struct resource *res = find_resource(g, c->resource_id);
+    const struct resource *res = use_resource(g, c->resource_id);
     if (!res) {
         c->resource_id = 0;
         c->shown = false;
@@ -1288,6 +1350,7 @@ static bool apply_options(struct virtio_gpu *g, const struct virtio_gpu_options 
     g->max_host_bytes = o.max_host_bytes ? o.max_host_bytes : VIRTIO_GPU_DEFAULT_MAX_HOST_BYTES;
     g->display = o.display;
     g->display_opaque = o.display_opaque;
+    g->saved_ram = o.saved_ram;
     if (g->num_scanouts > DISPLAY_MAX_SCANOUTS || !dimension_ok(width) || !dimension_ok(height))
         return false;
     for (unsigned i = 0; i < g->num_scanouts; i++)
@@ -1431,30 +1494,40 @@ static void populate(const void *p, uint64_t len, int advice)
  * the snapshot's file into a resource no page of which exists yet: faulting
  * both in page by page took 40 ms of a restore's ~90 here, prefaulting them
  * ~15. */
-static void prefault_for_reread(const struct virtio_gpu *g, struct resource *r, uint64_t len)
+static void prefault_backing(const struct guest_ram *ram, const struct resource *r)
 {
-    populate(pixels(r), len, MADV_POPULATE_WRITE);
     for (uint32_t i = 0; i < r->num_backing; i++) {
-        const uint8_t *host = guest_ram_ptr(g->ram, r->backing[i].gpa, r->backing[i].len);
+        const uint8_t *host = guest_ram_ptr(ram, r->backing[i].gpa, r->backing[i].len);
         if (host)
             populate(host, r->backing[i].len, MADV_POPULATE_READ);
     }
 }
-#else
-static void prefault_for_reread(const struct virtio_gpu *g, struct resource *r, uint64_t len)
+
+static void prefault_for_reread(const struct guest_ram *ram, struct resource *r, uint64_t len)
 {
-    (void)g, (void)r, (void)len;
+    populate(pixels(r), len, MADV_POPULATE_WRITE);
+    prefault_backing(ram, r);
+}
+#else
+static void prefault_backing(const struct guest_ram *ram, const struct resource *r)
+{
+    (void)ram, (void)r;
+}
+
+static void prefault_for_reread(const struct guest_ram *ram, struct resource *r, uint64_t len)
+{
+    (void)ram, (void)r, (void)len;
 }
 #endif
 
-/* A full transfer from offset 0: as many bytes as the backing holds. */
-static bool reread_pixels(const struct virtio_gpu *g, struct resource *r)
+/* A full transfer from offset 0 out of ram: as many bytes as the backing holds. */
+static bool reread_pixels(const struct guest_ram *ram, struct resource *r)
 {
     uint64_t size = (uint64_t)r->stride * r->height;
     uint64_t len = r->backing_len < size ? r->backing_len : size;
     uint32_t entry = 0;
-    prefault_for_reread(g, r, len);
-    return gather(g, r, 0, pixels(r), len, &entry);
+    prefault_for_reread(ram, r, len);
+    return gather(ram, r, 0, pixels(r), len, &entry);
 }
 
 static int load_resource(struct virtio_gpu *g, const struct virtio_gpu_resource_state *in)
@@ -1480,7 +1553,15 @@ static int load_resource(struct virtio_gpu *g, const struct virtio_gpu_resource_
         log_warn("virtio-gpu: snapshot resource %u: %s", in->id, why);
         return errno_for(code);
     }
-    return reread_pixels(g, r) ? 0 : -EINVAL;
+    /* With the snapshot's RAM at hand, resources are read at their first use
+     * (a desktop holds several frames: reading each took a few ms of every
+     * restore, and memory each clone need not have); a shown one's screen is
+     * filled from there at once. */
+    if (g->saved_ram) {
+        r->unread = true;
+        return 0;
+    }
+    return reread_pixels(g->ram, r) ? 0 : -EINVAL;
 }
 
 static bool mode_ok(const struct virtio_gpu_scanout_state *s)
@@ -1493,6 +1574,7 @@ static int load_scanout(struct virtio_gpu *g, unsigned id,
 {
     struct scanout *s = &g->scanouts[id];
     if (in->resource_id) {
+        /* Not read in: its screen is filled from the same RAM (show). */
         struct resource *r = find_resource(g, in->resource_id);
         if (!r || in->rect.width == 0 || in->rect.height == 0 ||
             !rect_inside(in->rect, r->width, r->height))

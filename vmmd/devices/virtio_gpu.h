@@ -28,6 +28,12 @@ struct virtio_gpu_options {
     uint64_t max_host_bytes;
     const struct display_ops *display; /* NULL: nobody is told */
     void *display_opaque;
+    /* For a restore: the snapshot's guest RAM as it was saved, read-only,
+     * with the device's RAM's address and size, kept as long as the device
+     * (NULL: none). virtio_gpu_load then reads in at once only what a
+     * scanout or cursor shows, and the other resources from here at their
+     * first use. */
+    const struct guest_ram *saved_ram;
 };
 
 /* opts may be NULL (all defaults). Scanout 0 starts enabled, the others once
@@ -97,7 +103,9 @@ int virtio_gpu_save(struct device *dev, struct virtio_gpu_state *out);
  * resource gets a new shared object whose pixels are read back from its
  * backing in guest RAM: a full transfer from offset 0, which assumes the
  * backing still holds what was last transferred (true of Linux, whose fbdev
- * and DRM dumb buffers are the shadow copies it transfers from). Scanouts are
+ * and DRM dumb buffers are the shadow copies it transfers from); with
+ * saved_ram, a resource nothing shows is read at its first use, from there.
+ * Scanouts are
  * reported through scanout_changed, cursors through cursor_image/cursor_move.
  * Checked like guest commands: on -EINVAL (inconsistent or out of range) or
  * -ENOMEM the device is left with no resources. */

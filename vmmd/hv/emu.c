@@ -129,10 +129,39 @@ static int emu_layout_of_process(struct emu_layout *out, char *err, size_t err_l
     return rc;
 }
 
+/* An engine opened before it is needed: with Unicorn before 2.1.2 the open
+ * zeroes the whole translation buffer (emu_engine.c), 128 MiB of fresh
+ * memory, which took 90 ms to over 2 s of a restore on a loaded host. A
+ * standby worker opens it while it waits; the first VM of the process takes
+ * it, and the memory was going to be the guest's anyway. */
+static uc_engine *spare_engine;
+
+static uc_engine *take_spare_engine(void)
+{
+    pthread_mutex_lock(&layout_lock);
+    uc_engine *uc = spare_engine;
+    spare_engine = NULL;
+    pthread_mutex_unlock(&layout_lock);
+    return uc;
+}
+
 static int emu_prepare(char *err, size_t err_len)
 {
     struct emu_layout layout;
-    return emu_layout_of_process(&layout, err, err_len);
+    if (emu_layout_of_process(&layout, err, err_len) < 0)
+        return -1;
+    uc_engine *uc;
+    if (emu_engine_open(&uc, 0) < 0) {
+        snprintf(err, err_len, "cannot open a Unicorn arm64 engine");
+        return -1;
+    }
+    pthread_mutex_lock(&layout_lock);
+    uc_engine *old = spare_engine;
+    spare_engine = uc;
+    pthread_mutex_unlock(&layout_lock);
+    if (old)
+        uc_close(old);
+    return 0;
 }
 
 /* ---- memory ------------------------------------------------------------------- */
@@ -555,7 +584,8 @@ static bool unicorn_older_than(unsigned major, unsigned minor)
 
 static int create_engine(struct hv_vm *vm, char *err, size_t err_len)
 {
-    if (emu_engine_open(&vm->uc, 0) < 0) {
+    vm->uc = take_spare_engine();
+    if (!vm->uc && emu_engine_open(&vm->uc, 0) < 0) {
         snprintf(err, err_len, "cannot open a Unicorn arm64 engine");
         return -1;
     }

@@ -118,7 +118,8 @@ struct hv_ops {
     bool (*usable)(char *why, size_t why_len);
     /* What every VM of this backend needs that depends only on the host and
      * its libraries, found now and kept for the process (create finds it
-     * otherwise): a standby worker does it before it is given a guest. */
+     * otherwise): a standby worker does it before it is given a guest. It may
+     * also make ready what the process's first VM takes (emu: an engine). */
     int (*prepare)(char *err, size_t err_len);
     struct hv_vm *(*create)(const struct hv_config *config, char *err, size_t err_len);
     void (*destroy)(struct hv_vm *vm);

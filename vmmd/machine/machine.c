@@ -51,6 +51,7 @@ struct machine {
     struct disk *disks[MACHINE_MAX_DEVICES]; /* owned by their virtio-blk devices */
     unsigned num_disks;
     struct guest_ram guest_ram; /* what virtio devices may address */
+    struct guest_ram saved_ram; /* a restore's RAM as saved (host NULL: none) */
     unsigned num_virtio;
     uint64_t entry, dtb_addr;
     atomic_bool running; /* inside machine_run: no saving */
@@ -199,6 +200,7 @@ static int add_display(struct machine *m, const struct machine_config *c, char *
             .num_scanouts = c->num_scanouts, .width = c->display_width,
             .height = c->display_height, .max_host_bytes = c->gpu_memory,
             .display = c->display, .display_opaque = c->display_opaque,
+            .saved_ram = m->saved_ram.host ? &m->saved_ram : NULL,
         };
         base = next_virtio_slot(m, &irq);
         m->gpu = virtio_gpu_create(base, irq, &m->guest_ram, &gpu);
@@ -718,6 +720,9 @@ struct machine *machine_create(const struct machine_config *c, char *err, size_t
     if (c->restore) {
         if (adopt_ram(m, c->restore_ram, c->ram_size, err, err_len) < 0)
             goto fail_early;
+        if (c->restore_saved_ram)
+            m->saved_ram = (struct guest_ram){.gpa = MACHINE_RAM_BASE, .size = c->ram_size,
+                                              .host = (uint8_t *)c->restore_saved_ram};
     } else if (allocate_ram(m, c->ram_size, err, err_len) < 0 ||
                load_boot_images(m, c, initrd, err, err_len) < 0) {
         goto fail;

@@ -83,9 +83,13 @@ struct machine_config {
      * aligned, ram_size bytes, holding the snapshot's memory: typically
      * snapshot_map_memory's MAP_PRIVATE mapping) becomes guest RAM as it is;
      * no kernel, initrd or device tree is loaded. machine_create owns
-     * restore_ram from the call on, also when it fails: it is munmapped. */
+     * restore_ram from the call on, also when it fails: it is munmapped.
+     * restore_saved_ram (optional, the caller's, mapped as long as the
+     * machine): the snapshot's memory read-only as it was saved, which devices
+     * read what they load lazily from. */
     const struct machine_snapshot *restore;
     void *restore_ram;
+    const void *restore_saved_ram;
 };
 
 struct machine;

@@ -1080,9 +1080,11 @@ const char *snapshot_dir(const struct snapshot_reader *r) { return r->path; }
 uint64_t snapshot_memory_size(const struct snapshot_reader *r) { return r->info.memory_size; }
 
 /* A clone where the filesystem can, else a copy that keeps holes, into a new
- * file (never over an existing one). */
+ * file (never over an existing one). A copy is made durable here unless
+ * unsynced is given: then its descriptor is left there for the caller to
+ * fsync (-1 when there is nothing left to do). */
 static int copy_out(int src_fd, const char *src_path, const char *to, uint64_t size,
-                    struct file_sum *sum)
+                    struct file_sum *sum, int *unsynced)
 {
     int rc = disk_clone_file(src_fd, src_path, to);
     if (rc == 0) {
@@ -1097,6 +1099,10 @@ static int copy_out(int src_fd, const char *src_path, const char *to, uint64_t s
     if (fd < 0)
         return -errno;
     rc = sparse_copy(src_fd, fd, size, sum);
+    if (rc == 0 && unsynced) {
+        *unsynced = fd;
+        return 0;
+    }
     if (rc == 0 && fsync(fd) < 0)
         rc = -errno;
     close(fd);
@@ -1108,6 +1114,15 @@ static int copy_out(int src_fd, const char *src_path, const char *to, uint64_t s
 int snapshot_copy_out(const struct snapshot_reader *r, const char *name, const char *to,
                       const uint32_t *want_crc, char *err, size_t err_len)
 {
+    return snapshot_copy_out_unsynced(r, name, to, want_crc, NULL, err, err_len);
+}
+
+int snapshot_copy_out_unsynced(const struct snapshot_reader *r, const char *name, const char *to,
+                               const uint32_t *want_crc, int *unsynced, char *err,
+                               size_t err_len)
+{
+    if (unsynced)
+        *unsynced = -1;
     if (!side_file_name_ok(name)) {
         set_message(err, err_len, "'%s' cannot name a file in a snapshot", name);
         return -1;
@@ -1128,13 +1143,17 @@ int snapshot_copy_out(const struct snapshot_reader *r, const char *name, const c
     }
     struct file_sum sum;
     file_sum_start(&sum);
-    int rc = copy_out(src_fd, from, to, (uint64_t)st.st_size, want_crc ? &sum : NULL);
+    int rc = copy_out(src_fd, from, to, (uint64_t)st.st_size, want_crc ? &sum : NULL, unsynced);
     close(src_fd);
     if (rc < 0) {
         set_message(err, err_len, "cannot copy %s to %s: %s", from, to, strerror(-rc));
         return -1;
     }
     if (want_crc && (uint32_t)sum.crc != *want_crc) {
+        if (unsynced && *unsynced >= 0) {
+            close(*unsynced);
+            *unsynced = -1;
+        }
         unlink(to);
         set_message(err, err_len, "snapshot %s: %s is damaged (checksum mismatch: %08x, the "
                     "manifest says %08x)", r->path, name, (unsigned)sum.crc,
@@ -1172,6 +1191,27 @@ int snapshot_map_memory(struct snapshot_reader *r, void **ptr, uint64_t *size, c
     }
     *ptr = p;
     *size = want;
+    return 0;
+}
+
+int snapshot_map_saved_memory(struct snapshot_reader *r, const void **ptr, char *err,
+                              size_t err_len)
+{
+    struct stat st;
+    uint64_t want = r->info.memory_size;
+    char why[128] = "";
+    if (fstat(r->memory_fd, &st) < 0 ||
+        check_memory_size(want, (uint64_t)st.st_size, why, sizeof(why)) < 0) {
+        set_message(err, err_len, "snapshot %s: %s", r->path, why[0] ? why : strerror(errno));
+        return -1;
+    }
+    void *p = mmap(NULL, (size_t)want, PROT_READ, MAP_SHARED, r->memory_fd, 0);
+    if (p == MAP_FAILED) {
+        set_message(err, err_len, "snapshot %s: cannot map memory: %s", r->path,
+                    strerror(errno));
+        return -1;
+    }
+    *ptr = p;
     return 0;
 }
 

@@ -40,6 +40,8 @@
 
 struct worker;
 
+#define RESTORE_MARKS_MAX 24
+
 /* Bytes from a host descriptor on their way into a guest device that may not
  * take them all at once: what the device cannot take yet stays here (a paste
  * larger than the device's buffer is not cut short) and is offered again; while
@@ -90,6 +92,13 @@ struct worker {
     bool power_pressed;           /* the first SIGTERM of a supervised guest */
     char exit_line[320];          /* what the exit file will say */
     double started_ms;            /* CLOCK_MONOTONIC when the worker began, for timings */
+    /* A restore's steps, as they end (ms after started_ms): where its time goes. */
+    struct {
+        const char *what[RESTORE_MARKS_MAX];
+        double at[RESTORE_MARKS_MAX];
+        unsigned n;
+        bool logged; /* a reboot of the restored guest is no restore */
+    } restore_marks;
     int stop_signal;
     bool quit_requested; /* Ctrl-A x on the console */
     bool escape_pending;
@@ -375,6 +384,31 @@ static double monotonic_ms(void)
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+/* Marks the end of one step of a restore; log_restore_marks lists them. */
+static void restore_mark(struct worker *w, const char *what)
+{
+    if (!w->o->restore_dir || w->restore_marks.logged || w->restore_marks.n >= RESTORE_MARKS_MAX)
+        return;
+    w->restore_marks.what[w->restore_marks.n] = what;
+    w->restore_marks.at[w->restore_marks.n++] = monotonic_ms() - w->started_ms;
+}
+
+static void log_restore_marks(struct worker *w)
+{
+    char line[1024];
+    size_t at = 0;
+    line[0] = '\0';
+    for (unsigned i = 0; i < w->restore_marks.n && at < sizeof(line); i++) {
+        int n = snprintf(line + at, sizeof(line) - at, "%s%s %.1f", i ? ", " : "",
+                         w->restore_marks.what[i], w->restore_marks.at[i]);
+        if (n < 0)
+            break;
+        at += (size_t)n;
+    }
+    log_info("restored: steps (ms after the worker started): %s", line);
+    w->restore_marks.logged = true;
+}
+
 /* A restored guest's screen is in its scanout as soon as the machine exists:
  * viewers that attached while it was being restored get it now, before the
  * guest runs, and the ones that attach later get it on attach. */
@@ -449,12 +483,15 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         catch_up_clock(w->restore);
         mc.restore_ram = w->restore->ram;
         w->restore->ram = NULL; /* the machine's now, also if it fails */
+        mc.restore_saved_ram = w->restore->saved_ram;
     }
+    restore_mark(w, "clock");
     w->machine = machine_create(&mc, err, sizeof(err));
     if (!w->machine) {
         fail(w, "%s", err);
         return -1;
     }
+    restore_mark(w, "machine");
     w->booted_once = true;
     /* A restore loaded the snapshot's device; this guest's MAC is its own. */
     bool same_mac = false;
@@ -487,8 +524,10 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
     if (w->publisher)
         publisher_attach_machine(w->publisher, machine_gpu(w->machine),
                                  machine_keyboard(w->machine), machine_tablet(w->machine));
+    restore_mark(w, "attached");
     bool restoring = mc.restore != NULL;
     double frame_ms = restoring ? publish_restored_frame(w) : -1;
+    restore_mark(w, "frame");
     if (pthread_create(&w->vcpu_thread, NULL, vcpu_main, w) != 0) {
         fail(w, "cannot start the vCPU thread");
         if (w->net)
@@ -502,14 +541,19 @@ static int boot_once(struct worker *w, const struct worker_options *o, const str
         return -1;
     }
     w->vcpu_started = true;
-    if (restoring)
+    restore_mark(w, "vcpu");
+    if (restoring) {
         log_restore_timing(w, frame_ms, monotonic_ms());
+        log_restore_marks(w);
+    }
     /* A clone has a MAC and a network stack of its own: its guest learns so.
      * The same guest restored only tells the new stack where it is. */
     if (restoring && w->net)
         net_user_restored(w->net, same_mac);
     if (restoring && w->vsock)
         vsock_host_transport_reset(w->vsock);
+    if (restoring)
+        worker_restore_sync_disks(w->restore);
     event_base_dispatch(w->base);
     machine_stop(w->machine); /* if the loop ended for a signal */
     if (w->vcpu_started)
@@ -968,6 +1012,7 @@ static int prepare_restore(struct worker *w)
         fail(w, "%s", err);
         return -1;
     }
+    restore_mark(w, "opened");
     bool read_through;
     double t_check = monotonic_ms();
     if (worker_restore_check_memory(w->restore, w->o->memory_checked, &read_through, err,
@@ -978,6 +1023,7 @@ static int prepare_restore(struct worker *w)
     if (read_through)
         log_info("snapshot %s: memory checksums verified in %.1f ms", w->o->restore_dir,
                  monotonic_ms() - t_check);
+    restore_mark(w, "memory checked");
     const struct snapshot_machine_config *c = &w->restore->config;
     struct worker_options *r = &w->restored_options;
     *r = *w->o;
@@ -1036,6 +1082,24 @@ static int restore_disks(struct worker *w)
 
 /* ---- the worker ---------------------------------------------------------------------- */
 
+/* What the guest's devices reach on the host, before the machine exists. */
+static int start_host_side(struct worker *w, const struct worker_options *o)
+{
+    if (start_publisher(w, o) < 0)
+        return -1;
+    restore_mark(w, "publisher");
+    if (start_console_host(w) < 0 || start_control(w) < 0)
+        return -1;
+    restore_mark(w, "consoles");
+    if (start_network(w) < 0)
+        return -1;
+    restore_mark(w, "network");
+    if (start_vsock(w) < 0)
+        return -1;
+    restore_mark(w, "vsock");
+    return 0;
+}
+
 static int run_worker(struct worker *w)
 {
     if (w->o->restore_dir && prepare_restore(w) < 0)
@@ -1058,8 +1122,10 @@ static int run_worker(struct worker *w)
     }
     if (prepare_instance_dir(w, o) < 0)
         return 1;
+    restore_mark(w, "instance");
     if (w->restore && restore_disks(w) < 0)
         return 1;
+    restore_mark(w, "disks");
     w->base = event_base_new();
     if (!w->base) {
         fail(w, "cannot create the event loop");
@@ -1073,8 +1139,8 @@ static int run_worker(struct worker *w)
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
     sigprocmask(SIG_UNBLOCK, &stop_signals, NULL); /* one that came early is handled now */
-    if (start_publisher(w, o) == 0 && start_console_host(w) == 0 && start_control(w) == 0 &&
-        start_network(w) == 0 && start_vsock(w) == 0)
+    restore_mark(w, "loop");
+    if (start_host_side(w, o) == 0)
         status = run_until_off(w, o, hv);
     vsock_host_destroy(w->vsock);
     net_user_destroy(w->net);

@@ -5,6 +5,7 @@
 #ifndef IGNITION_WORKER_SNAPSHOT_H
 #define IGNITION_WORKER_SNAPSHOT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,6 +32,15 @@ struct worker_restore {
     struct disk_spec disks[SNAPSHOT_MAX_DISKS];
     void *ram; /* the memory file mapped private; NULL once handed over */
     uint64_t ram_size;
+    /* The memory file mapped read-only (ram_size bytes): RAM as it was saved,
+     * for what the machine reads after its guest runs (machine_config's
+     * restore_saved_ram). Kept until worker_restore_free. */
+    const void *saved_ram;
+    /* Layers copied but not yet durable (-1: none), and the thread that
+     * makes them so (worker_restore_sync_disks). */
+    int unsynced[SNAPSHOT_MAX_DISKS];
+    pthread_t syncer;
+    bool syncing;
 };
 
 /* Opens and checks the snapshot at dir, decodes its manifest and maps its
@@ -52,6 +62,14 @@ int worker_restore_check_memory(struct worker_restore *r, const char *checked_id
 int worker_restore_disks(struct worker_restore *r, const char *instance_dir, char *err,
                          size_t err_len);
 
+/* The copied layers are checked (their CRC-32 against the manifest's) before
+ * worker_restore_disks returns, but made durable only now, on a thread of
+ * its own, once the guest runs: an fsync took 8 to 17 ms here, which the
+ * guest need not wait for (its own flushes sync the same files). The thread
+ * logs when they are durable, or why not; worker_restore_free waits for it.
+ * Where no thread can be had they are synced before this returns. */
+void worker_restore_sync_disks(struct worker_restore *r);
+
 /* A clone's time continues from the host's, not from the moment of the save:
  * the saved counter moves on by the host's wall-clock time since then (at the
  * generic timer's 62.5 MHz), so the guest's own clocks, monotonic and wall,
@@ -61,8 +79,8 @@ int worker_restore_disks(struct worker_restore *r, const char *instance_dir, cha
  * wraps. now_realtime_ns is the host's CLOCK_REALTIME. Returns the ticks added. */
 uint64_t worker_restore_catch_up_clock(struct worker_restore *r, int64_t now_realtime_ns);
 
-/* Unmaps the memory unless it was handed to a machine (set r->ram to NULL
- * then) and frees the rest. NULL is fine. */
+/* Waits for the disks' sync, unmaps the memory unless it was handed to a
+ * machine (set r->ram to NULL then) and frees the rest. NULL is fine. */
 void worker_restore_free(struct worker_restore *r);
 
 #endif
