@@ -8,6 +8,8 @@
  *   display_client SOCKET keycodes WORD...    evdev codes: N taps, +N presses, -N releases
  *   display_client SOCKET tablet X Y          moves there, clicks left, scrolls up once
  *   display_client SOCKET pointer X Y SECONDS moves there; waits for the guest's pointer there
+ *   display_client SOCKET moves SECONDS X Y... moves through the points, each shown by the
+ *                                             guest; counts CursorMoves and damage meanwhile
  *   display_client SOCKET watch SECONDS       counts damage notices and ScanoutInfos
  *   display_client SOCKET watch-each SECONDS  the same, and a line per notice (time, pixels)
  *   display_client SOCKET scanouts SECONDS    a line per ScanoutInfo: "scanout WxH" or "scanout off"
@@ -39,6 +41,7 @@
 #include "wire.h"
 
 #define BTN_LEFT 0x110
+#define MAX_MOVES 64 /* points one `moves` takes */
 
 struct view {
     int sock;
@@ -589,6 +592,76 @@ static int cmd_scanouts(const char *path, double seconds)
     return 0;
 }
 
+/* What came while the pointer moved: damage of any size (the frames the
+ * moves cost) and whether a small damage rectangle held the current point. */
+struct moves_watch {
+    struct point_watch point;
+    unsigned notices;
+    uint64_t pixels;
+};
+
+static void watch_moves(struct view *v, const Ignition__Damage *d, void *arg)
+{
+    struct moves_watch *m = arg;
+    m->notices++;
+    for (size_t i = 0; i < d->n_rects; i++)
+        m->pixels += (uint64_t)d->rects[i]->width * d->rects[i]->height;
+    watch_point(v, d, &m->point);
+}
+
+/* Moves the tablet through the N points of XY (x, y pairs), the next once the
+ * guest showed its pointer at the one before or SECONDS passed, and says for
+ * each how the guest showed it: "cursor-move" (a CursorMove with its hot spot
+ * there: the cursor plane), "damage" (a small damage rectangle holding it: a
+ * pointer drawn into the frame) or "none"; then the CursorMoves and the damage
+ * (notices, pixels) that all the moves brought. Exit 0 when every point was
+ * shown. */
+static int cmd_moves(const char *path, double seconds, unsigned n, const uint32_t *xy)
+{
+    struct view v;
+    if (attach(&v, path) < 0 || wait_scanout(&v, 10) < 0)
+        return 1;
+    while (v.damage_notices == 0) /* the attach frame first */
+        if (pump(&v, 1000, NULL, NULL) < 0)
+            return 1;
+    drain(&v, 500); /* and the cursor, if the guest set one */
+    unsigned moves_before = v.cursor_moves, shown = 0;
+    struct moves_watch m = {0};
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t x = xy[2 * i], y = xy[2 * i + 1];
+        unsigned moves_at_start = v.cursor_moves;
+        Ignition__PointerEvent move = IGNITION__POINTER_EVENT__INIT;
+        move.x = x;
+        move.y = y;
+        Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+        env.body_case = IGNITION__ENVELOPE__BODY_POINTER_EVENT;
+        env.pointer_event = &move;
+        if (send_env(&v, &env) < 0)
+            return 1;
+        m.point = (struct point_watch){.x = x, .y = y};
+        bool moved = false;
+        double end = now_s() + seconds;
+        while (!m.point.damaged && !moved && now_s() < end) {
+            if (pump(&v, 200, watch_moves, &m) < 0)
+                return 1;
+            moved = v.cursor_moves > moves_at_start &&
+                    (int64_t)v.cursor_x + v.cursor_hot_x == (int64_t)x &&
+                    (int64_t)v.cursor_y + v.cursor_hot_y == (int64_t)y;
+        }
+        printf("move %u %u %s", x, y, moved ? "cursor-move" : m.point.damaged ? "damage" : "none");
+        if (!moved && v.cursor_moves > moves_at_start) /* where the guest put it instead */
+            printf(" (cursor at %d,%d, hot spot %u,%u)", v.cursor_x, v.cursor_y, v.cursor_hot_x,
+                   v.cursor_hot_y);
+        printf("\n");
+        shown += moved || m.point.damaged;
+    }
+    drain(&v, 1000); /* what the last move still brings */
+    printf("moves %u shown %u cursor-moves %u damage-notices %u damage-pixels %llu\n", n, shown,
+           v.cursor_moves - moves_before, m.notices, (unsigned long long)m.pixels);
+    detach(&v);
+    return shown == n ? 0 : 1;
+}
+
 /* Runs until SECONDS pass or SIGTERM/SIGINT arrives, then prints. */
 static int cmd_latency(const char *path, double seconds)
 {
@@ -706,8 +779,9 @@ static int cmd_raw(const char *path)
 
 static int usage(void)
 {
-    fprintf(stderr, "usage: display_client SOCKET check|type|keycodes|tablet|pointer|watch|"
-                    "watch-each|scanouts|churn|resize|latency|keys|raw|dump ...\n");
+    fprintf(stderr, "usage: display_client SOCKET check|type|keycodes|tablet|pointer|moves|watch|"
+                    "watch-each|scanouts|churn|resize|latency|keys|raw|dump ...
+");
     return 2;
 }
 
@@ -728,6 +802,12 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "pointer") && argc == 6)
         return cmd_pointer(path, (uint32_t)strtoul(argv[3], NULL, 10),
                            (uint32_t)strtoul(argv[4], NULL, 10), atof(argv[5]));
+    if (!strcmp(cmd, "moves") && argc >= 6 && argc % 2 == 0 && argc <= 4 + 2 * MAX_MOVES) {
+        uint32_t xy[2 * MAX_MOVES];
+        for (int i = 4; i < argc; i++)
+            xy[i - 4] = (uint32_t)strtoul(argv[i], NULL, 10);
+        return cmd_moves(path, atof(argv[3]), (unsigned)(argc - 4) / 2, xy);
+    }
     if (!strcmp(cmd, "watch") && argc == 4)
         return cmd_watch(path, atof(argv[3]), false);
     if (!strcmp(cmd, "watch-each") && argc == 4)

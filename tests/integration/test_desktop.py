@@ -12,13 +12,15 @@ damage for each frame but only the one ScanoutInfo of its attach. Then the warm
 desktop is snapshotted and restored twice: each restored desktop shows foot at
 once, takes typing into its own foot on its own and, its link bounced for its
 new MAC, asks DHCP again and gets a lease for that MAC. The tablet puts the
-guest's pointer on the pixel a viewer names. Last, a window size of 1024x768
-from a viewer becomes the desktop's mode (cage presents at it, a viewer maps
-foot at it), with a German keyboard layout that AltGr and evdev codes are typed
-through. Then ignition-view in an Xvfb window: resizing the X window to
-1280x800 makes that the desktop's mode again (the guest says so, viewers get a
-ScanoutInfo of that size, the window shows it pixel for pixel), with the US
-layout; xdotool's typing reaches foot, and the window shows the desktop's
+guest's pointer on the pixel a viewer names, each move a CursorMove of the
+cursor plane and no damage. Then a window size of 1024x768 from a viewer
+becomes the desktop's mode in place (cage presents at it, a viewer maps foot
+at it, foot and a variable set in its shell live on); a German keyboard
+layout (cage started again to take it) that AltGr and evdev codes are typed
+through, and the US layout again. Last, ignition-view in an Xvfb window:
+resizing the X window to 1280x800 makes that the desktop's mode (the guest
+says so, viewers get a ScanoutInfo of that size, the window shows it pixel for
+pixel); xdotool's typing reaches foot, and the window shows the desktop's
 frame pixel for pixel; resized back to 1024x768, the desktop follows again;
 and `vmmctl fanout --view` opens a window per clone of the warm desktop."""
 
@@ -185,17 +187,29 @@ def flips_announce_nothing(name):
 
 
 def pointer_follows(name):
-    """The tablet moves the guest's pointer to the very pixel the viewer names.
-    cage (wlroots 0.15) draws the pointer into its frame (no cursor plane on
-    this guest: docs/DESKTOP.md), so the proof is damage around that pixel; a
-    CursorMove with its hot spot there would do as well."""
+    """The tablet moves the guest's pointer to the very pixel the viewer names,
+    and each move is a CursorMove: cage (wlroots 0.18) puts the pointer on
+    virtio-gpu's cursor plane, so moving it redraws nothing (docs/DESKTOP.md)."""
     sock = t.status(name)["display_socket"]
-    for x, y in ((200, 150), (1000, 620)):
-        r = subprocess.run([t.DISPLAY_CLIENT, sock, "pointer", str(x), str(y), "60"],
-                           capture_output=True, text=True, timeout=120)
-        print(f"{r.stdout.strip()}")
-        if r.returncode != 0:
-            t.fail(f"the guest showed no pointer at {x},{y}: {r.stdout}{r.stderr}")
+    points = [200, 150, 1000, 620, 640, 400, 17, 790, 1270, 9, 333, 444]
+    r = subprocess.run([t.DISPLAY_CLIENT, sock, "moves", "60", *map(str, points)],
+                       capture_output=True, text=True, timeout=600)
+    print(r.stdout.strip())
+    if r.returncode != 0:
+        t.fail(f"the guest did not show its pointer at every point: {r.stdout}{r.stderr}")
+    m = re.search(r"moves (\d+) shown \d+ cursor-moves (\d+) damage-notices \d+ "
+                  r"damage-pixels (\d+)", r.stdout)
+    if not m:
+        t.fail(f"display_client moves said {r.stdout!r}")
+    moves, cursor_moves, pixels = map(int, m.groups())
+    if r.stdout.count("cursor-move\n") != moves:
+        t.fail("a pointer move was drawn into the frame, not put on the cursor plane")
+    if cursor_moves < moves:
+        t.fail(f"{cursor_moves} CursorMoves for {moves} moves of the pointer")
+    # foot draws nothing for a pointer passing over it: a pointer drawn in
+    # software would have damaged its old and new places at each move.
+    if pixels > 0:
+        t.fail(f"{pixels} pixels damaged while the pointer moved over a still foot")
 
 
 def snapshot_and_restore_twice(desk_mac):
@@ -219,11 +233,28 @@ def snapshot_and_restore_twice(desk_mac):
 
 
 def set_layout(name, layout):
-    """The guest's keyboard layout (Debian's /etc/default/keyboard, read by the
-    session when it next starts cage), written from the serial root shell."""
+    """The guest's keyboard layout (Debian's /etc/default/keyboard), written
+    from the serial root shell; cage takes it when it starts, so cage is ended
+    and the session starts it again (with a new foot) at the current mode."""
+    mode = current_mode(name)
+    ready = f"GUEST: desktop ready {mode}"
+    before = t.console_log(name).count(ready)
     t.vmmctl("console", name, stdin=f"echo 'XKBLAYOUT=\"{layout}\"' > /etc/default/keyboard; "
-             f"echo LAYOUT-$(grep -c '\"{layout}\"' /etc/default/keyboard)-{layout}\r")
+             f"echo LAYOUT-$(grep -c '\"{layout}\"' /etc/default/keyboard)-{layout}; "
+             "kill $(pidof cage)\r")
     t.wait_log(name, f"LAYOUT-1-{layout}", 60)
+    deadline = time.monotonic() + 180
+    while t.console_log(name).count(ready) == before:
+        if time.monotonic() > deadline:
+            t.fail(f"{name}: cage did not present again with the {layout} layout in 180s")
+        time.sleep(0.5)
+    wait_foot(name, *map(int, mode.split("x")))  # keys typed before foot is there are lost
+
+
+def current_mode(name):
+    """The mode the desktop last reported ready at (1280x800 at boot)."""
+    modes = re.findall(r"GUEST: desktop ready (\d+x\d+)", t.console_log(name))
+    return modes[-1] if modes else "1280x800"
 
 
 # `echo altgr@€z > /dev/ttyAMA0` on a German layout, as evdev codes: AltGr
@@ -248,16 +279,41 @@ def german_altgr(name):
     run_typed_line(name, lambda: keycodes(name, *GERMAN_LINE), "altgr@€z")
 
 
+def foot_pid(name):
+    """foot's process id, asked for on the serial root shell."""
+    marker = f"FOOT-PID-{time.monotonic_ns()}-"
+    t.vmmctl("console", name, stdin=f"echo {marker}$(pidof foot)-END\r")
+    pattern = re.compile(re.escape(marker) + r"(\d+)-END")
+    deadline = time.monotonic() + 60
+    while not (m := pattern.search(t.console_log(name))):
+        if time.monotonic() > deadline:
+            t.fail(f"{name}: no foot process")
+        time.sleep(0.2)
+    return int(m.group(1))
+
+
 def resize(name, width, height):
-    """A viewer's window size becomes the desktop's mode: the guest reports cage
-    presenting at that size, and a viewer's next mapping is foot at that size."""
+    """A viewer's window size becomes the desktop's mode in place: the guest
+    reports cage presenting at that size and a viewer's next mapping is foot
+    at that size, while foot, its shell and a variable set in it before all
+    live on (cage is not started again)."""
     sock = t.status(name)["display_socket"]
+    mark = f"{width}{height}"
+    run_typed_line(name, lambda: t.vmmctl(
+        "send-keys", name, f"keep=$((6*7))-{mark}; echo SET-$keep > /dev/ttyAMA0\\n"),
+        f"SET-42-{mark}")
+    pid = foot_pid(name)
     r = subprocess.run([t.DISPLAY_CLIENT, sock, "resize", str(width), str(height)],
                        capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
         t.fail(f"display_client resize {width} {height}: {r.stdout}{r.stderr}")
     t.wait_log(name, f"GUEST: desktop ready {width}x{height}", 180)
     wait_foot(name, width, height)
+    run_typed_line(name, lambda: t.vmmctl(
+        "send-keys", name, "echo KEPT-${keep:-lost} > /dev/ttyAMA0\\n"), f"KEPT-42-{mark}")
+    if foot_pid(name) != pid:
+        t.fail(f"foot was started again by the resize to {width}x{height}")
+    print(f"resized to {width}x{height} in place: foot {pid} and its shell kept")
 
 
 def window_shows_scanout(v, sock, what, timeout=30):
@@ -398,8 +454,8 @@ def main():
         flips_announce_nothing("desk")
         snapshot_and_restore_twice(desk_mac)
         pointer_follows("desk")
-        set_layout("desk", "de")  # cage starts again at the new mode with it
         resize("desk", 1024, 768)
+        set_layout("desk", "de")  # cage and foot start again, at 1024x768
         german_altgr("desk")
         set_layout("desk", "us")
         viewer_on_desktop("desk", 1024, 768)  # the window takes it back to 1280x800 and again

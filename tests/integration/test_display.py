@@ -72,7 +72,7 @@ def main():
     client(g, sock, "tablet", 640, 400)
     events = g.tablet_events(stop=False)
     print(f"tablet events: {events}")
-    x, y = 640 * 32767 // 1279, 400 * 32767 // 799
+    x, y = (2 * 640 + 1) * 32768 // (2 * 1280), (2 * 400 + 1) * 32768 // (2 * 800)
     expected = [(3, 0, x), (3, 1, y), (0, 0, 0), (1, 0x110, 1), (0, 0, 0), (1, 0x110, 0),
                 (0, 0, 0), (2, 8, 1), (0, 0, 0)]
     if events != expected:

@@ -566,14 +566,18 @@ static bool handle_hello(struct viewer *v, const Ignition__Envelope *env)
     return true;
 }
 
-/* Scanout pixels to the tablet's 0..32767, the far edge landing on 32767. */
+/* Scanout pixels to the tablet's 0..32767: the middle of the pixel. Guests map
+ * back the way libinput does, value * extent / (32767 + 1) rounded down, which
+ * lands on the same pixel for any extent below 16384; the pixel's left edge
+ * (value * 32767 / (extent - 1)) would land one pixel short of some, e.g. x 17
+ * of 1280 on x 16. */
 static uint32_t tablet_axis(uint32_t pixel, uint32_t extent)
 {
-    if (extent <= 1)
+    if (extent == 0)
         return 0;
     if (pixel >= extent)
         pixel = extent - 1;
-    return (uint32_t)((uint64_t)pixel * TABLET_MAX / (extent - 1));
+    return (uint32_t)(((2 * (uint64_t)pixel + 1) * (TABLET_MAX + 1)) / (2 * (uint64_t)extent));
 }
 
 static bool scanout_extent(struct publisher *p, unsigned id, uint32_t *w, uint32_t *h)
