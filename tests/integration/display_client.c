@@ -780,8 +780,7 @@ static int cmd_raw(const char *path)
 static int usage(void)
 {
     fprintf(stderr, "usage: display_client SOCKET check|type|keycodes|tablet|pointer|moves|watch|"
-                    "watch-each|scanouts|churn|resize|latency|keys|raw|dump ...
-");
+                    "watch-each|scanouts|churn|resize|latency|keys|raw|dump ...\n");
     return 2;
 }
 
