@@ -1049,6 +1049,45 @@ START_TEST(test_flush_many_runs_merge)
 }
 END_TEST
 
+/* Linux transfers the whole frame for any change, and a flush then looks only
+ * at the rows a transfer changed. A partial flush leaves the rows outside it
+ * for the next one; a whole-frame flush of a resource nothing shows loses
+ * nothing either, since showing it compares everything. */
+START_TEST(test_flush_after_partial_flushes)
+{
+    make_backed(3, 2, 100, 100, FLUSH_GPA);
+    ck_assert_uint_eq(set_scanout(0, 3, 0, 0, 100, 100), VIRTIO_GPU_RESP_OK_NODATA);
+    struct view v = map_scanout(0);
+    paint(3, FLUSH_GPA, 100, 100, 4, 10, 6, 11, 0x21);
+    paint(3, FLUSH_GPA, 100, 100, 70, 50, 72, 51, 0x22);
+    ck_assert_uint_eq(flush(3, 0, 0, 100, 20), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(num_flushes, 1);
+    assert_rect(0, 0, 4, 10, 2, 1, 1);
+    ck_assert_uint_eq(pixel(v, 400, 70, 50)[0], 0);
+    /* Narrower than the frame: row 50 changed left of it stays pending too. */
+    ck_assert_uint_eq(flush(3, 80, 0, 20, 100), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(num_flushes, 1);
+    ck_assert_uint_eq(flush(3, 0, 0, 100, 100), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(num_flushes, 2);
+    assert_rect(1, 0, 70, 50, 2, 1, 2);
+    ck_assert_uint_eq(pixel(v, 400, 71, 50)[0], 0x22);
+    /* The same frame again: nothing changed, nothing told. */
+    paint(3, FLUSH_GPA, 100, 100, 70, 50, 72, 51, 0x22);
+    ck_assert_uint_eq(flush(3, 0, 0, 100, 100), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_int_eq(num_flushes, 2);
+    unmap_view(v);
+    /* Flushed while shown nowhere, then shown: the screen has the change. */
+    ck_assert_uint_eq(set_scanout(0, 0, 0, 0, 0, 0), VIRTIO_GPU_RESP_OK_NODATA);
+    paint(3, FLUSH_GPA, 100, 100, 0, 90, 100, 91, 0x23);
+    ck_assert_uint_eq(flush(3, 0, 0, 100, 100), VIRTIO_GPU_RESP_OK_NODATA);
+    ck_assert_uint_eq(set_scanout(0, 3, 0, 0, 100, 100), VIRTIO_GPU_RESP_OK_NODATA);
+    v = map_scanout(0);
+    ck_assert_uint_eq(pixel(v, 400, 99, 90)[0], 0x23);
+    ck_assert_uint_eq(pixel(v, 400, 71, 50)[0], 0x22);
+    unmap_view(v);
+}
+END_TEST
+
 /* A compositor's page flip: SET_SCANOUT to another resource of the same size
  * and format keeps the object (no new descriptor for viewers) and copies
  * only what differs; a new size or format makes a new object. */
@@ -1824,6 +1863,7 @@ static Suite *gpu_suite(void)
     tcase_add_test(control, test_flush);
     tcase_add_test(control, test_flip_keeps_the_object);
     tcase_add_test(control, test_flush_many_runs_merge);
+    tcase_add_test(control, test_flush_after_partial_flushes);
     tcase_add_test(control, test_constants_match_linux);
     suite_add_tcase(s, control);
     TCase *cursor_tc = tcase_create("cursor");
