@@ -108,7 +108,8 @@ struct virtio_gpu {
     uint64_t log_window_start;
     unsigned logged_in_window, unlogged;
     /* What the pixel path costs, reported at the end (tools/bench display):
-     * bytes gathered from guest RAM, bytes written into screens. */
+     * bytes gathered from guest RAM (all read, only those that differ
+     * written), bytes written into screens. */
     uint64_t bytes_copied, screen_bytes_copied, pixels_flushed, flushes;
     struct virtq_chain chain; /* large; used under the transport lock */
     uint8_t cursor_pixels[CURSOR_MAX * CURSOR_MAX * BYTES_PER_PIXEL];
