@@ -45,6 +45,9 @@
 #define STABLE_S 3
 #define POLL_MS 100
 #define DRAWN_LIMIT_S 300
+/* How long a clone's agent gets to be reachable after the restore. */
+#define AGENT_WAIT_MS 10000
+#define AGENT_RETRY_MS 100
 /* Wider and taller than any pointer image (virtio-gpu's are 64x64 at most;
  * cage's default is about 24). */
 #define POINTER_BOX 64
@@ -502,6 +505,19 @@ static int wait_drawn_screenshot(struct screen_watch *watch, const struct frame 
     return status;
 }
 
+/* Opens url through the clone's agent. A clone restored a moment ago takes
+ * its new vsock CID when its kernel handles the transport reset; a connection
+ * that comes before is refused, so a refusal is retried for AGENT_WAIT_MS. */
+static int open_in_clone(const char *vsock, const char *url, char *err, size_t err_len)
+{
+    for (int waited_ms = 0;; waited_ms += AGENT_RETRY_MS) {
+        int rc = browser_agent_open(vsock, url, err, err_len);
+        if (rc != BROWSER_AGENT_NOT_LISTENING || waited_ms >= AGENT_WAIT_MS)
+            return rc;
+        usleep(AGENT_RETRY_MS * 1000);
+    }
+}
+
 static bool have_display(void)
 {
 #ifdef __APPLE__
@@ -599,7 +615,7 @@ int cmd_browser(int argc, char **argv)
     double opened = restored;
     if (args.url) {
         char err[512];
-        if (browser_agent_open(vsock, args.url, err, sizeof(err)) < 0) {
+        if (open_in_clone(vsock, args.url, err, sizeof(err)) < 0) {
             frame_free(&before);
             screen_watch_close(&watch);
             force_stop(name);
