@@ -51,8 +51,12 @@
 #define POINTER_BOX 64
 /* A PNG of the largest scanout, uncompressed, is well under this. */
 #define CAPTURE_MAX_BYTES (256u << 20)
-/* A still screen of the empty tab's colour is taken for a blank page after this. */
-#define UNIFORM_STABLE_S 60
+/* A still screen of the empty tab's colour is taken for a blank page after
+ * this. A page Firefox has yet to draw looks the same: on a loaded 2-core
+ * machine the empty tab was seen to hold for more than 60 s before the page
+ * came. A blank page is rare (Firefox draws an empty document white, another
+ * colour, which counts at once), so waiting long for it costs little. */
+#define UNIFORM_STABLE_S 180
 
 struct browser_args {
     const char *url;
