@@ -154,12 +154,25 @@ def screen_share(name, colour):
     return sum(1 for i in range(0, len(rgb), 3) if rgb[i:i + 3] == want) / (len(rgb) // 3)
 
 
+def inside(name):
+    """What the guest is doing, for a failure's report: Firefox's log and the
+    busiest processes, from the serial console's shell."""
+    before = len(t.console_log(name))
+    t.vmmctl("console", name, stdin="grep -v 'Basic output test' /run/user/1000/browser.log "
+             "| tail -n 20; top -b -n 1 | head -n 20 | cut -c 1-150; echo INSIDE-$((6*7))\r")
+    deadline = time.monotonic() + 30
+    while "INSIDE-42" not in t.console_log(name)[before:] and time.monotonic() < deadline:
+        time.sleep(1)
+    return f"---- {name}: inside the guest\n{t.console_log(name)[before:][-6000:]}"
+
+
 def wait_screen(name, colour, least, what):
     """Waits until colour covers at least least of name's screen, then asserts
     it on a PNG that vmmctl screenshot writes; returns the PNG's rows."""
     deadline = time.monotonic() + DRAW_LIMIT_S
     while screen_share(name, colour) < least:
         if time.monotonic() > deadline:
+            print(inside(name))
             t.fail(f"{name}: {what} was not drawn in {DRAW_LIMIT_S} s "
                    f"({screen_share(name, colour):.0%} of the screen)")
         time.sleep(2)
