@@ -53,9 +53,12 @@
 #define POINTER_BOX 64
 /* The colour of Firefox's window where no page is drawn yet (as its kiosk
  * window shows it): a still screen of it is taken for a blank page only after
- * UNIFORM_STABLE_S. */
+ * UNIFORM_STABLE_S. A page Firefox has yet to draw looks the same: on a loaded
+ * 2-core machine it was seen to hold for more than 60 s before the page came.
+ * A blank page is rare (Firefox draws an empty document white, another colour,
+ * which counts at once), so waiting long for it costs little. */
 #define EMPTY_COLOUR 0xf9f9fbu
-#define UNIFORM_STABLE_S 60
+#define UNIFORM_STABLE_S 180
 
 struct browser_args {
     const char *url;
