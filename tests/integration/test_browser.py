@@ -1,6 +1,6 @@
 """vmmctl browser end to end on the emu backend, with the real browser image
 (tools/build-guest --image browser): the suite `browser` (`meson test -C build
---suite browser`), which tools/test runs. The warm base is made once, by the
+--suite browser`), not yet in tools/test. The warm base is made once, by the
 first step, and every later step restores clones of it.
 
 1. The first `vmmctl browser --screenshot` makes the warm base: the guest's
