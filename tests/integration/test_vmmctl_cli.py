@@ -9,7 +9,9 @@ vmmd watched, so vmmd calls it crashed and keeps its console's last lines).
 - A worker's own log rotates at 1 MiB as the console log does.
 - Global options (--json, --home) work after the command too.
 - vmmd run removes the instance directory it made itself (unless
-  --keep-instance); vmmctl prune removes those of runs that were killed."""
+  --keep-instance); vmmctl prune removes those of runs that were killed.
+- vmmctl commands started together with no vmmd running all get answers from
+  the one vmmd that wins the state directory's lock."""
 
 import json
 import os
@@ -33,9 +35,13 @@ def vmmctl(*args, ok=True):
     return r
 
 
+TOGETHER = [os.path.join(HOME, f"together{i}") for i in range(4)]
+
+
 def stop_vmmd():
-    """Both vmmds this test may have started (here and in HOME/elsewhere)."""
-    for home in (HOME, os.path.join(HOME, "elsewhere")):
+    """Every vmmd this test may have started (in HOME, HOME/elsewhere and the
+    state directories of check_started_together)."""
+    for home in (HOME, os.path.join(HOME, "elsewhere"), *TOGETHER):
         pid = pid_in(os.path.join(home, "vmmd.lock"))
         if pid:
             try:
@@ -151,6 +157,24 @@ def check_global_options_anywhere():
         fail(f"list --home without a directory: exit {r.returncode}: {r.stderr!r}")
 
 
+def check_started_together():
+    """vmmctl commands started at the same moment with no vmmd running each
+    start one; the vmmd that takes the state directory's lock first serves
+    them all (the others exit), and every command gets its answer."""
+    for home in TOGETHER:
+        env = dict(ENV, IGNITION_HOME=home)
+        procs = [subprocess.Popen([VMMCTL, "--json", "list"], env=env, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for _ in range(4)]
+        for p in procs:
+            out, err = p.communicate(timeout=60)
+            if p.returncode != 0 or json.loads(out or "{}").get("guests") != []:
+                fail(f"vmmctl list, one of 4 started together with no vmmd: exit "
+                     f"{p.returncode}: {err.strip()}")
+        if not pid_in(os.path.join(home, "vmmd.lock")):
+            fail(f"no vmmd holds {home}/vmmd.lock")
+    print(f"4 vmmctl started together with no vmmd all answered, {len(TOGETHER)} times")
+
+
 def instance_dirs():
     d = os.path.join(HOME, "instances")
     return sorted(os.listdir(d)) if os.path.isdir(d) else []
@@ -224,6 +248,7 @@ def main():
         check_worker_log_rotated()
         check_global_options_anywhere()
         check_run_instances()
+        check_started_together()
     finally:
         stop_vmmd()
     shutil.rmtree(HOME, ignore_errors=True)

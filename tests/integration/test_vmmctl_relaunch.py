@@ -5,9 +5,13 @@ runs on, untouched. After `vmmctl snapshot` its status names that snapshot,
 and a relaunch replaces the running worker with the snapshot's guest under
 the same name: a file made after the snapshot is gone, one made before it is
 there. A stopped guest is relaunched too. A guest restored from a snapshot
-relaunches from it. A guest whose last snapshot was removed is refused and
-keeps running."""
+relaunches from it, keeping the network it was restored with (the host's
+loopback open, its --publish rules): a relaunch brings back the snapshot's
+machine, not its network settings. A guest whose last snapshot was removed is
+refused and keeps running."""
 
+import os
+import socket
 
 import test_vmmctl as t
 from guest import require_assets
@@ -46,6 +50,23 @@ def relaunched(name, old_pid, snap):
                f"restores {st['restore_from']!r}")
 
 
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def same_network_after_relaunch(name, port):
+    """The relaunched worker runs with the guest's own network, not the
+    snapshot's: the host's loopback open, its port published."""
+    net = t.status(name)["config"]
+    if net["net"] != "user,host-loopback" or net["publish"] != [f"127.0.0.1:{port}:8080"]:
+        t.fail(f"{name} relaunched with network {net['net']!r}, publish {net['publish']}")
+    log = open(os.path.join(t.HOME, "guests", name, "worker.log")).read()
+    if "host loopback at 10.0.2.2" not in log or f"127.0.0.1:{port}" not in log:
+        t.fail(f"{name}'s relaunched worker did not take its network:\n{log[-2000:]}")
+
+
 def main():
     require_assets()
     try:
@@ -68,10 +89,15 @@ def main():
         # Stopped: started again from the snapshot.
         t.vmmctl("stop", "--force", "base")
         relaunched("base", 0, "s1")
-        # Restored: its snapshot is its last one from the start.
-        t.vmmctl("restore", "s1", "--name", "clone", timeout=300)
+        # Restored: its snapshot is its last one from the start, and a relaunch
+        # keeps the network it was restored with.
+        port = free_port()
+        t.vmmctl("restore", "s1", "--name", "clone", "--host-loopback", "--publish",
+                 f"127.0.0.1:{port}:8080", timeout=300)
         if t.status("clone")["last_snapshot"] != "s1":
             t.fail(f"a restored guest's last snapshot: {t.status('clone')['last_snapshot']!r}")
+        relaunched("clone", t.status("clone")["pid"], "s1")
+        same_network_after_relaunch("clone", port)
         t.vmmctl("stop", "--force", "clone")
         t.vmmctl("rm", "clone")
         t.vmmctl("rm-snapshot", "s1")

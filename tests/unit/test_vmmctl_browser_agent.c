@@ -185,7 +185,7 @@ START_TEST(test_nobody_listening)
     int rc = browser_agent_request(f.path, "ping", 5000, answer, sizeof(answer), err,
                                    sizeof(err));
     fake_finish(&f);
-    ck_assert_int_eq(rc, -1);
+    ck_assert_int_eq(rc, BROWSER_AGENT_NOT_LISTENING);
     ck_assert_msg(strstr(err, "nothing listens on the guest's vsock port 1024"), "%s", err);
 }
 END_TEST

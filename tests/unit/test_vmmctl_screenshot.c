@@ -1,7 +1,7 @@
 /* vmmctl screenshot: every guest pixel format comes out as the right R, G, B
  * bytes, the PNG reads back as exactly those bytes, and a frame taken from a
  * (fake) guest worker lands in the file, with one clear line for each way it
- * can fail. */
+ * can fail; a watched screen shows what the guest draws after it was opened. */
 #include <check.h>
 #include <png.h>
 #include <stdio.h>
@@ -271,6 +271,39 @@ START_TEST(test_worker_error_reported)
 }
 END_TEST
 
+/* The watch keeps the scanout mapped: a pixel the guest writes afterwards is
+ * in the next look, with no new connection. */
+START_TEST(test_watch_sees_later_frames)
+{
+    static struct fake_display d;
+    announce_scanout(&d, SCANOUT_SHM_MAGIC);
+    fake_display_start(&d);
+    struct screen_watch w;
+    ck_assert_msg(screen_watch_open(&w, d.path, 0, err, sizeof(err)) == 0, "%s", err);
+    uint32_t width = 0, height = 0;
+    uint8_t *first = screen_watch_rgb(&w, &width, &height);
+    ck_assert_ptr_nonnull(first);
+    ck_assert_uint_eq(width, W);
+    ck_assert_uint_eq(height, H);
+    ck_assert_uint_eq(first[(2 * W + 3) * 3], pattern(3, 2, 0));
+    uint8_t red[4] = {0, 0xff, 0x12, 0}; /* X, R, G, B, as make_object lays them */
+    ck_assert_int_eq(pwrite(d.fd, red, 4, SCANOUT_SHM_HEADER_SIZE + 2 * STRIDE + 3 * 4), 4);
+    ck_assert_msg(screen_watch_pump(&w, 10, err, sizeof(err)) == 0, "%s", err);
+    uint8_t *second = screen_watch_rgb(&w, &width, &height);
+    ck_assert_ptr_nonnull(second);
+    const uint8_t *px = second + (2 * W + 3) * 3;
+    ck_assert_uint_eq(px[0], 0xff);
+    ck_assert_uint_eq(px[1], 0x12);
+    ck_assert_uint_eq(px[2], 0x00);
+    ck_assert_mem_eq(second, first, (2 * W + 3) * 3); /* the rest as before */
+    free(first);
+    free(second);
+    screen_watch_close(&w);
+    fake_display_finish(&d);
+    close(d.fd);
+}
+END_TEST
+
 START_TEST(test_nothing_listening)
 {
     char path[160];
@@ -298,6 +331,7 @@ static Suite *screenshot_suite(void)
     tcase_add_test(tc, test_unwritable_output);
     tcase_add_test(tc, test_worker_error_reported);
     tcase_add_test(tc, test_nothing_listening);
+    tcase_add_test(tc, test_watch_sees_later_frames);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -13,7 +13,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <png.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,18 +40,25 @@
 #define PROGRESS_EVERY_S 30
 /* --screenshot: the page counts as drawn once the screen has changed from
  * before the open and has not changed for STABLE_S (UNIFORM_STABLE_S for a
- * screen of the empty tab's colour), looked at every POLL_MS, at most
- * DRAWN_LIMIT_S after the open. */
+ * screen all of EMPTY_COLOUR), looked at every POLL_MS and at each flush, at
+ * most DRAWN_LIMIT_S after the open. */
 #define STABLE_S 3
-#define POLL_MS 1000
+#define POLL_MS 100
 #define DRAWN_LIMIT_S 300
+/* How long a clone's agent gets to be reachable after the restore. */
+#define AGENT_WAIT_MS 10000
+#define AGENT_RETRY_MS 100
 /* Wider and taller than any pointer image (virtio-gpu's are 64x64 at most;
  * cage's default is about 24). */
 #define POINTER_BOX 64
-/* A PNG of the largest scanout, uncompressed, is well under this. */
-#define CAPTURE_MAX_BYTES (256u << 20)
-/* A still screen of the empty tab's colour is taken for a blank page after this. */
-#define UNIFORM_STABLE_S 60
+/* The colour of Firefox's window where no page is drawn yet (as its kiosk
+ * window shows it): a still screen of it is taken for a blank page only after
+ * UNIFORM_STABLE_S. A page Firefox has yet to draw looks the same: on a loaded
+ * 2-core machine it was seen to hold for more than 60 s before the page came.
+ * A blank page is rare (Firefox draws an empty document white, another colour,
+ * which counts at once), so waiting long for it costs little. */
+#define EMPTY_COLOUR 0xf9f9fbu
+#define UNIFORM_STABLE_S 180
 
 struct browser_args {
     const char *url;
@@ -381,56 +387,48 @@ static int restore_clone(const struct browser_args *args, char *name, size_t nam
     return status;
 }
 
-/* One capture of the screen, as PNG bytes. */
-struct capture {
-    uint8_t *png;
-    size_t len;
+/* One look at the screen: its pixels as R, G, B triples. */
+struct frame {
+    uint8_t *rgb;
+    uint32_t width, height;
 };
 
-static void capture_free(struct capture *c)
+static void frame_free(struct frame *f)
 {
-    free(c->png);
-    *c = (struct capture){0};
+    free(f->rgb);
+    *f = (struct frame){0};
 }
 
-static bool capture_equal(const struct capture *a, const struct capture *b)
+static bool frame_equal(const struct frame *a, const struct frame *b)
 {
-    return a->png && b->png && a->len == b->len && memcmp(a->png, b->png, a->len) == 0;
+    return a->rgb && b->rgb && a->width == b->width && a->height == b->height &&
+           memcmp(a->rgb, b->rgb, (size_t)a->width * a->height * 3) == 0;
 }
 
-static int capture_screen(const char *display_socket, const char *tmp, struct capture *out)
+/* What the worker sent is handled first, so that a new mapping (a mode
+ * change) is the one looked at. */
+static int look(struct screen_watch *watch, struct frame *out)
 {
     char err[512];
-    if (screenshot_png(display_socket, 0, tmp, err, sizeof(err)) < 0)
-        return fail("browser: screenshot: %s", err);
-    int rc = read_whole_file(tmp, &out->png, &out->len, CAPTURE_MAX_BYTES);
-    if (rc < 0)
-        return fail("browser: cannot read %s: %s", tmp, strerror(-rc));
-    return EXIT_OK;
+    if (screen_watch_pump(watch, 0, err, sizeof(err)) < 0)
+        return fail("browser: %s", err);
+    out->rgb = screen_watch_rgb(watch, &out->width, &out->height);
+    return out->rgb ? EXIT_OK : fail("browser: cannot copy the screen (out of memory)");
 }
 
 /* Whether the screen is one colour but for the pointer (cage draws it into
  * the frame): everything of another colour fits in a POINTER_BOX square. The
  * colour, as 0xRRGGBB, in *colour. */
-static bool capture_uniform(const struct capture *c, uint32_t *colour)
+static bool frame_uniform(const struct frame *f, uint32_t *colour)
 {
-    png_image image = {.version = PNG_IMAGE_VERSION};
-    if (!png_image_begin_read_from_memory(&image, c->png, c->len))
-        return false;
-    image.format = PNG_FORMAT_RGB;
-    uint8_t *rgb = malloc(PNG_IMAGE_SIZE(image));
-    if (!rgb || !png_image_finish_read(&image, NULL, rgb, 0, NULL)) {
-        free(rgb);
-        png_image_free(&image);
-        return false;
-    }
     /* The background: the colour of the corner, where no pointer starts. */
-    const uint8_t *bg = rgb;
+    const uint8_t *bg = f->rgb;
     *colour = (uint32_t)bg[0] << 16 | (uint32_t)bg[1] << 8 | bg[2];
-    uint32_t left = image.width, right = 0, top = image.height, bottom = 0;
-    for (uint32_t y = 0; y < image.height; y++) {
-        for (uint32_t x = 0; x < image.width; x++) {
-            if (memcmp(rgb + 3 * ((size_t)y * image.width + x), bg, 3) == 0)
+    uint32_t left = f->width, right = 0, top = f->height, bottom = 0;
+    for (uint32_t y = 0; y < f->height; y++) {
+        const uint8_t *row = f->rgb + (size_t)y * f->width * 3;
+        for (uint32_t x = 0; x < f->width; x++) {
+            if (memcmp(row + 3 * (size_t)x, bg, 3) == 0)
                 continue;
             left = x < left ? x : left;
             right = x > right ? x : right;
@@ -438,74 +436,89 @@ static bool capture_uniform(const struct capture *c, uint32_t *colour)
             bottom = y > bottom ? y : bottom;
         }
     }
-    free(rgb);
     return left > right || (right - left < POINTER_BOX && bottom - top < POINTER_BOX);
 }
 
-/* Where the wait for a drawn page is. Firefox first shows the new tab in one
- * colour (for tens of seconds under the emulator), then draws the page: the
- * first one-colour screen after the change is taken for that empty tab. */
+/* Where the wait for a drawn page is. */
 struct drawn_wait {
-    bool changed;          /* the screen differs from the one before the open */
-    bool empty_tab_seen;   /* a one-colour screen came after the change */
-    uint32_t empty_colour; /* its colour */
-    unsigned alike;        /* captures in a row like the last one */
+    bool changed;      /* the screen differs from the one before the open */
+    bool uniform;      /* the last screen is one colour, */
+    uint32_t colour;   /* this one */
+    double changed_at; /* when the screen last changed (seconds, the command's clock) */
 };
 
-/* Whether the still screen last is the page: any picture, or one colour other
- * than the empty tab's (a page of one colour); the empty tab's own colour only
- * once it has held UNIFORM_STABLE_S (a page that is blank). */
-static bool page_drawn(struct drawn_wait *w, const struct capture *last)
+/* Whether the screen, still for `still` seconds, is the page: any picture, or
+ * one colour other than EMPTY_COLOUR (a page of one colour); EMPTY_COLOUR,
+ * which Firefox shows before a page is drawn, only once it has held
+ * UNIFORM_STABLE_S (a page that is blank). */
+static bool page_drawn(const struct drawn_wait *w, double still)
 {
-    uint32_t colour;
-    bool uniform = capture_uniform(last, &colour);
-    if (uniform && w->changed && !w->empty_tab_seen) {
-        w->empty_tab_seen = true;
-        w->empty_colour = colour;
-    }
-    if (!w->changed || w->alike < STABLE_S)
+    if (!w->changed || still < STABLE_S)
         return false;
-    return !uniform || colour != w->empty_colour || w->alike >= UNIFORM_STABLE_S;
+    return !w->uniform || w->colour != EMPTY_COLOUR || still >= UNIFORM_STABLE_S;
 }
 
 /* The page counts as drawn when the screen has changed from before (the
- * screen before the URL was opened) and then holds still as page_drawn says:
- * screenshots POLL_MS apart. The last is kept as out; one that never got
- * there is still written, and said. */
-static int wait_drawn_screenshot(const char *display_socket, const struct capture *before,
-                                 const char *out)
+ * screen before the URL was opened) and then holds still as page_drawn says;
+ * looked at every POLL_MS, or as soon as the guest flushes. The last screen
+ * is written to out, also when it never got there (said). *drawn_at: when
+ * that screen first appeared, on the clock of start. */
+static int wait_drawn_screenshot(struct screen_watch *watch, const struct frame *before,
+                                 const char *out, const struct timespec *start,
+                                 double *drawn_at)
 {
-    char tmp[PATH_MAX + 16];
-    set_message(tmp, sizeof(tmp), "%s.capture", out);
-    struct capture last = {0};
+    struct frame last = {0};
     struct drawn_wait w = {0};
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    double waiting_from = seconds_since(start);
     int status = EXIT_OK;
     for (;;) {
-        struct capture now = {0};
-        if ((status = capture_screen(display_socket, tmp, &now)) != EXIT_OK)
+        struct frame now = {0};
+        if ((status = look(watch, &now)) != EXIT_OK)
             break;
-        w.changed = w.changed || !capture_equal(&now, before);
-        w.alike = capture_equal(&now, &last) ? w.alike + 1 : 0;
-        capture_free(&last);
+        double at = seconds_since(start);
+        if (!frame_equal(&now, &last)) {
+            w.changed = w.changed || !frame_equal(&now, before);
+            w.changed_at = at;
+            w.uniform = frame_uniform(&now, &w.colour);
+        }
+        frame_free(&last);
         last = now;
-        if (page_drawn(&w, &last))
+        if (page_drawn(&w, at - w.changed_at))
             break;
-        if (seconds_since(&start) > DRAWN_LIMIT_S) {
+        if (at - waiting_from > DRAWN_LIMIT_S) {
             fprintf(stderr, "vmmctl: browser: the page was not drawn in %d s (the screen %s); "
                     "writing it as it is\n", DRAWN_LIMIT_S,
                     !w.changed ? "did not change" : "kept changing");
             status = EXIT_FAIL;
             break;
         }
-        usleep(POLL_MS * 1000);
+        char err[512];
+        if (screen_watch_pump(watch, POLL_MS, err, sizeof(err)) < 0) {
+            status = fail("browser: %s", err);
+            break;
+        }
     }
-    if (last.png && rename(tmp, out) != 0)
-        status = fail("browser: cannot write %s: %s", out, strerror(errno));
-    capture_free(&last);
-    unlink(tmp);
+    *drawn_at = w.changed_at;
+    if (last.rgb) {
+        char err[512];
+        if (screenshot_write_png(out, last.rgb, last.width, last.height, err, sizeof(err)) < 0)
+            status = fail("browser: %s", err);
+    }
+    frame_free(&last);
     return status;
+}
+
+/* Opens url through the clone's agent. A clone restored a moment ago takes
+ * its new vsock CID when its kernel handles the transport reset; a connection
+ * that comes before is refused, so a refusal is retried for AGENT_WAIT_MS. */
+static int open_in_clone(const char *vsock, const char *url, char *err, size_t err_len)
+{
+    for (int waited_ms = 0;; waited_ms += AGENT_RETRY_MS) {
+        int rc = browser_agent_open(vsock, url, err, err_len);
+        if (rc != BROWSER_AGENT_NOT_LISTENING || waited_ms >= AGENT_WAIT_MS)
+            return rc;
+        usleep(AGENT_RETRY_MS * 1000);
+    }
 }
 
 static bool have_display(void)
@@ -582,33 +595,47 @@ int cmd_browser(int argc, char **argv)
             return status;
     }
     char name[PATHS_GUEST_NAME_MAX + 1], display[PATH_MAX], vsock[PATH_MAX];
+    struct timespec start; /* after the base: what a use from a warm base costs */
+    clock_gettime(CLOCK_MONOTONIC, &start);
     if ((status = restore_clone(&args, name, sizeof(name), display, sizeof(display), vsock,
                                 sizeof(vsock))) != EXIT_OK)
         return status;
-    struct capture before = {0}; /* none: any screen counts as changed */
-    if (args.screenshot && args.url) {
-        char tmp[PATH_MAX + 16];
-        set_message(tmp, sizeof(tmp), "%s.capture", args.screenshot);
-        status = capture_screen(display, tmp, &before);
-        unlink(tmp);
+    double restored = seconds_since(&start);
+    struct screen_watch watch = {.sock = -1};
+    struct frame before = {0};
+    if (args.screenshot) {
+        char err[512];
+        if (screen_watch_open(&watch, display, 0, err, sizeof(err)) < 0)
+            status = fail("browser: screenshot: %s", err);
+        else if (args.url)
+            status = look(&watch, &before);
         if (status != EXIT_OK) {
+            screen_watch_close(&watch);
             force_stop(name);
             return status;
         }
     }
+    double opened = restored;
     if (args.url) {
         char err[512];
-        if (browser_agent_open(vsock, args.url, err, sizeof(err)) < 0) {
-            capture_free(&before);
+        if (open_in_clone(vsock, args.url, err, sizeof(err)) < 0) {
+            frame_free(&before);
+            screen_watch_close(&watch);
             force_stop(name);
             return fail("browser: cannot open %s in %s: %s (the clone is discarded)", args.url,
                         name, err);
         }
+        opened = seconds_since(&start);
     }
     if (args.screenshot) {
-        status = wait_drawn_screenshot(display, &before, args.screenshot);
-        capture_free(&before);
+        double drawn = 0;
+        status = wait_drawn_screenshot(&watch, &before, args.screenshot, &start, &drawn);
+        frame_free(&before);
+        screen_watch_close(&watch);
         printf("%s written; %s discarded\n", args.screenshot, name);
+        /* For tools/bench browser: milliseconds from the command's start. */
+        printf("timing: clone running %.0f ms, URL handed to Firefox %.0f ms, page drawn "
+               "%.0f ms\n", restored * 1000, opened * 1000, drawn * 1000);
         force_stop(name);
         return status;
     }

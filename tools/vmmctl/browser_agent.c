@@ -115,14 +115,16 @@ static int connect_agent(const char *vsock_socket, char *err, size_t err_len)
     int r = read_line(fd, line, sizeof(line), CONNECT_TIMEOUT_MS);
     if (r == 1 && strncmp(line, "OK ", 3) == 0)
         return fd;
-    if (r == 0)
+    close(fd);
+    if (r == 0) {
         set_message(err, err_len, "nothing listens on the guest's vsock port %d (is it the "
                                   "browser image, and up?)", BROWSER_AGENT_PORT);
-    else if (r < 0)
+        return BROWSER_AGENT_NOT_LISTENING;
+    }
+    if (r < 0)
         set_message(err, err_len, "the guest's vsock did not answer: %s", strerror(errno));
     else
         set_message(err, err_len, "the guest's vsock answered something else than OK");
-    close(fd);
     return -1;
 }
 
@@ -131,7 +133,7 @@ int browser_agent_request(const char *vsock_socket, const char *request, int tim
 {
     int fd = connect_agent(vsock_socket, err, err_len);
     if (fd < 0)
-        return -1;
+        return fd;
     char line[ANSWER_MAX];
     int rc = -1;
     if (write_line(fd, request) < 0) {

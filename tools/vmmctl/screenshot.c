@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <png.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,7 +112,7 @@ int screenshot_write_png(const char *path, const uint8_t *rgb, uint32_t width, u
 
 /* ---- the frame ------------------------------------------------------------------ */
 
-struct capture {
+struct scanout_capture {
     unsigned scanout_id;
     struct mapping map; /* base NULL until the scanout is announced */
     bool have_frame;    /* its first Damage arrived */
@@ -138,7 +139,7 @@ static void copy_frame(const struct mapping *m, uint8_t *rgb)
     }
 }
 
-static int take_scanout_info(struct capture *c, const Ignition__ScanoutInfo *info,
+static int take_scanout_info(struct scanout_capture *c, const Ignition__ScanoutInfo *info,
                              const int *fds, unsigned nfds, char *err, size_t err_len)
 {
     if (!info->enabled) {
@@ -162,7 +163,7 @@ static int take_scanout_info(struct capture *c, const Ignition__ScanoutInfo *inf
 }
 
 /* Handles one message. Returns 0 to go on, -1 on failure (err set). */
-static int handle_message(struct capture *c, const Ignition__Envelope *env, const int *fds,
+static int handle_message(struct scanout_capture *c, const Ignition__Envelope *env, const int *fds,
                           unsigned nfds, char *err, size_t err_len)
 {
     switch (env->body_case) {
@@ -192,7 +193,7 @@ static void close_fds(const int *fds, unsigned nfds)
         close(fds[i]);
 }
 
-static int wait_for_frame(int sock, struct capture *c, char *err, size_t err_len)
+static int wait_for_frame(int sock, struct scanout_capture *c, char *err, size_t err_len)
 {
     uint64_t deadline = monotonic_ns() + (uint64_t)SCREENSHOT_WAIT_MS * 1000000u;
     while (!c->have_frame) {
@@ -269,11 +270,81 @@ int screenshot_png(const char *display_socket, unsigned scanout_id, const char *
     int sock = display_conn_open(display_socket, err, err_len);
     if (sock < 0)
         return -1;
-    struct capture c = {.scanout_id = scanout_id};
+    struct scanout_capture c = {.scanout_id = scanout_id};
     int rc = wait_for_frame(sock, &c, err, err_len);
     close(sock);
     if (rc == 0)
         rc = save_frame(&c.map, out_path, err, err_len);
     mapping_close(&c.map);
     return rc;
+}
+
+/* ---- a screen watched ------------------------------------------------------------ */
+
+int screen_watch_open(struct screen_watch *w, const char *display_socket, unsigned scanout_id,
+                      char *err, size_t err_len)
+{
+    *w = (struct screen_watch){.sock = -1};
+    struct scanout_capture *c = calloc(1, sizeof(*c));
+    if (!c) {
+        set_message(err, err_len, "out of memory");
+        return -1;
+    }
+    c->scanout_id = scanout_id;
+    w->capture = c;
+    w->sock = display_conn_open(display_socket, err, err_len);
+    if (w->sock < 0 || wait_for_frame(w->sock, c, err, err_len) < 0) {
+        screen_watch_close(w);
+        return -1;
+    }
+    return 0;
+}
+
+int screen_watch_pump(struct screen_watch *w, int wait_ms, char *err, size_t err_len)
+{
+    struct pollfd pfd = {.fd = w->sock, .events = POLLIN};
+    while (poll(&pfd, 1, wait_ms) > 0) {
+        Ignition__Envelope *env;
+        int fds[WIRE_MAX_FDS];
+        unsigned nfds = 0;
+        /* Readable: the message is on its way; a second is plenty for the rest. */
+        int rc = wire_recv(w->sock, &env, fds, &nfds, 1000);
+        if (rc < 0) {
+            set_message(err, err_len, "the guest's display went away: %s",
+                        rc == -ENOTCONN ? "it closed the connection" : strerror(-rc));
+            return -1;
+        }
+        rc = handle_message(w->capture, env, fds, nfds, err, err_len);
+        close_fds(fds, nfds);
+        ignition__envelope__free_unpacked(env, NULL);
+        if (rc < 0)
+            return -1;
+        wait_ms = 0; /* drain what is there, then return */
+    }
+    return 0;
+}
+
+uint8_t *screen_watch_rgb(const struct screen_watch *w, uint32_t *width, uint32_t *height)
+{
+    const struct mapping *m = &w->capture->map;
+    if (!m->base)
+        return NULL;
+    uint8_t *rgb = malloc((size_t)m->width * m->height * RGB_BYTES);
+    if (!rgb)
+        return NULL;
+    copy_frame(m, rgb);
+    *width = m->width;
+    *height = m->height;
+    return rgb;
+}
+
+void screen_watch_close(struct screen_watch *w)
+{
+    if (w->sock >= 0)
+        close(w->sock);
+    if (w->capture) {
+        mapping_close(&w->capture->map);
+        free(w->capture);
+    }
+    *w = (struct screen_watch){.sock = -1};
 }

@@ -17,6 +17,30 @@
 int screenshot_png(const char *display_socket, unsigned scanout_id, const char *out_path,
                    char *err, size_t err_len);
 
+/* A screen watched: one connection to the worker, the scanout's shared memory
+ * kept mapped, so each look is a copy of what the guest last flushed. */
+struct scanout_capture;
+struct screen_watch {
+    int sock;
+    struct scanout_capture *capture;
+};
+
+/* Attaches to display_socket and waits for scanout_id's first frame (as
+ * screenshot_png). Returns 0, or -1 with one line in err. */
+int screen_watch_open(struct screen_watch *w, const char *display_socket, unsigned scanout_id,
+                      char *err, size_t err_len);
+
+/* Handles what the worker sent (damage notices; a new mapping when the mode
+ * changed), waiting up to wait_ms for the first message. Returns 0, or -1
+ * with one line in err once the display is gone. */
+int screen_watch_pump(struct screen_watch *w, int wait_ms, char *err, size_t err_len);
+
+/* The frame now on the screen as width x height R, G, B triples (malloc'd;
+ * the caller frees), or NULL when out of memory or nothing is mapped. */
+uint8_t *screen_watch_rgb(const struct screen_watch *w, uint32_t *width, uint32_t *height);
+
+void screen_watch_close(struct screen_watch *w);
+
 /* Converts width pixels of a scanout row in format (proto/scanout.h) to
  * width R, G, B byte triples. Alpha is dropped: a desktop has nothing behind
  * it. False (rgb untouched) for a format we do not know. */

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -166,10 +167,29 @@ static int start_vmmd(char *err, size_t err_len)
     return 0;
 }
 
-/* This user's vmmd, started first if nobody runs it. */
+/* Whether a vmmd holds the state directory's lock (vmmd.lock, held for
+ * vmmd's life): one that is starting or running. */
+static bool vmmd_holds_lock(void)
+{
+    char state[PATH_MAX], path[PATH_MAX + 16];
+    if (paths_state_dir(state, sizeof(state)) < 0)
+        return false;
+    set_message(path, sizeof(path), "%s/vmmd.lock", state);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    bool held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+    close(fd);
+    return held;
+}
+
+/* This user's vmmd, started first if nobody runs it. Another vmmctl may
+ * start one at the same moment: the vmmd that takes the lock first serves
+ * both and the other exits, so a start that failed while a vmmd holds the
+ * lock is waited out like one that succeeded. */
 static int connect_vmmd(void)
 {
-    char err[512];
+    char err[512], why[512];
     int fd = control_connect("vmmctl", err, sizeof(err));
     if (fd >= 0)
         return fd;
@@ -177,17 +197,17 @@ static int connect_vmmd(void)
         fail("%s", err);
         return -1;
     }
-    if (start_vmmd(err, sizeof(err)) < 0) {
+    if (start_vmmd(err, sizeof(err)) < 0 && !vmmd_holds_lock()) {
         fail("%s", err);
         return -1;
     }
     for (int waited = 0; waited < VMMD_START_WAIT_MS; waited += 50) {
-        fd = control_connect("vmmctl", err, sizeof(err));
+        fd = control_connect("vmmctl", why, sizeof(why));
         if (fd >= 0)
             return fd;
         usleep(50 * 1000);
     }
-    fail("vmmd started but does not answer: %s", err);
+    fail("vmmd started but does not answer: %s", why);
     return -1;
 }
 

@@ -705,6 +705,20 @@ static void forget_relaunch(struct client *c)
     c->relaunching = false;
 }
 
+/* A relaunch brings back the snapshot's machine but keeps the guest's own
+ * network settings: a clone restored with --host-loopback or --publish (a
+ * browser clone opened with --allow-host) still has them afterwards. Only
+ * where both have a network, as the snapshot's machine has a network device
+ * or not. */
+static void keep_own_network(struct guest_config *config, const struct guest_config *own)
+{
+    if (strcmp(config->net, "none") == 0 || strcmp(own->net, "none") == 0)
+        return;
+    memcpy(config->net, own->net, sizeof(config->net));
+    memcpy(config->publish, own->publish, sizeof(config->publish));
+    config->num_publish = own->num_publish;
+}
+
 /* The snapshot is checked before anything is stopped: a guest whose snapshot
  * cannot be restored keeps running. */
 static void handle_relaunch(struct client *c, const Ignition__RelaunchRequest *req)
@@ -724,6 +738,7 @@ static void handle_relaunch(struct client *c, const Ignition__RelaunchRequest *r
     struct guest_config config;
     if (!snapshot_dir_of(c, snap, dir, sizeof(dir)) || !restore_config(c, snap, dir, &config))
         return;
+    keep_own_network(&config, &r->config);
     if (r->state == GUEST_STOPPED || r->state == GUEST_CRASHED) {
         relaunch_now(c, g, snap, &config);
         guest_config_clear(&config);
