@@ -6,10 +6,13 @@
  * instruction-cache maintenance drops code a device rewrote behind the CPU. */
 #include <check.h>
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "devices/arch_timer.h"
 #include "devices/device_state.h"
@@ -875,6 +878,97 @@ START_TEST(test_irq_acknowledged_is_not_taken_again)
 }
 END_TEST
 
+/* ---- WFI and the host's clock ----------------------------------------------------- */
+
+#ifdef EMU_TEST_CLOCK
+/* The host clock as the emu backend reads it: the test binary is linked with
+ * --wrap=monotonic_ns. A stepped clock moves a fixed step at every read, so
+ * that time passes between any two reads, as it does on a loaded host whose
+ * scheduler preempts the vCPU thread anywhere. */
+uint64_t __real_monotonic_ns(void);
+static uint64_t clock_step_ns, clock_now_ns;
+
+uint64_t __wrap_monotonic_ns(void)
+{
+    if (!clock_step_ns)
+        return __real_monotonic_ns();
+    return clock_now_ns += clock_step_ns;
+}
+
+/* Stops the guest if it has not powered off within the limit: a lost wake-up
+ * would otherwise sleep for ever. */
+struct watchdog {
+    pthread_t thread;
+    int fds[2];
+    struct hv_vm *vm;
+};
+
+static void *watchdog_main(void *arg)
+{
+    struct watchdog *w = arg;
+    struct pollfd pfd = {.fd = w->fds[0], .events = POLLIN};
+    if (poll(&pfd, 1, 10000) == 0)
+        hv_emu_ops.stop(w->vm);
+    return NULL;
+}
+
+#define A64_WFI 0xd503207fu
+#define A64_ADD_X1_X1_X11 0x8b0b0021u
+#define A64_ADD_X11_X11_X10 0x8b0a016bu
+#define A64_ADD_X13_1 0x910005adu
+#define A64_CMP_X3_SPURIOUS 0xf10ffc7fu /* cmp x3, #1023 */
+#define A64_CMP_X11_X12 0xeb0c017fu
+#define A64_B_EQ(insns) (0x54000000u | (((uint32_t)(insns) & 0x7ffff) << 5))
+#define A64_B_LE(insns) (0x5400000du | (((uint32_t)(insns) & 0x7ffff) << 5))
+
+/* Linux's idle: with IRQs masked, the guest arms its virtual timer and waits in
+ * WFI until the timer's interrupt is pending, then acknowledges it. Each round
+ * arms the timer half a clock step further out, so that some round's deadline
+ * falls between the run loop's last look at the timer lines and its sleep. A
+ * sleep that reckoned the deadline from a later clock read than the lines saw
+ * the timer as fired already with its line low: no deadline, no wake-up. */
+START_TEST(test_wfi_wakes_for_a_timer_that_fires_just_before_the_sleep)
+{
+    const uint64_t step_ns = 1000000, step_ticks = step_ns / ARCH_TIMER_NS_PER_TICK;
+    const uint32_t body[] = {
+        A64_MSR(VBAR_EL1, 5),
+        /* round: */ A64_MRS(1, CNTVCT_EL0), A64_ADD_X1_X1_X11, A64_MSR(CNTV_CVAL_EL0, 1),
+        A64_MOVZ(9, CNT_CTL_ENABLE, 0), A64_MSR(CNTV_CTL_EL0, 9),
+        /* wait: */ A64_WFI, A64_MRS(3, ICC_IAR1_EL1), A64_CMP_X3_SPURIOUS, A64_B_EQ(-3),
+        A64_MSR(CNTV_CTL_EL0, 31), A64_MSR(ICC_EOIR1_EL1, 3), A64_ADD_X13_1,
+        A64_ADD_X11_X11_X10, A64_CMP_X11_X12, A64_B_LE(-14),
+        A64_MOVZ(0, 0x0008, 0), A64_MOVK(0, 0x8400, 1), A64_HVC0,
+    };
+    struct guest g;
+    guest_with_gic(&g, body, ARRAY_SIZE(body), power_off, ARRAY_SIZE(power_off));
+    const unsigned rounds = 24;
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_X0 + 10, step_ticks / 2), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_X0 + 11, step_ticks / 2), 0);
+    ck_assert_int_eq(hv_emu_ops.set_reg(g.vm, 0, HV_REG_X0 + 12, rounds * step_ticks / 2), 0);
+    struct watchdog w = {.vm = g.vm};
+    ck_assert_int_eq(pipe(w.fds), 0);
+    ck_assert_int_eq(pthread_create(&w.thread, NULL, watchdog_main, &w), 0);
+    clock_now_ns = __real_monotonic_ns();
+    clock_step_ns = step_ns;
+    struct hv_exit exit;
+    hv_emu_ops.run(g.vm, &exit);
+    clock_step_ns = 0;
+    ck_assert_int_eq(write(w.fds[1], "x", 1), 1);
+    pthread_join(w.thread, NULL);
+    close(w.fds[0]);
+    close(w.fds[1]);
+    uint64_t taken = 0;
+    ck_assert_int_eq(hv_emu_ops.get_reg(g.vm, 0, HV_REG_X0 + 13, &taken), 0);
+    ck_assert_msg(exit.reason == HV_EXIT_SYSTEM_OFF,
+                  "the guest slept through its timer after %llu of %u rounds (exit %d)",
+                  (unsigned long long)taken, rounds, exit.reason);
+    ck_assert_uint_eq(taken, rounds);
+    ck_assert_uint_eq(g.calls.args[3], VIRT_TIMER_INTID);
+    guest_destroy(&g);
+}
+END_TEST
+#endif
+
 static Suite *emu_backend_suite(void)
 {
     Suite *s = suite_create("emu_backend");
@@ -912,6 +1006,9 @@ static Suite *emu_backend_suite(void)
     tcase_add_test(irq, test_irq_taken_where_the_guest_unmasks);
     tcase_add_test(irq, test_irq_raised_by_the_guest_taken_at_once);
     tcase_add_test(irq, test_irq_acknowledged_is_not_taken_again);
+#ifdef EMU_TEST_CLOCK
+    tcase_add_test(irq, test_wfi_wakes_for_a_timer_that_fires_just_before_the_sleep);
+#endif
     suite_add_tcase(s, irq);
     TCase *snapshot = tcase_create("snapshot");
     tcase_set_timeout(snapshot, 20);

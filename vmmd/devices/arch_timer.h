@@ -57,7 +57,9 @@ bool arch_timer_line(const struct arch_timer_channel *c, uint64_t count);
 /* Host monotonic time at which the next enabled, unmasked channel fires, or
  * UINT64_MAX. A channel that has already fired has no deadline: its interrupt is
  * pending and nothing changes with time until the guest reprograms it (so an
- * idle vCPU waiting on it must not spin). */
+ * idle vCPU waiting on it must not spin). So ask as of the time the interrupt
+ * lines were last set from arch_timer_line: as of a later time, a channel that
+ * fired in between has neither a deadline nor a raised line. */
 uint64_t arch_timer_next_deadline_ns(const struct arch_timer *t, uint64_t now_ns);
 
 #endif

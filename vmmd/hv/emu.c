@@ -936,11 +936,16 @@ static bool stopped_after_wfi(struct hv_vm *vm, uint64_t pc)
     return read_insn(vm, pc - 4, &insn) && insn == A64_WFI;
 }
 
-/* Sleeps until the next timer deadline or a wake-up from another thread. */
-static void idle(struct hv_vm *vm)
+/* Sleeps until the next timer deadline or a wake-up from another thread.
+ * lines_at is when the timer lines were last brought up to date: the deadline
+ * is taken as of then, so that a timer firing since (the host may have
+ * preempted us in between) ends the sleep at once. Taken as of later, it would
+ * count as fired, its line as raised, and the sleep would last until some
+ * device interrupted, which in an idle guest may be never. */
+static void idle(struct hv_vm *vm, uint64_t lines_at)
 {
+    uint64_t deadline = arch_timer_next_deadline_ns(&vm->timer, lines_at);
     uint64_t now = monotonic_ns();
-    uint64_t deadline = arch_timer_next_deadline_ns(&vm->timer, now);
     if (deadline <= now)
         return;
     struct pollfd pfd = {.fd = vm->wake_fds[0], .events = POLLIN};
@@ -1147,10 +1152,11 @@ static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
          * IRQs masked around it and unmasks next); otherwise sleep until a timer
          * deadline or a device wakes us. */
         vm->stats.wfis++;
-        update_timer_lines(vm, monotonic_ns());
+        uint64_t lines_at = monotonic_ns();
+        update_timer_lines(vm, lines_at);
         if (!gicv3_irq_asserted(vm->gic) && !atomic_load(&vm->attention)) {
             vm->stats.sleeps++;
-            idle(vm);
+            idle(vm, lines_at);
         }
     }
 }
