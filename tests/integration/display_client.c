@@ -216,6 +216,17 @@ static int send_env(struct view *v, Ignition__Envelope *env)
     return rc;
 }
 
+static int send_pointer(struct view *v, uint32_t x, uint32_t y)
+{
+    Ignition__PointerEvent move = IGNITION__POINTER_EVENT__INIT;
+    move.x = x;
+    move.y = y;
+    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
+    env.body_case = IGNITION__ENVELOPE__BODY_POINTER_EVENT;
+    env.pointer_event = &move;
+    return send_env(v, &env);
+}
+
 static int send_key(struct view *v, uint32_t code, bool pressed)
 {
     Ignition__KeyEvent key = IGNITION__KEY_EVENT__INIT;
@@ -436,13 +447,7 @@ static int cmd_pointer(const char *path, uint32_t x, uint32_t y, double seconds)
         if (pump(&v, 1000, NULL, NULL) < 0)
             return 1;
     unsigned moves_before = v.cursor_moves;
-    Ignition__PointerEvent move = IGNITION__POINTER_EVENT__INIT;
-    move.x = x;
-    move.y = y;
-    Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
-    env.body_case = IGNITION__ENVELOPE__BODY_POINTER_EVENT;
-    env.pointer_event = &move;
-    if (send_env(&v, &env) < 0)
+    if (send_pointer(&v, x, y) < 0)
         return 1;
     struct point_watch w = {.x = x, .y = y};
     bool moved = false;
@@ -630,13 +635,7 @@ static int cmd_moves(const char *path, double seconds, unsigned n, const uint32_
     for (unsigned i = 0; i < n; i++) {
         uint32_t x = xy[2 * i], y = xy[2 * i + 1];
         unsigned moves_at_start = v.cursor_moves;
-        Ignition__PointerEvent move = IGNITION__POINTER_EVENT__INIT;
-        move.x = x;
-        move.y = y;
-        Ignition__Envelope env = IGNITION__ENVELOPE__INIT;
-        env.body_case = IGNITION__ENVELOPE__BODY_POINTER_EVENT;
-        env.pointer_event = &move;
-        if (send_env(&v, &env) < 0)
+        if (send_pointer(&v, x, y) < 0)
             return 1;
         m.point = (struct point_watch){.x = x, .y = y};
         bool moved = false;
