@@ -12,7 +12,7 @@ import time
 from guest import REPO, require_assets
 
 import viewed_guest as v
-from viewed_guest import fail, find_window, vmmctl, wait_for
+from viewed_guest import fail, view, vmmctl, wait_for
 
 NAME = "viewme"
 
@@ -26,9 +26,7 @@ def main():
         log = os.path.join(v.HOME, "guests", NAME, "console.log")
         wait_for("the guest's shell", lambda: b"GUEST: shell ready" in open(log, "rb").read(),
                  240)
-        viewer = subprocess.Popen([v.VMMCTL, "view", NAME], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT)
-        win = find_window(env, viewer)
+        viewer, win = view(env, NAME)
         geometry = subprocess.run(["xdotool", "getwindowgeometry", win], env=env,
                                   capture_output=True, text=True).stdout
         if "1280x800" not in geometry:

@@ -19,7 +19,7 @@ import time
 from guest import require_assets
 
 import viewed_guest as v
-from viewed_guest import VMMCTL, fail, find_window, vmmctl, wait_for
+from viewed_guest import VMMCTL, fail, find_window, view, vmmctl, wait_for
 
 NAME = "relaunchme"
 ATTACHED = re.compile(r"viewer ignition-view \(fd \d+\) attached")
@@ -127,9 +127,7 @@ def main():
         no_snapshot_no_relaunch(env)
         type_on_console(env, "echo SNAPSTATE-$((40+2)) > /tmp/before; echo WROTE-$((1+2))",
                         "WROTE-3")
-        viewer = subprocess.Popen([v.VMMCTL, "view", NAME], env=env, stdout=subprocess.PIPE,
-                                  stderr=subprocess.STDOUT)
-        win = find_window(env, viewer)
+        viewer, win = view(env, NAME)
         time.sleep(1)
         snap = snapshot_by_chord(env, win)
         type_on_console(env, "touch /tmp/after; test -e /tmp/after && echo AFTER-$((1+1))",
