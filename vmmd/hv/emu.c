@@ -135,14 +135,24 @@ static int emu_layout_of_process(struct emu_layout *out, char *err, size_t err_l
  * standby worker opens it while it waits; the first VM of the process takes
  * it, and the memory was going to be the guest's anyway. */
 static uc_engine *spare_engine;
+static pthread_mutex_t spare_engine_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static uc_engine *take_spare_engine(void)
 {
-    pthread_mutex_lock(&layout_lock);
+    pthread_mutex_lock(&spare_engine_lock);
     uc_engine *uc = spare_engine;
     spare_engine = NULL;
-    pthread_mutex_unlock(&layout_lock);
+    pthread_mutex_unlock(&spare_engine_lock);
     return uc;
+}
+
+static int open_engine(uc_engine **uc, char *err, size_t err_len)
+{
+    if (emu_engine_open(uc, 0) < 0) {
+        snprintf(err, err_len, "cannot open a Unicorn arm64 engine");
+        return -1;
+    }
+    return 0;
 }
 
 static int emu_prepare(char *err, size_t err_len)
@@ -151,14 +161,12 @@ static int emu_prepare(char *err, size_t err_len)
     if (emu_layout_of_process(&layout, err, err_len) < 0)
         return -1;
     uc_engine *uc;
-    if (emu_engine_open(&uc, 0) < 0) {
-        snprintf(err, err_len, "cannot open a Unicorn arm64 engine");
+    if (open_engine(&uc, err, err_len) < 0)
         return -1;
-    }
-    pthread_mutex_lock(&layout_lock);
+    pthread_mutex_lock(&spare_engine_lock);
     uc_engine *old = spare_engine;
     spare_engine = uc;
-    pthread_mutex_unlock(&layout_lock);
+    pthread_mutex_unlock(&spare_engine_lock);
     if (old)
         uc_close(old);
     return 0;
@@ -585,10 +593,8 @@ static bool unicorn_older_than(unsigned major, unsigned minor)
 static int create_engine(struct hv_vm *vm, char *err, size_t err_len)
 {
     vm->uc = take_spare_engine();
-    if (!vm->uc && emu_engine_open(&vm->uc, 0) < 0) {
-        snprintf(err, err_len, "cannot open a Unicorn arm64 engine");
+    if (!vm->uc && open_engine(&vm->uc, err, err_len) < 0)
         return -1;
-    }
     /* An empty exit set: no "until" address that could stop the guest. */
     if (uc_ctl_exits_enable(vm->uc) != UC_ERR_OK ||
         uc_mmio_map(vm->uc, 0, vm->config.mmio_limit, device_space_read, vm,
