@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +89,46 @@ uint64_t monotonic_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Waits up to stall_ms for fd to take more; EINTR restarts the wait. */
+static int wait_writable(int fd, int stall_ms)
+{
+    uint64_t deadline = monotonic_ns() + (uint64_t)stall_ms * 1000000u;
+    for (;;) {
+        uint64_t now = monotonic_ns();
+        if (now >= deadline)
+            return -EAGAIN;
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int n = poll(&p, 1, (int)((deadline - now + 999999u) / 1000000u));
+        if (n > 0)
+            return 0; /* writable, or an error the next write reports */
+        if (n == 0)
+            return -EAGAIN;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+int write_fully_waiting(int fd, const void *data, size_t len, int stall_ms)
+{
+    const uint8_t *p = data;
+    while (len) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int rc = wait_writable(fd, stall_ms);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
 }
 
 int set_nonblock_cloexec(int fd)

@@ -29,6 +29,11 @@ void set_message(char *out, size_t out_len, const char *fmt, ...)
  * Returns 0 or -errno (-EIO when the fd takes nothing). */
 int write_fully(int fd, const void *data, size_t len);
 
+/* write_fully for an fd that may be non-blocking (a terminal or pipe another
+ * program set O_NONBLOCK on): when it is full, waits up to stall_ms for room
+ * before each write. Returns 0, -EAGAIN if it stayed full that long, or -errno. */
+int write_fully_waiting(int fd, const void *data, size_t len, int stall_ms);
+
 /* Sets O_NONBLOCK and FD_CLOEXEC. Returns 0 or -errno. */
 int set_nonblock_cloexec(int fd);
 #endif

@@ -6,6 +6,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdint.h>
@@ -45,6 +46,84 @@ static void assert_rejected(const char *text)
     ck_assert_msg(parse_size(text, &bytes) == -1, "\"%s\" was accepted", text);
     ck_assert_msg(bytes == UNTOUCHED, "\"%s\" wrote a result although it failed", text);
 }
+
+/* -- write_fully_waiting -- */
+
+/* Fills the pipe whose write end is the non-blocking fd; returns what it took. */
+static size_t fill_pipe(int fd)
+{
+    static const uint8_t chunk[4096];
+    size_t total = 0;
+    for (;;) {
+        ssize_t n = write(fd, chunk, sizeof(chunk));
+        if (n < 0) {
+            ck_assert_int_eq(errno, EAGAIN);
+            return total;
+        }
+        total += (size_t)n;
+    }
+}
+
+/* Reads fd to its end after a pause; exits 0 when it read exactly expected bytes. */
+static void slow_reader(int fd, size_t expected)
+{
+    usleep(100 * 1000);
+    uint8_t buf[65536];
+    size_t total = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        total += (size_t)n;
+    _exit(n == 0 && total == expected ? 0 : 1);
+}
+
+START_TEST(test_write_waiting_loses_nothing_to_a_slow_reader)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(set_nonblock_cloexec(p[1]), 0);
+    size_t filled = fill_pipe(p[1]);
+    static uint8_t data[256 * 1024];
+    memset(data, 'x', sizeof(data));
+    pid_t reader = fork();
+    ck_assert_int_ge(reader, 0);
+    if (reader == 0) {
+        close(p[1]);
+        slow_reader(p[0], filled + sizeof(data));
+    }
+    close(p[0]);
+    ck_assert_int_eq(write_fully_waiting(p[1], data, sizeof(data), 5000), 0);
+    close(p[1]);
+    int status;
+    ck_assert_int_eq(waitpid(reader, &status, 0), reader);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+}
+END_TEST
+
+START_TEST(test_write_waiting_gives_up_on_a_reader_that_takes_nothing)
+{
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    ck_assert_int_eq(set_nonblock_cloexec(p[1]), 0);
+    fill_pipe(p[1]);
+    uint64_t start = monotonic_ns();
+    ck_assert_int_eq(write_fully_waiting(p[1], "y", 1, 50), -EAGAIN);
+    ck_assert_uint_ge(monotonic_ns() - start, 50u * 1000000u);
+    close(p[0]);
+    close(p[1]);
+}
+END_TEST
+
+START_TEST(test_write_waiting_reports_a_closed_reader)
+{
+    signal(SIGPIPE, SIG_IGN);
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    close(p[0]);
+    ck_assert_int_eq(write_fully_waiting(p[1], "y", 1, 50), -EPIPE);
+    close(p[1]);
+}
+END_TEST
 
 START_TEST(test_megabytes)
 {
@@ -500,6 +579,9 @@ static Suite *util_suite(void)
 #endif
     suite_add_tcase(s, shm);
     TCase *tc = tcase_create("parse_size");
+    tcase_add_test(tc, test_write_waiting_loses_nothing_to_a_slow_reader);
+    tcase_add_test(tc, test_write_waiting_gives_up_on_a_reader_that_takes_nothing);
+    tcase_add_test(tc, test_write_waiting_reports_a_closed_reader);
     tcase_add_test(tc, test_megabytes);
     tcase_add_test(tc, test_gigabytes);
     tcase_add_test(tc, test_lowercase_kilobytes);

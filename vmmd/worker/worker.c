@@ -118,17 +118,15 @@ static void PRINTF_LIKE(2, 3) fail(struct worker *w, const char *fmt, ...)
     snprintf(w->exit_line, sizeof(w->exit_line), "error: %s", message);
 }
 
+/* Console output to our standard output. A terminal or pipe that another
+ * program made non-blocking is waited for (a reader that is behind loses
+ * nothing); one that takes nothing for a second, or has no reader, loses
+ * this piece and the guest keeps running. */
+#define STDOUT_STALL_MS 1000
+
 static void write_stdout(const uint8_t *data, size_t len)
 {
-    while (len) {
-        ssize_t n = write(STDOUT_FILENO, data, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return; /* nobody is reading the console: drop output, keep the guest running */
-        data += n;
-        len -= (size_t)n;
-    }
+    (void)write_fully_waiting(STDOUT_FILENO, data, len, STDOUT_STALL_MS);
 }
 
 /* On the vCPU thread. */
