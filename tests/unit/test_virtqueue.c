@@ -279,6 +279,115 @@ START_TEST(test_interrupt_with_event_idx)
 }
 END_TEST
 
+/* The driver re-enabled interrupts (used_event = 0: "tell me when entry 0 is
+ * used") but the device thread read the old used_event and held the interrupt
+ * back; looking again from the vCPU thread finds it, once. */
+START_TEST(test_held_back_interrupt_found_once)
+{
+    uint16_t looked = 0;
+    put16(AVAIL_GPA + 4 + 2 * QSIZE, 5); /* the stale used_event the device saw */
+    virtq_push(&q, 0, 0);
+    ck_assert(!virtq_should_interrupt(&q, 0));
+    put16(AVAIL_GPA + 4 + 2 * QSIZE, 0); /* the driver's store, now visible */
+    ck_assert(virtq_interrupt_missed(&q, &looked, q.used_idx));
+    ck_assert_uint_eq(looked, 1);
+    ck_assert(!virtq_interrupt_missed(&q, &looked, q.used_idx)); /* nothing new: no second one */
+}
+END_TEST
+
+/* Entries pushed in a batch whose decision the device has yet to make are
+ * left to it. */
+START_TEST(test_undecided_entries_left_to_the_device)
+{
+    uint16_t looked = 0;
+    uint16_t decided = q.used_idx;
+    virtq_push(&q, 0, 0); /* used_event 0 crossed, decision pending */
+    ck_assert(!virtq_interrupt_missed(&q, &looked, decided));
+    ck_assert(virtq_interrupt_missed(&q, &looked, q.used_idx)); /* decided: none raised */
+}
+END_TEST
+
+/* Entries the driver did not ask to hear of (callbacks off, or an event further
+ * on) are no missed interrupt, however often the guest idles. */
+START_TEST(test_no_interrupt_the_driver_did_not_ask_for)
+{
+    uint16_t looked = 0;
+    virtq_push(&q, 0, 0);
+    ck_assert(virtq_interrupt_missed(&q, &looked, q.used_idx)); /* used_event 0: asked for */
+    put16(AVAIL_GPA + 4 + 2 * QSIZE, 0); /* Linux's "callbacks off" with EVENT_IDX */
+    virtq_push(&q, 0, 0);
+    virtq_push(&q, 0, 0);
+    ck_assert(!virtq_interrupt_missed(&q, &looked, q.used_idx));
+    put16(AVAIL_GPA + 4 + 2 * QSIZE, 7); /* delayed callbacks: tell me at entry 7 */
+    virtq_push(&q, 0, 0);
+    ck_assert(!virtq_interrupt_missed(&q, &looked, q.used_idx));
+    ck_assert(!virtq_interrupt_missed(&q, &looked, q.used_idx));
+}
+END_TEST
+
+START_TEST(test_held_back_interrupt_without_event_idx)
+{
+    struct virtq plain;
+    ck_assert_int_eq(virtq_init(&plain, &ram, QSIZE, false, DESC_GPA, AVAIL_GPA, USED_GPA),
+                     VIRTQ_OK);
+    uint16_t looked = 0;
+    put16(AVAIL_GPA, VIRTQ_AVAIL_F_NO_INTERRUPT);
+    virtq_push(&plain, 0, 0);
+    ck_assert(!virtq_should_interrupt(&plain, 0));
+    ck_assert(!virtq_interrupt_missed(&plain, &looked, plain.used_idx)); /* still off: not missed */
+    virtq_push(&plain, 0, 0);
+    put16(AVAIL_GPA, 0);                                 /* the driver turns them on */
+    ck_assert(virtq_interrupt_missed(&plain, &looked, plain.used_idx));
+    ck_assert(!virtq_interrupt_missed(&plain, &looked, plain.used_idx));
+}
+END_TEST
+
+/* The device took everything and asked to hear of the next entry (avail_event
+ * 1); the driver added it but read an old avail_event and did not kick. */
+START_TEST(test_skipped_kick_found_once)
+{
+    put_desc(DESC_GPA, 0, BUF_GPA, 8, VIRTQ_DESC_F_WRITE, 0);
+    offer(0);
+    struct virtq_chain c;
+    ck_assert_int_eq(virtq_pop(&q, &c), VIRTQ_OK);
+    ck_assert_int_eq(virtq_pop(&q, &c), VIRTQ_EMPTY);
+    uint16_t looked = virtq_driver_index(&q); /* 1: where the last kick left it */
+    offer(0);
+    ck_assert(virtq_kick_missed(&q, &looked));
+    ck_assert(!virtq_kick_missed(&q, &looked));
+    offer(0); /* past avail_event already: the device has it due, no kick asked */
+    ck_assert(!virtq_kick_missed(&q, &looked));
+}
+END_TEST
+
+/* A receive queue: the device takes buffers as packets come and has more it
+ * has seen; the driver's refills need no kick and none is made up. */
+START_TEST(test_no_kick_made_up_for_a_device_with_buffers)
+{
+    for (unsigned i = 0; i < 4; i++) {
+        put_desc(DESC_GPA, i, BUF_GPA + 8 * i, 8, VIRTQ_DESC_F_WRITE, 0);
+        offer((uint16_t)i);
+    }
+    uint16_t looked = 0;
+    struct virtq_chain c;
+    ck_assert_int_eq(virtq_pop(&q, &c), VIRTQ_OK); /* sees 4, asks for entry 1 */
+    offer(0);
+    offer(1);
+    ck_assert(!virtq_kick_missed(&q, &looked));
+}
+END_TEST
+
+START_TEST(test_no_skipped_kick_without_event_idx)
+{
+    struct virtq plain;
+    ck_assert_int_eq(virtq_init(&plain, &ram, QSIZE, false, DESC_GPA, AVAIL_GPA, USED_GPA),
+                     VIRTQ_OK);
+    uint16_t looked = 0;
+    offer(0);
+    ck_assert(!virtq_kick_missed(&plain, &looked)); /* such a driver always kicks */
+}
+END_TEST
+
 /* A device waiting for several buffers counts them without taking any, and
  * with EVENT_IDX asks to hear of the next one the driver adds. */
 START_TEST(test_available_and_notify_on_next)
@@ -319,6 +428,13 @@ static Suite *virtqueue_suite(void)
     tcase_add_test(good, test_indirect_table);
     tcase_add_test(good, test_interrupt_suppression_without_event_idx);
     tcase_add_test(good, test_interrupt_with_event_idx);
+    tcase_add_test(good, test_held_back_interrupt_found_once);
+    tcase_add_test(good, test_undecided_entries_left_to_the_device);
+    tcase_add_test(good, test_no_interrupt_the_driver_did_not_ask_for);
+    tcase_add_test(good, test_held_back_interrupt_without_event_idx);
+    tcase_add_test(good, test_skipped_kick_found_once);
+    tcase_add_test(good, test_no_kick_made_up_for_a_device_with_buffers);
+    tcase_add_test(good, test_no_skipped_kick_without_event_idx);
     tcase_add_test(good, test_available_and_notify_on_next);
     suite_add_tcase(s, good);
     TCase *bad = tcase_create("hostile");

@@ -46,6 +46,11 @@ struct queue_setup {
     bool ready;
     uint64_t desc, driver, device;
     struct virtq vq;
+    /* The used index as of the device's last interrupt decision
+     * (virtio_mmio_used), and the used and available indexes where the vCPU
+     * thread last looked for a missed notification (virtio_mmio_before_idle)
+     * or an interrupt or a kick last covered them. */
+    uint16_t decided_used, looked_used, looked_avail;
 };
 
 struct virtio_mmio {
@@ -58,6 +63,7 @@ struct virtio_mmio {
     uint32_t device_features_sel, driver_features_sel, queue_sel, status, interrupt_status;
     uint32_t config_generation;
     struct queue_setup queues[VIRTIO_MMIO_MAX_QUEUES];
+    bool missed_notification_logged;
 };
 
 static struct virtio_mmio *to_transport(struct device *dev)
@@ -267,8 +273,10 @@ static void virtio_mmio_write(struct device *dev, uint64_t off, unsigned size, u
             /* Only the low 16 bits name the queue (§4.2.2, notification data off). */
             uint32_t q = (uint32_t)value & 0xffff;
             if (q < t->ops->num_queues && t->queues[q].ready &&
-                (t->status & VIRTIO_STATUS_DRIVER_OK) && t->ops->notify)
+                (t->status & VIRTIO_STATUS_DRIVER_OK) && t->ops->notify) {
+                t->queues[q].looked_avail = virtq_driver_index(&t->queues[q].vq);
                 t->ops->notify(t->device_state, t, q);
+            }
         } else {
             write_register_locked(t, off, (uint32_t)value);
         }
@@ -314,11 +322,63 @@ struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned q)
     return &t->queues[q].vq;
 }
 
-void virtio_mmio_used(struct virtio_mmio *t, unsigned q, uint16_t old_used)
+bool virtio_mmio_used(struct virtio_mmio *t, unsigned q, uint16_t old_used)
 {
     pthread_mutex_lock(&t->lock);
-    if (q < t->ops->num_queues && t->queues[q].ready &&
-        virtq_should_interrupt(&t->queues[q].vq, old_used))
+    bool raise = false;
+    if (q < t->ops->num_queues && t->queues[q].ready) {
+        struct queue_setup *qs = &t->queues[q];
+        raise = virtq_should_interrupt(&qs->vq, old_used);
+        qs->decided_used = qs->vq.used_idx;
+        if (raise) {
+            qs->looked_used = qs->vq.used_idx;
+            raise_interrupt(t, INT_USED_BUFFER);
+        }
+    }
+    pthread_mutex_unlock(&t->lock);
+    return raise;
+}
+
+void virtio_mmio_used_covered(struct virtio_mmio *t, unsigned q)
+{
+    pthread_mutex_lock(&t->lock);
+    if (q < t->ops->num_queues && t->queues[q].ready)
+        t->queues[q].decided_used = t->queues[q].looked_used = t->queues[q].vq.used_idx;
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* Says once per device that the check below found something: the evidence
+ * that it is needed, without a line per event. */
+static void note_missed_locked(struct virtio_mmio *t, unsigned q, const char *what)
+{
+    if (t->missed_notification_logged)
+        return;
+    t->missed_notification_logged = true;
+    log_info("%s: queue %u: %s missed by the guest's unordered barriers, caught as it idled "
+             "(said once)", t->ops->name, q, what);
+}
+
+static void virtio_mmio_before_idle(struct device *dev)
+{
+    struct virtio_mmio *t = to_transport(dev);
+    pthread_mutex_lock(&t->lock);
+    bool running = (t->status & VIRTIO_STATUS_DRIVER_OK) &&
+                   !(t->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    bool interrupt = false;
+    for (unsigned q = 0; running && q < t->ops->num_queues; q++) {
+        struct queue_setup *qs = &t->queues[q];
+        if (!qs->ready)
+            continue;
+        if (virtq_interrupt_missed(&qs->vq, &qs->looked_used, qs->decided_used)) {
+            note_missed_locked(t, q, "an interrupt");
+            interrupt = true;
+        }
+        if (virtq_kick_missed(&qs->vq, &qs->looked_avail) && t->ops->notify) {
+            note_missed_locked(t, q, "a kick");
+            t->ops->notify(t->device_state, t, q);
+        }
+    }
+    if (interrupt)
         raise_interrupt(t, INT_USED_BUFFER);
     pthread_mutex_unlock(&t->lock);
 }
@@ -435,6 +495,8 @@ static bool load_queue(const struct virtio_mmio *t, unsigned i,
         return false;
     q->vq.last_avail = in->last_avail;
     q->vq.used_idx = in->used_idx;
+    q->looked_avail = in->last_avail;
+    q->decided_used = q->looked_used = in->used_idx;
     return true;
 }
 
@@ -636,6 +698,7 @@ static const struct device_ops virtio_mmio_ops = {
     .destroy = virtio_mmio_destroy,
     .save = transport_save,
     .load = transport_load,
+    .before_idle = virtio_mmio_before_idle,
 };
 
 struct device *virtio_mmio_create(uint64_t base, struct irq_line irq,

@@ -69,8 +69,12 @@ uint64_t virtio_mmio_driver_features(struct virtio_mmio *t);
 /* For device code (transport locked): the ready queue q, or NULL. */
 struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned q);
 /* After pushing used entries on queue q (used index was old_used before them):
- * raises the used-buffer interrupt if the driver wants one. */
-void virtio_mmio_used(struct virtio_mmio *t, unsigned q, uint16_t old_used);
+ * raises the used-buffer interrupt if the driver wants one; true if it did. */
+bool virtio_mmio_used(struct virtio_mmio *t, unsigned q, uint16_t old_used);
+/* After pushing used entries on queue q when an interrupt was just raised for
+ * another queue of the device (one interrupt covers every queue): none of its
+ * own, and nothing for virtio_mmio_before_idle to catch up on. */
+void virtio_mmio_used_covered(struct virtio_mmio *t, unsigned q);
 /* The device changed its config space (e.g. new display modes): bumps
  * ConfigGeneration and raises the configuration-change interrupt. Recursive
  * lock: callable with or without the transport locked. */

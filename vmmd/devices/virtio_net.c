@@ -533,19 +533,17 @@ void virtio_net_batch_end(struct device *dev)
     virtio_mmio_lock(n->transport);
     n->batching = false;
     /* One interrupt says "used buffers" for every queue: the first queue
-     * whose driver asks for one raises it. virtio_mmio_used interrupts only
-     * for a queue still running; one reset meanwhile at worst gets a
-     * spurious interrupt. */
+     * whose driver asks for one raises it, and covers the rest. Both
+     * interrupt only for a queue still running. */
     bool raised = false;
     for (unsigned q = 0; q < 2; q++) {
         if (!n->owed[q])
             continue;
         n->owed[q] = false;
-        struct virtq *vq = virtio_mmio_queue(n->transport, q);
-        if (!raised && vq && virtq_should_interrupt(vq, n->batch_old_used[q])) {
-            virtio_mmio_used(n->transport, q, n->batch_old_used[q]);
-            raised = true;
-        }
+        if (raised)
+            virtio_mmio_used_covered(n->transport, q);
+        else
+            raised = virtio_mmio_used(n->transport, q, n->batch_old_used[q]);
     }
     virtio_mmio_unlock(n->transport);
 }

@@ -134,6 +134,7 @@ enum virtq_error virtq_pop(struct virtq *q, struct virtq_chain *chain)
      * driver's index, or a buffer added in between could go unnotified. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     uint16_t avail_idx = load_index(q->avail + AVAIL_IDX);
+    q->seen_avail = avail_idx;
     uint16_t pending = (uint16_t)(avail_idx - q->last_avail);
     if (pending == 0)
         return VIRTQ_EMPTY;
@@ -150,11 +151,12 @@ enum virtq_error virtq_pop(struct virtq *q, struct virtq_chain *chain)
     return walk_table(q, chain, q->desc, q->size, head, false);
 }
 
-uint16_t virtq_available(const struct virtq *q)
+uint16_t virtq_available(struct virtq *q)
 {
     /* As in virtq_pop: our avail_event store must be seen before this read. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    return (uint16_t)(load_index(q->avail + AVAIL_IDX) - q->last_avail);
+    q->seen_avail = load_index(q->avail + AVAIL_IDX);
+    return (uint16_t)(q->seen_avail - q->last_avail);
 }
 
 void virtq_notify_on_next(struct virtq *q)
@@ -174,6 +176,12 @@ void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
     store_index(q->used + USED_IDX, q->used_idx);
 }
 
+/* §2.7.10's vring_need_event: the index moving from old to now crossed event. */
+static bool crossed(uint16_t event, uint16_t now, uint16_t old)
+{
+    return (uint16_t)(now - event - 1) < (uint16_t)(now - old);
+}
+
 bool virtq_should_interrupt(const struct virtq *q, uint16_t old_used)
 {
     /* The used index we published must be visible before we read the driver's
@@ -183,7 +191,46 @@ bool virtq_should_interrupt(const struct virtq *q, uint16_t old_used)
         return !(le16(q->avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
     /* §2.7.10: interrupt if used_event lies in [old_used, new_used). */
     uint16_t used_event = load_index(q->avail + AVAIL_RING + 2u * q->size);
-    return (uint16_t)(q->used_idx - used_event - 1) < (uint16_t)(q->used_idx - old_used);
+    return crossed(used_event, q->used_idx, old_used);
+}
+
+bool virtq_interrupt_missed(const struct virtq *q, uint16_t *looked_used, uint16_t decided_used)
+{
+    uint16_t old = *looked_used;
+    *looked_used = decided_used;
+    if (decided_used == old)
+        return false;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (!q->event_idx)
+        return !(le16(q->avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+    return crossed(load_index(q->avail + AVAIL_RING + 2u * q->size), decided_used, old);
+}
+
+/* Of two earlier positions of an index, the one nearer to now. */
+static uint16_t later_of(uint16_t a, uint16_t b, uint16_t now)
+{
+    return (uint16_t)(now - a) < (uint16_t)(now - b) ? a : b;
+}
+
+bool virtq_kick_missed(const struct virtq *q, uint16_t *looked_avail)
+{
+    /* Without EVENT_IDX the driver kicks unless VIRTQ_USED_F_NO_NOTIFY, which
+     * no device of ours sets: there is no kick to skip. */
+    if (!q->event_idx)
+        return false;
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    uint16_t avail = load_index(q->avail + AVAIL_IDX);
+    /* Only entries the device has not seen, added since the last kick or look,
+     * can hold the one whose kick it asked for and still waits for. */
+    uint16_t since = later_of(q->seen_avail, *looked_avail, avail);
+    *looked_avail = avail;
+    uint16_t avail_event = load_index(q->used + USED_RING + (size_t)USED_ELEM_SIZE * q->size);
+    return avail != since && crossed(avail_event, avail, since);
+}
+
+uint16_t virtq_driver_index(const struct virtq *q)
+{
+    return load_index(q->avail + AVAIL_IDX);
 }
 
 long virtq_chain_gather(const struct virtq_chain *c, uint8_t *out, size_t cap)

@@ -42,6 +42,7 @@ struct virtq {
     uint8_t *desc, *avail, *used; /* host views of the three parts */
     uint16_t last_avail;          /* next available entry to take */
     uint16_t used_idx;            /* our copy of used->idx */
+    uint16_t seen_avail;          /* the driver's index as we last read it */
 };
 
 enum virtq_error {
@@ -64,7 +65,7 @@ enum virtq_error virtq_pop(struct virtq *q, struct virtq_chain *chain);
 /* How many chains the driver has made available that the device has not taken
  * yet. More than the queue size means a corrupt index (virtq_pop then says
  * VIRTQ_BAD_INDEX). */
-uint16_t virtq_available(const struct virtq *q);
+uint16_t virtq_available(struct virtq *q);
 
 /* For a device that waits until several buffers are available at once: with
  * EVENT_IDX the driver notifies only when it adds the buffer the device asked
@@ -88,5 +89,24 @@ void virtq_chain_write(const struct virtq_chain *c, size_t at, const void *data,
 /* Whether the driver wants an interrupt for what was pushed since used index
  * old_used (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX, §2.7.7). */
 bool virtq_should_interrupt(const struct virtq *q, uint16_t old_used);
+
+/* A backend whose guest barriers are not host barriers (emu: Unicorn emits no
+ * host fence for the guest's DMB on a one-vCPU engine) breaks the handshake
+ * above when the device runs on a thread of its own. The driver stores its
+ * index and then reads ours, we store ours and then read its; if both reads
+ * see the old value, a device thread holds back an interrupt the driver waits
+ * for, or the driver skips a kick the device waits for, and for good, since
+ * each event index is crossed only once. These two look again from the vCPU
+ * thread, whose own stores (the driver's) it sees in order, as the guest idles.
+ * virtq_interrupt_missed: whether the driver asked for an interrupt for an
+ * entry in [*looked_used, decided_used), the entries the device decided on
+ * (and raised none for) since the caller's last look. virtq_kick_missed:
+ * whether the driver added, since *looked_avail (its last kick or look) and
+ * unseen by the device, the entry whose kick the device asked for. Each moves
+ * its index on. A spurious answer costs a spurious interrupt or kick. */
+bool virtq_interrupt_missed(const struct virtq *q, uint16_t *looked_used, uint16_t decided_used);
+bool virtq_kick_missed(const struct virtq *q, uint16_t *looked_avail);
+/* The driver's available index now (where a kick leaves the kick check). */
+uint16_t virtq_driver_index(const struct virtq *q);
 
 #endif

@@ -1161,8 +1161,15 @@ static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
         uint64_t lines_at = monotonic_ns();
         update_timer_lines(vm, lines_at);
         if (!gicv3_irq_asserted(vm->gic) && !atomic_load(&vm->attention)) {
-            vm->stats.sleeps++;
-            idle(vm, lines_at);
+            /* Unicorn turns the guest's DMB into no host fence (one vCPU, no
+             * CF_PARALLEL): device threads may have missed the driver's last
+             * stores, and it theirs (virtqueue.h). Look before sleeping. */
+            if (vm->io.before_idle)
+                vm->io.before_idle(vm->io.opaque);
+            if (!gicv3_irq_asserted(vm->gic) && !atomic_load(&vm->attention)) {
+                vm->stats.sleeps++;
+                idle(vm, lines_at);
+            }
         }
     }
 }
