@@ -40,10 +40,10 @@ from guest import Guest  # noqa: E402
 
 BOOT_TIMEOUT = 240
 TRANSFER = 64 << 20
-# A refused connection fails at once (about a second at most: the guest's
-# first SYN retransmission, when the answer to the first came while its
-# connect() still held the socket). A dropped SYN would be retried for about
-# two minutes; nc gives up after NC_WAIT_S.
+# A refused connection fails at once (a second later, should the answer to
+# the SYN come while the guest's connect() still holds the socket: see
+# REFUSE_HOLD_US in net_user.c). A dropped SYN would be retried for about two
+# minutes; nc gives up after NC_WAIT_S.
 REFUSAL_LIMIT_S = 20
 NC_WAIT_S = 30
 
