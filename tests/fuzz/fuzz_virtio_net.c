@@ -1,8 +1,9 @@
 /* libFuzzer harness: virtio-net's transmit path through the real transport
  * and virtqueue walker: the chain the guest offers (descriptors and bytes from
- * the input), the header checks and checksum completion, and the user-mode
- * network's filter of what the frame may reach. A last mode byte value feeds
- * the rest to the device's snapshot state decoder instead.
+ * the input), the header checks and checksum completion, the user-mode
+ * network's filter of what the frame may reach and the answer to a frame it
+ * refuses (worker/net_refuse.h). A last mode byte value feeds the rest to the
+ * device's snapshot state decoder instead.
  *
  * Input: byte 0 = mode (bit 0: negotiate CSUM; bit 1: GUEST_CSUM; 0xff: state
  * decoder), byte 1 = segment count n (1..8), then n segment headers of 3
@@ -16,6 +17,7 @@
 #include "devices/device_state.h"
 #include "devices/virtio.h"
 #include "devices/virtio_net.h"
+#include "worker/net_refuse.h"
 #include "worker/net_user.h"
 
 #define RAM_BASE 0x40000000ull
@@ -46,13 +48,58 @@ static void reg(uint64_t off, uint32_t value)
     dev->ops->write(dev, off, 4, value);
 }
 
-/* What the backend does with a frame: the filter, both ways. */
+static const struct net_refuse_router router = {
+    .ipv4 = {10, 0, 2, 2},
+    .ipv6 = {0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2},
+};
+
+/* RFC 1071 sum of len bytes, folded. */
+static uint32_t ones_sum(const uint8_t *p, size_t len, uint32_t sum)
+{
+    for (size_t i = 0; i < len; i += 2)
+        sum += (uint32_t)p[i] << 8 | (i + 1 < len ? p[i + 1] : 0);
+    while (sum >> 16)
+        sum = (sum & 0xffff) + (sum >> 16);
+    return sum;
+}
+
+/* An answer goes back to the sender's MAC, its ICMP checksum holds, and it is
+ * itself an ICMP error, which gets no answer. */
+static void check_answer(const uint8_t *frame, const uint8_t *answer, size_t len)
+{
+    if (len > NET_REFUSE_MAX_ANSWER || len < NET_REFUSE_ETH_HEADER + 28 ||
+        memcmp(answer, frame + 6, 6) != 0)
+        abort();
+    const uint8_t *ip = answer + NET_REFUSE_ETH_HEADER;
+    uint32_t sum;
+    if (answer[12] == 0x08) {
+        sum = ones_sum(ip + 20, len - NET_REFUSE_ETH_HEADER - 20, 0);
+    } else {
+        size_t payload = (size_t)ip[4] << 8 | ip[5];
+        if (NET_REFUSE_ETH_HEADER + 40 + payload != len)
+            abort();
+        sum = ones_sum(ip + 40, payload, ones_sum(ip + 8, 32, (uint32_t)payload + 58));
+    }
+    if (sum != 0xffff)
+        abort();
+    static uint8_t again[NET_REFUSE_MAX_ANSWER];
+    if (net_refuse_answer(answer, len, &router, again) != 0)
+        abort();
+}
+
+/* What the backend does with a frame: the filter, both ways, and the answer
+ * to what it refuses. */
 static void deliver(void *opaque, const uint8_t *frame, size_t len)
 {
     (void)opaque;
     delivered_bytes += len;
-    if (net_frame_allowed(frame, len, false) && !net_frame_allowed(frame, len, true))
+    bool allowed = net_frame_allowed(frame, len, false);
+    if (allowed && !net_frame_allowed(frame, len, true))
         abort(); /* host-loopback only ever allows more */
+    static uint8_t answer[NET_REFUSE_MAX_ANSWER];
+    size_t answer_len = net_refuse_answer(frame, len, &router, answer);
+    if (answer_len)
+        check_answer(frame, answer, answer_len);
 }
 
 static void setup(void)

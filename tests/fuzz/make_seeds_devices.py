@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Writes the seeds of the harnesses for EDID, vmgenid, the kernel loader,
-virtio-rng, virtio-console, the console host and the publisher's input: inputs
-that reach each parser's working paths, in the formats their headers describe.
+virtio-rng, virtio-console, the console host, the publisher's input,
+virtio-vsock and virtio-net's refused frames: inputs that reach each parser's
+working paths, in the formats their headers describe.
     tests/fuzz/make_seeds_devices.py tests/fuzz/seeds"""
 
 import os
@@ -195,12 +196,67 @@ def virtio_vsock():
     yield "state", b"\xff" + vfield(1, 3)
 
 
+def ip_checksum(data):
+    s = sum(struct.unpack(f">{len(data) // 2}H", data[:len(data) // 2 * 2]))
+    if len(data) % 2:
+        s += data[-1] << 8
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return 0xffff - s
+
+
+GUEST_MAC = bytes([0x02, 0, 0, 0, 0, 1])
+NEXT_HOP_MAC = bytes([0x52, 0x55, 0x0a, 0, 2, 2])
+
+
+def ipv4_packet(dst, proto, l4, frag=0x4000):
+    hdr = bytearray(struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(l4), 0x1234, frag, 64, proto,
+                                0, bytes([10, 0, 2, 15]), bytes(dst)))
+    struct.pack_into(">H", hdr, 10, ip_checksum(bytes(hdr)))
+    return NEXT_HOP_MAC + GUEST_MAC + b"\x08\x00" + bytes(hdr) + l4
+
+
+def ipv6_packet(dst, next_header, l4):
+    src = bytes([0xfe, 0xc0] + [0] * 13 + [15])
+    hdr = struct.pack(">IHBB", 0x60000000, len(l4), next_header, 64) + src + bytes(dst)
+    return NEXT_HOP_MAC + GUEST_MAC + b"\x86\xdd" + hdr + l4
+
+
+def tcp_syn(dport):
+    return struct.pack(">HHIIBBHHH", 41260, dport, 0xdeadbeef, 0, 5 << 4, 0x02, 64240, 0, 0)
+
+
+def udp(dport, payload):
+    return struct.pack(">HHHH", 40000, dport, 8 + len(payload), 0) + payload
+
+
+def net_chain(frame, mode=0):
+    """fuzz_virtio_net's format: one chain of the virtio-net header, then the frame."""
+    return (bytes([mode, 1]) + struct.pack("<HB", 12, 0) + struct.pack("<HB", len(frame), 2)
+            + bytes(12) + frame)
+
+
+def virtio_net():
+    """Frames the filter refuses, each with a well-formed packet so that the
+    answer (net_refuse.h) is built: TCP and UDP over both IP versions, an ICMP
+    error and a later fragment (no answer), a long datagram (quoted in part)."""
+    gateway, dns, loopback = [10, 0, 2, 2], [10, 0, 2, 3], [127, 0, 0, 1]
+    host6 = [0xfe, 0xc0] + [0] * 13 + [2]
+    yield "refused-syn-gateway", net_chain(ipv4_packet(gateway, 6, tcp_syn(8080)))
+    yield "refused-udp-dns-alias", net_chain(ipv4_packet(dns, 17, udp(5353, b"q" * 40)))
+    yield "refused-udp-long", net_chain(ipv4_packet(gateway, 17, udp(9, bytes(1400))))
+    yield "refused-icmp-error", net_chain(ipv4_packet(loopback, 1, bytes([3, 1]) + bytes(34)))
+    yield "refused-later-fragment", net_chain(ipv4_packet(gateway, 6, tcp_syn(80), frag=0x2005))
+    yield "refused-syn6", net_chain(ipv6_packet(host6, 6, tcp_syn(8080)))
+    yield "refused-udp6-long", net_chain(ipv6_packet(host6, 17, udp(9, bytes(1500))))
+
+
 def main():
     seeds = sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), "seeds")
     for harness, gen in (("edid", edid), ("vmgenid", vmgenid), ("kernel_loader", kernel_loader),
                          ("virtio_rng", virtio_rng), ("virtio_console", virtio_console),
                          ("console_host", console_host), ("publisher", publisher),
-                         ("virtio_vsock", virtio_vsock)):
+                         ("virtio_vsock", virtio_vsock), ("virtio_net", virtio_net)):
         for name, data in gen():
             write(seeds, harness, name, data)
 

@@ -12,7 +12,13 @@ machine's loopback.
    Over IPv6 the guest configures itself from libslirp's router advertisements
    (SLAAC, fec0::/64) and reaches a token server on the host's ::1 at fec0::2.
 2. A guest started with plain `--net user` (no host-loopback) gets a lease too,
-   but the same fetches through 10.0.2.2 and fec0::2 fail.
+   but the same fetches through 10.0.2.2 and fec0::2 fail. The refusal comes
+   at once, as from a router with a filter (an ICMP "administratively
+   prohibited"), and the guest reports it itself: nc to a port the test
+   listens on at 127.0.0.1, through 10.0.2.2 and through the DNS alias
+   10.0.2.3, fails with "No route to host", nslookup's UDP to 10.0.2.2 too,
+   nc to the host's ::1 through fec0::2 with "Permission denied", each well
+   within REFUSAL_LIMIT_S, and the listeners see no connection.
 
 The console image's busybox wget crashes on IPv6 literals (busybox 1.35
 static), so the IPv6 requests are written by hand through busybox nc."""
@@ -22,6 +28,7 @@ import http.server
 import os
 import re
 import secrets
+import select
 import socket
 import sys
 import threading
@@ -33,6 +40,12 @@ from guest import Guest  # noqa: E402
 
 BOOT_TIMEOUT = 240
 TRANSFER = 64 << 20
+# A refused connection fails at once (a second later, should the answer to
+# the SYN come while the guest's connect() still holds the socket: see
+# REFUSE_HOLD_US in net_user.c). A dropped SYN would be retried for about two
+# minutes; nc gives up after NC_WAIT_S.
+REFUSAL_LIMIT_S = 20
+NC_WAIT_S = 30
 
 
 def free_port():
@@ -185,6 +198,63 @@ def ipv6_without_host_loopback(g, server6):
     print("ok: without host-loopback the IPv6 connection to fec0::2 is refused")
 
 
+class Listener:
+    """A TCP socket listening on the host's loopback that no one accepts from:
+    a connection that reached it would wait in its backlog."""
+
+    def __init__(self, host):
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self.sock.bind((host, 0))
+        self.sock.listen(4)
+        self.port = self.sock.getsockname()[1]
+
+    def reached(self):
+        ready, _, _ = select.select([self.sock], [], [], 0)
+        return bool(ready)
+
+    def close(self):
+        self.sock.close()
+
+
+def refused_at_once(g, command, message, what):
+    """command fails in the guest with the guest's own message for the
+    refusal, within REFUSAL_LIMIT_S; returns how long it took."""
+    start = len(g.log)
+    t0 = time.monotonic()
+    m = g.shell(f"{command}; echo RC=$?", r"\nRC=(\d+)", NC_WAIT_S + 60)
+    took = time.monotonic() - t0
+    out = g.log[start:]
+    if int(m.group(1)) == 0 or message.encode() not in out:
+        g.fail(f"{what}: not refused with {message!r} ({took:.1f}s)")
+    if took > REFUSAL_LIMIT_S:
+        g.fail(f"{what}: refused after {took:.1f}s, not at once")
+    return took
+
+
+def refusals_at_once(g):
+    """Without host-loopback each way to the host is refused at once, with the
+    error the guest's own stack reports, and nothing reaches the host."""
+    listener, listener6 = Listener("127.0.0.1"), Listener("::1")
+    try:
+        nc = f"nc -w {NC_WAIT_S}"
+        took = [refused_at_once(g, f"{nc} 10.0.2.2 {listener.port} </dev/null",
+                                "No route to host", "TCP to 10.0.2.2"),
+                refused_at_once(g, f"{nc} 10.0.2.3 {listener.port} </dev/null",
+                                "No route to host", "TCP to the DNS alias 10.0.2.3"),
+                refused_at_once(g, "nslookup ignition.invalid 10.0.2.2", "No route to host",
+                                "UDP to 10.0.2.2"),
+                refused_at_once(g, f"{nc} fec0::2 {listener6.port} </dev/null",
+                                "Permission denied", "TCP to fec0::2")]
+        if listener.reached() or listener6.reached():
+            g.fail("without host-loopback a connection reached the host's loopback")
+    finally:
+        listener.close()
+        listener6.close()
+    print("ok: refused at once without host-loopback: TCP to 10.0.2.2 in {:.1f}s, to 10.0.2.3 "
+          "in {:.1f}s, UDP to 10.0.2.2 in {:.1f}s, TCP to fec0::2 in {:.1f}s; nothing reached "
+          "the host".format(*took))
+
+
 def with_host_loopback(server, blob_sum, server6):
     published = free_port()
     g = Guest("--no-gpu", "--net", "user,host-loopback",
@@ -224,6 +294,7 @@ def without_host_loopback(server, server6):
             g.fail("without host-loopback the test server still saw a request")
         print(f"ok: without host-loopback the fetch fails (wget status {rc})")
         ipv6_without_host_loopback(g, server6)
+        refusals_at_once(g)
     finally:
         g.kill()
 

@@ -4,7 +4,8 @@
  * received into one buffer or merged over several (MRG_RXBUF), no room
  * (EAGAIN, nothing taken), buffers too small, malformed chains, the link
  * status and MAC in config space. Also the user-mode network's option parsing
- * and its filter of what the guest may reach (worker/net_user.h). */
+ * and its filter of what the guest may reach (worker/net_user.h); the answer
+ * to what it refuses is test_net_refuse.c's. */
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
@@ -686,7 +687,24 @@ START_TEST(test_frame_filter)
     ck_assert(!net_frame_allowed(f, len, false));
     len = ipv4_frame(f, (uint8_t[]){93, 184, 216, 34}, 6, 80);
     ck_assert(net_frame_allowed(f, len, false));
-    len = ipv4_frame(f, (uint8_t[]){10, 0, 2, 2}, 6, 80); /* libslirp's own rule refuses it */
+    /* The host at the gateway: no connection opened, no UDP but DHCP; the
+     * guest's side of connections the host opened (published ports) goes on. */
+    len = ipv4_frame(f, (uint8_t[]){10, 0, 2, 2}, 6, 80);
+    f[14 + 20 + 13] = 0x02; /* SYN */
+    ck_assert(!net_frame_allowed(f, len, false));
+    ck_assert(net_frame_allowed(f, len, true));
+    f[14 + 20 + 13] = 0x12; /* SYN+ACK: the guest accepting */
+    ck_assert(net_frame_allowed(f, len, false));
+    f[14 + 20 + 13] = 0x18; /* data */
+    ck_assert(net_frame_allowed(f, len, false));
+    ck_assert(!net_frame_allowed(f, 14 + 20 + 19, false)); /* no room for the flags */
+    f[14 + 6] = 0x01; /* a later fragment: no header, its first decides */
+    ck_assert(net_frame_allowed(f, len, false));
+    len = ipv4_frame(f, (uint8_t[]){10, 0, 2, 2}, 17, 53);
+    ck_assert(!net_frame_allowed(f, len, false));
+    len = ipv4_frame(f, (uint8_t[]){10, 0, 2, 2}, 17, 67); /* DHCP */
+    ck_assert(net_frame_allowed(f, len, false));
+    len = ipv4_frame(f, (uint8_t[]){10, 0, 2, 2}, 1, 0); /* ping: libslirp answers */
     ck_assert(net_frame_allowed(f, len, false));
     len = ipv4_frame(f, (uint8_t[]){10, 0, 2, 3}, 17, 53);
     ck_assert(net_frame_allowed(f, len, false));
@@ -709,6 +727,25 @@ START_TEST(test_frame_filter)
     ck_assert(!net_frame_allowed(g, 14 + 40, false));
     g[14 + 24 + 12] = 93;
     ck_assert(net_frame_allowed(g, 14 + 40, false));
+    /* fec0::2 and the rest of libslirp's prefix are the host; fec0::3 is DNS. */
+    uint8_t *dst6 = g + 14 + 24, *tcp6 = g + 14 + 40;
+    memset(dst6, 0, 16);
+    dst6[0] = 0xfe, dst6[1] = 0xc0, dst6[15] = 2;
+    g[14 + 6] = 6, tcp6[2] = 0, tcp6[3] = 80, tcp6[13] = 0x02;
+    ck_assert(!net_frame_allowed(g, 14 + 40 + 20, false));
+    ck_assert(net_frame_allowed(g, 14 + 40 + 20, true));
+    dst6[15] = 0x99;
+    ck_assert(!net_frame_allowed(g, 14 + 40 + 20, false));
+    tcp6[13] = 0x10; /* the guest's side of a connection opened to it */
+    ck_assert(net_frame_allowed(g, 14 + 40 + 20, false));
+    g[14 + 6] = 17;
+    ck_assert(!net_frame_allowed(g, 14 + 40 + 8, false));
+    g[14 + 6] = 58; /* ICMPv6: libslirp's own */
+    ck_assert(net_frame_allowed(g, 14 + 40 + 8, false));
+    dst6[15] = 3, g[14 + 6] = 17, tcp6[3] = 53;
+    ck_assert(net_frame_allowed(g, 14 + 40 + 8, false));
+    tcp6[3] = 22;
+    ck_assert(!net_frame_allowed(g, 14 + 40 + 8, false));
     ck_assert(!net_frame_allowed(g, 13, true)); /* not even an Ethernet header */
 }
 END_TEST

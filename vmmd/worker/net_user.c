@@ -26,6 +26,7 @@
 #include "devices/virtio_net.h"
 #include "log.h"
 #include "util.h"
+#include "worker/net_refuse.h"
 
 #define TX_BATCH 64
 #define RX_QUEUE_FRAMES 1024
@@ -42,6 +43,18 @@
  * waiting on a pure ACK (a Nagle-held write) waits at most this long. */
 #define ACK_HOLD_US 500
 #define ACK_HOLD_FRAMES 64
+/* The answer to a refused TCP SYN reaches a guest on the emulator while its
+ * connect() still holds the socket (the SYN left from inside the call); Linux
+ * then keeps the error as a soft one (tcp_v4_err: sock_owned_by_user, counted
+ * as LockDroppedIcmps) and fails the connect only when it answers the SYN's
+ * retransmission, a second later. Measured: 4 of 6 connects took 1.1 s so.
+ * Answers to TCP therefore wait REFUSE_HOLD_US, long enough for the call to
+ * let go of the socket and sleep (then 6 of 6 took 0.2 s, the shell's round
+ * trip); at most REFUSE_HOLD_FRAMES wait (more go at once). UDP's errors are
+ * kept whoever holds the socket, and reported at the next send: those answers
+ * go at once (busybox nslookup, which sends twice, sees it at its second). */
+#define REFUSE_HOLD_US 2000
+#define REFUSE_HOLD_FRAMES 16
 #define MAX_POLL_TIMEOUT_MS 1000
 #define LINK_CHECK_MS 20
 #define LINK_GIVE_UP_MS 5000
@@ -56,6 +69,8 @@
 #define NET_PREFIX6 "fec0::"
 #define NET_HOST6 "fec0::2"
 #define NET_DNS6 "fec0::3"
+/* libslirp's router, on the link: where its router advertisements come from. */
+#define NET_ROUTER6 "fe80::2"
 
 /* ---- options ------------------------------------------------------------------------------ */
 
@@ -190,23 +205,83 @@ static bool ipv6_is_host_itself(const uint8_t *a)
     return memcmp(a, mapped, 12) == 0 && ipv4_is_host_itself(a + 12);
 }
 
-/* The DNS alias forwards to the host's resolver, whatever port is asked for. */
-static bool ipv4_dns_alias_misuse(const uint8_t *ip, size_t ip_len)
+/* libslirp's own addresses (net_user.h), as the filter compares them. */
+static const uint8_t gateway4[4] = {10, 0, 2, 2};
+static const uint8_t dns4[4] = {10, 0, 2, 3};
+static const uint8_t prefix6[8] = {0xfe, 0xc0, 0, 0, 0, 0, 0, 0}; /* fec0::/64 */
+static const uint8_t dns6[16] = {0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3};
+
+#define DHCP_SERVER_PORT 67
+#define NO_PORT 0
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_ACK 0x10
+#define TCP_MIN_HEADER 20
+
+/* What one of libslirp's own addresses is to the guest: the DNS alias (DNS,
+ * TCP or UDP, port 53), or the host itself (the gateway, and over IPv6 every
+ * other address of the prefix), where libslirp keeps only its DHCP server
+ * (UDP port 67, the guest renews its lease there). */
+struct alias {
+    bool dns;
+    uint16_t udp_service; /* for the host: the UDP port kept, or NO_PORT */
+};
+
+/* Whether a packet of protocol proto for an alias may go on to libslirp.
+ * l4 (l4_len bytes there) is its transport header when first_fragment.
+ * libslirp forwards the DNS alias, on any port, to the host's resolver (which
+ * may be a loopback address) and connects the host's addresses to the host's
+ * loopback; its disable_host_loopback refuses the latter too, but with an
+ * answer Linux's UDP ignores ("net unreachable" is a soft error), and the
+ * refusal here is answered as net_refuse.h says. The guest's other TCP
+ * segments to the host belong to connections the host opened through a
+ * published port (libslirp shows their peer as the gateway): only a SYN
+ * without ACK opens one. */
+static bool alias_allowed(struct alias alias, uint8_t proto, bool first_fragment,
+                          const uint8_t *l4, size_t l4_len)
 {
-    static const uint8_t dns[4] = {10, 0, 2, 3};
-    if (memcmp(ip + 16, dns, 4) != 0)
-        return false;
-    unsigned header = (ip[0] & 0x0f) * 4u;
-    uint8_t proto = ip[9];
     if (proto != IPPROTO_TCP_NUM && proto != IPPROTO_UDP_NUM)
-        return false; /* ICMP to it is answered by libslirp itself */
-    bool first_fragment = ((ip[6] & 0x1f) << 8 | ip[7]) == 0;
+        return true; /* ICMP to it is answered by libslirp itself */
     if (!first_fragment)
-        return false; /* no port in it; reassembly needs the first, which is checked */
-    if (header < 20 || ip_len < header + 4)
+        return true; /* no port in it; reassembly needs the first, which is checked */
+    bool tcp = proto == IPPROTO_TCP_NUM;
+    if (l4_len < (tcp ? TCP_MIN_HEADER : 4u))
+        return false;
+    uint16_t port = (uint16_t)(l4[2] << 8 | l4[3]);
+    if (alias.dns)
+        return port == DNS_PORT;
+    if (!tcp)
+        return alias.udp_service != NO_PORT && port == alias.udp_service;
+    return (l4[13] & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN;
+}
+
+static bool ipv4_alias_allowed(const uint8_t *ip, size_t ip_len)
+{
+    const uint8_t *dst = ip + 16;
+    struct alias alias;
+    if (memcmp(dst, gateway4, 4) == 0)
+        alias = (struct alias){.dns = false, .udp_service = DHCP_SERVER_PORT};
+    else if (memcmp(dst, dns4, 4) == 0)
+        alias = (struct alias){.dns = true};
+    else
         return true;
-    uint16_t port = (uint16_t)(ip[header + 2] << 8 | ip[header + 3]);
-    return port != DNS_PORT;
+    size_t header = (ip[0] & 0x0f) * 4u;
+    bool first_fragment = ((ip[6] & 0x1f) << 8 | ip[7]) == 0;
+    bool header_fits = header >= 20 && header <= ip_len;
+    return alias_allowed(alias, ip[9], first_fragment, header_fits ? ip + header : NULL,
+                         header_fits ? ip_len - header : 0);
+}
+
+/* Over IPv6 libslirp takes every address of its prefix but the DNS alias for
+ * the host (fec0::2 is the one QEMU documents); the guest's own address never
+ * goes on the wire. Only a transport header right after the fixed one is
+ * looked at: libslirp takes no extension headers. */
+static bool ipv6_alias_allowed(const uint8_t *ip, size_t ip_len)
+{
+    const uint8_t *dst = ip + 24;
+    if (memcmp(dst, prefix6, sizeof(prefix6)) != 0)
+        return true;
+    struct alias alias = {.dns = memcmp(dst, dns6, 16) == 0, .udp_service = NO_PORT};
+    return alias_allowed(alias, ip[6], true, ip + 40, ip_len - 40);
 }
 
 bool net_frame_allowed(const uint8_t *frame, size_t len, bool host_loopback)
@@ -221,17 +296,15 @@ bool net_frame_allowed(const uint8_t *frame, size_t len, bool host_loopback)
     if (type == ETHERTYPE_IPV4) {
         if (ip_len < 20)
             return true; /* not an IP packet libslirp will take */
-        return !ipv4_is_host_itself(ip + 16) && !ipv4_dns_alias_misuse(ip, ip_len);
+        return !ipv4_is_host_itself(ip + 16) && ipv4_alias_allowed(ip, ip_len);
     }
     if (type == ETHERTYPE_IPV6) {
         if (ip_len < 40)
             return true;
-        return !ipv6_is_host_itself(ip + 24);
+        return !ipv6_is_host_itself(ip + 24) && ipv6_alias_allowed(ip, ip_len);
     }
     return true; /* ARP and the rest: libslirp answers or ignores them */
 }
-
-#define TCP_FLAG_ACK 0x10
 
 /* The TCP header at tcp (tcp_len bytes there) carries nothing but an ACK:
  * no payload (payload_len 0), no flag but ACK. */
@@ -316,6 +389,11 @@ struct net_user {
     struct event *hold_timer;
     double link_down_ms;
     unsigned logged;
+    struct net_refuse_router router; /* what answers refused frames */
+    struct net_refuse_limit refuse_limit;
+    struct rx_frame *refusals[REFUSE_HOLD_FRAMES]; /* answers waiting (refuse) */
+    size_t num_refusals;
+    struct event *refuse_timer;
 };
 
 static double now_ms(void)
@@ -424,15 +502,20 @@ static bool hold_ack(struct net_user *nu, const void *buf, size_t len)
     return true;
 }
 
+/* A frame for the guest that does not wait: after the held ACKs. */
+static void to_guest(struct net_user *nu, const void *buf, size_t len)
+{
+    flush_held(nu);
+    deliver_frame(nu, buf, len);
+}
+
 static ssize_t slirp_send_packet(const void *buf, size_t len, void *opaque)
 {
     struct net_user *nu = opaque;
     if (!nu->dev)
         return (ssize_t)len; /* no guest to take it: as a cable pulled out */
-    if (hold_ack(nu, buf, len))
-        return (ssize_t)len;
-    flush_held(nu);
-    deliver_frame(nu, buf, len);
+    if (!hold_ack(nu, buf, len))
+        to_guest(nu, buf, len);
     return (ssize_t)len;
 }
 
@@ -449,11 +532,70 @@ static void deliver_frame(struct net_user *nu, const void *buf, size_t len)
 
 /* -- frames from the guest -- */
 
+/* The answers waiting (see REFUSE_HOLD_US) go to the guest, in order; with
+ * no device they are only freed. */
+static void flush_refusals(struct net_user *nu)
+{
+    for (size_t i = 0; i < nu->num_refusals; i++) {
+        if (nu->dev)
+            to_guest(nu, nu->refusals[i]->data, nu->refusals[i]->len);
+        free(nu->refusals[i]);
+        nu->refusals[i] = NULL;
+    }
+    nu->num_refusals = 0;
+}
+
+static void on_refuse_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct net_user *nu = arg;
+    batch_begin(nu);
+    flush_refusals(nu);
+    batch_end(nu);
+}
+
+/* Whether an IP frame carries TCP right after its fixed header. */
+static bool frame_carries_tcp(const uint8_t *frame, size_t len)
+{
+    uint16_t type = (uint16_t)(frame[12] << 8 | frame[13]);
+    if (type == ETHERTYPE_IPV4)
+        return len >= VIRTIO_NET_ETH_HEADER + 20 &&
+               frame[VIRTIO_NET_ETH_HEADER + 9] == IPPROTO_TCP_NUM;
+    return type == ETHERTYPE_IPV6 && len >= VIRTIO_NET_ETH_HEADER + 40 &&
+           frame[VIRTIO_NET_ETH_HEADER + 6] == IPPROTO_TCP_NUM;
+}
+
+/* A frame the filter refused gets the answer a router with a filter gives
+ * (net_refuse.h), through the same way to the guest as libslirp's frames;
+ * for TCP after REFUSE_HOLD_US. */
+static void refuse(struct net_user *nu, const uint8_t *frame, size_t len)
+{
+    uint8_t answer[NET_REFUSE_MAX_ANSWER];
+    size_t answer_len = net_refuse_answer(frame, len, &nu->router, answer);
+    if (!answer_len || !net_refuse_limit_take(&nu->refuse_limit, now_ms()))
+        return;
+    bool hold = frame_carries_tcp(frame, len) && nu->num_refusals < REFUSE_HOLD_FRAMES;
+    struct rx_frame *f = hold ? malloc(sizeof(*f) + answer_len) : NULL;
+    if (!f) {
+        to_guest(nu, answer, answer_len);
+        return;
+    }
+    f->len = answer_len;
+    memcpy(f->data, answer, answer_len);
+    nu->refusals[nu->num_refusals++] = f;
+    if (nu->num_refusals == 1) {
+        struct timeval tv = {.tv_usec = REFUSE_HOLD_US};
+        evtimer_add(nu->refuse_timer, &tv);
+    }
+}
+
 static void deliver_to_slirp(void *opaque, const uint8_t *frame, size_t len)
 {
     struct net_user *nu = opaque;
-    if (!net_frame_allowed(frame, len, nu->config.host_loopback))
+    if (!net_frame_allowed(frame, len, nu->config.host_loopback)) {
+        refuse(nu, frame, len);
         return;
+    }
     slirp_input(nu->slirp, frame, (int)len);
 }
 
@@ -763,12 +905,16 @@ struct net_user *net_user_create(struct event_base *base, const struct net_confi
     }
     nu->base = base;
     nu->config = *config;
+    inet_pton(AF_INET, NET_HOST, nu->router.ipv4);
+    inet_pton(AF_INET6, NET_ROUTER6, nu->router.ipv6);
     nu->kick = event_new(base, -1, 0, on_kick, nu);
     nu->cycle_timer = evtimer_new(base, on_cycle_timer, nu);
     nu->link_timer = evtimer_new(base, on_link_timer, nu);
     nu->hold_timer = evtimer_new(base, on_hold_timer, nu);
-    nu->slirp = nu->kick && nu->cycle_timer && nu->link_timer && nu->hold_timer
-                    ? new_slirp(nu) : NULL;
+    nu->refuse_timer = evtimer_new(base, on_refuse_timer, nu);
+    bool events = nu->kick && nu->cycle_timer && nu->link_timer && nu->hold_timer &&
+                  nu->refuse_timer;
+    nu->slirp = events ? new_slirp(nu) : NULL;
     if (!nu->slirp) {
         set_message(err, err_len, "cannot start the user-mode network (libslirp)");
         net_user_destroy(nu);
@@ -789,8 +935,10 @@ void net_user_attach(struct net_user *nu, struct device *net)
         while (nu->rx_count)
             rx_pop(nu);
         flush_held(nu); /* with no device: only freed */
+        flush_refusals(nu);
         event_del(nu->link_timer);
         event_del(nu->hold_timer);
+        event_del(nu->refuse_timer);
     }
 }
 
@@ -852,7 +1000,10 @@ void net_user_destroy(struct net_user *nu)
         event_free(nu->link_timer);
     nu->dev = NULL;
     flush_held(nu); /* only freed */
+    flush_refusals(nu);
     if (nu->hold_timer)
         event_free(nu->hold_timer);
+    if (nu->refuse_timer)
+        event_free(nu->refuse_timer);
     free(nu);
 }

@@ -42,12 +42,16 @@ int net_config_parse(const char *text, struct net_config *out, char *err, size_t
 /* The rule as text, as net_publish_parse takes it. */
 void net_publish_format(const struct net_publish *p, char *out, size_t out_len);
 
-/* Whether a frame the guest sent may go to libslirp: without host_loopback,
- * frames for the host's own loopback or "this host" addresses (127.0.0.0/8,
- * 0.0.0.0/8, ::1, ::, their IPv4-mapped forms), which libslirp would connect
- * to as they are, are dropped, and so is anything for the DNS alias
- * 10.0.2.3 but DNS (libslirp forwards that alias to the host's resolver,
- * which may be a loopback address). Pure: unit-tested and fuzzed. */
+/* Whether a frame the guest sent may go to libslirp. Without host_loopback
+ * nothing reaches the host's own services: frames for the host's loopback or
+ * "this host" addresses (127.0.0.0/8, 0.0.0.0/8, ::1, ::, their IPv4-mapped
+ * forms), which libslirp would connect to as they are; TCP connection
+ * attempts (a SYN without ACK) and UDP for the host at 10.0.2.2 (but DHCP)
+ * and at every address of fec0::/64 but the DNS alias, which libslirp would
+ * connect to the host's loopback; and anything for the DNS alias 10.0.2.3 or
+ * fec0::3 but DNS (libslirp forwards the alias to the host's resolver, which
+ * may be a loopback address). What is refused is answered as net_refuse.h
+ * says. Pure: unit-tested and fuzzed. */
 bool net_frame_allowed(const uint8_t *frame, size_t len, bool host_loopback);
 
 /* Whether an Ethernet frame is a TCP segment that carries nothing but an ACK
