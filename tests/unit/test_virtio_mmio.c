@@ -283,14 +283,14 @@ END_TEST
 /* What the vCPU thread does as the guest idles on a backend whose barriers are
  * not the host's: a used entry whose interrupt a device thread held back gets
  * one, and an entry the driver added without its kick reaches the device. */
-START_TEST(test_before_idle_catches_missed_notifications)
+START_TEST(test_recheck_catches_missed_notifications)
 {
     negotiate((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_EVENT_IDX));
     setup_queue(0, 8, RAM_GPA + 0x1000, RAM_GPA + 0x2000, RAM_GPA + 0x3000);
     wr(STATUS, rd(STATUS) | VIRTIO_STATUS_DRIVER_OK);
     uint8_t *avail = mem + 0x2000, *used = mem + 0x3000;
-    ck_assert_ptr_nonnull(dev->ops->before_idle);
-    dev->ops->before_idle(dev);
+    ck_assert_ptr_nonnull(dev->ops->recheck_notifications);
+    dev->ops->recheck_notifications(dev);
     ck_assert_int_eq(edges, 0); /* nothing happened: nothing to catch */
     ck_assert_int_eq(notified, 0);
 
@@ -303,19 +303,19 @@ START_TEST(test_before_idle_catches_missed_notifications)
     virtio_mmio_unlock(t);
     ck_assert_int_eq(edges, 0);
     avail[4 + 2 * 8] = 0;       /* the driver's store that it had not seen */
-    dev->ops->before_idle(dev);
+    dev->ops->recheck_notifications(dev);
     ck_assert_int_eq(edges, 1);
     ck_assert_uint_eq(rd(INT_STATUS), 1);
-    dev->ops->before_idle(dev);
+    dev->ops->recheck_notifications(dev);
     ck_assert_int_eq(edges, 1); /* once */
 
     avail[2] = 1;               /* an entry added; avail_event (0) asks for a kick */
     ck_assert_uint_eq(used[4 + 8 * 8], 0);
-    dev->ops->before_idle(dev);
+    dev->ops->recheck_notifications(dev);
     ck_assert_int_eq(notified, 1);
     wr(QUEUE_NOTIFY, 0);        /* a kick the driver did make covers its entries */
     avail[2] = 2;
-    dev->ops->before_idle(dev);
+    dev->ops->recheck_notifications(dev);
     ck_assert_int_eq(notified, 2);
 }
 END_TEST
@@ -339,7 +339,7 @@ static Suite *virtio_mmio_suite(void)
     tcase_add_test(tc, test_config_space_any_width_in_bounds);
     tcase_add_test(tc, test_reset_clears_everything);
     tcase_add_test(tc, test_interrupt_ack);
-    tcase_add_test(tc, test_before_idle_catches_missed_notifications);
+    tcase_add_test(tc, test_recheck_catches_missed_notifications);
     tcase_add_test(tc, test_config_changed_interrupts_after_driver_ok);
     suite_add_tcase(s, tc);
     return s;

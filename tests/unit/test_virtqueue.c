@@ -377,6 +377,36 @@ START_TEST(test_no_kick_made_up_for_a_device_with_buffers)
 }
 END_TEST
 
+/* Positions older than a queue's worth cannot hold what a waiting driver asked
+ * about; after a wrap they would alias, so the look starts no earlier. */
+START_TEST(test_look_reaches_back_a_queue_at_most)
+{
+    uint16_t looked = 0;
+    put16(AVAIL_GPA + 4 + 2 * QSIZE, 50);
+    ck_assert(!virtq_interrupt_missed(&q, &looked, 100)); /* 50 is long past */
+    looked = 0;
+    put16(AVAIL_GPA + 4 + 2 * QSIZE, 95);
+    ck_assert(virtq_interrupt_missed(&q, &looked, 100));
+}
+END_TEST
+
+/* A device short of 3 buffers with 1 there asks to hear of the third: the
+ * driver's next addition (the second) would still leave it short. */
+START_TEST(test_notify_when_enough_available)
+{
+    put_desc(DESC_GPA, 0, BUF_GPA, 8, VIRTQ_DESC_F_WRITE, 0);
+    offer(0);
+    ck_assert_uint_eq(virtq_available(&q), 1);
+    virtq_notify_when_available(&q, 3);
+    ck_assert_uint_eq(get16(USED_GPA + 4 + 8 * QSIZE), 2); /* entry 2 completes three */
+    uint16_t looked = virtq_driver_index(&q);
+    offer(0);                                   /* entry 1: no kick due */
+    ck_assert(!virtq_kick_missed(&q, &looked));
+    offer(0);                                   /* entry 2: the kick asked for */
+    ck_assert(virtq_kick_missed(&q, &looked));
+}
+END_TEST
+
 START_TEST(test_no_skipped_kick_without_event_idx)
 {
     struct virtq plain;
@@ -434,6 +464,8 @@ static Suite *virtqueue_suite(void)
     tcase_add_test(good, test_held_back_interrupt_without_event_idx);
     tcase_add_test(good, test_skipped_kick_found_once);
     tcase_add_test(good, test_no_kick_made_up_for_a_device_with_buffers);
+    tcase_add_test(good, test_look_reaches_back_a_queue_at_most);
+    tcase_add_test(good, test_notify_when_enough_available);
     tcase_add_test(good, test_no_skipped_kick_without_event_idx);
     tcase_add_test(good, test_available_and_notify_on_next);
     suite_add_tcase(s, good);

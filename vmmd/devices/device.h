@@ -81,11 +81,11 @@ struct device_ops {
      * picks. A backend that decodes only single loads and stores (kvm, hvf)
      * maps it read-only into the guest; writes still reach write(). */
     void *(*guest_memory)(struct device *dev);
-    /* Optional: on the vCPU thread as the guest is about to idle, on a backend
-     * whose guest barriers are not host barriers (hv_io.before_idle): catches
-     * a notification a device thread and the driver missed between them
+    /* Optional: on the vCPU thread, on a backend whose guest barriers are not
+     * host barriers (hv_io.recheck_notifications, which says when): catches a
+     * notification a device thread and the driver missed between them
      * (virtio-mmio; virtqueue.h says how). */
-    void (*before_idle)(struct device *dev);
+    void (*recheck_notifications)(struct device *dev);
 };
 
 struct device {

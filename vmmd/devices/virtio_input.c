@@ -360,14 +360,15 @@ static void write_event(const struct event_slot *slot, const struct virtio_input
 }
 
 /* Whether `need` buffers are there to take. If not, the driver is asked to
- * notify when it adds one, which brings us back to flush_pending. A corrupt
- * index counts as enough: taking the buffers then reports it. */
+ * notify when it adds the one that makes enough, which brings us back to
+ * flush_pending. A corrupt index counts as enough: taking the buffers then
+ * reports it. */
 static bool buffers_ready(struct virtq *vq, unsigned need)
 {
     uint16_t available = virtq_available(vq);
     if (available >= need)
         return true;
-    virtq_notify_on_next(vq);
+    virtq_notify_when_available(vq, (uint16_t)need);
     return virtq_available(vq) >= need;
 }
 

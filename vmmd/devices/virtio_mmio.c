@@ -48,7 +48,7 @@ struct queue_setup {
     struct virtq vq;
     /* The used index as of the device's last interrupt decision
      * (virtio_mmio_used), and the used and available indexes where the vCPU
-     * thread last looked for a missed notification (virtio_mmio_before_idle)
+     * thread last looked for a missed notification (recheck_notifications)
      * or an interrupt or a kick last covered them. */
     uint16_t decided_used, looked_used, looked_avail;
 };
@@ -127,6 +127,7 @@ static void enable_queue_locked(struct virtio_mmio *t, struct queue_setup *q)
         mark_needs_reset_locked(t);
         return;
     }
+    q->decided_used = q->looked_used = q->looked_avail = 0; /* a fresh ring's */
     q->ready = true;
 }
 
@@ -354,11 +355,11 @@ static void note_missed_locked(struct virtio_mmio *t, unsigned q, const char *wh
     if (t->missed_notification_logged)
         return;
     t->missed_notification_logged = true;
-    log_info("%s: queue %u: %s missed by the guest's unordered barriers, caught as it idled "
-             "(said once)", t->ops->name, q, what);
+    log_info("%s: queue %u: %s missed by the guest's unordered barriers, caught on the vCPU "
+             "thread (said once)", t->ops->name, q, what);
 }
 
-static void virtio_mmio_before_idle(struct device *dev)
+static void virtio_mmio_recheck_notifications(struct device *dev)
 {
     struct virtio_mmio *t = to_transport(dev);
     pthread_mutex_lock(&t->lock);
@@ -495,8 +496,13 @@ static bool load_queue(const struct virtio_mmio *t, unsigned i,
         return false;
     q->vq.last_avail = in->last_avail;
     q->vq.used_idx = in->used_idx;
-    q->looked_avail = in->last_avail;
-    q->decided_used = q->looked_used = in->used_idx;
+    /* A snapshot may have been taken between a lost notification and the
+     * guest's next look, so the first look after a restore covers what a
+     * waiting driver can ask about: the last queue's worth of used entries
+     * (one spurious interrupt at worst), and what the device had taken. */
+    q->decided_used = in->used_idx;
+    q->looked_used = (uint16_t)(in->used_idx - in->num);
+    q->looked_avail = q->vq.seen_avail = in->last_avail;
     return true;
 }
 
@@ -698,7 +704,7 @@ static const struct device_ops virtio_mmio_ops = {
     .destroy = virtio_mmio_destroy,
     .save = transport_save,
     .load = transport_load,
-    .before_idle = virtio_mmio_before_idle,
+    .recheck_notifications = virtio_mmio_recheck_notifications,
 };
 
 struct device *virtio_mmio_create(uint64_t base, struct irq_line irq,

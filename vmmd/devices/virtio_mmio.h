@@ -73,7 +73,7 @@ struct virtq *virtio_mmio_queue(struct virtio_mmio *t, unsigned q);
 bool virtio_mmio_used(struct virtio_mmio *t, unsigned q, uint16_t old_used);
 /* After pushing used entries on queue q when an interrupt was just raised for
  * another queue of the device (one interrupt covers every queue): none of its
- * own, and nothing for virtio_mmio_before_idle to catch up on. */
+ * own, and nothing for virtio_mmio_recheck_notifications to catch up on. */
 void virtio_mmio_used_covered(struct virtio_mmio *t, unsigned q);
 /* The device changed its config space (e.g. new display modes): bumps
  * ConfigGeneration and raises the configuration-change interrupt. Recursive

@@ -167,6 +167,14 @@ void virtq_notify_on_next(struct virtq *q)
                 load_index(q->avail + AVAIL_IDX));
 }
 
+void virtq_notify_when_available(struct virtq *q, uint16_t need)
+{
+    if (!q->event_idx || need == 0)
+        return;
+    store_index(q->used + USED_RING + (size_t)USED_ELEM_SIZE * q->size,
+                (uint16_t)(q->last_avail + need - 1));
+}
+
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written)
 {
     uint8_t *elem = q->used + USED_RING + (size_t)USED_ELEM_SIZE * (q->used_idx % q->size);
@@ -194,9 +202,17 @@ bool virtq_should_interrupt(const struct virtq *q, uint16_t old_used)
     return crossed(used_event, q->used_idx, old_used);
 }
 
+/* Of two earlier positions of an index, the one nearer to now. */
+static uint16_t later_of(uint16_t a, uint16_t b, uint16_t now)
+{
+    return (uint16_t)(now - a) < (uint16_t)(now - b) ? a : b;
+}
+
 bool virtq_interrupt_missed(const struct virtq *q, uint16_t *looked_used, uint16_t decided_used)
 {
-    uint16_t old = *looked_used;
+    /* A driver waiting for an interrupt has used_event within the queue's size
+     * of the used index; older positions would only alias after a wrap. */
+    uint16_t old = later_of(*looked_used, (uint16_t)(decided_used - q->size), decided_used);
     *looked_used = decided_used;
     if (decided_used == old)
         return false;
@@ -204,12 +220,6 @@ bool virtq_interrupt_missed(const struct virtq *q, uint16_t *looked_used, uint16
     if (!q->event_idx)
         return !(le16(q->avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
     return crossed(load_index(q->avail + AVAIL_RING + 2u * q->size), decided_used, old);
-}
-
-/* Of two earlier positions of an index, the one nearer to now. */
-static uint16_t later_of(uint16_t a, uint16_t b, uint16_t now)
-{
-    return (uint16_t)(now - a) < (uint16_t)(now - b) ? a : b;
 }
 
 bool virtq_kick_missed(const struct virtq *q, uint16_t *looked_avail)
@@ -222,7 +232,8 @@ bool virtq_kick_missed(const struct virtq *q, uint16_t *looked_avail)
     uint16_t avail = load_index(q->avail + AVAIL_IDX);
     /* Only entries the device has not seen, added since the last kick or look,
      * can hold the one whose kick it asked for and still waits for. */
-    uint16_t since = later_of(q->seen_avail, *looked_avail, avail);
+    uint16_t since = later_of(later_of(q->seen_avail, *looked_avail, avail),
+                              (uint16_t)(avail - q->size), avail);
     *looked_avail = avail;
     uint16_t avail_event = load_index(q->used + USED_RING + (size_t)USED_ELEM_SIZE * q->size);
     return avail != since && crossed(avail_event, avail, since);

@@ -75,6 +75,13 @@ uint16_t virtq_available(struct virtq *q);
  * notifies anyway. */
 void virtq_notify_on_next(struct virtq *q);
 
+/* For a device short of the `need` (>= 1) buffers it takes at once: with
+ * EVENT_IDX asks the driver to notify when it adds the one that makes `need`
+ * available. (Asking for its next addition would not do: that one may be
+ * added before the request is seen, unnotified, and still leave too few.) The
+ * caller counts again afterwards, as for virtq_notify_on_next. */
+void virtq_notify_when_available(struct virtq *q, uint16_t need);
+
 /* Returns a chain to the driver with the number of bytes written into it. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t written);
 

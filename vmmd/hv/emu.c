@@ -83,6 +83,7 @@ struct hv_vm {
     atomic_bool stop_requested;
     bool has_run; /* state may be set only before the first slice */
     unsigned unassigned_reports;
+    uint64_t notifications_checked_ns; /* the last hv_io.recheck_notifications */
     struct emu_stats {
         uint64_t slices, irqs, exceptions, wfis, sleeps, last_report_ns;
     } stats;
@@ -977,6 +978,19 @@ static void idle(struct hv_vm *vm, uint64_t lines_at)
     drain_wakeups(vm);
 }
 
+/* Unicorn turns the guest's DMB into no host fence (one vCPU, no CF_PARALLEL),
+ * so device threads may miss the driver's last stores and it theirs
+ * (virtqueue.h). The devices look again from this thread: whenever the guest
+ * is about to sleep, and at most this long apart while it keeps running. */
+#define NOTIFICATION_CHECK_NS (10 * 1000000ull)
+
+static void recheck_notifications(struct hv_vm *vm, uint64_t now)
+{
+    vm->notifications_checked_ns = now;
+    if (vm->io.recheck_notifications)
+        vm->io.recheck_notifications(vm->io.opaque);
+}
+
 static void set_exit_error(struct hv_vm *vm, struct hv_exit *exit, const char *what)
 {
     exit->reason = HV_EXIT_ERROR;
@@ -1120,6 +1134,8 @@ static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
         }
         uint64_t now = monotonic_ns();
         report_stats(vm, now);
+        if (now - vm->notifications_checked_ns >= NOTIFICATION_CHECK_NS)
+            recheck_notifications(vm, now);
         update_timer_lines(vm, now);
         int waiting = deliver_irq(vm);
         if (waiting < 0) {
@@ -1161,11 +1177,7 @@ static int emu_run(struct hv_vm *vm, struct hv_exit *exit)
         uint64_t lines_at = monotonic_ns();
         update_timer_lines(vm, lines_at);
         if (!gicv3_irq_asserted(vm->gic) && !atomic_load(&vm->attention)) {
-            /* Unicorn turns the guest's DMB into no host fence (one vCPU, no
-             * CF_PARALLEL): device threads may have missed the driver's last
-             * stores, and it theirs (virtqueue.h). Look before sleeping. */
-            if (vm->io.before_idle)
-                vm->io.before_idle(vm->io.opaque);
+            recheck_notifications(vm, lines_at);
             if (!gicv3_irq_asserted(vm->gic) && !atomic_load(&vm->attention)) {
                 vm->stats.sleeps++;
                 idle(vm, lines_at);

@@ -29,10 +29,11 @@ struct hv_io {
     } (*hypercall)(void *opaque, const uint64_t args[4], uint64_t *result);
     /* Optional. A backend whose guest barrier instructions do not order the
      * guest's accesses against other host threads (emu) calls it on the vCPU
-     * thread when the guest waits for an interrupt, before it sleeps; the
-     * devices look for notifications that got lost between a device thread
-     * and the driver meanwhile (virtqueue.h), and may raise interrupts. */
-    void (*before_idle)(void *opaque);
+     * thread when the guest waits for an interrupt, before it sleeps, and
+     * every few milliseconds of a guest that does not; the devices look for
+     * notifications that got lost between a device thread and the driver
+     * meanwhile (virtqueue.h), and may raise interrupts. */
+    void (*recheck_notifications)(void *opaque);
 };
 
 /* Where the machine placed the interrupt controller, so a backend that models it

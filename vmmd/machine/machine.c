@@ -126,13 +126,13 @@ static bool mmio_write(void *opaque, uint64_t gpa, unsigned size, uint64_t value
     return true;
 }
 
-static void before_idle(void *opaque)
+static void recheck_notifications(void *opaque)
 {
     struct machine *m = opaque;
     for (unsigned i = 0; i < m->num_devices; i++) {
         struct device *d = m->devices[i];
-        if (d->ops->before_idle)
-            d->ops->before_idle(d);
+        if (d->ops->recheck_notifications)
+            d->ops->recheck_notifications(d);
     }
 }
 
@@ -601,7 +601,7 @@ static int load_state(struct machine *m, const struct machine_snapshot *s, char 
 static int create_vm(struct machine *m, char *err, size_t err_len)
 {
     m->io = (struct hv_io){.opaque = m, .mmio_read = mmio_read, .mmio_write = mmio_write,
-                           .hypercall = hypercall, .before_idle = before_idle};
+                           .hypercall = hypercall, .recheck_notifications = recheck_notifications};
     struct hv_config hc = {
         .num_vcpus = m->num_cpus,
         .gic = {.dist_base = MACHINE_GICD_BASE, .dist_size = GICD_SIZE,
