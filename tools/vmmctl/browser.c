@@ -42,7 +42,9 @@
 /* The guest's own limit for settling is 300 s (by its clock); an image that
  * never says either line is snapshotted after this. */
 #define BASE_SETTLE_LIMIT_S 420
-#define PROGRESS_EVERY_S 30
+/* What vmmctl says while the base guest's console is quiet for that long
+ * (while settling the guest says how idle it is every 30 s itself). */
+#define QUIET_NOTE_S 40
 /* --screenshot: the page counts as drawn once the screen has changed from
  * before the open and has not changed for STABLE_S (UNIFORM_STABLE_S for a
  * screen all of EMPTY_COLOUR), looked at every POLL_MS and at each flush, at
@@ -328,7 +330,7 @@ static enum base_milestone scan_console(struct console_scan *scan)
 
 /* Waits for the console to say `want` (or that Firefox failed), for at most
  * limit_s from now (then *timed_out); says what it is waiting for when
- * nothing was printed for PROGRESS_EVERY_S. */
+ * nothing was printed for QUIET_NOTE_S. */
 static int wait_for_milestone(struct console_scan *scan, enum base_milestone want,
                               int limit_s, const char *waiting, bool *timed_out)
 {
@@ -351,7 +353,7 @@ static int wait_for_milestone(struct console_scan *scan, enum base_milestone wan
             return EXIT_OK;
         }
         double now = seconds_since(&scan->start);
-        if (now - scan->last_said >= PROGRESS_EVERY_S) {
+        if (now - scan->last_said >= QUIET_NOTE_S) {
             scan->last_said = now;
             printf("  [%4.0f s] %s...\n", now, waiting);
             fflush(stdout);
