@@ -3,8 +3,8 @@
  *
  * The first use, and any use after the image, kernel or initramfs changed,
  * boots the image once, waits for the guest's "GUEST: browser ready" (Firefox
- * has drawn its start page), lets it settle and snapshots it as `browser`,
- * the warm base. Every use restores a new disposable clone of it (its own MAC,
+ * has drawn its start page) and then "GUEST: browser settled" (the guest is
+ * idle), and snapshots it as `browser`, the warm base. Every use restores a new disposable clone of it (its own MAC,
  * vsock CID, VM generation id and clock), opens the URL in it through the
  * guest agent, and opens a window that ends the clone when closed; or, with
  * --screenshot, waits for the page to be drawn, writes a PNG and discards the
@@ -31,13 +31,20 @@
 #define BASE_GUEST "browser-base"   /* booted to take the snapshot, then removed */
 #define READY_LINE "GUEST: browser ready"
 #define FAILED_LINE "GUEST: browser failed"
+/* The guest says when Firefox has finished its start-up work after the first
+ * page (its CPU idle for a while), or that it did not within its own limit;
+ * the snapshot is taken then, either way. */
+#define SETTLED_LINE "GUEST: browser settled"
+#define NOT_SETTLED_LINE "GUEST: browser did not settle"
 #define BASE_MEM_BYTES (2ull << 30)
 /* Firefox's first start under the emulator takes minutes (docs/BROWSER.md). */
 #define BASE_BOOT_LIMIT_S (45 * 60)
-/* After the first page: Firefox finishes its start-up work before the
- * snapshot, so that every clone does not do it again. */
-#define BASE_SETTLE_S 10
-#define PROGRESS_EVERY_S 30
+/* The guest's own limit for settling is 300 s (by its clock); an image that
+ * never says either line is snapshotted after this. */
+#define BASE_SETTLE_LIMIT_S 420
+/* What vmmctl says while the base guest's console is quiet for that long
+ * (while settling the guest says how idle it is every 30 s itself). */
+#define QUIET_NOTE_S 40
 /* --screenshot: the page counts as drawn once the screen has changed from
  * before the open and has not changed for STABLE_S (UNIFORM_STABLE_S for a
  * screen all of EMPTY_COLOUR), looked at every POLL_MS and at each flush, at
@@ -258,73 +265,128 @@ static bool base_guest_running(char *why, size_t why_len)
     return running;
 }
 
-/* Reads what the console log gained since *offset; prints its GUEST: lines
- * as progress. 1: ready; -1: the guest said it failed; 0: not yet. */
-static int scan_console(const char *path, off_t *offset, char *line, size_t line_len,
-                        size_t *line_used, const struct timespec *start)
+/* What the base guest's console has said so far. */
+enum base_milestone { BASE_STARTING, BASE_READY, BASE_SETTLED, BASE_FAILED };
+
+/* Where the reading of the base guest's console is. */
+struct console_scan {
+    const char *path;
+    off_t offset;
+    char line[512];
+    size_t used;
+    struct timespec start; /* when the base guest was started */
+    double last_said;      /* when a line was last printed, seconds from start */
+};
+
+static enum base_milestone milestone_of(const char *line)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (strncmp(line, READY_LINE, strlen(READY_LINE)) == 0)
+        return BASE_READY;
+    if (strncmp(line, SETTLED_LINE, strlen(SETTLED_LINE)) == 0 ||
+        strncmp(line, NOT_SETTLED_LINE, strlen(NOT_SETTLED_LINE)) == 0)
+        return BASE_SETTLED;
+    if (strncmp(line, FAILED_LINE, strlen(FAILED_LINE)) == 0)
+        return BASE_FAILED;
+    return BASE_STARTING;
+}
+
+/* Reads what the console log gained since the last call, up to the first
+ * milestone line; prints its GUEST: lines as progress. Returns that
+ * milestone, or BASE_STARTING when there was none. */
+static enum base_milestone scan_console(struct console_scan *scan)
+{
+    int fd = open(scan->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return 0;
+        return BASE_STARTING;
     struct stat st;
-    if (fstat(fd, &st) == 0 && st.st_size < *offset)
-        *offset = 0; /* rotated */
+    if (fstat(fd, &st) == 0 && st.st_size < scan->offset)
+        scan->offset = 0; /* rotated */
     char buf[4096];
     ssize_t n;
-    int result = 0;
-    while (result == 0 && (n = pread(fd, buf, sizeof(buf), *offset)) > 0) {
-        *offset += n;
-        for (ssize_t i = 0; i < n && result == 0; i++) {
+    enum base_milestone result = BASE_STARTING;
+    while (result == BASE_STARTING && (n = pread(fd, buf, sizeof(buf), scan->offset)) > 0) {
+        ssize_t i = 0;
+        for (; i < n && result == BASE_STARTING; i++) {
             if (buf[i] != '\n' && buf[i] != '\r') {
-                if (*line_used + 1 < line_len)
-                    line[(*line_used)++] = buf[i];
+                if (scan->used + 1 < sizeof(scan->line))
+                    scan->line[scan->used++] = buf[i];
                 continue;
             }
-            line[*line_used] = '\0';
-            *line_used = 0;
-            const char *milestone = strstr(line, "GUEST: ");
+            scan->line[scan->used] = '\0';
+            scan->used = 0;
+            const char *milestone = strstr(scan->line, "GUEST: ");
             if (!milestone)
                 continue;
-            printf("  [%4.0f s] %s\n", seconds_since(start), milestone);
+            scan->last_said = seconds_since(&scan->start);
+            printf("  [%4.0f s] %s\n", scan->last_said, milestone);
             fflush(stdout);
-            if (strncmp(milestone, READY_LINE, strlen(READY_LINE)) == 0)
-                result = 1;
-            else if (strncmp(milestone, FAILED_LINE, strlen(FAILED_LINE)) == 0)
-                result = -1;
+            result = milestone_of(milestone);
         }
+        scan->offset += i; /* the next call goes on after the milestone's line */
     }
     close(fd);
     return result;
 }
 
-static int wait_for_ready(const char *console_log)
+/* Waits for the console to say `want` (or that Firefox failed), for at most
+ * limit_s from now (then *timed_out); says what it is waiting for when
+ * nothing was printed for QUIET_NOTE_S. */
+static int wait_for_milestone(struct console_scan *scan, enum base_milestone want,
+                              int limit_s, const char *waiting, bool *timed_out)
 {
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    off_t offset = 0;
-    char line[512], why[300];
-    size_t used = 0;
-    double next_note = PROGRESS_EVERY_S;
+    *timed_out = false;
+    struct timespec from;
+    clock_gettime(CLOCK_MONOTONIC, &from);
+    char why[300];
     for (;;) {
-        int r = scan_console(console_log, &offset, line, sizeof(line), &used, &start);
-        if (r > 0)
+        enum base_milestone m = scan_console(scan);
+        if (m == want)
             return EXIT_OK;
-        if (r < 0)
+        if (m == BASE_FAILED)
             return fail("browser: Firefox did not come up in the base guest (its console: "
-                        "%s)", console_log);
+                        "%s)", scan->path);
         if (!base_guest_running(why, sizeof(why)))
-            return fail("browser: the base guest stopped before Firefox was ready: %s", why);
-        double waited = seconds_since(&start);
-        if (waited > BASE_BOOT_LIMIT_S)
-            return fail("browser: no '%s' after %d minutes (its console: %s)", READY_LINE,
-                        BASE_BOOT_LIMIT_S / 60, console_log);
-        if (waited >= next_note) {
-            printf("  [%4.0f s] still starting Firefox...\n", waited);
+            return fail("browser: the base guest stopped before its snapshot: %s", why);
+        double waited = seconds_since(&from);
+        if (waited > limit_s) {
+            *timed_out = true;
+            return EXIT_OK;
+        }
+        double now = seconds_since(&scan->start);
+        if (now - scan->last_said >= QUIET_NOTE_S) {
+            scan->last_said = now;
+            printf("  [%4.0f s] %s...\n", now, waiting);
             fflush(stdout);
-            next_note += PROGRESS_EVERY_S;
         }
         usleep(250 * 1000);
     }
+}
+
+/* Up to "browser ready", then "browser settled" (or that it did not settle:
+ * snapshotted as it is). An image that says neither is snapshotted after
+ * BASE_SETTLE_LIMIT_S. */
+static int wait_for_settled(const char *console_log)
+{
+    struct console_scan scan = {.path = console_log};
+    clock_gettime(CLOCK_MONOTONIC, &scan.start);
+    bool timed_out;
+    int status = wait_for_milestone(&scan, BASE_READY, BASE_BOOT_LIMIT_S,
+                                    "still starting Firefox", &timed_out);
+    if (status != EXIT_OK)
+        return status;
+    if (timed_out)
+        return fail("browser: no '%s' after %d minutes (its console: %s)", READY_LINE,
+                    BASE_BOOT_LIMIT_S / 60, console_log);
+    printf("  Firefox is ready; waiting for the guest to settle before the snapshot\n");
+    fflush(stdout);
+    status = wait_for_milestone(&scan, BASE_SETTLED, BASE_SETTLE_LIMIT_S,
+                                "Firefox still settling", &timed_out);
+    if (status == EXIT_OK && timed_out) {
+        printf("  the guest did not say it settled in %d s: snapshotting it as it is\n",
+               BASE_SETTLE_LIMIT_S);
+        fflush(stdout);
+    }
+    return status;
 }
 
 static int make_base(const struct base_assets *a, const struct browser_args *args,
@@ -338,11 +400,8 @@ static int make_base(const struct base_assets *a, const struct browser_args *arg
     char console_log[PATH_MAX];
     int status = start_base_guest(a, args, console_log, sizeof(console_log));
     if (status == EXIT_OK)
-        status = wait_for_ready(console_log);
+        status = wait_for_settled(console_log);
     if (status == EXIT_OK) {
-        printf("  Firefox is ready; letting it settle for %d s\n", BASE_SETTLE_S);
-        fflush(stdout);
-        sleep(BASE_SETTLE_S);
         char path[PATH_MAX];
         status = snapshot_guest(BASE_GUEST, BASE_SNAPSHOT, path, sizeof(path));
     }
