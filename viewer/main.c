@@ -52,6 +52,7 @@ struct viewer {
     char flash[160];   /* a passing message (chords) */
     SDL_TimerID resize_timer, flash_timer;
     bool had_scanout;
+    bool ever_connected;   /* a guest that then disappears was removed */
     bool fresh_connection; /* no scanout seen since (re)connecting */
     bool keyboard_grabbed;
     uint32_t asked_w, asked_h; /* the last WindowSize sent */
@@ -204,6 +205,7 @@ static void on_session_event(struct viewer *v, const SDL_UserEvent *ev)
     case SESSION_CONNECTED: {
         const Ignition__Welcome *w = ev->data1;
         set_title(v, w->guest_name);
+        v->ever_connected = true;
         v->status[0] = '\0';
         v->asked_w = v->asked_h = 0;
         v->fresh_connection = true;
@@ -224,6 +226,18 @@ static void on_session_event(struct viewer *v, const SDL_UserEvent *ev)
     case SESSION_FATAL:
         log_error("%s", (const char *)ev->data1);
         v->exit_code = 1;
+        v->quit = true;
+        break;
+    case SESSION_GONE:
+        /* Stopped and removed (a disposable guest goes as it stops, by
+         * Ctrl+Alt+X or vmmctl stop): the window has nothing left to show,
+         * and that is how such a session ends, not a failure. */
+        if (v->ever_connected) {
+            log_info("guest %s is gone (stopped and removed)", v->opts.guest);
+        } else {
+            log_error("%s", (const char *)ev->data1);
+            v->exit_code = 1;
+        }
         v->quit = true;
         break;
     }
@@ -559,7 +573,7 @@ static int first_connect(struct viewer *v)
     int rc = session_connect(v->session, err, sizeof(err));
     if (rc == 0)
         return 0;
-    if (rc != -EPROTO && v->opts.wait) {
+    if (rc != -EPROTO && rc != -ESRCH && v->opts.wait) {
         snprintf(v->status, sizeof(v->status), "waiting for %s",
                  v->opts.guest ? v->opts.guest : v->opts.socket_path);
         return 0;

@@ -171,8 +171,8 @@ static bool connect_with_retry(struct session *s)
         int rc = session_connect(s, err, sizeof(err));
         if (rc == 0)
             return true;
-        if (rc == -EPROTO) {
-            post_text(s, SESSION_FATAL, err);
+        if (rc == -EPROTO || rc == -ESRCH) {
+            post_text(s, rc == -ESRCH ? SESSION_GONE : SESSION_FATAL, err);
             return false;
         }
         if (!wait_to_retry(s))
@@ -313,6 +313,7 @@ void session_event_free(const SDL_UserEvent *event)
     }
     case SESSION_LOST:
     case SESSION_FATAL:
+    case SESSION_GONE:
         free(event->data1);
         break;
     }

@@ -18,6 +18,7 @@ enum session_event {
     SESSION_MESSAGE,   /* data1: struct session_message */
     SESSION_LOST,      /* data1: a reason, malloc'd text */
     SESSION_FATAL,     /* data1: what to tell the user, malloc'd text; exit 1 */
+    SESSION_GONE,      /* data1: the resolver's -ESRCH reason, malloc'd text */
 };
 
 struct session_message {
@@ -35,15 +36,18 @@ struct session *session_new(const char *socket_path, Uint32 event_type);
 
 /* Finds the socket to connect to, before every attempt: fills path (room for
  * len bytes) and returns 0; -ENOENT when it cannot now but may later (the
- * guest or vmmd not running: retried); -EPROTO when it never will (no such
- * guest: fatal). err says why. Runs on whichever thread connects. */
+ * guest or vmmd not running: retried); -ESRCH when there is no such guest
+ * (SESSION_GONE: a guest that was there has been removed); -EPROTO when it
+ * never will for another reason (fatal). err says why. Runs on whichever
+ * thread connects. */
 typedef int (*session_resolve_fn)(void *ctx, char *path, size_t len, char *err, size_t err_len);
 void session_set_resolver(struct session *s, session_resolve_fn resolve, void *ctx);
 
 /* One attempt to resolve (when a resolver is set), connect and handshake,
  * from the calling thread. Returns 0; -ENOENT when no guest listens there;
- * -EPROTO when the worker refused us or the resolver says it never will
- * (err: the reason); another -errno otherwise. */
+ * -ESRCH when the resolver finds no such guest; -EPROTO when the worker
+ * refused us or the resolver says it never will (err: the reason); another
+ * -errno otherwise. */
 int session_connect(struct session *s, char *err, size_t err_len);
 
 /* Starts the reader thread; it connects (retrying) when not yet connected. */

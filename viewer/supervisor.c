@@ -36,9 +36,11 @@ int supervisor_resolve_display(void *ctx, char *path, size_t len, char *err, siz
     close(fd);
     if (rc == 0)
         return 0;
-    /* A guest that is there but not running may be started again. */
-    bool never = rc == IGNITION__ERROR__CODE__CODE_NOT_FOUND ||
-                 rc == IGNITION__ERROR__CODE__CODE_UNSUPPORTED || rc == -ENAMETOOLONG;
+    /* A guest that is there but not running may be started again; one that
+     * is not there at all (never was, or was removed) will not come back. */
+    if (rc == IGNITION__ERROR__CODE__CODE_NOT_FOUND)
+        return -ESRCH;
+    bool never = rc == IGNITION__ERROR__CODE__CODE_UNSUPPORTED || rc == -ENAMETOOLONG;
     return never ? -EPROTO : -ENOENT;
 }
 

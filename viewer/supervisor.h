@@ -11,8 +11,8 @@
 #define SUPERVISOR_CLIENT_NAME "ignition-view"
 
 /* A session_resolve_fn; ctx is the guest's name. -ENOENT while vmmd or the
- * guest is not running, -EPROTO when there is no such guest or it has no
- * display. */
+ * guest is not running, -ESRCH when there is no such guest (any more: a
+ * disposable guest is removed when it stops), -EPROTO when it has no display. */
 int supervisor_resolve_display(void *ctx, char *path, size_t len, char *err, size_t err_len);
 
 /* Asks vmmd, from a thread of its own, to stop guest gracefully (the guest

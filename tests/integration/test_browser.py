@@ -1,7 +1,7 @@
 """vmmctl browser end to end on the emu backend, with the real browser image
 (tools/build-guest --image browser): the suite `browser` (`meson test -C build
---suite browser`), not yet in tools/test. The warm base is made once, by the
-first step, and every later step restores clones of it.
+--suite browser`). The warm base is made once, by the first step, and every
+later step restores clones of it.
 
 1. The first `vmmctl browser --screenshot` makes the warm base: the guest's
    milestones are shown up to "GUEST: browser ready", the snapshot `browser`
@@ -13,14 +13,21 @@ first step, and every later step restores clones of it.
    top left. Again nothing of the clone is left.
 3. With --allow-host a clone draws a page of one colour served on the host's
    127.0.0.1 (at 10.0.2.2); without it the same URL does not load.
-4. Two clones kept running at once (`--no-view --name`, started together),
-   each opened on a page of its own colour on the host: each draws its own
-   page, answers on its agent, and its guest reports a MAC of its own on the
-   console (the one its worker gave it).
-5. `vmmctl relaunch` brings one of them back to the warm base: the start page
+4. Two clones kept running at once, the two commands started together, each
+   opened on a page of its own colour on the host: "left" with --no-view,
+   "shown" in a window (Xvfb; the command becomes the clone's viewer). Each
+   draws its own page (the window shows it too), answers on its agent, and
+   its guest reports a MAC of its own on the console (the one its worker
+   gave it).
+5. `vmmctl relaunch left` brings it back to the warm base: the start page
    again, still disposable, the same MAC, and still with --allow-host (its
    shell fetches the page from the host); the other clone is untouched.
-   `vmmctl stop` then removes both, leaving nothing."""
+6. Ctrl+Alt+R in shown's window does the same through the viewer: the start
+   page in the same window, the viewer attached to the new worker, the same
+   MAC, left untouched. Ctrl+Alt+X in the window then discards shown (the
+   command ends with status 0), `vmmctl stop` discards left, and a clone
+   opened without a URL in a window of its own is discarded by closing the
+   window. Nothing of any clone is left."""
 
 import http.server
 import json
@@ -35,12 +42,14 @@ import threading
 import time
 
 import test_vmmctl as t
-from guest import require_assets
+from guest import REPO, require_assets
 from test_browser_agent import ask
+from test_viewer import start_xvfb
 from test_vsock import connect
 
 START_PAGE = (0x24, 0x42, 0x5e)
 BASE = "browser"  # the warm base's snapshot
+VIEW = os.environ.get("IGNITION_VIEW", os.path.join(REPO, "build", "viewer", "ignition-view"))
 
 
 def png_pixels(path):
@@ -166,15 +175,59 @@ def inside(name):
     return f"---- {name}: inside the guest\n{t.console_log(name)[before:][-6000:]}"
 
 
+def worker_threads(name):
+    """The worker's threads as the host sees them, for a failure's report:
+    CPU ticks used over 5 s, state, wait channel and the system call each
+    waits in (/proc/TID/syscall: its number and arguments). A vCPU asleep
+    with no timeout while its guest waits on a timer shows here."""
+    pid = t.status(name)["pid"]
+    task = f"/proc/{pid}/task"
+
+    def sample():
+        ticks = {}
+        for tid in os.listdir(task):
+            try:
+                fields = open(f"{task}/{tid}/stat").read().rsplit(")", 1)[1].split()
+                ticks[tid] = int(fields[11]) + int(fields[12])
+            except (OSError, IndexError, ValueError):
+                pass
+        return ticks
+
+    try:
+        before = sample()
+        time.sleep(5)
+        after = sample()
+        lines = []
+        for tid in sorted(after, key=int):
+            def read(leaf):
+                try:
+                    return open(f"{task}/{tid}/{leaf}").read().strip()
+                except OSError as e:
+                    return f"({e.strerror})"
+            state = read("stat").rsplit(")", 1)[-1].split()[:1]
+            lines.append(f"{tid} {read('comm')}: {after[tid] - before.get(tid, 0)} ticks in 5 s, "
+                         f"state {state}, wchan {read('wchan')}, syscall {read('syscall')}")
+        return f"---- {name}: worker {pid}'s threads\n" + "\n".join(lines)
+    except OSError as e:
+        return f"---- {name}: worker {pid}'s threads: {e}"
+
+
 def wait_screen(name, colour, least, what):
     """Waits until colour covers at least least of name's screen, then asserts
-    it on a PNG that vmmctl screenshot writes; returns the PNG's rows."""
+    it on a PNG that vmmctl screenshot writes; returns the PNG's rows. A page
+    not drawn is reported with what the worker's threads and the guest were
+    doing, and whether it was drawn within a minute after the console's input
+    (an interrupt) had reached the guest."""
     deadline = time.monotonic() + DRAW_LIMIT_S
     while screen_share(name, colour) < least:
         if time.monotonic() > deadline:
+            print(worker_threads(name))
             print(inside(name))
-            t.fail(f"{name}: {what} was not drawn in {DRAW_LIMIT_S} s "
-                   f"({screen_share(name, colour):.0%} of the screen)")
+            woken = time.monotonic() + 60
+            while screen_share(name, colour) < least and time.monotonic() < woken:
+                time.sleep(2)
+            t.fail(f"{name}: {what} was not drawn in {DRAW_LIMIT_S} s; a minute after the "
+                   f"console's input {screen_share(name, colour):.0%} of the screen")
         time.sleep(2)
     shot = os.path.join(t.HOME, f"{name}.png")
     t.vmmctl("screenshot", name, shot, timeout=60)
@@ -219,31 +272,103 @@ def agent(name):
     return s
 
 
-def open_kept(pages):
-    """`vmmctl browser URL --allow-host --no-view --name NAME` for every
-    (name, page) at the same time; each leaves its clone running."""
-    procs = {}
-    for name, page in pages.items():
-        procs[name] = subprocess.Popen(
-            [t.VMMCTL, "browser", f"http://10.0.2.2:{page.port}/", "--allow-host", "--no-view",
-             "--name", name], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=dict(os.environ, IGNITION_HOME=t.HOME))
-    for name, p in procs.items():
+class Window:
+    """`vmmctl browser [URL] ... --name NAME` with a display (Xvfb): the
+    command restores the clone, opens URL and becomes the clone's viewer
+    (ignition-view --stop-on-close NAME), whose window is titled with the
+    clone's name. Now and then on a loaded machine X refuses a client at
+    SDL_Init (test_viewer.py): then the same viewer is started again, as the
+    command would have started it."""
+
+    def __init__(self, name, args, env):
+        self.name, self.env = name, env
+        self.proc = subprocess.Popen([t.VMMCTL, "browser", *args, "--name", name], env=env,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.win = None
+
+    def wait_shown(self, limit=DRAW_LIMIT_S):
+        """Waits for the window to be shown (it exists hidden until the viewer
+        has a frame, and X refuses to focus it before)."""
+        deadline = time.monotonic() + limit
+        attempts = 1
+        while not self.win:
+            if self.proc.poll() is not None:
+                out = self.proc.communicate()[0].decode(errors="replace")
+                if "x11 not available" not in out or attempts == 3:
+                    t.fail(f"vmmctl browser {self.name} with a window exited "
+                           f"{self.proc.returncode}:\n{out}")
+                print(f"X refused {self.name}'s viewer; starting it again")
+                attempts += 1
+                self.proc = subprocess.Popen([VIEW, "--stop-on-close", self.name], env=self.env,
+                                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            if time.monotonic() > deadline:
+                t.fail(f"no window for {self.name} in {limit} s")
+            r = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", f" {self.name}$"],
+                               env=self.env, capture_output=True, text=True)
+            self.win = r.stdout.split()[0] if r.stdout.split() else None
+            time.sleep(0.5)
+
+    def press(self, keys):
+        subprocess.run(["xdotool", "windowfocus", "--sync", self.win], env=self.env, check=True,
+                       timeout=60)
+        subprocess.run(["xdotool", "key", "--window", self.win, keys], env=self.env, check=True,
+                       timeout=60)
+
+    def share(self, colour):
+        """The share of the window, as X has it now, in colour."""
+        path = os.path.join(t.HOME, f"{self.name}-window.ppm")
+        subprocess.run(["import", "-window", self.win, "-depth", "8", path], env=self.env,
+                       check=True, timeout=60)
+        _, _, rgb = t.ppm_rgb(path)
+        want = bytes(colour)
+        return sum(1 for i in range(0, len(rgb), 3) if rgb[i:i + 3] == want) / (len(rgb) // 3)
+
+    def ended(self, limit):
+        """The viewer's exit status and what it said, once it has ended."""
         try:
-            out, _ = p.communicate(timeout=300)
+            out = self.proc.communicate(timeout=limit)[0].decode(errors="replace")
         except subprocess.TimeoutExpired:
-            p.kill()
-            out, _ = p.communicate()
-        if p.returncode != 0 or "runs without a window" not in out:
-            t.fail(f"vmmctl browser --no-view --name {name}: exit {p.returncode}\n{out}")
+            t.fail(f"{self.name}'s viewer did not end in {limit} s")
+        return self.proc.returncode, out
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def open_kept(pages, xenv):
+    """The first of pages (name: page) opened with `vmmctl browser URL
+    --allow-host --no-view --name NAME`, the second in a window (Window), the
+    two commands started together; each leaves its clone running. Returns
+    the window."""
+    (bare, bare_page), (shown, shown_page) = pages.items()
+    proc = subprocess.Popen(
+        [t.VMMCTL, "browser", f"http://10.0.2.2:{bare_page.port}/", "--allow-host", "--no-view",
+         "--name", bare], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, IGNITION_HOME=t.HOME))
+    window = Window(shown, [f"http://10.0.2.2:{shown_page.port}/", "--allow-host"], xenv)
+    try:
+        out, _ = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    if proc.returncode != 0 or "runs without a window" not in out:
+        window.kill()
+        t.fail(f"vmmctl browser --no-view --name {bare}: exit {proc.returncode}\n{out}")
+    window.wait_shown()
+    for name in pages:
         st = t.status(name)
         if not st["disposable"] or st["state"] != "running":
+            window.kill()
             t.fail(f"{name}: {st['state']}, disposable {st['disposable']}")
+    return window
 
 
-def two_clones(pages):
-    """Two clones at once, each drawing its own page; each has a MAC of its own."""
-    open_kept(pages)
+def two_clones(pages, xenv):
+    """Two clones at once, each drawing its own page (the second in its
+    window too); each has a MAC of its own. Returns (the MACs, the window)."""
+    window = open_kept(pages, xenv)
     macs = {}
     for (name, page), other in zip(pages.items(), reversed(pages.values())):
         rows = wait_screen(name, page.colour, 0.8, "its page")
@@ -251,10 +376,14 @@ def two_clones(pages):
             t.fail(f"{name} shows the other clone's page ({share(rows, other.colour):.0%})")
         macs[name] = guest_mac(name)
         agent(name).close()
+    colour = pages[window.name].colour
+    if window.share(colour) < 0.8:
+        t.fail(f"{window.name}'s window does not show its page ({window.share(colour):.0%})")
     if len(set(macs.values())) != len(macs):
         t.fail(f"the clones report the same MAC: {macs}")
-    print(f"two clones at once drew their own pages; their guests report MACs {macs}")
-    return macs
+    print(f"two clones at once drew their own pages ({window.name} in its window too); their "
+          f"guests report MACs {macs}")
+    return macs, window
 
 
 def relaunch(name, page, other_name, other_page, mac):
@@ -290,6 +419,92 @@ def relaunch(name, page, other_name, other_page, mac):
           f"(--allow-host kept); {other_name} untouched")
 
 
+ATTACHED = re.compile(r"viewer ignition-view \(fd \d+\) attached")
+
+
+def relaunch_in_window(window, page, mac, other_name, other_colour):
+    """Ctrl+Alt+R in the clone's window brings it back to the warm base in
+    the same window: a new worker, the same viewer attached to it, the start
+    page on the clone's screen and in the window, still disposable, the same
+    MAC; the other clone's screen stays other_colour."""
+    name = window.name
+    pid = t.status(name)["pid"]
+    logs = logs_now(name)
+    window.press("ctrl+alt+r")
+    deadline = time.monotonic() + 300
+    while (st := t.status(name))["state"] != "running" or st["pid"] in (0, pid):
+        if time.monotonic() > deadline:
+            t.fail(f"{name} did not run again within 300 s of Ctrl+Alt+R: {st['state']}")
+        time.sleep(0.5)
+    if not st["disposable"]:
+        t.fail(f"{name} is no longer disposable after Ctrl+Alt+R")
+    deadline = time.monotonic() + 60
+    while not ATTACHED.search(worker_log(name)[logs[1]:]):
+        if time.monotonic() > deadline:
+            t.fail(f"{name}'s viewer did not attach to the relaunched worker within 60 s")
+        time.sleep(0.5)
+    if window.proc.poll() is not None:
+        t.fail(f"{name}'s viewer ended after Ctrl+Alt+R: {window.ended(10)}")
+    rows = wait_screen(name, START_PAGE, 0.9, "the start page")
+    if share(rows, page.colour) > 0.01:
+        t.fail(f"{name} still shows its page after Ctrl+Alt+R ({share(rows, page.colour):.0%})")
+    deadline = time.monotonic() + 30
+    while window.share(START_PAGE) < 0.9:
+        if time.monotonic() > deadline:
+            t.fail(f"{name}'s window does not show the start page after Ctrl+Alt+R "
+                   f"({window.share(START_PAGE):.0%})")
+        time.sleep(1)
+    relaunched_mac = guest_mac(name, logs)
+    if relaunched_mac != mac:
+        t.fail(f"{name} reports MAC {relaunched_mac} after Ctrl+Alt+R, {mac} before")
+    if screen_share(other_name, other_colour) < 0.8:
+        t.fail(f"Ctrl+Alt+R in {name}'s window changed {other_name}'s screen")
+    print(f"Ctrl+Alt+R in {name}'s window brought the warm base's start page back in the same "
+          f"window; {other_name} untouched")
+
+
+def gone(name, instance_dir, limit):
+    """Waits until vmmd has removed name and its instance directory."""
+    deadline = time.monotonic() + limit
+    while t.vmmctl("status", name, ok=False).returncode != 1 or os.path.exists(instance_dir):
+        if time.monotonic() > deadline:
+            t.fail(f"{name} was not removed within {limit} s")
+        time.sleep(0.5)
+
+
+def ctrl_alt_x(window):
+    """Ctrl+Alt+X in the window: the clone powers off and is removed, and the
+    command (its viewer) ends with status 0, saying so."""
+    instance_dir = t.status(window.name)["instance_dir"]
+    window.press("ctrl+alt+x")
+    code, out = window.ended(180)
+    if code != 0 or f"guest {window.name} is gone" not in out:
+        t.fail(f"Ctrl+Alt+X in {window.name}'s window: exit {code}, said {out!r}")
+    gone(window.name, instance_dir, 30)
+    print(f"Ctrl+Alt+X in {window.name}'s window discarded the clone")
+
+
+def closing_the_window(xenv):
+    """`vmmctl browser` without a URL, in a window: a clone on the start page.
+    Closing the window (SDL's quit, which SIGTERM also makes) stops the clone
+    at once and vmmd removes it."""
+    window = Window("closed", [], xenv)
+    try:
+        window.wait_shown()
+        instance_dir = t.status(window.name)["instance_dir"]
+        if window.share(START_PAGE) < 0.9:
+            t.fail(f"the window of a clone opened without a URL is not the start page "
+                   f"({window.share(START_PAGE):.0%})")
+        window.proc.send_signal(signal.SIGTERM)
+        code, out = window.ended(60)
+        if code != 0 or f"guest {window.name} stopped" not in out:
+            t.fail(f"closing {window.name}'s window: exit {code}, said {out!r}")
+        gone(window.name, instance_dir, 30)
+    finally:
+        window.kill()
+    print("closing a clone's window discarded it")
+
+
 def stop_all(names):
     for name in names:
         t.vmmctl("stop", name, timeout=120)
@@ -302,17 +517,37 @@ def stop_all(names):
 
 
 def kept_clones():
-    pages = {"left": ColourPage(COLOUR), "right": ColourPage(OTHER_COLOUR)}
+    for tool in ("Xvfb", "xdotool", "import"):
+        if not shutil.which(tool):
+            t.fail(f"{tool} is missing: run tools/setup")
+    pages = {"left": ColourPage(COLOUR), "shown": ColourPage(OTHER_COLOUR)}
+    xvfb, display = start_xvfb()
+    xenv = dict(os.environ, IGNITION_HOME=t.HOME, DISPLAY=display, SDL_VIDEODRIVER="x11")
+    window = None
     try:
         started = time.monotonic()
-        macs = two_clones(pages)
+        macs, window = two_clones(pages, xenv)
         print(f"  ({time.monotonic() - started:.0f} s from the two commands to both checked)")
         started = time.monotonic()
-        relaunch("left", pages["left"], "right", pages["right"], macs["left"])
+        relaunch("left", pages["left"], "shown", pages["shown"], macs["left"])
         print(f"  ({time.monotonic() - started:.0f} s from the relaunch to all checked)")
-        stop_all(pages)
-        print("vmmctl stop removed both clones; nothing of them is left")
+        started = time.monotonic()
+        # left shows the start page since its own relaunch.
+        relaunch_in_window(window, pages["shown"], macs["shown"], "left", START_PAGE)
+        print(f"  ({time.monotonic() - started:.0f} s from Ctrl+Alt+R to all checked)")
+        started = time.monotonic()
+        ctrl_alt_x(window)
+        stop_all(["left"])
+        print("vmmctl stop removed the other clone")
+        closing_the_window(xenv)
+        no_clone_left()
+        print(f"  ({time.monotonic() - started:.0f} s for Ctrl+Alt+X, vmmctl stop and the "
+              f"closed window); nothing of the clones is left")
     finally:
+        if window:
+            window.kill()
+        xvfb.terminate()
+        xvfb.wait()
         for page in pages.values():
             page.close()
 

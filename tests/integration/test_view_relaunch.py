@@ -7,7 +7,9 @@ status` reports as its last snapshot; the guest runs on. A file made after the
 snapshot is gone once Ctrl+Alt+R has relaunched the guest, a file made before
 it is there, and the same viewer, still running, attached to the new worker
 by itself. Closing a plain viewer leaves its guest running; closing the window
-of a disposable clone (`restore --rm --view`) removes the clone."""
+of a disposable clone (`restore --rm --view`) removes the clone, and so does
+Ctrl+Alt+X in it, after which the viewer says the clone is gone and ends
+without an error."""
 
 import json
 import os
@@ -89,11 +91,9 @@ def relaunch_by_chord(env, win, viewer):
         fail(f"the viewer exited ({viewer.returncode}) after Ctrl+Alt+R")
 
 
-def window_closes_disposable_clone(env, snap):
-    """`vmmctl restore --rm --view`: the window is the disposable clone, and
-    closing it (SDL's quit, which SIGTERM also makes) removes the clone with
-    its instance directory, while the guest it came from runs on."""
-    clone = NAME + "-rm"
+def disposable_clone_in_window(env, snap, clone):
+    """`vmmctl restore --rm --view`: the clone, its instance directory and the
+    viewer process (vmmctl execs it) with its window."""
     proc = subprocess.Popen([VMMCTL, "restore", snap, "--name", clone, "--rm", "--view"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     wait_for("the disposable clone to run", lambda: vmmctl(
@@ -101,19 +101,45 @@ def window_closes_disposable_clone(env, snap):
     st = json.loads(vmmctl(env, "--json", "status", clone).stdout)
     if not st["disposable"] or not os.path.isdir(st["instance_dir"]):
         fail(f"restore --rm: disposable {st['disposable']}, instance {st['instance_dir']}")
-    find_window(env, proc)
+    win = find_window(env, proc, clone)
     time.sleep(1)
+    return proc, win, st["instance_dir"]
+
+
+def removed(env, clone, instance_dir):
+    wait_for(f"{clone} and its instance directory to be removed",
+             lambda: vmmctl(env, "status", clone, ok=False).returncode == 1
+             and not os.path.exists(instance_dir), 30)
+    if status(env)["state"] != "running":
+        fail(f"ending {clone} stopped the guest it was restored from")
+
+
+def window_closes_disposable_clone(env, snap):
+    """Closing the window of a disposable clone (SDL's quit, which SIGTERM
+    also makes) removes the clone with its instance directory, while the
+    guest it came from runs on."""
+    clone = NAME + "-rm"
+    proc, _, instance_dir = disposable_clone_in_window(env, snap, clone)
     proc.send_signal(signal.SIGTERM)
     out = proc.communicate(timeout=60)[0].decode(errors="replace")
     if proc.returncode != 0 or f"guest {clone} stopped" not in out:
         fail(f"closing the clone's window: exit {proc.returncode}, said {out!r}")
-    wait_for("the clone and its instance directory to be removed",
-             lambda: vmmctl(env, "status", clone, ok=False).returncode == 1
-             and not os.path.exists(st["instance_dir"]), 30)
-    if status(env)["state"] != "running":
-        fail("closing the clone's window stopped the guest it was restored from")
+    removed(env, clone, instance_dir)
     print(f"closing the window of disposable clone {clone} removed it")
-    return None
+
+
+def ctrl_alt_x_discards_disposable_clone(env, snap):
+    """Ctrl+Alt+X in a disposable clone's window powers it off, vmmd removes
+    it, and the viewer, finding it gone, says so and ends with status 0: the
+    session ended as asked (it used to end with "no guest named" and 1)."""
+    clone = NAME + "-x"
+    proc, win, instance_dir = disposable_clone_in_window(env, snap, clone)
+    press(env, win, "ctrl+alt+x")
+    out = proc.communicate(timeout=120)[0].decode(errors="replace")
+    if proc.returncode != 0 or f"guest {clone} is gone" not in out:
+        fail(f"Ctrl+Alt+X in the clone's window: exit {proc.returncode}, said {out!r}")
+    removed(env, clone, instance_dir)
+    print(f"Ctrl+Alt+X in the window of disposable clone {clone} removed it")
 
 
 def main():
@@ -152,7 +178,8 @@ def main():
         viewer = None
         if vmmctl(env, "--json", "status", NAME).returncode != 0:
             fail("closing a plain viewer stopped its guest")
-        viewer = window_closes_disposable_clone(env, snap)
+        window_closes_disposable_clone(env, snap)
+        ctrl_alt_x_discards_disposable_clone(env, snap)
         print("PASS")
     finally:
         v.teardown(env, viewer, xvfb)

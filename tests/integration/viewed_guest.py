@@ -63,8 +63,9 @@ class XRefused(Exception):
     which happens now and then on a loaded machine (test_viewer.py)."""
 
 
-def find_window(env, proc):
-    """The viewer's window, titled with the guest's name."""
+def find_window(env, proc, name=None):
+    """The viewer's window, titled with the guest's name (NAME unless name
+    is given)."""
     found = []
 
     def look():
@@ -74,8 +75,8 @@ def find_window(env, proc):
                 print(f"X refused the viewer; Xvfb says: {open(XVFB_LOG.name).read()[-300:]!r}")
                 raise XRefused()
             fail(f"the viewer exited ({proc.returncode}): {out.decode(errors='replace')}")
-        r = subprocess.run(["xdotool", "search", "--name", NAME], env=env, capture_output=True,
-                           text=True)
+        r = subprocess.run(["xdotool", "search", "--name", name or NAME], env=env,
+                           capture_output=True, text=True)
         found.extend(r.stdout.split())
         return bool(found)
 
