@@ -4,11 +4,11 @@
  * The first use, and any use after the image, kernel or initramfs changed,
  * boots the image once, waits for the guest's "GUEST: browser ready" (Firefox
  * has drawn its start page) and then "GUEST: browser settled" (the guest is
- * idle), and snapshots it as `browser`, the warm base. Every use restores a new disposable clone of it (its own MAC,
- * vsock CID, VM generation id and clock), opens the URL in it through the
- * guest agent, and opens a window that ends the clone when closed; or, with
- * --screenshot, waits for the page to be drawn, writes a PNG and discards the
- * clone. */
+ * idle), and snapshots it as `browser`, the warm base. Every use restores a
+ * new disposable clone of it (its own MAC, vsock CID, VM generation id and
+ * clock), opens the URL in it through the guest agent, and opens a window
+ * that ends the clone when closed; or, with --screenshot, waits for the page
+ * to be drawn, writes a PNG and discards the clone. */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
