@@ -566,7 +566,7 @@ def main():
         sys.exit(f"FAIL: {image} is missing: run tools/build-guest --image browser")
     try:
         first = os.path.join(t.HOME, "first.png")
-        out, took = browser("--screenshot", first, timeout=900)
+        out, took = browser("--screenshot", first, timeout=1200)
         for said in ("GUEST: browser ready", "warm base 'browser' written"):
             if said not in out:
                 t.fail(f"the first use did not say {said!r}:\n{out}")
