@@ -154,15 +154,5 @@ void set_message(char *out, size_t out_len, const char *fmt, ...)
 
 int write_fully(int fd, const void *data, size_t len)
 {
-    const uint8_t *p = data;
-    while (len) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? -errno : -EIO;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
+    return write_fully_waiting(fd, data, len, 0); /* a blocking fd is never full */
 }
