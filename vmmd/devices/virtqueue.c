@@ -216,7 +216,6 @@ bool virtq_interrupt_missed(const struct virtq *q, uint16_t *looked_used, uint16
     *looked_used = decided_used;
     if (decided_used == old)
         return false;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     if (!q->event_idx)
         return !(le16(q->avail) & VIRTQ_AVAIL_F_NO_INTERRUPT);
     return crossed(load_index(q->avail + AVAIL_RING + 2u * q->size), decided_used, old);
@@ -228,7 +227,6 @@ bool virtq_kick_missed(const struct virtq *q, uint16_t *looked_avail)
      * no device of ours sets: there is no kick to skip. */
     if (!q->event_idx)
         return false;
-    __atomic_thread_fence(__ATOMIC_SEQ_CST);
     uint16_t avail = load_index(q->avail + AVAIL_IDX);
     /* Only entries the device has not seen, added since the last kick or look,
      * can hold the one whose kick it asked for and still waits for. */

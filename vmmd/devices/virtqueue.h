@@ -111,6 +111,9 @@ bool virtq_should_interrupt(const struct virtq *q, uint16_t old_used);
  * whether the driver added, since *looked_avail (its last kick or look) and
  * unseen by the device, the entry whose kick the device asked for. Each moves
  * its index on. A spurious answer costs a spurious interrupt or kick. */
+/* Both run on the vCPU thread with the transport locked: the driver's stores
+ * are this thread's own, and the device's were made under the lock, so neither
+ * needs a fence of its own. */
 bool virtq_interrupt_missed(const struct virtq *q, uint16_t *looked_used, uint16_t decided_used);
 bool virtq_kick_missed(const struct virtq *q, uint16_t *looked_avail);
 /* The driver's available index now (where a kick leaves the kick check). */
